@@ -1,0 +1,69 @@
+// MTA-STS (RFC 8461) MX patterns: syntax of policy `mx` values (§3.2) and matching them
+// against MX host names (§4.1).
+import { domainToASCII } from 'node:url';
+import { type Problem, problem } from '../common/errors.js';
+import type { StsPolicy } from './policy.js';
+
+/** Lower case, one trailing dot removed: the form MX host names and patterns are compared in. */
+export function normalizeHost(h: string): string {
+  const lower = h.toLowerCase();
+  return lower.endsWith('.') ? lower.slice(0, -1) : lower;
+}
+
+/**
+ * RFC 8461 §4.1: a pattern matches a host when they are equal, or when the pattern is "*.rest"
+ * and the host is exactly one label followed by ".rest". Case-insensitive; trailing dots ignored.
+ * "*.example.com" matches "mx.example.com" but neither "example.com" nor "a.b.example.com".
+ */
+export function mxPatternMatches(pattern: string, host: string): boolean {
+  const p = normalizeHost(pattern);
+  const h = normalizeHost(host);
+  if (!p.startsWith('*.')) return p === h;
+  const suffix = p.slice(1); // ".rest"
+  if (!h.endsWith(suffix)) return false;
+  const label = h.slice(0, -suffix.length);
+  return label.length > 0 && !label.includes('.');
+}
+
+/** RFC 8461 §4.1: does any `mx` pattern of the policy match this MX host? */
+export function policyCoversMx(p: StsPolicy, host: string): boolean {
+  return p.mx.some((pattern) => mxPatternMatches(pattern, host));
+}
+
+// RFC 5321 §4.1.2: sub-domain = Let-dig [Ldh-str]; no hyphen at either end of a label.
+const LDH_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$/;
+
+/**
+ * RFC 8461 §3.2: sts-policy-mx-value = ["*."] Domain, with Domain from RFC 5321 §4.1.2 (ASCII
+ * labels of letters, digits and inner hyphens). DNS limits (RFC 1035 §2.3.4) also apply: labels
+ * of at most 63 octets, names of at most 253. Returns an error Problem, or undefined when valid.
+ */
+export function validateMxPattern(pattern: string): Problem | undefined {
+  const bad = (why: string) => problem('error', 'MTASTS_POLICY_MX', `mx "${pattern}": ${why}`);
+  if (pattern === '') return problem('error', 'MTASTS_POLICY_MX', 'mx value is empty');
+  if (/[^\x21-\x7e]/.test(pattern)) {
+    if (/[\s]/.test(pattern)) return bad('contains white space; give one host name per mx line');
+    const ascii = domainToASCII(pattern);
+    const hint = ascii ? ` (write it as "${ascii}")` : '';
+    return bad(`not an ASCII host name; use the A-label (xn--) form${hint}`);
+  }
+  if (pattern.endsWith('.')) return bad('ends with a dot; write policy mx values without the final dot');
+  const wildcard = pattern.startsWith('*.');
+  const domain = wildcard ? pattern.slice(2) : pattern;
+  if (domain.includes('*')) {
+    return bad('a wildcard is only allowed as the whole leftmost label, once ("*.example.com")');
+  }
+  if (domain === '') return bad('a wildcard needs a domain after "*."');
+  if (domain.length > 253) return bad('longer than 253 characters');
+  for (const label of domain.split('.')) {
+    if (label === '') return bad('has an empty label (two dots in a row, or a leading dot)');
+    if (label.length > 63) return bad(`label "${label}" is longer than 63 characters`);
+    if (label.includes('_')) return bad(`label "${label}" contains "_", which host names may not`);
+    if (!LDH_LABEL.test(label)) {
+      return /^-|-$/.test(label)
+        ? bad(`label "${label}" starts or ends with "-"`)
+        : bad(`label "${label}" may only contain letters, digits and "-"`);
+    }
+  }
+  return undefined;
+}
