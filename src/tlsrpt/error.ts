@@ -1,5 +1,5 @@
 // TLS-RPT (RFC 8460) errors: one class for the whole module, with a literal code union.
-import { ProtocolError } from '../common/errors.js';
+import { type Problem, ProtocolError } from '../common/errors.js';
 
 export type TlsRptErrorCode =
   // the _smtp._tls TXT record (RFC 8460 §3)
@@ -24,4 +24,15 @@ export type TlsRptErrorCode =
 
 export class TlsRptError extends ProtocolError<TlsRptErrorCode> {
   override readonly name = 'TlsRptError';
+
+  /** One error carrying every problem found; code, message and place come from the first. */
+  static fromProblems(errors: readonly Problem[]): TlsRptError {
+    const first = errors[0];
+    if (!first) throw new RangeError('fromProblems needs at least one problem');
+    const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : '';
+    return new TlsRptError(first.code as TlsRptErrorCode, `${first.message}${more}`, {
+      where: first.where,
+      problems: [...errors],
+    });
+  }
 }

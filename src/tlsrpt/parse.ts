@@ -1,0 +1,320 @@
+// Reading TLS-RPT reports as they arrive: RFC 8460 §5 (delivery), §5.3 (email format).
+//
+// The format is found from the content, never from a file name: gzip (magic 1f 8b), JSON
+// ("{"), or a whole email (a header block), whose report attachments are each one report.
+// Every size is capped (input, decompressed output, JSON nesting) so that a gzip bomb or a
+// deeply nested document is refused with bounded memory. Only TlsRptError is ever thrown
+// for bad input.
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
+import { type Attachment, simpleParser } from 'mailparser';
+import { type Problem, problem } from '../common/errors.js';
+import { TlsRptError } from './error.js';
+import { reportFromWire, type TlsReport } from './report.js';
+
+const gunzipAsync = promisify(gunzip);
+const MiB = 1024 * 1024;
+
+export interface DecodeOptions {
+  /** Largest input accepted, and largest attachment in an email (bytes). Default 10 MiB. */
+  maxCompressedBytes?: number;
+  /** Largest JSON text of one report, after gunzip (bytes). Default 50 MiB. */
+  maxDecompressedBytes?: number;
+  /** Deepest nesting of JSON objects/arrays accepted. Default 64. */
+  maxJsonDepth?: number;
+}
+
+export const DEFAULT_DECODE_LIMITS: Readonly<Required<DecodeOptions>> = {
+  maxCompressedBytes: 10 * MiB,
+  maxDecompressedBytes: 50 * MiB,
+  maxJsonDepth: 64,
+};
+
+export interface DecodedReports {
+  reports: TlsReport[];
+  warnings: Problem[];
+}
+
+/**
+ * Decode every TLS-RPT report in `bytes` (JSON, gzip or an email). Bad input only ever throws
+ * TlsRptError; an invalid option (not a positive whole number) is a RangeError.
+ */
+export async function decodeReports(bytes: Uint8Array, options: DecodeOptions = {}): Promise<DecodedReports> {
+  const limits = { ...DEFAULT_DECODE_LIMITS, ...options };
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(value) || value < 1)
+      throw new RangeError(`${name} must be a positive whole number`);
+  }
+  try {
+    return await decodeInput(bytes, limits);
+  } catch (err) {
+    if (err instanceof TlsRptError) throw err;
+    // Anything a library throws on hostile input is still just "not a report".
+    throw new TlsRptError(
+      'TLSRPT_NOT_A_REPORT',
+      `could not read the input: ${(err as Error)?.message ?? String(err)}`,
+      {
+        cause: err,
+      },
+    );
+  }
+}
+
+type Limits = Required<DecodeOptions>;
+
+async function decodeInput(bytes: Uint8Array, limits: Limits): Promise<DecodedReports> {
+  if (bytes.length === 0) throw new TlsRptError('TLSRPT_NOT_A_REPORT', 'the input is empty');
+  if (bytes.length > limits.maxCompressedBytes) {
+    throw new TlsRptError(
+      'TLSRPT_TOO_LARGE',
+      `the input is ${bytes.length} bytes, more than the limit of ${limits.maxCompressedBytes}`,
+    );
+  }
+  switch (sniff(bytes)) {
+    case 'gzip':
+    case 'json': {
+      const { report, warnings } = await decodePayload(bytes, limits);
+      return { reports: [report], warnings };
+    }
+    case 'email':
+      return decodeEmail(bytes, limits);
+    case 'zip':
+      throw new TlsRptError(
+        'TLSRPT_NOT_A_REPORT',
+        'a ZIP archive, not a TLS-RPT report (RFC 8460 §5.3 uses gzip)',
+      );
+    default:
+      throw new TlsRptError('TLSRPT_NOT_A_REPORT', 'not a TLS-RPT report: neither JSON, gzip nor an email');
+  }
+}
+
+type Kind = 'gzip' | 'json' | 'email' | 'zip' | 'unknown';
+
+function sniff(bytes: Uint8Array): Kind {
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) return 'gzip';
+  if (bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) return 'zip';
+  const head = Buffer.from(bytes.subarray(0, 4096)).toString('latin1');
+  const text = head.replace(/^\xef\xbb\xbf/, '').trimStart();
+  if (text.startsWith('{') || text.startsWith('[')) return 'json';
+  // RFC 5322 §2.2: a header field is a name of printable characters but ":", then ":". An mbox
+  // "From " separator line may come first.
+  const firstLine = head.replace(/^From [^\n]*\n/, '');
+  if (/^[\x21-\x39\x3b-\x7e]+[ \t]*:/.test(firstLine)) return 'email';
+  return 'unknown';
+}
+
+/** One report from a gzip or JSON payload. */
+async function decodePayload(
+  bytes: Uint8Array,
+  limits: Limits,
+): Promise<{ report: TlsReport; warnings: Problem[] }> {
+  let json = bytes;
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    json = await gunzipCapped(bytes, limits.maxDecompressedBytes);
+    if (json[0] === 0x1f && json[1] === 0x8b) {
+      throw new TlsRptError('TLSRPT_NOT_A_REPORT', 'gzip inside gzip: the decompressed content is not JSON');
+    }
+  }
+  if (json.length > limits.maxDecompressedBytes) {
+    throw new TlsRptError(
+      'TLSRPT_TOO_LARGE',
+      `the report JSON is ${json.length} bytes, more than the limit of ${limits.maxDecompressedBytes}`,
+    );
+  }
+  return reportFromWire(parseJson(json, limits.maxJsonDepth));
+}
+
+async function gunzipCapped(bytes: Uint8Array, maxOutput: number): Promise<Uint8Array> {
+  try {
+    // maxOutputLength makes zlib stop (and fail) as soon as the output passes the cap.
+    return await gunzipAsync(bytes, { maxOutputLength: maxOutput });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException)?.code;
+    if (code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new TlsRptError(
+        'TLSRPT_TOO_LARGE',
+        `the gzip data decompresses to more than the limit of ${maxOutput} bytes`,
+        { cause: err },
+      );
+    }
+    throw new TlsRptError('TLSRPT_BAD_GZIP', `corrupt gzip data: ${(err as Error)?.message ?? String(err)}`, {
+      cause: err,
+    });
+  }
+}
+
+function parseJson(bytes: Uint8Array, maxDepth: number): unknown {
+  let text: string;
+  try {
+    // RFC 8259 §8.1: JSON exchanged between systems is UTF-8.
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw new TlsRptError('TLSRPT_BAD_JSON', 'the report is not valid UTF-8');
+  }
+  checkJsonDepth(text, maxDepth);
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new TlsRptError('TLSRPT_BAD_JSON', `invalid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** Refuse JSON nested deeper than `max` before parsing it (strings are skipped over). */
+export function checkJsonDepth(text: string, max: number): void {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x7b || c === 0x5b) {
+      depth++;
+      if (depth > max) {
+        throw new TlsRptError('TLSRPT_TOO_DEEP', `JSON nested more than ${max} levels deep`, {
+          where: `offset ${i}`,
+        });
+      }
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    }
+  }
+}
+
+// RFC 8460 §5.3: the report travels as application/tlsrpt+gzip or application/tlsrpt+json.
+const STANDARD_TYPES = ['application/tlsrpt+gzip', 'application/tlsrpt+json'];
+// Seen in the wild (or plausible), accepted with a warning.
+const TOLERATED_TYPES = ['application/tlsrpt', 'application/gzip', 'application/x-gzip', 'application/json'];
+const REPORT_FILENAME = /\.(?:json|json\.gz|gz)$/i;
+
+async function decodeEmail(bytes: Uint8Array, limits: Limits): Promise<DecodedReports> {
+  let mail: Awaited<ReturnType<typeof simpleParser>>;
+  try {
+    mail = await simpleParser(Buffer.from(bytes), {
+      skipHtmlToText: true,
+      skipTextToHtml: true,
+      skipImageLinks: true,
+    });
+  } catch (err) {
+    throw new TlsRptError(
+      'TLSRPT_BAD_EMAIL',
+      `cannot parse the email: ${(err as Error)?.message ?? String(err)}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  const warnings: Problem[] = [];
+  const type = structuredHeader(mail.headers.get('content-type'));
+  // RFC 8460 §5.3: Content-Type multipart/report with report-type=tlsrpt.
+  if (
+    type?.value.toLowerCase() !== 'multipart/report' ||
+    type.params['report-type']?.toLowerCase() !== 'tlsrpt'
+  ) {
+    warnings.push(
+      problem(
+        'warning',
+        'TLSRPT_EMAIL_NOT_TLSRPT',
+        `email Content-Type is "${describeType(type)}", not "multipart/report; report-type=tlsrpt" (RFC 8460 §5.3)`,
+        'email header Content-Type',
+      ),
+    );
+  }
+  // RFC 8460 §5.3: TLS-Report-Domain and TLS-Report-Submitter header fields.
+  for (const header of ['TLS-Report-Domain', 'TLS-Report-Submitter']) {
+    if (!mail.headers.has(header.toLowerCase())) {
+      warnings.push(
+        problem(
+          'warning',
+          'TLSRPT_EMAIL_MISSING_HEADER',
+          `no ${header} header field (RFC 8460 §5.3)`,
+          'email header',
+        ),
+      );
+    }
+  }
+
+  const reports: TlsReport[] = [];
+  let candidates = 0;
+  for (const [i, attachment] of mail.attachments.entries()) {
+    const where = `attachment ${i + 1}${attachment.filename ? ` (${attachment.filename})` : ''}`;
+    const kind = classify(attachment);
+    if (kind === 'skip') continue;
+    candidates++;
+    if (kind === 'tolerated') {
+      warnings.push(
+        problem(
+          'warning',
+          'TLSRPT_EMAIL_CONTENT_TYPE',
+          `report sent as ${attachment.contentType}; RFC 8460 §5.3 uses application/tlsrpt+gzip or application/tlsrpt+json`,
+          where,
+        ),
+      );
+    }
+    const content = attachment.content;
+    const isGzip = content[0] === 0x1f && content[1] === 0x8b;
+    if (attachment.contentType.toLowerCase().endsWith('+gzip') && !isGzip) {
+      warnings.push(
+        problem('warning', 'TLSRPT_EMAIL_NOT_GZIP', 'labelled gzip but the content is not gzip', where),
+      );
+    }
+    if (content.length > limits.maxCompressedBytes) {
+      throw new TlsRptError(
+        'TLSRPT_TOO_LARGE',
+        `attachment is ${content.length} bytes, more than the limit of ${limits.maxCompressedBytes}`,
+        { where },
+      );
+    }
+    try {
+      const decoded = await decodePayload(content, limits);
+      reports.push(decoded.report);
+      warnings.push(...decoded.warnings.map((w) => ({ ...w, where: within(where, w.where) })));
+    } catch (err) {
+      if (!(err instanceof TlsRptError)) throw err;
+      throw TlsRptError.fromProblems(err.problems.map((p) => ({ ...p, where: within(where, p.where) })));
+    }
+  }
+  if (candidates === 0) {
+    const parts = mail.attachments.map((a) => a.contentType).join(', ') || 'none';
+    throw new TlsRptError(
+      'TLSRPT_NO_REPORT_IN_EMAIL',
+      `the email has no TLS-RPT report attachment (application/tlsrpt+gzip or +json); attachments: ${parts}`,
+    );
+  }
+  return { reports, warnings };
+}
+
+function classify(attachment: Attachment): 'standard' | 'tolerated' | 'skip' {
+  const type = attachment.contentType.toLowerCase();
+  if (STANDARD_TYPES.includes(type)) return 'standard';
+  if (TOLERATED_TYPES.includes(type)) return 'tolerated';
+  if (attachment.filename && REPORT_FILENAME.test(attachment.filename)) return 'tolerated';
+  return 'skip';
+}
+
+interface StructuredValue {
+  value: string;
+  params: Record<string, string>;
+}
+
+function structuredHeader(value: unknown): StructuredValue | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const v = value as Partial<StructuredValue>;
+  return typeof v.value === 'string' && typeof v.params === 'object' && v.params !== null
+    ? { value: v.value, params: v.params }
+    : undefined;
+}
+
+function describeType(type: StructuredValue | undefined): string {
+  if (!type) return '(none)';
+  const params = Object.entries(type.params)
+    .filter(([k]) => k !== 'boundary')
+    .map(([k, v]) => `; ${k}=${v}`);
+  return `${type.value}${params.join('')}`;
+}
+
+function within(outer: string, inner: string | undefined): string {
+  return inner ? `${outer}, ${inner}` : outer;
+}
