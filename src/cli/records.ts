@@ -112,7 +112,11 @@ export function validateRecord(type: RecordType, text: string): ValidationResult
     const { record, warnings } = parseByType(type, value);
     return { type, valid: true, record, errors: [], warnings: [...notes, ...warnings] };
   } catch (err) {
-    if (err instanceof ProtocolError) return { type, valid: false, errors: err.problems, warnings: notes };
+    if (err instanceof ProtocolError) {
+      const errors = err.problems.filter((p) => p.severity === 'error');
+      const others = err.problems.filter((p) => p.severity !== 'error');
+      return { type, valid: false, errors, warnings: [...notes, ...others] };
+    }
     throw err;
   }
 }
