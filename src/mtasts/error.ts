@@ -1,5 +1,5 @@
 // MTA-STS (RFC 8461) errors: one class for the TXT record, the policy file and MX patterns.
-import { ProtocolError, type Problem } from '../common/errors.js';
+import { type Problem, ProtocolError } from '../common/errors.js';
 
 export type MtaStsErrorCode =
   | 'MTASTS_RECORD_SYNTAX'
@@ -10,6 +10,7 @@ export type MtaStsErrorCode =
   | 'MTASTS_POLICY_EMPTY'
   | 'MTASTS_POLICY_SYNTAX'
   | 'MTASTS_POLICY_BLANK_LINE'
+  | 'MTASTS_POLICY_BOM'
   | 'MTASTS_POLICY_VERSION'
   | 'MTASTS_POLICY_MODE'
   | 'MTASTS_POLICY_MAX_AGE'

@@ -42,7 +42,8 @@ export function validateMxPattern(pattern: string): Problem | undefined {
   const bad = (why: string) => problem('error', 'MTASTS_POLICY_MX', `mx "${pattern}": ${why}`);
   if (pattern === '') return problem('error', 'MTASTS_POLICY_MX', 'mx value is empty');
   if (/[^\x21-\x7e]/.test(pattern)) {
-    if (/[\s]/.test(pattern)) return bad('contains white space; give one host name per mx line');
+    if (/\s/.test(pattern)) return bad('contains white space; give one host name per mx line');
+    if (/[\x00-\x1f\x7f]/.test(pattern)) return bad('contains a control character');
     const ascii = domainToASCII(pattern);
     const hint = ascii ? ` (write it as "${ascii}")` : '';
     return bad(`not an ASCII host name; use the A-label (xn--) form${hint}`);
@@ -53,16 +54,24 @@ export function validateMxPattern(pattern: string): Problem | undefined {
   if (domain.includes('*')) {
     return bad('a wildcard is only allowed as the whole leftmost label, once ("*.example.com")');
   }
-  if (domain === '') return bad('a wildcard needs a domain after "*."');
-  if (domain.length > 253) return bad('longer than 253 characters');
+  const why = hostNameProblem(domain);
+  return why ? bad(why) : undefined;
+}
+
+/**
+ * Why an ASCII host name (no trailing dot) is not an RFC 5321 §4.1.2 Domain within the DNS limits
+ * of RFC 1035 §2.3.4, or undefined when it is one.
+ */
+export function hostNameProblem(domain: string): string | undefined {
+  if (domain.length > 253) return 'longer than 253 characters';
   for (const label of domain.split('.')) {
-    if (label === '') return bad('has an empty label (two dots in a row, or a leading dot)');
-    if (label.length > 63) return bad(`label "${label}" is longer than 63 characters`);
-    if (label.includes('_')) return bad(`label "${label}" contains "_", which host names may not`);
+    if (label === '') return 'has an empty label (two dots in a row, or a leading dot)';
+    if (label.length > 63) return `label "${label}" is longer than 63 characters`;
+    if (label.includes('_')) return `label "${label}" contains "_", which host names may not`;
     if (!LDH_LABEL.test(label)) {
       return /^-|-$/.test(label)
-        ? bad(`label "${label}" starts or ends with "-"`)
-        : bad(`label "${label}" may only contain letters, digits and "-"`);
+        ? `label "${label}" starts or ends with "-"`
+        : `label "${label}" may only contain letters, digits and "-"`;
     }
   }
   return undefined;
