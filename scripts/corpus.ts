@@ -11,7 +11,11 @@ if (!existsSync(corpus)) {
 }
 
 let disagreements = 0;
-function tally(section: string, results: Array<{ name: string; ok: boolean; detail: string }>, disputed = 0): void {
+function tally(
+  section: string,
+  results: Array<{ name: string; ok: boolean; detail: string }>,
+  disputed = 0,
+): void {
   const bad = results.filter((r) => !r.ok);
   disagreements += bad.length;
   const extra = disputed ? `, ${disputed} DISPUTED not counted` : '';
@@ -39,8 +43,13 @@ function tally(section: string, results: Array<{ name: string; ok: boolean; deta
 
 // TXT records: records.tsv rows "record<TAB>valid|invalid<TAB>why [type; source]".
 {
-  const typeOf: Record<string, string> = { _dmarc: 'dmarc', '_mta-sts': 'mta-sts', '_smtp._tls': 'tlsrpt', spf: 'spf' };
-  const unescape = (s: string) =>
+  const typeOf: Record<string, string> = {
+    _dmarc: 'dmarc',
+    '_mta-sts': 'mta-sts',
+    '_smtp._tls': 'tlsrpt',
+    spf: 'spf',
+  };
+  const unescapeField = (s: string) =>
     s.replace(/\\([trn\\])/g, (_, c: string) => ({ t: '\t', r: '\r', n: '\n', '\\': '\\' })[c]!);
   const rows = readFileSync(join(corpus, 'txt/records.tsv'), 'utf8')
     .split('\n')
@@ -58,9 +67,13 @@ function tally(section: string, results: Array<{ name: string; ok: boolean; deta
       disputedBySection.set(type, (disputedBySection.get(type) ?? 0) + 1);
       continue;
     }
-    const r = runCli(['records', 'validate', '--type', type, '--', unescape(record)]);
+    const r = runCli(['records', 'validate', '--type', type, '--', unescapeField(record)]);
     const want = expected === 'valid' ? 0 : 1;
-    list.push({ name: JSON.stringify(record), ok: r.code === want, detail: `exit ${r.code}: ${r.stdout.trim()}` });
+    list.push({
+      name: JSON.stringify(record),
+      ok: r.code === want,
+      detail: `exit ${r.code}: ${r.stdout.trim()}`,
+    });
   }
   for (const [type, list] of bySection) tally(`${type} records`, list, disputedBySection.get(type));
 }
@@ -69,7 +82,11 @@ function tally(section: string, results: Array<{ name: string; ok: boolean; deta
 {
   const results = readdirSync(join(corpus, 'tlsrpt')).map((file) => {
     const r = runCli(['reports', 'parse', '--json', join(corpus, 'tlsrpt', file)]);
-    return { name: file, ok: r.code === 0, detail: `exit ${r.code}: ${r.stderr.trim()}${r.stdout.slice(0, 300)}` };
+    return {
+      name: file,
+      ok: r.code === 0,
+      detail: `exit ${r.code}: ${r.stderr.trim()}${r.stdout.slice(0, 300)}`,
+    };
   });
   tally('tlsrpt reports', results);
 }
@@ -106,20 +123,50 @@ function tally(section: string, results: Array<{ name: string; ok: boolean; deta
       mtype!,
     ]);
     const got = r.stdout.trim().split(/\s+/).pop()?.toLowerCase();
-    results.push({ name: `generate ${line.slice(0, 40)}`, ok: got === hex!.toLowerCase(), detail: r.stdout + r.stderr });
+    results.push({
+      name: `generate ${line.slice(0, 40)}`,
+      ok: got === hex!.toLowerCase(),
+      detail: r.stdout + r.stderr,
+    });
   }
   records('openssl-danetest-anon-never-valid.tlsa.txt').forEach((rec, i) => {
-    const r = runCli(['tlsa', 'verify', '--cert', join(dir, 'openssl-danetest-anon-never-valid-ec.pem'), '--record', rec]);
+    const r = runCli([
+      'tlsa',
+      'verify',
+      '--cert',
+      join(dir, 'openssl-danetest-anon-never-valid-ec.pem'),
+      '--record',
+      rec,
+    ]);
     const want = i < 4 ? 0 : 1;
-    results.push({ name: `verify anon #${i + 1}`, ok: r.code === want, detail: `exit ${r.code}: ${r.stdout}` });
+    results.push({
+      name: `verify anon #${i + 1}`,
+      ok: r.code === want,
+      detail: `exit ${r.code}: ${r.stdout}`,
+    });
   });
   for (const rec of records('iana.org-wildcard-rsa4096-2014.tlsa.txt')) {
-    const r = runCli(['tlsa', 'verify', '--cert', join(dir, 'iana.org-wildcard-rsa4096-2014.pem'), '--record', rec]);
-    results.push({ name: `verify iana ${rec.slice(24, 50)}`, ok: r.code === 0, detail: `exit ${r.code}: ${r.stdout}` });
+    const r = runCli([
+      'tlsa',
+      'verify',
+      '--cert',
+      join(dir, 'iana.org-wildcard-rsa4096-2014.pem'),
+      '--record',
+      rec,
+    ]);
+    results.push({
+      name: `verify iana ${rec.slice(24, 50)}`,
+      ok: r.code === 0,
+      detail: `exit ${r.code}: ${r.stdout}`,
+    });
   }
   for (const rec of records('presentation-format-parse-cases.txt')) {
     const r = runCli(['records', 'validate', '--type', 'tlsa', '--', rec]);
-    results.push({ name: `parse ${rec.slice(0, 50)}`, ok: r.code === 0, detail: `exit ${r.code}: ${r.stdout}` });
+    results.push({
+      name: `parse ${rec.slice(0, 50)}`,
+      ok: r.code === 0,
+      detail: `exit ${r.code}: ${r.stdout}`,
+    });
   }
   tally('tlsa vectors', results);
 }

@@ -63,13 +63,31 @@ describe('records DOMAIN', () => {
     const id = /^v=STSv1; id=(\d{14})$/.exec(find(set, '_mta-sts.example.com', 'TXT')[0]!.value)?.[1];
     assert.ok(id, 'id is a 14-digit timestamp');
     assert.ok(id >= before && id <= after, `${id} between ${before} and ${after}`);
-    assert.ok(set.notes.some((n) => n.includes('--policy-host-target')), 'missing host target is noted');
+    assert.ok(
+      set.notes.some((n) => n.includes('--policy-host-target')),
+      'missing host target is noted',
+    );
   });
 
   it('uses a CNAME for a host-name target and refuses a CNAME beside addresses', () => {
-    const set = recordsJson(['example.com', '--mx', 'mx.example.com', '--policy-host-target', 'me.github.io.']);
+    const set = recordsJson([
+      'example.com',
+      '--mx',
+      'mx.example.com',
+      '--policy-host-target',
+      'me.github.io.',
+    ]);
     assert.equal(find(set, 'mta-sts.example.com', 'CNAME')[0]?.value, 'me.github.io');
-    const r = runCli(['records', 'example.com', '--mx', 'mx.example.com', '--policy-host-target', 'me.github.io', '--policy-host-target', '192.0.2.1']);
+    const r = runCli([
+      'records',
+      'example.com',
+      '--mx',
+      'mx.example.com',
+      '--policy-host-target',
+      'me.github.io',
+      '--policy-host-target',
+      '192.0.2.1',
+    ]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /CNAME target must be the only target/);
   });
@@ -78,14 +96,23 @@ describe('records DOMAIN', () => {
     const set = recordsJson(['example.com', '--preset', 'exchange-online', '--spf', '--dmarc', 'quarantine']);
     assert.deepEqual(set.policy.mx, ['*.mail.protection.outlook.com']);
     assert.equal(find(set, 'example.com', 'TXT')[0]?.value, 'v=spf1 include:spf.protection.outlook.com ~all');
-    assert.equal(find(set, '_dmarc.example.com', 'TXT')[0]?.value, 'v=DMARC1; p=quarantine; rua=mailto:dmarc@example.com');
+    assert.equal(
+      find(set, '_dmarc.example.com', 'TXT')[0]?.value,
+      'v=DMARC1; p=quarantine; rua=mailto:dmarc@example.com',
+    );
   });
 
   it('refuses *.mx.microsoft, which cannot cover <tenant>.<x>-v1.mx.microsoft', () => {
     const r = runCli(['records', 'example.com', '--preset', 'exchange-online', '--mx', '*.mx.microsoft']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /one label only/);
-    const ok = recordsJson(['example.com', '--preset', 'exchange-online', '--mx', 'example-com.o-v1.mx.microsoft']);
+    const ok = recordsJson([
+      'example.com',
+      '--preset',
+      'exchange-online',
+      '--mx',
+      'example-com.o-v1.mx.microsoft',
+    ]);
     assert.deepEqual(ok.policy.mx, ['*.mail.protection.outlook.com', 'example-com.o-v1.mx.microsoft']);
   });
 
@@ -97,7 +124,14 @@ describe('records DOMAIN', () => {
 
   it('splits long TXT values into quoted strings of at most 255 bytes in bind format', () => {
     const includes = Array.from({ length: 20 }, (_, i) => `include:spf${i}.provider-number-${i}.example.net`);
-    const r = runCli(['records', 'example.com', '--mx', 'mx.example.com', '--spf', `${includes.join(' ')} -all`]);
+    const r = runCli([
+      'records',
+      'example.com',
+      '--mx',
+      'mx.example.com',
+      '--spf',
+      `${includes.join(' ')} -all`,
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const line = r.stdout.split('\n').find((l) => l.startsWith('example.com.\t'));
     assert.ok(line, r.stdout);
@@ -123,9 +157,15 @@ describe('records DOMAIN', () => {
       'powershell',
     ]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /Add-DnsServerResourceRecord -ZoneName 'example.com' -Name '_mta-sts.mail' .* -Txt -DescriptiveText 'v=STSv1; id=\d{14}'/);
+    assert.match(
+      r.stdout,
+      /Add-DnsServerResourceRecord -ZoneName 'example.com' -Name '_mta-sts.mail' .* -Txt -DescriptiveText 'v=STSv1; id=\d{14}'/,
+    );
     assert.match(r.stdout, /-Name '_smtp._tls.mail' .*'v=TLSRPTv1; rua=mailto:o''brien@example.com'/);
-    assert.match(r.stdout, /Add-DnsServerResourceRecordCName -ZoneName 'example.com' -Name 'mta-sts.mail' .* -HostNameAlias 'host.example.net'/);
+    assert.match(
+      r.stdout,
+      /Add-DnsServerResourceRecordCName -ZoneName 'example.com' -Name 'mta-sts.mail' .* -HostNameAlias 'host.example.net'/,
+    );
   });
 
   it('rejects bad input with exit 2 and a line naming it', () => {
@@ -181,7 +221,15 @@ describe('records validate', () => {
   });
 
   it('joins zone-file quoted strings and says so', () => {
-    const r = runCli(['records', 'validate', '--type', 'spf', '--json', '--', '"v=spf1 ip4:192.0.2.1" " -all"']);
+    const r = runCli([
+      'records',
+      'validate',
+      '--type',
+      'spf',
+      '--json',
+      '--',
+      '"v=spf1 ip4:192.0.2.1" " -all"',
+    ]);
     assert.equal(r.code, 0, r.stdout);
     const out = JSON.parse(r.stdout) as { valid: boolean; warnings: Array<{ code: string }> };
     assert.equal(out.valid, true);
@@ -189,10 +237,21 @@ describe('records validate', () => {
   });
 
   it('warns that TLSA usages 0 and 1 are unusable for SMTP', () => {
-    const r = runCli(['records', 'validate', '--type', 'tlsa', '--json', '--', '1 1 1 0c72ac70b745ac19998811b131d662c9ac69dbdbe7cb23e5b514b56664c5d3d6']);
+    const r = runCli([
+      'records',
+      'validate',
+      '--type',
+      'tlsa',
+      '--json',
+      '--',
+      '1 1 1 0c72ac70b745ac19998811b131d662c9ac69dbdbe7cb23e5b514b56664c5d3d6',
+    ]);
     assert.equal(r.code, 0);
     const out = JSON.parse(r.stdout) as { warnings: Array<{ code: string }> };
-    assert.deepEqual(out.warnings.map((w) => w.code), ['TLSA_USAGE_UNUSABLE']);
+    assert.deepEqual(
+      out.warnings.map((w) => w.code),
+      ['TLSA_USAGE_UNUSABLE'],
+    );
   });
 
   it('is a usage error for an unknown type', () => {

@@ -123,8 +123,14 @@ describe('tlsa generate', () => {
   it('refuses DANE-TA without a CA certificate', () => {
     const r = runCli(['tlsa', 'generate', '--cert', files.leaf as string, '--usage', '2']);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /--usage 2: .*leaf\.pem holds only the leaf.*--chain/);
+    assert.match(r.stderr, /--usage 2: .*leaf\.pem holds only a leaf \(not a CA\) certificate.*--chain/);
     assert.equal(r.stdout, '');
+  });
+
+  it('takes a lone CA certificate as the DANE-TA anchor', () => {
+    const r = runCli(['tlsa', 'generate', '--cert', files.intermediate as string, '--usage', '2']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `2 1 1 ${spki256(ec.intermediate)}\n`);
   });
 
   it('--all prints each combination with a comment; CA records only with a chain', () => {

@@ -12,6 +12,7 @@ const program = new Command('mxguard')
   .description('MTA-STS, TLS-RPT and DANE for any mail domain: generate, check, serve and enforce.')
   .version('0.1.0')
   .exitOverride()
+  .enablePositionalOptions()
   .showHelpAfterError('(add --help for usage and examples)')
   .configureHelp({ sortSubcommands: true });
 

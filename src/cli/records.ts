@@ -32,20 +32,32 @@ export interface DnsRecord {
 export function register(program: Command): void {
   const records = program
     .command('records')
+    .enablePositionalOptions() // `records validate --json` belongs to validate, not to records
     .description('print every DNS record a domain needs for MTA-STS, TLS-RPT, SPF and DMARC')
     .argument('[domain]', 'the mail domain (the part after @)')
-    .option('--mx <host...>', 'MX host or pattern the policy allows (repeatable; *.example.com = one label)', collect)
+    .option(
+      '--mx <host...>',
+      'MX host or pattern the policy allows (repeatable; *.example.com = one label)',
+      collect,
+    )
     .option('--preset <name>', `provider preset: ${presetNames().join(', ')}`)
     .option('--mode <mode>', 'policy mode: testing, enforce or none', 'testing')
     .option('--max-age <seconds>', 'policy max_age in seconds', '604800')
     .option('--id <id>', 'the _mta-sts id (1-32 letters/digits; default: UTC time YYYYMMDDHHMMSS)')
-    .option('--rua <uri...>', 'TLS-RPT report address(es), mailto: or https: (default mailto:tlsrpt@DOMAIN)', collect)
+    .option(
+      '--rua <uri...>',
+      'TLS-RPT report address(es), mailto: or https: (default mailto:tlsrpt@DOMAIN)',
+      collect,
+    )
     .option(
       '--policy-host-target <target...>',
       'where mta-sts.DOMAIN points: IPv4/IPv6 addresses (A/AAAA) or one host name (CNAME)',
       collect,
     )
-    .option('--spf [mechanisms]', 'also print SPF; the mechanisms after v=spf1 (default from --preset, then ~all)')
+    .option(
+      '--spf [mechanisms]',
+      'also print SPF; the mechanisms after v=spf1 (default from --preset, then ~all)',
+    )
     .option('--dmarc [policy]', 'also print DMARC with this p= (none, quarantine, reject; default none)')
     .option('--dmarc-rua <uri>', 'DMARC aggregate report address (default mailto:dmarc@DOMAIN)')
     .option('--ttl <seconds>', 'TTL of every record', '3600')
@@ -89,7 +101,10 @@ Examples:
     )
     .action((text: string, opts: { type: string; json?: boolean }) => {
       if (!(RECORD_TYPES as readonly string[]).includes(opts.type)) {
-        throw new CliError(2, `--type: unknown record type "${opts.type}" (one of ${RECORD_TYPES.join(', ')})`);
+        throw new CliError(
+          2,
+          `--type: unknown record type "${opts.type}" (one of ${RECORD_TYPES.join(', ')})`,
+        );
       }
       runValidate(opts.type as RecordType, text, opts.json === true);
     });
@@ -139,13 +154,21 @@ function parseByType(type: RecordType, text: string): { record: unknown; warning
       // RFC 7672 §3.1.3: PKIX-TA(0) and PKIX-EE(1) are unusable for SMTP.
       if (record.usage === 0 || record.usage === 1) {
         warnings.push(
-          problem('warning', 'TLSA_USAGE_UNUSABLE', `usage ${record.usage} is not usable for SMTP (RFC 7672 §3.1.3)`),
+          problem(
+            'warning',
+            'TLSA_USAGE_UNUSABLE',
+            `usage ${record.usage} is not usable for SMTP (RFC 7672 §3.1.3)`,
+          ),
         );
       } else if (record.usage > 3) {
-        warnings.push(problem('warning', 'TLSA_USAGE_UNKNOWN', `usage ${record.usage} is unknown and never matches`));
+        warnings.push(
+          problem('warning', 'TLSA_USAGE_UNKNOWN', `usage ${record.usage} is unknown and never matches`),
+        );
       }
       if (record.selector > 1) {
-        warnings.push(problem('warning', 'TLSA_SELECTOR_UNKNOWN', `selector ${record.selector} never matches`));
+        warnings.push(
+          problem('warning', 'TLSA_SELECTOR_UNKNOWN', `selector ${record.selector} never matches`),
+        );
       }
       if (record.matchingType > 2) {
         warnings.push(
@@ -175,7 +198,8 @@ function runValidate(type: RecordType, text: string, json: boolean): void {
     printJson(result);
   } else {
     const label = `${type} record`;
-    for (const p of [...result.errors, ...result.warnings]) process.stdout.write(`${formatProblem(label, p)}\n`);
+    for (const p of [...result.errors, ...result.warnings])
+      process.stdout.write(`${formatProblem(label, p)}\n`);
     process.stdout.write(`${label}: ${result.valid ? 'valid' : 'invalid'}\n`);
   }
   if (!result.valid) process.exitCode = 1;
@@ -208,7 +232,8 @@ export interface RecordSet {
   notes: string[];
 }
 
-const HOSTNAME = /^(?=.{1,253}\.?$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.?$/i;
+const HOSTNAME =
+  /^(?=.{1,253}\.?$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.?$/i;
 
 function runRecords(domainArg: string, opts: RecordsOptions): void {
   const format = (opts.json ? 'json' : opts.format) as Format;
@@ -241,7 +266,8 @@ export function buildRecordSet(domainArg: string, opts: RecordsOptions, now: Dat
   const ttl = intOption('--ttl', opts.ttl, 0, 2147483647);
 
   const mx = [...new Set([...(preset?.mx ?? []), ...(opts.mx ?? [])].map((m) => m.toLowerCase()))];
-  if (mx.length === 0 && mode !== 'none') throw new CliError(2, '--mx: give at least one MX host (or a --preset)');
+  if (mx.length === 0 && mode !== 'none')
+    throw new CliError(2, '--mx: give at least one MX host (or a --preset)');
   for (const pattern of mx) {
     const bad = validateMxPattern(pattern);
     if (bad) throw new CliError(2, `--mx ${pattern}: ${bad.message}`);
@@ -259,11 +285,18 @@ export function buildRecordSet(domainArg: string, opts: RecordsOptions, now: Dat
   const stsValue = checked('mta-sts', formatStsRecord({ id, extensions: [] }), '--id');
 
   const rua = opts.rua ?? [`mailto:tlsrpt@${domain}`];
-  if (!opts.rua) notes.push(`TLS-RPT reports go to mailto:tlsrpt@${domain}: make sure it exists, or set --rua`);
+  if (!opts.rua)
+    notes.push(`TLS-RPT reports go to mailto:tlsrpt@${domain}: make sure it exists, or set --rua`);
   const tlsRptValue = checked('tlsrpt', formatTlsRptRecord({ rua, extensions: [] }), '--rua');
 
   const records: DnsRecord[] = [
-    { name: `_mta-sts.${domain}`, type: 'TXT', ttl, value: stsValue, purpose: 'MTA-STS policy id (RFC 8461 §3.1)' },
+    {
+      name: `_mta-sts.${domain}`,
+      type: 'TXT',
+      ttl,
+      value: stsValue,
+      purpose: 'MTA-STS policy id (RFC 8461 §3.1)',
+    },
     { name: `_smtp._tls.${domain}`, type: 'TXT', ttl, value: tlsRptValue, purpose: 'TLS-RPT (RFC 8460 §3)' },
   ];
   records.push(...policyHostRecords(domain, opts.policyHostTarget, ttl, notes));
@@ -271,7 +304,13 @@ export function buildRecordSet(domainArg: string, opts: RecordsOptions, now: Dat
   if (opts.spf !== undefined && opts.spf !== false) {
     const mechanisms = typeof opts.spf === 'string' ? opts.spf : `${preset?.spf ?? 'mx'} ~all`;
     const value = `v=spf1 ${mechanisms.trim()}`;
-    records.push({ name: domain, type: 'TXT', ttl, value: checked('spf', value, '--spf'), purpose: 'SPF (RFC 7208)' });
+    records.push({
+      name: domain,
+      type: 'TXT',
+      ttl,
+      value: checked('spf', value, '--spf'),
+      purpose: 'SPF (RFC 7208)',
+    });
   }
   if (opts.dmarc !== undefined && opts.dmarc !== false) {
     const p = typeof opts.dmarc === 'string' ? opts.dmarc : 'none';
@@ -292,23 +331,33 @@ export function buildRecordSet(domainArg: string, opts: RecordsOptions, now: Dat
 
 function checked(type: RecordType, value: string, option: string): string {
   const result = validateRecord(type, value);
-  if (!result.valid) throw new CliError(2, `${option}: ${value}: ${result.errors.map((e) => e.message).join('; ')}`);
+  if (!result.valid)
+    throw new CliError(2, `${option}: ${value}: ${result.errors.map((e) => e.message).join('; ')}`);
   return value;
 }
 
 /** The `mta-sts` host record: A/AAAA for addresses, a CNAME for one host name (RFC 1034: CNAME stands alone). */
-function policyHostRecords(domain: string, targets: string[] | undefined, ttl: number, notes: string[]): DnsRecord[] {
+function policyHostRecords(
+  domain: string,
+  targets: string[] | undefined,
+  ttl: number,
+  notes: string[],
+): DnsRecord[] {
   const name = `mta-sts.${domain}`;
   const purpose = 'host serving the MTA-STS policy over HTTPS (RFC 8461 §3.3)';
   if (!targets || targets.length === 0) {
-    notes.push(`${name} needs an A/AAAA or CNAME record to where the policy is hosted (--policy-host-target)`);
+    notes.push(
+      `${name} needs an A/AAAA or CNAME record to where the policy is hosted (--policy-host-target)`,
+    );
     return [];
   }
   const hosts = targets.filter((t) => isIP(t) === 0);
   if (hosts.length > 0) {
-    if (targets.length > 1) throw new CliError(2, '--policy-host-target: a CNAME target must be the only target');
+    if (targets.length > 1)
+      throw new CliError(2, '--policy-host-target: a CNAME target must be the only target');
     const target = hosts[0]!.toLowerCase().replace(/\.$/, '');
-    if (!HOSTNAME.test(target)) throw new CliError(2, `--policy-host-target: ${hosts[0]}: not an IP address or host name`);
+    if (!HOSTNAME.test(target))
+      throw new CliError(2, `--policy-host-target: ${hosts[0]}: not an IP address or host name`);
     notes.push(`Some validators (reported for Exchange Online) want A/AAAA on ${name} rather than a CNAME`);
     return [{ name, type: 'CNAME', ttl, value: target, purpose }];
   }

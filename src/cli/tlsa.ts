@@ -139,7 +139,8 @@ function runGenerate(opts: GenerateOptions): void {
   const owner =
     opts.host === undefined ? undefined : optionValue('--host', () => tlsaOwner(opts.host as string, port));
   const { chain, sources } = readChain(opts.cert, opts.chain);
-  const taIndex = chain.length > 1 ? chain.length - 1 : undefined;
+  // The trust anchor is the last certificate of a chain, or a lone CA certificate given on its own.
+  const taIndex = chain.length > 1 || chain[0]?.ca ? chain.length - 1 : undefined;
 
   const wanted = opts.all
     ? allCombinations(taIndex !== undefined)
@@ -161,7 +162,7 @@ function runGenerate(opts: GenerateOptions): void {
     if (forCa && taIndex === undefined) {
       throw new CliError(
         2,
-        `--usage ${usage}: ${opts.cert} holds only the leaf; a CA record needs the CA certificate: pass --chain FILE ` +
+        `--usage ${usage}: ${opts.cert} holds only a leaf (not a CA) certificate; a CA record needs the CA certificate: pass --chain FILE ` +
           'or a --cert file with the whole chain',
       );
     }

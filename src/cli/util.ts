@@ -42,7 +42,11 @@ function describeFsError(code: string): string {
   }
 }
 
-const SEVERITY_MARK: Record<Problem['severity'], string> = { error: 'error', warning: 'warning', note: 'note' };
+const SEVERITY_MARK: Record<Problem['severity'], string> = {
+  error: 'error',
+  warning: 'warning',
+  note: 'note',
+};
 
 /** "INPUT: warning [CODE] line 3: message" — every line names the input it is about. */
 export function formatProblem(input: string, p: Problem): string {

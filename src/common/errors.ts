@@ -18,7 +18,11 @@ export class ProtocolError<C extends string = string> extends Error {
   readonly where?: string;
   readonly problems: Problem[];
 
-  constructor(code: C, message: string, options: { where?: string; cause?: unknown; problems?: Problem[] } = {}) {
+  constructor(
+    code: C,
+    message: string,
+    options: { where?: string; cause?: unknown; problems?: Problem[] } = {},
+  ) {
     super(options.where ? `${options.where}: ${message}` : message, { cause: options.cause });
     this.code = code;
     this.where = options.where;
