@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // mxguard command line: one file per command under src/cli/, wired together here.
 import { Command, CommanderError } from 'commander';
+import { register as registerCheck } from './check.js';
 import { register as registerPolicy } from './policy.js';
 import { register as registerPublish } from './publish.js';
 import { register as registerRecords } from './records.js';
@@ -16,6 +17,7 @@ const program = new Command('mxguard')
   .showHelpAfterError('(add --help for usage and examples)')
   .configureHelp({ sortSubcommands: true });
 
+registerCheck(program);
 registerPolicy(program);
 registerRecords(program);
 registerTlsa(program);

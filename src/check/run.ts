@@ -1,0 +1,50 @@
+// The domain audit: runs every section against one domain and returns its findings (no printing).
+// Order: MX first (everything else needs the hosts), then the DNS-record sections and the SMTP probes in
+// parallel, then the TLS/DANE verdicts, which depend on the MTA-STS policy (an enforced policy makes a
+// certificate problem fatal, RFC 8461 §4.2).
+import { checkDkim } from './dkim.js';
+import { checkDmarc } from './dmarc.js';
+import { checkMtaSts } from './mtasts.js';
+import { checkMx } from './mx.js';
+import { checkSpf } from './spf.js';
+import { checkTlsRpt } from './tlsrpt.js';
+import { gatherTransport, transportFindings } from './transport.js';
+import {
+  type CheckEnvironment,
+  type DomainReport,
+  type MtaStsState,
+  SECTIONS,
+  worstStatus,
+} from './types.js';
+
+export interface DomainCheck extends DomainReport {
+  /** What this run saw of the policy, for the next run's "id unchanged" check. */
+  mtaSts?: MtaStsState;
+}
+
+export async function checkDomain(domain: string, env: CheckEnvironment): Promise<DomainCheck> {
+  const mx = await checkMx(domain, env);
+  if (mx.fatal) return { domain, status: 'error', findings: mx.findings, error: mx.fatal };
+
+  const [sts, tlsrpt, spf, dmarc, dkim, transport] = await Promise.all([
+    checkMtaSts(domain, env, mx.hosts),
+    checkTlsRpt(domain, env),
+    checkSpf(domain, env),
+    checkDmarc(domain, env),
+    checkDkim(domain, env),
+    gatherTransport(domain, env, mx.hosts),
+  ]);
+  const findings = [
+    ...mx.findings,
+    ...sts.findings,
+    ...transportFindings(transport, sts.state.policy, env),
+    ...tlsrpt,
+    ...spf,
+    ...dmarc,
+    ...dkim,
+  ];
+  // Stable order for people and diffs: by section as listed in SECTIONS, then as found.
+  const order = (s: string) => SECTIONS.indexOf(s as (typeof SECTIONS)[number]);
+  findings.sort((a, b) => order(a.section) - order(b.section));
+  return { domain, status: worstStatus(findings), findings, mtaSts: sts.state };
+}

@@ -1,0 +1,272 @@
+// `mxguard check DOMAIN...`: the end-to-end audit, printed for people or as JSON / NDJSON for scripts.
+import { createReadStream, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { SingleBar } from 'cli-progress';
+import type { Command } from 'commander';
+import { checkDomain, type DomainCheck } from '../check/run.js';
+import type { CheckEnvironment, DomainReport, Finding, Section } from '../check/types.js';
+import { PRESETS, presetNames } from '../common/presets.js';
+import { isValidHostname, normalizeName } from '../dns/names.js';
+import { addNetworkOptions, type NetworkOptions, networkFromOptions } from './netopts.js';
+import { CliError, collect, intOption, printJson } from './util.js';
+
+interface CheckOptions extends NetworkOptions {
+  file?: string;
+  concurrency: string;
+  json?: boolean;
+  dkimSelector?: string[];
+  preset?: string;
+  state?: string;
+}
+
+export function register(program: Command): void {
+  const command = program
+    .command('check')
+    .description('audit domains end to end: MX, MTA-STS, TLS, DANE, TLS-RPT, SPF, DMARC, DKIM')
+    .argument('[domain...]', 'mail domains to check')
+    .option('--file <file>', 'read domains from a file (one per line, # comments), stream NDJSON results')
+    .option('--concurrency <n>', 'domains checked at the same time with --file', '4')
+    .option('--json', 'print the report as JSON (one domain) or NDJSON (several)')
+    .option('--dkim-selector <selector>', 'DKIM selector to check (repeatable)', collect)
+    .option('--preset <name>', `add a provider's DKIM selectors: ${presetNames().join(', ')}`)
+    .option(
+      '--state <file>',
+      'remember each policy between runs to catch an id left unchanged after a policy change',
+    );
+  addNetworkOptions(command).addHelpText(
+    'after',
+    `
+Exit status: 0 nothing failed (warnings allowed), 1 a check failed, 2 the check could not run
+(resolver unreachable, bad options). Private, loopback and link-local addresses found in DNS are
+not contacted unless --allow-private is given.
+
+Examples:
+  $ mxguard check example.com
+  $ mxguard check example.com --preset exchange-online --json
+  $ mxguard check example.com --dkim-selector s1 --resolver 9.9.9.9 --state ~/.mxguard-state.json
+  $ mxguard check --file domains.txt --concurrency 8 > results.ndjson`,
+  );
+  command.action(async (domains: string[], opts: CheckOptions) => runCheck(domains, opts));
+}
+
+async function runCheck(args: string[], opts: CheckOptions): Promise<void> {
+  if (args.length === 0 && !opts.file) throw new CliError(2, 'give at least one domain, or --file FILE');
+  const concurrency = intOption('--concurrency', opts.concurrency, 1, 256);
+  const preset = opts.preset === undefined ? undefined : PRESETS[opts.preset];
+  if (opts.preset !== undefined && !preset)
+    throw new CliError(2, `--preset: unknown preset "${opts.preset}"`);
+  const domains = args.map(checkedDomain);
+  const network = await networkFromOptions(opts);
+  const validating = await network.resolver.checkValidating();
+  if (validating.result.outcome === 'timeout' || validating.result.outcome === 'error') {
+    const servers = network.servers.map((s) => `${s.host}:${s.port}`).join(', ');
+    throw new CliError(
+      2,
+      `resolver unreachable (${servers}): ${validating.result.error ?? validating.result.outcome}`,
+    );
+  }
+  const state = readState(opts.state);
+  const environment = (domain: string): CheckEnvironment => ({
+    resolver: network.resolver,
+    dnssecValidating: validating.validating,
+    ca: network.ca,
+    allowPrivate: network.allowPrivate,
+    timeoutMs: network.timeoutMs,
+    smtpPort: network.smtpPort,
+    httpsPort: network.httpsPort,
+    dkimSelectors: [...new Set([...(opts.dkimSelector ?? []), ...(preset?.dkimSelectors ?? [])])],
+    previousPolicy: state[domain],
+    now: new Date(),
+  });
+
+  let worst = 0;
+  const record = (result: DomainCheck) => {
+    if (result.mtaSts?.id && result.mtaSts.body !== undefined) {
+      state[result.domain] = { id: result.mtaSts.id, body: result.mtaSts.body };
+    }
+    worst = Math.max(worst, exitCodeOf(result));
+  };
+  const stream = opts.file !== undefined || domains.length > 1;
+  if (stream) {
+    const source = opts.file === undefined ? listSource(domains) : fileSource(opts.file);
+    const total = opts.file !== undefined && process.stderr.isTTY ? countLines(opts.file) : domains.length;
+    // Each result is printed and dropped as it comes: memory stays bounded however long the list.
+    await checkMany(source, concurrency, total, environment, (result) => {
+      record(result);
+      if (opts.json || opts.file !== undefined)
+        process.stdout.write(`${JSON.stringify(publicReport(result))}\n`);
+      else process.stdout.write(humanReport(result));
+    });
+  } else {
+    if (process.stderr.isTTY) process.stderr.write(`checking ${domains[0]}…\n`);
+    const result = await checkOne(domains[0]!, environment);
+    record(result);
+    if (opts.json) printJson(publicReport(result));
+    else process.stdout.write(humanReport(result));
+  }
+  writeState(opts.state, state);
+  process.exitCode = worst;
+}
+
+function exitCodeOf(result: DomainReport): number {
+  if (result.status === 'error') return 2;
+  return result.status === 'fail' ? 1 : 0;
+}
+
+function checkedDomain(input: string): string {
+  const domain = normalizeName(input.trim());
+  if (!isValidHostname(domain)) throw new CliError(2, `${input}: not a valid domain name`);
+  return domain;
+}
+
+/** A domain whose check throws (a bug, not a finding) is reported as could-not-run; the others go on. */
+async function checkOne(domain: string, environment: (d: string) => CheckEnvironment): Promise<DomainCheck> {
+  try {
+    return await checkDomain(domain, environment(domain));
+  } catch (err) {
+    return { domain, status: 'error', findings: [], error: `internal error: ${(err as Error).message}` };
+  }
+}
+
+async function* listSource(domains: string[]): AsyncGenerator<string> {
+  yield* domains;
+}
+
+/** Lines of the file, trimmed, without blanks and # comments; read as a stream (bounded memory). */
+async function* fileSource(path: string): AsyncGenerator<string> {
+  const input = createReadStream(path === '-' ? '/dev/stdin' : path);
+  const opened = new Promise<void>((resolve, reject) => {
+    input.once('open', () => resolve());
+    input.once('error', (err) =>
+      reject(new CliError(2, `${path}: cannot read: ${(err as NodeJS.ErrnoException).code}`)),
+    );
+  });
+  await opened;
+  for await (const line of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })) {
+    const text = line.replace(/#.*/, '').trim();
+    if (text) yield text;
+  }
+}
+
+function countLines(path: string): number {
+  try {
+    return readFileSync(path, 'utf8')
+      .split('\n')
+      .filter((l) => l.replace(/#.*/, '').trim()).length;
+  } catch {
+    return 0;
+  }
+}
+
+/** Run up to `concurrency` checks at once, pulling domains from `source` only as slots free up. */
+async function checkMany(
+  source: AsyncIterable<string>,
+  concurrency: number,
+  total: number,
+  environment: (d: string) => CheckEnvironment,
+  onResult: (r: DomainCheck) => void,
+): Promise<void> {
+  const bar =
+    process.stderr.isTTY && total > 0 ? new SingleBar({ stream: process.stderr, etaBuffer: 20 }) : undefined;
+  bar?.start(total, 0);
+  const iterator = source[Symbol.asyncIterator]();
+  const worker = async () => {
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done) return;
+      let domain: string;
+      try {
+        domain = checkedDomain(next.value);
+      } catch (err) {
+        onResult({ domain: next.value, status: 'error', findings: [], error: (err as Error).message });
+        bar?.increment();
+        continue;
+      }
+      onResult(await checkOne(domain, environment));
+      bar?.increment();
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  bar?.stop();
+}
+
+/** The documented JSON schema: {domain, status, findings[, error]} (the policy state stays internal). */
+function publicReport(result: DomainCheck): DomainReport {
+  const { domain, status, findings, error } = result;
+  return error === undefined ? { domain, status, findings } : { domain, status, findings, error };
+}
+
+const TITLES: Record<Section, string> = {
+  mx: 'MX',
+  mtasts: 'MTA-STS',
+  tls: 'TLS',
+  dane: 'DANE',
+  tlsrpt: 'TLS-RPT',
+  spf: 'SPF',
+  dmarc: 'DMARC',
+  dkim: 'DKIM',
+};
+
+const MARKS: Record<Finding['status'] | DomainReport['status'], string> = {
+  pass: '✓',
+  warn: '⚠',
+  fail: '✗',
+  skip: '–',
+  info: 'ℹ',
+  error: '✗',
+};
+
+function color(status: string, text: string): string {
+  if (!process.stdout.isTTY || process.env.NO_COLOR) return text;
+  const code = { pass: 32, warn: 33, fail: 31, error: 31, info: 36, skip: 90 }[status] ?? 0;
+  return `\x1b[${code}m${text}\x1b[0m`;
+}
+
+/** The report for people: a headline, then each section with ✓/⚠/✗ lines and copy-pasteable fixes. */
+export function humanReport(result: DomainReport): string {
+  const lines = [color(result.status, `${MARKS[result.status]} ${result.domain}: ${result.status}`)];
+  if (result.error) lines.push(`  could not run: ${result.error}`);
+  let section: Section | undefined;
+  for (const f of result.findings) {
+    if (f.section !== section) {
+      section = f.section;
+      lines.push('', TITLES[f.section]);
+    }
+    const host = f.host ? `${f.host}: ` : '';
+    lines.push(`  ${color(f.status, MARKS[f.status])} ${host}${f.message} [${f.code}]`);
+    if (f.fix) {
+      lines.push('    fix:');
+      for (const l of f.fix.split('\n')) lines.push(`      ${l}`);
+    }
+  }
+  const count = (s: Finding['status']) => result.findings.filter((f) => f.status === s).length;
+  lines.push('', `${count('pass')} passed, ${count('warn')} warnings, ${count('fail')} failed`, '');
+  return lines.join('\n');
+}
+
+type State = Record<string, { id: string; body: string }>;
+
+function readState(path: string | undefined): State {
+  if (path === undefined) return {};
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw new CliError(2, `--state ${path}: cannot read: ${(err as NodeJS.ErrnoException).code}`);
+  }
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as State;
+  } catch {
+    // fall through
+  }
+  throw new CliError(2, `--state ${path}: not a state file written by mxguard check`);
+}
+
+/** Written to a temp file and renamed, so a crash never leaves half a state file. */
+function writeState(path: string | undefined, state: State): void {
+  if (path === undefined) return;
+  writeFileSync(`${path}.tmp`, `${JSON.stringify(state, null, 2)}\n`);
+  renameSync(`${path}.tmp`, path);
+}
