@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import {
   checkMx,
-  describeDnsFailure,
+  dnsResultSummary,
   ipLiteral,
   MAX_ADDRESSES_PER_HOST,
   MAX_MX_HOSTS,
@@ -465,7 +465,7 @@ describe('helpers', () => {
     );
   });
 
-  it('describeDnsFailure names the RCODE, the EDE and the server or the error', () => {
+  it('dnsResultSummary names the RCODE, the EDE and the server or the error', () => {
     const base: DnsResult = {
       name: 'x.test',
       type: 'MX',
@@ -476,7 +476,7 @@ describe('helpers', () => {
       ede: [],
     };
     assert.equal(
-      describeDnsFailure({
+      dnsResultSummary({
         ...base,
         rcode: 'SERVFAIL',
         ede: [{ code: 6, text: 'DNSSEC Bogus' }],
@@ -485,7 +485,7 @@ describe('helpers', () => {
       'SERVFAIL (EDE 6 DNSSEC Bogus) from 127.0.0.1:53',
     );
     assert.equal(
-      describeDnsFailure({ ...base, outcome: 'timeout', error: '127.0.0.1:53: no reply within 300 ms' }),
+      dnsResultSummary({ ...base, outcome: 'timeout', error: '127.0.0.1:53: no reply within 300 ms' }),
       'timeout: 127.0.0.1:53: no reply within 300 ms',
     );
   });

@@ -5,7 +5,7 @@
 import { DkimError } from '../dkim/error.js';
 import { parseDkimKey } from '../dkim/record.js';
 import { normalizeName } from '../dns/names.js';
-import { lookupTxt } from './spf.js';
+import { lookupTxt } from './lookup.js';
 import { type CheckEnvironment, type Finding, finding, type Status } from './types.js';
 
 export async function checkDkim(domain: string, env: CheckEnvironment): Promise<Finding[]> {

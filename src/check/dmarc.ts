@@ -8,7 +8,7 @@
 import { DmarcError } from '../dmarc/error.js';
 import { type DmarcRecord, formatDmarc, parseDmarc } from '../dmarc/record.js';
 import { normalizeName } from '../dns/names.js';
-import { lookupTxt, txtLine } from './spf.js';
+import { lookupTxt, txtLine } from './lookup.js';
 import { mailtoDomain, sameOrBelow } from './tlsrpt.js';
 import { type CheckEnvironment, type Finding, finding, type Status } from './types.js';
 

@@ -23,7 +23,7 @@ import { MtaStsError } from '../mtasts/error.js';
 import { mxPatternMatches, normalizeHost, policyCoversMx } from '../mtasts/match.js';
 import { formatPolicy, ONE_WEEK, parsePolicy, type StsPolicy } from '../mtasts/policy.js';
 import { parseStsRecord, selectStsRecord, stsIdFromDate } from '../mtasts/record.js';
-import { describeDnsFailure, lookupTxt, txtLine } from './spf.js';
+import { describeDnsFailure, lookupTxt, txtLine } from './lookup.js';
 import {
   type CheckEnvironment,
   type Finding,

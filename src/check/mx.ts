@@ -274,7 +274,7 @@ async function lookupAddresses(host: string, env: CheckEnvironment): Promise<Add
           'mx',
           'fail',
           'MX_HOST_LOOKUP_FAILED',
-          `${type} lookup for MX host ${host} failed: ${describeDnsFailure(lookup.result)}`,
+          `${type} lookup for MX host ${host} failed: ${dnsResultSummary(lookup.result)}`,
           { host },
         ),
       );
@@ -350,7 +350,7 @@ async function failedLookup(
       fix: dnssecBogusFix(name, type),
     });
   }
-  return finding('mx', 'fail', failCode, `${what} failed: ${describeDnsFailure(classified.result)}`, host);
+  return finding('mx', 'fail', failCode, `${what} failed: ${dnsResultSummary(classified.result)}`, host);
 }
 
 export function dnssecBogusFix(name: string, type: DnsRecordType): string {
@@ -361,7 +361,7 @@ export function dnssecBogusFix(name: string, type: DnsRecordType): string {
 }
 
 /** Why the resolver gave no usable answer, e.g. "SERVFAIL (EDE 6 DNSSEC Bogus) from 127.0.0.1:53". */
-export function describeDnsFailure(result: DnsResult): string {
+export function dnsResultSummary(result: DnsResult): string {
   const ede = result.ede.map((e) => ` (EDE ${e.code}${e.text ? ` ${e.text}` : ''})`).join('');
   const head = `${result.rcode ?? result.outcome}${ede}`;
   if (result.error) return `${head}: ${result.error}`;
@@ -372,6 +372,6 @@ export function describeDnsFailure(result: DnsResult): string {
 function unreachableReason(result: DnsResult): string | undefined {
   if (result.outcome === 'timeout') return `no DNS server answered (${result.error ?? 'timeout'})`;
   if (result.outcome === 'error') return result.error ?? 'the DNS query failed';
-  if (result.outcome === 'refused') return `the resolver refused the query (${describeDnsFailure(result)})`;
+  if (result.outcome === 'refused') return `the resolver refused the query (${dnsResultSummary(result)})`;
   return undefined;
 }

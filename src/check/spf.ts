@@ -5,13 +5,11 @@
 // The count is the worst case over every term, as a receiver evaluating the record for a sender that
 // matches nothing would see it; an evaluation that matches early stops sooner, but the record is
 // broken for everyone else. Macros (%{...}) depend on the sender: such terms are counted, not followed.
-//
-// Also here: `lookupTxt`, the TXT lookup shared by the DNS-record sections (mtasts, tlsrpt, dmarc, dkim).
-import { quoteTxt } from '../common/txt.js';
 import { normalizeName } from '../dns/names.js';
 import type { DnsResult, Resolver } from '../dns/resolver.js';
 import { SpfError } from '../spf/error.js';
 import { formatSpf, parseSpf, SPF_MAX_DNS_LOOKUPS, type SpfRecord, type SpfTerm } from '../spf/record.js';
+import { describeDnsFailure, lookupTxt, type TxtAnswer, txtLine } from './lookup.js';
 import { type CheckEnvironment, type Finding, finding, type Status } from './types.js';
 
 /** RFC 7208 §4.6.4: SHOULD limit void lookups to two (a default of two is RECOMMENDED). */
@@ -23,44 +21,6 @@ export const SPF_MAX_QUERIES = 50;
 export const SPF_MAX_DEPTH = 12;
 /** Past this many DNS-querying terms the record is long broken; stop following and say "at least". */
 const STOP_COUNTING_AT = 2 * SPF_MAX_DNS_LOOKUPS;
-
-/** What a TXT lookup gave: the records, nothing at the name (NXDOMAIN / NODATA), or a failure to say. */
-export type TxtAnswer =
-  | { kind: 'records'; records: string[]; result: DnsResult }
-  | { kind: 'empty'; outcome: 'nxdomain' | 'nodata'; result: DnsResult }
-  | { kind: 'failed'; reason: string; result: DnsResult };
-
-/** Look up the TXT records at `name`; a SERVFAIL is classified (DNSSEC bogus or broken server). */
-export async function lookupTxt(resolver: Resolver, name: string): Promise<TxtAnswer> {
-  const found = await resolver.txt(name);
-  if (found.outcome === 'ok' && found.values.length > 0) {
-    return { kind: 'records', records: found.values, result: found.result };
-  }
-  if (found.outcome === 'ok' || found.outcome === 'nodata') {
-    return { kind: 'empty', outcome: 'nodata', result: found.result };
-  }
-  if (found.outcome === 'nxdomain') return { kind: 'empty', outcome: 'nxdomain', result: found.result };
-  return { kind: 'failed', reason: await describeDnsFailure(resolver, found.result), result: found.result };
-}
-
-/** One sentence on why a lookup got no answer, naming the query. */
-export async function describeDnsFailure(resolver: Resolver, result: DnsResult): Promise<string> {
-  const what = `${result.type} ${result.name}`;
-  switch (result.outcome) {
-    case 'servfail': {
-      const classified = await resolver.classifyFailure(result.name, result.type);
-      return classified.verdict === 'bogus'
-        ? `the answer for ${what} fails DNSSEC validation (bogus)`
-        : `the resolver answered SERVFAIL for ${what}`;
-    }
-    case 'timeout':
-      return `no answer for ${what} (timeout)`;
-    case 'refused':
-      return `the resolver refused the query for ${what}`;
-    default:
-      return `the lookup of ${what} failed: ${result.error ?? result.rcode ?? 'no usable answer'}`;
-  }
-}
 
 /** RFC 7208 §4.5: SPF records are the TXT records that begin with "v=spf1" followed by a space or the end. */
 export function spfRecords(txts: readonly string[]): string[] {
@@ -398,9 +358,4 @@ function endingInFail(record: SpfRecord): string {
   const all: SpfTerm = { kind: 'mechanism', qualifier: '-', name: 'all' };
   const terms = at < 0 ? [...record.terms, all] : record.terms.map((t, i) => (i === at ? all : t));
   return formatSpf({ terms });
-}
-
-/** A zone-file line for a TXT record: `name. IN TXT "..."` (split into 255-octet strings). */
-export function txtLine(name: string, value: string): string {
-  return `${normalizeName(name)}. IN TXT ${quoteTxt(value)}`;
 }

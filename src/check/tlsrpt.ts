@@ -4,7 +4,7 @@
 import { normalizeName } from '../dns/names.js';
 import { TlsRptError } from '../tlsrpt/error.js';
 import { formatTlsRptRecord, parseTlsRptRecord, selectTlsRptRecord } from '../tlsrpt/record.js';
-import { lookupTxt, txtLine } from './spf.js';
+import { lookupTxt, txtLine } from './lookup.js';
 import { type CheckEnvironment, type Finding, finding, type Status } from './types.js';
 
 export async function checkTlsRpt(domain: string, env: CheckEnvironment): Promise<Finding[]> {

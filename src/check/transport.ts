@@ -18,7 +18,7 @@ import { type DaneVerdict, isUsableForSmtp, rolloverReady, verifyDane } from '..
 import type { StsPolicy } from '../mtasts/policy.js';
 import { daysUntilExpiry } from '../smtp/pkix.js';
 import { probeSmtp, type SmtpProbeFailure, type SmtpProbeResult, type SmtpTlsInfo } from '../smtp/probe.js';
-import { describeDnsFailure, dnssecBogusFix, probeable } from './mx.js';
+import { dnsResultSummary, dnssecBogusFix, probeable } from './mx.js';
 import {
   type CheckEnvironment,
   type Finding,
@@ -113,10 +113,10 @@ async function lookupTlsa(host: string, env: CheckEnvironment): Promise<TlsaLook
     case 'servfail': {
       const classified = await env.resolver.classifyFailure(owner, 'TLSA');
       if (classified.verdict === 'bogus') return { owner, status: 'bogus', records: [] };
-      return { owner, status: 'failed', records: [], error: describeDnsFailure(classified.result) };
+      return { owner, status: 'failed', records: [], error: dnsResultSummary(classified.result) };
     }
     default:
-      return { owner, status: 'failed', records: [], error: describeDnsFailure(lookup.result) };
+      return { owner, status: 'failed', records: [], error: dnsResultSummary(lookup.result) };
   }
 }
 
