@@ -1,0 +1,153 @@
+// The Store: everything `mxguard serve` keeps (domains and their policies, TLS-RPT reports, rejected
+// input, the policy fetch log, settings). SQLite (better-sqlite3) is the embedded default; the interface
+// is kept narrow and async so that a PostgreSQL store can be added without touching callers.
+// Every write that acknowledges a client (a stored report, a changed policy) is committed when the
+// promise resolves: callers acknowledge only after `await`.
+import type { StsMode } from '../mtasts/policy.js';
+import type { TlsReport } from '../tlsrpt/report.js';
+
+export interface DomainSettings {
+  mode: StsMode;
+  /** Policy `mx` patterns (RFC 8461 §3.2). */
+  mx: string[];
+  /** Policy max_age in seconds. */
+  maxAge: number;
+  /** TLS-RPT `rua` URIs to publish in `_smtp._tls` (RFC 8460 §3). */
+  rua: string[];
+}
+
+export interface Domain extends DomainSettings {
+  /** Normalised mail domain (lower case, no trailing dot). */
+  name: string;
+  /** The current `_mta-sts` id: a UTC timestamp YYYYMMDDHHMMSS, bumped on every policy change. */
+  policyId: string;
+  /** The policy text served at https://mta-sts.<name>/.well-known/mta-sts.txt. */
+  policyText: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** One version of a domain's policy, newest first in `policyHistory`. */
+export interface PolicyVersion {
+  policyId: string;
+  policyText: string;
+  createdAt: string;
+}
+
+export type ReportSource = 'https' | 'smtp' | 'imap' | 'import';
+/** RFC 8460 §3: reports by mail must carry a valid DKIM signature of the reporting domain. */
+export type DkimVerdict = 'pass' | 'fail' | 'none' | 'unverified';
+
+export interface NewReport {
+  report: TlsReport;
+  source: ReportSource;
+  dkim: DkimVerdict;
+  /** Who sent it: client IP (HTTPS), envelope sender / From (mail), file path (import). */
+  submitter?: string;
+  /** Parser warnings (quirks of the report), kept with it. */
+  warnings: string[];
+}
+
+export interface StoredReportSummary {
+  id: number;
+  organization: string;
+  reportId: string;
+  start: string;
+  end: string;
+  /** Policy domains the report covers. */
+  domains: string[];
+  successful: number;
+  failed: number;
+  source: ReportSource;
+  dkim: DkimVerdict;
+  receivedAt: string;
+}
+
+export interface StoredReport extends StoredReportSummary {
+  report: TlsReport;
+  submitter?: string;
+  warnings: string[];
+}
+
+export interface RejectedInput {
+  id: number;
+  source: ReportSource;
+  submitter?: string;
+  reason: string;
+  /** Size of the input in bytes. */
+  size: number;
+  receivedAt: string;
+}
+
+export interface PolicyFetch {
+  at: string;
+  domain: string;
+  clientIp: string;
+  userAgent: string;
+}
+
+/** Sessions per UTC day for one policy domain, for the chart. */
+export interface DailyCounts {
+  day: string;
+  successful: number;
+  failed: number;
+}
+
+export type BreakdownKey = 'resultType' | 'organization' | 'receivingMxHostname' | 'sendingMtaIp';
+
+export interface BreakdownRow {
+  key: string;
+  count: number;
+}
+
+export interface ReportFilter {
+  domain?: string;
+  /** ISO timestamps bounding the report's date range. */
+  since?: string;
+  until?: string;
+  limit?: number;
+  offset?: number;
+}
+
+/** A typed store failure with a literal code (ARCHITECTURE.md: one error class per module). */
+export class StoreError extends Error {
+  constructor(
+    readonly code: 'STORE_DOMAIN_EXISTS' | 'STORE_DOMAIN_UNKNOWN' | 'STORE_INVALID' | 'STORE_IO',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'StoreError';
+  }
+}
+
+export interface Store {
+  listDomains(): Promise<Domain[]>;
+  getDomain(name: string): Promise<Domain | undefined>;
+  /** Creates the domain with a first policy version (throws STORE_DOMAIN_EXISTS). */
+  addDomain(name: string, settings: DomainSettings, now: Date): Promise<Domain>;
+  /**
+   * Changes settings; when the policy text changes, a new policyId (UTC timestamp of `now`, made
+   * strictly greater than the previous one) and a history entry are written in the same transaction.
+   */
+  updateDomain(name: string, patch: Partial<DomainSettings>, now: Date): Promise<Domain>;
+  removeDomain(name: string): Promise<boolean>;
+  policyHistory(name: string): Promise<PolicyVersion[]>;
+
+  /** Idempotent on (organization, reportId): `created` is false when it was already stored. */
+  saveReport(input: NewReport, now: Date): Promise<{ id: number; created: boolean }>;
+  listReports(filter?: ReportFilter): Promise<StoredReportSummary[]>;
+  getReport(id: number): Promise<StoredReport | undefined>;
+  saveRejected(input: Omit<RejectedInput, 'id' | 'receivedAt'>, now: Date): Promise<number>;
+  listRejected(limit?: number): Promise<RejectedInput[]>;
+  dailyCounts(domain: string, since: string, until: string): Promise<DailyCounts[]>;
+  failureBreakdown(domain: string, by: BreakdownKey, since?: string): Promise<BreakdownRow[]>;
+
+  /** Policy fetches are logged in batches; a lost entry on a crash is acceptable (not acknowledged). */
+  logFetch(entry: PolicyFetch): void;
+  listFetches(domain: string, limit?: number): Promise<PolicyFetch[]>;
+
+  getSetting(key: string): Promise<string | undefined>;
+  setSetting(key: string, value: string): Promise<void>;
+  close(): Promise<void>;
+}
