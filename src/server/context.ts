@@ -1,0 +1,51 @@
+// What every part of `mxguard serve` is handed: the store, the validated config, logging, metrics,
+// the live-lookup network settings and the clock. Built once by src/cli/serve.ts.
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { Resolver } from '../dns/resolver.js';
+import type { Store } from '../store/types.js';
+
+export interface ServeConfig {
+  /** Where the SQLite database, certificates and ACME state live (default ./data). */
+  dataDir: string;
+  /** Plain HTTP listener (policy hosting behind a proxy, API, dashboard, intake); default 127.0.0.1:8080. */
+  listen: { host: string; port: number };
+  /** HTTPS listener with per-domain certificates chosen by SNI; off unless given. */
+  tlsListen?: { host: string; port: number };
+  intake: {
+    /** Largest request/message accepted, in bytes (compressed). */
+    maxBytes: number;
+    /** Largest decompressed report, in bytes (gzip bomb guard). */
+    maxDecompressedBytes: number;
+    /** HTTPS intake requests per client IP per minute. */
+    ratePerMinute: number;
+    /** Accept mailed reports without a valid DKIM signature (RFC 8460 §3 says they must have one). */
+    acceptUnsigned: boolean;
+  };
+  /** Built-in SMTP receiver for rua=mailto: reports; off unless given. */
+  smtp?: { host: string; port: number };
+  /** IMAP mailbox polling; off unless given. Password from the config file or MXGUARD_IMAP_PASSWORD. */
+  imap?: {
+    host: string;
+    port: number;
+    secure: boolean;
+    user: string;
+    password: string;
+    mailbox: string;
+    processedMailbox: string;
+    intervalSeconds: number;
+  };
+  /** ACME (Let's Encrypt-style) certificates for mta-sts.<domain>; off unless given. */
+  acme?: { directoryUrl: string; email: string; renewDaysBefore: number; caFile?: string };
+}
+
+export interface ServerContext {
+  store: Store;
+  config: ServeConfig;
+  logger: Logger;
+  metrics: Registry;
+  /** For live lookups (the published `_mta-sts` id, the policy host's address). */
+  resolver: Resolver;
+  network: { ca: string[]; allowPrivate: boolean; timeoutMs: number };
+  now(): Date;
+}
