@@ -49,6 +49,7 @@ const SCENARIOS = [
   'samekey',
   'twokeys',
   'absentca',
+  'onlyca',
   'expired',
   'wrongname',
   'private',
@@ -149,6 +150,7 @@ before(async () => {
     mailZone('samekey', { tlsa: [tlsa(leafA, 3, 0, 1), tlsa(leafA, 3, 1, 1)] }),
     mailZone('twokeys', { tlsa: [tlsa(leafA, 3, 1, 1), tlsa(leafB, 3, 1, 1)] }),
     mailZone('absentca', { tlsa: [tlsa(leafA, 3, 1, 1), tlsa(other.intermediate, 2, 1, 1)] }),
+    mailZone('onlyca', { tlsa: [tlsa(chainA.intermediate, 2, 1, 1)] }),
     mailZone('expired', { tlsa: [tlsa(expiredLeaf, 3, 1, 1)] }),
     mailZone('wrongname', { tlsa: [tlsa(chainA.intermediate, 2, 1, 1)] }),
     mailZone('private', { tlsa: [tlsa(leafA, 3, 1, 1)] }),
@@ -519,6 +521,14 @@ describe('dane (RFC 7672)', () => {
       f.fix,
       formatTlsa(generateTlsa(chainA.intermediate.x509, 2, 1, 1), tlsaOwner(mxOf('samekey'))),
     );
+  });
+
+  it('a lone 2 1 1: one CA key pinned; the fix is a 3 1 1 for the current key', async () => {
+    const a = await audit('onlyca', { cert: chainOfA() });
+    expect(a, 'DANE_TLSA_MATCH', 'pass', 'onlyca');
+    const f = expect(a, 'DANE_ROLLOVER_NOT_READY', 'warn', 'onlyca');
+    assert.match(f.message, /pins one key, a single CA key: a change of CA will stop inbound mail/);
+    assert.equal(f.fix, formatTlsa(generateTlsa(chainA.leaf.x509, 3, 1, 1), tlsaOwner(mxOf('onlyca'))));
   });
 
   it('3 1 1 + 2 1 1 of the presented CA: ready', async () => {

@@ -4,8 +4,8 @@
 // (the built CLI) must agree with them on every scenario. A smaller test checks our DnsClient against unbound
 // (AD, SERVFAIL with EDE, the CD-bit classification), with BIND's delv as a second validator.
 //
-// Needs root (ports 53 and 25 on 127.0.53.x) and the Debian packages .ci/run installs (knot, knot-dnsutils,
-// unbound, postfix, ldnsutils, bind9-dnsutils, openssl): when one is missing the tests fail and name it.
+// Needs root (ports 53 and 25 on 127.0.53.x) and the Debian packages .ci/run installs (knot, unbound, postfix,
+// ldnsutils, bind9-dnsutils, openssl): when one is missing the tests fail and name it. Takes about 8 s.
 // Addresses: 127.0.53.1 knotd, .2 unbound, .25 and .26 Postfix; no other test file uses 127.0.53.x.
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
@@ -157,7 +157,7 @@ const DANE_CODES: Record<string, { verdict: DaneClass; statuses: string[] }> = {
  * Read the dane findings about `host`. When the mail domain's own zone is bogus there is no MX host to check,
  * so the verdict comes from the finding that reported the bogus lookup (e.g. MX_DNSSEC_BOGUS, a fail).
  */
-export function ourVerdictOf(report: CheckReport, host: string): Omit<OurVerdict, 'report' | 'output'> {
+function ourVerdictOf(report: CheckReport, host: string): Omit<OurVerdict, 'report' | 'output'> {
   const dane = report.findings.filter((f) => f.section === 'dane' && f.host === host && DANE_CODES[f.code]);
   const decided = dane.length > 0 ? dane : report.findings.filter((f) => /_BOGUS$/.test(f.code));
   const verdicts = new Set(decided.map((f) => DANE_CODES[f.code]?.verdict ?? 'bogus'));
@@ -273,6 +273,45 @@ describe('oracle output parsers (outputs seen from Postfix 3.7, ldns-dane 1.8.3,
   ];
   it('delv', () => {
     for (const [output, status] of delvOutputs) assert.equal(parseDelv(output).status, status, output);
+  });
+
+  it('our verdict: the dane findings about the host, or a bogus lookup before them', () => {
+    const report = (...findings: [string, string, string, string?][]) => ({
+      domain: 'a.test',
+      status: 'fail',
+      findings: findings.map(([section, status, code, host]) => ({
+        section,
+        status,
+        code,
+        message: '',
+        host,
+      })),
+    });
+    const host = 'mx.a.test';
+    const cases: [CheckReport, string, boolean][] = [
+      [
+        report(['dane', 'pass', 'DANE_TLSA_MATCH', host], ['dane', 'warn', 'DANE_ROLLOVER_NOT_READY', host]),
+        'verified',
+        true,
+      ],
+      [report(['dane', 'fail', 'DANE_TLSA_MISMATCH', host]), 'mismatch', true],
+      [report(['dane', 'info', 'DANE_NO_TLSA', host]), 'no-tlsa', true],
+      [report(['dane', 'skip', 'DANE_ZONE_INSECURE', host]), 'insecure', true],
+      [report(['mx', 'fail', 'MX_DNSSEC_BOGUS']), 'bogus', true],
+      // A verdict with the wrong status, two verdicts for one host, another host's verdict: no agreement.
+      [report(['dane', 'warn', 'DANE_TLSA_MISMATCH', host]), 'mismatch', false],
+      [
+        report(['dane', 'pass', 'DANE_TLSA_MATCH', host], ['dane', 'fail', 'DANE_TLSA_MISMATCH', host]),
+        'unknown',
+        false,
+      ],
+      [report(['dane', 'pass', 'DANE_TLSA_MATCH', 'mx2.a.test']), 'unknown', false],
+    ];
+    for (const [r, verdict, statusOk] of cases) {
+      const ours = ourVerdictOf(r, host);
+      assert.equal(ours.verdict, verdict, JSON.stringify(r.findings));
+      assert.equal(ours.statusOk, statusOk, JSON.stringify(r.findings));
+    }
   });
 
   it('a missing tool fails the test with the Debian package to install', () => {
@@ -446,6 +485,13 @@ describe('interop with a real DNSSEC lab (knotd + unbound), Postfix, posttls-fin
           problems.push(`${where}: ${name} says ${v.verdict}, the lab meant ${s.expected}:\n${v.output}`);
         }
       }
+      // Exit status (issue 3): 1 when any finding fails, 2 only when the check could not run.
+      const failing = ['mismatch', 'no-usable', 'bogus'].includes(ours.verdict);
+      if (ours.code === 2 || (failing && ours.code !== 1)) {
+        problems.push(
+          `${where}: mxguard exited ${ours.code} with a ${ours.verdict} verdict:\n${ours.output}`,
+        );
+      }
       if (!agrees || !agree(ours.verdict, s.expected)) {
         const said = oracles.map((o) => `${o.verdict} (${o.evidence})`).join(', ');
         problems.push(
@@ -456,6 +502,7 @@ describe('interop with a real DNSSEC lab (knotd + unbound), Postfix, posttls-fin
     const notes = results
       .filter((r) => r.s.ldnsNotApplicable)
       .map((r) => `n/a for ldns-dane in "${r.s.title}": ${r.s.ldnsNotApplicable}`);
+    notes.push('no-dane: posttls-finger does not say whether the zone is unsigned or has no TLSA records');
     for (const line of ['DANE agreement table', ...table(rows).split('\n'), ...notes]) t.diagnostic(line);
     assert.deepEqual(problems, [], `${problems.join('\n\n')}\n\n${lab.logs()}`);
   });

@@ -562,12 +562,17 @@ function rolloverDrafts(
     : `${owner} IN TLSA 3 1 1 <SHA-256 of the next key> (publish it beside the current one before switching keys: ` +
       `mxguard tlsa generate --cert next.pem --host ${h.mx.host})`;
   if (!rolloverReady(records, chain)) {
+    // Only DANE-TA records: they pin one CA key, which a change of CA breaks just as a key change breaks 3 1 1.
+    const onlyTa = records.every((r) => !isUsableForSmtp(r) || r.usage === DANE_TA);
+    const pinned = onlyTa ? 'a single CA key' : `the current key (${describeCertificate(chain[0]!)})`;
     return [
       {
         status: 'warn',
         code: 'DANE_ROLLOVER_NOT_READY',
-        text: `every usable TLSA record is tied to the current key (${describeCertificate(chain[0]!)}): ${consequence}`,
-        fix,
+        text: onlyTa
+          ? `every usable TLSA record pins one key, ${pinned}: a change of CA will stop inbound mail with 450 4.7.323 tlsa-invalid`
+          : `every usable TLSA record is tied to ${pinned}: ${consequence}`,
+        fix: onlyTa ? formatTlsa(generateTlsa(chain[0]!, DANE_EE, 1, 1), owner) : fix,
         address,
       },
     ];

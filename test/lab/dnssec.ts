@@ -70,7 +70,7 @@ export interface DnssecLab {
 const PORT = 53;
 const TTL = 300;
 const NS_NAME = 'ns.test.';
-/** RFC 8624 §3.3: DS digest type 2 (SHA-256) is the one every validator implements. */
+/** keymgr prints DS records for digest types 2 and 4; keep algorithm 13 with type 2 (SHA-256, RFC 8624 §3.3). */
 const DS_DIGEST_SHA256 = ' 13 2 ';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -94,8 +94,7 @@ export function requireCommand(command: string, debianPackage: string): string {
   }
   throw new Error(
     `"${command}" is not installed: install the Debian package "${debianPackage}" ` +
-      '(.ci/run installs it: apt-get install --no-install-recommends ' +
-      `${debianPackage})`,
+      `(apt-get install --no-install-recommends ${debianPackage}; .ci/run does)`,
   );
 }
 
