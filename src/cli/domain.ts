@@ -1,0 +1,438 @@
+// `mxguard domain add|list|show|set|remove`: the domains `mxguard serve` hosts MTA-STS (RFC 8461)
+// policies for, kept in the same store as `serve` (and usable while it runs). Every policy change
+// gets a new `_mta-sts` id (RFC 8461 §3.1), printed with the TXT value to publish.
+import type { Command } from 'commander';
+import { quoteTxt } from '../common/txt.js';
+import { maxAgeWarnings } from '../mtasts/policy.js';
+import { openStore } from '../store/index.js';
+import { type Domain, type PolicyVersion, type Store, StoreError } from '../store/types.js';
+import { buildRecordSet, formatRecords, type RecordSet } from './records.js';
+import { CliError, collect, intOption, printJson } from './util.js';
+
+export const DEFAULT_DATA_DIR = './data';
+const FORMATS = ['bind', 'powershell', 'json'] as const;
+type Format = (typeof FORMATS)[number];
+
+const POLICY_HOST_HELP =
+  'where mta-sts.DOMAIN points, for its A/AAAA or CNAME record: addresses or one host name';
+const EXIT_STATUS = `
+Exit status: 0 done (also "unchanged"), 1 refused because of what is stored (the domain already
+exists), 2 usage error: a bad option value, an unknown domain, or the data directory cannot be used.`;
+
+export function register(program: Command): void {
+  const domain = program
+    .command('domain')
+    .description('manage the domains `mxguard serve` hosts MTA-STS policies for')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ mxguard domain add example.com --mx mail.example.com --mode testing
+  $ mxguard domain set example.com --mode enforce
+  $ mxguard domain show example.com --format powershell
+${EXIT_STATUS}`,
+    );
+  registerAdd(domain);
+  registerList(domain);
+  registerShow(domain);
+  registerSet(domain);
+  registerRemove(domain);
+}
+
+interface StoreOptions {
+  dataDir: string;
+}
+
+/** Open the store of `--data-dir`, run `work`, close it; store failures become CLI errors. */
+export async function withStore<T>(dataDir: string, work: (store: Store) => Promise<T>): Promise<T> {
+  let store: Store;
+  try {
+    store = await openStore(dataDir);
+  } catch (err) {
+    throw toCliError(err);
+  }
+  try {
+    return await work(store);
+  } catch (err) {
+    throw toCliError(err);
+  } finally {
+    await store.close();
+  }
+}
+
+function toCliError(err: unknown): unknown {
+  if (!(err instanceof StoreError)) return err;
+  return new CliError(err.code === 'STORE_DOMAIN_EXISTS' ? 1 : 2, err.message);
+}
+
+function dataDirOption(command: Command): Command {
+  return command.option(
+    '--data-dir <dir>',
+    'where the database lives (the same as `mxguard serve --data-dir`)',
+    DEFAULT_DATA_DIR,
+  );
+}
+
+// ---- add ----
+
+interface SettingsOptions extends StoreOptions {
+  policyHostTarget?: string[];
+  mx?: string[];
+  mode?: string;
+  maxAge?: string;
+  rua?: string[];
+  json?: boolean;
+}
+
+function registerAdd(domain: Command): void {
+  dataDirOption(
+    domain
+      .command('add')
+      .description('add a domain and its first MTA-STS policy; prints the DNS records to publish')
+      .argument('<domain>', 'the mail domain (the part after @)')
+      .option(
+        '--mx <host...>',
+        'MX host or pattern the policy allows (repeatable; *.example.com = one label)',
+        collect,
+      )
+      .option('--mode <mode>', 'policy mode: testing, enforce or none', 'testing')
+      .option('--max-age <seconds>', 'policy max_age in seconds', '604800')
+      .option(
+        '--rua <uri...>',
+        'TLS-RPT report address(es), mailto: or https: (default mailto:tlsrpt@DOMAIN)',
+        collect,
+      )
+      .option('--json', 'print the domain and its records as JSON'),
+  )
+    .option('--policy-host-target <target...>', POLICY_HOST_HELP, collect)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ mxguard domain add example.com --mx mail.example.com
+  $ mxguard domain add example.com --mx '*.mail.example.net' --mode enforce --rua https://mta-sts.example.com/tlsrpt
+${EXIT_STATUS}`,
+    )
+    .action(async (name: string, opts: SettingsOptions) => {
+      const mode = opts.mode ?? 'testing';
+      const maxAge = intOption('--max-age', opts.maxAge ?? '604800', 0, 31557600);
+      const mx = opts.mx ?? [];
+      // The same checks and defaults as `mxguard records`, before anything is stored.
+      const preview = buildRecordSet(
+        name,
+        {
+          mx,
+          mode,
+          maxAge: String(maxAge),
+          rua: opts.rua,
+          policyHostTarget: opts.policyHostTarget,
+          ttl: '3600',
+          format: 'bind',
+        },
+        new Date(),
+      );
+      const rua = opts.rua ?? [`mailto:tlsrpt@${preview.domain}`];
+      await withStore(opts.dataDir, async (store) => {
+        const added = await store.addDomain(
+          name,
+          { mode: mode as Domain['mode'], mx, maxAge, rua },
+          new Date(),
+        );
+        const set = recordSetFor(added, opts.policyHostTarget);
+        if (opts.json) {
+          printJson({ domain: added, records: set });
+          return;
+        }
+        const out = [
+          `added ${added.name}: policy id ${added.policyId}, mode ${added.mode}`,
+          '',
+          ...stsRecordLines(added),
+          '',
+          ...formatRecords(set, 'bind').trimEnd().split('\n'),
+        ];
+        process.stdout.write(`${out.join('\n')}\n`);
+        printNotes(added, set);
+      });
+    });
+}
+
+// ---- list ----
+
+function registerList(domain: Command): void {
+  dataDirOption(
+    domain
+      .command('list')
+      .description('list the configured domains')
+      .option('--json', 'print the domains as JSON'),
+  )
+    .addHelpText('after', `\nExample:\n  $ mxguard domain list --data-dir /var/lib/mxguard\n${EXIT_STATUS}`)
+    .action(async (opts: StoreOptions & { json?: boolean }) => {
+      await withStore(opts.dataDir, async (store) => {
+        const domains = await store.listDomains();
+        if (opts.json) {
+          printJson({ domains });
+          return;
+        }
+        if (domains.length === 0) {
+          process.stdout.write('no domains configured (add one with `mxguard domain add`)\n');
+          return;
+        }
+        const rows = domains.map((d) => [
+          d.name,
+          d.mode,
+          d.policyId,
+          d.mx.join(',') || '-',
+          String(d.maxAge),
+        ]);
+        process.stdout.write(table([['DOMAIN', 'MODE', 'POLICY ID', 'MX', 'MAX_AGE'], ...rows]));
+      });
+    });
+}
+
+// ---- show ----
+
+function registerShow(domain: Command): void {
+  dataDirOption(
+    domain
+      .command('show')
+      .description('show a domain: settings, policy, its history and the DNS records to publish')
+      .argument('<domain>', 'a configured domain')
+      .option(
+        '--format <format>',
+        `records as ${FORMATS.join(', ')} (json prints everything as JSON)`,
+        'bind',
+      )
+      .option('--json', 'same as --format json'),
+  )
+    .option('--policy-host-target <target...>', POLICY_HOST_HELP, collect)
+    .addHelpText(
+      'after',
+      `\nExamples:\n  $ mxguard domain show example.com\n  $ mxguard domain show example.com --format powershell\n${EXIT_STATUS}`,
+    )
+    .action(
+      async (
+        name: string,
+        opts: StoreOptions & { format: string; json?: boolean; policyHostTarget?: string[] },
+      ) => {
+        const format = (opts.json ? 'json' : opts.format) as Format;
+        if (!FORMATS.includes(format)) {
+          throw new CliError(2, `--format: unknown format "${opts.format}" (one of ${FORMATS.join(', ')})`);
+        }
+        await withStore(opts.dataDir, async (store) => {
+          const found = await store.getDomain(name);
+          if (!found) throw unknownDomain(name);
+          const history = await store.policyHistory(found.name);
+          const set = recordSetFor(found, opts.policyHostTarget);
+          if (format === 'json') {
+            printJson({ domain: found, history, records: set });
+            return;
+          }
+          process.stdout.write(
+            `${describeDomain(found, history).join('\n')}\n\n${formatRecords(set, format)}`,
+          );
+          printNotes(found, set);
+        });
+      },
+    );
+}
+
+function describeDomain(d: Domain, history: PolicyVersion[]): string[] {
+  return [
+    `domain:     ${d.name}`,
+    `mode:       ${d.mode}`,
+    `mx:         ${d.mx.join(', ') || '(none)'}`,
+    `max_age:    ${d.maxAge}`,
+    `rua:        ${d.rua.join(', ')}`,
+    `policy id:  ${d.policyId}`,
+    `created:    ${d.createdAt}`,
+    `updated:    ${d.updatedAt}`,
+    '',
+    `policy (https://mta-sts.${d.name}/.well-known/mta-sts.txt):`,
+    ...indent(d.policyText),
+    '',
+    'history (newest first):',
+    ...history.map((v) => `  ${v.policyId}  ${v.createdAt}  ${policySummary(v.policyText)}`),
+  ];
+}
+
+/** "mode enforce, max_age 604800, mx a, b" from a policy text. */
+function policySummary(text: string): string {
+  const fields = text
+    .trimEnd()
+    .split('\n')
+    .slice(1)
+    .map((line) => line.split(': '));
+  const mx = fields.filter(([k]) => k === 'mx').map(([, v]) => v);
+  const rest = fields.filter(([k]) => k !== 'mx').map(([k, v]) => `${k} ${v}`);
+  return [...rest, `mx ${mx.join(', ') || '(none)'}`].join(', ');
+}
+
+// ---- set ----
+
+function registerSet(domain: Command): void {
+  dataDirOption(
+    domain
+      .command('set')
+      .description('change a domain; a changed policy gets a new id, printed with the TXT record to publish')
+      .argument('<domain>', 'a configured domain')
+      .option('--mx <host...>', 'replace the MX hosts/patterns (repeatable)', collect)
+      .option('--mode <mode>', 'policy mode: testing, enforce or none')
+      .option('--max-age <seconds>', 'policy max_age in seconds')
+      .option('--rua <uri...>', 'replace the TLS-RPT report addresses (repeatable)', collect)
+      .option('--json', 'print the result as JSON'),
+  )
+    .addHelpText(
+      'after',
+      `
+--mx and --rua replace the whole list. Setting what is already there changes nothing and keeps the id.
+
+Examples:
+  $ mxguard domain set example.com --mode enforce
+  $ mxguard domain set example.com --mx mx1.example.com --mx mx2.example.com --max-age 1209600
+${EXIT_STATUS}`,
+    )
+    .action(async (name: string, opts: SettingsOptions) => {
+      const patch: Partial<Domain> = {};
+      if (opts.mode !== undefined) {
+        if (!['testing', 'enforce', 'none'].includes(opts.mode)) {
+          throw new CliError(2, `--mode: must be testing, enforce or none, got "${opts.mode}"`);
+        }
+        patch.mode = opts.mode as Domain['mode'];
+      }
+      if (opts.maxAge !== undefined) patch.maxAge = intOption('--max-age', opts.maxAge, 0, 31557600);
+      if (opts.mx !== undefined) patch.mx = opts.mx;
+      if (opts.rua !== undefined) patch.rua = opts.rua;
+      if (Object.keys(patch).length === 0)
+        throw new CliError(2, 'give at least one of --mx, --mode, --max-age, --rua');
+      await withStore(opts.dataDir, async (store) => {
+        const before = await store.getDomain(name);
+        if (!before) throw unknownDomain(name);
+        const after = await store.updateDomain(before.name, patch, new Date()).catch((err: unknown) => {
+          // Name the domain the refused value was for.
+          if (err instanceof StoreError && err.code === 'STORE_INVALID')
+            throw new CliError(2, `${name}: ${err.message}`);
+          throw err;
+        });
+        const policyChanged = after.policyId !== before.policyId;
+        const ruaChanged = after.rua.join(',') !== before.rua.join(',');
+        const set = recordSetFor(after);
+        if (opts.json) {
+          printJson({ domain: after, policyChanged, ruaChanged, records: set });
+          return;
+        }
+        if (!policyChanged && !ruaChanged) {
+          process.stdout.write(`${after.name}: unchanged (policy id ${after.policyId})\n`);
+          return;
+        }
+        const out: string[] = [];
+        if (policyChanged) {
+          out.push(`${after.name}: policy changed, new id ${after.policyId} (was ${before.policyId})`, '');
+          out.push(...indent(after.policyText), '', ...stsRecordLines(after));
+        }
+        if (ruaChanged) {
+          const tlsrpt = set.records.find((r) => r.name === `_smtp._tls.${after.name}`)!;
+          out.push(
+            ...(policyChanged ? [''] : []),
+            `${after.name}: TLS-RPT addresses changed; publish:`,
+            `  ${tlsrpt.name}.\tTXT\t${quoteTxt(tlsrpt.value)}`,
+          );
+        }
+        process.stdout.write(`${out.join('\n')}\n`);
+        printNotes(after);
+      });
+    });
+}
+
+// ---- remove ----
+
+function registerRemove(domain: Command): void {
+  dataDirOption(
+    domain
+      .command('remove')
+      .description('stop hosting the policy of a domain (its reports stay)')
+      .argument('<domain>', 'a configured domain')
+      .option('--json', 'print the result as JSON'),
+  )
+    .addHelpText(
+      'after',
+      `
+To withdraw MTA-STS safely (RFC 8461 §8.3), first "domain set DOMAIN --mode none", publish the new
+id and wait for the old max_age to pass; only then remove the domain and its DNS records.
+
+Example:
+  $ mxguard domain remove example.com
+${EXIT_STATUS}`,
+    )
+    .action(async (name: string, opts: StoreOptions & { json?: boolean }) => {
+      await withStore(opts.dataDir, async (store) => {
+        const found = await store.getDomain(name);
+        if (!found || !(await store.removeDomain(found.name))) throw unknownDomain(name);
+        if (opts.json) {
+          printJson({ removed: found.name });
+          return;
+        }
+        process.stdout.write(
+          `removed ${found.name}; remove _mta-sts.${found.name} and mta-sts.${found.name} from DNS too\n`,
+        );
+        if (found.mode !== 'none') {
+          process.stderr.write(
+            `note: ${found.name} was in mode ${found.mode}: senders keep its policy cached for up to max_age ${found.maxAge}s (RFC 8461 §8.3)\n`,
+          );
+        }
+      });
+    });
+}
+
+// ---- records ----
+
+/** Every DNS record of a stored domain, with its current policy id. */
+export function recordSetFor(d: Domain, policyHostTarget?: string[]): RecordSet {
+  const options = {
+    mx: d.mx,
+    mode: d.mode,
+    maxAge: String(d.maxAge),
+    id: d.policyId,
+    rua: d.rua,
+    policyHostTarget,
+    ttl: '3600',
+    format: 'bind',
+  };
+  return buildRecordSet(d.name, options, new Date());
+}
+
+function stsRecordLines(d: Domain): string[] {
+  return [
+    'Publish this TXT record (the policy id):',
+    `  _mta-sts.${d.name}.\tTXT\t${quoteTxt(`v=STSv1; id=${d.policyId}`)}`,
+  ];
+}
+
+/** Advice on stderr: max_age warnings and the record set's notes (policy host, testing mode). */
+function printNotes(d: Domain, set?: RecordSet): void {
+  for (const w of maxAgeWarnings(d.maxAge)) process.stderr.write(`${d.name}: warning: ${w.message}\n`);
+  for (const note of set?.notes ?? []) process.stderr.write(`note: ${note}\n`);
+}
+
+function unknownDomain(name: string): CliError {
+  return new CliError(2, `${name}: no such domain (see \`mxguard domain list\`)`);
+}
+
+function indent(text: string): string[] {
+  return text
+    .trimEnd()
+    .split('\n')
+    .map((line) => `  ${line}`);
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows
+    .map(
+      (r) =>
+        `${r
+          .map((cell, i) => cell.padEnd(widths[i]!))
+          .join('  ')
+          .trimEnd()}\n`,
+    )
+    .join('');
+}

@@ -1,0 +1,197 @@
+// The one step every TLS-RPT (RFC 8460) intake channel shares: bytes -> decodeReports (with the size,
+// decompression and JSON depth caps) -> store.saveReport for each report, or store.saveRejected with
+// the reason. Used by HTTPS (intake.ts), SMTP (mail.ts), IMAP (imap.ts) and `mxguard reports import`.
+//
+// Nothing is dropped silently: input is either stored (idempotent on organization + report-id, so a
+// report delivered twice is stored once) or kept in the rejected list with the reason. Store failures
+// are not rejections: they propagate, so the caller answers "try again later" (HTTP 5xx, SMTP 451,
+// IMAP message left in the mailbox) and nothing is acknowledged that is not committed.
+import { Counter, type Registry } from 'prom-client';
+import type { Problem } from '../common/errors.js';
+import { domainKey } from '../store/domain-rules.js';
+import { type DkimVerdict, type ReportSource, type Store, StoreError } from '../store/types.js';
+import { TlsRptError, type TlsRptErrorCode } from '../tlsrpt/error.js';
+import { decodeReports } from '../tlsrpt/parse.js';
+import type { TlsReport } from '../tlsrpt/report.js';
+import type { ServeConfig } from './context.js';
+
+export interface IngestDeps {
+  store: Store;
+  limits: ServeConfig['intake'];
+  now: () => Date;
+  /** When given, reports received / rejected are counted on it (see intakeMetrics). */
+  metrics?: Registry;
+}
+
+export interface IngestMeta {
+  source: ReportSource;
+  /** Client IP (HTTPS), envelope sender / From (mail), file path (import). */
+  submitter?: string;
+  dkim: DkimVerdict;
+  /**
+   * The report must cover this policy domain (POST /tlsrpt/:domain). Policies without a
+   * policy-domain are taken to be about it (with a warning); a report with no policy for it is rejected.
+   */
+  policyDomain?: string;
+}
+
+/**
+ * Why input was refused: a TLS-RPT decoding error, a report about another domain (policyDomain), or a
+ * report the store refuses as invalid (e.g. session counts too large to add up).
+ */
+export type IngestRejectCode = TlsRptErrorCode | 'INTAKE_WRONG_DOMAIN' | 'INTAKE_STORE_INVALID';
+
+export interface StoredRef {
+  id: number;
+  /** False when the same organization + report-id was already stored. */
+  created: boolean;
+  organization: string;
+  reportId: string;
+}
+
+export type IngestResult =
+  | { stored: StoredRef[]; warnings: Problem[] }
+  | { rejected: string; code: IngestRejectCode; rejectedId: number };
+
+/** Longest rejection reason kept (the reason can quote attacker-controlled input). */
+const MAX_REASON = 1000;
+
+export async function ingestReport(
+  deps: IngestDeps,
+  bytes: Uint8Array,
+  meta: IngestMeta,
+): Promise<IngestResult> {
+  const counters = deps.metrics ? intakeMetrics(deps.metrics) : undefined;
+  let reports: TlsReport[];
+  let warnings: Problem[];
+  try {
+    ({ reports, warnings } = await decodeReports(bytes, {
+      maxCompressedBytes: deps.limits.maxBytes,
+      maxDecompressedBytes: deps.limits.maxDecompressedBytes,
+    }));
+  } catch (err) {
+    if (!(err instanceof TlsRptError)) throw err;
+    return reject(deps, bytes, meta, err.code, err.message);
+  }
+
+  if (meta.policyDomain !== undefined) {
+    const wanted = domainKey(meta.policyDomain);
+    reports = reports.map((r) => fillPolicyDomain(r, wanted, warnings));
+    const other = reports.find((r) => !r.policies.some((p) => domainKey(p.domain) === wanted));
+    if (other) {
+      const about = [...new Set(other.policies.map((p) => p.domain))].join(', ');
+      return reject(
+        deps,
+        bytes,
+        meta,
+        'INTAKE_WRONG_DOMAIN',
+        `report ${JSON.stringify(other.reportId)} is about ${about}, not ${wanted} (the domain in the URL)`,
+      );
+    }
+  }
+
+  const now = deps.now();
+  const stored: StoredRef[] = [];
+  const warningTexts = warnings.map(describeProblem);
+  for (const report of reports) {
+    let saved: { id: number; created: boolean };
+    try {
+      saved = await deps.store.saveReport(
+        { report, source: meta.source, dkim: meta.dkim, submitter: meta.submitter, warnings: warningTexts },
+        now,
+      );
+    } catch (err) {
+      // Invalid content is the sender's problem, not the store's: reject it instead of "try again".
+      if (!(err instanceof StoreError && err.code === 'STORE_INVALID')) throw err;
+      const reason = `report ${JSON.stringify(report.reportId)}: ${err.message}`;
+      return reject(deps, bytes, meta, 'INTAKE_STORE_INVALID', reason);
+    }
+    counters?.received.inc({ source: meta.source, outcome: saved.created ? 'created' : 'duplicate' });
+    stored.push({ ...saved, organization: report.organization, reportId: report.reportId });
+  }
+  return { stored, warnings };
+}
+
+/**
+ * Keep input that is refused for a reason other than its TLS-RPT content (no valid DKIM signature,
+ * a message over the size cap that was never read) in the rejected list, and count it.
+ */
+export async function recordRejected(
+  deps: IngestDeps,
+  input: { source: ReportSource; submitter?: string; reason: string; size: number; code: string },
+): Promise<number> {
+  const id = await deps.store.saveRejected(
+    { source: input.source, submitter: input.submitter, reason: clip(input.reason), size: input.size },
+    deps.now(),
+  );
+  if (deps.metrics) intakeMetrics(deps.metrics).rejected.inc({ source: input.source, code: input.code });
+  return id;
+}
+
+async function reject(
+  deps: IngestDeps,
+  bytes: Uint8Array,
+  meta: IngestMeta,
+  code: IngestRejectCode,
+  reason: string,
+): Promise<IngestResult> {
+  const rejectedId = await recordRejected(deps, {
+    source: meta.source,
+    submitter: meta.submitter,
+    reason,
+    size: bytes.length,
+    code,
+  });
+  return { rejected: reason, code, rejectedId };
+}
+
+/** Policies sent without a policy-domain are about the domain the report was posted for. */
+function fillPolicyDomain(report: TlsReport, domain: string, warnings: Problem[]): TlsReport {
+  if (report.policies.every((p) => p.domain !== '')) return report;
+  warnings.push({
+    severity: 'warning',
+    code: 'INTAKE_POLICY_DOMAIN_FROM_URL',
+    message: `policy-domain missing: taken to be ${domain}, the domain in the URL`,
+  });
+  return { ...report, policies: report.policies.map((p) => (p.domain === '' ? { ...p, domain } : p)) };
+}
+
+function describeProblem(p: Problem): string {
+  return p.where ? `${p.where}: ${p.message}` : p.message;
+}
+
+function clip(text: string): string {
+  return text.length <= MAX_REASON ? text : `${text.slice(0, MAX_REASON - 1)}…`;
+}
+
+export interface IntakeMetrics {
+  /** Reports stored, by source and outcome (created | duplicate). */
+  received: Counter<'source' | 'outcome'>;
+  /** Input refused, by source and code (a TLS-RPT error code, DKIM_*, INTAKE_*). */
+  rejected: Counter<'source' | 'code'>;
+}
+
+/** The intake counters on `registry`, created on first use (registering a name twice throws). */
+export function intakeMetrics(registry: Registry): IntakeMetrics {
+  return {
+    received: counter(registry, 'mxguard_reports_received_total', 'TLS-RPT reports stored', [
+      'source',
+      'outcome',
+    ]),
+    rejected: counter(registry, 'mxguard_reports_rejected_total', 'TLS-RPT input refused', [
+      'source',
+      'code',
+    ]),
+  };
+}
+
+function counter<L extends string>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: L[],
+): Counter<L> {
+  const existing = registry.getSingleMetric(name);
+  if (existing) return existing as Counter<L>;
+  return new Counter({ name, help, labelNames, registers: [registry] });
+}

@@ -1,0 +1,291 @@
+// TLS-RPT reports by mail (RFC 8460 §3 "mailto:" rua, §5.3 email format): the built-in SMTP receiver
+// (smtp-server) and the DKIM rule shared with the IMAP poller.
+//
+// RFC 8460 §3: reports sent by mail must carry a valid DKIM signature (RFC 6376) of the reporting
+// domain, without the l= tag, and reports without one are to be ignored. Here a message passes when
+// one signature verifies (mailauth, with DNS through ctx.resolver, never the system resolver), has no
+// l= tag, and its d= domain is aligned (equal, parent or child) with the reporting domain: the
+// TLS-Report-Submitter header (RFC 8460 §5.3) or the From domain. Unsigned or failing messages are kept
+// in the rejected list with the reason, unless config.intake.acceptUnsigned: then they are stored with
+// dkim "none" / "fail". A DNS failure while fetching the key is temporary (SMTP 451, IMAP: next round).
+//
+// The receiver accepts mail for any recipient (it is meant to be the MX of the rua mailbox's domain, or
+// to sit behind one) and answers 250 only once the report, or the rejection record, is committed; 451
+// when the store or DNS failed, so the sender tries again; 552 for a message over config.intake.maxBytes
+// (advertised with SIZE, also enforced on the stream; the refusal is recorded). AUTH is off; STARTTLS
+// is offered only when a certificate is given. Idle clients are dropped after a minute.
+import { dkimVerify } from 'mailauth';
+import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import type { Resolver } from '../dns/resolver.js';
+import { domainKey } from '../store/domain-rules.js';
+import type { DkimVerdict } from '../store/types.js';
+import type { ServerContext } from './context.js';
+import { type IngestDeps, ingestReport, recordRejected, type StoredRef } from './ingest.js';
+
+// ---- DKIM (RFC 6376) as RFC 8460 §3 wants it ----
+
+export interface ReportDkim {
+  /** `temperror`: the key could not be looked up (DNS failure): try again later. */
+  verdict: 'pass' | 'fail' | 'none' | 'temperror';
+  /** What was found, for the rejected list and the logs. */
+  reason: string;
+  /** The d= domain of the passing signature. */
+  signingDomain?: string;
+  /** The From header address, when there is one. */
+  from?: string;
+}
+
+/** A mailauth resolver (dns.promises.resolve-like, TXT only) that asks `resolver`. */
+export function dkimResolver(resolver: Resolver): (name: string, type: string) => Promise<string[][]> {
+  return async (name, type) => {
+    if (type !== 'TXT') throw dnsError('ENOTIMP', `${type} lookups are not used for DKIM`);
+    const result = await resolver.query(name, 'TXT');
+    switch (result.outcome) {
+      case 'ok':
+        return result.answers.flatMap((r) => (r.type === 'TXT' ? [txtStrings(r.data)] : []));
+      case 'nxdomain':
+        throw dnsError('ENOTFOUND', `${name}: no such name`);
+      case 'nodata':
+        throw dnsError('ENODATA', `${name}: no TXT record`);
+      default:
+        throw dnsError('ESERVFAIL', `${name}: ${result.outcome}${result.error ? ` (${result.error})` : ''}`);
+    }
+  };
+}
+
+function txtStrings(data: string | Buffer | Array<string | Buffer>): string[] {
+  return (Array.isArray(data) ? data : [data]).map((part) => part.toString());
+}
+
+function dnsError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+/** Check the DKIM signatures of `raw` against RFC 8460 §3. */
+export async function verifyReportDkim(raw: Buffer, resolver: Resolver, now: Date): Promise<ReportDkim> {
+  const checked = await dkimVerify(raw, { resolver: dkimResolver(resolver), curTime: now });
+  const from = checked.headerFrom?.[0];
+  const reportingDomains = reportingDomainsOf(checked.headers?.parsed ?? [], from);
+  const signatures = checked.results.filter((r) => r.status.result !== 'none');
+  if (signatures.length === 0) return { verdict: 'none', reason: 'the message has no DKIM signature', from };
+
+  const problems: string[] = [];
+  let temporary = false;
+  for (const sig of signatures) {
+    const who = `DKIM d=${sig.signingDomain} s=${sig.selector ?? '?'}`;
+    const result = sig.status.result;
+    if (result === 'temperror') temporary = true;
+    if (result !== 'pass') {
+      problems.push(`${who}: ${result}${sig.status.comment ? ` (${sig.status.comment})` : ''}`);
+    } else if ((sig as { canonBodyLengthLimited?: boolean }).canonBodyLengthLimited) {
+      // RFC 8460 §3: the signature must not use l= to limit the body length it covers.
+      problems.push(`${who}: uses the l= tag, which RFC 8460 §3 forbids`);
+    } else if (!reportingDomains.some((d) => aligned(domainKey(sig.signingDomain), d))) {
+      problems.push(
+        `${who}: not the reporting domain (${reportingDomains.join(', ') || 'no From or TLS-Report-Submitter'})`,
+      );
+    } else {
+      return { verdict: 'pass', reason: `${who}: pass`, signingDomain: domainKey(sig.signingDomain), from };
+    }
+  }
+  return { verdict: temporary ? 'temperror' : 'fail', reason: problems.join('; '), from };
+}
+
+/** RFC 8460 §5.3 TLS-Report-Submitter, then the From domain. */
+function reportingDomainsOf(
+  headers: Array<{ key: string; line: Buffer | string }>,
+  from: string | undefined,
+): string[] {
+  const domains: string[] = [];
+  for (const h of headers) {
+    if (h.key !== 'tls-report-submitter') continue;
+    const value = h.line
+      .toString()
+      .replace(/^[^:]*:/, '')
+      .trim();
+    if (value) domains.push(domainKey(value));
+  }
+  const fromDomain = from?.split('@').pop();
+  if (fromDomain) domains.push(domainKey(fromDomain));
+  return [...new Set(domains)];
+}
+
+/** Relaxed alignment without a public suffix list: equal, or one is a subdomain of the other. */
+function aligned(signer: string, domain: string): boolean {
+  if (!signer.includes('.')) return false;
+  return signer === domain || domain.endsWith(`.${signer}`) || signer.endsWith(`.${domain}`);
+}
+
+// ---- one mailed report, any channel ----
+
+export type MailOutcome =
+  | { status: 'stored'; stored: StoredRef[]; dkim: DkimVerdict }
+  | { status: 'rejected'; code: string; reason: string }
+  /** Nothing was written; deliver it again later (DNS failure during the DKIM check). */
+  | { status: 'retry'; reason: string };
+
+/**
+ * DKIM check, then ingestReport, or the rejection record. Store failures are thrown (nothing was
+ * acknowledged): the caller answers 451 or leaves the message in the mailbox.
+ */
+export async function ingestMail(
+  ctx: ServerContext,
+  raw: Buffer,
+  meta: { source: 'smtp' | 'imap'; envelopeFrom?: string },
+): Promise<MailOutcome> {
+  const deps: IngestDeps = {
+    store: ctx.store,
+    limits: ctx.config.intake,
+    now: () => ctx.now(),
+    metrics: ctx.metrics,
+  };
+  const dkim = await verifyReportDkim(raw, ctx.resolver, ctx.now());
+  if (dkim.verdict === 'temperror') return { status: 'retry', reason: dkim.reason };
+  const sender = dkim.from ?? meta.envelopeFrom ?? '<>';
+  const submitter = dkim.signingDomain ? `${sender} (DKIM d=${dkim.signingDomain})` : sender;
+
+  if (dkim.verdict !== 'pass' && !ctx.config.intake.acceptUnsigned) {
+    const code = dkim.verdict === 'none' ? 'DKIM_NONE' : 'DKIM_FAIL';
+    const reason = `no valid DKIM signature of the reporting domain (RFC 8460 §3): ${dkim.reason}`;
+    await recordRejected(deps, { source: meta.source, submitter, reason, size: raw.length, code });
+    return { status: 'rejected', code, reason };
+  }
+  const result = await ingestReport(deps, raw, { source: meta.source, submitter, dkim: dkim.verdict });
+  if ('rejected' in result) return { status: 'rejected', code: result.code, reason: result.rejected };
+  return { status: 'stored', stored: result.stored, dkim: dkim.verdict };
+}
+
+// ---- the SMTP receiver ----
+
+export interface MailIntakeOptions {
+  /** PEM key and certificate chain: STARTTLS is offered only with them. */
+  tls?: { key: string | Buffer; cert: string | Buffer };
+}
+
+export interface MailIntake {
+  port: number;
+  /** Stop accepting; sessions in progress get a few seconds to finish. */
+  stop(): Promise<void>;
+}
+
+type SmtpError = Error & { responseCode: number };
+
+function smtpError(responseCode: number, message: string): SmtpError {
+  return Object.assign(new Error(message), { responseCode });
+}
+
+/** Start the SMTP receiver on config.smtp (loopback by default). */
+export async function startMailIntake(
+  ctx: ServerContext,
+  options: MailIntakeOptions = {},
+): Promise<MailIntake> {
+  const listen = ctx.config.smtp;
+  if (!listen) throw new Error('startMailIntake: config.smtp is not set');
+  const maxBytes = ctx.config.intake.maxBytes;
+  const log = ctx.logger.child({ component: 'smtp' });
+
+  const server = new SMTPServer({
+    banner: 'mxguard TLS-RPT receiver',
+    size: maxBytes,
+    authOptional: true,
+    disabledCommands: options.tls ? ['AUTH'] : ['AUTH', 'STARTTLS'],
+    ...(options.tls ? { key: options.tls.key, cert: options.tls.cert } : {}),
+    logger: false,
+    // No PTR lookup of the client: it would go to the system resolver, and nothing here uses the name.
+    disableReverseLookup: true,
+    maxClients: 50,
+    maxRecipients: 100,
+    socketTimeout: 60_000,
+    closeTimeout: 10_000,
+    onData(stream, session, callback) {
+      receive(ctx, stream, session, maxBytes).then(
+        (reply) => callback(null, reply),
+        (err: unknown) => {
+          if (isSmtpError(err)) return callback(err);
+          log.error({ err, client: session.remoteAddress }, 'could not store a mailed report');
+          callback(smtpError(451, '4.3.0 the report could not be stored; try again later'));
+        },
+      );
+    },
+  });
+  server.on('error', (err) => log.warn({ err }, 'SMTP connection error'));
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    server.server.once('error', onError);
+    server.listen(listen.port, listen.host, () => {
+      server.server.off('error', onError);
+      resolve();
+    });
+  });
+  const address = server.server.address();
+  const port = typeof address === 'object' && address ? address.port : listen.port;
+  log.info({ host: listen.host, port }, 'SMTP receiver listening');
+  return {
+    port,
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+function isSmtpError(err: unknown): err is SmtpError {
+  return err instanceof Error && typeof (err as Partial<SmtpError>).responseCode === 'number';
+}
+
+/** One DATA: read it (up to the cap), ingest it, and say what the reply text is. */
+async function receive(
+  ctx: ServerContext,
+  stream: SMTPServerDataStream,
+  session: SMTPServerSession,
+  maxBytes: number,
+): Promise<string> {
+  const raw = await readCapped(stream, maxBytes);
+  const envelopeFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : undefined;
+  const deps: IngestDeps = {
+    store: ctx.store,
+    limits: ctx.config.intake,
+    now: () => ctx.now(),
+    metrics: ctx.metrics,
+  };
+  if (raw === undefined || stream.sizeExceeded) {
+    const size = stream.byteLength;
+    await recordRejected(deps, {
+      source: 'smtp',
+      submitter: envelopeFrom || '<>',
+      reason: `the message is ${size} bytes, more than the limit of ${maxBytes}`,
+      size,
+      code: 'TLSRPT_TOO_LARGE',
+    });
+    throw smtpError(552, `5.3.4 message larger than ${maxBytes} bytes`);
+  }
+  const outcome = await ingestMail(ctx, raw, { source: 'smtp', envelopeFrom: envelopeFrom || undefined });
+  switch (outcome.status) {
+    case 'retry':
+      throw smtpError(451, `4.4.3 DKIM key lookup failed; try again later`);
+    case 'rejected':
+      ctx.logger.info({ client: session.remoteAddress, code: outcome.code }, 'mailed report rejected');
+      return `2.6.0 kept in the rejected list: ${outcome.code}`;
+    case 'stored': {
+      const created = outcome.stored.filter((s) => s.created).length;
+      return `2.6.0 ${outcome.stored.length} report(s) stored, ${created} new`;
+    }
+  }
+}
+
+/** The whole message, or undefined when it is longer than `max` (the rest is read and dropped). */
+function readCapped(stream: SMTPServerDataStream, max: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    let over = false;
+    stream.on('data', (chunk: Buffer) => {
+      length += chunk.length;
+      if (length > max) {
+        over = true;
+        chunks.length = 0;
+      }
+      if (!over) chunks.push(chunk);
+    });
+    stream.once('error', reject);
+    stream.once('end', () => resolve(over ? undefined : Buffer.concat(chunks)));
+  });
+}

@@ -1,0 +1,144 @@
+// Versioned schema of the SQLite store. `PRAGMA user_version` holds how many migrations ran;
+// each migration runs in its own transaction together with the version bump, so a crash leaves
+// the database either before or after a migration, never half way. Never edit a migration that
+// has shipped: append a new one.
+import type Database from 'better-sqlite3';
+import { StoreError } from './types.js';
+
+// Tables are STRICT (types enforced). Lists (mx, rua, warnings) are JSON arrays in TEXT columns;
+// the report itself is kept whole as JSON next to the rows the dashboard queries.
+const MIGRATIONS: readonly string[] = [
+  // 1: the first schema.
+  `
+  CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) STRICT;
+
+  CREATE TABLE domains (
+    name TEXT PRIMARY KEY,
+    mode TEXT NOT NULL,
+    mx TEXT NOT NULL,
+    max_age INTEGER NOT NULL,
+    rua TEXT NOT NULL,
+    policy_id TEXT NOT NULL,
+    policy_text TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  ) STRICT;
+
+  CREATE TABLE policy_versions (
+    id INTEGER PRIMARY KEY,
+    domain TEXT NOT NULL REFERENCES domains(name) ON DELETE CASCADE,
+    policy_id TEXT NOT NULL,
+    policy_text TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (domain, policy_id)
+  ) STRICT;
+
+  -- The last policy id of a removed domain: adding it again must publish a greater id, or senders
+  -- holding the old policy in cache would not notice the new one (RFC 8461 §3.1: id).
+  CREATE TABLE retired_policy_ids (
+    domain TEXT PRIMARY KEY,
+    policy_id TEXT NOT NULL
+  ) STRICT;
+
+  CREATE TABLE reports (
+    id INTEGER PRIMARY KEY,
+    organization TEXT NOT NULL,
+    report_id TEXT NOT NULL,
+    start_at TEXT NOT NULL,
+    end_at TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    successful INTEGER NOT NULL,
+    failed INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    dkim TEXT NOT NULL,
+    submitter TEXT,
+    warnings TEXT NOT NULL,
+    report_json TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    UNIQUE (organization, report_id)
+  ) STRICT;
+  CREATE INDEX reports_start ON reports (start_ms);
+
+  -- One row per policy result of a report; organization and start are copied from the report so
+  -- the per-domain daily chart and the per-organization breakdown need no join.
+  CREATE TABLE report_policies (
+    id INTEGER PRIMARY KEY,
+    report INTEGER NOT NULL REFERENCES reports(id) ON DELETE CASCADE,
+    type TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    start_day TEXT NOT NULL,
+    organization TEXT NOT NULL,
+    successful INTEGER NOT NULL,
+    failed INTEGER NOT NULL
+  ) STRICT;
+  -- Covers dailyCounts: one range scan per domain, sums read from the index.
+  CREATE INDEX report_policies_domain_start
+    ON report_policies (domain, start_ms, start_day, successful, failed);
+  CREATE INDEX report_policies_report ON report_policies (report);
+
+  CREATE TABLE failures (
+    id INTEGER PRIMARY KEY,
+    policy INTEGER NOT NULL REFERENCES report_policies(id) ON DELETE CASCADE,
+    domain TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    result_type TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    sending_mta_ip TEXT,
+    receiving_mx_hostname TEXT,
+    receiving_mx_helo TEXT,
+    receiving_ip TEXT,
+    additional_information TEXT,
+    failure_reason_code TEXT
+  ) STRICT;
+  CREATE INDEX failures_domain_start ON failures (domain, start_ms);
+  CREATE INDEX failures_policy ON failures (policy);
+
+  CREATE TABLE rejected (
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    submitter TEXT,
+    reason TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    received_at TEXT NOT NULL
+  ) STRICT;
+
+  CREATE TABLE fetches (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    client_ip TEXT NOT NULL,
+    user_agent TEXT NOT NULL
+  ) STRICT;
+  CREATE INDEX fetches_domain ON fetches (domain, id);
+  `,
+];
+
+/** The schema version this code writes. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/**
+ * Bring the database up to SCHEMA_VERSION. Safe when two processes open the same new database at
+ * once: the version is read again inside each write transaction.
+ */
+export function migrate(db: Database.Database, migrations: readonly string[] = MIGRATIONS): void {
+  const readVersion = () => db.pragma('user_version', { simple: true }) as number;
+  const initial = readVersion();
+  if (initial > migrations.length) {
+    throw new StoreError(
+      'STORE_IO',
+      `${db.name}: database schema version ${initial} is newer than this mxguard understands (${migrations.length}); upgrade mxguard`,
+    );
+  }
+  for (let version = initial; version < migrations.length; version++) {
+    const step = db.transaction(() => {
+      if (readVersion() !== version) return; // another process ran it meanwhile
+      db.exec(migrations[version]!);
+      db.pragma(`user_version = ${version + 1}`);
+    });
+    step.immediate();
+  }
+}

@@ -1,0 +1,708 @@
+// The embedded default Store: one SQLite file, <dataDir>/mxguard.sqlite, through better-sqlite3.
+//
+// Durability: WAL journal with synchronous=FULL, so every commit is fsynced before the call
+// returns; a method's promise resolves only after its transaction committed, so an acknowledged
+// report or policy change survives kill -9 and power loss, and a crash never leaves half a report
+// (each report is one transaction). The fetch log is the exception: it is written in batches and
+// its commits skip the fsync (synchronous=NORMAL for that transaction only; WAL keeps that safe
+// against corruption, and a later FULL commit syncs it too), because nobody is told it was saved.
+//
+// Concurrency: several processes may open the same file (`serve` and the `domain`/`reports` CLI
+// commands): WAL lets readers run beside a writer, write transactions start IMMEDIATE and wait up
+// to BUSY_TIMEOUT_MS for each other.
+//
+// Time ranges: a report belongs to the instant its date range starts (RFC 8460 §4.4
+// start-datetime). A report spanning several days counts on its start day, in the daily chart and
+// in every since/until filter. `since` is inclusive, `until` exclusive; a date without a time
+// (YYYY-MM-DD) as `until` means the end of that day.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { normalizeHost } from '../mtasts/match.js';
+import type { TlsReport } from '../tlsrpt/report.js';
+import { domainKey, nextPolicyId, policyTextFor, validDomainName, validSettings } from './domain-rules.js';
+import { migrate } from './migrations.js';
+import {
+  type BreakdownKey,
+  type BreakdownRow,
+  type DailyCounts,
+  type DkimVerdict,
+  type Domain,
+  type DomainSettings,
+  type NewReport,
+  type PolicyFetch,
+  type PolicyVersion,
+  type RejectedInput,
+  type ReportFilter,
+  type ReportSource,
+  type Store,
+  type StoredReport,
+  type StoredReportSummary,
+  StoreError,
+} from './types.js';
+
+export const DATABASE_FILE = 'mxguard.sqlite';
+const BUSY_TIMEOUT_MS = 10_000;
+/** Fetch log batching: written every second, or at once when this many entries wait. */
+const FETCH_BATCH = 100;
+const FETCH_FLUSH_MS = 1000;
+/** Entries kept in memory while the database refuses writes; the oldest go first beyond this. */
+const FETCH_BACKLOG_MAX = 10_000;
+/** The fetch log keeps this many newest entries (pruned at most once a minute). */
+const FETCH_LOG_KEEP = 200_000;
+/** Longest User-Agent kept: it is whatever the client sent. */
+const USER_AGENT_MAX = 512;
+/** Rows of a breakdown: the biggest groups first (sending IPs are attacker-chosen and unbounded). */
+const BREAKDOWN_MAX_ROWS = 500;
+const LIST_MAX = 10_000;
+const DAY_MS = 86_400_000;
+
+const SOURCES: readonly ReportSource[] = ['https', 'smtp', 'imap', 'import'];
+const DKIM_VERDICTS: readonly DkimVerdict[] = ['pass', 'fail', 'none', 'unverified'];
+
+/** Open (creating when needed) the store in `dataDir` and bring its schema up to date. */
+export async function openSqliteStore(dataDir: string): Promise<Store> {
+  const path = join(dataDir, DATABASE_FILE);
+  let db: Database.Database | undefined;
+  try {
+    mkdirSync(dataDir, { recursive: true });
+    db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
+    // WAL is a property of the file; setting it again is a no-op.
+    const mode = db.pragma('journal_mode = WAL', { simple: true });
+    if (mode !== 'wal') throw new Error(`cannot switch to WAL journal mode (got ${String(mode)})`);
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    migrate(db);
+    return new SqliteStore(db, path);
+  } catch (err) {
+    db?.close();
+    if (err instanceof StoreError) throw err;
+    throw new StoreError('STORE_IO', `${path}: cannot open the database: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+interface DomainRow {
+  name: string;
+  mode: string;
+  mx: string;
+  max_age: number;
+  rua: string;
+  policy_id: string;
+  policy_text: string;
+  created_at: string;
+  updated_at: string;
+}
+
+interface ReportRow {
+  id: number;
+  organization: string;
+  report_id: string;
+  start_at: string;
+  end_at: string;
+  successful: number;
+  failed: number;
+  source: string;
+  dkim: string;
+  submitter: string | null;
+  warnings: string;
+  report_json: string;
+  received_at: string;
+  domains: string;
+}
+
+interface RejectedRow {
+  id: number;
+  source: string;
+  submitter: string | null;
+  reason: string;
+  size: number;
+  received_at: string;
+}
+
+class SqliteStore implements Store {
+  private closed = false;
+  private fetchQueue: PolicyFetch[] = [];
+  private fetchTimer: NodeJS.Timeout | undefined;
+  private lastPrune = 0;
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly path: string,
+  ) {}
+
+  // ---- domains ----
+
+  async listDomains(): Promise<Domain[]> {
+    return this.use(() =>
+      this.db.prepare<[], DomainRow>('SELECT * FROM domains ORDER BY name').all().map(domainFromRow),
+    );
+  }
+
+  async getDomain(name: string): Promise<Domain | undefined> {
+    return this.use(() => this.readDomain(domainKey(name)));
+  }
+
+  async addDomain(name: string, settings: DomainSettings, now: Date): Promise<Domain> {
+    const key = validDomainName(name);
+    const valid = validSettings(settings);
+    return this.use(() =>
+      this.db
+        .transaction(() => {
+          if (this.readDomain(key))
+            throw new StoreError('STORE_DOMAIN_EXISTS', `domain ${key} already exists`);
+          const retired = this.db
+            .prepare<[string], string>('SELECT policy_id FROM retired_policy_ids WHERE domain = ?')
+            .pluck()
+            .get(key);
+          const policyId = nextPolicyId(retired, now);
+          const policyText = policyTextFor(valid);
+          const at = now.toISOString();
+          this.db
+            .prepare(
+              `INSERT INTO domains (name, mode, mx, max_age, rua, policy_id, policy_text, created_at, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            )
+            .run(
+              key,
+              valid.mode,
+              JSON.stringify(valid.mx),
+              valid.maxAge,
+              JSON.stringify(valid.rua),
+              policyId,
+              policyText,
+              at,
+              at,
+            );
+          this.insertPolicyVersion(key, policyId, policyText, at);
+          return this.readDomain(key)!;
+        })
+        .immediate(),
+    );
+  }
+
+  async updateDomain(name: string, patch: Partial<DomainSettings>, now: Date): Promise<Domain> {
+    const key = domainKey(name);
+    if (typeof patch !== 'object' || patch === null)
+      throw new StoreError('STORE_INVALID', 'patch: must be an object');
+    return this.use(() =>
+      this.db
+        .transaction(() => {
+          const current = this.readDomain(key);
+          if (!current) throw unknownDomain(name);
+          const merged = validSettings({
+            mode: patch.mode ?? current.mode,
+            mx: patch.mx ?? current.mx,
+            maxAge: patch.maxAge ?? current.maxAge,
+            rua: patch.rua ?? current.rua,
+          });
+          const policyText = policyTextFor(merged);
+          const policyChanged = policyText !== current.policyText;
+          const ruaChanged = JSON.stringify(merged.rua) !== JSON.stringify(current.rua);
+          if (!policyChanged && !ruaChanged) return current;
+          const at = now.toISOString();
+          const policyId = policyChanged ? nextPolicyId(current.policyId, now) : current.policyId;
+          this.db
+            .prepare(
+              `UPDATE domains SET mode = ?, mx = ?, max_age = ?, rua = ?, policy_id = ?, policy_text = ?,
+               updated_at = ? WHERE name = ?`,
+            )
+            .run(
+              merged.mode,
+              JSON.stringify(merged.mx),
+              merged.maxAge,
+              JSON.stringify(merged.rua),
+              policyId,
+              policyText,
+              at,
+              key,
+            );
+          if (policyChanged) this.insertPolicyVersion(key, policyId, policyText, at);
+          return this.readDomain(key)!;
+        })
+        .immediate(),
+    );
+  }
+
+  async removeDomain(name: string): Promise<boolean> {
+    const key = domainKey(name);
+    return this.use(() =>
+      this.db
+        .transaction(() => {
+          const current = this.readDomain(key);
+          if (!current) return false;
+          this.db
+            .prepare(
+              `INSERT INTO retired_policy_ids (domain, policy_id) VALUES (?, ?)
+               ON CONFLICT (domain) DO UPDATE SET policy_id = excluded.policy_id`,
+            )
+            .run(key, current.policyId);
+          this.db.prepare('DELETE FROM domains WHERE name = ?').run(key);
+          return true;
+        })
+        .immediate(),
+    );
+  }
+
+  async policyHistory(name: string): Promise<PolicyVersion[]> {
+    return this.use(() =>
+      this.db
+        .prepare<[string], PolicyVersion>(
+          `SELECT policy_id AS policyId, policy_text AS policyText, created_at AS createdAt
+           FROM policy_versions WHERE domain = ? ORDER BY policy_id DESC`,
+        )
+        .all(domainKey(name)),
+    );
+  }
+
+  private readDomain(key: string): Domain | undefined {
+    const row = this.db.prepare<[string], DomainRow>('SELECT * FROM domains WHERE name = ?').get(key);
+    return row && domainFromRow(row);
+  }
+
+  private insertPolicyVersion(domain: string, policyId: string, policyText: string, at: string): void {
+    this.db
+      .prepare('INSERT INTO policy_versions (domain, policy_id, policy_text, created_at) VALUES (?, ?, ?, ?)')
+      .run(domain, policyId, policyText, at);
+  }
+
+  // ---- reports ----
+
+  async saveReport(input: NewReport, now: Date): Promise<{ id: number; created: boolean }> {
+    const checked = checkNewReport(input);
+    const { report } = input;
+    return this.use(() =>
+      this.db
+        .transaction(() => {
+          const inserted = this.db
+            .prepare<unknown[], { id: number }>(
+              `INSERT INTO reports (organization, report_id, start_at, end_at, start_ms, successful, failed,
+                 source, dkim, submitter, warnings, report_json, received_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (organization, report_id) DO NOTHING RETURNING id`,
+            )
+            .get(
+              report.organization,
+              report.reportId,
+              report.start,
+              report.end,
+              checked.startMs,
+              checked.successful,
+              checked.failed,
+              input.source,
+              input.dkim,
+              input.submitter ?? null,
+              JSON.stringify(input.warnings),
+              JSON.stringify(report),
+              now.toISOString(),
+            );
+          if (!inserted) {
+            const id = this.db
+              .prepare<[string, string], number>(
+                'SELECT id FROM reports WHERE organization = ? AND report_id = ?',
+              )
+              .pluck()
+              .get(report.organization, report.reportId)!;
+            return { id, created: false };
+          }
+          this.insertReportRows(inserted.id, report, checked.startMs);
+          return { id: inserted.id, created: true };
+        })
+        .immediate(),
+    );
+  }
+
+  private insertReportRows(reportId: number, report: TlsReport, startMs: number): void {
+    const startDay = new Date(startMs).toISOString().slice(0, 10);
+    const insertPolicy = this.db.prepare<unknown[], { id: number }>(
+      `INSERT INTO report_policies (report, type, domain, start_ms, start_day, organization, successful, failed)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+    );
+    const insertFailure = this.db.prepare(
+      `INSERT INTO failures (policy, domain, start_ms, result_type, count, sending_mta_ip,
+         receiving_mx_hostname, receiving_mx_helo, receiving_ip, additional_information, failure_reason_code)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    for (const p of report.policies) {
+      const domain = domainKey(p.domain);
+      const policyRow = insertPolicy.get(
+        reportId,
+        p.type,
+        domain,
+        startMs,
+        startDay,
+        report.organization,
+        p.successful,
+        p.failed,
+      )!;
+      for (const f of p.failures) {
+        insertFailure.run(
+          policyRow.id,
+          domain,
+          startMs,
+          f.resultType,
+          f.count,
+          f.sendingMtaIp ?? null,
+          f.receivingMxHostname === undefined ? null : normalizeHost(f.receivingMxHostname),
+          f.receivingMxHelo ?? null,
+          f.receivingIp ?? null,
+          f.additionalInformation ?? null,
+          f.failureReasonCode ?? null,
+        );
+      }
+    }
+  }
+
+  async listReports(filter: ReportFilter = {}): Promise<StoredReportSummary[]> {
+    const where: string[] = ['r.start_ms >= ?', 'r.start_ms < ?'];
+    const params: unknown[] = [
+      timeBound(filter.since, 'since', false) ?? Number.MIN_SAFE_INTEGER,
+      timeBound(filter.until, 'until', true) ?? Number.MAX_SAFE_INTEGER,
+    ];
+    if (filter.domain !== undefined) {
+      where.push('r.id IN (SELECT report FROM report_policies WHERE domain = ?)');
+      params.push(domainKey(filter.domain));
+    }
+    params.push(count(filter.limit, 'limit', 100, LIST_MAX), count(filter.offset, 'offset', 0));
+    return this.use(() =>
+      this.db
+        .prepare<unknown[], ReportRow>(
+          `SELECT r.*, (SELECT json_group_array(DISTINCT domain) FROM report_policies
+                          WHERE report = r.id AND domain <> '') AS domains
+           FROM reports r WHERE ${where.join(' AND ')}
+           ORDER BY r.start_ms DESC, r.id DESC LIMIT ? OFFSET ?`,
+        )
+        .all(...params)
+        .map(summaryFromRow),
+    );
+  }
+
+  async getReport(id: number): Promise<StoredReport | undefined> {
+    if (!Number.isSafeInteger(id)) return undefined;
+    return this.use(() => {
+      const row = this.db
+        .prepare<[number], ReportRow>(
+          `SELECT r.*, (SELECT json_group_array(DISTINCT domain) FROM report_policies
+                          WHERE report = r.id AND domain <> '') AS domains
+           FROM reports r WHERE r.id = ?`,
+        )
+        .get(id);
+      if (!row) return undefined;
+      const stored: StoredReport = {
+        ...summaryFromRow(row),
+        report: JSON.parse(row.report_json) as TlsReport,
+        warnings: JSON.parse(row.warnings) as string[],
+      };
+      if (row.submitter !== null) stored.submitter = row.submitter;
+      return stored;
+    });
+  }
+
+  async saveRejected(input: Omit<RejectedInput, 'id' | 'receivedAt'>, now: Date): Promise<number> {
+    if (!SOURCES.includes(input.source))
+      throw invalid(`source: "${String(input.source)}" is not a report source`);
+    if (typeof input.reason !== 'string') throw invalid('reason: must be a string');
+    if (!Number.isSafeInteger(input.size) || input.size < 0) throw invalid('size: must be a byte count');
+    return this.use(() =>
+      Number(
+        this.db
+          .prepare(
+            'INSERT INTO rejected (source, submitter, reason, size, received_at) VALUES (?, ?, ?, ?, ?)',
+          )
+          .run(input.source, input.submitter ?? null, input.reason, input.size, now.toISOString())
+          .lastInsertRowid,
+      ),
+    );
+  }
+
+  async listRejected(limit?: number): Promise<RejectedInput[]> {
+    const n = count(limit, 'limit', 100, LIST_MAX);
+    return this.use(() =>
+      this.db
+        .prepare<[number], RejectedRow>('SELECT * FROM rejected ORDER BY id DESC LIMIT ?')
+        .all(n)
+        .map((row) => {
+          const out: RejectedInput = {
+            id: row.id,
+            source: row.source as ReportSource,
+            reason: row.reason,
+            size: row.size,
+            receivedAt: row.received_at,
+          };
+          if (row.submitter !== null) out.submitter = row.submitter;
+          return out;
+        }),
+    );
+  }
+
+  async dailyCounts(domain: string, since: string, until: string): Promise<DailyCounts[]> {
+    const from = timeBound(since, 'since', false) ?? Number.MIN_SAFE_INTEGER;
+    const to = timeBound(until, 'until', true) ?? Number.MAX_SAFE_INTEGER;
+    return this.use(() =>
+      this.db
+        .prepare<[string, number, number], DailyCounts>(
+          `SELECT start_day AS day, sum(successful) AS successful, sum(failed) AS failed
+           FROM report_policies WHERE domain = ? AND start_ms >= ? AND start_ms < ?
+           GROUP BY start_day ORDER BY start_day`,
+        )
+        .all(domainKey(domain), from, to),
+    );
+  }
+
+  async failureBreakdown(domain: string, by: BreakdownKey, since?: string): Promise<BreakdownRow[]> {
+    if (by !== 'organization' && !Object.hasOwn(BREAKDOWN_COLUMNS, by)) {
+      throw invalid(`by: "${String(by)}" is not a breakdown key`);
+    }
+    const from = timeBound(since, 'since', false) ?? Number.MIN_SAFE_INTEGER;
+    // "organization" counts the failed sessions of each sender's summaries (every failure, with or
+    // without failure-details); the others sum the failure-details entries. A detail the sender
+    // left out is grouped under the key "".
+    const sql =
+      by === 'organization'
+        ? `SELECT organization AS key, sum(failed) AS count FROM report_policies
+           WHERE domain = ? AND start_ms >= ? AND failed > 0 GROUP BY key`
+        : `SELECT coalesce(${BREAKDOWN_COLUMNS[by]}, '') AS key, sum(count) AS count FROM failures
+           WHERE domain = ? AND start_ms >= ? GROUP BY key`;
+    return this.use(() =>
+      this.db
+        .prepare<[string, number, number], BreakdownRow>(`${sql} ORDER BY count DESC, key LIMIT ?`)
+        .all(domainKey(domain), from, BREAKDOWN_MAX_ROWS),
+    );
+  }
+
+  // ---- policy fetch log ----
+
+  logFetch(entry: PolicyFetch): void {
+    if (this.closed) return;
+    this.fetchQueue.push({
+      at: entry.at,
+      domain: domainKey(String(entry.domain)),
+      clientIp: String(entry.clientIp),
+      userAgent: String(entry.userAgent).slice(0, USER_AGENT_MAX),
+    });
+    if (this.fetchQueue.length >= FETCH_BATCH) this.flushFetches();
+    else this.fetchTimer ??= setTimeout(() => this.flushFetches(), FETCH_FLUSH_MS).unref();
+  }
+
+  async listFetches(domain: string, limit?: number): Promise<PolicyFetch[]> {
+    const n = count(limit, 'limit', 100, LIST_MAX);
+    return this.use(() => {
+      this.flushFetches();
+      return this.db
+        .prepare<[string, number], PolicyFetch>(
+          `SELECT at, domain, client_ip AS clientIp, user_agent AS userAgent FROM fetches
+           WHERE domain = ? ORDER BY id DESC LIMIT ?`,
+        )
+        .all(domainKey(domain), n);
+    });
+  }
+
+  /** Write the queued fetch log entries in one transaction; on failure keep them for the next try. */
+  private flushFetches(): void {
+    clearTimeout(this.fetchTimer);
+    this.fetchTimer = undefined;
+    if (this.fetchQueue.length === 0 || !this.db.open) return;
+    const batch = this.fetchQueue;
+    this.fetchQueue = [];
+    try {
+      // Not acknowledged to anyone: no fsync for this commit (see the header comment).
+      this.db.pragma('synchronous = NORMAL');
+      try {
+        const insert = this.db.prepare(
+          'INSERT INTO fetches (at, domain, client_ip, user_agent) VALUES (?, ?, ?, ?)',
+        );
+        this.db.transaction(() => {
+          for (const f of batch) insert.run(f.at, f.domain, f.clientIp, f.userAgent);
+          this.pruneFetches();
+        })();
+      } finally {
+        this.db.pragma('synchronous = FULL');
+      }
+    } catch {
+      // Busy or failing disk: retry with the next batch, keeping memory bounded.
+      this.fetchQueue = [...batch, ...this.fetchQueue].slice(-FETCH_BACKLOG_MAX);
+      if (!this.closed) this.fetchTimer ??= setTimeout(() => this.flushFetches(), FETCH_FLUSH_MS).unref();
+    }
+  }
+
+  private pruneFetches(): void {
+    const now = Date.now();
+    if (now - this.lastPrune < 60_000) return;
+    this.lastPrune = now;
+    this.db.prepare('DELETE FROM fetches WHERE id <= (SELECT max(id) FROM fetches) - ?').run(FETCH_LOG_KEEP);
+  }
+
+  // ---- settings ----
+
+  async getSetting(key: string): Promise<string | undefined> {
+    return this.use(() =>
+      this.db.prepare<[string], string>('SELECT value FROM settings WHERE key = ?').pluck().get(key),
+    );
+  }
+
+  async setSetting(key: string, value: string): Promise<void> {
+    if (typeof key !== 'string' || key === '') throw invalid('key: must be a non-empty string');
+    if (typeof value !== 'string') throw invalid(`${key}: the value must be a string`);
+    this.use(() => {
+      this.db
+        .prepare(
+          'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+        )
+        .run(key, value);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.flushFetches();
+    this.closed = true;
+    clearTimeout(this.fetchTimer);
+    this.fetchTimer = undefined;
+    this.db.close();
+  }
+
+  /** Run a database step; SQLite failures become STORE_IO naming the file. */
+  private use<T>(step: () => T): T {
+    if (this.closed) throw new StoreError('STORE_IO', `${this.path}: the store is closed`);
+    try {
+      return step();
+    } catch (err) {
+      if (err instanceof StoreError) throw err;
+      throw new StoreError('STORE_IO', `${this.path}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+}
+
+const BREAKDOWN_COLUMNS: Record<Exclude<BreakdownKey, 'organization'>, string> = {
+  resultType: 'result_type',
+  receivingMxHostname: 'receiving_mx_hostname',
+  sendingMtaIp: 'sending_mta_ip',
+};
+
+function domainFromRow(row: DomainRow): Domain {
+  return {
+    name: row.name,
+    mode: row.mode as Domain['mode'],
+    mx: JSON.parse(row.mx) as string[],
+    maxAge: row.max_age,
+    rua: JSON.parse(row.rua) as string[],
+    policyId: row.policy_id,
+    policyText: row.policy_text,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function summaryFromRow(row: ReportRow): StoredReportSummary {
+  return {
+    id: row.id,
+    organization: row.organization,
+    reportId: row.report_id,
+    start: row.start_at,
+    end: row.end_at,
+    domains: (JSON.parse(row.domains) as string[]).sort(),
+    successful: row.successful,
+    failed: row.failed,
+    source: row.source as ReportSource,
+    dkim: row.dkim as DkimVerdict,
+    receivedAt: row.received_at,
+  };
+}
+
+/**
+ * Check what the database cannot: a report from a caller that did not come out of the parser
+ * must still have the shape and whole-number counts the queries rely on.
+ */
+function checkNewReport(input: NewReport): { startMs: number; successful: number; failed: number } {
+  if (typeof input !== 'object' || input === null) throw invalid('report: must be an object');
+  if (!SOURCES.includes(input.source))
+    throw invalid(`source: "${String(input.source)}" is not a report source`);
+  if (!DKIM_VERDICTS.includes(input.dkim))
+    throw invalid(`dkim: "${String(input.dkim)}" is not a DKIM verdict`);
+  if (input.submitter !== undefined && typeof input.submitter !== 'string') {
+    throw invalid('submitter: must be a string');
+  }
+  if (!Array.isArray(input.warnings) || input.warnings.some((w) => typeof w !== 'string')) {
+    throw invalid('warnings: must be a list of strings');
+  }
+  const r = input.report;
+  if (typeof r !== 'object' || r === null) throw invalid('report: must be an object');
+  if (typeof r.organization !== 'string') throw invalid('report.organization: must be a string');
+  if (typeof r.reportId !== 'string') throw invalid('report.reportId: must be a string');
+  const startMs = typeof r.start === 'string' ? Date.parse(r.start) : Number.NaN;
+  if (Number.isNaN(startMs)) throw invalid(`report.start: "${String(r.start)}" is not a timestamp`);
+  if (typeof r.end !== 'string' || Number.isNaN(Date.parse(r.end))) {
+    throw invalid(`report.end: "${String(r.end)}" is not a timestamp`);
+  }
+  if (!Array.isArray(r.policies)) throw invalid('report.policies: must be a list');
+  let successful = 0;
+  let failed = 0;
+  r.policies.forEach((p, i) => {
+    const where = `report.policies[${i}]`;
+    if (typeof p !== 'object' || p === null) throw invalid(`${where}: must be an object`);
+    if (typeof p.type !== 'string' || typeof p.domain !== 'string') {
+      throw invalid(`${where}: type and domain must be strings`);
+    }
+    wholeNumber(p.successful, `${where}.successful`);
+    wholeNumber(p.failed, `${where}.failed`);
+    if (!Array.isArray(p.failures)) throw invalid(`${where}.failures: must be a list`);
+    p.failures.forEach((f, j) => {
+      if (typeof f !== 'object' || f === null || typeof f.resultType !== 'string') {
+        throw invalid(`${where}.failures[${j}]: must be an object with a resultType`);
+      }
+      wholeNumber(f.count, `${where}.failures[${j}].count`);
+    });
+    successful = wholeNumber(successful + p.successful, 'report successful total');
+    failed = wholeNumber(failed + p.failed, 'report failed total');
+  });
+  return { startMs, successful, failed };
+}
+
+function wholeNumber(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw invalid(`${field}: ${String(value)} is not a whole number of sessions`);
+  }
+  return value;
+}
+
+const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
+const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(Z|[+-]\d{2}:\d{2})?$/i;
+
+/**
+ * A since/until bound as epoch milliseconds (undefined when not given). ISO dates or timestamps;
+ * a timestamp without a zone is UTC; a date as `until` means the end of that day.
+ */
+function timeBound(value: string | undefined, field: string, isUntil: boolean): number | undefined {
+  if (value === undefined) return undefined;
+  let ms = Number.NaN;
+  if (typeof value === 'string' && DATE_ONLY.test(value)) {
+    ms = Date.parse(`${value}T00:00:00Z`) + (isUntil ? DAY_MS : 0);
+  } else if (typeof value === 'string') {
+    const m = DATE_TIME.exec(value);
+    if (m) ms = Date.parse(m[1] ? value : `${value}Z`);
+  }
+  if (Number.isNaN(ms)) throw invalid(`${field}: "${String(value)}" is not an ISO date or timestamp`);
+  return ms;
+}
+
+function count(
+  value: number | undefined,
+  field: string,
+  fallback: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw invalid(`${field}: ${String(value)} is not a whole number`);
+  return Math.min(value, max);
+}
+
+function unknownDomain(name: string): StoreError {
+  return new StoreError('STORE_DOMAIN_UNKNOWN', `domain ${domainKey(name)} is not configured`);
+}
+
+function invalid(message: string): StoreError {
+  return new StoreError('STORE_INVALID', message);
+}

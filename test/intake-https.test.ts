@@ -1,0 +1,466 @@
+// POST /tlsrpt and /tlsrpt/:domain (src/server/intake.ts): RFC 8460 §5.4 semantics with fastify's inject,
+// then the same app on a real loopback socket (body cap on a chunked upload, a gzip bomb with bounded
+// memory, a report end to end). The store is the real SQLite store.
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net, { type AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { buildApp } from '../src/server/app.js';
+import type { ServerContext } from '../src/server/context.js';
+import { registerIntake } from '../src/server/intake.js';
+import type { Store } from '../src/store/types.js';
+import {
+  counterValue,
+  gzipBomb,
+  gzippedReport,
+  NOW,
+  reportBytes,
+  reportEmail,
+  TEST_LIMITS,
+  type TestContext,
+  testContext,
+} from './fixtures/intake/helpers.js';
+
+async function intakeApp(ctx: ServerContext): Promise<FastifyInstance> {
+  const app = Fastify();
+  await registerIntake(app, ctx);
+  // A route outside the intake scope: its JSON parser must keep working.
+  app.post('/api/echo', async (request) => ({ body: request.body }));
+  await app.ready();
+  return app;
+}
+
+function post(
+  app: FastifyInstance,
+  url: string,
+  type: string | undefined,
+  payload: Buffer | string,
+  ip = '192.0.2.1',
+) {
+  return app.inject({
+    method: 'POST',
+    url,
+    headers: type === undefined ? {} : { 'content-type': type },
+    payload,
+    remoteAddress: ip,
+  });
+}
+
+let ctx: TestContext;
+let app: FastifyInstance;
+
+before(async () => {
+  ctx = await testContext();
+  app = await intakeApp(ctx);
+});
+after(async () => {
+  await app.close();
+  await ctx.close();
+});
+
+describe('POST /tlsrpt', () => {
+  it('201 for a new report, 200 for the same report again, stored once', async () => {
+    const body = reportBytes({ 'report-id': 'https-1' });
+    const first = await post(app, '/tlsrpt', 'application/tlsrpt+json', body);
+    assert.equal(first.statusCode, 201, first.body);
+    const json = first.json();
+    assert.equal(json.stored[0].created, true);
+    assert.equal(json.stored[0].reportId, 'https-1');
+    assert.deepEqual(json.warnings, []);
+
+    const second = await post(app, '/tlsrpt', 'application/tlsrpt+json', body);
+    assert.equal(second.statusCode, 200);
+    assert.equal(second.json().stored[0].created, false);
+    assert.equal(second.json().stored[0].id, json.stored[0].id);
+
+    const saved = await ctx.store.getReport(json.stored[0].id);
+    assert.equal(saved?.source, 'https');
+    assert.equal(saved?.dkim, 'none');
+    assert.equal(saved?.submitter, '192.0.2.1');
+    const all = await ctx.store.listReports({ limit: 1000 });
+    assert.equal(all.filter((r) => r.reportId === 'https-1').length, 1);
+  });
+
+  it('201 for application/tlsrpt+gzip (with parameters and any case)', async () => {
+    const res = await post(
+      app,
+      '/tlsrpt',
+      'Application/TLSRPT+GZIP; charset=binary',
+      gzippedReport({ 'report-id': 'https-gz' }),
+    );
+    assert.equal(res.statusCode, 201, res.body);
+  });
+
+  it('accepts application/json and application/gzip with a warning', async () => {
+    for (const [type, body] of [
+      ['application/json', reportBytes({ 'report-id': 'https-plain-json' })],
+      ['application/gzip', gzippedReport({ 'report-id': 'https-plain-gzip' })],
+    ] as const) {
+      const res = await post(app, '/tlsrpt', type, body);
+      assert.equal(res.statusCode, 201, res.body);
+      assert.ok(res.json().warnings.some((w: { code: string }) => w.code === 'INTAKE_CONTENT_TYPE'));
+    }
+  });
+
+  it('warns when the label and the content disagree', async () => {
+    const res = await post(
+      app,
+      '/tlsrpt',
+      'application/tlsrpt+json',
+      gzippedReport({ 'report-id': 'https-mislabel' }),
+    );
+    assert.equal(res.statusCode, 201, res.body);
+    assert.ok(res.json().warnings.some((w: { code: string }) => w.code === 'INTAKE_CONTENT_MISMATCH'));
+  });
+
+  const refused: Array<[string, string | undefined, Buffer | string, number, string]> = [
+    ['no Content-Type', undefined, reportBytes(), 415, 'INTAKE_UNSUPPORTED_TYPE'],
+    ['text/plain', 'text/plain', reportBytes(), 415, 'INTAKE_UNSUPPORTED_TYPE'],
+    ['multipart/form-data', 'multipart/form-data; boundary=x', reportBytes(), 415, 'INTAKE_UNSUPPORTED_TYPE'],
+    [
+      'a body over maxBytes',
+      'application/tlsrpt+json',
+      Buffer.alloc(TEST_LIMITS.maxBytes + 1, 0x20),
+      413,
+      'INTAKE_TOO_LARGE',
+    ],
+    ['an empty body', 'application/tlsrpt+json', '', 400, 'TLSRPT_NOT_A_REPORT'],
+    ['invalid JSON', 'application/tlsrpt+json', '{"organization-name": "x",', 400, 'TLSRPT_BAD_JSON'],
+    ['JSON that is no report', 'application/tlsrpt+json', '{"a": 1}', 400, 'TLSRPT_NOT_A_REPORT'],
+    ['a JSON array', 'application/tlsrpt+json', '[1, 2]', 400, 'TLSRPT_NOT_A_REPORT'],
+    [
+      'JSON nested too deep',
+      'application/tlsrpt+json',
+      `{"a":${'['.repeat(200)}${']'.repeat(200)}}`,
+      400,
+      'TLSRPT_TOO_DEEP',
+    ],
+    ['an email posted over HTTPS', 'application/tlsrpt+json', reportEmail(), 400, 'TLSRPT_NOT_A_REPORT'],
+    ['corrupt gzip', 'application/tlsrpt+gzip', gzippedReport().subarray(0, 30), 400, 'TLSRPT_BAD_GZIP'],
+    [
+      'a gzip bomb',
+      'application/tlsrpt+gzip',
+      gzipBomb(TEST_LIMITS.maxDecompressedBytes * 20),
+      413,
+      'TLSRPT_TOO_LARGE',
+    ],
+  ];
+  for (const [name, type, body, status, code] of refused) {
+    it(`${status} ${code}: ${name}`, async () => {
+      const res = await post(app, '/tlsrpt', type, body);
+      assert.equal(res.statusCode, status, res.body);
+      assert.match(String(res.headers['content-type']), /^application\/json/);
+      const error = res.json().error;
+      assert.equal(error.code, code);
+      assert.equal(typeof error.message, 'string');
+      assert.ok(error.message.length > 5);
+    });
+  }
+
+  it('keeps decoder refusals in the rejected list with the client IP, and counts every refusal', async () => {
+    const res = await post(app, '/tlsrpt', 'application/tlsrpt+json', '{"broken": ', '203.0.113.50');
+    assert.equal(res.statusCode, 400);
+    const rejected = await ctx.store.listRejected(1000);
+    const row = rejected.find((r) => r.submitter === '203.0.113.50');
+    assert.equal(row?.source, 'https');
+    assert.match(row!.reason, /JSON/);
+    assert.ok(
+      (await counterValue(ctx, 'mxguard_reports_rejected_total', { code: 'INTAKE_UNSUPPORTED_TYPE' })) >= 1,
+    );
+    assert.ok((await counterValue(ctx, 'mxguard_reports_rejected_total', { code: 'INTAKE_TOO_LARGE' })) >= 1);
+  });
+
+  it('stores attacker HTML in fields verbatim and returns it JSON-encoded', async () => {
+    const evil = '</script><script>alert(document.cookie)</script>';
+    const res = await post(app, '/tlsrpt', 'application/tlsrpt+json', reportBytes({ 'report-id': evil }));
+    assert.equal(res.statusCode, 201, res.body);
+    assert.match(String(res.headers['content-type']), /^application\/json/);
+    const saved = await ctx.store.getReport(res.json().stored[0].id);
+    assert.equal(saved?.reportId, evil);
+  });
+
+  it('leaves the JSON parser of routes outside the intake alone', async () => {
+    const res = await post(app, '/api/echo', 'application/json', '{"a":1}');
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(res.json(), { body: { a: 1 } });
+  });
+});
+
+describe('POST /tlsrpt/:domain', () => {
+  it('201 for a report about the domain', async () => {
+    const res = await post(
+      app,
+      '/tlsrpt/example.com',
+      'application/tlsrpt+json',
+      reportBytes({ 'report-id': 'd-1' }),
+    );
+    assert.equal(res.statusCode, 201, res.body);
+  });
+
+  it('400 INTAKE_WRONG_DOMAIN for a report about another domain, kept in the rejected list', async () => {
+    const res = await post(
+      app,
+      '/tlsrpt/other.example',
+      'application/tlsrpt+json',
+      reportBytes({ 'report-id': 'd-2' }),
+      '203.0.113.51',
+    );
+    assert.equal(res.statusCode, 400);
+    assert.equal(res.json().error.code, 'INTAKE_WRONG_DOMAIN');
+    const rejected = await ctx.store.listRejected(1000);
+    assert.ok(rejected.some((r) => r.submitter === '203.0.113.51' && /other\.example/.test(r.reason)));
+  });
+
+  it('400 INTAKE_BAD_DOMAIN for a URL that names no host', async () => {
+    const res = await post(app, '/tlsrpt/-bad-.example', 'application/tlsrpt+json', reportBytes());
+    assert.equal(res.statusCode, 400);
+    assert.equal(res.json().error.code, 'INTAKE_BAD_DOMAIN');
+  });
+});
+
+describe('rate limit per client IP', () => {
+  it('429 with Retry-After once a client has used its tokens; other clients go on; tokens come back', async () => {
+    let now = NOW.getTime();
+    const limited = await testContext({ intake: { ratePerMinute: 3 } });
+    limited.now = () => new Date(now);
+    const limitedApp = await intakeApp(limited);
+    try {
+      for (let i = 0; i < 3; i++) {
+        const res = await post(
+          limitedApp,
+          '/tlsrpt',
+          'application/tlsrpt+json',
+          reportBytes({ 'report-id': `rl-${i}` }),
+        );
+        assert.equal(res.statusCode, 201, res.body);
+      }
+      const refused = await post(
+        limitedApp,
+        '/tlsrpt',
+        'application/tlsrpt+json',
+        reportBytes({ 'report-id': 'rl-x' }),
+      );
+      assert.equal(refused.statusCode, 429);
+      assert.equal(refused.json().error.code, 'INTAKE_RATE_LIMITED');
+      assert.equal(refused.headers['retry-after'], '20');
+      assert.equal((await limited.store.listReports({ limit: 100 })).length, 3);
+
+      const other = await post(
+        limitedApp,
+        '/tlsrpt',
+        'application/tlsrpt+json',
+        reportBytes({ 'report-id': 'rl-other' }),
+        '192.0.2.2',
+      );
+      assert.equal(other.statusCode, 201);
+
+      now += 20_000; // one token back (3 per minute)
+      const later = await post(
+        limitedApp,
+        '/tlsrpt',
+        'application/tlsrpt+json',
+        reportBytes({ 'report-id': 'rl-later' }),
+      );
+      assert.equal(later.statusCode, 201);
+      assert.equal(
+        await counterValue(limited, 'mxguard_reports_rejected_total', { code: 'INTAKE_RATE_LIMITED' }),
+        1,
+      );
+    } finally {
+      await limitedApp.close();
+      await limited.close();
+    }
+  });
+});
+
+describe('acknowledgement only after the store committed', () => {
+  it('the reply waits for saveReport; a failing store gives 503 and nothing is acknowledged', async () => {
+    const gated = await testContext();
+    const realStore = gated.store;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let reached!: () => void;
+    const saving = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    let failNext = false;
+    gated.store = new Proxy(realStore, {
+      get(target, key, receiver) {
+        if (key === 'saveReport') {
+          return async (...args: Parameters<Store['saveReport']>) => {
+            if (failNext) throw new Error('database is locked');
+            reached();
+            await gate;
+            return target.saveReport(...args);
+          };
+        }
+        const value = Reflect.get(target, key, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const gatedApp = await intakeApp(gated);
+    try {
+      let answered = false;
+      const pending = post(
+        gatedApp,
+        '/tlsrpt',
+        'application/tlsrpt+json',
+        reportBytes({ 'report-id': 'gate-1' }),
+      ).then((res) => {
+        answered = true;
+        return res;
+      });
+      await saving;
+      for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(answered, false, 'replied before the store committed');
+      release();
+      assert.equal((await pending).statusCode, 201);
+
+      failNext = true;
+      const failed = await post(
+        gatedApp,
+        '/tlsrpt',
+        'application/tlsrpt+json',
+        reportBytes({ 'report-id': 'gate-2' }),
+      );
+      assert.equal(failed.statusCode, 503);
+      assert.equal(failed.json().error.code, 'INTAKE_UNAVAILABLE');
+      assert.ok(failed.headers['retry-after']);
+      assert.ok(!failed.body.includes('database is locked'), 'internal error text leaked');
+    } finally {
+      await gatedApp.close();
+      await gated.close();
+    }
+  });
+});
+
+describe('on a real loopback socket', () => {
+  let server: TestContext;
+  let live: FastifyInstance;
+  let port: number;
+
+  before(async () => {
+    server = await testContext({
+      intake: { maxBytes: 2 * 1024 * 1024, maxDecompressedBytes: 4 * 1024 * 1024 },
+    });
+    live = await intakeApp(server);
+    await live.listen({ host: '127.0.0.1', port: 0 });
+    port = (live.server.address() as AddressInfo).port;
+  });
+  after(async () => {
+    await live.close();
+    await server.close();
+  });
+
+  function request(
+    path: string,
+    type: string,
+    write: (req: http.ClientRequest) => void,
+  ): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        { host: '127.0.0.1', port, path, method: 'POST', headers: { 'content-type': type } },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk) => {
+            body += chunk;
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+        },
+      );
+      req.on('error', reject);
+      write(req);
+    });
+  }
+
+  it('stores a gzip report sent over TCP', async () => {
+    const res = await request('/tlsrpt', 'application/tlsrpt+gzip', (req) =>
+      req.end(gzippedReport({ 'report-id': 'tcp-1' })),
+    );
+    assert.equal(res.status, 201, res.body);
+    assert.equal(JSON.parse(res.body).stored[0].reportId, 'tcp-1');
+  });
+
+  it('takes a body above fastify’s default 1 MiB limit when maxBytes allows it', async () => {
+    const padded = reportBytes({ 'report-id': 'tcp-big', 'contact-info': 'x'.repeat(1536 * 1024) });
+    assert.ok(padded.length > 1024 * 1024 && padded.length < 2 * 1024 * 1024);
+    const res = await request('/tlsrpt', 'application/tlsrpt+json', (req) => req.end(padded));
+    assert.equal(res.status, 201, res.body);
+  });
+
+  it('cuts a chunked upload off at the body cap with 413', async () => {
+    // A raw socket, so that writing stops as soon as the answer comes (a closed connection must not
+    // make the answer get lost in an EPIPE).
+    const total = 64 * 1024 * 1024;
+    const chunk = Buffer.alloc(64 * 1024, 0x20);
+    const socket = net.connect(port, '127.0.0.1');
+    let written = 0;
+    let answer = '';
+    const done = new Promise<void>((resolve) => {
+      socket.on('data', (data) => {
+        answer += data.toString('latin1');
+      });
+      socket.on('error', () => resolve());
+      socket.on('close', () => resolve());
+    });
+    socket.write(
+      'POST /tlsrpt HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/tlsrpt+json\r\n' +
+        'Transfer-Encoding: chunked\r\n\r\n',
+    );
+    while (written < total && answer === '' && !socket.destroyed) {
+      written += chunk.length;
+      const more = socket.write(`${chunk.length.toString(16)}\r\n${chunk.toString('latin1')}\r\n`, 'latin1');
+      if (!more) await Promise.race([new Promise((resolve) => socket.once('drain', resolve)), done]);
+    }
+    // The whole answer (its JSON body ends in "}"), or the end of the connection.
+    while (!answer.endsWith('}') && !socket.destroyed) {
+      await Promise.race([done, new Promise((resolve) => socket.once('data', resolve))]);
+    }
+    socket.destroy();
+    assert.match(answer, /^HTTP\/1\.1 413 /);
+    assert.match(answer, /INTAKE_TOO_LARGE/);
+    assert.ok(written < total, `the server read all ${written} bytes`);
+  });
+
+  it('refuses a 1 GiB gzip bomb with 413 without inflating it', async () => {
+    // 64 gzip members of 16 MiB of zeros each: about 1 MiB on the wire, 1 GiB inflated.
+    const member = gzipSync(Buffer.alloc(16 * 1024 * 1024), { level: 9 });
+    const bomb = Buffer.concat(Array.from({ length: 64 }, () => member));
+    assert.ok(bomb.length < 2 * 1024 * 1024);
+    const rssBefore = process.memoryUsage().rss;
+    const res = await request('/tlsrpt', 'application/tlsrpt+gzip', (req) => req.end(bomb));
+    const grown = process.memoryUsage().rss - rssBefore;
+    assert.equal(res.status, 413, res.body);
+    assert.equal(JSON.parse(res.body).error.code, 'TLSRPT_TOO_LARGE');
+    assert.ok(grown < 256 * 1024 * 1024, `memory grew by ${grown} bytes`);
+    const rejected = await server.store.listRejected(10);
+    assert.ok(rejected.some((r) => r.size === bomb.length && /decompresses to more than/.test(r.reason)));
+  });
+});
+
+describe('mounted by buildApp (src/server/app.ts)', () => {
+  it('takes reports on any Host and counts them on /metrics', async () => {
+    const appCtx = await testContext();
+    const full = buildApp(appCtx);
+    try {
+      await full.ready();
+      const res = await full.inject({
+        method: 'POST',
+        url: '/tlsrpt/example.com',
+        headers: { 'content-type': 'application/tlsrpt+gzip', host: 'mta-sts.example.com' },
+        payload: gzippedReport({ 'report-id': 'app-1' }),
+      });
+      assert.equal(res.statusCode, 201, res.body);
+      const metrics = await full.inject({ method: 'GET', url: '/metrics' });
+      assert.match(metrics.body, /mxguard_reports_received_total\{source="https",outcome="created"\} 1/);
+    } finally {
+      await full.close();
+      await appCtx.close();
+    }
+  });
+});
