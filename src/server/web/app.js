@@ -1,0 +1,905 @@
+// The mxguard dashboard: a small single-page app over the JSON API (/api, see /api/openapi.json).
+// Routes live in the URL fragment: #/ (domains), #/domains/NAME, #/reports, #/reports/ID, #/settings.
+// Rendering goes through dom.js only (text nodes, never innerHTML): report values are attacker-controlled.
+import { sessionsChart } from './barchart.js';
+import { append, formatCount, formatTime, h, replace } from './dom.js';
+
+const main = document.getElementById('main');
+const nav = document.getElementById('nav');
+const flashBox = document.getElementById('flash');
+
+// ---------------------------------------------------------------------------------------------
+// API access
+
+class ApiFailure extends Error {
+  constructor(status, message, body) {
+    super(message);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+class LoginNeeded extends Error {}
+
+/** fetch + JSON; a 401 (outside the login itself) shows the login page. */
+async function api(method, path, { json, raw, contentType } = {}) {
+  const init = { method, headers: { accept: 'application/json' }, credentials: 'same-origin' };
+  if (raw !== undefined) {
+    init.body = raw;
+    init.headers['content-type'] = contentType || 'application/octet-stream';
+  } else if (method === 'POST' || method === 'PATCH') {
+    init.body = JSON.stringify(json ?? {});
+    init.headers['content-type'] = 'application/json';
+  }
+  const res = await fetch(path, init);
+  const body = res.status === 204 ? undefined : await res.json().catch(() => undefined);
+  if (res.status === 401 && path !== '/api/login' && path !== '/api/password') {
+    showLogin(path === '/api/session' ? undefined : 'Your session ended: log in again.');
+    throw new LoginNeeded('not logged in');
+  }
+  if (!res.ok) throw new ApiFailure(res.status, body?.message ?? `${res.status} ${res.statusText}`, body);
+  return body;
+}
+
+const apiPath = (...parts) => `/api/${parts.map(encodeURIComponent).join('/')}`;
+
+// ---------------------------------------------------------------------------------------------
+// messages
+
+function flash(message, kind = 'error') {
+  flashBox.hidden = false;
+  flashBox.className = `flash ${kind}`;
+  replace(
+    flashBox,
+    h('span', {}, message),
+    h('button', { type: 'button', class: 'link', onclick: clearFlash }, 'dismiss'),
+  );
+}
+
+function clearFlash() {
+  flashBox.hidden = true;
+  flashBox.replaceChildren();
+}
+
+/** Runs an action from a form or button, showing its failure instead of throwing. */
+async function attempt(action) {
+  try {
+    return await action();
+  } catch (err) {
+    if (err instanceof LoginNeeded) return undefined;
+    flash(err instanceof ApiFailure ? err.message : `Something went wrong: ${err.message}`);
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// small building blocks
+
+function section(title, ...children) {
+  return h('section', { class: 'card' }, h('h2', {}, title), ...children);
+}
+
+function table(headers, rows, { empty = 'Nothing yet.', testid } = {}) {
+  if (rows.length === 0) return h('p', { class: 'muted' }, empty);
+  const bodyRows = rows.map((cells) =>
+    h(
+      'tr',
+      {},
+      cells.map((c) => (c instanceof Node && c.nodeName === 'TD' ? c : h('td', {}, c))),
+    ),
+  );
+  // A column of numbers (td.num) gets a right-aligned header.
+  const numeric = [...bodyRows[0].children].map((td) => td.classList.contains('num'));
+  return h(
+    'div',
+    { class: 'table-wrap' },
+    h(
+      'table',
+      { 'data-testid': testid },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          headers.map((x, i) => h('th', { scope: 'col', class: numeric[i] ? 'num' : undefined }, x)),
+        ),
+      ),
+      h('tbody', {}, bodyRows),
+    ),
+  );
+}
+
+const num = (n) => h('td', { class: 'num' }, formatCount(n));
+
+function modeBadge(mode) {
+  return h('span', { class: `badge mode-${mode}` }, mode);
+}
+
+/** Copies text to the clipboard (falls back to selecting it in a hidden text area). */
+async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    const area = h('textarea', { class: 'offscreen', value: text });
+    document.body.append(area);
+    area.select();
+    const ok = document.execCommand('copy');
+    area.remove();
+    return ok;
+  }
+}
+
+function copyButton(getText, label = 'Copy') {
+  const button = h('button', { type: 'button', class: 'copy' }, label);
+  button.addEventListener('click', async () => {
+    const ok = await copyText(getText());
+    button.textContent = ok ? 'Copied' : 'Copy failed';
+    setTimeout(() => {
+      button.textContent = label;
+    }, 1500);
+  });
+  return button;
+}
+
+/** A <pre> with a copy button. */
+function copyBlock(text, testid) {
+  return h(
+    'div',
+    { class: 'copyblock' },
+    copyButton(() => text),
+    h('pre', { 'data-testid': testid }, text),
+  );
+}
+
+/** What to do after an add or a change: publish the new `_mta-sts` TXT record (with a copy button). */
+function noticeBox(change) {
+  if (!change.publish) return h('p', { class: 'notice' }, change.message);
+  const record = change.publish;
+  const added = change.domain.createdAt === change.domain.updatedAt;
+  const note = added
+    ? `${change.domain.name} added. Publish the DNS records below, starting with this one:`
+    : `The policy changed, so its id is now ${change.domain.policyId}. Publish this TXT record: senders fetch the new policy only once they see the new id.`;
+  return h(
+    'div',
+    { class: 'publish', 'data-testid': 'publish-txt' },
+    h('p', {}, note),
+    h(
+      'div',
+      { class: 'copyblock' },
+      copyButton(() => record.value),
+      h('pre', {}, `${record.name}.  TXT  "${record.value}"`),
+    ),
+  );
+}
+
+const splitList = (text) =>
+  text
+    .split(/[\s,]+/)
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+
+// ---------------------------------------------------------------------------------------------
+// pages
+
+let renderToken = 0;
+
+/** Renders the page for the current URL fragment. */
+async function render() {
+  const token = ++renderToken;
+  const parts = (location.hash.replace(/^#\/?/, '') || '').split('/').filter(Boolean).map(decodeURIComponent);
+  for (const link of nav.querySelectorAll('a')) {
+    link.classList.toggle(
+      'active',
+      link.dataset.nav === (parts[0] === 'domains' || !parts[0] ? 'domains' : parts[0]),
+    );
+  }
+  let page;
+  try {
+    if (parts[0] === 'domains' && parts[1]) page = await domainPage(parts[1]);
+    else if (parts[0] === 'reports' && parts[1]) page = await reportPage(parts[1]);
+    else if (parts[0] === 'reports') page = await reportsPage();
+    else if (parts[0] === 'settings') page = await settingsPage();
+    else page = await overviewPage();
+  } catch (err) {
+    if (err instanceof LoginNeeded) return;
+    page = h('section', { class: 'card' }, h('h2', {}, 'Could not load this page'), h('p', {}, err.message));
+  }
+  if (token === renderToken) replace(main, page);
+}
+
+// ---- login ----
+
+function showLogin(message) {
+  nav.hidden = true;
+  renderToken++;
+  const password = h('input', {
+    type: 'password',
+    id: 'password',
+    name: 'password',
+    autocomplete: 'current-password',
+    required: true,
+  });
+  const error = h('p', { class: 'error', role: 'alert' }, message ?? '');
+  const form = h(
+    'form',
+    { class: 'card login', 'data-testid': 'login-form' },
+    h('h2', {}, 'Log in'),
+    h(
+      'p',
+      { class: 'muted' },
+      'The admin password was printed once by "mxguard serve" on its first start (or set with MXGUARD_ADMIN_PASSWORD).',
+    ),
+    h('label', { for: 'password' }, 'Admin password'),
+    password,
+    h('button', { type: 'submit' }, 'Log in'),
+    error,
+  );
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    try {
+      await api('POST', '/api/login', { json: { password: password.value } });
+      password.value = '';
+      clearFlash();
+      nav.hidden = false;
+      await render();
+    } catch (err) {
+      error.textContent = err.status === 401 ? 'Wrong password.' : err.message;
+    }
+  });
+  replace(main, form);
+  password.focus();
+}
+
+// ---- domains overview ----
+
+async function overviewPage() {
+  const { domains } = await api('GET', '/api/domains');
+  const rows = domains.map((d) => {
+    const total = d.last30Days.successful + d.last30Days.failed;
+    return [
+      h('td', {}, h('a', { href: `#/domains/${encodeURIComponent(d.name)}` }, d.name)),
+      h('td', {}, modeBadge(d.mode)),
+      h('td', { class: 'mono' }, d.policyId),
+      h('td', {}, publishedText(d.published)),
+      num(d.last30Days.successful),
+      h('td', { class: d.last30Days.failed > 0 ? 'num bad' : 'num' }, formatCount(d.last30Days.failed)),
+      h('td', { class: 'num' }, total === 0 ? '–' : `${((100 * d.last30Days.failed) / total).toFixed(1)}%`),
+    ];
+  });
+  return h(
+    'div',
+    {},
+    section(
+      'Domains',
+      table(
+        ['Domain', 'Mode', 'Policy id', 'Published id', 'Successful (30 d)', 'Failed (30 d)', 'Failure rate'],
+        rows,
+        {
+          empty: 'No domains yet: add one below.',
+          testid: 'domains-table',
+        },
+      ),
+    ),
+    section('Add a domain', domainForm()),
+  );
+}
+
+/** What the live `_mta-sts` lookup says (see GET /api/domains), as one short text. */
+function publishedText(published) {
+  if (!published) return '–';
+  if (published.matches) return h('span', { class: 'good' }, `✓ ${published.published}`);
+  if (published.published) return h('span', { class: 'bad' }, `DNS has ${published.published}`);
+  return h('span', { class: 'bad' }, published.error ?? 'not published');
+}
+
+/** The warning while the `_mta-sts` record in DNS does not carry the current policy id. */
+function publishedWarning(domain) {
+  const p = domain.published;
+  if (!p || p.matches) return null;
+  const why = p.published
+    ? `The _mta-sts TXT record in DNS still has id ${p.published}, but the policy served now is ${p.current}: senders keep using the policy they cached until you publish:`
+    : `${p.error}. Publish:`;
+  return h(
+    'div',
+    { class: 'publish warning', 'data-testid': 'published-warning' },
+    h('p', {}, why),
+    h(
+      'div',
+      { class: 'copyblock' },
+      copyButton(() => domain.mtaStsRecord.value),
+      h('pre', {}, `${domain.mtaStsRecord.name}.  TXT  "${domain.mtaStsRecord.value}"`),
+    ),
+  );
+}
+
+function settingsFields(current) {
+  const fields = {
+    mode: h(
+      'select',
+      { id: 'f-mode', name: 'mode' },
+      ['testing', 'enforce', 'none'].map((m) =>
+        h('option', { value: m, selected: (current?.mode ?? 'testing') === m }, m),
+      ),
+    ),
+    mx: h('textarea', {
+      id: 'f-mx',
+      name: 'mx',
+      rows: 3,
+      placeholder: 'mail.example.com\n*.mail.protection.outlook.com',
+      value: current?.mx.join('\n') ?? '',
+    }),
+    maxAge: h('input', {
+      id: 'f-maxage',
+      name: 'maxAge',
+      type: 'number',
+      min: 0,
+      max: 31557600,
+      value: String(current?.maxAge ?? 604800),
+    }),
+    rua: h('input', {
+      id: 'f-rua',
+      name: 'rua',
+      placeholder: 'mailto:tlsrpt@example.com (default)',
+      value: current?.rua.join(' ') ?? '',
+    }),
+  };
+  const rows = [
+    h('label', { for: 'f-mode' }, 'Mode'),
+    fields.mode,
+    h('label', { for: 'f-mx' }, 'MX hosts (one per line)'),
+    fields.mx,
+    h('label', { for: 'f-maxage' }, 'max_age (seconds)'),
+    fields.maxAge,
+    h('label', { for: 'f-rua' }, 'TLS-RPT rua (space-separated)'),
+    fields.rua,
+  ];
+  const values = () => ({
+    mode: fields.mode.value,
+    mx: splitList(fields.mx.value),
+    maxAge: Number(fields.maxAge.value),
+    rua: splitList(fields.rua.value),
+  });
+  return { rows, values };
+}
+
+function domainForm() {
+  const name = h('input', { id: 'f-name', name: 'name', required: true, placeholder: 'example.com' });
+  const { rows, values } = settingsFields();
+  const form = h(
+    'form',
+    { class: 'grid-form', 'data-testid': 'add-domain-form' },
+    h('label', { for: 'f-name' }, 'Mail domain'),
+    name,
+    rows,
+    h('span', {}),
+    h('button', { type: 'submit' }, 'Add domain'),
+  );
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    attempt(async () => {
+      const v = values();
+      const body = { name: name.value.trim(), mode: v.mode, mx: v.mx, maxAge: v.maxAge };
+      if (v.rua.length > 0) body.rua = v.rua;
+      const change = await api('POST', '/api/domains', { json: body });
+      clearFlash();
+      pendingNotice = change;
+      location.hash = `#/domains/${encodeURIComponent(change.domain.name)}`;
+    });
+  });
+  return form;
+}
+
+/** The answer of the last add/update, shown once on the domain page. */
+let pendingNotice;
+
+// ---- one domain ----
+
+async function domainPage(name) {
+  const base = ['domains', name];
+  const [domain, policy, stats, fetchLog] = await Promise.all([
+    api('GET', apiPath(...base)),
+    api('GET', apiPath(...base, 'policy')),
+    api('GET', `${apiPath(...base, 'stats')}?days=${chartDays}`),
+    api('GET', apiPath(...base, 'fetches')),
+  ]);
+  const notice = pendingNotice && pendingNotice.domain.name === domain.name ? pendingNotice : undefined;
+  pendingNotice = undefined;
+
+  return h(
+    'div',
+    { class: 'domain-page' },
+    h(
+      'div',
+      { class: 'page-title' },
+      h('h1', {}, domain.name),
+      modeBadge(domain.mode),
+      h('span', { class: 'muted mono' }, `policy id ${domain.policyId}`),
+      domain.published?.matches ? h('span', { class: 'good' }, '✓ published in DNS') : null,
+    ),
+    notice ? noticeBox(notice) : publishedWarning(domain),
+    section('TLS-RPT: sessions per day', chartDaysPicker(), sessionsChart(stats.daily)),
+    failureTables(stats),
+    section('DNS records to publish', await recordsView(domain.name)),
+    policySection(domain, policy),
+    fetchSection(fetchLog),
+    section(
+      'Remove',
+      h('p', { class: 'muted' }, 'Stops serving the policy. Reports already received are kept.'),
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'danger',
+          onclick: () =>
+            attempt(async () => {
+              if (!confirm(`Remove ${domain.name}? Its policy is no longer served.`)) return;
+              await api('DELETE', apiPath('domains', domain.name));
+              location.hash = '#/';
+            }),
+        },
+        `Remove ${domain.name}`,
+      ),
+    ),
+  );
+}
+
+let chartDays = 30;
+
+function chartDaysPicker() {
+  const select = h(
+    'select',
+    { 'aria-label': 'days shown', class: 'inline' },
+    [7, 30, 90, 365].map((d) =>
+      h('option', { value: String(d), selected: d === chartDays }, `last ${d} days`),
+    ),
+  );
+  select.addEventListener('change', () => {
+    chartDays = Number(select.value);
+    render();
+  });
+  return select;
+}
+
+function failureTables(stats) {
+  const rows = (list) =>
+    list.map((r) => [r.key === '' ? h('span', { class: 'muted' }, '(not given)') : r.key, num(r.count)]);
+  const f = stats.failures;
+  return h(
+    'section',
+    { class: 'card' },
+    h('h2', {}, `Failures since ${stats.since}`),
+    h(
+      'div',
+      { class: 'four' },
+      h(
+        'div',
+        {},
+        h('h3', {}, 'By result type'),
+        table(['Result type', 'Sessions'], rows(f.resultType), {
+          empty: 'No failures.',
+          testid: 'failures-resultType',
+        }),
+      ),
+      h(
+        'div',
+        {},
+        h('h3', {}, 'By sending organisation'),
+        table(['Organisation', 'Sessions'], rows(f.organization), {
+          empty: 'No failures.',
+          testid: 'failures-organization',
+        }),
+      ),
+      h(
+        'div',
+        {},
+        h('h3', {}, 'By MX host'),
+        table(['Receiving MX', 'Sessions'], rows(f.receivingMxHostname), {
+          empty: 'No failures.',
+          testid: 'failures-mx',
+        }),
+      ),
+      h(
+        'div',
+        {},
+        h('h3', {}, 'By sending IP'),
+        table(['Sending MTA IP', 'Sessions'], rows(f.sendingMtaIp), {
+          empty: 'No failures.',
+          testid: 'failures-ip',
+        }),
+      ),
+    ),
+  );
+}
+
+async function recordsView(name) {
+  const container = h('div', {});
+  const target = h('input', { id: 'f-target', placeholder: '192.0.2.10 or host.example.net' });
+  const load = async () => {
+    const query = target.value.trim() ? `?policyHostTarget=${encodeURIComponent(target.value.trim())}` : '';
+    const set = await api('GET', `${apiPath('domains', name, 'records')}${query}`);
+    replace(container, recordTabs(set));
+  };
+  await load();
+  const form = h(
+    'form',
+    { class: 'inline-form' },
+    h('label', { for: 'f-target' }, `mta-sts.${name} points to`),
+    target,
+    h('button', { type: 'submit' }, 'Update'),
+  );
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    attempt(load);
+  });
+  return [form, container];
+}
+
+let recordFormat = 'bind';
+
+function recordTabs(set) {
+  const texts = {
+    bind: set.bind,
+    powershell: set.powershell,
+    json: JSON.stringify({ domain: set.domain, policy: set.policy, records: set.records }, null, 2),
+  };
+  const labels = { bind: 'BIND zone file', powershell: 'PowerShell', json: 'JSON' };
+  const panel = h('div', { class: 'tabpanel', role: 'tabpanel' });
+  const tabs = h('div', { class: 'tabs', role: 'tablist' });
+  const show = (format) => {
+    recordFormat = format;
+    for (const tab of tabs.children) tab.setAttribute('aria-selected', String(tab.dataset.format === format));
+    replace(panel, copyBlock(texts[format], `records-${format}`));
+  };
+  for (const format of Object.keys(texts)) {
+    append(
+      tabs,
+      h(
+        'button',
+        { type: 'button', role: 'tab', 'data-format': format, onclick: () => show(format) },
+        labels[format],
+      ),
+    );
+  }
+  show(recordFormat);
+  return [
+    tabs,
+    panel,
+    set.notes.length > 0
+      ? h(
+          'ul',
+          { class: 'notes' },
+          set.notes.map((n) => h('li', {}, n)),
+        )
+      : null,
+  ];
+}
+
+function policySection(domain, policy) {
+  const { rows, values } = settingsFields(domain);
+  const form = h(
+    'form',
+    { class: 'grid-form', 'data-testid': 'edit-domain-form' },
+    rows,
+    h('span', {}),
+    h('button', { type: 'submit' }, 'Save policy'),
+  );
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    attempt(async () => {
+      const change = await api('PATCH', apiPath('domains', domain.name), { json: values() });
+      pendingNotice = change;
+      clearFlash();
+      await render();
+    });
+  });
+  const history = table(
+    ['Policy id', 'Since', 'Policy'],
+    policy.history.map((v) => [
+      h('td', { class: 'mono' }, v.policyId),
+      formatTime(v.createdAt),
+      h('td', {}, h('details', {}, h('summary', {}, 'show'), h('pre', {}, v.policyText))),
+    ]),
+    { testid: 'policy-history' },
+  );
+  return section(
+    'Policy',
+    h('p', {}, 'Served at ', h('span', { class: 'mono' }, policy.policyUrl), ':'),
+    copyBlock(policy.policyText, 'policy-text'),
+    h('details', {}, h('summary', {}, 'Change the policy'), form),
+    h('h3', {}, 'History'),
+    history,
+  );
+}
+
+function fetchSection(log) {
+  return section(
+    'Who fetches your policy',
+    table(
+      ['Client', 'Fetches', 'Last fetch'],
+      log.clients.map((c) => [c.client, num(c.count), formatTime(c.lastAt)]),
+      { empty: 'No policy fetches logged yet.', testid: 'fetch-clients' },
+    ),
+    log.fetches.length > 0
+      ? h(
+          'details',
+          {},
+          h('summary', {}, `Latest ${log.fetches.length} fetches`),
+          table(
+            ['Time', 'Client IP', 'Client', 'User-Agent'],
+            log.fetches.map((f) => [
+              formatTime(f.at),
+              h('td', { class: 'mono' }, f.clientIp),
+              f.client,
+              h('td', { class: 'ua' }, f.userAgent),
+            ]),
+            { testid: 'fetch-log' },
+          ),
+        )
+      : null,
+  );
+}
+
+// ---- reports ----
+
+async function reportsPage() {
+  const [{ reports }, { rejected }] = await Promise.all([
+    api('GET', '/api/reports?limit=200'),
+    api('GET', '/api/rejected?limit=50'),
+  ]);
+  return h(
+    'div',
+    {},
+    section('Import a report', importForm()),
+    section(
+      'Reports',
+      table(
+        ['Organisation', 'Report id', 'Period start', 'Domains', 'Successful', 'Failed', 'Source', 'DKIM'],
+        reports.map((r) => [
+          h('td', {}, h('a', { href: `#/reports/${r.id}` }, r.organization || '(no name)')),
+          h('td', { class: 'mono' }, r.reportId),
+          formatTime(r.start),
+          r.domains.join(', '),
+          num(r.successful),
+          h('td', { class: r.failed > 0 ? 'num bad' : 'num' }, formatCount(r.failed)),
+          r.source,
+          r.dkim,
+        ]),
+        { empty: 'No reports yet.', testid: 'reports-table' },
+      ),
+    ),
+    section(
+      'Rejected input',
+      table(
+        ['Received', 'Source', 'Submitter', 'Size', 'Reason'],
+        rejected.map((r) => [formatTime(r.receivedAt), r.source, r.submitter ?? '', num(r.size), r.reason]),
+        { empty: 'Nothing rejected.', testid: 'rejected-table' },
+      ),
+    ),
+  );
+}
+
+function importForm() {
+  const file = h('input', {
+    type: 'file',
+    id: 'f-file',
+    accept: '.json,.gz,.eml,application/json,application/gzip,message/rfc822',
+  });
+  const form = h(
+    'form',
+    { class: 'inline-form', 'data-testid': 'import-form' },
+    h('label', { for: 'f-file' }, 'TLS-RPT report (.json, .json.gz or .eml)'),
+    file,
+    h('button', { type: 'submit' }, 'Import'),
+  );
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const chosen = file.files?.[0];
+    if (!chosen) {
+      flash('Choose a file first.');
+      return;
+    }
+    attempt(async () => {
+      const bytes = await chosen.arrayBuffer();
+      let outcome;
+      try {
+        outcome = await api('POST', `/api/reports/import?filename=${encodeURIComponent(chosen.name)}`, {
+          raw: bytes,
+        });
+      } catch (err) {
+        if (!(err instanceof ApiFailure) || err.body?.rejectedId === undefined) throw err;
+        await render(); // the rejected list below now shows it
+        flash(`${chosen.name} was not imported: ${err.message}`);
+        return;
+      }
+      clearFlash();
+      await render();
+      flash(
+        outcome.stored
+          .map(
+            (s) => `${s.created ? 'Stored' : 'Already stored'}: report ${s.reportId} from ${s.organization}`,
+          )
+          .join('; ') || 'No report in the file.',
+        'ok',
+      );
+    });
+  });
+  return form;
+}
+
+async function reportPage(id) {
+  const r = await api('GET', apiPath('reports', id));
+  const facts = [
+    ['Organisation', r.organization],
+    ['Report id', r.reportId],
+    ['Period', `${formatTime(r.report.start)} – ${formatTime(r.report.end)}`],
+    ['Contact', r.report.contactInfo ?? ''],
+    ['Received', `${formatTime(r.receivedAt)} via ${r.source}${r.submitter ? ` from ${r.submitter}` : ''}`],
+    ['DKIM', r.dkim],
+  ];
+  return h(
+    'div',
+    {},
+    h('p', {}, h('a', { href: '#/reports' }, '← all reports')),
+    section(
+      'Report',
+      h(
+        'dl',
+        { class: 'facts', 'data-testid': 'report-facts' },
+        facts.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]),
+      ),
+      r.warnings.length > 0
+        ? h(
+            'ul',
+            { class: 'notes' },
+            r.warnings.map((w) => h('li', {}, w)),
+          )
+        : null,
+    ),
+    r.report.policies.map((p) =>
+      section(
+        `Policy ${p.type} for ${p.domain || '(no domain given)'}`,
+        h('p', {}, `${formatCount(p.successful)} successful, ${formatCount(p.failed)} failed sessions`),
+        p.mxHosts.length > 0 ? h('p', {}, 'MX: ', h('span', { class: 'mono' }, p.mxHosts.join(', '))) : null,
+        p.policyStrings.length > 0
+          ? h(
+              'details',
+              {},
+              h('summary', {}, 'Policy as the sender saw it'),
+              h('pre', {}, p.policyStrings.join('\n')),
+            )
+          : null,
+        table(
+          [
+            'Result type',
+            'Sessions',
+            'Sending IP',
+            'Receiving MX',
+            'Receiving IP',
+            'HELO',
+            'Reason code',
+            'Information',
+          ],
+          p.failures.map((f) => [
+            f.resultType,
+            num(f.count),
+            f.sendingMtaIp ?? '',
+            f.receivingMxHostname ?? '',
+            f.receivingIp ?? '',
+            f.receivingMxHelo ?? '',
+            f.failureReasonCode ?? '',
+            f.additionalInformation ?? '',
+          ]),
+          { empty: 'No failure details.', testid: 'report-failures' },
+        ),
+      ),
+    ),
+  );
+}
+
+// ---- settings ----
+
+async function settingsPage() {
+  const { tokens } = await api('GET', '/api/tokens');
+  const current = h('input', {
+    type: 'password',
+    id: 'f-current',
+    autocomplete: 'current-password',
+    required: true,
+  });
+  const next = h('input', { type: 'password', id: 'f-next', autocomplete: 'new-password', required: true });
+  const pwForm = h(
+    'form',
+    { class: 'grid-form' },
+    h('label', { for: 'f-current' }, 'Current password'),
+    current,
+    h('label', { for: 'f-next' }, 'New password (10+ characters)'),
+    next,
+    h('span', {}),
+    h('button', { type: 'submit' }, 'Change password'),
+  );
+  pwForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    attempt(async () => {
+      await api('POST', '/api/password', { json: { current: current.value, next: next.value } });
+      showLogin('Password changed: log in with the new one.');
+    });
+  });
+
+  const tokenName = h('input', { id: 'f-token', required: true, placeholder: 'backup script' });
+  const tokenForm = h(
+    'form',
+    { class: 'inline-form' },
+    h('label', { for: 'f-token' }, 'Name'),
+    tokenName,
+    h('button', { type: 'submit' }, 'Create token'),
+  );
+  tokenForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    attempt(async () => {
+      const t = await api('POST', '/api/tokens', { json: { name: tokenName.value } });
+      await render();
+      flash(`Token "${t.name}" created. Copy it now, it is not shown again: ${t.token}`, 'ok');
+    });
+  });
+  return h(
+    'div',
+    {},
+    section('Admin password', pwForm),
+    section(
+      'API tokens',
+      h(
+        'p',
+        { class: 'muted' },
+        'For scripts: send Authorization: Bearer <token>. The API is described at /api/openapi.json.',
+      ),
+      tokenForm,
+      table(
+        ['Name', 'Created', ''],
+        tokens.map((t) => [
+          t.name,
+          formatTime(t.createdAt),
+          h(
+            'button',
+            {
+              type: 'button',
+              class: 'danger small',
+              onclick: () =>
+                attempt(async () => {
+                  await api('DELETE', apiPath('tokens', t.id));
+                  await render();
+                }),
+            },
+            'Revoke',
+          ),
+        ]),
+        { empty: 'No API tokens.' },
+      ),
+    ),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// start
+
+document.getElementById('logout').addEventListener('click', () =>
+  attempt(async () => {
+    await api('POST', '/api/logout');
+    showLogin('Logged out.');
+  }),
+);
+window.addEventListener('hashchange', () => {
+  clearFlash();
+  render();
+});
+
+(async () => {
+  try {
+    await api('GET', '/api/session');
+  } catch {
+    return; // the login page is showing
+  }
+  nav.hidden = false;
+  await render();
+})();
