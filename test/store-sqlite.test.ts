@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { openStore } from '../src/store/index.js';
 import { SCHEMA_VERSION } from '../src/store/migrations.js';
-import { DATABASE_FILE, openSqliteStore } from '../src/store/sqlite.js';
+import { DATABASE_FILE, FETCH_LOG_KEEP, openSqliteStore } from '../src/store/sqlite.js';
 import { type DomainSettings, type NewReport, type Store, StoreError } from '../src/store/types.js';
 import type { TlsFailure, TlsPolicyResult, TlsReport } from '../src/tlsrpt/report.js';
 
@@ -681,6 +681,32 @@ describe('policy fetch log', () => {
     } finally {
       await store.close();
       await other.close();
+    }
+  });
+
+  it('keeps the newest FETCH_LOG_KEEP entries, deleting at most twice the batch per flush', async () => {
+    const dir = freshDir();
+    const store = await openSqliteStore(dir);
+    const raw = new Database(join(dir, DATABASE_FILE));
+    try {
+      const insert = raw.prepare(
+        'INSERT INTO fetches (at, domain, client_ip, user_agent) VALUES (?, ?, ?, ?)',
+      );
+      raw.transaction(() => {
+        for (let i = 0; i < FETCH_LOG_KEEP + 10; i++)
+          insert.run(fetch(0).at, 'old.example', '192.0.2.1', 'x');
+      })();
+      const count = () => raw.prepare('SELECT count(*) FROM fetches').pluck().get() as number;
+      for (let i = 0; i < 3; i++) store.logFetch(fetch(i));
+      await store.listFetches('example.com'); // flushes the batch of 3
+      assert.equal(count(), FETCH_LOG_KEEP + 13 - 6, 'the flush of 3 deleted 6 of the oldest');
+      for (let i = 0; i < 10; i++) store.logFetch(fetch(i));
+      await store.listFetches('example.com');
+      assert.equal(count(), FETCH_LOG_KEEP, 'back at the cap');
+      assert.equal((await store.listFetches('example.com', 100)).length, 13, 'the newest entries survive');
+    } finally {
+      raw.close();
+      await store.close();
     }
   });
 

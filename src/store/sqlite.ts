@@ -49,7 +49,7 @@ const FETCH_FLUSH_MS = 1000;
 /** Entries kept in memory while the database refuses writes; the oldest go first beyond this. */
 const FETCH_BACKLOG_MAX = 10_000;
 /** The fetch log keeps this many newest entries (pruned at most once a minute). */
-const FETCH_LOG_KEEP = 200_000;
+export const FETCH_LOG_KEEP = 200_000;
 /** Longest User-Agent kept: it is whatever the client sent. */
 const USER_AGENT_MAX = 512;
 /** Rows of a breakdown: the biggest groups first (sending IPs are attacker-chosen and unbounded). */
@@ -126,7 +126,6 @@ class SqliteStore implements Store {
   private closed = false;
   private fetchQueue: PolicyFetch[] = [];
   private fetchTimer: NodeJS.Timeout | undefined;
-  private lastPrune = 0;
 
   constructor(
     private readonly db: Database.Database,
@@ -515,7 +514,7 @@ class SqliteStore implements Store {
         );
         this.db.transaction(() => {
           for (const f of batch) insert.run(f.at, f.domain, f.clientIp, f.userAgent);
-          this.pruneFetches();
+          this.pruneFetches(batch.length);
         })();
       } finally {
         this.db.pragma('synchronous = FULL');
@@ -527,11 +526,16 @@ class SqliteStore implements Store {
     }
   }
 
-  private pruneFetches(): void {
-    const now = Date.now();
-    if (now - this.lastPrune < 60_000) return;
-    this.lastPrune = now;
-    this.db.prepare('DELETE FROM fetches WHERE id <= (SELECT max(id) FROM fetches) - ?').run(FETCH_LOG_KEEP);
+  /**
+   * Keep the newest FETCH_LOG_KEEP entries. Each flush deletes at most twice what it inserted, so the work
+   * per flush stays small under load and the table still converges to the cap.
+   */
+  private pruneFetches(inserted: number): void {
+    this.db
+      .prepare(
+        'DELETE FROM fetches WHERE id IN (SELECT id FROM fetches WHERE id <= (SELECT max(id) FROM fetches) - ? ORDER BY id LIMIT ?)',
+      )
+      .run(FETCH_LOG_KEEP, 2 * inserted);
   }
 
   // ---- settings ----

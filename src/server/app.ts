@@ -1,0 +1,333 @@
+// The HTTP application of `mxguard serve` (fastify) and its listeners.
+//
+// Policy hosting, RFC 8461 §3.3: GET https://mta-sts.<domain>/.well-known/mta-sts.txt answers the
+// domain's policy with Content-Type text/plain (we add charset=utf-8), chosen by the Host header
+// (port and trailing dot dropped, no case); any other host gets 404, and nothing ever redirects
+// (§3.3: "HTTP 3xx redirects MUST NOT be followed"). Every GET of a policy is logged in the store's
+// fetch log (time, domain, client IP, User-Agent) and counted by fetcher (fetchlog.ts).
+// The policies are kept in memory and re-read from the store every POLICY_REFRESH_MS: the `domain`
+// CLI changes them from another process, and a cheap change marker does not exist (SQLite's
+// data_version moves with every fetch-log batch too), so a periodic listDomains() of a handful of
+// rows is the simplest thing that keeps the hot path free of database reads.
+//
+// Also: /healthz, /metrics (Prometheus), HTTP-01 answers for ACME (RFC 8555 §8.3) from the files
+// acme.ts writes, TLS-RPT intake (intake.ts) and the API and dashboard (api.ts).
+//
+// Listeners: the plain HTTP one (local use, or a reverse proxy in front) and optionally HTTPS with
+// per-host certificates chosen by SNI (tls.ts). Both hand requests to the same fastify instance.
+import { readFile } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import type { Logger } from 'pino';
+import type { PolicyFetch, Store } from '../store/types.js';
+import { registerApi } from './api.js';
+import { formatHostPort, type HostPort, type ServeSettings } from './config.js';
+import type { ServerContext } from './context.js';
+import { classifyUserAgent } from './fetchlog.js';
+import { registerIntake } from './intake.js';
+import { metricsText, type ServerMetrics, serverMetrics } from './metrics.js';
+import type { CertificateStore } from './tls.js';
+
+export const POLICY_PATH = '/.well-known/mta-sts.txt';
+export const ACME_CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
+/** How often the in-memory policies are re-read from the store. */
+export const POLICY_REFRESH_MS = 1000;
+/** Where HTTP-01 key authorizations are kept: one file per token, shared by all processes. */
+export const CHALLENGES_SUBDIR = join('acme', 'challenges');
+const TEXT_PLAIN = 'text/plain; charset=utf-8';
+// RFC 8555 §8.1: a token is base64url.
+const CHALLENGE_TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
+
+/**
+ * The policy domain a Host header asks for: "mta-sts.<domain>" with port, trailing dot and case
+ * ignored; undefined when the host is anything else.
+ */
+export function policyDomainForHost(host: string | undefined): string | undefined {
+  if (host === undefined) return undefined;
+  let name = host.trim().toLowerCase();
+  if (name.startsWith('[')) return undefined; // an IPv6 literal is never mta-sts.<domain>
+  const colon = name.lastIndexOf(':');
+  if (colon !== -1) {
+    if (!/^\d{1,5}$/.test(name.slice(colon + 1))) return undefined;
+    name = name.slice(0, colon);
+  }
+  if (name.endsWith('.')) name = name.slice(0, -1);
+  if (!name.startsWith('mta-sts.')) return undefined;
+  const domain = name.slice('mta-sts.'.length);
+  return domain.length > 0 ? domain : undefined;
+}
+
+/** Every domain's policy text, in memory, refreshed from the store in the background. */
+export class PolicyCache {
+  private policies = new Map<string, Buffer>();
+  private timer: NodeJS.Timeout | undefined;
+  private refreshing: Promise<void> | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly logger: Logger,
+    private readonly refreshMs = POLICY_REFRESH_MS,
+  ) {}
+
+  get(domain: string): Buffer | undefined {
+    return this.policies.get(domain);
+  }
+
+  get size(): number {
+    return this.policies.size;
+  }
+
+  /** Re-read every domain now (a refresh already running is awaited instead of doubled). */
+  refresh(): Promise<void> {
+    this.refreshing ??= this.load().finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
+  }
+
+  start(): void {
+    this.timer ??= setInterval(() => {
+      this.refresh().catch((err: Error) =>
+        this.logger.error({ err: err.message }, 'cannot re-read the policies; serving the ones in memory'),
+      );
+    }, this.refreshMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private async load(): Promise<void> {
+    const domains = await this.store.listDomains();
+    this.policies = new Map(domains.map((d) => [d.name, Buffer.from(d.policyText, 'utf8')]));
+  }
+}
+
+const POLICIES_DECORATION = 'mxguardPolicies';
+
+/** The policy cache of an app from buildApp (e.g. to refresh it at once after a change). */
+export function policyCacheOf(app: FastifyInstance): PolicyCache {
+  return (app as unknown as Record<string, PolicyCache>)[POLICIES_DECORATION]!;
+}
+
+export interface AppOptions {
+  /** Overrides settings.trustProxy. */
+  trustProxy?: ServeSettings['trustProxy'];
+  /** Overrides POLICY_REFRESH_MS (tests). */
+  policyRefreshMs?: number;
+  /** Where policy fetches are logged (default ctx.store.logFetch; cluster workers relay them). */
+  logFetch?: (entry: PolicyFetch) => void;
+}
+
+/** The fastify app with every route; call `await app.ready()` (startListeners does) before use. */
+export function buildApp(ctx: ServerContext, options: AppOptions = {}): FastifyInstance {
+  const settings = ctx.config as Partial<ServeSettings>;
+  const app = Fastify({
+    loggerInstance: ctx.logger,
+    // One log line per request would cost more than serving a policy; errors are logged in onError.
+    logController: new LogController({ disableRequestLogging: true }),
+    // No child logger (with its redaction pass) per request: request.log is the app's logger.
+    childLoggerFactory: (logger) => logger,
+    trustProxy: options.trustProxy ?? settings.trustProxy ?? false,
+  }) as unknown as FastifyInstance;
+  const metrics = serverMetrics(ctx.metrics);
+  const policies = new PolicyCache(ctx.store, ctx.logger, options.policyRefreshMs);
+  const logFetch = options.logFetch ?? ((entry: PolicyFetch) => ctx.store.logFetch(entry));
+  app.decorate(POLICIES_DECORATION, policies);
+
+  app.addHook('onReady', async () => {
+    await policies.refresh();
+    policies.start();
+  });
+  app.addHook('onClose', async () => policies.stop());
+  app.addHook('onError', async (request, _reply, error) => {
+    const code = error.statusCode ?? 500;
+    metrics.httpErrors.inc({ code: String(code) });
+    if (code >= 500)
+      request.log.error({ err: error, method: request.method, url: request.url }, 'request failed');
+  });
+
+  app.get(POLICY_PATH, (request, reply) => {
+    const domain = policyDomainForHost(request.headers.host);
+    const policy = domain === undefined ? undefined : policies.get(domain);
+    if (domain === undefined || policy === undefined) {
+      metrics.policyUnknownHost.inc();
+      return reply.code(404).type(TEXT_PLAIN).send('no MTA-STS policy is hosted for this host name\n');
+    }
+    if (request.method === 'GET') {
+      const userAgent = request.headers['user-agent'] ?? '';
+      logFetch({ at: ctx.now().toISOString(), domain, clientIp: request.ip, userAgent });
+      metrics.policyFetches.inc({ domain, client: classifyUserAgent(userAgent) });
+    }
+    return reply.type(TEXT_PLAIN).send(policy);
+  });
+
+  app.get<{ Params: { token: string } }>(`${ACME_CHALLENGE_PREFIX}:token`, async (request, reply) => {
+    const keyAuthorization = await readChallenge(ctx.config.dataDir, request.params.token);
+    if (keyAuthorization === undefined) return reply.code(404).type(TEXT_PLAIN).send('no such challenge\n');
+    return reply.type(TEXT_PLAIN).send(keyAuthorization);
+  });
+
+  app.get('/healthz', async (_request, reply) => {
+    try {
+      await ctx.store.getSetting('healthz');
+    } catch (err) {
+      return reply.code(503).send({ status: 'error', error: `store: ${(err as Error).message}` });
+    }
+    return { status: 'ok', domains: policies.size };
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    const text = await metricsText(ctx.metrics);
+    return reply.type(ctx.metrics.contentType).send(text);
+  });
+
+  app.register(async (scope) => registerIntake(scope, ctx));
+  registerApi(app, ctx);
+  return app;
+}
+
+/** The key authorization acme.ts stored for an HTTP-01 token, if any. */
+export async function readChallenge(dataDir: string, token: string): Promise<string | undefined> {
+  if (!CHALLENGE_TOKEN.test(token)) return undefined;
+  try {
+    return await readFile(join(dataDir, CHALLENGES_SUBDIR, token), 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+// ---- listeners ----
+
+export interface ListenOptions {
+  listen: HostPort;
+  tlsListen?: HostPort;
+  /** Needed with tlsListen. */
+  certificates?: CertificateStore;
+  metrics?: ServerMetrics;
+  logger?: Logger;
+}
+
+export interface Listeners {
+  http: http.Server;
+  https?: https.Server;
+  /** "http://127.0.0.1:8080", "https://[::1]:8443": where they actually listen (port 0 resolved). */
+  urls: { http: string; https?: string };
+  /**
+   * Stop accepting connections, let requests in flight finish (their connections then close),
+   * close idle keep-alive connections at once, and cut whatever is still open after `graceMs`.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** A failure to listen, naming the address (EADDRINUSE, EACCES...). */
+export class ListenError extends Error {
+  constructor(
+    readonly address: string,
+    readonly code: string | undefined,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ListenError';
+  }
+}
+
+export async function startListeners(app: FastifyInstance, options: ListenOptions): Promise<Listeners> {
+  await app.ready();
+  let closing = false;
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    // While closing, a keep-alive connection ends after its current response.
+    if (closing) res.setHeader('connection', 'close');
+    app.routing(req, res);
+  };
+  const servers: http.Server[] = [];
+  const plain = http.createServer(handler);
+  tune(plain);
+  servers.push(plain);
+  let secure: https.Server | undefined;
+  if (options.tlsListen) {
+    const certificates = options.certificates;
+    if (!certificates) throw new Error('startListeners: tlsListen needs a CertificateStore');
+    // Handshakes without SNI use the default certificate (or fail without one).
+    const server = https.createServer(
+      { SNICallback: certificates.sniCallback, minVersion: 'TLSv1.2', ...certificates.defaultPair },
+      handler,
+    );
+    certificates.onDefaultChange((pair) => server.setSecureContext({ minVersion: 'TLSv1.2', ...pair }));
+    secure = server;
+    secure.on('tlsClientError', (err) => {
+      options.metrics?.tlsErrors.inc();
+      options.logger?.debug({ err: err.message }, 'TLS handshake failed');
+    });
+    tune(secure);
+    servers.push(secure);
+  }
+  try {
+    const httpAddress = await listen(plain, options.listen);
+    const httpsAddress = secure && options.tlsListen ? await listen(secure, options.tlsListen) : undefined;
+    const urls = {
+      http: `http://${formatHostPort(httpAddress)}`,
+      https: httpsAddress ? `https://${formatHostPort(httpsAddress)}` : undefined,
+    };
+    return {
+      http: plain,
+      https: secure,
+      urls,
+      async close(graceMs = 10_000) {
+        closing = true;
+        await Promise.all(servers.map((s) => closeServer(s, graceMs)));
+      },
+    };
+  } catch (err) {
+    for (const s of servers) s.close();
+    throw err;
+  }
+}
+
+function tune(server: http.Server): void {
+  // Slow clients may not hold connections forever (a policy is tiny; a report upload is bounded).
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 60_000;
+  server.keepAliveTimeout = 5_000;
+}
+
+function listen(server: http.Server, address: HostPort): Promise<HostPort> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      const where = formatHostPort(address);
+      const why =
+        err.code === 'EADDRINUSE'
+          ? 'address already in use'
+          : err.code === 'EACCES'
+            ? 'permission denied'
+            : err.message;
+      reject(new ListenError(where, err.code, `cannot listen on ${where}: ${why}`));
+    };
+    server.once('error', onError);
+    server.listen({ host: address.host, port: address.port }, () => {
+      server.off('error', onError);
+      const info = server.address() as AddressInfo;
+      resolve({ host: info.address, port: info.port });
+    });
+  });
+}
+
+function closeServer(server: http.Server, graceMs: number): Promise<void> {
+  if (!server.listening) return Promise.resolve();
+  return new Promise((resolve) => {
+    // Connections become idle when their request in flight is answered: close them then.
+    const sweep = setInterval(() => server.closeIdleConnections(), 50);
+    const deadline = setTimeout(() => server.closeAllConnections(), graceMs);
+    server.close(() => {
+      clearInterval(sweep);
+      clearTimeout(deadline);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}

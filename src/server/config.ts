@@ -1,0 +1,465 @@
+// Settings of `mxguard serve`: built-in defaults, then the JSON config file, then MXGUARD_* environment
+// variables, then command-line options (each later source overrides the earlier ones, key by key;
+// docs/serve.md). Every source is validated with the same zod schema; an error names the source (the
+// file, the variable or the option) and the key. Also the pino logger, with secrets redacted.
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import pino, { type DestinationStream, type Logger } from 'pino';
+import { z } from 'zod';
+import { MIN_PASSWORD_LENGTH } from './auth.js';
+import type { ServeConfig } from './context.js';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface CertificateFiles {
+  /** PEM certificate chain, leaf first (certbot's fullchain.pem). */
+  cert: string;
+  /** PEM private key. */
+  key: string;
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Fastify's trustProxy: false, true (any proxy), or the proxy addresses/CIDRs to trust. */
+export type TrustProxy = boolean | string[];
+
+/** Everything serve needs: the shared ServeConfig plus what only the server runtime reads. */
+export interface ServeSettings extends ServeConfig {
+  /** Processes serving HTTP (node:cluster workers); 1 = everything in one process. */
+  workers: number;
+  logLevel: LogLevel;
+  /** Take the client address from X-Forwarded-For when the request comes from a trusted proxy. */
+  trustProxy: TrustProxy;
+  /** The admin password (config file or MXGUARD_ADMIN_PASSWORD); never logged. */
+  adminPassword?: string;
+  /** Certificates by host name (mta-sts.<domain>), on top of <dataDir>/certs/<host>/. */
+  certificates: Record<string, CertificateFiles>;
+  /** Certificate for handshakes whose SNI names no known host; without it they are refused. */
+  defaultCertificate?: CertificateFiles;
+  /** Live lookups (the published _mta-sts id): the common network options. */
+  network: { resolver: string[]; caFile: string[]; allowPrivate: boolean; timeoutSeconds: number };
+  /** The config file read, if any (absolute). */
+  configFile?: string;
+}
+
+export const DEFAULT_LISTEN: HostPort = { host: '127.0.0.1', port: 8080 };
+export const DEFAULT_DATA_DIR = './data';
+export const DEFAULT_INTAKE: ServeConfig['intake'] = {
+  maxBytes: 10 * 1024 * 1024,
+  maxDecompressedBytes: 50 * 1024 * 1024,
+  ratePerMinute: 60,
+  acceptUnsigned: false,
+};
+export const DEFAULT_IMAP = {
+  port: 993,
+  secure: true,
+  mailbox: 'INBOX',
+  processedMailbox: 'TLS-RPT processed',
+  intervalSeconds: 300,
+};
+export const LETSENCRYPT_DIRECTORY = 'https://acme-v02.api.letsencrypt.org/directory';
+export const DEFAULT_RENEW_DAYS = 30;
+
+/** The environment variables serve reads, and the key each one sets. */
+export const ENV_KEYS = {
+  MXGUARD_DATA_DIR: 'dataDir',
+  MXGUARD_LISTEN: 'listen',
+  MXGUARD_TLS_LISTEN: 'tlsListen',
+  MXGUARD_SMTP_LISTEN: 'smtpListen',
+  MXGUARD_WORKERS: 'workers',
+  MXGUARD_LOG_LEVEL: 'logLevel',
+  MXGUARD_TRUST_PROXY: 'trustProxy',
+  MXGUARD_ADMIN_PASSWORD: 'adminPassword',
+  MXGUARD_IMAP_PASSWORD: 'imap.password',
+  MXGUARD_ACME_EMAIL: 'acme.email',
+} as const;
+/** The config file when --config is not given. */
+export const CONFIG_ENV = 'MXGUARD_CONFIG';
+
+/** A config problem; `problems` has one line per wrong key, each naming where it came from. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+// ---- the schema every source is checked against ----
+
+const hostPort = z.string().transform((text, ctx) => {
+  const parsed = parseHostPort(text);
+  if (parsed) return parsed;
+  ctx.addIssue({
+    code: 'custom',
+    message: `expected HOST:PORT (e.g. 127.0.0.1:8080 or [::1]:8080), got "${text}"`,
+  });
+  return z.NEVER;
+});
+
+const path = z.string().min(1, 'must not be empty');
+const certificateFiles = z.object({ cert: path, key: path }).strict();
+const hostName = z
+  .string()
+  .regex(/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{1,63}$/i, 'expected a host name');
+
+// proxy-addr's forms: an address, a CIDR, or one of its names for address ranges.
+const proxyAddress = z.string().refine((text) => {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(text)) return true;
+  const [address, bits, extra] = text.split('/');
+  if (extra !== undefined || address === undefined || isIP(address) === 0) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (isIP(address) === 4 ? 32 : 128));
+}, 'expected an IP address, a CIDR (10.0.0.0/8) or loopback, linklocal, uniquelocal');
+
+const SettingsSchema = z
+  .object({
+    dataDir: path,
+    listen: hostPort,
+    tlsListen: hostPort,
+    smtpListen: hostPort,
+    workers: z.int().min(1).max(64),
+    logLevel: z.enum(LOG_LEVELS),
+    trustProxy: z.union([z.boolean(), z.array(proxyAddress).min(1)]),
+    adminPassword: z
+      .string()
+      .min(MIN_PASSWORD_LENGTH, `must have at least ${MIN_PASSWORD_LENGTH} characters`),
+    resolver: z.array(z.string().min(1)),
+    caFile: z.array(path),
+    allowPrivate: z.boolean(),
+    timeout: z.int().min(1).max(3600),
+    certificates: z.record(hostName, certificateFiles),
+    defaultCertificate: certificateFiles,
+    intake: z
+      .object({
+        maxBytes: z.int().min(1024),
+        maxDecompressedBytes: z.int().min(1024),
+        ratePerMinute: z.int().min(1),
+        acceptUnsigned: z.boolean(),
+      })
+      .partial()
+      .strict(),
+    imap: z
+      .object({
+        host: z.string().min(1),
+        port: z.int().min(1).max(65535),
+        secure: z.boolean(),
+        user: z.string().min(1),
+        password: z.string().min(1),
+        mailbox: z.string().min(1),
+        processedMailbox: z.string().min(1),
+        intervalSeconds: z.int().min(10),
+      })
+      .partial()
+      .strict(),
+    acme: z
+      .object({
+        directoryUrl: z.url({ protocol: /^https?$/ }),
+        email: z.email(),
+        renewDaysBefore: z.int().min(1).max(60),
+        caFile: path,
+      })
+      .partial()
+      .strict(),
+  })
+  .partial()
+  .strict();
+
+type Layer = z.infer<typeof SettingsSchema>;
+
+/** Options of `mxguard serve` as commander gives them; only those the user actually set. */
+export interface CliSettings {
+  dataDir?: string;
+  listen?: string;
+  tlsListen?: string;
+  smtpListen?: string;
+  config?: string;
+  workers?: string;
+  logLevel?: string;
+  trustProxy?: string;
+  resolver?: string[];
+  caFile?: string[];
+  allowPrivate?: boolean;
+  timeout?: string;
+}
+
+export interface LoadInput {
+  cli: CliSettings;
+  env: NodeJS.ProcessEnv;
+  /** Relative paths on the command line and in the environment are relative to this. */
+  cwd: string;
+}
+
+/** Read, validate and merge every source; throws ConfigError listing every problem. */
+export function loadServeSettings(input: LoadInput): ServeSettings {
+  const problems: string[] = [];
+  const configPath = input.cli.config ?? nonEmpty(input.env[CONFIG_ENV]);
+  let fileLayer: Layer = {};
+  let configFile: string | undefined;
+  if (configPath !== undefined) {
+    configFile = resolve(input.cwd, configPath);
+    fileLayer = readConfigFile(configFile, problems);
+  }
+  const envLayer = envSettings(input.env, input.cwd, problems);
+  const cliLayer = cliSettings(input.cli, input.cwd, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+  const merged = mergeLayers([fileLayer, envLayer, cliLayer]);
+  const settings = complete(merged, input.cwd, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+  settings.configFile = configFile;
+  return settings;
+}
+
+function readConfigFile(file: string, problems: string[]): Layer {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    problems.push(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    return {};
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    problems.push(`${file}: not valid JSON: ${(err as Error).message}`);
+    return {};
+  }
+  const layer = check(raw, (key) => (key === '' ? file : `${file}: ${key}`), problems);
+  return resolvePaths(layer, dirname(file));
+}
+
+function envSettings(env: NodeJS.ProcessEnv, cwd: string, problems: string[]): Layer {
+  const raw: Record<string, unknown> = {};
+  const names = new Map<string, string>();
+  for (const [name, key] of Object.entries(ENV_KEYS)) {
+    const value = nonEmpty(env[name]);
+    if (value === undefined) continue;
+    names.set(key, name);
+    setPath(raw, key, coerce(key, value));
+  }
+  const layer = check(raw, (key) => `${names.get(key) ?? names.get(key.split('.')[0]!) ?? key}`, problems);
+  return resolvePaths(layer, cwd);
+}
+
+function cliSettings(cli: CliSettings, cwd: string, problems: string[]): Layer {
+  const raw: Record<string, unknown> = {};
+  const names = new Map<string, string>();
+  const options: Array<[keyof CliSettings, string]> = [
+    ['dataDir', '--data-dir'],
+    ['listen', '--listen'],
+    ['tlsListen', '--tls-listen'],
+    ['smtpListen', '--smtp-listen'],
+    ['workers', '--workers'],
+    ['logLevel', '--log-level'],
+    ['trustProxy', '--trust-proxy'],
+    ['resolver', '--resolver'],
+    ['caFile', '--ca-file'],
+    ['allowPrivate', '--allow-private'],
+    ['timeout', '--timeout'],
+  ];
+  for (const [key, option] of options) {
+    const value = cli[key];
+    if (value === undefined) continue;
+    names.set(key, option);
+    raw[key] = typeof value === 'string' ? coerce(key, value) : value;
+  }
+  const layer = check(raw, (key) => names.get(key.split('.')[0]!) ?? key, problems);
+  return resolvePaths(layer, cwd);
+}
+
+/** Text from the environment or the command line, as the type the schema wants for `key`. */
+function coerce(key: string, value: string): unknown {
+  switch (key) {
+    case 'workers':
+    case 'timeout':
+      return /^\d+$/.test(value) ? Number(value) : value;
+    case 'trustProxy':
+      if (value === 'true') return true;
+      if (value === 'false') return false;
+      return value
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
+    default:
+      return value;
+  }
+}
+
+function check(raw: unknown, where: (key: string) => string, problems: string[]): Layer {
+  const result = SettingsSchema.safeParse(raw);
+  if (result.success) return result.data;
+  for (const issue of result.error.issues) {
+    const key = issue.path.map(String).join('.');
+    problems.push(`${where(key)}: ${describeIssue(issue)}`);
+  }
+  return {};
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') {
+    return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  }
+  return issue.message;
+}
+
+/** Paths in a layer are relative to its source: the config file's folder, or the working directory. */
+function resolvePaths(layer: Layer, base: string): Layer {
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  const files = (f: CertificateFiles): CertificateFiles => ({ cert: abs(f.cert), key: abs(f.key) });
+  const out: Layer = { ...layer };
+  if (out.dataDir !== undefined) out.dataDir = abs(out.dataDir);
+  if (out.caFile !== undefined) out.caFile = out.caFile.map(abs);
+  if (out.defaultCertificate !== undefined) out.defaultCertificate = files(out.defaultCertificate);
+  if (out.certificates !== undefined) {
+    out.certificates = Object.fromEntries(Object.entries(out.certificates).map(([h, f]) => [h, files(f)]));
+  }
+  if (out.acme?.caFile !== undefined) out.acme = { ...out.acme, caFile: abs(out.acme.caFile) };
+  return out;
+}
+
+function mergeLayers(layers: Layer[]): Layer {
+  const merged: Layer = {};
+  for (const layer of layers) {
+    const { intake, imap, acme, certificates, ...flat } = layer;
+    Object.assign(merged, flat);
+    if (intake) merged.intake = { ...merged.intake, ...intake };
+    if (imap) merged.imap = { ...merged.imap, ...imap };
+    if (acme) merged.acme = { ...merged.acme, ...acme };
+    if (certificates) merged.certificates = { ...merged.certificates, ...certificates };
+  }
+  return merged;
+}
+
+function complete(m: Layer, cwd: string, problems: string[]): ServeSettings {
+  const certificates = Object.fromEntries(
+    Object.entries(m.certificates ?? {}).map(([host, files]) => [host.toLowerCase(), files]),
+  );
+  const settings: ServeSettings = {
+    dataDir: m.dataDir ?? resolve(cwd, DEFAULT_DATA_DIR),
+    listen: m.listen ?? DEFAULT_LISTEN,
+    tlsListen: m.tlsListen,
+    smtp: m.smtpListen,
+    intake: { ...DEFAULT_INTAKE, ...m.intake },
+    workers: m.workers ?? Math.min(2, availableParallelism()),
+    logLevel: m.logLevel ?? 'info',
+    trustProxy: m.trustProxy ?? false,
+    adminPassword: m.adminPassword,
+    certificates,
+    defaultCertificate: m.defaultCertificate,
+    network: {
+      resolver: m.resolver ?? [],
+      caFile: m.caFile ?? [],
+      allowPrivate: m.allowPrivate ?? false,
+      timeoutSeconds: m.timeout ?? 30,
+    },
+  };
+  // MXGUARD_IMAP_PASSWORD alone does not turn IMAP polling on: any other imap key does.
+  const { password, ...imapRest } = m.imap ?? {};
+  if (Object.keys(imapRest).length > 0) {
+    const imap = { ...DEFAULT_IMAP, ...imapRest, password };
+    for (const key of ['host', 'user', 'password'] as const) {
+      if (imap[key] === undefined) {
+        const hint = key === 'password' ? ' (in the config file or MXGUARD_IMAP_PASSWORD)' : '';
+        problems.push(`imap.${key}: missing${hint}; IMAP polling needs host, user and password`);
+      }
+    }
+    if (imap.host !== undefined && imap.user !== undefined && imap.password !== undefined) {
+      settings.imap = { ...imap, host: imap.host, user: imap.user, password: imap.password };
+    }
+  }
+  if (m.acme !== undefined) {
+    const acme = m.acme;
+    if (acme.email === undefined) {
+      problems.push(
+        'acme.email: missing (in the config file or MXGUARD_ACME_EMAIL); the ACME account needs one',
+      );
+    }
+    if (settings.tlsListen === undefined) {
+      problems.push(
+        'acme: certificates are only used by the HTTPS listener: set tlsListen (or --tls-listen) too',
+      );
+    }
+    if (acme.email !== undefined) {
+      settings.acme = {
+        directoryUrl: acme.directoryUrl ?? LETSENCRYPT_DIRECTORY,
+        email: acme.email,
+        renewDaysBefore: acme.renewDaysBefore ?? DEFAULT_RENEW_DAYS,
+        caFile: acme.caFile,
+      };
+    }
+  }
+  return settings;
+}
+
+// ---- small helpers ----
+
+/** "127.0.0.1:8080", "[::1]:8080", "localhost:8080"; port 0 = any free port. */
+export function parseHostPort(text: string): HostPort | undefined {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(text.trim());
+  if (!match) return undefined;
+  const host = match[1] ?? match[2]!;
+  if (match[1] !== undefined && isIP(host) !== 6) return undefined;
+  const port = Number(match[3]);
+  if (port > 65535) return undefined;
+  return { host, port };
+}
+
+/** "127.0.0.1:8080", "[::1]:8080". */
+export function formatHostPort(address: HostPort): string {
+  return isIP(address.host) === 6 ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value;
+}
+
+function setPath(target: Record<string, unknown>, key: string, value: unknown): void {
+  const [head, tail] = key.split('.') as [string, string | undefined];
+  if (tail === undefined) {
+    target[head] = value;
+    return;
+  }
+  target[head] ??= {};
+  (target[head] as Record<string, unknown>)[tail] = value;
+}
+
+// ---- logging ----
+
+/** Keys whose values never reach a log line (pino redaction paths). */
+export const REDACT_PATHS = [
+  'password',
+  '*.password',
+  '*.*.password',
+  'adminPassword',
+  '*.adminPassword',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'headers.authorization',
+  'headers.cookie',
+  '*.headers.authorization',
+  '*.headers.cookie',
+];
+
+/** The JSON logger of serve (stdout unless `destination` is given), secrets redacted. */
+export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
+  const options = {
+    level,
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    base: { pid: process.pid },
+  };
+  return destination ? pino(options, destination) : pino(options);
+}
+
+/** The settings as they may be shown or logged: passwords replaced. */
+export function describeSettings(settings: ServeSettings): Record<string, unknown> {
+  return {
+    ...settings,
+    adminPassword: settings.adminPassword === undefined ? undefined : '[redacted]',
+    imap: settings.imap ? { ...settings.imap, password: '[redacted]' } : undefined,
+  };
+}

@@ -1,0 +1,171 @@
+// Prometheus metrics of `mxguard serve` (prom-client): the server's own counters (policy fetches,
+// unknown hosts, errors, TLS handshakes, certificate reloads, ACME orders) and, when serve runs as a
+// node:cluster of workers, one /metrics answer for all processes: the worker asked sends a request
+// to the primary, which collects every process's metrics over IPC and sums them
+// (AggregatorRegistry.aggregate).
+import cluster, { type Worker } from 'node:cluster';
+import {
+  AggregatorRegistry,
+  Counter,
+  collectDefaultMetrics,
+  type MetricObjectWithValues,
+  type MetricValue,
+  Registry,
+} from 'prom-client';
+
+/** A registry with the process metrics (CPU, memory, event loop lag) every serve process exports. */
+export function createRegistry(): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'mxguard_' });
+  return registry;
+}
+
+export interface ServerMetrics {
+  /** Policies served, by policy domain and fetcher label (src/server/fetchlog.ts). */
+  policyFetches: Counter<'domain' | 'client'>;
+  /** Policy requests for a host name that is not mta-sts.<a configured domain>. */
+  policyUnknownHost: Counter;
+  /** Requests that ended in an error (handler threw, or a 5xx was sent by the error handler). */
+  httpErrors: Counter<'code'>;
+  /** TLS handshakes that failed (unknown SNI, protocol errors, clients that gave up). */
+  tlsErrors: Counter;
+  /** Certificate (re)loads, by host and result (loaded | failed). */
+  certificateLoads: Counter<'host' | 'result'>;
+  /** ACME orders, by host and result (issued | failed). */
+  acmeOrders: Counter<'host' | 'result'>;
+}
+
+/** The server counters on `registry`, created on first use (registering a name twice throws). */
+export function serverMetrics(registry: Registry): ServerMetrics {
+  return {
+    policyFetches: counter(registry, 'mxguard_policy_fetches_total', 'MTA-STS policies served', [
+      'domain',
+      'client',
+    ]),
+    policyUnknownHost: counter(
+      registry,
+      'mxguard_policy_unknown_host_total',
+      'policy requests for a host name that is not mta-sts.<configured domain>',
+      [],
+    ),
+    httpErrors: counter(registry, 'mxguard_http_errors_total', 'HTTP requests that ended in an error', [
+      'code',
+    ]),
+    tlsErrors: counter(registry, 'mxguard_tls_handshake_errors_total', 'failed TLS handshakes', []),
+    certificateLoads: counter(registry, 'mxguard_certificate_loads_total', 'certificate (re)loads', [
+      'host',
+      'result',
+    ]),
+    acmeOrders: counter(registry, 'mxguard_acme_orders_total', 'ACME certificate orders', ['host', 'result']),
+  };
+}
+
+function counter<L extends string>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: L[],
+): Counter<L> {
+  const existing = registry.getSingleMetric(name);
+  if (existing) return existing as Counter<L>;
+  return new Counter({ name, help, labelNames, registers: [registry] });
+}
+
+// ---- one /metrics answer across cluster workers ----
+
+const ASK_PRIMARY = 'mxguard:metrics-ask';
+const ANSWER_WORKER = 'mxguard:metrics-answer';
+const COLLECT = 'mxguard:metrics-collect';
+const COLLECTED = 'mxguard:metrics-collected';
+const IPC_TIMEOUT_MS = 5000;
+
+type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
+interface IpcMessage {
+  type?: string;
+  id?: number;
+  text?: string;
+  error?: string;
+  metrics?: MetricsJson;
+}
+
+let nextId = 1;
+const waitingAnswers = new Map<number, (message: IpcMessage) => void>();
+
+/**
+ * The Prometheus text for /metrics: this process's registry, or in a cluster worker the sum over
+ * the primary and every worker (asked from the primary, see servePrimaryMetrics).
+ */
+export async function metricsText(registry: Registry): Promise<string> {
+  if (!cluster.isWorker || !process.send) return registry.metrics();
+  const id = nextId++;
+  const answer = await new Promise<IpcMessage>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      waitingAnswers.delete(id);
+      reject(new Error('the primary process did not send the metrics in time'));
+    }, IPC_TIMEOUT_MS);
+    waitingAnswers.set(id, (message) => {
+      clearTimeout(timer);
+      resolve(message);
+    });
+    process.send?.({ type: ASK_PRIMARY, id });
+  });
+  if (answer.error !== undefined) throw new Error(answer.error);
+  return answer.text ?? '';
+}
+
+/** In a cluster worker: answer the primary's collection requests and receive its answers. */
+export function serveWorkerMetrics(registry: Registry): void {
+  process.on('message', (message: IpcMessage) => {
+    if (message?.type === COLLECT) {
+      registry
+        .getMetricsAsJSON()
+        .then((metrics) => process.send?.({ type: COLLECTED, id: message.id, metrics }))
+        .catch((err: Error) =>
+          process.send?.({ type: COLLECTED, id: message.id, metrics: [], error: err.message }),
+        );
+    } else if (message?.type === ANSWER_WORKER && typeof message.id === 'number') {
+      waitingAnswers.get(message.id)?.(message);
+      waitingAnswers.delete(message.id);
+    }
+  });
+}
+
+/** In the cluster primary: when a worker asks, collect from all workers, add our own, sum, answer. */
+export function servePrimaryMetrics(registry: Registry): void {
+  const collections = new Map<number, { pending: number; parts: MetricsJson[]; done: () => void }>();
+  cluster.on('message', (worker: Worker, message: IpcMessage) => {
+    if (message?.type === ASK_PRIMARY) {
+      collectAll(registry, collections)
+        .then((text) => worker.send({ type: ANSWER_WORKER, id: message.id, text }))
+        .catch((err: Error) => worker.send({ type: ANSWER_WORKER, id: message.id, error: err.message }));
+    } else if (message?.type === COLLECTED && typeof message.id === 'number') {
+      const collection = collections.get(message.id);
+      if (!collection) return;
+      collection.parts.push(message.metrics ?? []);
+      collection.pending--;
+      if (collection.pending === 0) collection.done();
+    }
+  });
+}
+
+async function collectAll(
+  registry: Registry,
+  collections: Map<number, { pending: number; parts: MetricsJson[]; done: () => void }>,
+): Promise<string> {
+  const id = nextId++;
+  const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w?.isConnected() === true);
+  const parts: MetricsJson[] = [await registry.getMetricsAsJSON()];
+  await new Promise<void>((resolve) => {
+    if (workers.length === 0) return resolve();
+    // A worker that does not answer in time (exiting, busy) is left out rather than failing /metrics.
+    const timer = setTimeout(finish, IPC_TIMEOUT_MS);
+    function finish() {
+      clearTimeout(timer);
+      collections.delete(id);
+      resolve();
+    }
+    collections.set(id, { pending: workers.length, parts, done: finish });
+    for (const w of workers) w.send({ type: COLLECT, id });
+  });
+  return AggregatorRegistry.aggregate(parts).metrics();
+}

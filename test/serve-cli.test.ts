@@ -1,0 +1,279 @@
+// `mxguard serve` as a child process, end to end: a cluster of two workers with HTTPS by SNI (test CA),
+// the policy fetched over HTTPS, fetches counted in /metrics across workers and written to the store
+// by the primary, a policy changed from another process, a report upload in flight when SIGTERM
+// arrives (it completes), exit status 0; and the failures a user sees (bad config, port in use),
+// and the first start in an empty folder (what `npm start` does).
+// The command is the built one (dist/cli/main.js, as `npm test` builds it).
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { openStore } from '../src/store/index.js';
+import type { Store } from '../src/store/types.js';
+import { DOMAIN_SETTINGS, eventually, httpsGet } from './fixtures/serve/helpers.js';
+import { BIN } from './helpers/cli.js';
+import { TestPki } from './helpers/pki.js';
+
+interface ServeProcess {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  waitFor(pattern: RegExp, what: string): Promise<RegExpMatchArray>;
+  exit: Promise<number | null>;
+}
+
+function startServe(args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): ServeProcess {
+  const child = spawn(process.execPath, [BIN, 'serve', ...args], {
+    cwd: options.cwd,
+    env: { ...process.env, MXGUARD_ADMIN_PASSWORD: '', MXGUARD_CONFIG: '', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
+  child.stderr?.on('data', (c: Buffer) => {
+    err += c.toString();
+  });
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exit,
+    async waitFor(pattern, what) {
+      let exited = false;
+      void exit.then(() => {
+        exited = true;
+      });
+      return eventually(
+        () => {
+          const match = pattern.exec(err);
+          if (match) return match;
+          if (exited) throw new Error(`serve exited before ${what}:\n${err}\n${out}`);
+          return undefined;
+        },
+        `${what}; stderr so far:\n${err}`,
+        90_000,
+      );
+    },
+  };
+}
+
+function httpRequest(
+  port: number,
+  options: { method?: string; path: string; headers?: Record<string, string> },
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, agent: false, ...options }, (res) => {
+      let body = '';
+      res.on('data', (c) => {
+        body += c;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** A minimal RFC 8460 §4.4 report about example.test. */
+function report(reportId: string): string {
+  return JSON.stringify({
+    'organization-name': 'Lab Sender',
+    'date-range': { 'start-datetime': '2026-03-01T00:00:00Z', 'end-datetime': '2026-03-01T23:59:59Z' },
+    'contact-info': 'tlsrpt@sender.test',
+    'report-id': reportId,
+    policies: [
+      {
+        policy: { 'policy-type': 'sts', 'policy-domain': 'example.test', 'mx-host': ['mx.example.test'] },
+        summary: { 'total-successful-session-count': 10, 'total-failure-session-count': 0 },
+      },
+    ],
+  });
+}
+
+describe('serve as a cluster with HTTPS, end to end', () => {
+  const pki = TestPki.create('mxguard-serve-cli-');
+  const root = pki.issue('root', { subject: '/O=mxguard test/CN=CLI Root CA' });
+  const leaf = pki.issue('leaf', {
+    subject: '/CN=mta-sts.example.test',
+    issuer: root,
+    sans: ['mta-sts.example.test'],
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'mxguard-serve-cli-'));
+  const dataDir = join(dir, 'data');
+  let serve: ServeProcess;
+  let httpPort: number;
+  let httpsPort: number;
+  let store: Store;
+
+  before(async () => {
+    // The domain exists before serve starts, as after `mxguard domain add`.
+    store = await openStore(dataDir);
+    await store.addDomain('example.test', DOMAIN_SETTINGS, new Date());
+    const config = join(dir, 'serve.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        dataDir: 'data',
+        tlsListen: '127.0.0.1:0',
+        workers: 2,
+        certificates: { 'mta-sts.example.test': { cert: leaf.certPath, key: leaf.key.path } },
+      }),
+    );
+    serve = startServe(['--config', config, '--listen', '127.0.0.1:0', '--log-level', 'debug'], { cwd: dir });
+    const https = await serve.waitFor(/listening on https:\/\/127\.0\.0\.1:(\d+)/, 'the HTTPS listener');
+    const plain = await serve.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/, 'the HTTP listener');
+    httpsPort = Number(https[1]);
+    httpPort = Number(plain[1]);
+  });
+  after(async () => {
+    if (serve?.child.exitCode === null) serve.child.kill('SIGKILL');
+    await store?.close();
+    rmSync(dir, { recursive: true, force: true });
+    pki.remove();
+  });
+
+  it('announces two workers and a generated admin password, which never reaches the logs', () => {
+    assert.match(serve.stderr(), /2 HTTP processes/);
+    const password = /admin password \(generated now, shown only once\): (\S+)/.exec(serve.stderr())?.[1];
+    assert.ok(password && password.length >= 10, serve.stderr());
+    assert.ok(!serve.stdout().includes(password), 'the generated password is in the logs');
+  });
+
+  it('serves the policy over HTTPS, valid under the test CA, from both workers', async () => {
+    const expected = (await store.getDomain('example.test'))?.policyText;
+    for (let i = 0; i < 6; i++) {
+      const res = await httpsGet({ port: httpsPort, servername: 'mta-sts.example.test', ca: root.pem });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers['content-type'], 'text/plain; charset=utf-8');
+      assert.equal(res.body, expected);
+    }
+    const pids = new Set([...serve.stdout().matchAll(/"pid":(\d+),"role":"worker-\d+"/g)].map((m) => m[1]));
+    assert.equal(pids.size, 2, 'two worker processes log');
+  });
+
+  it('sums the fetch counters of all workers in /metrics', async () => {
+    const res = await httpRequest(httpPort, { path: '/metrics' });
+    assert.equal(res.status, 200);
+    assert.match(res.body, /mxguard_policy_fetches_total\{domain="example\.test",client="Google"\} 6\b/);
+  });
+
+  it('writes every fetch to the store (through the primary)', async () => {
+    const fetches = await eventually(async () => {
+      const list = await store.listFetches('example.test');
+      return list.length >= 6 ? list : undefined;
+    }, 'six logged fetches');
+    assert.equal(fetches.length, 6);
+    assert.ok(fetches.every((f) => f.clientIp.endsWith('127.0.0.1') && f.userAgent === 'Google-SMTP-STS'));
+  });
+
+  it('serves a policy changed by another process', async () => {
+    await store.updateDomain('example.test', { mode: 'testing' }, new Date(Date.now() + 5000));
+    await eventually(async () => {
+      const res = await httpsGet({ port: httpsPort, servername: 'mta-sts.example.test', ca: root.pem });
+      return /mode: testing/.test(res.body) ? true : undefined;
+    }, 'the changed policy');
+  });
+
+  it('finishes a report upload in flight on SIGTERM, then exits 0', async () => {
+    const body = Buffer.from(report('sigterm-in-flight'));
+    const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port: httpPort,
+          method: 'POST',
+          path: '/tlsrpt',
+          agent: false,
+          headers: { 'content-type': 'application/tlsrpt+json', 'content-length': String(body.length) },
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (c) => {
+            text += c;
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        },
+      );
+      req.on('error', reject);
+      // Half the body now, SIGTERM, the rest after the shutdown has begun.
+      req.write(body.subarray(0, 20));
+      setTimeout(() => {
+        serve.child.kill('SIGTERM');
+        setTimeout(() => req.end(body.subarray(20)), 500);
+      }, 300);
+    });
+    const res = await answer;
+    assert.equal(res.status, 201, res.body);
+    assert.equal(await serve.exit, 0, serve.stderr());
+    assert.match(serve.stdout(), /"role":"primary".*"msg":"stopped"/);
+    const stored = await store.listReports({ domain: 'example.test' });
+    assert.ok(stored.some((r) => r.reportId === 'sigterm-in-flight'));
+    // Nothing listens any more.
+    await assert.rejects(httpRequest(httpPort, { path: '/healthz' }), /ECONNREFUSED/);
+  });
+});
+
+describe('serve: what a user sees', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mxguard-serve-user-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('starts in an empty folder with no config (npm start), answers /healthz, and stops on SIGINT', async () => {
+    const cwd = mkdtempSync(join(dir, 'fresh-'));
+    const serve = startServe(['--listen', '127.0.0.1:0', '--workers', '1'], { cwd });
+    const plain = await serve.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/, 'the HTTP listener');
+    assert.match(serve.stderr(), new RegExp(`data in ${cwd.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/data`));
+    assert.match(serve.stderr(), /no domains yet: mxguard domain add/);
+    const res = await httpRequest(Number(plain[1]), { path: '/healthz' });
+    assert.equal(res.status, 200);
+    serve.child.kill('SIGINT');
+    assert.equal(await serve.exit, 0, serve.stderr());
+  });
+
+  it('refuses a bad config file with exit status 2, naming the file and the key', async () => {
+    const config = join(dir, 'bad.json');
+    writeFileSync(config, JSON.stringify({ listen: 'everywhere', intake: { maxBytes: 'lots' } }));
+    const serve = startServe(['--config', config], { cwd: dir });
+    assert.equal(await serve.exit, 2);
+    assert.match(
+      serve.stderr(),
+      new RegExp(
+        `mxguard: serve: ${config.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: listen: expected HOST:PORT`,
+      ),
+    );
+    assert.match(serve.stderr(), /bad\.json: intake\.maxBytes: /);
+    assert.doesNotMatch(serve.stderr(), /\n\s+at /, 'no stack trace');
+  });
+
+  it('says which listener cannot start when the port is taken, with exit status 2', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+    const port = (taken.address() as net.AddressInfo).port;
+    try {
+      const serve = startServe(
+        ['--listen', `127.0.0.1:${port}`, '--workers', '2', '--data-dir', join(dir, 'taken')],
+        { cwd: dir },
+      );
+      assert.equal(await serve.exit, 2, serve.stderr());
+      assert.match(
+        serve.stderr(),
+        new RegExp(`--listen cannot listen on 127\\.0\\.0\\.1:${port}: address already in use`),
+      );
+    } finally {
+      taken.close();
+    }
+  });
+
+  it('needs a working environment variable, or says which one is wrong', async () => {
+    const serve = startServe([], { cwd: dir, env: { MXGUARD_WORKERS: 'two' } });
+    assert.equal(await serve.exit, 2);
+    assert.match(serve.stderr(), /MXGUARD_WORKERS: /);
+  });
+});
