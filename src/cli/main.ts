@@ -2,10 +2,13 @@
 // mxguard command line: one file per command under src/cli/, wired together here.
 import { Command, CommanderError } from 'commander';
 import { register as registerCheck } from './check.js';
+import { register as registerDomain } from './domain.js';
 import { register as registerPolicy } from './policy.js';
+import { register as registerPolicyd } from './policyd.js';
 import { register as registerPublish } from './publish.js';
 import { register as registerRecords } from './records.js';
 import { register as registerReports } from './reports.js';
+import { register as registerServe } from './serve.js';
 import { register as registerTlsa } from './tlsa.js';
 import { CliError } from './util.js';
 
@@ -18,11 +21,14 @@ const program = new Command('mxguard')
   .configureHelp({ sortSubcommands: true });
 
 registerCheck(program);
+registerDomain(program);
 registerPolicy(program);
+registerPolicyd(program);
 registerRecords(program);
 registerTlsa(program);
 registerReports(program);
 registerPublish(program);
+registerServe(program);
 
 try {
   await program.parseAsync(process.argv);
