@@ -19,6 +19,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { Resolver } from 'node:dns/promises';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -183,10 +184,7 @@ describe('policyd interop: Postfix postmap against mxguard policyd and postfix-m
     { name: 'changed.test', txtId: 'c1', body: policy('enforce', ['old.changed.test']) },
   ];
 
-  async function serveDns(list: LabDomain[]): Promise<void> {
-    await dnsServer?.stop();
-    dnsServer = await startDnsServer(list.flatMap(zonesOf), DNS);
-  }
+  let zones: LabZone[] = [];
 
   before(async () => {
     requireRoot('the policyd interop lab (port 53 and 443 on 127.0.61.x, a private mount namespace)');
@@ -204,7 +202,8 @@ describe('policyd interop: Postfix postmap against mxguard policyd and postfix-m
       list.map((d) => d.name),
       DOMAIN_NAMES,
     );
-    await serveDns(list);
+    zones = list.flatMap(zonesOf);
+    dnsServer = await startDnsServer(zones, DNS);
     cleanups.push(async () => dnsServer?.stop());
     const sites = Object.fromEntries(
       list
@@ -398,15 +397,22 @@ describe('policyd interop: Postfix postmap against mxguard policyd and postfix-m
     );
   });
 
-  // Publish a new policy under a new id, once, for the two tests below.
+  // Publish a new policy under a new id, once, for the two tests below. The lab DNS server answers from the
+  // record objects it was given, so the TXT record is changed in place: restarting the server instead would
+  // leave a moment without DNS, and a daemon whose id check fell into it would wait a minute to retry.
   let changed: Promise<void> | undefined;
   const changePolicy = () => {
     changed ??= (async () => {
-      const list = domains().map((d) =>
-        d.name === 'changed.test' ? { ...d, txtId: 'c2', body: policy('enforce', ['new.changed.test']) } : d,
-      );
       web.setSite('mta-sts.changed.test', { kind: 'serve', body: policy('enforce', ['new.changed.test']) });
-      await serveDns(list);
+      const txt = zones
+        .flatMap((z) => z.records)
+        .find((r) => r.name === '_mta-sts.changed.test' && r.type === 'TXT');
+      assert.ok(txt?.type === 'TXT', 'the lab has no _mta-sts.changed.test TXT record');
+      txt.data = ['v=STSv1; id=c2'];
+      const resolver = new Resolver({ timeout: 2000, tries: 1 });
+      resolver.setServers([DNS.host]);
+      const served = (await resolver.resolveTxt('_mta-sts.changed.test')).map((parts) => parts.join(''));
+      assert.deepEqual(served, ['v=STSv1; id=c2'], 'the lab DNS server did not take the changed TXT record');
     })();
     return changed;
   };
