@@ -11,12 +11,12 @@ import { checkMx, type MxCheck } from '../src/check/mx.js';
 import {
   gatherTransport,
   type HostTransport,
-  mapLimit,
   type TlsaStatus,
   type TransportData,
   transportFindings,
 } from '../src/check/transport.js';
 import { type CheckEnvironment, type Finding, SECTIONS, STATUSES } from '../src/check/types.js';
+import { mapLimit } from '../src/common/limit.js';
 import { formatTlsa, generateTlsa, type TlsaRecord, tlsaOwner } from '../src/dane/tlsa.js';
 import { DnsClient } from '../src/dns/client.js';
 import type { StsMode, StsPolicy } from '../src/mtasts/policy.js';

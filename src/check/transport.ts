@@ -12,6 +12,7 @@
 // the MX host name as written in the MX record; the mx section warns about CNAME'd MX hosts (MX_CNAME).
 import type { X509Certificate } from 'node:crypto';
 import net from 'node:net';
+import { mapLimit } from '../common/limit.js';
 import { associationData, describeCertificate, validityOf } from '../dane/cert.js';
 import { formatTlsa, generateTlsa, type TlsaRecord, tlsaOwner } from '../dane/tlsa.js';
 import { type DaneVerdict, isUsableForSmtp, rolloverReady, verifyDane } from '../dane/verify.js';
@@ -118,24 +119,6 @@ async function lookupTlsa(host: string, env: CheckEnvironment): Promise<TlsaLook
     default:
       return { owner, status: 'failed', records: [], error: dnsResultSummary(lookup.result) };
   }
-}
-
-/** Run `fn` over `items` with at most `limit` calls under way; results in the order of `items`. */
-export async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 // What `policyd list` shows: the stored policies, which of them are stale (expired, or, when DNS is
 // asked, published under another id or no longer published), and `policyd purge`.
+
+import { mapLimit } from '../common/limit.js';
 import type { Resolver } from '../dns/resolver.js';
-import { mapLimit } from './dane.js';
 import type { CachedPolicy, PolicyStore } from './store.js';
 import { lookupStsId, type StsIdLookup } from './sts.js';
 

@@ -7,6 +7,7 @@
 // verdict for the domain (the decision table in docs/policyd.md). Not covered: an MX host that is a
 // CNAME (§2.2.2's expanded-name rule); the host name as published is used.
 
+import { mapLimit } from '../common/limit.js';
 import { formatTlsa, tlsaOwner } from '../dane/tlsa.js';
 import { isUsableForSmtp } from '../dane/verify.js';
 import type { DnsOutcome, DnsResult, Resolver } from '../dns/resolver.js';
@@ -230,22 +231,4 @@ async function describeFailure(resolver: Resolver, result: DnsResult): Promise<s
     return classified.verdict === 'bogus' ? 'DNSSEC validation failed (bogus)' : 'SERVFAIL';
   }
   return result.outcome === 'timeout' ? 'timeout' : (result.error ?? result.rcode ?? result.outcome);
-}
-
-/** Run `fn` over `items`, at most `limit` at a time; results in input order. */
-export async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }

@@ -16,9 +16,11 @@
 //   sooner) by `maintain`, with jitter and at most refreshConcurrency at a time.
 // DANE verdicts are kept for the DNS TTL (1 min to 1 h); a failed re-check keeps the last definite
 // verdict for up to an hour.
+
+import { mapLimit } from '../common/limit.js';
 import type { Resolver } from '../dns/resolver.js';
 import { type Clock, systemClock } from './clock.js';
-import { type DaneDiscovery, discoverDane, mapLimit } from './dane.js';
+import { type DaneDiscovery, discoverDane } from './dane.js';
 import {
   type Answer,
   type DaneMode,
