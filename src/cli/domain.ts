@@ -7,7 +7,7 @@ import { maxAgeWarnings } from '../mtasts/policy.js';
 import { openStore } from '../store/index.js';
 import { type Domain, type PolicyVersion, type Store, StoreError } from '../store/types.js';
 import { buildRecordSet, formatRecords, type RecordSet } from './records.js';
-import { CliError, collect, intOption, printJson } from './util.js';
+import { CliError, collect, formatTable, intOption, printJson } from './util.js';
 
 export const DEFAULT_DATA_DIR = './data';
 const FORMATS = ['bind', 'powershell', 'json'] as const;
@@ -184,7 +184,7 @@ function registerList(domain: Command): void {
           d.mx.join(',') || '-',
           String(d.maxAge),
         ]);
-        process.stdout.write(table([['DOMAIN', 'MODE', 'POLICY ID', 'MX', 'MAX_AGE'], ...rows]));
+        process.stdout.write(formatTable([['DOMAIN', 'MODE', 'POLICY ID', 'MX', 'MAX_AGE'], ...rows]));
       });
     });
 }
@@ -422,17 +422,4 @@ function indent(text: string): string[] {
     .trimEnd()
     .split('\n')
     .map((line) => `  ${line}`);
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows
-    .map(
-      (r) =>
-        `${r
-          .map((cell, i) => cell.padEnd(widths[i]!))
-          .join('  ')
-          .trimEnd()}\n`,
-    )
-    .join('');
 }

@@ -12,7 +12,7 @@ import { TlsRptError } from '../tlsrpt/error.js';
 import { DEFAULT_DECODE_LIMITS, decodeReports } from '../tlsrpt/parse.js';
 import type { TlsFailure, TlsReport } from '../tlsrpt/report.js';
 import { DEFAULT_DATA_DIR, withStore } from './domain.js';
-import { CliError, formatProblem, intOption, printJson, readInputBytes } from './util.js';
+import { CliError, formatProblem, formatTable, intOption, printJson, readInputBytes } from './util.js';
 
 export function register(program: Command): void {
   const reports = program
@@ -252,7 +252,7 @@ function printReportList(found: StoredReportSummary[]): void {
     r.dkim,
   ]);
   const header = ['ID', 'PERIOD', 'ORGANIZATION', 'REPORT ID', 'DOMAINS', 'OK', 'FAILED', 'SOURCE', 'DKIM'];
-  process.stdout.write(table([header, ...rows]));
+  process.stdout.write(formatTable([header, ...rows]));
 }
 
 function printRejected(rejected: RejectedInput[]): void {
@@ -271,19 +271,6 @@ function printRejected(rejected: RejectedInput[]): void {
 /** Report fields are attacker-controlled: no control characters (terminal escapes) reach the terminal. */
 function printable(text: string): string {
   return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows
-    .map(
-      (r) =>
-        `${r
-          .map((cell, i) => cell.padEnd(widths[i]!))
-          .join('  ')
-          .trimEnd()}\n`,
-    )
-    .join('');
 }
 
 // ---- import ----

@@ -70,3 +70,17 @@ export function intOption(name: string, value: string, min = 0, max = Number.MAX
   if (n < min || n > max) throw new CliError(2, `${name}: must be between ${min} and ${max}, got ${n}`);
   return n;
 }
+
+/** Rows of cells as aligned text columns (two spaces apart), one line per row. */
+export function formatTable(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows
+    .map(
+      (r) =>
+        `${r
+          .map((cell, i) => cell.padEnd(widths[i]!))
+          .join('  ')
+          .trimEnd()}\n`,
+    )
+    .join('');
+}

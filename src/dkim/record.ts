@@ -4,6 +4,7 @@
 
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { type Problem, problem } from '../common/errors.js';
+import { shown } from '../common/text.js';
 import { DkimError, type DkimErrorCode } from './error.js';
 
 export type DkimKeyType = 'rsa' | 'ed25519';
@@ -304,13 +305,4 @@ function trimFws(text: string): string {
   while (start < end && isFws(text[start])) start++;
   while (end > start && isFws(text[end - 1])) end--;
   return text.slice(start, end);
-}
-
-/** Input text for a message: control and non-ASCII characters escaped, long text cut. */
-function shown(text: string, max = 60): string {
-  const escaped = text.replace(/[^\x20-\x7e]/gu, (c) => {
-    const cp = c.codePointAt(0)!;
-    return cp < 0x100 ? `\\x${cp.toString(16).padStart(2, '0')}` : `\\u{${cp.toString(16)}}`;
-  });
-  return escaped.length > max ? `${escaped.slice(0, max)}...` : escaped;
 }

@@ -5,6 +5,7 @@
 // (RFC 9989 text was read through its drafts, draft-ietf-dmarc-dmarcbis, and the IANA registry.)
 
 import { type Problem, problem } from '../common/errors.js';
+import { shown } from '../common/text.js';
 import { DmarcError, type DmarcErrorCode } from './error.js';
 
 export type DmarcPolicy = 'none' | 'quarantine' | 'reject';
@@ -448,13 +449,4 @@ function trimWsp(text: string): string {
   while (start < end && (text[start] === ' ' || text[start] === '\t')) start++;
   while (end > start && (text[end - 1] === ' ' || text[end - 1] === '\t')) end--;
   return text.slice(start, end);
-}
-
-/** Input text for a message: control and non-ASCII characters escaped, long text cut. */
-function shown(text: string, max = 60): string {
-  const escaped = text.replace(/[^\x20-\x7e]/gu, (c) => {
-    const cp = c.codePointAt(0)!;
-    return cp < 0x100 ? `\\x${cp.toString(16).padStart(2, '0')}` : `\\u{${cp.toString(16)}}`;
-  });
-  return escaped.length > max ? `${escaped.slice(0, max)}...` : escaped;
 }

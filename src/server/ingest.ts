@@ -6,7 +6,7 @@
 // report delivered twice is stored once) or kept in the rejected list with the reason. Store failures
 // are not rejections: they propagate, so the caller answers "try again later" (HTTP 5xx, SMTP 451,
 // IMAP message left in the mailbox) and nothing is acknowledged that is not committed.
-import { Counter, type Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
 import type { Problem } from '../common/errors.js';
 import { domainKey } from '../store/domain-rules.js';
 import { type DkimVerdict, type ReportSource, type Store, StoreError } from '../store/types.js';
@@ -14,6 +14,7 @@ import { TlsRptError, type TlsRptErrorCode } from '../tlsrpt/error.js';
 import { decodeReports } from '../tlsrpt/parse.js';
 import type { TlsReport } from '../tlsrpt/report.js';
 import type { ServeConfig } from './context.js';
+import { counter } from './metrics.js';
 
 export interface IngestDeps {
   store: Store;
@@ -183,15 +184,4 @@ export function intakeMetrics(registry: Registry): IntakeMetrics {
       'code',
     ]),
   };
-}
-
-function counter<L extends string>(
-  registry: Registry,
-  name: string,
-  help: string,
-  labelNames: L[],
-): Counter<L> {
-  const existing = registry.getSingleMetric(name);
-  if (existing) return existing as Counter<L>;
-  return new Counter({ name, help, labelNames, registers: [registry] });
 }

@@ -60,7 +60,8 @@ export function serverMetrics(registry: Registry): ServerMetrics {
   };
 }
 
-function counter<L extends string>(
+/** A counter on `registry`, created on first use (registering a name twice throws). */
+export function counter<L extends string>(
   registry: Registry,
   name: string,
   help: string,

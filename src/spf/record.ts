@@ -4,6 +4,7 @@
 // Nothing here queries DNS: `dnsLookupTerms` hands the lookup-causing terms to the audit.
 
 import { type Problem, problem } from '../common/errors.js';
+import { shown } from '../common/text.js';
 import { SpfError, type SpfErrorCode } from './error.js';
 
 export type SpfQualifier = '+' | '-' | '~' | '?';
@@ -579,13 +580,4 @@ function toError(errors: Problem[], others: Problem[] = []): SpfError {
     where: first.where,
     problems: [...errors, ...others],
   });
-}
-
-/** Input text for a message: control and non-ASCII characters escaped, long text cut. */
-function shown(text: string, max = 60): string {
-  const escaped = text.replace(/[^\x20-\x7e]/gu, (c) => {
-    const cp = c.codePointAt(0)!;
-    return cp < 0x100 ? `\\x${cp.toString(16).padStart(2, '0')}` : `\\u{${cp.toString(16)}}`;
-  });
-  return escaped.length > max ? `${escaped.slice(0, max)}...` : escaped;
 }
