@@ -17,15 +17,15 @@
 // - rounds x concurrency levels x daemons of `--seconds` each, the daemon order alternating per round: a
 //   closed loop per connection (test/helpers/netstring-client.ts: one query outstanding, no pipelining),
 //   domains round-robin; throughput, p50/p99 latency (write to last reply byte), the daemon's own CPU time
-//   per query (utime+stime from /proc/PID/stat, the daemon and its descendants) and the machine's CPU steal
-//   and load (from /proc/stat and /proc/loadavg) during the run;
+//   per query (utime+stime from /proc/PID/stat, the daemon and its descendants; stime, the kernel's part,
+//   also on its own) and the machine's CPU steal and load (from /proc/stat and /proc/loadavg) during the run;
 // - before each run, a wait (at most --quiet-wait s, default 60) until other processes on the machine use
 //   less than --quiet-threshold % (default 10) of both CPUs: this machine is shared; a run during which other
 //   processes used more than --max-others % (default 10) is done again, up to --attempts (default 4) in all,
 //   keeping the least disturbed one;
 // - medians over rounds, and the medians of the per-round ratios ours/peer, printed as Markdown.
-// `--targets` picks the daemons; `baseline` is a bare Node netstring responder (one fixed reply, no logic): the ceiling this client can
-// measure on this machine. `--cpu-prof DIR` runs our daemon under `node --cpu-prof` (profile written when it
+// `--targets` picks the daemons; `baseline` is a bare Node netstring responder (one fixed reply, no logic, reading
+// into one reused buffer as our daemon does): the ceiling for a Node server that this client can measure here. `--cpu-prof DIR` runs our daemon under `node --cpu-prof` (profile written when it
 // exits at the end).
 import { execFileSync } from 'node:child_process';
 import {
@@ -76,6 +76,8 @@ interface Run {
   p50us: number;
   p99us: number;
   cpuUsPerQuery: number;
+  /** The part of cpuUsPerQuery spent in the kernel (stime): system calls, the loopback TCP path. */
+  systemUsPerQuery: number;
   /** Share of all CPU time stolen by the hypervisor during the run, in %. */
   stealPct: number;
   /**
@@ -261,7 +263,7 @@ async function main(): Promise<void> {
           log(
             `round ${round} ${target.name.padEnd(8)} c=${String(concurrency).padStart(2)}: ` +
               `${Math.round(run.qps)} q/s, p50 ${run.p50us.toFixed(0)} µs, p99 ${run.p99us.toFixed(0)} µs, ` +
-              `${run.cpuUsPerQuery.toFixed(1)} µs CPU/query, steal ${run.stealPct.toFixed(1)} %, ` +
+              `${run.cpuUsPerQuery.toFixed(1)} µs CPU/query (${run.systemUsPerQuery.toFixed(1)} kernel), steal ${run.stealPct.toFixed(1)} %, ` +
               `others ${run.othersPct.toFixed(1)} %, load ${run.load}` +
               (run.mismatches ? `, ${run.mismatches} WRONG ANSWERS` : ''),
           );
@@ -336,18 +338,25 @@ async function startOurs(taskset: string, caFile: string, work: string, domains:
   };
 }
 
-/** A netstring responder with no logic at all: one fixed reply per request. The client's ceiling. */
+/**
+ * A netstring responder with no logic at all: one fixed reply per request. The client's ceiling. It reads into
+ * one reused buffer (net.Socket's `onread`, on the accepted socket's handle), as src/policyd/server.ts does.
+ */
 async function startBaseline(taskset: string): Promise<Target> {
   const port = await freePort();
   const reply = 'OK secure match=mx.d0.bench.test:.backup.d0.bench.test servername=hostname';
   const code = `
     const net = require('node:net');
     const reply = Buffer.from(${JSON.stringify(`${reply.length}:${reply},`)});
-    net.createServer((s) => {
+    const buffer = Buffer.alloc(65536);
+    net.createServer({ pauseOnConnect: true }, (accepted) => {
+      const handle = accepted._handle;
+      accepted._handle = null;
+      accepted.destroy();
+      const s = new net.Socket({ handle, onread: { buffer, callback: (n) => {
+        for (let i = 0; i < n; i++) if (buffer[i] === 44) s.write(reply);
+      } } });
       s.setNoDelay(true);
-      s.on('data', (chunk) => {
-        for (const byte of chunk) if (byte === 44) s.write(reply);
-      });
       s.on('error', () => {});
     }).listen(${port}, '127.0.0.1', () => console.log('ready'));
     process.on('SIGTERM', () => process.exit(0));`;
@@ -381,7 +390,7 @@ async function measure(
     const rotate = <T>(list: T[]) => [...list.slice(shift), ...list.slice(0, shift)];
     loops.push(await ClosedLoop.open(target.endpoint, rotate(requests), rotate(target.expected), record));
   }
-  const cpu0 = processTreeTicks(target.pid);
+  const { total: cpu0, system: kernel0 } = processTreeTicks(target.pid);
   const self0 = processTicks(process.pid);
   const stat0 = machineTicks();
   const t0 = process.hrtime.bigint();
@@ -389,7 +398,7 @@ async function measure(
   await new Promise((resolve) => setTimeout(resolve, duration * 1000));
   const queries = loops.reduce((n, l) => n + l.completed, 0);
   const elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
-  const cpu1 = processTreeTicks(target.pid);
+  const { total: cpu1, system: kernel1 } = processTreeTicks(target.pid);
   const self1 = processTicks(process.pid);
   const stat1 = machineTicks();
   const errors = await Promise.all(loops.map((l) => l.stop()));
@@ -410,6 +419,7 @@ async function measure(
     p50us: quantile(0.5),
     p99us: quantile(0.99),
     cpuUsPerQuery: queries === 0 ? 0 : (((cpu1 - cpu0) / CLOCK_TICKS) * 1e6) / queries,
+    systemUsPerQuery: queries === 0 ? 0 : (((kernel1 - kernel0) / CLOCK_TICKS) * 1e6) / queries,
     stealPct: total > 0 ? ((stat1.steal - stat0.steal) / total) * 100 : 0,
     othersPct:
       total > 0 ? (Math.max(0, stat1.busy - stat0.busy - (cpu1 - cpu0) - (self1 - self0)) / total) * 100 : 0,
@@ -427,10 +437,10 @@ async function measure(
 async function waitForQuiet(): Promise<{ seconds: number; pct: number } | undefined> {
   const started = Date.now();
   for (;;) {
-    const self0 = processTreeTicks(process.pid);
+    const self0 = processTreeTicks(process.pid).total;
     const stat0 = machineTicks();
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    const self1 = processTreeTicks(process.pid);
+    const self1 = processTreeTicks(process.pid).total;
     const stat1 = machineTicks();
     const total = stat1.total - stat0.total;
     const pct = total > 0 ? (Math.max(0, stat1.busy - stat0.busy - (self1 - self0)) / total) * 100 : 0;
@@ -447,21 +457,24 @@ function processTicks(pid: number): number {
   return Number(fields[11]) + Number(fields[12]);
 }
 
-/** utime + stime (clock ticks) of a process and all its descendants. */
-function processTreeTicks(root: number): number {
-  const stats = new Map<number, { ppid: number; ticks: number }>();
+/** utime + stime (total) and stime alone (system), in clock ticks, of a process and all its descendants. */
+function processTreeTicks(root: number): { total: number; system: number } {
+  const stats = new Map<number, { ppid: number; utime: number; stime: number }>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const text = readFileSync(`/proc/${entry}/stat`, 'utf8');
       // Fields after "(comm)": state ppid ... utime(14) stime(15), numbered from 1 with pid and comm.
       const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-      stats.set(Number(entry), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) });
+      stats.set(Number(entry), {
+        ppid: Number(fields[1]),
+        utime: Number(fields[11]),
+        stime: Number(fields[12]),
+      });
     } catch {
       // the process ended meanwhile
     }
   }
-  let ticks = 0;
   const tree = new Set([root]);
   let grew = true;
   while (grew) {
@@ -473,8 +486,13 @@ function processTreeTicks(root: number): number {
       }
     }
   }
-  for (const pid of tree) ticks += stats.get(pid)?.ticks ?? 0;
-  return ticks;
+  let total = 0;
+  let system = 0;
+  for (const pid of tree) {
+    total += (stats.get(pid)?.utime ?? 0) + (stats.get(pid)?.stime ?? 0);
+    system += stats.get(pid)?.stime ?? 0;
+  }
+  return { total, system };
 }
 
 /** The first line of /proc/stat: all CPUs' ticks in total, stolen, and busy (neither idle nor stolen). */
@@ -525,6 +543,7 @@ function report(runs: Run[], levels: number[], names: Target['name'][]): string 
     ['p50 latency (µs)', (r) => r.p50us, 0],
     ['p99 latency (µs)', (r) => r.p99us, 0],
     ['daemon CPU per query (µs)', (r) => r.cpuUsPerQuery, 1],
+    ['of which in the kernel (µs)', (r) => r.systemUsPerQuery, 1],
   ];
   lines.push('');
   lines.push(
@@ -551,7 +570,8 @@ function report(runs: Run[], levels: number[], names: Target['name'][]): string 
   }
   lines.push('');
   lines.push(
-    'Every run (round, daemon, connections, queries/s, p50 µs, p99 µs, CPU µs/query, steal %, load):',
+    'Every run (round, daemon, connections, queries/s, p50 µs, p99 µs, CPU µs/query, of which kernel µs/query, ' +
+      'steal %, others %, load, attempts):',
   );
   lines.push('');
   lines.push('```');
@@ -565,6 +585,7 @@ function report(runs: Run[], levels: number[], names: Target['name'][]): string 
         fmt(r.p50us).padStart(6),
         fmt(r.p99us).padStart(6),
         fmt(r.cpuUsPerQuery, 1).padStart(6),
+        fmt(r.systemUsPerQuery, 1).padStart(6),
         fmt(r.stealPct, 1).padStart(5),
         fmt(r.othersPct, 1).padStart(5),
         String(r.load).padStart(5),

@@ -136,6 +136,47 @@ describe('NetstringReader', () => {
     );
   });
 
+  it('parses only the given byte count of a reused read buffer, and keeps nothing of it', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: 50 }), { maxLength: 10 }),
+        fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 8 }),
+        (payloads, sizes) => {
+          const stream = Buffer.concat(
+            payloads.map((p) =>
+              Buffer.concat([Buffer.from(`${p.length}:`), Buffer.from(p), Buffer.from(',')]),
+            ),
+          );
+          // As the server reads: every chunk lands at the start of one buffer, then the buffer is reused.
+          const shared = Buffer.alloc(64, 0x39);
+          const reader = new NetstringReader(50);
+          const got: string[] = [];
+          let from = 0;
+          for (let i = 0; from < stream.length; i++) {
+            const bytes = Math.min(sizes[i % sizes.length]!, stream.length - from);
+            stream.copy(shared, 0, from, from + bytes);
+            from += bytes;
+            const error = reader.feed(
+              shared,
+              (b, s, e) => {
+                got.push(b.toString('hex', s, e));
+                return true;
+              },
+              bytes,
+            );
+            assert.equal(error, undefined);
+            shared.fill(0x39); // digits: had the reader read past `bytes` or kept the buffer, it would show
+          }
+          assert.deepEqual(
+            got,
+            payloads.map((p) => Buffer.from(p).toString('hex')),
+          );
+          assert.equal(reader.buffered, 0);
+        },
+      ),
+    );
+  });
+
   it('random bytes give strings or a NetstringError, nothing else, and never hold more than a netstring', () => {
     const errors = new Set(['NETSTRING_LENGTH', 'NETSTRING_TOO_LONG', 'NETSTRING_COMMA']);
     fc.assert(

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
+import { Histogram, Registry } from 'prom-client';
 import { PolicydMetrics } from '../src/policyd/metrics.js';
 import { type Responder, SocketmapServer, type SocketmapServerOptions } from '../src/policyd/server.js';
 import { makeReply, NOTFOUND_REPLY, type Reply } from '../src/policyd/socketmap.js';
@@ -105,10 +106,65 @@ describe('serving', () => {
     );
   });
 
+  it('keeps the partial requests of connections apart (they share one read buffer)', async () => {
+    const sockets = await Promise.all(
+      ['a', 'b', 'c'].map(
+        (name) =>
+          new Promise<{ name: string; socket: net.Socket; received: () => string }>((resolve) => {
+            const socket = net.connect({ port: s.port, host: '127.0.0.1' });
+            let received = '';
+            socket.on('data', (d) => (received += d));
+            socket.on('connect', () => resolve({ name, socket, received: () => received }));
+          }),
+      ),
+    );
+    const requests = sockets.map(({ name }) => netstring(`postfix fast.${name.repeat(30)}`));
+    // Every connection's request arrives in three pieces, interleaved with the others' pieces.
+    for (const cut of [[0, 10], [10, 25], [25]] as const) {
+      for (const [i, { socket }] of sockets.entries()) socket.write(requests[i]!.slice(...cut));
+      await new Promise((resolve) => setTimeout(resolve, 30));
+    }
+    for (const { name, socket, received } of sockets) {
+      assert.equal(received(), netstring(`OK secure match=fast.${name.repeat(30)}`));
+      socket.destroy();
+    }
+  });
+
   it('counts replies by kind in the metrics', async () => {
     const text = await s.metrics.registry.metrics();
     assert.match(text, /^mxguard_policyd_queries_total\{answer="secure"\} [1-9]/m);
     assert.match(text, /^mxguard_policyd_queries_total\{answer="dane"\} [1-9]/m);
+  });
+});
+
+describe('metrics', () => {
+  it('the latency histogram reads as prom-client would write it for the same observations', async () => {
+    const buckets = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01, 0.1, 1, 5, 10];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.oneof(fc.constantFrom(...buckets, 0, 20), fc.double({ min: 0, max: 20, noNaN: true })), {
+          maxLength: 50,
+        }),
+        async (values) => {
+          const ours = new PolicydMetrics();
+          const registry = new Registry();
+          const reference = new Histogram({
+            name: 'mxguard_policyd_query_duration_seconds',
+            help: 'Time from a complete request to its reply.',
+            buckets,
+            registers: [registry],
+          });
+          for (const v of values) {
+            ours.answered(0, v);
+            reference.observe(v);
+          }
+          const histogram = (text: string) =>
+            text.split('\n').filter((line) => line.includes('mxguard_policyd_query_duration_seconds'));
+          assert.deepEqual(histogram(await ours.registry.metrics()), histogram(await registry.metrics()));
+        },
+      ),
+      { numRuns: 50 },
+    );
   });
 });
 

@@ -2,9 +2,9 @@
 // "Netstrings", 1997): `<length>:<bytes>,` where <length> is the decimal byte count of <bytes>.
 //
 // NetstringReader parses a byte stream in place: a netstring that arrives whole inside one chunk is
-// handed on as (buffer, start, end) without copying; only an incomplete tail is copied and kept. A
-// malformed stream cannot be resynchronised (the length is the only framing), so every error ends
-// the stream for the caller.
+// handed on as (buffer, start, end) without copying; only an incomplete tail is copied and kept, so
+// the caller may read the next chunk into the same memory. A malformed stream cannot be
+// resynchronised (the length is the only framing), so every error ends the stream for the caller.
 
 export type NetstringError =
   /** The length is empty, has a non-digit, or more than 10 digits. */
@@ -35,20 +35,24 @@ export class NetstringReader {
     return this.pending.length;
   }
 
-  /** Parse `chunk` after whatever is pending. Returns an error when the stream is malformed. */
-  feed(chunk: Buffer, onString: NetstringHandler): NetstringError | undefined {
+  /**
+   * Parse the first `bytes` bytes of `chunk` (all of it by default) after whatever is pending.
+   * Nothing of `chunk` is kept: the caller may reuse it. Returns an error when the stream is malformed.
+   */
+  feed(chunk: Buffer, onString: NetstringHandler, bytes = chunk.length): NetstringError | undefined {
     let buffer = chunk;
+    let size = bytes;
     if (this.pending.length > 0) {
-      buffer = chunk.length === 0 ? this.pending : Buffer.concat([this.pending, chunk]);
+      buffer = size === 0 ? this.pending : Buffer.concat([this.pending, chunk.subarray(0, size)]);
+      size = buffer.length;
       this.pending = EMPTY;
     }
-    const size = buffer.length;
     let pos = 0;
     while (pos < size) {
       let length = 0;
       let i = pos;
       for (;;) {
-        if (i === size) return this.keep(buffer, pos);
+        if (i === size) return this.keep(buffer, pos, size);
         const c = buffer[i]!;
         if (c === COLON) break;
         if (c < DIGIT_0 || c > DIGIT_9 || i - pos === MAX_DIGITS) return 'NETSTRING_LENGTH';
@@ -59,10 +63,10 @@ export class NetstringReader {
       if (i === pos) return 'NETSTRING_LENGTH';
       const start = i + 1;
       const end = start + length;
-      if (end >= size) return this.keep(buffer, pos);
+      if (end >= size) return this.keep(buffer, pos, size);
       if (buffer[end] !== COMMA) return 'NETSTRING_COMMA';
       pos = end + 1;
-      if (!onString(buffer, start, end)) return this.keep(buffer, pos);
+      if (!onString(buffer, start, end)) return this.keep(buffer, pos, size);
     }
     return undefined;
   }
@@ -72,8 +76,8 @@ export class NetstringReader {
     return this.feed(EMPTY, onString);
   }
 
-  private keep(buffer: Buffer, from: number): undefined {
-    this.pending = from < buffer.length ? Buffer.from(buffer.subarray(from)) : EMPTY;
+  private keep(buffer: Buffer, from: number, size: number): undefined {
+    this.pending = from < size ? Buffer.from(buffer.subarray(from, size)) : EMPTY;
     return undefined;
   }
 }

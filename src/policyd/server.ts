@@ -5,6 +5,8 @@
 // Hostile input: a malformed netstring, a request over MAX_REQUEST_BYTES, a request without
 // "<name> <key>" form, or a request not completed within requestTimeoutMs gets "PERM <reason>" and the
 // connection is closed after its pending replies. An idle connection is closed after idleTimeoutMs.
+// These deadlines are checked by one timer per server (every second, or a quarter of the shortest
+// timeout), not per connection: re-arming a socket timer on every read and write would cost more.
 // At most maxConnections are open; more are closed on arrival. Memory per connection is bounded: at
 // most MAX_REQUEST_BYTES of partial input, at most maxPipeline replies waiting (reading pauses), and
 // reading pauses while the peer does not take its replies.
@@ -57,6 +59,9 @@ export class SocketmapServer {
   readonly requestTimeoutMs: number;
   readonly maxPipeline: number;
   private readonly closeGraceMs: number;
+  private readonly sweepTimer: NodeJS.Timeout;
+  /** performance.now() at the last deadline check: connections stamp their activity with it. */
+  now = performance.now();
 
   constructor(options: SocketmapServerOptions) {
     this.responder = options.responder;
@@ -67,6 +72,9 @@ export class SocketmapServer {
     this.maxPipeline = options.maxPipeline ?? 64;
     this.closeGraceMs = options.closeGraceMs ?? 2000;
     if (this.metrics) this.metrics.openConnections = () => this.connections.size;
+    const sweepMs = Math.min(1000, Math.max(10, Math.min(this.idleTimeoutMs, this.requestTimeoutMs) / 4));
+    this.sweepTimer = setInterval(() => this.checkDeadlines(), sweepMs);
+    this.sweepTimer.unref();
   }
 
   get connectionCount(): number {
@@ -112,6 +120,7 @@ export class SocketmapServer {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     for (const connection of this.connections) connection.destroy();
+    clearInterval(this.sweepTimer);
     await Promise.all(closed);
     await Promise.all(this.socketPaths.map((path) => unlink(path).catch(() => {})));
   }
@@ -121,8 +130,14 @@ export class SocketmapServer {
     this.connections.delete(connection);
   }
 
+  private checkDeadlines(): void {
+    this.now = performance.now();
+    for (const connection of this.connections) connection.checkDeadlines(this.now);
+  }
+
   private createListener(): net.Server {
-    const server = net.createServer((socket) => {
+    // Paused: the socket is re-created for reading into the shared buffer before anything is read.
+    const server = net.createServer({ pauseOnConnect: true }, (socket) => {
       if (this.connections.size >= this.maxConnections) {
         if (this.metrics) this.metrics.rejectedConnections++;
         socket.destroy();
@@ -141,23 +156,60 @@ interface Slot {
   started: number;
 }
 
+/**
+ * Every connection reads into this one buffer: a chunk is parsed completely before the next read, and
+ * the netstring reader copies what it keeps. No Buffer is allocated per read, which is most of the
+ * per-query garbage (and so of the young-generation GC pauses) a socket would otherwise make.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
+type ReadCallback = (bytes: number, buffer: Buffer) => boolean;
+
+/**
+ * The accepted socket re-created around the same handle with net.Socket's `onread` option (reads go
+ * into a caller's buffer and to a callback, not through the Readable stream), which net.Server does
+ * not offer for the sockets it accepts. Relies on `_handle` and the `handle` option, which
+ * net.Server itself uses; when `_handle` is not there, the socket is used as it is, with 'data'.
+ */
+function readIntoSharedBuffer(accepted: net.Socket, onRead: ReadCallback): net.Socket {
+  const internal = accepted as unknown as { _handle?: object | null };
+  const handle = internal._handle;
+  if (handle == null) {
+    accepted.on('data', (chunk: Buffer) => onRead(chunk.length, chunk));
+    accepted.resume();
+    return accepted;
+  }
+  // Detached from its handle, destroying the accepted socket closes nothing; it only lets the
+  // listener forget the connection (which this server tracks itself).
+  internal._handle = null;
+  accepted.destroy();
+  return new net.Socket({
+    handle,
+    onread: { buffer: READ_BUFFER, callback: onRead },
+  } as net.SocketConstructorOpts);
+}
+
 class Connection {
+  private readonly socket: net.Socket;
   private readonly reader = new NetstringReader(MAX_REQUEST_BYTES);
   /** Replies waiting behind a lookup, in request order. */
   private readonly queue: Slot[] = [];
   private closing = false;
+  /** server.now when the socket was last read or written. */
+  private lastActive: number;
+  /** server.now when an incomplete request was first seen (0: none). */
   private partialSince = 0;
   private waitingDrain = false;
   private pipelineFull = false;
 
   constructor(
-    private readonly socket: net.Socket,
+    accepted: net.Socket,
     private readonly server: SocketmapServer,
   ) {
+    const socket = readIntoSharedBuffer(accepted, this.onRead);
+    this.socket = socket;
+    this.lastActive = server.now;
     socket.setNoDelay(true);
-    socket.setTimeout(server.idleTimeoutMs);
-    socket.on('data', this.onData);
-    socket.on('timeout', this.onTimeout);
     socket.on('drain', this.onDrain);
     socket.on('error', () => {}); // resets and the like: 'close' follows
     socket.on('close', () => server.forget(this));
@@ -174,11 +226,33 @@ class Connection {
     this.socket.destroy();
   }
 
-  private readonly onData = (chunk: Buffer): void => {
-    if (this.closing) return;
-    const error = this.reader.feed(chunk, this.onRequest);
+  /**
+   * A request must be complete requestTimeoutMs after its first byte; a connection without traffic
+   * or pending replies is closed after idleTimeoutMs; a closing one without traffic (its peer may
+   * never read) is destroyed after requestTimeoutMs.
+   */
+  checkDeadlines(now: number): void {
+    const { idleTimeoutMs, requestTimeoutMs } = this.server;
+    if (this.closing) {
+      if (now - this.lastActive > requestTimeoutMs) this.socket.destroy();
+    } else if (this.partialSince !== 0) {
+      // While reading is paused, what is held back may be complete requests: only a stall counts.
+      const paused = this.waitingDrain || this.pipelineFull;
+      if (now - (paused ? this.lastActive : this.partialSince) > requestTimeoutMs)
+        this.fail('REQUEST_TIMEOUT');
+    } else if (this.queue.length === 0 && now - this.lastActive > idleTimeoutMs) {
+      this.finish();
+    }
+  }
+
+  /** Always true: where reading must stop, the socket is paused explicitly. */
+  private readonly onRead = (bytes: number, chunk: Buffer): boolean => {
+    if (this.closing) return true;
+    this.lastActive = this.server.now;
+    const error = this.reader.feed(chunk, this.onRequest, bytes);
     if (error !== undefined) this.fail(error);
     else this.watchPartial();
+    return true;
   };
 
   private readonly onRequest = (buffer: Buffer, start: number, end: number): boolean => {
@@ -217,6 +291,7 @@ class Connection {
 
   private write(reply: Reply, started: number): void {
     this.server.metrics?.answered(reply.kindIndex, (performance.now() - started) / 1000);
+    this.lastActive = this.server.now;
     if (!this.socket.write(reply.bytes) && !this.waitingDrain) {
       this.waitingDrain = true;
       this.socket.pause();
@@ -258,24 +333,11 @@ class Connection {
     }
   }
 
-  /** A partial request must be completed within requestTimeoutMs; otherwise idleTimeoutMs applies. */
+  /** Note when an incomplete request started (for its deadline). */
   private watchPartial(): void {
-    const partial = this.reader.buffered > 0;
-    if (partial && this.partialSince === 0) {
-      this.partialSince = performance.now();
-      this.socket.setTimeout(this.server.requestTimeoutMs);
-    } else if (!partial && this.partialSince !== 0) {
-      this.partialSince = 0;
-      this.socket.setTimeout(this.server.idleTimeoutMs);
-    } else if (partial && performance.now() - this.partialSince > this.server.requestTimeoutMs) {
-      this.fail('REQUEST_TIMEOUT');
-    }
+    if (this.reader.buffered === 0) this.partialSince = 0;
+    else if (this.partialSince === 0) this.partialSince = this.server.now;
   }
-
-  private readonly onTimeout = (): void => {
-    if (this.partialSince !== 0) this.fail('REQUEST_TIMEOUT');
-    else if (this.queue.length === 0) this.socket.end();
-  };
 
   /** Reply PERM after the pending replies and close: a netstring stream cannot be resynchronised. */
   private fail(error: keyof typeof PROTOCOL_ERRORS): void {
@@ -283,8 +345,6 @@ class Connection {
     this.server.metrics?.protocolError(error);
     this.closing = true;
     this.socket.pause();
-    // A peer that never reads does not hold the connection open beyond this.
-    this.socket.setTimeout(this.server.requestTimeoutMs, () => this.socket.destroy());
     const reply = ERROR_REPLIES[error];
     if (this.queue.length === 0) {
       this.write(reply, performance.now());
