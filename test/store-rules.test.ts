@@ -109,6 +109,17 @@ describe('validSettings', () => {
       assert.match(err.message, message);
     });
   }
+  it('values whose toString throws give StoreError, not TypeError (found by the fuzz test)', () => {
+    for (const hostile of [{ toString: 0 }, Object.create(null)]) {
+      const mode = storeError(() => validSettings({ ...base, mode: hostile } as unknown as DomainSettings));
+      assert.match(mode.message, /^mode: an object/);
+      const maxAge = storeError(() =>
+        validSettings({ ...base, maxAge: hostile } as unknown as DomainSettings),
+      );
+      assert.match(maxAge.message, /^maxAge: an object/);
+    }
+  });
+
   it('random settings only ever give StoreError (fuzz)', () => {
     fc.assert(
       fc.property(

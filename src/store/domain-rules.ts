@@ -31,11 +31,13 @@ export function validDomainName(name: string): string {
 export function validSettings(s: DomainSettings): DomainSettings {
   if (typeof s !== 'object' || s === null) throw invalid('settings: must be an object');
   if (typeof s.mode !== 'string' || !isMode(s.mode)) {
-    throw invalid(`mode: "${String(s.mode)}" is not one of ${STS_MODES.join(', ')}`);
+    throw invalid(`mode: ${describeValue(s.mode)} is not one of ${STS_MODES.join(', ')}`);
   }
   // RFC 8461 §3.2: max_age is at most 31557600
   if (!Number.isSafeInteger(s.maxAge) || s.maxAge < 0 || s.maxAge > MAX_AGE_LIMIT) {
-    throw invalid(`maxAge: ${String(s.maxAge)} is not a whole number of seconds from 0 to ${MAX_AGE_LIMIT}`);
+    throw invalid(
+      `maxAge: ${describeValue(s.maxAge)} is not a whole number of seconds from 0 to ${MAX_AGE_LIMIT}`,
+    );
   }
   const mx = uniqueStrings(s.mx, 'mx').map(normalizeHost);
   for (const pattern of mx) {
@@ -86,4 +88,13 @@ function uniqueStrings(value: unknown, field: string): string[] {
 
 function invalid(message: string): StoreError {
   return new StoreError('STORE_INVALID', message);
+}
+
+/** A value from untrusted input, for a message: never calls its own toString (which may throw). */
+export function describeValue(value: unknown): string {
+  return typeof value === 'string'
+    ? `"${value}"`
+    : typeof value === 'number'
+      ? String(value)
+      : `a ${typeof value}`;
 }

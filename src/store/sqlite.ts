@@ -20,7 +20,14 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { normalizeHost } from '../mtasts/match.js';
 import type { TlsReport } from '../tlsrpt/report.js';
-import { domainKey, nextPolicyId, policyTextFor, validDomainName, validSettings } from './domain-rules.js';
+import {
+  describeValue,
+  domainKey,
+  nextPolicyId,
+  policyTextFor,
+  validDomainName,
+  validSettings,
+} from './domain-rules.js';
 import { migrate } from './migrations.js';
 import {
   type BreakdownKey,
@@ -666,7 +673,7 @@ function checkNewReport(input: NewReport): { startMs: number; successful: number
 
 function wholeNumber(value: unknown, field: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw invalid(`${field}: ${String(value)} is not a whole number of sessions`);
+    throw invalid(`${field}: ${describeValue(value)} is not a whole number of sessions`);
   }
   return value;
 }
@@ -687,7 +694,7 @@ function timeBound(value: string | undefined, field: string, isUntil: boolean): 
     const m = DATE_TIME.exec(value);
     if (m) ms = Date.parse(m[1] ? value : `${value}Z`);
   }
-  if (Number.isNaN(ms)) throw invalid(`${field}: "${String(value)}" is not an ISO date or timestamp`);
+  if (Number.isNaN(ms)) throw invalid(`${field}: ${describeValue(value)} is not an ISO date or timestamp`);
   return ms;
 }
 
@@ -699,7 +706,7 @@ function count(
 ): number {
   if (value === undefined) return fallback;
   if (!Number.isSafeInteger(value) || value < 0)
-    throw invalid(`${field}: ${String(value)} is not a whole number`);
+    throw invalid(`${field}: ${describeValue(value)} is not a whole number`);
   return Math.min(value, max);
 }
 
