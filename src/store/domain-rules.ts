@@ -96,5 +96,5 @@ export function describeValue(value: unknown): string {
     ? `"${value}"`
     : typeof value === 'number'
       ? String(value)
-      : `a ${typeof value}`;
+      : `${/^[aeiou]/.test(typeof value) ? 'an' : 'a'} ${typeof value}`;
 }
