@@ -4,12 +4,12 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { runCli } from './helpers/cli.js';
+import { freePort } from './helpers/ports.js';
 
 const POLICY_FILE = fileURLToPath(new URL('./fixtures/mtasts/enforce-two-mx.txt', import.meta.url));
 const POLICY = readFileSync(POLICY_FILE, 'utf8');
@@ -354,17 +354,6 @@ describe('publish: checks before writing', () => {
     assert.match(r.stdout, /Examples:\n {2}mxguard /);
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-  });
-}
 
 interface Fetched {
   status: number;

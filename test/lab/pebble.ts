@@ -18,6 +18,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openssl } from '../helpers/pki.js';
+import { freePort } from '../helpers/ports.js';
 
 export const PEBBLE_BIN = '/usr/bin/pebble';
 
@@ -129,17 +130,6 @@ function httpsText(url: string, ca: string): Promise<string> {
         );
       })
       .on('error', reject);
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
   });
 }
 

@@ -5,10 +5,12 @@
 //   const redis = await startRedis();
 //   new RedisPolicyStore({ url: redis.url }); ...; await redis.stop();
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../helpers/ports.js';
 import { Daemon, requireCommand } from './dnssec.js';
+
+export { freePort };
 
 export interface LabRedis {
   host: string;
@@ -72,16 +74,4 @@ export async function startRedis(): Promise<LabRedis> {
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
-}
-
-/** A TCP port on 127.0.0.1 that nothing listens on right now. */
-export function freePort(host = HOST): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
