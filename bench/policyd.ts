@@ -381,8 +381,17 @@ async function measure(
   duration: number,
   round: number,
 ): Promise<Run> {
-  const latencies: number[] = [];
-  const record = (ns: number) => latencies.push(ns);
+  // Latencies in a typed array grown by doubling: no boxed numbers for the collector to scan mid-run.
+  let latencies = new Float64Array(1 << 20);
+  let count = 0;
+  const record = (ns: number) => {
+    if (count === latencies.length) {
+      const grown = new Float64Array(latencies.length * 2);
+      grown.set(latencies);
+      latencies = grown;
+    }
+    latencies[count++] = ns;
+  };
   const loops: ClosedLoop[] = [];
   for (let i = 0; i < concurrency; i++) {
     // Each connection starts at another domain, so the daemon sees a mix at every moment.
@@ -405,9 +414,8 @@ async function measure(
   for (const loop of loops) loop.close();
   const failed = errors.find((e) => e !== undefined);
   if (failed) throw new Error(`${target.name} at ${concurrency} connections: ${failed.message}`);
-  latencies.sort((a, b) => a - b);
-  const quantile = (q: number) =>
-    (latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0) / 1000;
+  const sorted = latencies.subarray(0, count).sort();
+  const quantile = (q: number) => (sorted[Math.min(count - 1, Math.floor(q * count))] ?? 0) / 1000;
   const total = stat1.total - stat0.total;
   return {
     target: target.name,

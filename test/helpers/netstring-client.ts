@@ -108,21 +108,23 @@ export class NetstringClient {
 
 /**
  * A closed loop on one connection, for benchmarks: send a request, wait for its whole reply, send the next
- * (requests taken round-robin), until stop(). Callbacks and preencoded requests only, so the client spends as
- * little CPU as it can per query. Each reply is compared with the one expected for its request.
+ * (requests taken round-robin), until stop(). The client must cost as little CPU per query as it can, since
+ * it shares the machine with the daemon it measures: requests are encoded once, replies are read into one
+ * reused buffer (net.connect's `onread`, no Buffer per chunk) and compared in place with the expected one.
  */
 export class ClosedLoop {
   /** Queries answered so far. */
   completed = 0;
   /** Replies that differed from the expected one. */
   mismatches = 0;
-  private readonly socket: net.Socket;
+  private socket: net.Socket | undefined;
   private readonly requests: Buffer[];
   private readonly expected: Buffer[];
   private readonly onLatency: (nanoseconds: number) => void;
   private next = 0;
   private sentAt = 0n;
-  private buffered: Buffer | undefined;
+  /** The start of a reply that arrived in pieces (rare: replies are small); undefined otherwise. */
+  private partial: Buffer | undefined;
   private running = false;
   private stopped: (() => void) | undefined;
   private failure: Error | undefined;
@@ -131,15 +133,10 @@ export class ClosedLoop {
    * `requests` are payloads ("postfix example.test"); `expected` the reply payload for each (same index).
    * `onLatency` gets the time from write to the last byte of each reply.
    */
-  constructor(socket: net.Socket, requests: string[], expected: string[], onLatency: (ns: number) => void) {
-    this.socket = socket;
+  private constructor(requests: string[], expected: string[], onLatency: (ns: number) => void) {
     this.requests = requests.map((r) => encodeNetstring(r));
     this.expected = expected.map((r) => encodeNetstring(r));
     this.onLatency = onLatency;
-    socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (err) => this.fail(err));
-    socket.on('close', () => this.fail(new Error('socketmap connection closed by the server')));
   }
 
   static async open(
@@ -148,7 +145,20 @@ export class ClosedLoop {
     expected: string[],
     onLatency: (ns: number) => void,
   ): Promise<ClosedLoop> {
-    return new ClosedLoop(await connectSocket(endpoint), requests, expected, onLatency);
+    const loop = new ClosedLoop(requests, expected, onLatency);
+    const onread = {
+      buffer: Buffer.allocUnsafe(MAX_REPLY),
+      callback: (length: number, buffer: Buffer) => {
+        loop.onRead(buffer, length);
+        return true;
+      },
+    };
+    const socket = await connectSocket(endpoint, 10_000, onread);
+    socket.setNoDelay(true);
+    socket.on('error', (err) => loop.fail(err));
+    socket.on('close', () => loop.fail(new Error('socketmap connection closed by the server')));
+    loop.socket = socket;
+    return loop;
   }
 
   start(): void {
@@ -166,23 +176,25 @@ export class ClosedLoop {
   }
 
   close(): void {
-    this.socket.destroy();
+    this.socket?.destroy();
   }
 
   private send(): void {
     this.sentAt = process.hrtime.bigint();
-    this.socket.write(this.requests[this.next]!);
+    this.socket!.write(this.requests[this.next]!);
   }
 
-  private onData(chunk: Buffer): void {
-    const reply = this.buffered === undefined ? chunk : Buffer.concat([this.buffered, chunk]);
+  /** `buffer` is reused for the next read: whatever must outlive this call is copied. */
+  private onRead(buffer: Buffer, length: number): void {
+    let reply = buffer.subarray(0, length);
+    if (this.partial !== undefined) reply = Buffer.concat([this.partial, reply]);
     // Only one reply can be in flight; it may arrive in pieces.
     const colon = reply.indexOf(0x3a);
     if (colon === -1 || reply.length < colon + 2 + Number(reply.toString('ascii', 0, colon))) {
-      this.buffered = reply;
+      this.partial = Buffer.from(reply);
       return;
     }
-    this.buffered = undefined;
+    this.partial = undefined;
     this.onLatency(Number(process.hrtime.bigint() - this.sentAt));
     this.sentAt = 0n;
     this.completed++;
@@ -209,10 +221,9 @@ export async function socketmapQuery(endpoint: Endpoint, map: string, key: strin
   }
 }
 
-function connectSocket(endpoint: Endpoint, timeoutMs = 10_000): Promise<net.Socket> {
+function connectSocket(endpoint: Endpoint, timeoutMs = 10_000, onread?: net.OnReadOpts): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket =
-      'path' in endpoint ? net.connect(endpoint.path) : net.connect(endpoint.port, endpoint.host);
+    const socket = net.connect({ ...endpoint, onread });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new Error(`socketmap connect to ${describe(endpoint)} timed out`));

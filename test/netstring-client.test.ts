@@ -1,0 +1,87 @@
+// The benchmark's closed-loop socketmap client (test/helpers/netstring-client.ts): what it counts must be true,
+// or BENCHMARKS.md is wrong. A real TCP server on loopback answers; some replies come in pieces, some are wrong.
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, test } from 'node:test';
+import { ClosedLoop, decodeNetstring, encodeNetstring } from './helpers/netstring-client.js';
+
+let server: net.Server;
+let port = 0;
+/** Requests the server has read, in order. */
+const seen: string[] = [];
+
+before(async () => {
+  server = net.createServer((socket) => {
+    let buffered = Buffer.alloc(0);
+    socket.on('data', (chunk) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      for (;;) {
+        const decoded = decodeNetstring(buffered);
+        if (decoded === undefined) return;
+        buffered = buffered.subarray(decoded.used);
+        const request = decoded.payload.toString();
+        seen.push(request);
+        const domain = request.split(' ')[1]!;
+        if (domain === 'wrong.test') socket.write(encodeNetstring('NOTFOUND '));
+        else if (domain === 'split.test') {
+          // The reply in three writes, far enough apart to arrive as separate reads.
+          const reply = encodeNetstring(`OK ${domain}`);
+          socket.write(reply.subarray(0, 1));
+          setTimeout(() => socket.write(reply.subarray(1, 6)), 5);
+          setTimeout(() => socket.write(reply.subarray(6)), 10);
+        } else socket.write(encodeNetstring(`OK ${domain}`));
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  port = (server.address() as net.AddressInfo).port;
+});
+
+after(() => server.close());
+
+test('ClosedLoop counts replies, mismatches and latencies, and keeps one query in flight', async () => {
+  const requests = ['postfix a.test', 'postfix split.test', 'postfix wrong.test'];
+  const expected = ['OK a.test', 'OK split.test', 'OK wrong.test'];
+  const latencies: number[] = [];
+  seen.length = 0;
+  const loop = await ClosedLoop.open({ host: '127.0.0.1', port }, requests, expected, (ns) =>
+    latencies.push(ns),
+  );
+  loop.start();
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.equal(await loop.stop(), undefined);
+  loop.close();
+
+  assert.ok(loop.completed >= 6, `only ${loop.completed} queries in 200 ms`);
+  // Round-robin, one at a time: the server saw exactly the answered requests (plus none in flight after stop).
+  assert.equal(seen.length, loop.completed);
+  assert.deepEqual(
+    seen,
+    Array.from({ length: seen.length }, (_, i) => requests[i % requests.length]),
+  );
+  // Every third reply (wrong.test) differs from what was expected; the split replies were put back together.
+  assert.equal(loop.mismatches, Math.floor(loop.completed / 3));
+  assert.equal(latencies.length, loop.completed);
+  // A split reply takes at least the 10 ms between its first and last piece.
+  assert.ok(latencies[1]! >= 9_000_000, `split reply latency ${latencies[1]} ns`);
+  assert.ok(latencies[0]! > 0);
+});
+
+test('ClosedLoop reports a server that hangs up as an error from stop()', async () => {
+  const rude = net.createServer((socket) => socket.once('data', () => socket.destroy()));
+  await new Promise<void>((resolve) => rude.listen(0, '127.0.0.1', resolve));
+  const { port: rudePort } = rude.address() as net.AddressInfo;
+  const loop = await ClosedLoop.open(
+    { host: '127.0.0.1', port: rudePort },
+    ['postfix a.test'],
+    ['OK'],
+    () => {},
+  );
+  loop.start();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const error = await loop.stop();
+  loop.close();
+  rude.close();
+  assert.match(String(error?.message), /closed by the server/);
+  assert.equal(loop.completed, 0);
+});
