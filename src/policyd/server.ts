@@ -35,6 +35,11 @@ export interface SocketmapServerOptions {
   maxPipeline?: number;
   /** How long close() lets connections finish their replies (default 2 s). */
   closeGraceMs?: number;
+  /**
+   * Read every connection into one shared buffer (default true); false reads through 'data' events, the
+   * path taken anyway when the runtime's socket internals are not as expected (see readIntoSharedBuffer).
+   */
+  sharedReadBuffer?: boolean;
 }
 
 const PROTOCOL_ERRORS: Record<NetstringError | 'BAD_REQUEST' | 'REQUEST_TIMEOUT', string> = {
@@ -59,6 +64,7 @@ export class SocketmapServer {
   readonly requestTimeoutMs: number;
   readonly maxPipeline: number;
   private readonly closeGraceMs: number;
+  readonly sharedReadBuffer: boolean;
   private readonly sweepTimer: NodeJS.Timeout;
   /** performance.now() at the last deadline check: connections stamp their activity with it. */
   now = performance.now();
@@ -71,6 +77,7 @@ export class SocketmapServer {
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
     this.maxPipeline = options.maxPipeline ?? 64;
     this.closeGraceMs = options.closeGraceMs ?? 2000;
+    this.sharedReadBuffer = options.sharedReadBuffer ?? true;
     if (this.metrics) this.metrics.openConnections = () => this.connections.size;
     const sweepMs = Math.min(1000, Math.max(10, Math.min(this.idleTimeoutMs, this.requestTimeoutMs) / 4));
     this.sweepTimer = setInterval(() => this.checkDeadlines(), sweepMs);
@@ -171,10 +178,10 @@ type ReadCallback = (bytes: number, buffer: Buffer) => boolean;
  * not offer for the sockets it accepts. Relies on `_handle` and the `handle` option, which
  * net.Server itself uses; when `_handle` is not there, the socket is used as it is, with 'data'.
  */
-function readIntoSharedBuffer(accepted: net.Socket, onRead: ReadCallback): net.Socket {
+function readIntoSharedBuffer(accepted: net.Socket, onRead: ReadCallback, shared: boolean): net.Socket {
   const internal = accepted as unknown as { _handle?: object | null };
   const handle = internal._handle;
-  if (handle == null) {
+  if (!shared || handle == null) {
     accepted.on('data', (chunk: Buffer) => onRead(chunk.length, chunk));
     accepted.resume();
     return accepted;
@@ -206,7 +213,7 @@ class Connection {
     accepted: net.Socket,
     private readonly server: SocketmapServer,
   ) {
-    const socket = readIntoSharedBuffer(accepted, this.onRead);
+    const socket = readIntoSharedBuffer(accepted, this.onRead, server.sharedReadBuffer);
     this.socket = socket;
     this.lastActive = server.now;
     socket.setNoDelay(true);
