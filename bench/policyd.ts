@@ -3,7 +3,7 @@
 //
 //   npx tsc -p tsconfig.json && node --import tsx bench/policyd.ts [--rounds 3] [--seconds 10]
 //     [--concurrency 1,10,50] [--domains 16] [--targets ours,peer[,baseline]] [--no-pin] [--json FILE]
-//     [--cpu-prof DIR] [--quiet-threshold PCT] [--quiet-wait SECONDS] [--max-others PCT] [--attempts N]
+//     [--transport tcp|unix] [--cpu-prof DIR] [--quiet-threshold PCT] [--quiet-wait SECONDS] [--max-others PCT] [--attempts N]
 //
 // What it does:
 // - a lab on loopback (LAB-NOTES): the lab DNS server on 127.0.62.53:53 and the lab HTTPS policy host on
@@ -24,6 +24,8 @@
 //   processes used more than --max-others % (default 10) is done again, up to --attempts (default 4) in all,
 //   keeping the least disturbed one;
 // - medians over rounds, and the medians of the per-round ratios ours/peer, printed as Markdown.
+// `--transport unix` has every daemon listen on a UNIX socket instead of 127.0.0.1 (Postfix's
+// `socketmap:unix:PATH`; the loopback TCP path is most of a cached query's kernel time).
 // `--targets` picks the daemons; `baseline` is a bare Node netstring responder (one fixed reply, no logic, reading
 // into one reused buffer as our daemon does): the ceiling for a Node server that this client can measure here. `--cpu-prof DIR` runs our daemon under `node --cpu-prof` (profile written when it
 // exits at the end).
@@ -100,6 +102,7 @@ const { values: args } = parseArgs({
     domains: { type: 'string', default: '16' },
     targets: { type: 'string', default: 'ours,peer' },
     'no-pin': { type: 'boolean', default: false },
+    transport: { type: 'string', default: 'tcp' },
     json: { type: 'string' },
     'cpu-prof': { type: 'string' },
     'quiet-threshold': { type: 'string', default: '10' },
@@ -118,6 +121,8 @@ const quietWait = Number(args['quiet-wait']);
 const maxOthers = Number(args['max-others']);
 const attempts = positive(args.attempts, '--attempts');
 const wanted = new Set(args.targets.split(','));
+if (args.transport !== 'tcp' && args.transport !== 'unix') throw new Error('--transport: tcp or unix');
+const unix = args.transport === 'unix';
 for (const t of wanted) {
   if (!['ours', 'peer', 'baseline'].includes(t))
     throw new Error(`--targets: unknown "${t}" (ours, peer, baseline)`);
@@ -191,20 +196,23 @@ async function main(): Promise<void> {
         resolvConfPath: writeLabResolvConf(work, DNS_ADDRESS),
         caFile,
         cpu: pin ? DAEMON_CPU : undefined,
+        socketPath: unix ? join(work, 'peer.sock') : undefined,
       });
       cleanups.push(() => peerDaemon.stop());
       if (!peerDaemon.uvloop)
         throw new Error('postfix-mta-sts-resolver is not on uvloop: install python3-uvloop');
       targets.push({
         name: 'peer',
-        endpoint: { host: peerDaemon.host, port: peerDaemon.port },
+        endpoint: peerDaemon.socketPath
+          ? { path: peerDaemon.socketPath }
+          : { host: peerDaemon.host, port: peerDaemon.port },
         pid: peerDaemon.pid,
         expected: [],
         stop: () => peerDaemon.stop(),
       });
     }
     if (wanted.has('baseline')) {
-      const baseline = await startBaseline(taskset);
+      const baseline = await startBaseline(taskset, work);
       cleanups.push(() => baseline.stop());
       targets.push(baseline);
     }
@@ -298,11 +306,11 @@ async function startOurs(taskset: string, caFile: string, work: string, domains:
   mkdirSync(dataDir);
   const node = [process.execPath];
   if (args['cpu-prof']) node.push('--cpu-prof', '--cpu-prof-dir', args['cpu-prof']);
+  const endpoint: Endpoint = unix ? { path: join(work, 'ours.sock') } : { host: '127.0.0.1', port };
   const daemonArgs = [
     BIN,
     'policyd',
-    '--listen',
-    `127.0.0.1:${port}`,
+    ...('path' in endpoint ? ['--socket', endpoint.path] : ['--listen', `127.0.0.1:${port}`]),
     '--resolver',
     `${DNS_ADDRESS}:53`,
     '--ca-file',
@@ -317,7 +325,6 @@ async function startOurs(taskset: string, caFile: string, work: string, domains:
     ? [taskset, '-c', String(DAEMON_CPU), ...node, ...daemonArgs]
     : [...node, ...daemonArgs];
   const daemon = new Daemon('mxguard policyd', command[0]!, command.slice(1));
-  const endpoint = { host: '127.0.0.1', port };
   await daemon.waitFor(async () => {
     try {
       await socketmapQuery(endpoint, 'postfix', `${domains[0]}.unused.invalid`);
@@ -342,8 +349,10 @@ async function startOurs(taskset: string, caFile: string, work: string, domains:
  * A netstring responder with no logic at all: one fixed reply per request. The client's ceiling. It reads into
  * one reused buffer (net.Socket's `onread`, on the accepted socket's handle), as src/policyd/server.ts does.
  */
-async function startBaseline(taskset: string): Promise<Target> {
-  const port = await freePort();
+async function startBaseline(taskset: string, work: string): Promise<Target> {
+  const endpoint: Endpoint = unix
+    ? { path: join(work, 'baseline.sock') }
+    : { host: '127.0.0.1', port: await freePort() };
   const reply = 'OK secure match=mx.d0.bench.test:.backup.d0.bench.test servername=hostname';
   const code = `
     const net = require('node:net');
@@ -358,7 +367,7 @@ async function startBaseline(taskset: string): Promise<Target> {
       } } });
       s.setNoDelay(true);
       s.on('error', () => {});
-    }).listen(${port}, '127.0.0.1', () => console.log('ready'));
+    }).listen(${JSON.stringify(endpoint)}, () => console.log('ready'));
     process.on('SIGTERM', () => process.exit(0));`;
   const command = pin
     ? [taskset, '-c', String(DAEMON_CPU), process.execPath, '-e', code]
@@ -367,7 +376,7 @@ async function startBaseline(taskset: string): Promise<Target> {
   await daemon.waitFor(/ready/);
   return {
     name: 'baseline',
-    endpoint: { host: '127.0.0.1', port },
+    endpoint,
     pid: daemon.process.pid ?? 0,
     expected: Array.from({ length: domainCount }, () => reply),
     stop: () => daemon.stop(),

@@ -34,6 +34,8 @@ export interface PeerResolverOptions {
   strictTesting?: boolean;
   /** Pin the daemon to this CPU (`taskset -c`), for benchmarks. */
   cpu?: number;
+  /** Listen on this UNIX socket instead of TCP (the daemon's `path` setting). */
+  socketPath?: string;
   /** Log level (default "warn": the daemon logs every lookup at info). */
   verbosity?: 'debug' | 'info' | 'warn' | 'error';
 }
@@ -41,6 +43,8 @@ export interface PeerResolverOptions {
 export interface LabPeerResolver {
   host: string;
   port: number;
+  /** The UNIX socket, when it listens on one (then host and port are not used). */
+  socketPath?: string;
   /** The daemon's PID (the Python process itself). */
   pid: number;
   /** True when the daemon said it runs on uvloop. */
@@ -68,9 +72,9 @@ export async function startPeerResolver(options: PeerResolverOptions): Promise<L
   writeFileSync(
     config,
     [
-      `host: ${host}`,
-      `port: ${port}`,
-      'reuse_port: true',
+      ...(options.socketPath === undefined
+        ? [`host: ${host}`, `port: ${port}`, 'reuse_port: true']
+        : [`path: ${JSON.stringify(options.socketPath)}`, 'mode: 0666']),
       'shutdown_timeout: 1',
       `cache_grace: ${options.cacheGrace ?? 60}`,
       'cache:',
@@ -112,7 +116,9 @@ export async function startPeerResolver(options: PeerResolverOptions): Promise<L
   const daemon = new Daemon('mta-sts-daemon', command[0]!, command.slice(1));
   try {
     // At "warn" the daemon prints nothing when it is up: wait until it accepts connections.
-    await daemon.waitFor(() => canConnect(host, port));
+    await daemon.waitFor(() =>
+      canConnect(options.socketPath === undefined ? { host, port } : { path: options.socketPath }),
+    );
   } catch (err) {
     await daemon.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -121,6 +127,7 @@ export async function startPeerResolver(options: PeerResolverOptions): Promise<L
   return {
     host,
     port,
+    socketPath: options.socketPath,
     pid: daemon.process.pid ?? 0,
     uvloop: uvloopIn(daemon.process.pid ?? 0),
     log: () => daemon.log,
@@ -140,9 +147,9 @@ function uvloopIn(pid: number): boolean {
   }
 }
 
-function canConnect(host: string, port: number): Promise<boolean> {
+function canConnect(endpoint: { host: string; port: number } | { path: string }): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = net.connect(port, host);
+    const socket = net.connect(endpoint);
     socket.once('connect', () => {
       socket.destroy();
       resolve(true);
