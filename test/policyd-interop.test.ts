@@ -120,6 +120,8 @@ describe('policyd interop: Postfix postmap against mxguard policyd and postfix-m
   let web: PolicyHost;
   let peer: LabPeerResolver;
   let ours: Promise<Endpoint>;
+  /** Our daemon's log so far (its failures: JSON lines on stderr). */
+  let oursLog = () => '';
   let postfixConfig: string;
   let tlsaHash: string;
 
@@ -269,6 +271,7 @@ describe('policyd interop: Postfix postmap against mxguard policyd and postfix-m
       String(ID_RECHECK_SECONDS),
     ]);
     cleanups.push(() => daemon.stop());
+    oursLog = () => daemon.log;
     const endpoint = { host: '127.0.0.1', port };
     await daemon.waitFor(async () => {
       try {
@@ -427,7 +430,9 @@ describe('policyd interop: Postfix postmap against mxguard policyd and postfix-m
         await new Promise((resolve) => setTimeout(resolve, 250));
         answer = await ask(who, 'changed.test');
       }
-      assert.equal(answer, want, `${who}: still "${answer}" after the id changed`);
+      // When this fails, the daemon's log says why (a timed-out id check waits a minute, a failed fetch five).
+      const log = (who === 'ours' ? oursLog() : peer.log()).split('\n').slice(-15).join('\n');
+      assert.equal(answer, want, `${who}: still "${answer}" after the id changed; its log ends:\n${log}`);
     });
   }
 });
