@@ -5,18 +5,20 @@
 // and the first start in an empty folder (what `npm start` does).
 // The command is the built one (dist/cli/main.js, as `npm test` builds it).
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { probeSmtp } from '../src/smtp/probe.js';
 import { openStore } from '../src/store/index.js';
 import type { Store } from '../src/store/types.js';
 import { DOMAIN_SETTINGS, eventually, httpsGet } from './fixtures/serve/helpers.js';
 import { BIN } from './helpers/cli.js';
 import { TestPki } from './helpers/pki.js';
+import { freePort } from './helpers/ports.js';
 
 interface ServeProcess {
   child: ChildProcess;
@@ -275,5 +277,103 @@ describe('serve: what a user sees', () => {
     const serve = startServe([], { cwd: dir, env: { MXGUARD_WORKERS: 'two' } });
     assert.equal(await serve.exit, 2);
     assert.match(serve.stderr(), /MXGUARD_WORKERS: /);
+  });
+});
+
+describe('serve: STARTTLS on the SMTP report receiver', () => {
+  const pki = TestPki.create('mxguard-serve-smtp-');
+  const root = pki.issue('root', { subject: '/CN=SMTP Root CA' });
+  const first = pki.issue('first', {
+    subject: '/CN=mx-a.example.test',
+    issuer: root,
+    sans: ['mx-a.example.test'],
+  });
+  const renewed = pki.issue('renewed', {
+    subject: '/CN=mx-b.example.test',
+    issuer: root,
+    sans: ['mx-b.example.test'],
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'mxguard-serve-smtp-'));
+  after(() => {
+    rmSync(dir, { recursive: true, force: true });
+    pki.remove();
+  });
+
+  /** The subject of the certificate offered after STARTTLS to a client that sends no SNI (as Postfix). */
+  async function offeredWithoutSni(port: number): Promise<string> {
+    const r = spawnSync(
+      'openssl',
+      ['s_client', '-connect', `127.0.0.1:${port}`, '-starttls', 'smtp', '-noservername'],
+      { input: 'QUIT\r\n', encoding: 'utf8', timeout: 15_000 },
+    );
+    return /^subject=(.*)$/m.exec(r.stdout)?.[1]?.trim() ?? `no certificate: ${r.stderr}`;
+  }
+
+  it('offers the default certificate, valid for PKIX, and the renewed one after the files change', async () => {
+    const certFile = join(dir, 'smtp-cert.pem');
+    const keyFile = join(dir, 'smtp-key.pem');
+    copyFileSync(first.certPath, certFile);
+    copyFileSync(first.key.path, keyFile);
+    const port = await freePort();
+    const config = join(dir, 'serve.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        dataDir: 'data',
+        workers: 1,
+        smtpListen: `127.0.0.1:${port}`,
+        defaultCertificate: { cert: certFile, key: keyFile },
+      }),
+    );
+    const serve = startServe(['--config', config, '--listen', '127.0.0.1:0'], { cwd: dir });
+    try {
+      await serve.waitFor(/SMTP report intake on .*, STARTTLS with the default certificate/, 'the SMTP line');
+      await serve.waitFor(/listening on http:/, 'the HTTP listener');
+      const probe = await probeSmtp({
+        address: '127.0.0.1',
+        port,
+        mxHost: 'mx-a.example.test',
+        ca: [root.pem],
+        timeoutMs: 5000,
+      });
+      assert.ok(probe.ok, JSON.stringify(probe));
+      assert.equal(probe.pkix.valid, true);
+      assert.equal(probe.pkix.nameMatches, true);
+      assert.match(await offeredWithoutSni(port), /CN ?= ?mx-a\.example\.test/);
+
+      // A renewal writes new files: the next sessions get the new certificate, without a restart.
+      writeFileSync(keyFile, readFileSync(renewed.key.path));
+      writeFileSync(certFile, readFileSync(renewed.certPath));
+      await eventually(
+        async () => (/mx-b\.example\.test/.test(await offeredWithoutSni(port)) ? true : undefined),
+        'the renewed certificate without SNI',
+        30_000,
+      );
+      const again = await probeSmtp({
+        address: '127.0.0.1',
+        port,
+        mxHost: 'mx-b.example.test',
+        ca: [root.pem],
+        timeoutMs: 5000,
+      });
+      assert.ok(again.ok && again.pkix.nameMatches, JSON.stringify(again));
+    } finally {
+      serve.child.kill('SIGTERM');
+      assert.equal(await serve.exit, 0, serve.stderr());
+    }
+  });
+
+  it('says when STARTTLS is not offered', async () => {
+    const port = await freePort();
+    const serve = startServe(
+      ['--listen', '127.0.0.1:0', '--smtp-listen', `127.0.0.1:${port}`, '--data-dir', join(dir, 'plain')],
+      { cwd: dir, env: { MXGUARD_WORKERS: '1' } },
+    );
+    try {
+      await serve.waitFor(/no STARTTLS \(set defaultCertificate to offer it\)/, 'the SMTP line');
+    } finally {
+      serve.child.kill('SIGTERM');
+      await serve.exit;
+    }
   });
 });

@@ -209,8 +209,33 @@ async function startBackground(ctx: ServerContext, settings: ServeSettings): Pro
   const running: Running[] = [];
   try {
     if (settings.smtp) {
-      const mail = await startMailIntake(ctx);
-      running.push({ stop: () => mail.stop() });
+      // STARTTLS (RFC 3207) with the certificates the HTTPS side uses, reloaded the same way: the default
+      // one for clients without SNI (Postfix sends none unless told to), by SNI otherwise.
+      let certificates: CertificateStore | undefined;
+      if (settings.defaultCertificate) {
+        certificates = new CertificateStore({
+          certsDirectory: certsDir(settings.dataDir),
+          configured: settings.certificates,
+          defaultCertificate: settings.defaultCertificate,
+          logger: ctx.logger.child({ component: 'smtp-tls' }),
+        });
+        certificates.start();
+      }
+      const pair = certificates?.defaultPair;
+      if (certificates && !pair) ctx.logger.warn('SMTP: the default certificate did not load; no STARTTLS');
+      const mail = await startMailIntake(ctx, {
+        tls: pair && certificates ? { ...pair, sniCallback: certificates.sniCallback } : undefined,
+      }).catch((err) => {
+        certificates?.stop();
+        throw err;
+      });
+      certificates?.onDefaultChange((changed) => mail.setCertificate(changed));
+      running.push({
+        stop: async () => {
+          certificates?.stop();
+          await mail.stop();
+        },
+      });
     }
     if (settings.imap) {
       const poller = await startImapPoller(ctx);
@@ -248,7 +273,15 @@ async function announce(
   const say = (line: string) => process.stderr.write(`mxguard serve: ${line}\n`);
   say(`listening on ${urls.http} (policy hosting, POST /tlsrpt, dashboard at /)`);
   if (urls.https) say(`listening on ${urls.https} (policy hosting, certificate chosen by SNI)`);
-  if (settings.smtp) say(`SMTP report intake on ${formatHostPort(settings.smtp)}`);
+  if (settings.smtp) {
+    say(
+      `SMTP report intake on ${formatHostPort(settings.smtp)}, ${
+        settings.defaultCertificate
+          ? 'STARTTLS with the default certificate'
+          : 'no STARTTLS (set defaultCertificate to offer it)'
+      }`,
+    );
+  }
   if (settings.imap)
     say(`polling IMAP ${settings.imap.user}@${settings.imap.host} every ${settings.imap.intervalSeconds} s`);
   if (settings.acme) say(`ACME certificates from ${settings.acme.directoryUrl}`);

@@ -14,6 +14,7 @@
 // when the store or DNS failed, so the sender tries again; 552 for a message over config.intake.maxBytes
 // (advertised with SIZE, also enforced on the stream; the refusal is recorded). AUTH is off; STARTTLS
 // is offered only when a certificate is given. Idle clients are dropped after a minute.
+import type { SecureContext } from 'node:tls';
 import { dkimVerify } from 'mailauth';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { Resolver } from '../dns/resolver.js';
@@ -158,12 +159,21 @@ export async function ingestMail(
 // ---- the SMTP receiver ----
 
 export interface MailIntakeOptions {
-  /** PEM key and certificate chain: STARTTLS is offered only with them. */
-  tls?: { key: string | Buffer; cert: string | Buffer };
+  /**
+   * PEM key and certificate chain: STARTTLS is offered only with them. They serve clients that send no
+   * SNI (Postfix by default); `sniCallback` picks another certificate for a client that names a host.
+   */
+  tls?: {
+    key: string | Buffer;
+    cert: string | Buffer;
+    sniCallback?: (servername: string, callback: (err: Error | null, ctx?: SecureContext) => void) => void;
+  };
 }
 
 export interface MailIntake {
   port: number;
+  /** Replace the key and chain offered with STARTTLS (after a renewal); new sessions get them. */
+  setCertificate(pair: { key: string | Buffer; cert: string | Buffer }): void;
   /** Stop accepting; sessions in progress get a few seconds to finish. */
   stop(): Promise<void>;
 }
@@ -189,7 +199,13 @@ export async function startMailIntake(
     size: maxBytes,
     authOptional: true,
     disabledCommands: options.tls ? ['AUTH'] : ['AUTH', 'STARTTLS'],
-    ...(options.tls ? { key: options.tls.key, cert: options.tls.cert } : {}),
+    ...(options.tls
+      ? {
+          key: options.tls.key,
+          cert: options.tls.cert,
+          ...(options.tls.sniCallback ? { SNICallback: options.tls.sniCallback } : {}),
+        }
+      : {}),
     logger: false,
     // No PTR lookup of the client: it would go to the system resolver, and nothing here uses the name.
     disableReverseLookup: true,
@@ -223,6 +239,7 @@ export async function startMailIntake(
   log.info({ host: listen.host, port }, 'SMTP receiver listening');
   return {
     port,
+    setCertificate: (pair) => server.updateSecureContext({ key: pair.key, cert: pair.cert }),
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
