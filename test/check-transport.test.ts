@@ -54,6 +54,9 @@ const SCENARIOS = [
   'wrongname',
   'private',
   'nullmx',
+  'cname',
+  'cnamefallback',
+  'cnameta',
 ];
 
 let pki: TestPki;
@@ -65,6 +68,8 @@ let other: StandardChain;
 let selfSigned: TestCert;
 let expiredLeaf: TestCert;
 let wrongName: TestCert;
+/** A leaf named only for the CNAME target of mx.cnameta.test. */
+let aliasLeaf: TestCert;
 let dns: LabDnsServer;
 
 const tlsa = (cert: TestCert, usage: number, selector: number, matchingType: number): TlsaRecord =>
@@ -117,6 +122,7 @@ before(async () => {
     notAfter: new Date('2021-01-01T00:00:00Z'),
   });
   wrongName = pki.issue('wrong-name', { issuer: chainA.intermediate, sans: ['other.example'] });
+  aliasLeaf = pki.issue('alias-leaf', { issuer: chainA.intermediate, sans: ['mx3.target.test'] });
 
   const leafA = chainA.leaf;
   dns = await startDnsServer([
@@ -154,6 +160,38 @@ before(async () => {
     mailZone('expired', { tlsa: [tlsa(expiredLeaf, 3, 1, 1)] }),
     mailZone('wrongname', { tlsa: [tlsa(chainA.intermediate, 2, 1, 1)] }),
     mailZone('private', { tlsa: [tlsa(leafA, 3, 1, 1)] }),
+    // MX hosts that are aliases (RFC 7672 §2.2.2): TLSA at the expanded name first, then at the original.
+    mailZone('cname', {
+      addresses: [],
+      tlsa: [tlsa(leafB, 3, 1, 1)],
+      extra: [{ name: mxOf('cname'), type: 'CNAME', data: 'mx1.target.test' }],
+    }),
+    mailZone('cnamefallback', {
+      addresses: [],
+      tlsa: [tlsa(leafA, 3, 1, 1)],
+      extra: [{ name: mxOf('cnamefallback'), type: 'CNAME', data: 'mx2.target.test' }],
+    }),
+    mailZone('cnameta', {
+      addresses: [],
+      extra: [{ name: mxOf('cnameta'), type: 'CNAME', data: 'mx3.target.test' }],
+    }),
+    {
+      origin: 'target.test',
+      secure: true,
+      records: [
+        { name: 'mx1.target.test', type: 'A', data: '127.0.0.1' },
+        { name: 'mx2.target.test', type: 'A', data: '127.0.0.1' },
+        { name: 'mx3.target.test', type: 'A', data: '127.0.0.1' },
+        ...tlsaRecords('cname', [tlsa(leafA, 3, 1, 1)]).map((r) => ({
+          ...r,
+          name: '_25._tcp.mx1.target.test',
+        })),
+        ...tlsaRecords('cnameta', [tlsa(chainA.intermediate, 2, 1, 1)]).map((r) => ({
+          ...r,
+          name: '_25._tcp.mx3.target.test',
+        })),
+      ],
+    },
     {
       origin: 'nullmx.test',
       secure: true,
@@ -453,6 +491,26 @@ describe('tls: certificates (RFC 8461 §4.2)', () => {
     assert.match(f.message, /enforce mode/);
     assert.ok(!codes(a).includes('TLS_CERT_UNTRUSTED'), 'the expiry is reported once');
     expect(a, 'DANE_TLSA_MATCH', 'pass', 'expired');
+  });
+});
+
+describe('dane: MX hosts that are aliases (RFC 7672 §2.2.2)', () => {
+  it('looks up TLSA at the secure CNAME-expanded name first (the original name has a stale record)', async () => {
+    const a = await audit('cname', { cert: chainOfA() });
+    assert.equal(a.data.hosts[0]?.tlsa.owner, '_25._tcp.mx1.target.test.');
+    expect(a, 'DANE_TLSA_MATCH', 'pass', 'cname');
+  });
+
+  it('falls back to the original name when the expanded name has no TLSA records', async () => {
+    const a = await audit('cnamefallback', { cert: chainOfA() });
+    assert.equal(a.data.hosts[0]?.tlsa.owner, '_25._tcp.mx.cnamefallback.test.');
+    expect(a, 'DANE_TLSA_MATCH', 'pass', 'cnamefallback');
+  });
+
+  it('accepts a DANE-TA certificate named for the expanded name (§3.2.2)', async () => {
+    const a = await audit('cnameta', { cert: serverCert([aliasLeaf, chainA.intermediate]) });
+    assert.equal(a.data.hosts[0]?.tlsa.owner, '_25._tcp.mx3.target.test.');
+    expect(a, 'DANE_TLSA_MATCH', 'pass', 'cnameta');
   });
 });
 

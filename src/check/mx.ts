@@ -242,7 +242,13 @@ async function checkMxHost(
   }
   return {
     findings,
-    host: { host: exchange, preference, addresses: toProbe, addressesSecure: addresses.secure },
+    host: {
+      host: exchange,
+      preference,
+      addresses: toProbe,
+      addressesSecure: addresses.secure,
+      ...(addresses.cnameTarget === undefined ? {} : { cnameTarget: addresses.cnameTarget }),
+    },
   };
 }
 

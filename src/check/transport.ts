@@ -7,9 +7,9 @@
 // transportFindings is pure, because the verdicts depend on the MTA-STS policy the mtasts section fetches
 // meanwhile.
 //
-// Not covered: RFC 7672 §2.2.2 says that when an MX host is a CNAME whose expansion is DNSSEC-secure, the TLSA
-// base domain is the expanded name (with a fallback to the original name). The TLSA RRset is only looked up at
-// the MX host name as written in the MX record; the mx section warns about CNAME'd MX hosts (MX_CNAME).
+// An MX host that is an alias (the mx section warns: MX_CNAME) is looked up as RFC 7672 §2.2.2 says: when its
+// CNAME expansion is secure, TLSA at the expanded name first, then at the original name; the certificate's
+// name is then checked against both (§3.2.2).
 import type { X509Certificate } from 'node:crypto';
 import net from 'node:net';
 import { mapLimit } from '../common/limit.js';
@@ -43,6 +43,8 @@ export interface TlsaLookup {
   records: TlsaRecord[];
   /** What went wrong, for `failed`. */
   error?: string;
+  /** Set when the owner is under the MX host's CNAME-expanded name (RFC 7672 §2.2.2), to that name. */
+  baseDomain?: string;
 }
 
 export interface HostTransport {
@@ -74,7 +76,7 @@ export async function gatherTransport(
   env: CheckEnvironment,
   hosts: MxHost[],
 ): Promise<TransportData> {
-  const tlsaLookups = Promise.all(hosts.map((h) => lookupTlsa(h.host, env)));
+  const tlsaLookups = Promise.all(hosts.map((h) => tlsaForMx(h, env)));
   // Never connect to a private address unless allowed, whatever the caller put in `addresses`.
   const jobs = hosts.flatMap((mx, index) =>
     probeable(mx.addresses, env).map((address) => ({ index, address })),
@@ -96,6 +98,20 @@ export async function gatherTransport(
       probes: results.filter((_, i) => jobs[i]!.index === index),
     })),
   };
+}
+
+/**
+ * RFC 7672 §2.2.2: for an MX host whose CNAME expansion is DNSSEC-secure, the TLSA base domain is the expanded
+ * name; when no secure TLSA records are found there, the original name is tried. A bogus or failed lookup at
+ * the expanded name stands (a DANE sender would defer there).
+ */
+async function tlsaForMx(mx: MxHost, env: CheckEnvironment): Promise<TlsaLookup> {
+  if (mx.cnameTarget === undefined || !mx.addressesSecure) return lookupTlsa(mx.host, env);
+  const expanded = await lookupTlsa(mx.cnameTarget, env);
+  if (expanded.status === 'bogus' || expanded.status === 'failed') return expanded;
+  if (expanded.status === 'secure' && expanded.records.length > 0)
+    return { ...expanded, baseDomain: mx.cnameTarget };
+  return lookupTlsa(mx.host, env);
 }
 
 async function lookupTlsa(host: string, env: CheckEnvironment): Promise<TlsaLookup> {
@@ -168,7 +184,9 @@ function viewOf(probe: SmtpProbeResult, h: HostTransport, env: CheckEnv): ProbeV
   const tls = probe.tls !== undefined && probe.tls.chain.length > 0 ? probe.tls : undefined;
   if (tls === undefined) return { probe };
   if (!daneApplies(h, env)) return { probe, tls };
-  return { probe, tls, dane: verifyDane(tls.chain, h.tlsa.records, { host: h.mx.host, now: env.now }) };
+  // RFC 7672 §3.2.2: with the expanded name as TLSA base domain, it is a reference identifier too.
+  const names = h.tlsa.baseDomain === undefined ? h.mx.host : [h.mx.host, h.tlsa.baseDomain];
+  return { probe, tls, dane: verifyDane(tls.chain, h.tlsa.records, { host: names, now: env.now }) };
 }
 
 /** Findings with the same verdict on several addresses become one, naming the addresses. */

@@ -58,6 +58,8 @@ export interface MxHost {
   addresses: string[];
   /** The A/AAAA answers were DNSSEC-secure (AD). */
   addressesSecure: boolean;
+  /** Where the host name's CNAME chain ends, when it is an alias. */
+  cnameTarget?: string;
 }
 
 /** What the MTA-STS section learned, shared with the tls section (an enforced policy makes TLS failures fatal). */
