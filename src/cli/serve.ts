@@ -25,7 +25,13 @@ import type { ServerContext } from '../server/context.js';
 import { acceptRelayedFetches, FetchLogRelay } from '../server/fetchlog.js';
 import { startImapPoller } from '../server/imap.js';
 import { startMailIntake } from '../server/mail.js';
-import { createRegistry, servePrimaryMetrics, serverMetrics, serveWorkerMetrics } from '../server/metrics.js';
+import {
+  createRegistry,
+  type ServerMetrics,
+  servePrimaryMetrics,
+  serverMetrics,
+  serveWorkerMetrics,
+} from '../server/metrics.js';
 import { CertificateStore, certsDir } from '../server/tls.js';
 import { openStore } from '../store/index.js';
 import { addNetworkOptions, type NetworkOptions, networkFromOptions } from './netopts.js';
@@ -166,14 +172,7 @@ async function startHttp(
   const metrics = serverMetrics(ctx.metrics);
   let certificates: CertificateStore | undefined;
   if (settings.tlsListen) {
-    certificates = new CertificateStore({
-      certsDirectory: certsDir(settings.dataDir),
-      configured: settings.certificates,
-      defaultCertificate: settings.defaultCertificate,
-      logger: ctx.logger.child({ component: 'tls' }),
-      metrics,
-    });
-    certificates.start();
+    certificates = startCertificates(ctx, settings, 'tls', metrics);
   }
   const app = buildApp(ctx, { logFetch: relay?.push });
   try {
@@ -204,6 +203,24 @@ async function startHttp(
   }
 }
 
+/** The configured, ACME-issued and default certificates, loaded and kept reloaded on change. */
+function startCertificates(
+  ctx: ServerContext,
+  settings: ServeSettings,
+  component: string,
+  metrics?: ServerMetrics,
+): CertificateStore {
+  const certificates = new CertificateStore({
+    certsDirectory: certsDir(settings.dataDir),
+    configured: settings.certificates,
+    defaultCertificate: settings.defaultCertificate,
+    logger: ctx.logger.child({ component }),
+    metrics,
+  });
+  certificates.start();
+  return certificates;
+}
+
 /** What runs once: SMTP receiver, IMAP polling, ACME (after the HTTP listeners are up). */
 async function startBackground(ctx: ServerContext, settings: ServeSettings): Promise<Running[]> {
   const running: Running[] = [];
@@ -211,16 +228,9 @@ async function startBackground(ctx: ServerContext, settings: ServeSettings): Pro
     if (settings.smtp) {
       // STARTTLS (RFC 3207) with the certificates the HTTPS side uses, reloaded the same way: the default
       // one for clients without SNI (Postfix sends none unless told to), by SNI otherwise.
-      let certificates: CertificateStore | undefined;
-      if (settings.defaultCertificate) {
-        certificates = new CertificateStore({
-          certsDirectory: certsDir(settings.dataDir),
-          configured: settings.certificates,
-          defaultCertificate: settings.defaultCertificate,
-          logger: ctx.logger.child({ component: 'smtp-tls' }),
-        });
-        certificates.start();
-      }
+      const certificates = settings.defaultCertificate
+        ? startCertificates(ctx, settings, 'smtp-tls')
+        : undefined;
       const pair = certificates?.defaultPair;
       if (certificates && !pair) ctx.logger.warn('SMTP: the default certificate did not load; no STARTTLS');
       const mail = await startMailIntake(ctx, {
