@@ -424,15 +424,19 @@ describe('policyd interop: Postfix postmap against mxguard policyd and postfix-m
       if (who === 'ours') await ours;
       await changePolicy();
       const want = 'OK secure match=new.changed.test servername=hostname';
-      // The daemon re-checks the id after ID_RECHECK_SECONDS: poll (bounded) instead of timing it.
+      // The daemon re-checks the id after ID_RECHECK_SECONDS: poll (bounded) instead of timing it. Raw
+      // queries while it switches: `ask` compares a postmap answer with a raw one, and the switch can fall
+      // between the two (that race made this test flaky). Once switched, Postfix must see the new answer.
+      const endpoint = who === 'ours' ? await ours : { host: peer.host, port: peer.port };
       let answer = '';
       for (let i = 0; i < 120 && answer !== want; i++) {
         await new Promise((resolve) => setTimeout(resolve, 250));
-        answer = await ask(who, 'changed.test');
+        answer = await socketmapQuery(endpoint, 'postfix', 'changed.test');
       }
       // When this fails, the daemon's log says why (a timed-out id check waits a minute, a failed fetch five).
       const log = (who === 'ours' ? oursLog() : peer.log()).split('\n').slice(-15).join('\n');
       assert.equal(answer, want, `${who}: still "${answer}" after the id changed; its log ends:\n${log}`);
+      assert.equal(await ask(who, 'changed.test'), want, `${who}: postmap after the switch`);
     });
   }
 });
