@@ -203,9 +203,7 @@ async function main(): Promise<void> {
         throw new Error('postfix-mta-sts-resolver is not on uvloop: install python3-uvloop');
       targets.push({
         name: 'peer',
-        endpoint: peerDaemon.socketPath
-          ? { path: peerDaemon.socketPath }
-          : { host: peerDaemon.host, port: peerDaemon.port },
+        endpoint: peerDaemon.endpoint,
         pid: peerDaemon.pid,
         expected: [],
         stop: () => peerDaemon.stop(),

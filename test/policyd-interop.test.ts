@@ -296,7 +296,7 @@ describe('policyd interop: Postfix postmap against mxguard policyd and postfix-m
 
   /** What Postfix sees, checked against the raw socketmap reply (which keeps NOTFOUND's trailing space). */
   async function ask(who: 'ours' | 'peer', key: string): Promise<string> {
-    const endpoint = who === 'ours' ? await ours : { host: peer.host, port: peer.port };
+    const endpoint = who === 'ours' ? await ours : peer.endpoint;
     const viaPostfix = await postmap(endpoint, key);
     const raw = await socketmapQuery(endpoint, 'postfix', key);
     assert.equal(viaPostfix, raw, `${who} ${key}: postmap and the raw socketmap reply disagree`);
@@ -427,7 +427,7 @@ describe('policyd interop: Postfix postmap against mxguard policyd and postfix-m
       // The daemon re-checks the id after ID_RECHECK_SECONDS: poll (bounded) instead of timing it. Raw
       // queries while it switches: `ask` compares a postmap answer with a raw one, and the switch can fall
       // between the two (that race made this test flaky). Once switched, Postfix must see the new answer.
-      const endpoint = who === 'ours' ? await ours : { host: peer.host, port: peer.port };
+      const endpoint = who === 'ours' ? await ours : peer.endpoint;
       let answer = '';
       for (let i = 0; i < 120 && answer !== want; i++) {
         await new Promise((resolve) => setTimeout(resolve, 250));

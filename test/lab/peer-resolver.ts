@@ -2,7 +2,7 @@
 // `mxguard policyd` replaces) as a peer for interop tests and benchmarks.
 //
 //   const peer = await startPeerResolver({ resolvConfPath, caFile });
-//   await socketmapQuery({ host: peer.host, port: peer.port }, 'postfix', 'example.test');
+//   await socketmapQuery(peer.endpoint, 'postfix', 'example.test');
 //   await peer.stop();
 //
 // The daemon has no resolver or CA option: it reads /etc/resolv.conf (c-ares for the TXT lookup, glibc for
@@ -17,6 +17,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Endpoint } from '../helpers/netstring-client.js';
 import { Daemon, requireCommand, requireRoot } from './dnssec.js';
 import { freePort } from './redis.js';
 
@@ -41,10 +42,8 @@ export interface PeerResolverOptions {
 }
 
 export interface LabPeerResolver {
-  host: string;
-  port: number;
-  /** The UNIX socket, when it listens on one (then host and port are not used). */
-  socketPath?: string;
+  /** Where it listens: host and port, or the UNIX socket. */
+  endpoint: Endpoint;
   /** The daemon's PID (the Python process itself). */
   pid: number;
   /** True when the daemon said it runs on uvloop. */
@@ -66,7 +65,8 @@ export async function startPeerResolver(options: PeerResolverOptions): Promise<L
   const unshare = requireCommand('unshare', 'util-linux');
   const host = options.host ?? '127.0.0.1';
   if (!/^127\.\d+\.\d+\.\d+$/.test(host)) throw new Error(`peer resolver: ${host} is not a 127.x address`);
-  const port = options.port ?? (await freePort(host));
+  const port = options.socketPath === undefined ? (options.port ?? (await freePort(host))) : 0;
+  const endpoint: Endpoint = options.socketPath === undefined ? { host, port } : { path: options.socketPath };
   const dir = mkdtempSync(join(tmpdir(), 'mxguard-peer-'));
   const config = join(dir, 'mta-sts-daemon.yml');
   writeFileSync(
@@ -116,18 +116,14 @@ export async function startPeerResolver(options: PeerResolverOptions): Promise<L
   const daemon = new Daemon('mta-sts-daemon', command[0]!, command.slice(1));
   try {
     // At "warn" the daemon prints nothing when it is up: wait until it accepts connections.
-    await daemon.waitFor(() =>
-      canConnect(options.socketPath === undefined ? { host, port } : { path: options.socketPath }),
-    );
+    await daemon.waitFor(() => canConnect(endpoint));
   } catch (err) {
     await daemon.stop();
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
   return {
-    host,
-    port,
-    socketPath: options.socketPath,
+    endpoint,
     pid: daemon.process.pid ?? 0,
     uvloop: uvloopIn(daemon.process.pid ?? 0),
     log: () => daemon.log,
@@ -147,7 +143,7 @@ function uvloopIn(pid: number): boolean {
   }
 }
 
-function canConnect(endpoint: { host: string; port: number } | { path: string }): Promise<boolean> {
+function canConnect(endpoint: Endpoint): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect(endpoint);
     socket.once('connect', () => {
