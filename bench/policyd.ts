@@ -59,8 +59,17 @@ const CLIENT_CPU = 0;
 const WARMUP_SECONDS = 2;
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
+/**
+ * `peer`: postfix-mta-sts-resolver with its in-memory cache (its fastest configuration); `peer-sqlite`: the same
+ * daemon with the sqlite cache that Debian's /etc/mta-sts-daemon.yml configures (what a packaged install runs,
+ * and like our default a cache that survives restarts).
+ */
+const TARGET_NAMES = ['ours', 'peer', 'peer-sqlite', 'baseline'] as const;
+type TargetName = (typeof TARGET_NAMES)[number];
+const PEERS = ['peer', 'peer-sqlite'] as const;
+
 interface Target {
-  name: 'ours' | 'peer' | 'baseline';
+  name: TargetName;
   endpoint: Endpoint;
   pid: number;
   /** Reply payload expected for each domain's request. */
@@ -124,8 +133,8 @@ const wanted = new Set(args.targets.split(','));
 if (args.transport !== 'tcp' && args.transport !== 'unix') throw new Error('--transport: tcp or unix');
 const unix = args.transport === 'unix';
 for (const t of wanted) {
-  if (!['ours', 'peer', 'baseline'].includes(t))
-    throw new Error(`--targets: unknown "${t}" (ours, peer, baseline)`);
+  if (!(TARGET_NAMES as readonly string[]).includes(t))
+    throw new Error(`--targets: unknown "${t}" (${TARGET_NAMES.join(', ')})`);
 }
 
 function positive(text: string, option: string): number {
@@ -191,18 +200,19 @@ async function main(): Promise<void> {
       cleanups.push(() => ours.stop());
       targets.push(ours);
     }
-    if (wanted.has('peer')) {
+    for (const name of PEERS.filter((p) => wanted.has(p))) {
       const peerDaemon = await startPeerResolver({
         resolvConfPath: writeLabResolvConf(work, DNS_ADDRESS),
         caFile,
         cpu: pin ? DAEMON_CPU : undefined,
-        socketPath: unix ? join(work, 'peer.sock') : undefined,
+        socketPath: unix ? join(work, `${name}.sock`) : undefined,
+        cache: name === 'peer-sqlite' ? 'sqlite' : 'internal',
       });
       cleanups.push(() => peerDaemon.stop());
       if (!peerDaemon.uvloop)
         throw new Error('postfix-mta-sts-resolver is not on uvloop: install python3-uvloop');
       targets.push({
-        name: 'peer',
+        name,
         endpoint: peerDaemon.endpoint,
         pid: peerDaemon.pid,
         expected: [],
@@ -220,15 +230,12 @@ async function main(): Promise<void> {
       for (const d of domains) target.expected.push(await socketmapQuery(target.endpoint, 'postfix', d));
     }
     const ours = targets.find((t) => t.name === 'ours');
-    const peer = targets.find((t) => t.name === 'peer');
     for (const [i, d] of domains.entries()) {
-      for (const t of [ours, peer]) {
-        if (t && !t.expected[i]!.startsWith('OK secure match=')) {
+      for (const t of targets.filter((t) => t.name !== 'baseline')) {
+        if (!t.expected[i]!.startsWith('OK secure match='))
           throw new Error(`${t.name} ${d}: "${t.expected[i]}" is not an "OK secure match=" answer`);
-        }
-      }
-      if (ours && peer && normalizeAnswer(ours.expected[i]!) !== normalizeAnswer(peer.expected[i]!)) {
-        throw new Error(`${d}: answers differ: ours "${ours.expected[i]}", peer "${peer.expected[i]}"`);
+        if (ours && normalizeAnswer(ours.expected[i]!) !== normalizeAnswer(t.expected[i]!))
+          throw new Error(`${d}: answers differ: ours "${ours.expected[i]}", ${t.name} "${t.expected[i]}"`);
       }
     }
     for (const target of targets) {
@@ -267,7 +274,7 @@ async function main(): Promise<void> {
           if (run === undefined) throw new Error('no run');
           runs.push(run);
           log(
-            `round ${round} ${target.name.padEnd(8)} c=${String(concurrency).padStart(2)}: ` +
+            `round ${round} ${target.name.padEnd(11)} c=${String(concurrency).padStart(2)}: ` +
               `${Math.round(run.qps)} q/s, p50 ${run.p50us.toFixed(0)} µs, p99 ${run.p99us.toFixed(0)} µs, ` +
               `${run.cpuUsPerQuery.toFixed(1)} µs CPU/query (${run.systemUsPerQuery.toFixed(1)} kernel), steal ${run.stealPct.toFixed(1)} %, ` +
               `others ${run.othersPct.toFixed(1)} %, load ${run.load}` +
@@ -542,10 +549,11 @@ function median(values: number[]): number {
 function report(runs: Run[], levels: number[], names: Target['name'][]): string {
   const lines: string[] = [];
   const pick = (name: string, c: number) => runs.filter((r) => r.target === name && r.concurrency === c);
-  const withRatio = names.includes('ours') && names.includes('peer');
+  /** One ratio column per peer measured beside ours. */
+  const peers = names.includes('ours') ? PEERS.filter((p) => names.includes(p)) : [];
   /** The median over rounds of ours/peer, each round's runs paired (they ran back to back). */
-  const ratio = (c: number, metric: (r: Run) => number) => {
-    const peer = new Map(pick('peer', c).map((r) => [r.round, r]));
+  const ratio = (peerName: string, c: number, metric: (r: Run) => number) => {
+    const peer = new Map(pick(peerName, c).map((r) => [r.round, r]));
     return median(
       pick('ours', c)
         .filter((r) => peer.has(r.round))
@@ -562,14 +570,14 @@ function report(runs: Run[], levels: number[], names: Target['name'][]): string 
   ];
   lines.push('');
   lines.push(
-    `| connections | metric (median of ${rounds} rounds) | ${names.join(' | ')} |${withRatio ? ' ours / peer (median of per-round ratios) |' : ''}`,
+    `| connections | metric (median of ${rounds} rounds) | ${names.join(' | ')} |${peers.map((p) => ` ours / ${p} |`).join('')}`,
   );
-  lines.push(`|---:|---|${names.map(() => '---:|').join('')}${withRatio ? '---:|' : ''}`);
+  lines.push(`|---:|---|${names.map(() => '---:|').join('')}${peers.map(() => '---:|').join('')}`);
   for (const c of levels) {
     for (const [label, metric, digits] of metrics) {
       const cells = names.map((n) => fmt(median(pick(n, c).map(metric)), digits));
       lines.push(
-        `| ${c} | ${label} | ${cells.join(' | ')} |${withRatio ? ` ${fmt(ratio(c, metric), 2)} |` : ''}`,
+        `| ${c} | ${label} | ${cells.join(' | ')} |${peers.map((p) => ` ${fmt(ratio(p, c, metric), 2)} |`).join('')}`,
       );
     }
     for (const [label, metric] of [
@@ -580,10 +588,12 @@ function report(runs: Run[], levels: number[], names: Target['name'][]): string 
         const v = pick(n, c).map(metric);
         return `${fmt(Math.min(...v), 1)} to ${fmt(Math.max(...v), 1)}`;
       });
-      lines.push(`| ${c} | ${label} | ${cells.join(' | ')} |${withRatio ? ' |' : ''}`);
+      lines.push(`| ${c} | ${label} | ${cells.join(' | ')} |${peers.map(() => ' |').join('')}`);
     }
   }
   lines.push('');
+  if (peers.length > 0)
+    lines.push("Ratios: the median over rounds of ours / peer, each round's pair run back to back.");
   lines.push(
     'Every run (round, daemon, connections, queries/s, p50 µs, p99 µs, CPU µs/query, of which kernel µs/query, ' +
       'steal %, others %, load, attempts):',
@@ -594,7 +604,7 @@ function report(runs: Run[], levels: number[], names: Target['name'][]): string 
     lines.push(
       [
         r.round,
-        r.target.padEnd(8),
+        r.target.padEnd(11),
         String(r.concurrency).padStart(2),
         fmt(r.qps).padStart(7),
         fmt(r.p50us).padStart(6),

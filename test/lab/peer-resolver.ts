@@ -37,7 +37,13 @@ export interface PeerResolverOptions {
   cpu?: number;
   /** Listen on this UNIX socket instead of TCP (the daemon's `path` setting). */
   socketPath?: string;
-  /** Log level (default "warn": the daemon logs every lookup at info). */
+  /**
+   * The policy cache (default "internal": in memory, lost on restart). "sqlite" is the configuration Debian
+   * ships in /etc/mta-sts-daemon.yml (a file kept across restarts, read through aiosqlite's threads); here
+   * the file is in the daemon's temporary directory.
+   */
+  cache?: 'internal' | 'sqlite';
+  /** Log level (default "warn"; the daemon logs each lookup only at "debug", its start-up at "info"). */
   verbosity?: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -78,9 +84,9 @@ export async function startPeerResolver(options: PeerResolverOptions): Promise<L
       'shutdown_timeout: 1',
       `cache_grace: ${options.cacheGrace ?? 60}`,
       'cache:',
-      '  type: internal',
-      '  options:',
-      '    cache_size: 10000',
+      ...(options.cache === 'sqlite'
+        ? ['  type: sqlite', '  options:', `    filename: ${JSON.stringify(join(dir, 'cache.db'))}`]
+        : ['  type: internal', '  options:', '    cache_size: 10000']),
       'default_zone:',
       `  strict_testing: ${options.strictTesting ? 'true' : 'false'}`,
       '  timeout: 4',
