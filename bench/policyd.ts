@@ -44,6 +44,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ClosedLoop, type Endpoint, socketmapQuery } from '../test/helpers/netstring-client.js';
+import { buildClosedLoop, NativeClosedLoop } from './closed-loop.js';
 import { standardChain, TestPki } from '../test/helpers/pki.js';
 import { type LabRecord, startDnsServer } from '../test/lab/dns-server.js';
 import { Daemon, requireCommand, requireRoot } from '../test/lab/dnssec.js';
@@ -89,6 +90,10 @@ interface Run {
   cpuUsPerQuery: number;
   /** The part of cpuUsPerQuery spent in the kernel (stime): system calls, the loopback TCP path. */
   systemUsPerQuery: number;
+  /** The client's own CPU (utime + stime) per query: near 1 s per second of run, the client is the limit. */
+  clientUsPerQuery: number;
+  /** The client's CPU time over the run's wall time, in % of one CPU. */
+  clientBusyPct: number;
   /** Share of all CPU time stolen by the hypervisor during the run, in %. */
   stealPct: number;
   /**
@@ -114,6 +119,7 @@ const { values: args } = parseArgs({
     transport: { type: 'string', default: 'tcp' },
     json: { type: 'string' },
     'cpu-prof': { type: 'string' },
+    client: { type: 'string', default: 'native' },
     'quiet-threshold': { type: 'string', default: '10' },
     'quiet-wait': { type: 'string', default: '60' },
     'max-others': { type: 'string', default: '10' },
@@ -132,6 +138,9 @@ const attempts = positive(args.attempts, '--attempts');
 const wanted = new Set(args.targets.split(','));
 if (args.transport !== 'tcp' && args.transport !== 'unix') throw new Error('--transport: tcp or unix');
 const unix = args.transport === 'unix';
+if (args.client !== 'native' && args.client !== 'node') throw new Error('--client: native or node');
+/** The native client's binary (built at start), or undefined for the Node client. */
+let nativeClient: string | undefined;
 for (const t of wanted) {
   if (!(TARGET_NAMES as readonly string[]).includes(t))
     throw new Error(`--targets: unknown "${t}" (${TARGET_NAMES.join(', ')})`);
@@ -160,6 +169,7 @@ async function main(): Promise<void> {
     execFileSync(taskset, ['-a', '-p', '-c', String(CLIENT_CPU), String(process.pid)], { stdio: 'ignore' });
 
   const work = mkdtempSync(join(tmpdir(), 'mxguard-bench-'));
+  if (args.client === 'native') nativeClient = buildClosedLoop(work);
   const pki = TestPki.create('mxguard-bench-pki-');
   const cleanups: Array<() => Promise<void>> = [];
   try {
@@ -276,7 +286,8 @@ async function main(): Promise<void> {
           log(
             `round ${round} ${target.name.padEnd(11)} c=${String(concurrency).padStart(2)}: ` +
               `${Math.round(run.qps)} q/s, p50 ${run.p50us.toFixed(0)} µs, p99 ${run.p99us.toFixed(0)} µs, ` +
-              `${run.cpuUsPerQuery.toFixed(1)} µs CPU/query (${run.systemUsPerQuery.toFixed(1)} kernel), steal ${run.stealPct.toFixed(1)} %, ` +
+              `${run.cpuUsPerQuery.toFixed(1)} µs CPU/query (${run.systemUsPerQuery.toFixed(1)} kernel), ` +
+              `client ${run.clientUsPerQuery.toFixed(1)} µs/query (${run.clientBusyPct.toFixed(0)} % busy), steal ${run.stealPct.toFixed(1)} %, ` +
               `others ${run.othersPct.toFixed(1)} %, load ${run.load}` +
               (run.mismatches ? `, ${run.mismatches} WRONG ANSWERS` : ''),
           );
@@ -395,6 +406,111 @@ async function measure(
   duration: number,
   round: number,
 ): Promise<Run> {
+  const load = nativeClient === undefined ? nodeLoad : nativeLoad;
+  // The daemon's and the machine's CPU are read just before the loops start and just after the run's time.
+  const sample = () => ({
+    daemon: processTreeTicks(target.pid),
+    self: processTicks(process.pid),
+    stat: machineTicks(),
+  });
+  let begin: ReturnType<typeof sample> | undefined;
+  let end: ReturnType<typeof sample> | undefined;
+  const hooks = { started: () => (begin = sample()), ended: () => (end = sample()) };
+  const result = await load(target, requests, concurrency, duration, hooks);
+  if (begin === undefined || end === undefined) throw new Error('the load did not report its start and end');
+  const { daemon: daemon0, self: self0, stat: stat0 } = begin;
+  const { daemon: daemon1, self: self1, stat: stat1 } = end;
+  const { queries, seconds: elapsed, p50us, p99us, mismatches, clientTicks } = result;
+  const total = stat1.total - stat0.total;
+  const daemonTicks = daemon1.total - daemon0.total;
+  const perQuery = (ticks: number) => (queries === 0 ? 0 : ((ticks / CLOCK_TICKS) * 1e6) / queries);
+  return {
+    target: target.name,
+    concurrency,
+    round,
+    queries,
+    seconds: elapsed,
+    qps: queries / elapsed,
+    p50us,
+    p99us,
+    cpuUsPerQuery: perQuery(daemonTicks),
+    systemUsPerQuery: perQuery(daemon1.system - daemon0.system),
+    clientUsPerQuery: perQuery(clientTicks),
+    clientBusyPct: (clientTicks / CLOCK_TICKS / elapsed) * 100,
+    stealPct: total > 0 ? ((stat1.steal - stat0.steal) / total) * 100 : 0,
+    othersPct:
+      total > 0
+        ? // The Node client's ticks are this process's own.
+          (Math.max(
+            0,
+            stat1.busy - stat0.busy - daemonTicks - (self1 - self0) - (nativeClient ? clientTicks : 0),
+          ) /
+            total) *
+          100
+        : 0,
+    load: Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]),
+    mismatches,
+    attempts: 1,
+  };
+}
+
+/** Called by a load right before its loops start and right after the run's time is up. */
+interface LoadHooks {
+  started(): void;
+  ended(): void;
+}
+
+interface LoadResult {
+  queries: number;
+  seconds: number;
+  p50us: number;
+  p99us: number;
+  mismatches: number;
+  /** CPU ticks the client used over the run (for the Node client: this process). */
+  clientTicks: number;
+}
+
+/** The load from bench/closed-loop.c, a child process on this process's CPU; it measures its own latencies. */
+async function nativeLoad(
+  target: Target,
+  requests: string[],
+  concurrency: number,
+  duration: number,
+  hooks: LoadHooks,
+): Promise<LoadResult> {
+  const queries = requests.map((request, i) => ({ request, expected: target.expected[i]! }));
+  const loop = await NativeClosedLoop.start(nativeClient!, target.endpoint, concurrency, queries, tmpdir());
+  try {
+    const client0 = processTicks(loop.pid);
+    hooks.started();
+    loop.go();
+    await new Promise((resolve) => setTimeout(resolve, duration * 1000));
+    hooks.ended();
+    const client1 = processTicks(loop.pid);
+    const result = await loop.stop();
+    if (result.error !== null)
+      throw new Error(`${target.name} at ${concurrency} connections: ${result.error}`);
+    return {
+      queries: result.completed,
+      seconds: result.seconds,
+      p50us: result.p50Ns / 1000,
+      p99us: result.p99Ns / 1000,
+      mismatches: result.mismatches,
+      clientTicks: client1 - client0,
+    };
+  } finally {
+    loop.kill();
+  }
+}
+
+/** The load from test/helpers/netstring-client.ts's ClosedLoop, in this process. */
+async function nodeLoad(
+  target: Target,
+  requests: string[],
+  concurrency: number,
+  duration: number,
+  hooks: LoadHooks,
+): Promise<LoadResult> {
   // Latencies in a typed array grown by doubling: no boxed numbers for the collector to scan mid-run.
   let latencies = new Float64Array(1 << 20);
   let count = 0;
@@ -413,41 +529,28 @@ async function measure(
     const rotate = <T>(list: T[]) => [...list.slice(shift), ...list.slice(0, shift)];
     loops.push(await ClosedLoop.open(target.endpoint, rotate(requests), rotate(target.expected), record));
   }
-  const { total: cpu0, system: kernel0 } = processTreeTicks(target.pid);
   const self0 = processTicks(process.pid);
-  const stat0 = machineTicks();
+  hooks.started();
   const t0 = process.hrtime.bigint();
   for (const loop of loops) loop.start();
   await new Promise((resolve) => setTimeout(resolve, duration * 1000));
   const queries = loops.reduce((n, l) => n + l.completed, 0);
   const elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
-  const { total: cpu1, system: kernel1 } = processTreeTicks(target.pid);
+  hooks.ended();
   const self1 = processTicks(process.pid);
-  const stat1 = machineTicks();
   const errors = await Promise.all(loops.map((l) => l.stop()));
   for (const loop of loops) loop.close();
   const failed = errors.find((e) => e !== undefined);
   if (failed) throw new Error(`${target.name} at ${concurrency} connections: ${failed.message}`);
   const sorted = latencies.subarray(0, count).sort();
   const quantile = (q: number) => (sorted[Math.min(count - 1, Math.floor(q * count))] ?? 0) / 1000;
-  const total = stat1.total - stat0.total;
   return {
-    target: target.name,
-    concurrency,
-    round,
     queries,
     seconds: elapsed,
-    qps: queries / elapsed,
     p50us: quantile(0.5),
     p99us: quantile(0.99),
-    cpuUsPerQuery: queries === 0 ? 0 : (((cpu1 - cpu0) / CLOCK_TICKS) * 1e6) / queries,
-    systemUsPerQuery: queries === 0 ? 0 : (((kernel1 - kernel0) / CLOCK_TICKS) * 1e6) / queries,
-    stealPct: total > 0 ? ((stat1.steal - stat0.steal) / total) * 100 : 0,
-    othersPct:
-      total > 0 ? (Math.max(0, stat1.busy - stat0.busy - (cpu1 - cpu0) - (self1 - self0)) / total) * 100 : 0,
-    load: Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]),
     mismatches: loops.reduce((n, l) => n + l.mismatches, 0),
-    attempts: 1,
+    clientTicks: self1 - self0,
   };
 }
 
