@@ -44,13 +44,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ClosedLoop, type Endpoint, socketmapQuery } from '../test/helpers/netstring-client.js';
-import { buildClosedLoop, NativeClosedLoop } from './closed-loop.js';
 import { standardChain, TestPki } from '../test/helpers/pki.js';
 import { type LabRecord, startDnsServer } from '../test/lab/dns-server.js';
 import { Daemon, requireCommand, requireRoot } from '../test/lab/dnssec.js';
 import { labCert, startPolicyHost } from '../test/lab/https-server.js';
 import { startPeerResolver, writeLabResolvConf } from '../test/lab/peer-resolver.js';
 import { freePort } from '../test/lab/redis.js';
+import { buildClosedLoop, NativeClosedLoop } from './closed-loop.js';
 
 const BIN = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const DNS_ADDRESS = '127.0.62.53';
