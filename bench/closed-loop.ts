@@ -4,7 +4,7 @@
 //   const loop = await NativeClosedLoop.start(binary, endpoint, 50, queries, dir);
 //   loop.go(); await sleep(10_000); const result = await loop.stop();
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Endpoint } from '../test/helpers/netstring-client.js';
@@ -65,7 +65,7 @@ export class NativeClosedLoop {
 
   /**
    * Start the client with `connections` connections open (resolves once they all are). `dir` holds the
-   * requests file; `latenciesFile`, when given, gets every latency (little-endian uint64 ns) at stop().
+   * requests file until then; `latenciesFile`, when given, gets every latency (little-endian uint64 ns) at stop().
    */
   static async start(
     binary: string,
@@ -86,7 +86,11 @@ export class NativeClosedLoop {
     const args = [...target, '--connections', String(connections), '--requests', requests];
     if (latenciesFile) args.push('--latencies', latenciesFile);
     const loop = new NativeClosedLoop(spawn(binary, args, { stdio: ['pipe', 'pipe', 'pipe'] }));
-    await loop.waitForOutput(/^ready\n/);
+    try {
+      await loop.waitForOutput(/^ready\n/);
+    } finally {
+      rmSync(requests, { force: true }); // read before "ready"
+    }
     loop.output = loop.output.replace(/^ready\n/, '');
     return loop;
   }

@@ -6,6 +6,7 @@
 //     [--concurrency 1,10,50] [--domains 16] [--targets ours,peer,peer-sqlite[,baseline]] [--no-pin]
 //     [--client native|node] [--transport tcp|unix] [--json FILE] [--cpu-prof DIR] [--quiet-threshold PCT]
 //     [--quiet-wait SECONDS] [--max-others PCT] [--max-steal PCT] [--attempts N]
+//   node --import tsx bench/policyd.ts --from-json FILE   (the report of an earlier --json FILE again)
 //
 // What it does:
 // - a lab on loopback (LAB-NOTES): the lab DNS server on 127.0.62.53:53 and the lab HTTPS policy host on
@@ -125,6 +126,7 @@ const { values: args } = parseArgs({
     json: { type: 'string' },
     'cpu-prof': { type: 'string' },
     client: { type: 'string', default: 'native' },
+    'from-json': { type: 'string' },
     'quiet-threshold': { type: 'string', default: '10' },
     'quiet-wait': { type: 'string', default: '60' },
     'max-others': { type: 'string', default: '10' },
@@ -164,6 +166,17 @@ function log(line: string): void {
 }
 
 async function main(): Promise<void> {
+  if (args['from-json']) {
+    // Print the report of an earlier run again (e.g. after a change to the report's layout).
+    const saved = JSON.parse(readFileSync(args['from-json'], 'utf8')) as {
+      rounds: number;
+      levels: number[];
+      runs: Run[];
+    };
+    const names = TARGET_NAMES.filter((n) => saved.runs.some((r) => r.target === n));
+    process.stdout.write(report(saved.runs, saved.levels, names, saved.rounds));
+    return;
+  }
   requireRoot('the policyd benchmark');
   const taskset = requireCommand('taskset', 'util-linux');
   if (!existsSync(BIN)) throw new Error(`${BIN} is missing: build first (npx tsc -p tsconfig.json)`);
@@ -314,6 +327,7 @@ async function main(): Promise<void> {
         runs,
         levels,
         targets.map((t) => t.name),
+        rounds,
       ),
     );
     if (args.json)
@@ -658,7 +672,7 @@ function median(values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-function report(runs: Run[], levels: number[], names: Target['name'][]): string {
+function report(runs: Run[], levels: number[], names: Target['name'][], roundCount: number): string {
   const lines: string[] = [];
   const pick = (name: string, c: number) => runs.filter((r) => r.target === name && r.concurrency === c);
   /** One ratio column per peer measured beside ours. */
@@ -682,7 +696,7 @@ function report(runs: Run[], levels: number[], names: Target['name'][]): string 
   ];
   lines.push('');
   lines.push(
-    `| connections | metric (median of ${rounds} rounds) | ${names.join(' | ')} |${peers.map((p) => ` ours / ${p} |`).join('')}`,
+    `| connections | metric (median of ${roundCount} rounds) | ${names.join(' | ')} |${peers.map((p) => ` ours / ${p} |`).join('')}`,
   );
   lines.push(`|---:|---|${names.map(() => '---:|').join('')}${peers.map(() => '---:|').join('')}`);
   for (const c of levels) {
@@ -693,6 +707,7 @@ function report(runs: Run[], levels: number[], names: Target['name'][]): string 
       );
     }
     for (const [label, metric] of [
+      ['client busy (% of its CPU, min to max)', (r: Run) => r.clientBusyPct],
       ['CPU steal (% of both CPUs, min to max)', (r: Run) => r.stealPct],
       ['other processes (% of both CPUs, min to max)', (r: Run) => r.othersPct],
     ] as const) {
@@ -708,7 +723,7 @@ function report(runs: Run[], levels: number[], names: Target['name'][]): string 
     lines.push("Ratios: the median over rounds of ours / peer, each round's pair run back to back.");
   lines.push(
     'Every run (round, daemon, connections, queries/s, p50 µs, p99 µs, CPU µs/query, of which kernel µs/query, ' +
-      'steal %, others %, load, attempts):',
+      'client CPU µs/query, client busy %, steal %, others %, load, attempts):',
   );
   lines.push('');
   lines.push('```');
@@ -723,6 +738,8 @@ function report(runs: Run[], levels: number[], names: Target['name'][]): string 
         fmt(r.p99us).padStart(6),
         fmt(r.cpuUsPerQuery, 1).padStart(6),
         fmt(r.systemUsPerQuery, 1).padStart(6),
+        fmt(r.clientUsPerQuery, 1).padStart(6),
+        fmt(r.clientBusyPct).padStart(4),
         fmt(r.stealPct, 1).padStart(5),
         fmt(r.othersPct, 1).padStart(5),
         String(r.load).padStart(5),
