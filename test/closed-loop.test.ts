@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { buildClosedLoop, NativeClosedLoop } from '../bench/closed-loop.js';
-import { decodeNetstring, type Endpoint, encodeNetstring } from './helpers/netstring-client.js';
+import { type Endpoint, encodeNetstring, testMapResponder } from './helpers/netstring-client.js';
 
 let dir: string;
 let binary: string;
@@ -16,31 +16,12 @@ const servers: net.Server[] = [];
 /** Requests each server has read, in order, per connection. */
 const seen: string[][] = [];
 
-/** A socketmap server: "OK <domain>", except wrong.test (NOTFOUND) and split.test (in three pieces). */
-function answer(socket: net.Socket): void {
+/** Each connection's requests in its own array. */
+const answer = testMapResponder(() => {
   const mine: string[] = [];
   seen.push(mine);
-  let buffered = Buffer.alloc(0);
-  socket.on('data', (chunk) => {
-    buffered = Buffer.concat([buffered, chunk]);
-    for (;;) {
-      const decoded = decodeNetstring(buffered);
-      if (decoded === undefined) return;
-      buffered = buffered.subarray(decoded.used);
-      const request = decoded.payload.toString();
-      mine.push(request);
-      const domain = request.split(' ')[1]!;
-      if (domain === 'wrong.test') socket.write(encodeNetstring('NOTFOUND '));
-      else if (domain === 'split.test') {
-        // Far enough apart to arrive as separate reads.
-        const reply = encodeNetstring(`OK ${domain}`);
-        socket.write(reply.subarray(0, 1));
-        setTimeout(() => socket.write(reply.subarray(1, 6)), 5);
-        setTimeout(() => socket.write(reply.subarray(6)), 10);
-      } else socket.write(encodeNetstring(`OK ${domain}`));
-    }
-  });
-}
+  return mine;
+});
 
 async function listen(handler: (socket: net.Socket) => void, where: net.ListenOptions): Promise<net.Server> {
   const server = net.createServer(handler);

@@ -1,9 +1,9 @@
-// The benchmark's closed-loop socketmap client (test/helpers/netstring-client.ts): what it counts must be true,
-// or BENCHMARKS.md is wrong. A real TCP server on loopback answers; some replies come in pieces, some are wrong.
+// The Node closed-loop socketmap client (test/helpers/netstring-client.ts; `bench/policyd.ts --client node`): what
+// it counts must be true. A real TCP server on loopback answers; some replies come in pieces, some are wrong.
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
-import { ClosedLoop, decodeNetstring, encodeNetstring } from './helpers/netstring-client.js';
+import { ClosedLoop, testMapResponder } from './helpers/netstring-client.js';
 
 let server: net.Server;
 let port = 0;
@@ -11,28 +11,7 @@ let port = 0;
 const seen: string[] = [];
 
 before(async () => {
-  server = net.createServer((socket) => {
-    let buffered = Buffer.alloc(0);
-    socket.on('data', (chunk) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      for (;;) {
-        const decoded = decodeNetstring(buffered);
-        if (decoded === undefined) return;
-        buffered = buffered.subarray(decoded.used);
-        const request = decoded.payload.toString();
-        seen.push(request);
-        const domain = request.split(' ')[1]!;
-        if (domain === 'wrong.test') socket.write(encodeNetstring('NOTFOUND '));
-        else if (domain === 'split.test') {
-          // The reply in three writes, far enough apart to arrive as separate reads.
-          const reply = encodeNetstring(`OK ${domain}`);
-          socket.write(reply.subarray(0, 1));
-          setTimeout(() => socket.write(reply.subarray(1, 6)), 5);
-          setTimeout(() => socket.write(reply.subarray(6)), 10);
-        } else socket.write(encodeNetstring(`OK ${domain}`));
-      }
-    });
-  });
+  server = net.createServer(testMapResponder(() => seen));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   port = (server.address() as net.AddressInfo).port;
 });

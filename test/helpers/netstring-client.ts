@@ -243,3 +243,33 @@ function connectSocket(endpoint: Endpoint, timeoutMs = 10_000, onread?: net.OnRe
 function describe(endpoint: Endpoint): string {
   return 'path' in endpoint ? endpoint.path : `${endpoint.host}:${endpoint.port}`;
 }
+
+/**
+ * For the clients' own tests: a connection handler that answers each request "NAME DOMAIN" with "OK DOMAIN",
+ * except "wrong.test" (answered "NOTFOUND ") and "split.test" (its reply sent in three pieces, 5 ms apart, so
+ * that they arrive as separate reads). Each request read is pushed to the array `requestsOf()` gives for its connection.
+ */
+export function testMapResponder(requestsOf: () => string[]): (socket: net.Socket) => void {
+  return (socket) => {
+    const requests = requestsOf();
+    let buffered = Buffer.alloc(0);
+    socket.on('data', (chunk) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      for (;;) {
+        const decoded = decodeNetstring(buffered);
+        if (decoded === undefined) return;
+        buffered = buffered.subarray(decoded.used);
+        const request = decoded.payload.toString();
+        requests.push(request);
+        const domain = request.split(' ')[1]!;
+        if (domain === 'wrong.test') socket.write(encodeNetstring('NOTFOUND '));
+        else if (domain === 'split.test') {
+          const reply = encodeNetstring(`OK ${domain}`);
+          socket.write(reply.subarray(0, 1));
+          setTimeout(() => socket.write(reply.subarray(1, 6)), 5);
+          setTimeout(() => socket.write(reply.subarray(6)), 10);
+        } else socket.write(encodeNetstring(`OK ${domain}`));
+      }
+    });
+  };
+}
