@@ -720,7 +720,7 @@ function report(runs: Run[], levels: number[], names: Target['name'][], roundCou
   }
   lines.push('');
   if (peers.length > 0)
-    lines.push("Ratios: the median over rounds of ours / peer, each round's pair run back to back.");
+    lines.push("Ratios: the median over rounds of ours / peer, each round's pair run back to back.", '');
   lines.push(
     'Every run (round, daemon, connections, queries/s, p50 µs, p99 µs, CPU µs/query, of which kernel µs/query, ' +
       'client CPU µs/query, client busy %, steal %, others %, load, attempts):',
