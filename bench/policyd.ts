@@ -429,23 +429,39 @@ async function measure(
   duration: number,
   round: number,
 ): Promise<Run> {
-  const load = nativeClient === undefined ? nodeLoad : nativeLoad;
-  // The daemon's and the machine's CPU are read just before the loops start and just after the run's time.
+  const load = await (nativeClient === undefined ? openNodeLoad : openNativeLoad)(
+    target,
+    requests,
+    concurrency,
+  );
+  // The daemon's, the client's and the machine's CPU are read just before the loops start and just after the
+  // run's time.
   const sample = () => ({
     daemon: processTreeTicks(target.pid),
     self: processTicks(process.pid),
+    client: load.clientTicks(),
     stat: machineTicks(),
   });
-  let begin: ReturnType<typeof sample> | undefined;
-  let end: ReturnType<typeof sample> | undefined;
-  const hooks = { started: () => (begin = sample()), ended: () => (end = sample()) };
-  const result = await load(target, requests, concurrency, duration, hooks);
-  if (begin === undefined || end === undefined) throw new Error('the load did not report its start and end');
-  const { daemon: daemon0, self: self0, stat: stat0 } = begin;
-  const { daemon: daemon1, self: self1, stat: stat1 } = end;
-  const { queries, seconds: elapsed, p50us, p99us, mismatches, clientTicks } = result;
-  const total = stat1.total - stat0.total;
-  const daemonTicks = daemon1.total - daemon0.total;
+  let result: LoadResult;
+  let begin: ReturnType<typeof sample>;
+  let end: ReturnType<typeof sample>;
+  try {
+    begin = sample();
+    load.go();
+    await new Promise((resolve) => setTimeout(resolve, duration * 1000));
+    end = sample();
+    result = await load.stop();
+  } finally {
+    load.close();
+  }
+  if (result.error !== undefined)
+    throw new Error(`${target.name} at ${concurrency} connections: ${result.error}`);
+  const { queries, seconds: elapsed } = result;
+  const total = end.stat.total - begin.stat.total;
+  const daemonTicks = end.daemon.total - begin.daemon.total;
+  const clientTicks = end.client - begin.client;
+  // The Node client's ticks are this process's own.
+  const otherTicks = daemonTicks + (end.self - begin.self) + (nativeClient ? clientTicks : 0);
   const perQuery = (ticks: number) => (queries === 0 ? 0 : ((ticks / CLOCK_TICKS) * 1e6) / queries);
   return {
     target: target.name,
@@ -454,86 +470,64 @@ async function measure(
     queries,
     seconds: elapsed,
     qps: queries / elapsed,
-    p50us,
-    p99us,
+    p50us: result.p50us,
+    p99us: result.p99us,
     cpuUsPerQuery: perQuery(daemonTicks),
-    systemUsPerQuery: perQuery(daemon1.system - daemon0.system),
+    systemUsPerQuery: perQuery(end.daemon.system - begin.daemon.system),
     clientUsPerQuery: perQuery(clientTicks),
     clientBusyPct: (clientTicks / CLOCK_TICKS / elapsed) * 100,
-    stealPct: total > 0 ? ((stat1.steal - stat0.steal) / total) * 100 : 0,
-    othersPct:
-      total > 0
-        ? // The Node client's ticks are this process's own.
-          (Math.max(
-            0,
-            stat1.busy - stat0.busy - daemonTicks - (self1 - self0) - (nativeClient ? clientTicks : 0),
-          ) /
-            total) *
-          100
-        : 0,
+    stealPct: total > 0 ? ((end.stat.steal - begin.stat.steal) / total) * 100 : 0,
+    othersPct: total > 0 ? (Math.max(0, end.stat.busy - begin.stat.busy - otherTicks) / total) * 100 : 0,
     load: Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]),
-    mismatches,
+    mismatches: result.mismatches,
     attempts: 1,
   };
 }
 
-/** Called by a load right before its loops start and right after the run's time is up. */
-interface LoadHooks {
-  started(): void;
-  ended(): void;
+/** A client with its connections open: go() starts the loops, stop() ends them and tells what they did. */
+interface Load {
+  go(): void;
+  stop(): Promise<LoadResult>;
+  /** The client's CPU time so far (clock ticks). */
+  clientTicks(): number;
+  close(): void;
 }
 
 interface LoadResult {
+  /** Replies between go() and stop(). */
   queries: number;
   seconds: number;
   p50us: number;
   p99us: number;
   mismatches: number;
-  /** CPU ticks the client used over the run (for the Node client: this process). */
-  clientTicks: number;
+  /** Why the loops ended early, if they did. */
+  error?: string;
 }
 
-/** The load from bench/closed-loop.c, a child process on this process's CPU; it measures its own latencies. */
-async function nativeLoad(
-  target: Target,
-  requests: string[],
-  concurrency: number,
-  duration: number,
-  hooks: LoadHooks,
-): Promise<LoadResult> {
+/** bench/closed-loop.c, a child process on this process's CPU; it measures its own latencies. */
+async function openNativeLoad(target: Target, requests: string[], concurrency: number): Promise<Load> {
   const queries = requests.map((request, i) => ({ request, expected: target.expected[i]! }));
   const loop = await NativeClosedLoop.start(nativeClient!, target.endpoint, concurrency, queries, tmpdir());
-  try {
-    const client0 = processTicks(loop.pid);
-    hooks.started();
-    loop.go();
-    await new Promise((resolve) => setTimeout(resolve, duration * 1000));
-    hooks.ended();
-    const client1 = processTicks(loop.pid);
-    const result = await loop.stop();
-    if (result.error !== null)
-      throw new Error(`${target.name} at ${concurrency} connections: ${result.error}`);
-    return {
-      queries: result.completed,
-      seconds: result.seconds,
-      p50us: result.p50Ns / 1000,
-      p99us: result.p99Ns / 1000,
-      mismatches: result.mismatches,
-      clientTicks: client1 - client0,
-    };
-  } finally {
-    loop.kill();
-  }
+  return {
+    go: () => loop.go(),
+    clientTicks: () => processTicks(loop.pid),
+    close: () => loop.kill(),
+    stop: async () => {
+      const result = await loop.stop();
+      return {
+        queries: result.completed,
+        seconds: result.seconds,
+        p50us: result.p50Ns / 1000,
+        p99us: result.p99Ns / 1000,
+        mismatches: result.mismatches,
+        error: result.error ?? undefined,
+      };
+    },
+  };
 }
 
-/** The load from test/helpers/netstring-client.ts's ClosedLoop, in this process. */
-async function nodeLoad(
-  target: Target,
-  requests: string[],
-  concurrency: number,
-  duration: number,
-  hooks: LoadHooks,
-): Promise<LoadResult> {
+/** test/helpers/netstring-client.ts's ClosedLoop, one per connection, in this process. */
+async function openNodeLoad(target: Target, requests: string[], concurrency: number): Promise<Load> {
   // Latencies in a typed array grown by doubling: no boxed numbers for the collector to scan mid-run.
   let latencies = new Float64Array(1 << 20);
   let count = 0;
@@ -552,28 +546,31 @@ async function nodeLoad(
     const rotate = <T>(list: T[]) => [...list.slice(shift), ...list.slice(0, shift)];
     loops.push(await ClosedLoop.open(target.endpoint, rotate(requests), rotate(target.expected), record));
   }
-  const self0 = processTicks(process.pid);
-  hooks.started();
-  const t0 = process.hrtime.bigint();
-  for (const loop of loops) loop.start();
-  await new Promise((resolve) => setTimeout(resolve, duration * 1000));
-  const queries = loops.reduce((n, l) => n + l.completed, 0);
-  const elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
-  hooks.ended();
-  const self1 = processTicks(process.pid);
-  const errors = await Promise.all(loops.map((l) => l.stop()));
-  for (const loop of loops) loop.close();
-  const failed = errors.find((e) => e !== undefined);
-  if (failed) throw new Error(`${target.name} at ${concurrency} connections: ${failed.message}`);
-  const sorted = latencies.subarray(0, count).sort();
-  const quantile = (q: number) => (sorted[Math.min(count - 1, Math.floor(q * count))] ?? 0) / 1000;
+  let t0 = 0n;
   return {
-    queries,
-    seconds: elapsed,
-    p50us: quantile(0.5),
-    p99us: quantile(0.99),
-    mismatches: loops.reduce((n, l) => n + l.mismatches, 0),
-    clientTicks: self1 - self0,
+    go: () => {
+      t0 = process.hrtime.bigint();
+      for (const loop of loops) loop.start();
+    },
+    clientTicks: () => processTicks(process.pid),
+    close: () => {
+      for (const loop of loops) loop.close();
+    },
+    stop: async () => {
+      const queries = loops.reduce((n, l) => n + l.completed, 0);
+      const elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
+      const errors = await Promise.all(loops.map((l) => l.stop()));
+      const sorted = latencies.subarray(0, count).sort();
+      const quantile = (q: number) => (sorted[Math.min(count - 1, Math.floor(q * count))] ?? 0) / 1000;
+      return {
+        queries,
+        seconds: elapsed,
+        p50us: quantile(0.5),
+        p99us: quantile(0.99),
+        mismatches: loops.reduce((n, l) => n + l.mismatches, 0),
+        error: errors.find((e) => e !== undefined)?.message,
+      };
+    },
   };
 }
 
