@@ -18,7 +18,7 @@
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
@@ -243,6 +243,7 @@ export async function startListeners(app: FastifyInstance, options: ListenOption
   const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     // While closing, a keep-alive connection ends after its current response.
     if (closing) res.setHeader('connection', 'close');
+    req.socket.destroySoon = lingeringClose;
     app.routing(req, res);
   };
   const servers: http.Server[] = [];
@@ -294,6 +295,22 @@ function tune(server: http.Server): void {
   server.headersTimeout = 10_000;
   server.requestTimeout = 60_000;
   server.keepAliveTimeout = 5_000;
+}
+
+/** How long a closing connection goes on reading, and dropping, what the client still sends. */
+const LINGER_MS = 2_000;
+
+/**
+ * Node ends a connection after a `Connection: close` response with socket.destroySoon(): FIN, then
+ * close. If the client is still sending (a 413 for a too-large upload), closing with unread bytes
+ * makes the kernel send a reset, and a client busy writing gets EPIPE and may never read the answer.
+ * Like nginx's lingering close: send FIN after the answer, go on reading (Node's HTTP parser drops a
+ * refused body) until the client closes too, for at most LINGER_MS, then close.
+ */
+function lingeringClose(this: Socket): void {
+  this.end();
+  const timer = setTimeout(() => this.destroy(), LINGER_MS);
+  this.once('close', () => clearTimeout(timer));
 }
 
 function listen(server: http.Server, address: HostPort): Promise<HostPort> {
