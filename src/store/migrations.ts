@@ -115,6 +115,14 @@ const MIGRATIONS: readonly string[] = [
   ) STRICT;
   CREATE INDEX fetches_domain ON fetches (domain, id);
   `,
+  // 2: sessions, API tokens and authentication throttle counters as rows (changed in transactions).
+  `
+  -- (being written: auth tables)
+  `,
+  // 3: report retention and deletion.
+  `
+  -- (being written: report retention)
+  `,
 ];
 
 /** The schema version this code writes. */
