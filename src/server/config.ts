@@ -56,6 +56,20 @@ export const DEFAULT_INTAKE: ServeConfig['intake'] = {
   ratePerMinute: 60,
   acceptUnsigned: false,
 };
+/**
+ * SMTP receiver limits (docs/serve.md "SMTP intake limits"): enough for every real sender of TLS-RPT
+ * mail (one report per policy domain per day, sent in well under a second), too little for one client
+ * to hold the receiver.
+ */
+export const DEFAULT_SMTP_LIMITS: NonNullable<ServeConfig['smtpLimits']> = {
+  maxClients: 50,
+  maxConnectionsPerClient: 5,
+  reservedForNewClients: 10,
+  idleSeconds: 60,
+  dataSeconds: 300,
+  maxIdleCommands: 10,
+  messagesPerMinute: 30,
+};
 export const DEFAULT_IMAP = {
   port: 993,
   secure: true,
@@ -140,6 +154,18 @@ const SettingsSchema = z
         maxDecompressedBytes: z.int().min(1024),
         ratePerMinute: z.int().min(1),
         acceptUnsigned: z.boolean(),
+      })
+      .partial()
+      .strict(),
+    smtp: z
+      .object({
+        maxClients: z.int().min(1).max(10_000),
+        maxConnectionsPerClient: z.int().min(1),
+        reservedForNewClients: z.int().min(0),
+        idleSeconds: z.int().min(1).max(3600),
+        dataSeconds: z.int().min(1).max(3600),
+        maxIdleCommands: z.int().min(1),
+        messagesPerMinute: z.int().min(1),
       })
       .partial()
       .strict(),
@@ -325,9 +351,10 @@ function resolvePaths(layer: Layer, base: string): Layer {
 function mergeLayers(layers: Layer[]): Layer {
   const merged: Layer = {};
   for (const layer of layers) {
-    const { intake, imap, acme, certificates, ...flat } = layer;
+    const { intake, smtp, imap, acme, certificates, ...flat } = layer;
     Object.assign(merged, flat);
     if (intake) merged.intake = { ...merged.intake, ...intake };
+    if (smtp) merged.smtp = { ...merged.smtp, ...smtp };
     if (imap) merged.imap = { ...merged.imap, ...imap };
     if (acme) merged.acme = { ...merged.acme, ...acme };
     if (certificates) merged.certificates = { ...merged.certificates, ...certificates };
@@ -339,11 +366,13 @@ function complete(m: Layer, cwd: string, problems: string[]): ServeSettings {
   const certificates = Object.fromEntries(
     Object.entries(m.certificates ?? {}).map(([host, files]) => [host.toLowerCase(), files]),
   );
+  const smtpLimits = { ...DEFAULT_SMTP_LIMITS, ...m.smtp };
   const settings: ServeSettings = {
     dataDir: m.dataDir ?? resolve(cwd, DEFAULT_DATA_DIR),
     listen: m.listen ?? DEFAULT_LISTEN,
     tlsListen: m.tlsListen,
     smtp: m.smtpListen,
+    smtpLimits,
     intake: { ...DEFAULT_INTAKE, ...m.intake },
     workers: m.workers ?? Math.min(2, availableParallelism()),
     logLevel: m.logLevel ?? 'info',
@@ -358,6 +387,11 @@ function complete(m: Layer, cwd: string, problems: string[]): ServeSettings {
       timeoutSeconds: m.timeout ?? 30,
     },
   };
+  if (smtpLimits.reservedForNewClients >= smtpLimits.maxClients) {
+    problems.push(
+      `smtp.reservedForNewClients: must be less than smtp.maxClients (${smtpLimits.maxClients}), or no client gets in`,
+    );
+  }
   // MXGUARD_IMAP_PASSWORD alone does not turn IMAP polling on: any other imap key does.
   const { password, ...imapRest } = m.imap ?? {};
   if (Object.keys(imapRest).length > 0) {

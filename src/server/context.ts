@@ -24,6 +24,23 @@ export interface ServeConfig {
   };
   /** Built-in SMTP receiver for rua=mailto: reports; off unless given. */
   smtp?: { host: string; port: number };
+  /** Limits of the SMTP receiver (config file key `smtp`; src/server/smtp-limits.ts); defaults when absent. */
+  smtpLimits?: {
+    /** Sessions at once, all clients together. */
+    maxClients: number;
+    /** Sessions at once from one client (IPv6: one /64). */
+    maxConnectionsPerClient: number;
+    /** The last slots of maxClients, only for clients with no session open. */
+    reservedForNewClients: number;
+    /** From the greeting or the last message to the next DATA; nothing else extends it. */
+    idleSeconds: number;
+    /** From DATA to the end of the message. */
+    dataSeconds: number;
+    /** Commands that deliver nothing (NOOP, RSET, HELP, VRFY, EHLO, HELO) answered between two messages. */
+    maxIdleCommands: number;
+    /** Messages (MAIL FROM) per client per minute, also the burst. */
+    messagesPerMinute: number;
+  };
   /** IMAP mailbox polling; off unless given. Password from the config file or MXGUARD_IMAP_PASSWORD. */
   imap?: {
     host: string;

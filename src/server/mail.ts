@@ -13,15 +13,23 @@
 // to sit behind one) and answers 250 only once the report, or the rejection record, is committed; 451
 // when the store or DNS failed, so the sender tries again; 552 for a message over config.intake.maxBytes
 // (advertised with SIZE, also enforced on the stream; the refusal is recorded). AUTH is off; STARTTLS
-// is offered only when a certificate is given. Idle clients are dropped after a minute.
+// is offered only when a certificate is given. The limits per client and per session (connections,
+// deadlines, commands without a message, message rate) are those of smtp-limits.ts: a client over one
+// is answered 421 and disconnected, counted in mxguard_smtp_refusals_total{reason} and logged once per
+// client per minute.
 import type { SecureContext } from 'node:tls';
 import { dkimVerify } from 'mailauth';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { Resolver } from '../dns/resolver.js';
 import { domainKey } from '../store/domain-rules.js';
 import type { DkimVerdict } from '../store/types.js';
+import { clientKey } from './client-key.js';
+import { DEFAULT_SMTP_LIMITS } from './config.js';
 import type { ServerContext } from './context.js';
 import { type IngestDeps, ingestReport, recordRejected, type StoredRef } from './ingest.js';
+import { counter } from './metrics.js';
+import { RateLimiter } from './ratelimit.js';
+import { type Refusal, SmtpLimiter } from './smtp-limits.js';
 
 // ---- DKIM (RFC 6376) as RFC 8460 §3 wants it ----
 
@@ -193,6 +201,32 @@ export async function startMailIntake(
   if (!listen) throw new Error('startMailIntake: config.smtp is not set');
   const maxBytes = ctx.config.intake.maxBytes;
   const log = ctx.logger.child({ component: 'smtp' });
+  const limits = { ...DEFAULT_SMTP_LIMITS, ...ctx.config.smtpLimits };
+  const now = () => ctx.now().getTime();
+  const limiter = new SmtpLimiter(limits, { now });
+  const refusals = counter(
+    ctx.metrics,
+    'mxguard_smtp_refusals_total',
+    'SMTP sessions refused or closed by the intake limits, by reason',
+    ['reason'],
+  );
+  // One log line per client per minute at most: a flood must not flood the log too.
+  const refusalLog = new RateLimiter({ perMinute: 1, now });
+  const noteRefusal = (address: string, refusal: Refusal) => {
+    refusals.inc({ reason: refusal.reason });
+    if (refusalLog.take(clientKey(address)).allowed) {
+      log.warn({ client: address, reason: refusal.reason }, `SMTP client refused: ${refusal.text}`);
+    }
+  };
+  const connectionOf = (session: SMTPServerSession) => {
+    for (const connection of server.connections) if (connection.id === session.id) return connection;
+    return undefined;
+  };
+  /** A deadline passed or a limit was hit outside a handler's reply: 421 and close (RFC 5321 §3.8). */
+  const cut = (session: SMTPServerSession, refusal: Refusal) => {
+    noteRefusal(session.remoteAddress, refusal);
+    connectionOf(session)?.send(421, refusal.text);
+  };
 
   const server = new SMTPServer({
     banner: 'mxguard TLS-RPT receiver',
@@ -209,19 +243,52 @@ export async function startMailIntake(
     logger: false,
     // No PTR lookup of the client: it would go to the system resolver, and nothing here uses the name.
     disableReverseLookup: true,
-    maxClients: 50,
+    // The fair share of the slots is decided in onConnect (smtp-limits.ts); this cap of smtp-server's
+    // also counts the sockets still in its 100 ms wait before the greeting, so it is set higher.
+    maxClients: limits.maxClients * 2,
     maxRecipients: 100,
+    // smtp-server's own idle timeout: any traffic resets it; the deadlines of smtp-limits.ts do not.
     socketTimeout: 60_000,
     closeTimeout: 10_000,
+    onConnect(session, callback) {
+      const refusal = limiter.open(session.id, session.remoteAddress, (expired) => cut(session, expired));
+      if (refusal) {
+        noteRefusal(session.remoteAddress, refusal);
+        return callback(smtpError(421, refusal.text));
+      }
+      const connection = connectionOf(session);
+      if (connection) countIdleCommands(connection, () => limiter.idleCommand(session.id), cut);
+      callback();
+    },
+    onMailFrom(_address, session, callback) {
+      const refusal = limiter.mailFrom(session.id);
+      if (!refusal) return callback();
+      noteRefusal(session.remoteAddress, refusal);
+      callback(smtpError(421, refusal.text));
+    },
     onData(stream, session, callback) {
-      receive(ctx, stream, session, maxBytes).then(
-        (reply) => callback(null, reply),
-        (err: unknown) => {
-          if (isSmtpError(err)) return callback(err);
-          log.error({ err, client: session.remoteAddress }, 'could not store a mailed report');
-          callback(smtpError(451, '4.3.0 the report could not be stored; try again later'));
-        },
-      );
+      limiter.dataStarted(session.id);
+      stream.once('end', () => limiter.dataReceived(session.id));
+      receive(ctx, stream, session, maxBytes)
+        .then(
+          (reply) => [null, reply] as const,
+          (err: unknown) => {
+            if (isSmtpError(err)) return [err] as const;
+            if ((err as NodeJS.ErrnoException).code === 'ECONNECTION') {
+              log.info({ client: session.remoteAddress }, 'the connection closed during DATA');
+            } else {
+              log.error({ err, client: session.remoteAddress }, 'could not store a mailed report');
+            }
+            return [smtpError(451, '4.3.0 the report could not be stored; try again later')] as const;
+          },
+        )
+        .then(([err, reply]) => {
+          limiter.messageDone(session.id);
+          callback(err, reply);
+        });
+    },
+    onClose(session) {
+      limiter.close(session.id);
     },
   });
   server.on('error', (err) => log.warn({ err }, 'SMTP connection error'));
@@ -240,8 +307,35 @@ export async function startMailIntake(
   return {
     port,
     setCertificate: (pair) => server.updateSecureContext({ key: pair.key, cert: pair.cert }),
-    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())).finally(() => limiter.stop()),
   };
+}
+
+type SmtpConnection = SMTPServer['connections'] extends Set<infer C> ? C : never;
+
+/** The commands that deliver nothing; each one counts against smtp.maxIdleCommands. */
+const IDLE_COMMANDS = ['NOOP', 'RSET', 'HELP', 'VRFY', 'EHLO', 'HELO'] as const;
+
+/**
+ * Count the commands of `connection` that deliver nothing, and close it with 421 when `count` refuses
+ * one. smtp-server has no hook per command; it looks each handler up as the connection's
+ * `handler_<COMMAND>` method (declared in its types), so these are wrapped on this one connection.
+ */
+function countIdleCommands(
+  connection: SmtpConnection,
+  count: () => Refusal | undefined,
+  cut: (session: SMTPServerSession, refusal: Refusal) => void,
+): void {
+  for (const command of IDLE_COMMANDS) {
+    const name = `handler_${command}` as const;
+    const original = connection[name];
+    connection[name] = (line, callback) => {
+      const refusal = count();
+      if (!refusal) return original.call(connection, line, callback);
+      cut(connection.session, refusal);
+      callback();
+    };
+  }
 }
 
 function isSmtpError(err: unknown): err is SmtpError {
