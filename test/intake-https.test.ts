@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { buildApp, type Listeners, startListeners } from '../src/server/app.js';
+import { ensureAdminPassword } from '../src/server/auth.js';
 import type { ServerContext } from '../src/server/context.js';
 import { registerIntake } from '../src/server/intake.js';
 import type { Store } from '../src/store/types.js';
@@ -464,6 +465,7 @@ describe('mounted by buildApp (src/server/app.ts)', () => {
     const appCtx = await testContext();
     const full = buildApp(appCtx);
     try {
+      await ensureAdminPassword(appCtx, 'metrics-scrape-password');
       await full.ready();
       const res = await full.inject({
         method: 'POST',
@@ -472,7 +474,11 @@ describe('mounted by buildApp (src/server/app.ts)', () => {
         payload: gzippedReport({ 'report-id': 'app-1' }),
       });
       assert.equal(res.statusCode, 201, res.body);
-      const metrics = await full.inject({ method: 'GET', url: '/metrics' });
+      const metrics = await full.inject({
+        method: 'GET',
+        url: '/metrics',
+        headers: { authorization: 'Bearer metrics-scrape-password' },
+      });
       assert.match(metrics.body, /mxguard_reports_received_total\{source="https",outcome="created"\} 1/);
     } finally {
       await full.close();

@@ -1,7 +1,7 @@
 // Policy hosting and the operational routes of the serve app (src/server/app.ts): RFC 8461 §3.3
 // (policy at https://mta-sts.<domain>/.well-known/mta-sts.txt, text/plain, no redirects), the fetch
-// log and its metrics, /healthz, /metrics, the HTTP-01 challenge route, and the published-id check
-// (src/server/livecheck.ts) against the lab DNS server.
+// log and its metrics, /healthz, /metrics (its login: test/serve-metrics.test.ts), the HTTP-01
+// challenge route, and the published-id check (src/server/livecheck.ts) against the lab DNS server.
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,7 +16,9 @@ import {
   policyCacheOf,
   policyDomainForHost,
 } from '../src/server/app.js';
+import { ensureAdminPassword } from '../src/server/auth.js';
 import { publishedIdStatus } from '../src/server/livecheck.js';
+import { createRegistry } from '../src/server/metrics.js';
 import { StoreError } from '../src/store/types.js';
 import { DOMAIN_SETTINGS, eventually, type TestContext, testContext } from './fixtures/serve/helpers.js';
 import { type LabDnsServer, startDnsServer } from './lab/dns-server.js';
@@ -148,19 +150,38 @@ describe('policy hosting', () => {
     assert.ok(Math.abs(Date.parse(mine.at) - Date.now()) < 60_000);
   });
 
-  it('counts fetches by domain and fetcher, and unknown hosts, in /metrics', async () => {
-    await app.inject({
-      url: POLICY_PATH,
-      headers: { host: 'mta-sts.other.test', 'user-agent': 'Microsoft Exchange STS' },
-    });
-    await app.inject({ url: POLICY_PATH, headers: { host: 'mta-sts.nowhere.test' } });
-    const res = await app.inject({ url: '/metrics' });
-    assert.equal(res.statusCode, 200);
-    assert.match(res.headers['content-type'] as string, /^text\/plain/);
-    assert.match(res.body, /mxguard_policy_fetches_total\{domain="example\.test",client="Google"\} [1-9]/);
-    assert.match(res.body, /mxguard_policy_fetches_total\{domain="other\.test",client="Microsoft"\} 1/);
-    assert.match(res.body, /mxguard_policy_unknown_host_total [1-9]/);
-    assert.match(res.body, /mxguard_process_cpu_user_seconds_total/);
+  it('counts fetches by domain (metrics.domainLabels) and fetcher, and unknown hosts, in /metrics', async () => {
+    const labelled = await testContext();
+    labelled.metrics = createRegistry({ domainLabels: true });
+    const labelledApp = buildApp(labelled);
+    try {
+      await ensureAdminPassword(labelled, 'metrics-test-password');
+      await labelled.store.addDomain('example.test', DOMAIN_SETTINGS, new Date());
+      await labelled.store.addDomain('other.test', { ...DOMAIN_SETTINGS, mx: ['mx.other.test'] }, new Date());
+      await labelledApp.ready();
+      await labelledApp.inject({
+        url: POLICY_PATH,
+        headers: { host: 'mta-sts.example.test', 'user-agent': 'Google-SMTP-STS' },
+      });
+      await labelledApp.inject({
+        url: POLICY_PATH,
+        headers: { host: 'mta-sts.other.test', 'user-agent': 'Microsoft Exchange STS' },
+      });
+      await labelledApp.inject({ url: POLICY_PATH, headers: { host: 'mta-sts.nowhere.test' } });
+      const res = await labelledApp.inject({
+        url: '/metrics',
+        headers: { authorization: 'Bearer metrics-test-password' },
+      });
+      assert.equal(res.statusCode, 200);
+      assert.match(res.headers['content-type'] as string, /^text\/plain/);
+      assert.match(res.body, /mxguard_policy_fetches_total\{domain="example\.test",client="Google"\} 1/);
+      assert.match(res.body, /mxguard_policy_fetches_total\{domain="other\.test",client="Microsoft"\} 1/);
+      assert.match(res.body, /mxguard_policy_unknown_host_total 1/);
+      assert.match(res.body, /mxguard_process_cpu_user_seconds_total/);
+    } finally {
+      await labelledApp.close();
+      await labelled.close();
+    }
   });
 
   it('serves the new policy after a change made through the store (as the domain CLI does)', async () => {

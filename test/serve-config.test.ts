@@ -306,3 +306,96 @@ describe('secrets stay out of the logs', () => {
     assert.ok(text.includes('imap.example.test'));
   });
 });
+
+describe('serve settings: admin host names and metrics', () => {
+  it('has no extra admin hosts, no metrics listener and no domain labels by default', () => {
+    const s = load();
+    assert.deepEqual(s.adminHosts, []);
+    assert.equal(s.metricsListen, undefined);
+    assert.deepEqual(s.metrics, { domainLabels: false, allowNonLoopback: false });
+  });
+
+  it('reads adminHosts from the file, MXGUARD_ADMIN_HOSTS and --admin-host, normalized', () => {
+    const file = configFile({
+      adminHosts: ['Admin.Example.com', '192.0.2.1', '[2001:DB8::1]', '2001:db8::2'],
+    });
+    assert.deepEqual(load({ config: file }).adminHosts, [
+      'admin.example.com',
+      '192.0.2.1',
+      '[2001:db8::1]',
+      '[2001:db8::2]',
+    ]);
+    assert.deepEqual(load({ config: file }, { MXGUARD_ADMIN_HOSTS: 'one.example, two.example' }).adminHosts, [
+      'one.example',
+      'two.example',
+    ]);
+    assert.deepEqual(load({ config: file, adminHosts: 'box.lan,Other.LAN' }).adminHosts, [
+      'box.lan',
+      'other.lan',
+    ]);
+  });
+
+  it('refuses admin hosts that are not host names or addresses, and policy host names', () => {
+    for (const [host, pattern] of [
+      ['evil.example:8080', /adminHosts\.0: expected a host name or an IP address/],
+      ['a b', /adminHosts\.0: expected a host name or an IP address/],
+      ['*.example.com', /adminHosts\.0: expected a host name or an IP address/],
+      ['mta-sts.example.com', /adminHosts\.0: .*mta-sts\./],
+    ] as const) {
+      const problems = problemsOf({ config: configFile({ adminHosts: [host] }) });
+      assert.ok(
+        problems.some((p) => pattern.test(p)),
+        `${host}: ${problems.join('\n')}`,
+      );
+    }
+    assert.ok(problemsOf({ adminHosts: 'ok.example,bad host' }).some((p) => p.startsWith('--admin-host: ')));
+    assert.ok(
+      problemsOf({}, { MXGUARD_ADMIN_HOSTS: 'x:1' }).some((p) => p.startsWith('MXGUARD_ADMIN_HOSTS: ')),
+    );
+  });
+
+  it('reads metricsListen from the file, MXGUARD_METRICS_LISTEN and --metrics-listen', () => {
+    assert.deepEqual(load({ config: configFile({ metricsListen: '127.0.0.1:9464' }) }).metricsListen, {
+      host: '127.0.0.1',
+      port: 9464,
+    });
+    assert.deepEqual(load({}, { MXGUARD_METRICS_LISTEN: '[::1]:9464' }).metricsListen, {
+      host: '::1',
+      port: 9464,
+    });
+    assert.deepEqual(load({ metricsListen: 'localhost:9000' }).metricsListen, {
+      host: 'localhost',
+      port: 9000,
+    });
+    assert.deepEqual(load({ metricsListen: '127.8.9.10:9000' }).metricsListen, {
+      host: '127.8.9.10',
+      port: 9000,
+    });
+  });
+
+  it('refuses a metricsListen that is not loopback unless metrics.allowNonLoopback is set', () => {
+    for (const address of ['0.0.0.0:9464', '192.0.2.7:9464', '[::]:9464', 'metrics.example:9464']) {
+      const problems = problemsOf({ metricsListen: address });
+      assert.ok(
+        problems.some((p) => /^metricsListen: .*not a loopback address.*metrics\.allowNonLoopback/.test(p)),
+        `${address}: ${problems.join('\n')}`,
+      );
+    }
+    const open = load({
+      config: configFile({ metricsListen: '0.0.0.0:9464', metrics: { allowNonLoopback: true } }),
+    });
+    assert.deepEqual(open.metricsListen, { host: '0.0.0.0', port: 9464 });
+  });
+
+  it('takes metrics.domainLabels from the file, and refuses unknown metrics keys', () => {
+    assert.equal(
+      load({ config: configFile({ metrics: { domainLabels: true } }) }).metrics?.domainLabels,
+      true,
+    );
+    const problems = problemsOf({ config: configFile({ metrics: { domainLabel: true } }) });
+    assert.ok(
+      problems.some((p) => /: metrics: unknown key "domainLabel"/.test(p)),
+      problems.join('\n'),
+    );
+  });
+});

@@ -18,7 +18,6 @@ import { CliError } from '../cli/util.js';
 import { formatStsRecord } from '../mtasts/record.js';
 import { domainKey } from '../store/domain-rules.js';
 import { type BreakdownKey, type Domain as StoredDomain, StoreError } from '../store/types.js';
-import { policyDomainForHost } from './app.js';
 import {
   Auth,
   clearedSessionCookie,
@@ -29,6 +28,7 @@ import {
 } from './auth.js';
 import type { ServerContext } from './context.js';
 import { classifyUserAgent } from './fetchlog.js';
+import { adminHostGuard, adminHostNames } from './hosts.js';
 import { ingestReport } from './ingest.js';
 import { type PublishedIdStatus, publishedIdStatus } from './livecheck.js';
 import {
@@ -76,17 +76,16 @@ const CONTENT_SECURITY_POLICY = [
   "base-uri 'none'",
 ].join('; ');
 
-/** Registers the API and the dashboard on `app` (in their own encapsulated plugin). */
-export function registerApi(app: FastifyInstance, ctx: ServerContext): void {
+/**
+ * Registers the API and the dashboard on `app` (in their own encapsulated plugin); returns the Auth
+ * it checks credentials with (app.ts guards /metrics with it too).
+ */
+export function registerApi(app: FastifyInstance, ctx: ServerContext): Auth {
   const auth = new Auth(ctx);
   const assets = loadWebAssets();
   app.register(async (scope) => {
-    // The dashboard and the API never answer on a public policy host name (mta-sts.<domain>).
-    scope.addHook('onRequest', async (req, reply) => {
-      if (policyDomainForHost(req.headers.host) !== undefined) {
-        return reply.code(404).type('text/plain; charset=utf-8').send('not found\n');
-      }
-    });
+    // Only on admin host names (DNS rebinding), never on a policy host name (hosts.ts).
+    scope.addHook('onRequest', adminHostGuard(adminHostNames(ctx.config)));
     scope.addHook('onSend', async (req, reply, payload) => {
       reply.header('content-security-policy', CONTENT_SECURITY_POLICY);
       reply.header('x-content-type-options', 'nosniff');
@@ -106,6 +105,7 @@ export function registerApi(app: FastifyInstance, ctx: ServerContext): void {
     });
     await scope.register(async (api) => apiRoutes(api, ctx, auth), { prefix: '/api' });
   });
+  return auth;
 }
 
 // ---------------------------------------------------------------------------------------------

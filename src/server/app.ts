@@ -10,11 +10,14 @@
 // data_version moves with every fetch-log batch too), so a periodic listDomains() of a handful of
 // rows is the simplest thing that keeps the hot path free of database reads.
 //
-// Also: /healthz, /metrics (Prometheus), HTTP-01 answers for ACME (RFC 8555 §8.3) from the files
-// acme.ts writes, TLS-RPT intake (intake.ts) and the API and dashboard (api.ts).
+// Also: /healthz, /metrics (Prometheus; admin host names and login, like the API), HTTP-01 answers
+// for ACME (RFC 8555 §8.3) from the files acme.ts writes, TLS-RPT intake (intake.ts, any host) and
+// the API and dashboard (api.ts, admin host names only: hosts.ts).
 //
 // Listeners: the plain HTTP one (local use, or a reverse proxy in front) and optionally HTTPS with
-// per-host certificates chosen by SNI (tls.ts). Both hand requests to the same fastify instance.
+// per-host certificates chosen by SNI (tls.ts). Both hand requests to the same fastify instance,
+// after refusing with 400 what breaks RFC 9112 §3.2's Host rules (hosts.ts). Optionally a third one,
+// metricsListen, answers only GET /metrics, without login (an operator-only address).
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
@@ -22,14 +25,19 @@ import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { PolicyFetch, Store } from '../store/types.js';
 import { registerApi } from './api.js';
+import { sendAuthFailure } from './auth.js';
 import { formatHostPort, type HostPort, type ServeSettings } from './config.js';
 import type { ServerContext } from './context.js';
 import { classifyUserAgent } from './fetchlog.js';
+import { adminHostGuard, adminHostNames, hostHeaderProblem, policyDomainForHost } from './hosts.js';
 import { registerIntake } from './intake.js';
 import { metricsText, type ServerMetrics, serverMetrics } from './metrics.js';
 import type { CertificateStore } from './tls.js';
+
+export { policyDomainForHost };
 
 export const POLICY_PATH = '/.well-known/mta-sts.txt';
 export const ACME_CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
@@ -40,25 +48,6 @@ export const CHALLENGES_SUBDIR = join('acme', 'challenges');
 const TEXT_PLAIN = 'text/plain; charset=utf-8';
 // RFC 8555 §8.1: a token is base64url.
 const CHALLENGE_TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
-
-/**
- * The policy domain a Host header asks for: "mta-sts.<domain>" with port, trailing dot and case
- * ignored; undefined when the host is anything else.
- */
-export function policyDomainForHost(host: string | undefined): string | undefined {
-  if (host === undefined) return undefined;
-  let name = host.trim().toLowerCase();
-  if (name.startsWith('[')) return undefined; // an IPv6 literal is never mta-sts.<domain>
-  const colon = name.lastIndexOf(':');
-  if (colon !== -1) {
-    if (!/^\d{1,5}$/.test(name.slice(colon + 1))) return undefined;
-    name = name.slice(0, colon);
-  }
-  if (name.endsWith('.')) name = name.slice(0, -1);
-  if (!name.startsWith('mta-sts.')) return undefined;
-  const domain = name.slice('mta-sts.'.length);
-  return domain.length > 0 ? domain : undefined;
-}
 
 /** Every domain's policy text, in memory, refreshed from the store in the background. */
 export class PolicyCache {
@@ -182,13 +171,15 @@ export function buildApp(ctx: ServerContext, options: AppOptions = {}): FastifyI
     return { status: 'ok', domains: policies.size };
   });
 
-  app.get('/metrics', async (_request, reply) => {
-    const text = await metricsText(ctx.metrics);
-    return reply.type(ctx.metrics.contentType).send(text);
-  });
-
   app.register(async (scope) => registerIntake(scope, ctx));
-  registerApi(app, ctx);
+  const auth = registerApi(app, ctx);
+
+  // The same guard and login as the API; metricsListen serves it without login instead.
+  app.get('/metrics', { onRequest: adminHostGuard(adminHostNames(ctx.config)) }, async (request, reply) => {
+    const result = await auth.authenticate(request);
+    if (!result.ok) return sendAuthFailure(reply, result);
+    return reply.type(ctx.metrics.contentType).send(await metricsText(ctx.metrics));
+  });
   return app;
 }
 
@@ -244,6 +235,13 @@ export async function startListeners(app: FastifyInstance, options: ListenOption
     // While closing, a keep-alive connection ends after its current response.
     if (closing) res.setHeader('connection', 'close');
     req.socket.destroySoon = lingeringClose;
+    const problem = hostHeaderProblem(req);
+    if (problem !== undefined) {
+      options.metrics?.httpErrors.inc({ code: '400' });
+      res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
+      res.end(`bad request: ${problem}\n`);
+      return;
+    }
     app.routing(req, res);
   };
   const servers: http.Server[] = [];
@@ -288,6 +286,37 @@ export async function startListeners(app: FastifyInstance, options: ListenOption
     for (const s of servers) s.close();
     throw err;
   }
+}
+
+export interface RunningListener {
+  /** "http://127.0.0.1:9464": where it actually listens. */
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * metricsListen: GET /metrics without login (in a cluster, answered by the primary with every
+ * process's sum); anything else 404. No Host check: the address itself is what keeps it private.
+ */
+export async function startMetricsListener(address: HostPort, registry: Registry): Promise<RunningListener> {
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    if ((req.method !== 'GET' && req.method !== 'HEAD') || path !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found: try /metrics\n');
+      return;
+    }
+    metricsText(registry).then(
+      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      (err: Error) =>
+        res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end(`${err.message}\n`),
+    );
+  });
+  tune(server);
+  const where = await listen(server, address);
+  return {
+    url: `http://${formatHostPort(where)}`,
+    close: () => closeServer(server, 1000),
+  };
 }
 
 function tune(server: http.Server): void {

@@ -10,6 +10,7 @@ import pino, { type DestinationStream, type Logger } from 'pino';
 import { z } from 'zod';
 import { MIN_PASSWORD_LENGTH } from './auth.js';
 import type { ServeConfig } from './context.js';
+import { adminHostName, policyDomainForHost } from './hosts.js';
 
 export interface HostPort {
   host: string;
@@ -46,6 +47,10 @@ export interface ServeSettings extends ServeConfig {
   network: { resolver: string[]; caFile: string[]; allowPrivate: boolean; timeoutSeconds: number };
   /** The config file read, if any (absolute). */
   configFile?: string;
+  /** GET /metrics without login on its own listener (loopback unless metrics.allowNonLoopback). */
+  metricsListen?: HostPort;
+  /** domainLabels: label counters by policy domain / host name; allowNonLoopback: for metricsListen. */
+  metrics?: { domainLabels: boolean; allowNonLoopback: boolean };
 }
 
 export const DEFAULT_LISTEN: HostPort = { host: '127.0.0.1', port: 8080 };
@@ -89,6 +94,8 @@ export const ENV_KEYS = {
   MXGUARD_WORKERS: 'workers',
   MXGUARD_LOG_LEVEL: 'logLevel',
   MXGUARD_TRUST_PROXY: 'trustProxy',
+  MXGUARD_ADMIN_HOSTS: 'adminHosts',
+  MXGUARD_METRICS_LISTEN: 'metricsListen',
   MXGUARD_ADMIN_PASSWORD: 'adminPassword',
   MXGUARD_IMAP_PASSWORD: 'imap.password',
   MXGUARD_ACME_EMAIL: 'acme.email',
@@ -130,6 +137,18 @@ const proxyAddress = z.string().refine((text) => {
   return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (isIP(address) === 4 ? 32 : 128));
 }, 'expected an IP address, a CIDR (10.0.0.0/8) or loopback, linklocal, uniquelocal');
 
+// adminHosts: a host name or an IP address, never a policy host (those never show the dashboard).
+const adminHost = z.string().transform((text, ctx) => {
+  const name = adminHostName(text);
+  if (name !== undefined && policyDomainForHost(name) === undefined) return name;
+  const message =
+    name === undefined
+      ? `expected a host name or an IP address, got "${text}"`
+      : `"${text}" is a policy host name (mta-sts.<domain>), which never shows the dashboard`;
+  ctx.addIssue({ code: 'custom', message });
+  return z.NEVER;
+});
+
 const SettingsSchema = z
   .object({
     dataDir: path,
@@ -139,6 +158,9 @@ const SettingsSchema = z
     workers: z.int().min(1).max(64),
     logLevel: z.enum(LOG_LEVELS),
     trustProxy: z.union([z.boolean(), z.array(proxyAddress).min(1)]),
+    adminHosts: z.array(adminHost),
+    metricsListen: hostPort,
+    metrics: z.object({ domainLabels: z.boolean(), allowNonLoopback: z.boolean() }).partial().strict(),
     adminPassword: z
       .string()
       .min(MIN_PASSWORD_LENGTH, `must have at least ${MIN_PASSWORD_LENGTH} characters`),
@@ -207,6 +229,9 @@ export interface CliSettings {
   workers?: string;
   logLevel?: string;
   trustProxy?: string;
+  /** --admin-host values joined with commas. */
+  adminHosts?: string;
+  metricsListen?: string;
   resolver?: string[];
   caFile?: string[];
   allowPrivate?: boolean;
@@ -283,6 +308,8 @@ function cliSettings(cli: CliSettings, cwd: string, problems: string[]): Layer {
     ['workers', '--workers'],
     ['logLevel', '--log-level'],
     ['trustProxy', '--trust-proxy'],
+    ['adminHosts', '--admin-host'],
+    ['metricsListen', '--metrics-listen'],
     ['resolver', '--resolver'],
     ['caFile', '--ca-file'],
     ['allowPrivate', '--allow-private'],
@@ -307,13 +334,20 @@ function coerce(key: string, value: string): unknown {
     case 'trustProxy':
       if (value === 'true') return true;
       if (value === 'false') return false;
-      return value
-        .split(',')
-        .map((s) => s.trim())
-        .filter((s) => s !== '');
+      return commaList(value);
+    case 'adminHosts':
+      return commaList(value);
     default:
       return value;
   }
+}
+
+/** "a, b,c" -> ["a", "b", "c"]. */
+function commaList(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 }
 
 function check(raw: unknown, where: (key: string) => string, problems: string[]): Layer {
@@ -359,6 +393,8 @@ function mergeLayers(layers: Layer[]): Layer {
     if (acme) merged.acme = { ...merged.acme, ...acme };
     if (certificates) merged.certificates = { ...merged.certificates, ...certificates };
   }
+  const metrics = layers.flatMap((layer) => (layer.metrics ? [layer.metrics] : []));
+  if (metrics.length > 0) merged.metrics = Object.assign({}, ...metrics);
   return merged;
 }
 
@@ -377,6 +413,9 @@ function complete(m: Layer, cwd: string, problems: string[]): ServeSettings {
     workers: m.workers ?? Math.min(2, availableParallelism()),
     logLevel: m.logLevel ?? 'info',
     trustProxy: m.trustProxy ?? false,
+    adminHosts: m.adminHosts ?? [],
+    metricsListen: m.metricsListen,
+    metrics: { domainLabels: false, allowNonLoopback: false, ...m.metrics },
     adminPassword: m.adminPassword,
     certificates,
     defaultCertificate: m.defaultCertificate,
@@ -390,6 +429,16 @@ function complete(m: Layer, cwd: string, problems: string[]): ServeSettings {
   if (smtpLimits.reservedForNewClients >= smtpLimits.maxClients) {
     problems.push(
       `smtp.reservedForNewClients: must be less than smtp.maxClients (${smtpLimits.maxClients}), or no client gets in`,
+    );
+  }
+  // metricsListen answers without login: only on loopback unless the operator says otherwise.
+  if (
+    settings.metricsListen &&
+    !isLoopbackHost(settings.metricsListen.host) &&
+    !settings.metrics?.allowNonLoopback
+  ) {
+    problems.push(
+      `metricsListen: ${formatHostPort(settings.metricsListen)} is not a loopback address, and /metrics there needs no login: listen on 127.0.0.1 or ::1, or set metrics.allowNonLoopback: true (and firewall it)`,
     );
   }
   // MXGUARD_IMAP_PASSWORD alone does not turn IMAP polling on: any other imap key does.
@@ -441,6 +490,13 @@ export function parseHostPort(text: string): HostPort | undefined {
   const port = Number(match[3]);
   if (port > 65535) return undefined;
   return { host, port };
+}
+
+/** 127.0.0.0/8, ::1 or the name localhost. */
+export function isLoopbackHost(host: string): boolean {
+  if (host.toLowerCase() === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return isIP(host) === 6 && new URL(`http://[${host}]/`).hostname === '[::1]';
 }
 
 /** "127.0.0.1:8080", "[::1]:8080". */

@@ -12,6 +12,11 @@ export interface ServeConfig {
   listen: { host: string; port: number };
   /** HTTPS listener with per-domain certificates chosen by SNI; off unless given. */
   tlsListen?: { host: string; port: number };
+  /**
+   * Host names on which the dashboard and API answer besides the listen hosts, localhost, 127.0.0.1
+   * and [::1] (hosts.ts); lowercase, IPv6 in brackets. Unset = none.
+   */
+  adminHosts?: string[];
   intake: {
     /** Largest request/message accepted, in bytes (compressed). */
     maxBytes: number;

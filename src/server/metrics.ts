@@ -2,7 +2,10 @@
 // unknown hosts, errors, TLS handshakes, certificate reloads, ACME orders) and, when serve runs as a
 // node:cluster of workers, one /metrics answer for all processes: the worker asked sends a request
 // to the primary, which collects every process's metrics over IPC and sums them
-// (AggregatorRegistry.aggregate).
+// (AggregatorRegistry.aggregate); the primary answers metricsListen the same way.
+// Counters carry no label naming a hosted domain (policy domain, mta-sts.<domain> host) unless the
+// registry was created with domainLabels (config metrics.domainLabels): /metrics would otherwise
+// list every hosted domain to whoever scrapes it.
 import cluster, { type Worker } from 'node:cluster';
 import {
   AggregatorRegistry,
@@ -13,35 +16,49 @@ import {
   Registry,
 } from 'prom-client';
 
+/** Registries whose counters are labelled by domain (createRegistry's option). */
+const labelledByDomain = new WeakSet<Registry>();
+
 /** A registry with the process metrics (CPU, memory, event loop lag) every serve process exports. */
-export function createRegistry(): Registry {
+export function createRegistry(options: { domainLabels?: boolean } = {}): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'mxguard_' });
+  if (options.domainLabels) labelledByDomain.add(registry);
   return registry;
 }
 
+/** A counter whose callers always give every label; the domain one is dropped when not wanted. */
+export interface LabelledCounter<L extends string> {
+  inc(labels: Record<L, string>): void;
+}
+
 export interface ServerMetrics {
-  /** Policies served, by policy domain and fetcher label (src/server/fetchlog.ts). */
-  policyFetches: Counter<'domain' | 'client'>;
+  /** Policies served, by fetcher label (src/server/fetchlog.ts) and, with domainLabels, policy domain. */
+  policyFetches: LabelledCounter<'domain' | 'client'>;
   /** Policy requests for a host name that is not mta-sts.<a configured domain>. */
   policyUnknownHost: Counter;
   /** Requests that ended in an error (handler threw, or a 5xx was sent by the error handler). */
   httpErrors: Counter<'code'>;
   /** TLS handshakes that failed (unknown SNI, protocol errors, clients that gave up). */
   tlsErrors: Counter;
-  /** Certificate (re)loads, by host and result (loaded | failed). */
-  certificateLoads: Counter<'host' | 'result'>;
-  /** ACME orders, by host and result (issued | failed). */
-  acmeOrders: Counter<'host' | 'result'>;
+  /** Certificate (re)loads, by result (loaded | failed) and, with domainLabels, host. */
+  certificateLoads: LabelledCounter<'host' | 'result'>;
+  /** ACME orders, by result (issued | failed) and, with domainLabels, host. */
+  acmeOrders: LabelledCounter<'host' | 'result'>;
 }
 
 /** The server counters on `registry`, created on first use (registering a name twice throws). */
 export function serverMetrics(registry: Registry): ServerMetrics {
+  const byDomain = labelledByDomain.has(registry);
   return {
-    policyFetches: counter(registry, 'mxguard_policy_fetches_total', 'MTA-STS policies served', [
+    policyFetches: domainCounter(
+      registry,
+      byDomain,
+      'mxguard_policy_fetches_total',
+      'MTA-STS policies served',
       'domain',
       'client',
-    ]),
+    ),
     policyUnknownHost: counter(
       registry,
       'mxguard_policy_unknown_host_total',
@@ -52,12 +69,37 @@ export function serverMetrics(registry: Registry): ServerMetrics {
       'code',
     ]),
     tlsErrors: counter(registry, 'mxguard_tls_handshake_errors_total', 'failed TLS handshakes', []),
-    certificateLoads: counter(registry, 'mxguard_certificate_loads_total', 'certificate (re)loads', [
+    certificateLoads: domainCounter(
+      registry,
+      byDomain,
+      'mxguard_certificate_loads_total',
+      'certificate (re)loads',
       'host',
       'result',
-    ]),
-    acmeOrders: counter(registry, 'mxguard_acme_orders_total', 'ACME certificate orders', ['host', 'result']),
+    ),
+    acmeOrders: domainCounter(
+      registry,
+      byDomain,
+      'mxguard_acme_orders_total',
+      'ACME certificate orders',
+      'host',
+      'result',
+    ),
   };
+}
+
+/** A counter with the label `domainLabel` (a domain or host name) only when `byDomain`, then `other`. */
+function domainCounter<D extends string, O extends string>(
+  registry: Registry,
+  byDomain: boolean,
+  name: string,
+  help: string,
+  domainLabel: D,
+  other: O,
+): LabelledCounter<D | O> {
+  if (byDomain) return counter<D | O>(registry, name, help, [domainLabel, other]);
+  const total = counter<O>(registry, name, help, [other]);
+  return { inc: (labels) => total.inc({ [other]: labels[other] } as Record<O, string>) };
 }
 
 /** A counter on `registry`, created on first use (registering a name twice throws). */
@@ -92,11 +134,16 @@ interface IpcMessage {
 let nextId = 1;
 const waitingAnswers = new Map<number, (message: IpcMessage) => void>();
 
+type Collections = Map<number, { pending: number; parts: MetricsJson[]; done: () => void }>;
+/** Set in the cluster primary by servePrimaryMetrics: the collections under way. */
+let primaryCollections: Collections | undefined;
+
 /**
- * The Prometheus text for /metrics: this process's registry, or in a cluster worker the sum over
- * the primary and every worker (asked from the primary, see servePrimaryMetrics).
+ * The Prometheus text for /metrics: this process's registry, or in a cluster the sum over the
+ * primary and every worker (a worker asks the primary, see servePrimaryMetrics).
  */
 export async function metricsText(registry: Registry): Promise<string> {
+  if (primaryCollections) return collectAll(registry, primaryCollections);
   if (!cluster.isWorker || !process.send) return registry.metrics();
   const id = nextId++;
   const answer = await new Promise<IpcMessage>((resolve, reject) => {
@@ -133,7 +180,8 @@ export function serveWorkerMetrics(registry: Registry): void {
 
 /** In the cluster primary: when a worker asks, collect from all workers, add our own, sum, answer. */
 export function servePrimaryMetrics(registry: Registry): void {
-  const collections = new Map<number, { pending: number; parts: MetricsJson[]; done: () => void }>();
+  const collections: Collections = new Map();
+  primaryCollections = collections;
   cluster.on('message', (worker: Worker, message: IpcMessage) => {
     if (message?.type === ASK_PRIMARY) {
       collectAll(registry, collections)
@@ -149,10 +197,7 @@ export function servePrimaryMetrics(registry: Registry): void {
   });
 }
 
-async function collectAll(
-  registry: Registry,
-  collections: Map<number, { pending: number; parts: MetricsJson[]; done: () => void }>,
-): Promise<string> {
+async function collectAll(registry: Registry, collections: Collections): Promise<string> {
   const id = nextId++;
   const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w?.isConnected() === true);
   const parts: MetricsJson[] = [await registry.getMetricsAsJSON()];
