@@ -8,9 +8,11 @@ import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { openStore } from '../src/store/index.js';
 import { SCHEMA_VERSION } from '../src/store/migrations.js';
+import { CLIP_MARK, LIST_PAGE_MAX_BYTES, LIST_TEXT_MAX } from '../src/store/paging.js';
 import { DATABASE_FILE, FETCH_LOG_KEEP, openSqliteStore } from '../src/store/sqlite.js';
 import { type DomainSettings, type NewReport, type Store, StoreError } from '../src/store/types.js';
 import type { TlsFailure, TlsPolicyResult, TlsReport } from '../src/tlsrpt/report.js';
+import { insertLegacyReports, MIB, rowsOfReport } from './helpers/legacy-reports.js';
 
 let root: string;
 let counter = 0;
@@ -481,7 +483,6 @@ describe('reports', () => {
     ['a timestamp without zone is UTC', { until: '2024-05-01T03:00:00' }, ['r1']],
     ['a zone offset', { since: '2024-05-01T13:00:00+01:00' }, ['r3', 'r2']],
     ['limit', { limit: 2 }, ['r3', 'r2']],
-    ['limit and offset', { limit: 2, offset: 1 }, ['r2', 'r4']],
     [
       'domain and time together',
       { domain: 'example.com', since: '2024-05-01T01:00:00Z', until: '2024-05-01' },
@@ -504,7 +505,8 @@ describe('reports', () => {
       await rejects(store.listReports({ since: 'last week' }), 'STORE_INVALID', /^since: "last week"/);
       await rejects(store.listReports({ until: '2024-13-45T99' }), 'STORE_INVALID', /^until/);
       await rejects(store.listReports({ limit: -1 }), 'STORE_INVALID', /^limit/);
-      await rejects(store.listReports({ offset: 1.5 }), 'STORE_INVALID', /^offset/);
+      await rejects(store.listReports({ limit: 1.5 }), 'STORE_INVALID', /^limit/);
+      await rejects(store.listReports({ cursor: 'not-a-cursor' }), 'STORE_INVALID', /^cursor/);
     });
   });
 
@@ -605,9 +607,332 @@ describe('reports', () => {
           ),
           /INDEX failures_domain_start/,
         );
+        // the report list's keyset page, purging by date, retention of rejected input
+        assert.match(
+          plan(
+            'SELECT id FROM reports r WHERE r.start_ms >= 0 AND r.start_ms < 9 AND (r.start_ms, r.id) < (3, 4) ORDER BY r.start_ms DESC, r.id DESC LIMIT 5',
+          ),
+          /^SEARCH r USING COVERING INDEX reports_start \(start_ms>\? AND start_ms<\?\)$/,
+        );
+        assert.match(
+          plan('SELECT id FROM reports WHERE start_ms < 5 ORDER BY start_ms, id LIMIT 500'),
+          /COVERING INDEX reports_start/,
+        );
+        assert.match(
+          plan("SELECT id FROM rejected WHERE received_at < 'x' ORDER BY received_at, id LIMIT 500"),
+          /COVERING INDEX rejected_received/,
+        );
       } finally {
         db.close();
       }
+    });
+  });
+});
+
+describe('reports: pages, clipped list values, deletion, purging', () => {
+  const HOUR = 3_600_000;
+  const FROM = Date.parse('2024-05-01T00:00:00Z');
+
+  /** `n` reports about `domain`; three share each start hour, so the id breaks ties. */
+  async function many(store: Store, n: number, prefix: string, domain = 'example.com', from = FROM) {
+    const ids: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const start = new Date(from + Math.floor(i / 3) * HOUR).toISOString();
+      const r = report(`${prefix}${i}`, start, [policy(domain, 10, 1, [{ resultType: 'x', count: 1 }])]);
+      ids.push((await store.saveReport(newReport(r), T0)).id);
+    }
+    return ids;
+  }
+
+  async function allPages(store: Store, filter: Parameters<Store['listReports']>[0] = {}) {
+    const seen: number[] = [];
+    let cursor: string | undefined;
+    for (let pages = 0; pages < 1000; pages++) {
+      const page = await store.listReports({ ...filter, cursor });
+      seen.push(...page.map((r) => r.id));
+      if (page.nextCursor === null) return seen;
+      cursor = page.nextCursor;
+    }
+    throw new Error('the pages never end');
+  }
+
+  it('listReports pages with an opaque cursor: every report once, newest first, the total on each page', async () => {
+    await withFreshStore(async (store) => {
+      await many(store, 25, 'p');
+      const whole = (await store.listReports({ limit: 100 })).map((r) => r.id);
+      assert.equal(whole.length, 25);
+      const seen: number[] = [];
+      let cursor: string | undefined;
+      let pages = 0;
+      do {
+        const page = await store.listReports({ limit: 4, cursor });
+        assert.equal(page.total, 25);
+        assert.ok(page.length <= 4);
+        seen.push(...page.map((r) => r.id));
+        cursor = page.nextCursor ?? undefined;
+        pages++;
+      } while (cursor !== undefined);
+      assert.equal(pages, 7);
+      assert.deepEqual(seen, whole);
+      // a filter pages the same way and counts only what matches
+      await many(store, 5, 'o', 'other.example');
+      const other = await store.listReports({ domain: 'other.example', limit: 2 });
+      assert.equal(other.total, 5);
+      assert.equal((await allPages(store, { domain: 'other.example', limit: 2 })).length, 5);
+    });
+  });
+
+  it('pages stay exact while reports arrive between them (keyset, not offset)', async () => {
+    await withFreshStore(async (store) => {
+      const original = await many(store, 30, 'a');
+      const seen: number[] = [];
+      let cursor: string | undefined;
+      let round = 0;
+      do {
+        const page = await store.listReports({ limit: 5, cursor });
+        seen.push(...page.map((r) => r.id));
+        cursor = page.nextCursor ?? undefined;
+        // newer reports (they go before every page), and reports with the same start as the
+        // page's last one and older ones (they may come later, but never twice)
+        const last = page.at(-1);
+        if (last) {
+          await many(store, 2, `new${round}-`, 'example.com', FROM + 100 * HOUR + round * HOUR);
+          await many(store, 1, `same${round}-`, 'example.com', Date.parse(last.start));
+          await many(store, 1, `old${round}-`, 'example.com', FROM - (round + 1) * HOUR);
+        }
+        round++;
+      } while (cursor !== undefined);
+      assert.equal(new Set(seen).size, seen.length, 'no report twice');
+      for (const id of original) assert.ok(seen.includes(id), `report ${id} listed`);
+    });
+  });
+
+  it('list views clip long values with a marker and name the clipped fields; a page stays under the byte cap', async () => {
+    await withFreshStore(async (store, dir) => {
+      await many(store, 3, 'n');
+      const giant = insertLegacyReports(dir, [
+        {
+          organization: `\u202eEvil ${'o'.repeat(2 * MIB)}`,
+          reportId: 'r'.repeat(MIB),
+          start: '2024-05-02T00:00:00Z',
+          domain: `${'d'.repeat(MIB)}.example`,
+          submitter: 's'.repeat(MIB),
+        },
+        ...Array.from({ length: 5 }, (_, i) => ({
+          organization: `${i}${'\u0001'.repeat(MIB)}`,
+          reportId: `legacy-${i}`,
+          start: '2024-05-02T01:00:00Z',
+          domain: 'example.com',
+        })),
+      ]);
+      const page = await store.listReports({ limit: 1000 });
+      assert.equal(page.total, 9);
+      assert.equal(page.length, 9);
+      assert.ok(Buffer.byteLength(JSON.stringify(page)) <= LIST_PAGE_MAX_BYTES);
+      assert.equal(page.nextCursor, null);
+      const big = page.find((r) => r.id === giant[0])!;
+      assert.deepEqual(big.clipped, ['organization', 'reportId', 'domains']);
+      assert.equal(big.organization, `\u202eEvil ${'o'.repeat(LIST_TEXT_MAX - 6)}${CLIP_MARK}`);
+      assert.equal(big.reportId, `${'r'.repeat(LIST_TEXT_MAX)}${CLIP_MARK}`);
+      assert.equal(big.domains[0], `${'d'.repeat(LIST_TEXT_MAX)}${CLIP_MARK}`);
+      const small = page.find((r) => r.reportId === 'n0')!;
+      assert.equal(small.clipped, undefined, 'nothing clipped: no clipped field');
+      assert.equal(small.organization, 'Sender A');
+    });
+  });
+
+  it('a page holds only what fits in the byte cap; the rest follows on the next pages', async () => {
+    await withFreshStore(async (store, dir) => {
+      // 1000 rows whose clipped values are all control characters: about 3 KB of JSON each
+      insertLegacyReports(
+        dir,
+        Array.from({ length: 1000 }, (_, i) => ({
+          organization: `${'\u0001'.repeat(400)}${i}`,
+          reportId: `${'\u0002'.repeat(400)}${i}`,
+          start: new Date(FROM + i * 60_000).toISOString(),
+          domain: 'example.com',
+        })),
+      );
+      const first = await store.listReports({ limit: 1000 });
+      assert.ok(first.length < 1000, `${first.length} items on the first page`);
+      assert.ok(first.length > 100);
+      assert.notEqual(first.nextCursor, null);
+      assert.ok(Buffer.byteLength(JSON.stringify(first)) <= LIST_PAGE_MAX_BYTES);
+      assert.equal(first.total, 1000);
+      const ids = await allPages(store, { limit: 1000 });
+      assert.equal(new Set(ids).size, 1000);
+    });
+  });
+
+  it('getReport with maxBytes: a report stored larger comes back as its clipped summary, marked tooLarge', async () => {
+    await withFreshStore(async (store, dir) => {
+      const [id] = insertLegacyReports(dir, [
+        { organization: 'o'.repeat(3 * MIB), reportId: 'big', start: '2024-05-02T00:00:00Z', domain: 'example.com' },
+      ]);
+      const summary = await store.getReport(id!, { maxBytes: MIB });
+      assert.ok(summary && 'tooLarge' in summary);
+      assert.ok(summary.tooLarge.bytes > 3 * MIB);
+      assert.equal(summary.tooLarge.maxBytes, MIB);
+      assert.equal(summary.organization, `${'o'.repeat(LIST_TEXT_MAX)}${CLIP_MARK}`);
+      assert.equal(summary.reportId, 'big');
+      assert.equal('report' in summary, false);
+      // without a limit (the CLI's --json), the whole report
+      const whole = await store.getReport(id!);
+      assert.equal(whole?.organization.length, 3 * MIB);
+      const { id: small } = await store.saveReport(newReport(report('s', '2024-05-01T00:00:00Z', [])), T0);
+      assert.equal((await store.getReport(small, { maxBytes: MIB }))?.reportId, 's');
+      assert.ok('report' in (await store.getReport(small, { maxBytes: MIB }))!);
+    });
+  });
+
+  it('deleteReports removes reports with their policies and failures; the daily counts and breakdowns follow', async () => {
+    await withFreshStore(async (store, dir) => {
+      const [a, b, c] = await many(store, 3, 'd');
+      const before = await store.dailyCounts('example.com', '2024-05-01', '2024-05-01');
+      assert.deepEqual(before, [{ day: '2024-05-01', successful: 30, failed: 3 }]);
+      assert.deepEqual(rowsOfReport(dir, a!), { reports: 1, policies: 1, failures: 1 });
+      assert.deepEqual(await store.deleteReports([a!, c!, 999_999, a!]), [a!, c!]);
+      assert.deepEqual(rowsOfReport(dir, a!), { reports: 0, policies: 0, failures: 0 });
+      assert.deepEqual(await store.dailyCounts('example.com', '2024-05-01', '2024-05-01'), [
+        { day: '2024-05-01', successful: 10, failed: 1 },
+      ]);
+      assert.deepEqual(await store.failureBreakdown('example.com', 'resultType'), [{ key: 'x', count: 1 }]);
+      assert.deepEqual(
+        (await store.listReports()).map((r) => r.id),
+        [b],
+      );
+      assert.deepEqual(await store.deleteReports([]), []);
+      await rejects(store.deleteReports([1.5]), 'STORE_INVALID', /^id/);
+    });
+  });
+
+  it('deleting a legacy giant report works like any other', async () => {
+    await withFreshStore(async (store, dir) => {
+      const [id] = insertLegacyReports(dir, [
+        {
+          organization: 'o'.repeat(4 * MIB),
+          reportId: 'giant',
+          start: '2024-05-02T00:00:00Z',
+          domain: 'example.com',
+          failures: [{ resultType: 'x'.repeat(MIB), count: 3, receivingMxHostname: 'm'.repeat(MIB) }],
+        },
+      ]);
+      assert.deepEqual(await store.deleteReports([id!]), [id!]);
+      assert.deepEqual(rowsOfReport(dir, id!), { reports: 0, policies: 0, failures: 0 });
+    });
+  });
+
+  it('purgeReports by domain, before a date, or both: exact counts, in batches of `limit`, oldest first', async () => {
+    await withFreshStore(async (store) => {
+      await many(store, 12, 'e', 'example.com', FROM); // 4 start hours on 2024-05-01
+      await many(store, 6, 'f', 'other.example', FROM); // 2024-05-01
+      await many(store, 6, 'g', 'example.com', FROM + 48 * HOUR); // 2024-05-03
+      // a dry run (limit 0) only counts
+      assert.deepEqual(await store.purgeReports({ domain: 'Example.COM', limit: 0 }), {
+        deleted: 0,
+        remaining: 18,
+      });
+      assert.deepEqual(await store.purgeReports({ before: '2024-05-02', limit: 0 }), {
+        deleted: 0,
+        remaining: 18,
+      });
+      assert.deepEqual(await store.purgeReports({ domain: 'example.com', before: '2024-05-02', limit: 5 }), {
+        deleted: 5,
+        remaining: 7,
+      });
+      // oldest first: the first five of the twelve are gone
+      const left = (await store.listReports({ domain: 'example.com', until: '2024-05-01' }));
+      assert.deepEqual(left.map((r) => r.reportId).sort(), ['e10', 'e11', 'e5', 'e6', 'e7', 'e8', 'e9']);
+      assert.deepEqual(await store.purgeReports({ domain: 'example.com', before: '2024-05-02', limit: 500 }), {
+        deleted: 7,
+        remaining: 0,
+      });
+      // a timestamp bound is exclusive
+      assert.deepEqual(await store.purgeReports({ before: '2024-05-01T01:00:00Z', limit: 500 }), {
+        deleted: 3,
+        remaining: 0,
+      });
+      assert.deepEqual(await store.purgeReports({ domain: 'other.example', limit: 500 }), {
+        deleted: 3,
+        remaining: 0,
+      });
+      assert.equal((await store.listReports()).total, 6);
+      await rejects(store.purgeReports({ limit: 500 }), 'STORE_INVALID', /domain or before/);
+      await rejects(store.purgeReports({ before: 'soon', limit: 500 }), 'STORE_INVALID', /^before/);
+      await rejects(store.purgeReports({ domain: 'example.com', limit: -1 }), 'STORE_INVALID', /^limit/);
+    });
+  });
+
+  it('purgeRejected removes entries received before a time, in batches', async () => {
+    await withFreshStore(async (store) => {
+      for (let i = 0; i < 5; i++) await store.saveRejected({ source: 'https', reason: 'x', size: 1 }, later(i));
+      assert.deepEqual(await store.purgeRejected({ before: later(3).toISOString(), limit: 2 }), {
+        deleted: 2,
+        remaining: 1,
+      });
+      assert.deepEqual(await store.purgeRejected({ before: later(3).toISOString(), limit: 2 }), {
+        deleted: 1,
+        remaining: 0,
+      });
+      assert.equal((await store.listRejected()).total, 2);
+    });
+  });
+
+  it('failureBreakdown clips long keys (legacy rows) and says so', async () => {
+    await withFreshStore(async (store, dir) => {
+      insertLegacyReports(dir, [
+        {
+          organization: 'O'.repeat(MIB),
+          reportId: 'b1',
+          start: '2024-05-02T00:00:00Z',
+          domain: 'example.com',
+          failures: [
+            { resultType: 'x', count: 2, receivingMxHostname: 'm'.repeat(MIB), sendingMtaIp: 'i'.repeat(MIB) },
+          ],
+        },
+      ]);
+      for (const by of ['organization', 'receivingMxHostname', 'sendingMtaIp'] as const) {
+        const [row] = await store.failureBreakdown('example.com', by);
+        assert.equal(row?.key.length, LIST_TEXT_MAX + CLIP_MARK.length, by);
+        assert.equal(row?.clipped, true, by);
+        assert.equal(row?.count, 2);
+      }
+    });
+  });
+
+  it('listRejected and listFetches page with cursors and totals; long rejected text is clipped', async () => {
+    await withFreshStore(async (store) => {
+      for (let i = 0; i < 7; i++) {
+        await store.saveRejected(
+          { source: 'https', submitter: i === 0 ? 's'.repeat(MIB) : `192.0.2.${i}`, reason: `r${i}`, size: i },
+          later(i),
+        );
+      }
+      const seen: number[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.listRejected({ limit: 3, cursor });
+        assert.equal(page.total, 7);
+        seen.push(...page.map((r) => r.size));
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+      assert.deepEqual(seen, [6, 5, 4, 3, 2, 1, 0]);
+      const oldest = (await store.listRejected({ limit: 100 })).at(-1)!;
+      assert.equal(oldest.submitter, `${'s'.repeat(LIST_TEXT_MAX)}${CLIP_MARK}`);
+      assert.deepEqual(oldest.clipped, ['submitter']);
+
+      for (let i = 0; i < 5; i++) {
+        store.logFetch({ at: later(i).toISOString(), domain: 'example.com', clientIp: '192.0.2.1', userAgent: `a${i}` });
+      }
+      const first = await store.listFetches('example.com', { limit: 2 });
+      assert.equal(first.total, 5);
+      const second = await store.listFetches('example.com', { limit: 2, cursor: first.nextCursor! });
+      assert.deepEqual(
+        [...first, ...second].map((f) => f.userAgent),
+        ['a4', 'a3', 'a2', 'a1'],
+      );
+      // a cursor of one list is refused by another
+      await rejects(store.listReports({ cursor: first.nextCursor! }), 'STORE_INVALID', /^cursor/);
     });
   });
 });
@@ -632,6 +957,7 @@ describe('rejected input', () => {
         },
       ]);
       assert.equal((await store.listRejected(1)).length, 1);
+      assert.equal((await store.listRejected({ limit: 1 })).total, 2);
       await rejects(
         store.saveRejected({ source: 'pigeon' as 'smtp', reason: 'x', size: 1 }, T0),
         'STORE_INVALID',

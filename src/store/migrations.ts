@@ -119,9 +119,11 @@ const MIGRATIONS: readonly string[] = [
   `
   -- (being written: auth tables)
   `,
-  // 3: report retention and deletion.
+  // 3: report retention and deletion. Reports are purged by start_ms (index reports_start) and
+  // their policy and failure rows go by ON DELETE CASCADE (indexes on report and policy); rejected
+  // input is purged by the time it came.
   `
-  -- (being written: report retention)
+  CREATE INDEX rejected_received ON rejected (received_at);
   `,
 ];
 

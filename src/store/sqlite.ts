@@ -14,7 +14,13 @@
 // Time ranges: a report belongs to the instant its date range starts (RFC 8460 §4.4
 // start-datetime). A report spanning several days counts on its start day, in the daily chart and
 // in every since/until filter. `since` is inclusive, `until` exclusive; a date without a time
-// (YYYY-MM-DD) as `until` means the end of that day.
+// (YYYY-MM-DD) as `until` means the end of that day. Purging and retention use the same instant:
+// `before` is exclusive, and a date as `before` means the start of that day.
+//
+// Lists (reports, rejected input, the fetch log) are pages (src/store/paging.ts): keyset on
+// (start_ms, id) for reports and on id for the others, so a page never repeats or skips an item
+// when rows arrive between pages; each page has a byte cap, and list views read long text only up
+// to the clip length, so rows of any size (an older mxguard stored megabyte strings) stay cheap.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -30,6 +36,15 @@ import {
 } from './domain-rules.js';
 import { migrate } from './migrations.js';
 import {
+  clippedColumn,
+  clipText,
+  decodeCursor,
+  encodeCursor,
+  LIST_DOMAINS_MAX,
+  pageRequest,
+  takePage,
+} from './paging.js';
+import {
   type BreakdownKey,
   type BreakdownRow,
   type DailyCounts,
@@ -37,8 +52,12 @@ import {
   type Domain,
   type DomainSettings,
   type NewReport,
+  type OversizedReport,
+  type Page,
+  type PageRequest,
   type PolicyFetch,
   type PolicyVersion,
+  type PurgeFilter,
   type RejectedInput,
   type ReportFilter,
   type ReportSource,
@@ -59,8 +78,11 @@ const FETCH_BACKLOG_MAX = 10_000;
 export const FETCH_LOG_KEEP = 200_000;
 /** Longest User-Agent kept: it is whatever the client sent. */
 const USER_AGENT_MAX = 512;
-/** Rows of a breakdown: the biggest groups first (sending IPs are attacker-chosen and unbounded). */
-const BREAKDOWN_MAX_ROWS = 500;
+/**
+ * Rows of a breakdown: the biggest groups first (sending IPs are attacker-chosen and unbounded).
+ * With keys clipped to LIST_TEXT_MAX, the four breakdowns of the statistics stay under 1 MiB.
+ */
+const BREAKDOWN_MAX_ROWS = 100;
 const LIST_MAX = 10_000;
 const DAY_MS = 86_400_000;
 
@@ -119,6 +141,28 @@ interface ReportRow {
   received_at: string;
   domains: string;
 }
+
+/** A report as list views read it: clipped text, at most LIST_DOMAINS_MAX + 1 domains. */
+interface SummaryRow {
+  id: number;
+  start_ms: number;
+  organization: string;
+  report_id: string;
+  start_at: string;
+  end_at: string;
+  successful: number;
+  failed: number;
+  source: string;
+  dkim: string;
+  received_at: string;
+  domains: string;
+}
+
+const SUMMARY_COLUMNS = `r.id, r.start_ms, ${clippedColumn('r.organization')} AS organization,
+  ${clippedColumn('r.report_id')} AS report_id, r.start_at, r.end_at, r.successful, r.failed, r.source,
+  r.dkim, r.received_at,
+  (SELECT json_group_array(d) FROM (SELECT DISTINCT ${clippedColumn('domain')} AS d FROM report_policies
+     WHERE report = r.id AND domain <> '' ORDER BY d LIMIT ${LIST_DOMAINS_MAX + 1})) AS domains`;
 
 interface RejectedRow {
   id: number;
@@ -361,7 +405,7 @@ class SqliteStore implements Store {
     }
   }
 
-  async listReports(filter: ReportFilter = {}): Promise<StoredReportSummary[]> {
+  async listReports(filter: ReportFilter = {}): Promise<Page<StoredReportSummary>> {
     const where: string[] = ['r.start_ms >= ?', 'r.start_ms < ?'];
     const params: unknown[] = [
       timeBound(filter.since, 'since', false) ?? Number.MIN_SAFE_INTEGER,
@@ -371,23 +415,55 @@ class SqliteStore implements Store {
       where.push('r.id IN (SELECT report FROM report_policies WHERE domain = ?)');
       params.push(domainKey(filter.domain));
     }
-    params.push(count(filter.limit, 'limit', 100, LIST_MAX), count(filter.offset, 'offset', 0));
+    const limit = count(filter.limit, 'limit', 100, LIST_MAX);
+    const after = filter.cursor === undefined ? undefined : decodeCursor('reports', filter.cursor);
+    const pageWhere = after ? [...where, '(r.start_ms, r.id) < (?, ?)'] : where;
+    const pageParams = after ? [...params, ...after] : params;
     return this.use(() =>
-      this.db
-        .prepare<unknown[], ReportRow>(
-          `SELECT r.*, (SELECT json_group_array(DISTINCT domain) FROM report_policies
-                          WHERE report = r.id AND domain <> '') AS domains
-           FROM reports r WHERE ${where.join(' AND ')}
-           ORDER BY r.start_ms DESC, r.id DESC LIMIT ? OFFSET ?`,
-        )
-        .all(...params)
-        .map(summaryFromRow),
+      this.db.transaction(() => {
+        const total = this.db
+          .prepare<unknown[], number>(`SELECT count(*) FROM reports r WHERE ${where.join(' AND ')}`)
+          .pluck()
+          .get(...params)!;
+        const rows = this.db
+          .prepare<unknown[], SummaryRow>(
+            `SELECT ${SUMMARY_COLUMNS} FROM reports r WHERE ${pageWhere.join(' AND ')}
+             ORDER BY r.start_ms DESC, r.id DESC LIMIT ?`,
+          )
+          .all(...pageParams, limit + 1);
+        return takePage(
+          rows.map(listSummary),
+          limit,
+          (i) => encodeCursor('reports', [rows[i]!.start_ms, rows[i]!.id]),
+          total,
+        );
+      })(),
     );
   }
 
-  async getReport(id: number): Promise<StoredReport | undefined> {
+  getReport(id: number): Promise<StoredReport | undefined>;
+  getReport(id: number, limits: { maxBytes: number }): Promise<StoredReport | OversizedReport | undefined>;
+  async getReport(id: number, limits?: { maxBytes: number }): Promise<StoredReport | OversizedReport | undefined> {
     if (!Number.isSafeInteger(id)) return undefined;
     return this.use(() => {
+      if (limits) {
+        // octet_length reads the sizes from the row, not the values (SQLite 3.43+).
+        const bytes = this.db
+          .prepare<[number], number>(
+            `SELECT octet_length(report_json) + octet_length(warnings) + coalesce(octet_length(submitter), 0)
+             FROM reports WHERE id = ?`,
+          )
+          .pluck()
+          .get(id);
+        if (bytes === undefined) return undefined;
+        if (bytes > limits.maxBytes) {
+          const row = this.db
+            .prepare<[number], SummaryRow>(`SELECT ${SUMMARY_COLUMNS} FROM reports r WHERE r.id = ?`)
+            .get(id);
+          if (!row) return undefined;
+          return { ...listSummary(row), tooLarge: { bytes, maxBytes: limits.maxBytes } };
+        }
+      }
       const row = this.db
         .prepare<[number], ReportRow>(
           `SELECT r.*, (SELECT json_group_array(DISTINCT domain) FROM report_policies
@@ -404,6 +480,58 @@ class SqliteStore implements Store {
       if (row.submitter !== null) stored.submitter = row.submitter;
       return stored;
     });
+  }
+
+  async deleteReports(ids: number[]): Promise<number[]> {
+    if (!Array.isArray(ids) || ids.some((id) => !Number.isSafeInteger(id))) {
+      throw invalid('id: report ids must be whole numbers');
+    }
+    const unique = [...new Set(ids)];
+    return this.use(() =>
+      this.db
+        .transaction(() => {
+          // report_policies and failures go with the report (ON DELETE CASCADE).
+          const remove = this.db.prepare<[number], number>('DELETE FROM reports WHERE id = ? RETURNING id').pluck();
+          return unique.filter((id) => remove.get(id) !== undefined);
+        })
+        .immediate(),
+    );
+  }
+
+  async purgeReports(filter: PurgeFilter): Promise<{ deleted: number; remaining: number }> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.domain !== undefined) {
+      where.push('id IN (SELECT report FROM report_policies WHERE domain = ?)');
+      params.push(domainKey(filter.domain));
+    }
+    if (filter.before !== undefined) {
+      where.push('start_ms < ?');
+      params.push(timeBound(filter.before, 'before', false));
+    }
+    if (where.length === 0) throw invalid('purge: give domain or before (never every report at once)');
+    const limit = count(filter.limit, 'limit', 0, LIST_MAX);
+    const matching = where.join(' AND ');
+    return this.use(() =>
+      this.db
+        .transaction(() => {
+          const deleted =
+            limit === 0
+              ? 0
+              : this.db
+                  .prepare(
+                    `DELETE FROM reports WHERE id IN
+                       (SELECT id FROM reports WHERE ${matching} ORDER BY start_ms, id LIMIT ?)`,
+                  )
+                  .run(...params, limit).changes;
+          const remaining = this.db
+            .prepare<unknown[], number>(`SELECT count(*) FROM reports WHERE ${matching}`)
+            .pluck()
+            .get(...params)!;
+          return { deleted, remaining };
+        })
+        .immediate(),
+    );
   }
 
   async saveRejected(input: Omit<RejectedInput, 'id' | 'receivedAt'>, now: Date): Promise<number> {
@@ -423,23 +551,58 @@ class SqliteStore implements Store {
     );
   }
 
-  async listRejected(limit?: number): Promise<RejectedInput[]> {
-    const n = count(limit, 'limit', 100, LIST_MAX);
+  async listRejected(request?: PageRequest | number): Promise<Page<RejectedInput>> {
+    const page = pageRequest(request);
+    const limit = count(page.limit, 'limit', 100, LIST_MAX);
+    const after = page.cursor === undefined ? undefined : decodeCursor('rejected', page.cursor);
     return this.use(() =>
-      this.db
-        .prepare<[number], RejectedRow>('SELECT * FROM rejected ORDER BY id DESC LIMIT ?')
-        .all(n)
-        .map((row) => {
+      this.db.transaction(() => {
+        const total = this.db.prepare<[], number>('SELECT count(*) FROM rejected').pluck().get()!;
+        const rows = this.db
+          .prepare<unknown[], RejectedRow>(
+            `SELECT id, source, ${clippedColumn('submitter')} AS submitter, ${clippedColumn('reason')} AS reason,
+               size, received_at
+             FROM rejected WHERE id < ? ORDER BY id DESC LIMIT ?`,
+          )
+          .all(after?.[0] ?? Number.MAX_SAFE_INTEGER, limit + 1);
+        const items = rows.map((row) => {
+          const clipped: string[] = [];
           const out: RejectedInput = {
             id: row.id,
             source: row.source as ReportSource,
-            reason: row.reason,
+            reason: '',
             size: row.size,
             receivedAt: row.received_at,
           };
-          if (row.submitter !== null) out.submitter = row.submitter;
+          if (row.submitter !== null) out.submitter = clipText(row.submitter, 'submitter', clipped);
+          out.reason = clipText(row.reason, 'reason', clipped);
+          if (clipped.length > 0) out.clipped = clipped;
           return out;
-        }),
+        });
+        return takePage(items, limit, (i) => encodeCursor('rejected', [rows[i]!.id]), total);
+      })(),
+    );
+  }
+
+  async purgeRejected(filter: { before: string; limit: number }): Promise<{ deleted: number; remaining: number }> {
+    const before = new Date(timeBound(filter.before ?? '', 'before', false)!).toISOString();
+    const limit = count(filter.limit, 'limit', 0, LIST_MAX);
+    return this.use(() =>
+      this.db
+        .transaction(() => {
+          const deleted = this.db
+            .prepare(
+              `DELETE FROM rejected WHERE id IN
+                 (SELECT id FROM rejected WHERE received_at < ? ORDER BY received_at, id LIMIT ?)`,
+            )
+            .run(before, limit).changes;
+          const remaining = this.db
+            .prepare<[string], number>('SELECT count(*) FROM rejected WHERE received_at < ?')
+            .pluck()
+            .get(before)!;
+          return { deleted, remaining };
+        })
+        .immediate(),
     );
   }
 
@@ -465,16 +628,22 @@ class SqliteStore implements Store {
     // "organization" counts the failed sessions of each sender's summaries (every failure, with or
     // without failure-details); the others sum the failure-details entries. A detail the sender
     // left out is grouped under the key "".
+    // Keys are grouped and shown clipped: stored by an older mxguard, they may be megabytes long.
     const sql =
       by === 'organization'
-        ? `SELECT organization AS key, sum(failed) AS count FROM report_policies
+        ? `SELECT ${clippedColumn('organization')} AS key, sum(failed) AS count FROM report_policies
            WHERE domain = ? AND start_ms >= ? AND failed > 0 GROUP BY key`
-        : `SELECT coalesce(${BREAKDOWN_COLUMNS[by]}, '') AS key, sum(count) AS count FROM failures
+        : `SELECT coalesce(${clippedColumn(BREAKDOWN_COLUMNS[by])}, '') AS key, sum(count) AS count FROM failures
            WHERE domain = ? AND start_ms >= ? GROUP BY key`;
     return this.use(() =>
       this.db
         .prepare<[string, number, number], BreakdownRow>(`${sql} ORDER BY count DESC, key LIMIT ?`)
-        .all(domainKey(domain), from, BREAKDOWN_MAX_ROWS),
+        .all(domainKey(domain), from, BREAKDOWN_MAX_ROWS)
+        .map((row) => {
+          const clipped: string[] = [];
+          const key = clipText(row.key, 'key', clipped);
+          return clipped.length > 0 ? { key, count: row.count, clipped: true } : row;
+        }),
     );
   }
 
@@ -492,16 +661,27 @@ class SqliteStore implements Store {
     else this.fetchTimer ??= setTimeout(() => this.flushFetches(), FETCH_FLUSH_MS).unref();
   }
 
-  async listFetches(domain: string, limit?: number): Promise<PolicyFetch[]> {
-    const n = count(limit, 'limit', 100, LIST_MAX);
+  async listFetches(domain: string, request?: PageRequest | number): Promise<Page<PolicyFetch>> {
+    const page = pageRequest(request);
+    const limit = count(page.limit, 'limit', 100, LIST_MAX);
+    const after = page.cursor === undefined ? undefined : decodeCursor('fetches', page.cursor);
+    const key = domainKey(domain);
     return this.use(() => {
       this.flushFetches();
-      return this.db
-        .prepare<[string, number], PolicyFetch>(
-          `SELECT at, domain, client_ip AS clientIp, user_agent AS userAgent FROM fetches
-           WHERE domain = ? ORDER BY id DESC LIMIT ?`,
-        )
-        .all(domainKey(domain), n);
+      return this.db.transaction(() => {
+        const total = this.db
+          .prepare<[string], number>('SELECT count(*) FROM fetches WHERE domain = ?')
+          .pluck()
+          .get(key)!;
+        const rows = this.db
+          .prepare<[string, number, number], PolicyFetch & { id: number }>(
+            `SELECT id, at, domain, client_ip AS clientIp, substr(user_agent, 1, ${USER_AGENT_MAX}) AS userAgent
+             FROM fetches WHERE domain = ? AND id < ? ORDER BY id DESC LIMIT ?`,
+          )
+          .all(key, after?.[0] ?? Number.MAX_SAFE_INTEGER, limit + 1);
+        const items = rows.map(({ id: _id, ...fetch }) => fetch);
+        return takePage(items, limit, (i) => encodeCursor('fetches', [rows[i]!.id]), total);
+      })();
     });
   }
 
@@ -620,6 +800,34 @@ function summaryFromRow(row: ReportRow): StoredReportSummary {
     dkim: row.dkim as DkimVerdict,
     receivedAt: row.received_at,
   };
+}
+
+/** A report as list views show it (see SUMMARY_COLUMNS): long text cut, `clipped` naming the fields. */
+function listSummary(row: SummaryRow): StoredReportSummary {
+  const clipped: string[] = [];
+  const organization = clipText(row.organization, 'organization', clipped);
+  const reportId = clipText(row.report_id, 'reportId', clipped);
+  let domains = JSON.parse(row.domains) as string[];
+  if (domains.length > LIST_DOMAINS_MAX) {
+    domains = domains.slice(0, LIST_DOMAINS_MAX);
+    clipped.push('domains');
+  }
+  domains = domains.map((d) => clipText(d, 'domains', clipped)).sort();
+  const summary: StoredReportSummary = {
+    id: row.id,
+    organization,
+    reportId,
+    start: row.start_at,
+    end: row.end_at,
+    domains,
+    successful: row.successful,
+    failed: row.failed,
+    source: row.source as ReportSource,
+    dkim: row.dkim as DkimVerdict,
+    receivedAt: row.received_at,
+  };
+  if (clipped.length > 0) summary.clipped = clipped;
+  return summary;
 }
 
 /**

@@ -61,6 +61,16 @@ export interface StoredReportSummary {
   source: ReportSource;
   dkim: DkimVerdict;
   receivedAt: string;
+  /**
+   * List views only: the fields cut to LIST_TEXT_MAX characters (ending in CLIP_MARK, see paging.ts)
+   * or, for `domains`, also to LIST_DOMAINS_MAX entries; absent when nothing was cut.
+   */
+  clipped?: string[];
+}
+
+/** What getReport with `maxBytes` gives for a report stored larger: its list view summary. */
+export interface OversizedReport extends StoredReportSummary {
+  tooLarge: { bytes: number; maxBytes: number };
 }
 
 export interface StoredReport extends StoredReportSummary {
@@ -77,6 +87,8 @@ export interface RejectedInput {
   /** Size of the input in bytes. */
   size: number;
   receivedAt: string;
+  /** List views: `submitter` or `reason` cut to LIST_TEXT_MAX characters (see StoredReportSummary). */
+  clipped?: string[];
 }
 
 export interface PolicyFetch {
@@ -96,17 +108,42 @@ export interface DailyCounts {
 export type BreakdownKey = 'resultType' | 'organization' | 'receivingMxHostname' | 'sendingMtaIp';
 
 export interface BreakdownRow {
+  /** Cut to LIST_TEXT_MAX characters (ending in CLIP_MARK, `clipped` set) when longer. */
   key: string;
   count: number;
+  clipped?: true;
 }
 
-export interface ReportFilter {
+/** Which page of a list: see src/store/paging.ts. */
+export interface PageRequest {
+  /** At most this many items (default 100, at most 10,000); fewer when the byte cap is reached. */
+  limit?: number;
+  /** `nextCursor` of the page before; absent for the first page. */
+  cursor?: string;
+}
+
+/**
+ * One page of a list, newest first: the items as an array (callers that only want them use it as
+ * one), with two non-enumerable properties: `nextCursor`, where the next page starts (pass it as
+ * `cursor`; null on the last page), and `total`, how many items match on every page together.
+ */
+export type Page<T> = T[] & { readonly nextCursor: string | null; readonly total: number };
+
+export interface ReportFilter extends PageRequest {
   domain?: string;
   /** ISO timestamps bounding the report's date range. */
   since?: string;
   until?: string;
-  limit?: number;
-  offset?: number;
+}
+
+/** Which reports purgeReports deletes: at least one of `domain` and `before`. */
+export interface PurgeFilter {
+  /** Reports covering this policy domain (as listReports' `domain`). */
+  domain?: string;
+  /** Reports whose date range starts before this ISO date (its 00:00 UTC) or timestamp. */
+  before?: string;
+  /** Delete at most this many, oldest first, in one transaction (0: only count). */
+  limit: number;
 }
 
 /** A typed store failure with a literal code (ARCHITECTURE.md: one error class per module). */
@@ -136,16 +173,30 @@ export interface Store {
 
   /** Idempotent on (organization, reportId): `created` is false when it was already stored. */
   saveReport(input: NewReport, now: Date): Promise<{ id: number; created: boolean }>;
-  listReports(filter?: ReportFilter): Promise<StoredReportSummary[]>;
+  /** Newest start first (ties: newest id first); summaries clipped as list views (see paging.ts). */
+  listReports(filter?: ReportFilter): Promise<Page<StoredReportSummary>>;
   getReport(id: number): Promise<StoredReport | undefined>;
+  /**
+   * With `maxBytes`: a report whose stored JSON, warnings and submitter take more bytes is not read
+   * whole; its clipped summary comes back with `tooLarge`.
+   */
+  getReport(id: number, limits: { maxBytes: number }): Promise<StoredReport | OversizedReport | undefined>;
+  /** Deletes the reports with their policy and failure rows; returns the ids that existed. */
+  deleteReports(ids: number[]): Promise<number[]>;
+  /** Deletes up to `limit` matching reports; `remaining` is how many still match afterwards. */
+  purgeReports(filter: PurgeFilter): Promise<{ deleted: number; remaining: number }>;
   saveRejected(input: Omit<RejectedInput, 'id' | 'receivedAt'>, now: Date): Promise<number>;
-  listRejected(limit?: number): Promise<RejectedInput[]>;
+  /** Newest first, clipped as list views; a number is the limit. */
+  listRejected(page?: PageRequest | number): Promise<Page<RejectedInput>>;
+  /** Deletes up to `limit` entries received before the ISO time `before`, oldest first. */
+  purgeRejected(filter: { before: string; limit: number }): Promise<{ deleted: number; remaining: number }>;
   dailyCounts(domain: string, since: string, until: string): Promise<DailyCounts[]>;
   failureBreakdown(domain: string, by: BreakdownKey, since?: string): Promise<BreakdownRow[]>;
 
   /** Policy fetches are logged in batches; a lost entry on a crash is acceptable (not acknowledged). */
   logFetch(entry: PolicyFetch): void;
-  listFetches(domain: string, limit?: number): Promise<PolicyFetch[]>;
+  /** The domain's fetch log, newest first; a number is the limit. */
+  listFetches(domain: string, page?: PageRequest | number): Promise<Page<PolicyFetch>>;
 
   getSetting(key: string): Promise<string | undefined>;
   setSetting(key: string, value: string): Promise<void>;

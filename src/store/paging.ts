@@ -1,0 +1,99 @@
+// Pages of the store's lists (reports, rejected input, the policy fetch log) and of the API's: an
+// opaque cursor, at most `limit` items, and never more than LIST_PAGE_MAX_BYTES of JSON, whatever
+// the stored rows hold. List views cut long text to LIST_TEXT_MAX characters and mark it; the
+// whole value is only in a report's detail view.
+import { type Page, type PageRequest, StoreError } from './types.js';
+
+/** The largest JSON answer a list may make (its items plus the answer's few other fields). */
+export const LIST_PAGE_MAX_BYTES = 1024 * 1024;
+/** Room kept for the answer's other fields (total, nextCursor, the fetch log's client counts). */
+const PAGE_OVERHEAD_BYTES = 16 * 1024;
+/** Longest text in a list view, in characters; longer values end with CLIP_MARK. */
+export const LIST_TEXT_MAX = 256;
+export const CLIP_MARK = '…';
+/** A list view shows at most this many of a report's policy domains. */
+export const LIST_DOMAINS_MAX = 20;
+
+/** Kinds of cursor: a cursor of one list is refused by another. */
+export type CursorKind = 'reports' | 'rejected' | 'fetches' | 'domains';
+
+/** The opaque cursor for the position after an item: base64url of its kind and sort key. */
+export function encodeCursor(kind: CursorKind, key: ReadonlyArray<string | number>): string {
+  return Buffer.from(JSON.stringify([kind, ...key])).toString('base64url');
+}
+
+/** The sort key in a cursor, checked against the kind and the types of its parts. */
+export function decodeCursor(kind: 'reports', cursor: string): [number, number];
+export function decodeCursor(kind: 'rejected' | 'fetches', cursor: string): [number];
+export function decodeCursor(kind: 'domains', cursor: string): [string];
+export function decodeCursor(kind: CursorKind, cursor: string): Array<string | number> {
+  const types = { reports: ['number', 'number'], rejected: ['number'], fetches: ['number'], domains: ['string'] }[
+    kind
+  ];
+  let parts: unknown;
+  try {
+    parts =
+      typeof cursor === 'string' && /^[A-Za-z0-9_-]{1,400}$/.test(cursor)
+        ? JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
+        : undefined;
+  } catch {
+    parts = undefined;
+  }
+  const ok =
+    Array.isArray(parts) &&
+    parts.length === types.length + 1 &&
+    parts[0] === kind &&
+    types.every((t, i) => typeof parts[i + 1] === t) &&
+    parts.slice(1).every((p) => typeof p !== 'number' || Number.isSafeInteger(p));
+  if (!ok) throw new StoreError('STORE_INVALID', `cursor: not a cursor of the ${kind} list (use nextCursor as given)`);
+  return (parts as Array<string | number>).slice(1);
+}
+
+/**
+ * One page from `rows` (read with one row more than `limit`, to know whether more follow): items in
+ * order while they fit in the byte budget, the first always (list items are clipped, so small).
+ * `nextCursor` is the position after the last item taken (`cursorOf` its index), or null when
+ * nothing follows.
+ */
+export function takePage<T>(
+  rows: T[],
+  limit: number,
+  cursorOf: (index: number) => string,
+  total: number,
+  maxBytes = LIST_PAGE_MAX_BYTES - PAGE_OVERHEAD_BYTES,
+): Page<T> {
+  const items: T[] = [];
+  let bytes = 2;
+  for (const row of rows.slice(0, limit)) {
+    bytes += Buffer.byteLength(JSON.stringify(row)) + 1;
+    if (items.length > 0 && bytes > maxBytes) break;
+    items.push(row);
+  }
+  const nextCursor = items.length < rows.length ? cursorOf(items.length - 1) : null;
+  return Object.defineProperties(items, {
+    nextCursor: { value: nextCursor, enumerable: false },
+    total: { value: total, enumerable: false },
+  }) as Page<T>;
+}
+
+/** A page request as given: an object, or a number (the limit). */
+export function pageRequest(page: PageRequest | number | undefined): PageRequest {
+  return typeof page === 'number' ? { limit: page } : (page ?? {});
+}
+
+/**
+ * A list view of `text` (already cut by the query to LIST_TEXT_MAX + 1 characters or more): at most
+ * LIST_TEXT_MAX characters, then CLIP_MARK; `clipped` is told the field's name when it was cut.
+ */
+export function clipText(text: string, field: string, clipped: string[]): string {
+  if (text.length <= LIST_TEXT_MAX) return text;
+  const chars = Array.from(text.slice(0, 2 * LIST_TEXT_MAX + 2));
+  if (chars.length <= LIST_TEXT_MAX) return text;
+  if (!clipped.includes(field)) clipped.push(field);
+  return `${chars.slice(0, LIST_TEXT_MAX).join('')}${CLIP_MARK}`;
+}
+
+/** SQL for a text column as a list view reads it: never more than one character past the clip length. */
+export function clippedColumn(column: string): string {
+  return `substr(${column}, 1, ${LIST_TEXT_MAX + 1})`;
+}
