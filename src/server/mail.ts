@@ -269,23 +269,23 @@ export async function startMailIntake(
     onData(stream, session, callback) {
       limiter.dataStarted(session.id);
       stream.once('end', () => limiter.dataReceived(session.id));
-      receive(ctx, stream, session, maxBytes)
-        .then(
-          (reply) => [null, reply] as const,
-          (err: unknown) => {
-            if (isSmtpError(err)) return [err] as const;
-            if ((err as NodeJS.ErrnoException).code === 'ECONNECTION') {
-              log.info({ client: session.remoteAddress }, 'the connection closed during DATA');
-            } else {
-              log.error({ err, client: session.remoteAddress }, 'could not store a mailed report');
-            }
-            return [smtpError(451, '4.3.0 the report could not be stored; try again later')] as const;
-          },
-        )
-        .then(([err, reply]) => {
-          limiter.messageDone(session.id);
-          callback(err, reply);
-        });
+      const answer = (err: Error | null, reply?: string) => {
+        limiter.messageDone(session.id);
+        callback(err, reply);
+      };
+      receive(ctx, stream, session, maxBytes).then(
+        (reply) => answer(null, reply),
+        (err: unknown) => {
+          if (isSmtpError(err)) return answer(err);
+          if ((err as NodeJS.ErrnoException).code === 'ECONNECTION') {
+            // The client left (or was cut by dataSeconds) in the middle of the message.
+            log.info({ client: session.remoteAddress }, 'the connection closed during DATA');
+          } else {
+            log.error({ err, client: session.remoteAddress }, 'could not store a mailed report');
+          }
+          answer(smtpError(451, '4.3.0 the report could not be stored; try again later'));
+        },
+      );
     },
     onClose(session) {
       limiter.close(session.id);
