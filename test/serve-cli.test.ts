@@ -2,7 +2,8 @@
 // the policy fetched over HTTPS, fetches counted in /metrics across workers and written to the store
 // by the primary, a policy changed from another process, a report upload in flight when SIGTERM
 // arrives (it completes), exit status 0; and the failures a user sees (bad config, port in use),
-// and the first start in an empty folder (what `npm start` does).
+// and the first start in an empty folder (what `npm start` does); workers killed during start-up and
+// later are restarted (with backoff) while the policy stays served.
 // The command is the built one (dist/cli/main.js, as `npm test` builds it).
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -12,6 +13,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { RESTART, RestartBackoff } from '../src/cli/serve.js';
 import { probeSmtp } from '../src/smtp/probe.js';
 import { openStore } from '../src/store/index.js';
 import type { Store } from '../src/store/types.js';
@@ -113,6 +115,7 @@ describe('serve as a cluster with HTTPS, end to end', () => {
   let serve: ServeProcess;
   let httpPort: number;
   let httpsPort: number;
+  let metricsPort: number;
   let store: Store;
 
   before(async () => {
@@ -120,11 +123,13 @@ describe('serve as a cluster with HTTPS, end to end', () => {
     store = await openStore(dataDir);
     await store.addDomain('example.test', DOMAIN_SETTINGS, new Date());
     const config = join(dir, 'serve.json');
+    metricsPort = await freePort();
     writeFileSync(
       config,
       JSON.stringify({
         dataDir: 'data',
         tlsListen: '127.0.0.1:0',
+        metricsListen: `127.0.0.1:${metricsPort}`,
         workers: 2,
         certificates: { 'mta-sts.example.test': { cert: leaf.certPath, key: leaf.key.path } },
       }),
@@ -161,10 +166,23 @@ describe('serve as a cluster with HTTPS, end to end', () => {
     assert.equal(pids.size, 2, 'two worker processes log');
   });
 
-  it('sums the fetch counters of all workers in /metrics', async () => {
-    const res = await httpRequest(httpPort, { path: '/metrics' });
+  it('sums the fetch counters of all workers in /metrics, for the admin only, without domain labels', async () => {
+    assert.equal((await httpRequest(httpPort, { path: '/metrics' })).status, 401);
+    const password = /admin password \(generated now, shown only once\): (\S+)/.exec(serve.stderr())?.[1];
+    const res = await httpRequest(httpPort, {
+      path: '/metrics',
+      headers: { authorization: `Bearer ${password}` },
+    });
     assert.equal(res.status, 200);
-    assert.match(res.body, /mxguard_policy_fetches_total\{domain="example\.test",client="Google"\} 6\b/);
+    assert.match(res.body, /mxguard_policy_fetches_total\{client="Google"\} 6\b/);
+    assert.doesNotMatch(res.body, /example\.test/);
+  });
+
+  it('serves the same sum unauthenticated on metricsListen, from the primary', async () => {
+    const res = await httpRequest(metricsPort, { path: '/metrics' });
+    assert.equal(res.status, 200);
+    assert.match(res.body, /mxguard_policy_fetches_total\{client="Google"\} 6\b/);
+    assert.equal((await httpRequest(metricsPort, { path: '/api/session' })).status, 404);
   });
 
   it('writes every fetch to the store (through the primary)', async () => {
@@ -374,6 +392,98 @@ describe('serve: STARTTLS on the SMTP report receiver', () => {
     } finally {
       serve.child.kill('SIGTERM');
       await serve.exit;
+    }
+  });
+});
+
+describe('RestartBackoff: when serve starts another worker, and when it gives up', () => {
+  it('waits 1 s, doubling up to 30 s, for deaths in a row, and gives up after the last allowed one', () => {
+    const backoff = new RestartBackoff();
+    const delays: Array<number | undefined> = [];
+    for (let i = 0; i <= RESTART.maxInARow; i++) delays.push(backoff.next(i * 1000));
+    assert.deepEqual(delays, [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000, undefined]);
+  });
+
+  it('starts again at 1 s after workers stayed up for a while', () => {
+    const backoff = new RestartBackoff();
+    for (let i = 0; i < RESTART.maxInARow; i++) backoff.next(i);
+    const later = RESTART.maxInARow + RESTART.stableMs;
+    assert.equal(backoff.next(later), 1000);
+    assert.equal(backoff.next(later + 10), 2000);
+  });
+});
+
+/** The process ids of the children of `pid` (the cluster workers of a serve primary). */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .split(/\s+/)
+      .filter((s) => s !== '')
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+describe('serve: workers that die are restarted', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mxguard-serve-restart-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('restarts a worker killed during start-up and one killed later, and goes on serving the policy', async () => {
+    const dataDir = join(dir, 'data');
+    const store = await openStore(dataDir);
+    const expected = (await store.addDomain('example.test', DOMAIN_SETTINGS, new Date())).policyText;
+    await store.close();
+    const serve = startServe(['--listen', '127.0.0.1:0', '--workers', '2', '--data-dir', dataDir], {
+      cwd: dir,
+    });
+    const pid = serve.child.pid!;
+    try {
+      // The first worker is killed as soon as it exists: long before it can have loaded and listened.
+      let first: number | undefined;
+      for (let i = 0; i < 20_000 && first === undefined && serve.child.exitCode === null; i++) {
+        first = childrenOf(pid)[0];
+        if (first === undefined) await new Promise((r) => setTimeout(r, 2));
+      }
+      assert.ok(first !== undefined, `no worker process appeared: ${serve.stderr()}`);
+      process.kill(first, 'SIGKILL');
+      assert.doesNotMatch(serve.stderr(), /listening on/);
+
+      const plain = await serve.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/, 'the HTTP listener');
+      const port = Number(plain[1]);
+      const policy = () =>
+        httpRequest(port, { path: '/.well-known/mta-sts.txt', headers: { host: 'mta-sts.example.test' } });
+      assert.deepEqual(await policy(), { status: 200, body: expected });
+      const workers = childrenOf(pid);
+      assert.equal(workers.length, 2, String(workers));
+      assert.ok(!workers.includes(first));
+      assert.match(
+        serve.stdout(),
+        new RegExp(`"workerPid":${first}[^\\n]*"msg":"worker died; starting another`),
+      );
+      // It died while starting: it never reported listening.
+      assert.doesNotMatch(serve.stdout(), new RegExp(`"workerPid":${first}[^\\n]*"msg":"worker listening"`));
+
+      // A running worker dies: another takes its place, and the policy is answered all along.
+      process.kill(workers[0]!, 'SIGKILL');
+      assert.deepEqual(await policy(), { status: 200, body: expected });
+      const replaced = await eventually(() => {
+        const now = childrenOf(pid);
+        return now.length === 2 && !now.includes(workers[0]!) ? now : undefined;
+      }, 'a new worker process');
+      const fresh = replaced.find((w) => w !== workers[1]);
+      await eventually(
+        () =>
+          new RegExp(`"workerPid":${fresh}[^\\n]*"msg":"worker listening"`).test(serve.stdout())
+            ? true
+            : undefined,
+        'the new worker to listen',
+      );
+      assert.deepEqual(await policy(), { status: 200, body: expected });
+      assert.equal(serve.child.exitCode, null, serve.stderr());
+    } finally {
+      serve.child.kill('SIGTERM');
+      assert.equal(await serve.exit, 0, serve.stderr());
     }
   });
 });

@@ -4,12 +4,16 @@
 // forks node:cluster workers that share the HTTP/HTTPS listeners, and itself runs what must run once
 // (the SMTP receiver, IMAP polling, ACME renewal) and sums the workers' metrics for /metrics. With
 // workers = 1 everything runs in one process. Every process opens the same SQLite store (WAL).
+// A worker that dies (killed, out of memory, crashed while starting) is replaced after a pause that
+// doubles from 1 s to 30 s while they keep dying (RestartBackoff); serve stops with exit status 2
+// when a worker reports that it cannot start (port taken, store unreadable: no restart would help)
+// or after RESTART.maxInARow deaths in a row.
 // Shutdown on SIGTERM/SIGINT: listeners stop accepting, requests in flight finish (up to
 // SHUTDOWN_GRACE_MS), keep-alive connections close, then the store closes; exit status 0.
 import cluster, { type Worker } from 'node:cluster';
 import type { Command } from 'commander';
 import { AcmeManager } from '../server/acme.js';
-import { buildApp, ListenError, startListeners } from '../server/app.js';
+import { buildApp, ListenError, startListeners, startMetricsListener } from '../server/app.js';
 import { ensureAdminPassword } from '../server/auth.js';
 import {
   type CliSettings,
@@ -64,6 +68,8 @@ interface ServeCommandOptions extends Partial<NetworkOptions> {
   workers?: string;
   logLevel?: string;
   trustProxy?: string;
+  adminHost?: string[];
+  metricsListen?: string;
 }
 
 export function register(program: Command): void {
@@ -81,7 +87,13 @@ export function register(program: Command): void {
       '--trust-proxy <list>',
       'client address from X-Forwarded-For: true, or proxy addresses/CIDRs',
       collect,
-    );
+    )
+    .option(
+      '--admin-host <name>',
+      'a host name the dashboard and API answer on, besides the listen hosts and localhost (repeatable)',
+      collect,
+    )
+    .option('--metrics-listen <host:port>', 'GET /metrics without login here, loopback only (default: none)');
   addNetworkOptions(command).addHelpText('after', EXAMPLES);
   // The lab-only port options of the common set mean nothing to serve's lookups.
   for (const option of command.options) {
@@ -97,6 +109,7 @@ function userSetOptions(options: ServeCommandOptions, cmd: Command): CliSettings
   const given = <K extends keyof ServeCommandOptions>(key: K) =>
     cmd.getOptionValueSource(key) === 'default' ? undefined : options[key];
   const trustProxy = options.trustProxy as unknown as string[] | undefined;
+  const adminHosts = options.adminHost;
   return {
     dataDir: given('dataDir'),
     listen: given('listen'),
@@ -106,6 +119,8 @@ function userSetOptions(options: ServeCommandOptions, cmd: Command): CliSettings
     workers: given('workers'),
     logLevel: given('logLevel'),
     trustProxy: trustProxy?.join(','),
+    adminHosts: adminHosts?.join(','),
+    metricsListen: given('metricsListen'),
     resolver: given('resolver'),
     caFile: given('caFile'),
     allowPrivate: given('allowPrivate'),
@@ -149,7 +164,7 @@ async function createContext(settings: ServeSettings, role: string): Promise<Ser
     store,
     config: settings,
     logger,
-    metrics: createRegistry(),
+    metrics: createRegistry({ domainLabels: settings.metrics?.domainLabels }),
     resolver: network.resolver,
     network: { ca: network.ca, allowPrivate: network.allowPrivate, timeoutMs: network.timeoutMs },
     now: () => new Date(),
@@ -199,6 +214,19 @@ async function startHttp(
       const option = err.address === formatHostPort(settings.listen) ? '--listen' : '--tls-listen';
       throw new CliError(2, `serve: ${option} ${err.message}`);
     }
+    throw err;
+  }
+}
+
+/** metricsListen, if set: GET /metrics without login (in a cluster, served by the primary). */
+async function startMetrics(ctx: ServerContext, settings: ServeSettings): Promise<Running[]> {
+  if (!settings.metricsListen) return [];
+  try {
+    const listener = await startMetricsListener(settings.metricsListen, ctx.metrics);
+    ctx.logger.info({ url: listener.url }, 'metrics listener');
+    return [{ stop: () => listener.close() }];
+  } catch (err) {
+    if (err instanceof ListenError) throw new CliError(2, `serve: --metrics-listen ${err.message}`);
     throw err;
   }
 }
@@ -283,6 +311,8 @@ async function announce(
   const say = (line: string) => process.stderr.write(`mxguard serve: ${line}\n`);
   say(`listening on ${urls.http} (policy hosting, POST /tlsrpt, dashboard at /)`);
   if (urls.https) say(`listening on ${urls.https} (policy hosting, certificate chosen by SNI)`);
+  if (settings.metricsListen)
+    say(`metrics on http://${formatHostPort(settings.metricsListen)}/metrics (no login: keep it private)`);
   if (settings.smtp) {
     say(
       `SMTP report intake on ${formatHostPort(settings.smtp)}, ${
@@ -351,6 +381,7 @@ async function runSingle(settings: ServeSettings): Promise<void> {
     const generated = await ensureAdminPassword(ctx, settings.adminPassword);
     const web = await startHttp(ctx, settings);
     parts.push(web);
+    parts.push(...(await startMetrics(ctx, settings)));
     parts.push(...(await startBackground(ctx, settings)));
     await announce(ctx, settings, web.urls, generated);
   } catch (err) {
@@ -403,6 +434,7 @@ async function runPrimary(settings: ServeSettings): Promise<void> {
   const pool = new WorkerPool(settings.workers, ctx);
   let urls: { http: string; https?: string };
   try {
+    parts.push(...(await startMetrics(ctx, settings)));
     urls = await pool.start();
     parts.push(...(await startBackground(ctx, settings)));
     await announce(ctx, settings, urls, generated);
@@ -411,22 +443,69 @@ async function runPrimary(settings: ServeSettings): Promise<void> {
     await stopAll(ctx, parts);
     throw err;
   }
-  const signal = await Promise.race([shutdownRequested(), pool.failed]);
-  ctx.logger.info({ signal }, 'shutting down');
+  const ended = await Promise.race([shutdownRequested(), pool.failed]);
+  ctx.logger.info(typeof ended === 'string' ? { signal: ended } : { err: ended.message }, 'shutting down');
   await pool.stop();
   await stopAll(ctx, parts);
   ctx.logger.info('stopped');
   exitSoon();
+  if (typeof ended !== 'string') throw ended;
 }
 
-/** The cluster workers: started together, restarted when one dies, stopped gracefully. */
+/** How serve restarts workers that die (RestartBackoff). */
+export const RESTART = {
+  /** The first pause before a restart; it doubles with each death in a row... */
+  firstMs: 1000,
+  /** ...up to this. */
+  maxMs: 30_000,
+  /** Deaths at least this far apart are not "in a row" (the workers stayed up a while). */
+  stableMs: 60_000,
+  /** Restarts in a row before serve gives up (pauses 1+2+4+8+16+30+30+30 s: two minutes of trying). */
+  maxInARow: 8,
+} as const;
+
+/** The pause before restarting a worker that died, or undefined to give up. */
+export class RestartBackoff {
+  private inARow = 0;
+  private lastDeathMs: number | undefined;
+
+  /** Counts a death at `nowMs`; the pause before the restart, or undefined after too many in a row. */
+  next(nowMs: number): number | undefined {
+    if (this.lastDeathMs !== undefined && nowMs - this.lastDeathMs >= RESTART.stableMs) this.inARow = 0;
+    this.lastDeathMs = nowMs;
+    this.inARow++;
+    if (this.inARow > RESTART.maxInARow) return undefined;
+    return Math.min(RESTART.maxMs, RESTART.firstMs * 2 ** (this.inARow - 1));
+  }
+
+  get deathsInARow(): number {
+    return this.inARow;
+  }
+}
+
+interface WorkerMessage {
+  type?: string;
+  urls?: { http: string; https?: string };
+  message?: string;
+  usage?: boolean;
+}
+
+/**
+ * The cluster workers: started together, each replaced when it dies (RestartBackoff), stopped
+ * gracefully. A worker that reports CLUSTER_FAILED cannot start (port taken, store unreadable), so
+ * the pool gives up at once: start() rejects, or `failed` resolves, with that message.
+ */
 class WorkerPool {
   private stopping = false;
+  private gaveUp = false;
   private readonly listening = new Set<number>();
-  private failWith: ((reason: string) => void) | undefined;
-  /** Resolves when the pool gives up (a worker keeps dying at once). */
-  readonly failed: Promise<string>;
-  private recentRestarts: number[] = [];
+  private readonly backoff = new RestartBackoff();
+  private readonly restartTimers = new Set<NodeJS.Timeout>();
+  private started: ((urls: { http: string; https?: string }) => void) | undefined;
+  private startFailed: ((err: Error) => void) | undefined;
+  private failWith: ((err: Error) => void) | undefined;
+  /** Resolves with the reason when the pool gives up after start(). */
+  readonly failed: Promise<Error>;
 
   constructor(
     private readonly size: number,
@@ -438,75 +517,81 @@ class WorkerPool {
     // IPC to a worker that is exiting fails with EPIPE: nothing to do about it but note it.
     cluster.on('fork', (worker: Worker) =>
       worker.on('error', (err: Error) =>
-        this.ctx.logger.debug({ err: err.message, pid: worker.process.pid }, 'IPC error'),
+        this.ctx.logger.debug({ err: err.message, workerPid: worker.process.pid }, 'IPC error'),
       ),
     );
+    cluster.on('exit', (worker: Worker, code, signal) => this.exited(worker, code, signal));
   }
 
-  /** Fork every worker and wait until all listen; rejects with the first worker's failure. */
+  /** Fork every worker; resolves when all listen, rejects when the pool gives up first. */
   start(): Promise<{ http: string; https?: string }> {
     return new Promise((resolve, reject) => {
-      let settled = false;
-      for (let i = 0; i < this.size; i++) {
-        const worker = cluster.fork();
-        worker.on(
-          'message',
-          (message: {
-            type?: string;
-            urls?: { http: string; https?: string };
-            message?: string;
-            usage?: boolean;
-          }) => {
-            if (message?.type === CLUSTER_LISTENING && message.urls) {
-              this.listening.add(worker.id);
-              if (!settled && this.listening.size === this.size) {
-                settled = true;
-                this.watch();
-                resolve(message.urls);
-              }
-            } else if (message?.type === CLUSTER_FAILED && !settled) {
-              settled = true;
-              reject(
-                message.usage
-                  ? new CliError(2, message.message ?? 'worker failed')
-                  : new Error(message.message),
-              );
-            }
-          },
-        );
-        worker.on('exit', (code) => {
-          if (!settled) {
-            settled = true;
-            reject(
-              new Error(`worker process ${worker.process.pid} exited with status ${code} while starting`),
-            );
-          }
-        });
+      this.started = resolve;
+      this.startFailed = reject;
+      for (let i = 0; i < this.size; i++) this.fork();
+    });
+  }
+
+  private fork(): void {
+    const worker = cluster.fork();
+    this.ctx.logger.info({ workerPid: worker.process.pid }, 'worker started');
+    worker.on('message', (message: WorkerMessage) => {
+      if (message?.type === CLUSTER_LISTENING && message.urls) {
+        this.listening.add(worker.id);
+        this.ctx.logger.info({ workerPid: worker.process.pid }, 'worker listening');
+        if (this.listening.size === this.size && this.started) {
+          this.started(message.urls);
+          this.started = undefined;
+          this.startFailed = undefined;
+        }
+      } else if (message?.type === CLUSTER_FAILED) {
+        // The worker cannot start: another one would fail the same way.
+        const text = message.message ?? 'a worker process could not start';
+        this.giveUp(message.usage ? new CliError(2, text) : new Error(text));
       }
     });
   }
 
-  /** After start: restart workers that die, unless they die again and again. */
-  private watch(): void {
-    cluster.on('exit', (worker: Worker, code, signal) => {
-      this.listening.delete(worker.id);
-      if (this.stopping) return;
-      this.ctx.logger.error({ pid: worker.process.pid, code, signal }, 'worker died; starting another');
-      const now = Date.now();
-      this.recentRestarts = [...this.recentRestarts.filter((t) => now - t < 60_000), now];
-      if (this.recentRestarts.length > 5) {
-        this.failWith?.('workers keep dying');
-        return;
-      }
-      setTimeout(() => {
-        if (!this.stopping) cluster.fork();
-      }, 1000).unref();
-    });
+  private exited(worker: Worker, code: number | null, signal: string | null): void {
+    this.listening.delete(worker.id);
+    if (this.stopping || this.gaveUp) return;
+    const pid = worker.process.pid;
+    const how = signal ? `was killed by ${signal}` : `exited with status ${code}`;
+    const pause = this.backoff.next(Date.now());
+    if (pause === undefined) {
+      this.giveUp(
+        new CliError(
+          2,
+          `serve: worker processes keep dying (${this.backoff.deathsInARow} in a row, the last one, ${pid}, ${how}); giving up`,
+        ),
+      );
+      return;
+    }
+    this.ctx.logger.error(
+      { workerPid: pid, code, signal, deathsInARow: this.backoff.deathsInARow, restartInMs: pause },
+      `worker died; starting another in ${pause / 1000} s`,
+    );
+    // Not unref'd: with every worker gone, this timer is what keeps the primary going.
+    const timer = setTimeout(() => {
+      this.restartTimers.delete(timer);
+      if (!this.stopping && !this.gaveUp) this.fork();
+    }, pause);
+    this.restartTimers.add(timer);
+  }
+
+  private giveUp(err: Error): void {
+    if (this.gaveUp || this.stopping) return;
+    this.gaveUp = true;
+    for (const timer of this.restartTimers) clearTimeout(timer);
+    this.ctx.logger.error({ err: err.message }, 'giving up on the worker processes');
+    if (this.startFailed) this.startFailed(err);
+    else this.failWith?.(err);
   }
 
   /** Ask every worker to shut down gracefully; kill those still there after the grace period. */
   async stop(): Promise<void> {
     this.stopping = true;
+    for (const timer of this.restartTimers) clearTimeout(timer);
     const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
     await Promise.all(
       workers.map(
