@@ -157,6 +157,10 @@ describe('OpenAPI document', () => {
     await call(op('get', '/api/reports/{id}'), `/api/reports/${imported.json().stored[0].id}`);
     await call(op('get', '/api/reports/{id}'), '/api/reports/424242');
     await call(op('get', '/api/rejected'), '/api/rejected');
+    await call(op('get', '/api/rejected'), '/api/rejected?cursor=nonsense');
+    const remove = op('delete', '/api/reports/{id}');
+    await call(remove, `/api/reports/${imported.json().stored[0].id}`);
+    await call(remove, `/api/reports/${imported.json().stored[0].id}`);
     await call(op('delete', '/api/domains/{name}'), '/api/domains/example.com');
     await call(op('delete', '/api/domains/{name}'), '/api/domains/example.com');
 

@@ -4,7 +4,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
+import { REPORT_DETAIL_MAX_BYTES } from '../src/server/api.js';
+import { SCHEMAS } from '../src/server/openapi.js';
+import { CLIP_MARK, LIST_PAGE_MAX_BYTES, LIST_TEXT_MAX } from '../src/store/paging.js';
 import { openTestApp, reportJson, type TestApp, XSS, xssReportSpec } from './helpers/browser.js';
+import { insertLegacyReports, MIB, rowsOfReport } from './helpers/legacy-reports.js';
 
 const START = new Date('2026-05-10T08:00:00Z');
 
@@ -100,7 +104,9 @@ describe('reports API', () => {
     const body = res.json();
     assert.match(body.code, /^TLSRPT_/);
     assert.equal(typeof body.rejectedId, 'number');
-    const { rejected } = (await get('/api/rejected')).json();
+    const { rejected, total, nextCursor } = (await get('/api/rejected')).json();
+    assert.equal(total, 1);
+    assert.equal(nextCursor, null);
     assert.equal(rejected[0].id, body.rejectedId);
     assert.equal(rejected[0].submitter, 'notes.txt');
     assert.equal(rejected[0].source, 'import');
@@ -140,16 +146,23 @@ describe('reports API', () => {
     assert.equal(all.reports[2].failed, 5);
     const mine = (await get('/api/reports?domain=example.com')).json();
     assert.equal(mine.reports.length, 2);
-    const page = (await get('/api/reports?limit=1&offset=1')).json();
+    assert.equal(all.total, 3);
+    assert.equal(all.nextCursor, null);
+    assert.equal(all.limit, 100);
+    const first = (await get('/api/reports?limit=1')).json();
+    assert.equal(first.total, 3);
+    assert.equal(typeof first.nextCursor, 'string');
+    const page = (await get(`/api/reports?limit=1&cursor=${encodeURIComponent(first.nextCursor)}`)).json();
     assert.deepEqual(
       page.reports.map((r: { reportId: string }) => r.reportId),
       ['b-2026-05-09'],
     );
     assert.equal(page.limit, 1);
-    assert.equal(page.offset, 1);
-    for (const query of ['?limit=0', '?limit=abc', '?offset=-1', '?limit=100000']) {
-      assert.equal((await get(`/api/reports${query}`)).statusCode, 400, query);
+    for (const query of ['?limit=0', '?limit=abc', '?limit=100000', '?cursor=bogus', '?offset=1']) {
+      const res = await get(`/api/reports${query}`);
+      assert.equal(res.statusCode, 400, query);
     }
+    assert.match((await get('/api/reports?offset=1')).json().message, /cursor/);
   });
 
   test('report detail; unknown ids are 404', async () => {
@@ -248,5 +261,267 @@ describe('reports API', () => {
       ),
       { numRuns: 150 },
     );
+  });
+});
+
+// The attack of issue 10: reports with megabyte strings (stored by an older mxguard, before the
+// parser capped them) made GET /api/reports build answers of hundreds of MB and then fail with 500
+// for good. Every list answer now has a fixed byte cap, and reports can be deleted.
+describe('reports API: bounded answers and deletion', () => {
+  let t: TestApp;
+  let auth: { authorization: string };
+  const get = (url: string) => t.app.inject({ url, headers: auth });
+  const del = (url: string, headers: Record<string, string> = auth) =>
+    t.app.inject({ method: 'DELETE', url, headers });
+  const importJson = (json: string) =>
+    t.app.inject({
+      method: 'POST',
+      url: '/api/reports/import',
+      headers: { ...auth, 'content-type': 'application/tlsrpt+json' },
+      payload: json,
+    });
+  const sample = (reportId: string, day: string, domain = 'example.com', successful = 10) =>
+    reportJson({ organization: 'Sender', reportId, domain, day, successful, failures: [] });
+
+  /** Every page of a list endpoint, following nextCursor; the byte size of each answer. */
+  async function pages(path: string, key: string, limit: number) {
+    const items: Array<{ id: number }> = [];
+    const sizes: number[] = [];
+    let cursor: string | null = null;
+    for (let n = 0; n < 10_000; n++) {
+      const sep = path.includes('?') ? '&' : '?';
+      const res = await get(
+        `${path}${sep}limit=${limit}${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`,
+      );
+      assert.equal(res.statusCode, 200, res.body.slice(0, 300));
+      sizes.push(res.rawPayload.length);
+      const body = res.json();
+      items.push(...body[key]);
+      cursor = body.nextCursor;
+      if (cursor === null) return { items, sizes, total: body.total as number };
+    }
+    throw new Error('the pages never end');
+  }
+
+  before(async () => {
+    t = await openTestApp({ start: START });
+    auth = { authorization: `Bearer ${t.password}` };
+    for (const name of ['example.com', 'other.example']) {
+      const add = await t.app.inject({
+        method: 'POST',
+        url: '/api/domains',
+        headers: auth,
+        payload: { name, mx: [`mx.${name}`] },
+      });
+      assert.equal(add.statusCode, 201);
+    }
+  });
+  after(() => t.close());
+
+  test('legacy rows with megabyte strings: every page of GET /api/reports stays under the cap, no 500', async () => {
+    for (let i = 0; i < 20; i++)
+      assert.equal((await importJson(sample(`ok-${i}`, `2026-05-0${1 + (i % 9)}`))).statusCode, 200);
+    insertLegacyReports(
+      t.dataDir,
+      Array.from({ length: 12 }, (_, i) => ({
+        organization: `${i}${'A'.repeat(MIB)}`,
+        reportId: `${i}${'\u0001'.repeat(MIB)}`,
+        start: `2026-05-0${1 + (i % 9)}T06:00:00Z`,
+        domain: 'example.com',
+        submitter: 's'.repeat(MIB),
+      })),
+    );
+    for (const limit of [100, 1000]) {
+      const res = await get(`/api/reports?limit=${limit}`);
+      assert.equal(res.statusCode, 200);
+      assert.ok(res.rawPayload.length <= LIST_PAGE_MAX_BYTES, `${res.rawPayload.length} bytes`);
+      const body = res.json();
+      assert.ok(SCHEMAS.ReportList.safeParse(body).success, 'the documented schema');
+      assert.equal(body.total, 32);
+      const giant = body.reports.find((r: { organization: string }) => r.organization.startsWith('0AAA'));
+      assert.equal(giant.organization.length, LIST_TEXT_MAX + CLIP_MARK.length);
+      assert.ok(giant.organization.endsWith(CLIP_MARK));
+      assert.deepEqual(giant.clipped, ['organization', 'reportId']);
+    }
+    const all = await pages('/api/reports', 'reports', 7);
+    assert.equal(all.items.length, 32);
+    assert.equal(new Set(all.items.map((r) => r.id)).size, 32);
+    assert.ok(Math.max(...all.sizes) <= LIST_PAGE_MAX_BYTES);
+    // the domain filter and the overview are bounded the same way
+    const mine = await get('/api/reports?domain=example.com&limit=1000');
+    assert.equal(mine.statusCode, 200);
+    assert.ok(mine.rawPayload.length <= LIST_PAGE_MAX_BYTES);
+    assert.equal((await get('/api/domains')).statusCode, 200);
+  });
+
+  test('pages cover every report exactly once while reports arrive between them', async () => {
+    const before = await get('/api/reports?limit=1000');
+    const present = new Set(before.json().reports.map((r: { id: number }) => r.id));
+    const seen: number[] = [];
+    let cursor: string | null = null;
+    let round = 0;
+    do {
+      const res = await get(`/api/reports?limit=5${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      assert.equal(res.statusCode, 200);
+      const body = res.json();
+      seen.push(...body.reports.map((r: { id: number }) => r.id));
+      cursor = body.nextCursor;
+      // a newer report (before every page) and an older one (after this page) arrive meanwhile
+      assert.equal((await importJson(sample(`late-new-${round}`, '2026-05-10'))).statusCode, 200);
+      assert.equal((await importJson(sample(`late-old-${round}`, '2026-04-01'))).statusCode, 200);
+      round++;
+    } while (cursor !== null);
+    assert.equal(new Set(seen).size, seen.length, 'no report twice');
+    for (const id of present) assert.ok(seen.includes(id as number), `report ${id} listed`);
+  });
+
+  test('the detail view: whole values for normal reports, 413 with the clipped summary for giant ones', async () => {
+    const [giant] = insertLegacyReports(t.dataDir, [
+      {
+        organization: `Giant ${'G'.repeat(REPORT_DETAIL_MAX_BYTES)}`,
+        reportId: 'giant-1',
+        start: '2026-05-02T00:00:00Z',
+        domain: 'example.com',
+      },
+    ]);
+    const res = await get(`/api/reports/${giant}`);
+    assert.equal(res.statusCode, 413);
+    assert.ok(res.rawPayload.length < 64 * 1024);
+    const body = res.json();
+    assert.ok(SCHEMAS.ReportTooLarge.safeParse(body).success, 'the documented schema');
+    assert.equal(body.code, 'REPORT_TOO_LARGE');
+    assert.equal(body.maxBytes, REPORT_DETAIL_MAX_BYTES);
+    assert.ok(body.bytes > REPORT_DETAIL_MAX_BYTES);
+    assert.equal(body.report.id, giant);
+    assert.equal(body.report.reportId, 'giant-1');
+    assert.deepEqual(body.report.clipped, ['organization']);
+    // a report of normal size: every value whole, even past the list view's clip length
+    const long = 'L'.repeat(LIST_TEXT_MAX + 50);
+    const [normal] = insertLegacyReports(t.dataDir, [
+      { organization: long, reportId: 'long-1', start: '2026-05-02T00:00:00Z', domain: 'example.com' },
+    ]);
+    const detail = await get(`/api/reports/${normal}`);
+    assert.equal(detail.statusCode, 200);
+    assert.equal(detail.json().organization, long);
+    assert.equal(detail.json().clipped, undefined);
+  });
+
+  test('DELETE /api/reports/{id}: 204, then gone (404); its sessions leave the statistics', async () => {
+    const imported = await importJson(
+      reportJson({
+        organization: 'To Delete',
+        reportId: 'del-1',
+        domain: 'other.example',
+        day: '2026-05-09',
+        successful: 70,
+        failures: [{ resultType: 'certificate-expired', count: 4, sendingMtaIp: '192.0.2.44' }],
+      }),
+    );
+    const { id } = imported.json().stored[0];
+    const stats = async () => (await get('/api/domains/other.example/stats?days=7')).json();
+    assert.deepEqual((await stats()).totals, { successful: 70, failed: 4 });
+    assert.equal((await del(`/api/reports/${id}`, {})).statusCode, 401, 'admin only');
+    assert.equal(
+      (await del(`/api/reports/${id}`, { ...auth, origin: 'https://evil.example' })).statusCode,
+      403,
+      'cross-site refused',
+    );
+    const res = await del(`/api/reports/${id}`);
+    assert.equal(res.statusCode, 204);
+    assert.equal(res.body, '');
+    assert.equal((await get(`/api/reports/${id}`)).statusCode, 404);
+    assert.equal((await del(`/api/reports/${id}`)).statusCode, 404);
+    assert.deepEqual((await stats()).totals, { successful: 0, failed: 0 });
+    assert.deepEqual((await stats()).failures.sendingMtaIp, []);
+    for (const bad of ['0', '-1', 'abc', '1e3', '99999999999999999999']) {
+      assert.equal((await del(`/api/reports/${bad}`)).statusCode, 404, bad);
+    }
+  });
+
+  test('a giant legacy report can be deleted through the API', async () => {
+    const [giant] = insertLegacyReports(t.dataDir, [
+      {
+        organization: 'X'.repeat(2 * REPORT_DETAIL_MAX_BYTES),
+        reportId: 'giant-del',
+        start: '2026-05-03T00:00:00Z',
+        domain: 'example.com',
+      },
+    ]);
+    assert.equal((await del(`/api/reports/${giant}`)).statusCode, 204);
+    assert.deepEqual(rowsOfReport(t.dataDir, giant!), { reports: 0, policies: 0, failures: 0 });
+  });
+
+  test('the statistics stay bounded with megabyte keys in legacy failure rows', async () => {
+    insertLegacyReports(
+      t.dataDir,
+      Array.from({ length: 30 }, (_, i) => ({
+        organization: `${i}${'\u0001'.repeat(MIB / 16)}`,
+        reportId: `stats-${i}`,
+        start: '2026-05-08T00:00:00Z',
+        domain: 'other.example',
+        failures: [
+          {
+            resultType: `${i}${'\u0002'.repeat(MIB / 16)}`,
+            count: 1,
+            sendingMtaIp: `${i}${'\u0003'.repeat(MIB / 16)}`,
+            receivingMxHostname: `${i}${'\u0004'.repeat(MIB / 16)}`,
+          },
+        ],
+      })),
+    );
+    const res = await get('/api/domains/other.example/stats?days=30');
+    assert.equal(res.statusCode, 200);
+    assert.ok(res.rawPayload.length <= LIST_PAGE_MAX_BYTES, `${res.rawPayload.length} bytes`);
+    const body = res.json();
+    assert.equal(body.failures.organization.length, 30);
+    assert.equal(body.failures.organization[0].clipped, true);
+  });
+
+  test('the rejected list, the fetch log and the domains page with cursors and totals', async () => {
+    for (let i = 0; i < 7; i++) {
+      await t.app.inject({
+        method: 'POST',
+        url: `/api/reports/import?filename=junk-${i}`,
+        headers: { ...auth, 'content-type': 'application/octet-stream' },
+        payload: 'not a report',
+      });
+    }
+    const rejected = await pages('/api/rejected', 'rejected', 3);
+    assert.equal(rejected.total, 7);
+    assert.equal(new Set(rejected.items.map((r) => r.id)).size, 7);
+
+    for (let i = 0; i < 9; i++) {
+      t.ctx.store.logFetch({
+        at: new Date(START.getTime() + i * 1000).toISOString(),
+        domain: 'example.com',
+        clientIp: '192.0.2.9',
+        userAgent: `agent ${i}`,
+      });
+    }
+    const fetches = await pages('/api/domains/example.com/fetches', 'fetches', 4);
+    assert.equal(fetches.total, 9);
+    assert.deepEqual(
+      (fetches.items as unknown as Array<{ userAgent: string }>).map((f) => f.userAgent),
+      Array.from({ length: 9 }, (_, i) => `agent ${8 - i}`),
+    );
+
+    for (let i = 0; i < 4; i++) {
+      await t.app.inject({
+        method: 'POST',
+        url: '/api/domains',
+        headers: auth,
+        payload: { name: `d${i}.example`, mx: ['mx.example.net'] },
+      });
+    }
+    const domains = await pages('/api/domains', 'domains', 2);
+    assert.equal(domains.total, 6);
+    assert.deepEqual(
+      (domains.items as unknown as Array<{ name: string }>).map((d) => d.name),
+      ['d0.example', 'd1.example', 'd2.example', 'd3.example', 'example.com', 'other.example'],
+    );
+    for (const path of ['/api/rejected', '/api/domains', '/api/domains/example.com/fetches']) {
+      assert.equal((await get(`${path}?cursor=xyz`)).statusCode, 400, path);
+      assert.equal((await get(`${path}?limit=0`)).statusCode, 400, path);
+    }
   });
 });

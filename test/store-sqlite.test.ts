@@ -767,7 +767,12 @@ describe('reports: pages, clipped list values, deletion, purging', () => {
   it('getReport with maxBytes: a report stored larger comes back as its clipped summary, marked tooLarge', async () => {
     await withFreshStore(async (store, dir) => {
       const [id] = insertLegacyReports(dir, [
-        { organization: 'o'.repeat(3 * MIB), reportId: 'big', start: '2024-05-02T00:00:00Z', domain: 'example.com' },
+        {
+          organization: 'o'.repeat(3 * MIB),
+          reportId: 'big',
+          start: '2024-05-02T00:00:00Z',
+          domain: 'example.com',
+        },
       ]);
       const summary = await store.getReport(id!, { maxBytes: MIB });
       assert.ok(summary && 'tooLarge' in summary);
@@ -841,12 +846,15 @@ describe('reports: pages, clipped list values, deletion, purging', () => {
         remaining: 7,
       });
       // oldest first: the first five of the twelve are gone
-      const left = (await store.listReports({ domain: 'example.com', until: '2024-05-01' }));
+      const left = await store.listReports({ domain: 'example.com', until: '2024-05-01' });
       assert.deepEqual(left.map((r) => r.reportId).sort(), ['e10', 'e11', 'e5', 'e6', 'e7', 'e8', 'e9']);
-      assert.deepEqual(await store.purgeReports({ domain: 'example.com', before: '2024-05-02', limit: 500 }), {
-        deleted: 7,
-        remaining: 0,
-      });
+      assert.deepEqual(
+        await store.purgeReports({ domain: 'example.com', before: '2024-05-02', limit: 500 }),
+        {
+          deleted: 7,
+          remaining: 0,
+        },
+      );
       // a timestamp bound is exclusive
       assert.deepEqual(await store.purgeReports({ before: '2024-05-01T01:00:00Z', limit: 500 }), {
         deleted: 3,
@@ -865,7 +873,8 @@ describe('reports: pages, clipped list values, deletion, purging', () => {
 
   it('purgeRejected removes entries received before a time, in batches', async () => {
     await withFreshStore(async (store) => {
-      for (let i = 0; i < 5; i++) await store.saveRejected({ source: 'https', reason: 'x', size: 1 }, later(i));
+      for (let i = 0; i < 5; i++)
+        await store.saveRejected({ source: 'https', reason: 'x', size: 1 }, later(i));
       assert.deepEqual(await store.purgeRejected({ before: later(3).toISOString(), limit: 2 }), {
         deleted: 2,
         remaining: 1,
@@ -887,7 +896,12 @@ describe('reports: pages, clipped list values, deletion, purging', () => {
           start: '2024-05-02T00:00:00Z',
           domain: 'example.com',
           failures: [
-            { resultType: 'x', count: 2, receivingMxHostname: 'm'.repeat(MIB), sendingMtaIp: 'i'.repeat(MIB) },
+            {
+              resultType: 'x',
+              count: 2,
+              receivingMxHostname: 'm'.repeat(MIB),
+              sendingMtaIp: 'i'.repeat(MIB),
+            },
           ],
         },
       ]);
@@ -904,7 +918,12 @@ describe('reports: pages, clipped list values, deletion, purging', () => {
     await withFreshStore(async (store) => {
       for (let i = 0; i < 7; i++) {
         await store.saveRejected(
-          { source: 'https', submitter: i === 0 ? 's'.repeat(MIB) : `192.0.2.${i}`, reason: `r${i}`, size: i },
+          {
+            source: 'https',
+            submitter: i === 0 ? 's'.repeat(MIB) : `192.0.2.${i}`,
+            reason: `r${i}`,
+            size: i,
+          },
           later(i),
         );
       }
@@ -922,7 +941,12 @@ describe('reports: pages, clipped list values, deletion, purging', () => {
       assert.deepEqual(oldest.clipped, ['submitter']);
 
       for (let i = 0; i < 5; i++) {
-        store.logFetch({ at: later(i).toISOString(), domain: 'example.com', clientIp: '192.0.2.1', userAgent: `a${i}` });
+        store.logFetch({
+          at: later(i).toISOString(),
+          domain: 'example.com',
+          clientIp: '192.0.2.1',
+          userAgent: `a${i}`,
+        });
       }
       const first = await store.listFetches('example.com', { limit: 2 });
       assert.equal(first.total, 5);

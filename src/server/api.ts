@@ -8,6 +8,10 @@
 //
 // Report contents are attacker-controlled: they are returned verbatim as JSON strings, and the
 // dashboard only ever renders them as text under a strict Content-Security-Policy.
+//
+// Every list is a page (limit, opaque cursor, total; src/store/paging.ts) of at most 1 MiB with
+// long text clipped; a report's whole values are in its detail view, which refuses (413) a report
+// stored larger than REPORT_DETAIL_MAX_BYTES: an older mxguard stored megabyte strings.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +21,7 @@ import { buildRecordSet, formatRecords } from '../cli/records.js';
 import { CliError } from '../cli/util.js';
 import { formatStsRecord } from '../mtasts/record.js';
 import { domainKey } from '../store/domain-rules.js';
+import { decodeCursor, encodeCursor, takePage } from '../store/paging.js';
 import { type BreakdownKey, type Domain as StoredDomain, StoreError } from '../store/types.js';
 import {
   Auth,
@@ -41,6 +46,8 @@ import {
   LoginRequest,
   OPERATIONS,
   openApiDocument,
+  PAGE_LIMIT_DEFAULT,
+  PAGE_LIMIT_MAX,
   PasswordChangeRequest,
   type RecordSetView,
   TokenCreateRequest,
@@ -64,6 +71,14 @@ const PUBLIC_ROUTES = new Set(
 const IMPORT_ROUTE = '/api/reports/import';
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const DAY_MS = 86_400_000;
+/** A report's detail view answers with the whole report up to this many stored bytes, else 413. */
+export const REPORT_DETAIL_MAX_BYTES = 8 * 1024 * 1024;
+/** Query of every list: page size and the cursor of the page before (`offset` is gone). */
+const PageQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(PAGE_LIMIT_MAX).default(PAGE_LIMIT_DEFAULT),
+  cursor: z.string().min(1).max(400).optional(),
+  offset: z.never({ error: 'replaced by cursor: pass the nextCursor of the page before' }).optional(),
+});
 
 const CONTENT_SECURITY_POLICY = [
   "default-src 'none'",
@@ -208,21 +223,29 @@ async function apiRoutes(api: FastifyInstance, ctx: ServerContext, auth: Auth): 
 
   // ---- domains ----
 
-  api.get('/domains', async () => {
+  api.get('/domains', async (req) => {
+    const { limit, cursor } = parse(PageQuery, req.query);
+    const after = cursor === undefined ? undefined : decodeCursor('domains', cursor)[0];
     const today = utcDay(ctx.now());
     const since = utcDay(new Date(ctx.now().getTime() - 29 * DAY_MS));
-    const domains = await ctx.store.listDomains();
-    return {
-      domains: await Promise.all(
-        domains.map(async (d) => {
-          const [daily, published] = await Promise.all([
-            ctx.store.dailyCounts(d.name, since, today),
-            publishedIdStatus(ctx, d.name),
-          ]);
-          return { ...domainView(d, published), last30Days: sumCounts(daily) };
-        }),
-      ),
-    };
+    // By name; the admin adds domains, so the whole list is read and only the page is looked up.
+    const all = await ctx.store.listDomains();
+    const rest = after === undefined ? all : all.filter((d) => d.name > after);
+    const views = await Promise.all(
+      rest.slice(0, limit).map(async (d) => {
+        const [daily, published] = await Promise.all([
+          ctx.store.dailyCounts(d.name, since, today),
+          publishedIdStatus(ctx, d.name),
+        ]);
+        return { ...domainView(d, published), last30Days: sumCounts(daily) };
+      }),
+    );
+    const domains = takePage(views, {
+      more: rest.length > limit,
+      total: all.length,
+      cursorOf: (i) => encodeCursor('domains', [views[i]!.name]),
+    });
+    return { domains, total: domains.total, nextCursor: domains.nextCursor, limit };
   });
 
   api.post('/domains', async (req, reply) => {
@@ -329,12 +352,10 @@ async function apiRoutes(api: FastifyInstance, ctx: ServerContext, auth: Auth): 
   });
 
   api.get<{ Params: { name: string } }>('/domains/:name/fetches', async (req): Promise<FetchLogView> => {
-    const { limit } = parse(
-      z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) }),
-      req.query,
-    );
+    const { limit, cursor } = parse(PageQuery, req.query);
     const d = await existingDomain(ctx, req.params.name);
-    const fetches = (await ctx.store.listFetches(d.name, limit)).map((f) => ({
+    const page = await ctx.store.listFetches(d.name, { limit, cursor });
+    const fetches = page.map((f) => ({
       at: f.at,
       clientIp: f.clientIp,
       userAgent: f.userAgent,
@@ -353,37 +374,51 @@ async function apiRoutes(api: FastifyInstance, ctx: ServerContext, auth: Auth): 
       clients: [...clients.values()].sort(
         (a, b) => b.count - a.count || (a.client < b.client ? -1 : a.client > b.client ? 1 : 0),
       ),
+      total: page.total,
+      nextCursor: page.nextCursor,
+      limit,
     };
   });
 
   // ---- reports ----
 
   api.get('/reports', async (req) => {
-    const query = parse(
-      z.object({
-        domain: z.string().min(1).max(253).optional(),
-        limit: z.coerce.number().int().min(1).max(1000).default(100),
-        offset: z.coerce.number().int().min(0).max(1_000_000_000).default(0),
-      }),
-      req.query,
-    );
+    const query = parse(PageQuery.extend({ domain: z.string().min(1).max(253).optional() }), req.query);
     const reports = await ctx.store.listReports(query);
-    return { reports, limit: query.limit, offset: query.offset };
+    return { reports, total: reports.total, nextCursor: reports.nextCursor, limit: query.limit };
   });
 
-  api.get<{ Params: { id: string } }>('/reports/:id', async (req) => {
-    const id = /^[1-9]\d{0,15}$/.test(req.params.id) ? Number(req.params.id) : Number.NaN;
-    const report = Number.isSafeInteger(id) ? await ctx.store.getReport(id) : undefined;
+  api.get<{ Params: { id: string } }>('/reports/:id', async (req, reply) => {
+    const id = reportIdParam(req.params.id);
+    const report =
+      id === undefined ? undefined : await ctx.store.getReport(id, { maxBytes: REPORT_DETAIL_MAX_BYTES });
     if (!report) throw new ApiError(404, `no report ${req.params.id}`);
+    if ('tooLarge' in report) {
+      const { tooLarge, ...summary } = report;
+      return reply.code(413).send({
+        statusCode: 413,
+        error: STATUS_TEXT[413],
+        message: `report ${id} is stored with ${tooLarge.bytes} bytes, more than the ${tooLarge.maxBytes} this view shows; delete it, or read it with: mxguard reports show ${id} --json`,
+        code: 'REPORT_TOO_LARGE',
+        bytes: tooLarge.bytes,
+        maxBytes: tooLarge.maxBytes,
+        report: summary,
+      });
+    }
     return report;
   });
 
+  api.delete<{ Params: { id: string } }>('/reports/:id', async (req, reply) => {
+    const id = reportIdParam(req.params.id);
+    const deleted = id === undefined ? [] : await ctx.store.deleteReports([id]);
+    if (deleted.length === 0) throw new ApiError(404, `no report ${req.params.id}`);
+    return reply.code(204).send();
+  });
+
   api.get('/rejected', async (req) => {
-    const { limit } = parse(
-      z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) }),
-      req.query,
-    );
-    return { rejected: await ctx.store.listRejected(limit) };
+    const query = parse(PageQuery, req.query);
+    const rejected = await ctx.store.listRejected(query);
+    return { rejected, total: rejected.total, nextCursor: rejected.nextCursor, limit: query.limit };
   });
 
   await api.register(async (upload) => {
@@ -504,6 +539,12 @@ function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply, ctx: 
 
 // ---------------------------------------------------------------------------------------------
 // views
+
+/** A report id from the URL: 1 to 16 digits, no leading zero; anything else is undefined (a 404). */
+function reportIdParam(text: string): number | undefined {
+  const id = /^[1-9]\d{0,15}$/.test(text) ? Number(text) : Number.NaN;
+  return Number.isSafeInteger(id) ? id : undefined;
+}
 
 async function existingDomain(ctx: ServerContext, name: string): Promise<StoredDomain> {
   const d = await ctx.store.getDomain(domainKey(name));

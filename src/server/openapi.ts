@@ -3,6 +3,11 @@
 // is served at /api/openapi.json and described in docs/api.md.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { CLIP_MARK, LIST_DOMAINS_MAX, LIST_PAGE_MAX_BYTES, LIST_TEXT_MAX } from '../store/paging.js';
+
+/** Page size of every list endpoint when `limit` is not given, and the largest allowed. */
+export const PAGE_LIMIT_DEFAULT = 100;
+export const PAGE_LIMIT_MAX = 1000;
 
 // ---- requests ----
 
@@ -129,7 +134,31 @@ export const DailyCounts = z.object({
   successful: z.number().int(),
   failed: z.number().int(),
 });
-export const BreakdownRow = z.object({ key: z.string(), count: z.number().int() });
+// ---- lists: pages (src/store/paging.ts) ----
+
+const pageFields = {
+  total: z.number().int().describe('how many match, on every page together'),
+  nextCursor: z.string().nullable().describe('pass as `cursor` to get the next page; null on the last page'),
+  limit: z
+    .number()
+    .int()
+    .describe(`the page size asked for; a page holds fewer when it reaches ${LIST_PAGE_MAX_BYTES} bytes`),
+};
+const clipped = z
+  .array(z.string())
+  .optional()
+  .describe(
+    `the fields cut to ${LIST_TEXT_MAX} characters, ending in "${CLIP_MARK}" (domains: also to ${LIST_DOMAINS_MAX} entries); the whole values are in the detail view`,
+  );
+
+export const BreakdownRow = z.object({
+  key: z.string(),
+  count: z.number().int(),
+  clipped: z
+    .literal(true)
+    .optional()
+    .describe(`key cut to ${LIST_TEXT_MAX} characters, ending in "${CLIP_MARK}"`),
+});
 export const DomainStats = z.object({
   domain: z.string(),
   since: z.string(),
@@ -154,7 +183,8 @@ export const FetchLog = z.object({
   fetches: z.array(PolicyFetch).describe('newest first'),
   clients: z
     .array(z.object({ client: z.string(), count: z.number().int(), lastAt: z.string() }))
-    .describe('the fetches above grouped by client'),
+    .describe('the fetches of this page grouped by client'),
+  ...pageFields,
 });
 const Source = z.enum(['https', 'smtp', 'imap', 'import']);
 const Dkim = z.enum(['pass', 'fail', 'none', 'unverified']);
@@ -170,11 +200,11 @@ export const ReportSummary = z.object({
   source: Source,
   dkim: Dkim,
   receivedAt: z.string(),
+  clipped,
 });
 export const ReportList = z.object({
-  reports: z.array(ReportSummary),
-  limit: z.number().int(),
-  offset: z.number().int(),
+  reports: z.array(ReportSummary).describe('newest start first'),
+  ...pageFields,
 });
 const TlsFailure = z.object({
   resultType: z.string(),
@@ -204,10 +234,16 @@ const TlsReport = z.object({
     }),
   ),
 });
-export const Report = ReportSummary.extend({
+export const Report = ReportSummary.omit({ clipped: true }).extend({
   report: TlsReport.describe('the report as received (RFC 8460 §4.4), in camelCase'),
   submitter: z.string().optional(),
   warnings: z.array(z.string()),
+});
+export const ReportTooLarge = ApiErrorBody.extend({
+  code: z.literal('REPORT_TOO_LARGE'),
+  bytes: z.number().int().describe('what the report, its warnings and submitter take in the store'),
+  maxBytes: z.number().int(),
+  report: ReportSummary.describe('the report as the list shows it, clipped'),
 });
 export const Rejected = z.object({
   id: z.number().int(),
@@ -216,8 +252,9 @@ export const Rejected = z.object({
   reason: z.string(),
   size: z.number().int(),
   receivedAt: z.string(),
+  clipped,
 });
-export const RejectedList = z.object({ rejected: z.array(Rejected) });
+export const RejectedList = z.object({ rejected: z.array(Rejected).describe('newest first'), ...pageFields });
 export const ImportResult = z.object({
   stored: z
     .array(
@@ -247,7 +284,7 @@ export const ApiTokenCreated = ApiToken.extend({
   token: z.string().describe('the secret: shown only once; send it as Authorization: Bearer <token>'),
 });
 export const TokenList = z.object({ tokens: z.array(ApiToken) });
-export const DomainList = z.object({ domains: z.array(DomainOverview) });
+export const DomainList = z.object({ domains: z.array(DomainOverview).describe('by name'), ...pageFields });
 
 export type DomainView = z.output<typeof Domain>;
 export type DomainStatsView = z.output<typeof DomainStats>;
@@ -281,6 +318,7 @@ export const SCHEMAS = {
   ReportSummary,
   ReportList,
   Report,
+  ReportTooLarge,
   Rejected,
   RejectedList,
   ImportResult,
@@ -328,8 +366,25 @@ const intQuery = (name: string, description: string, min: number, max: number): 
   description,
   schema: { type: 'integer', minimum: min, maximum: max },
 });
+/** `limit` and `cursor` of every list endpoint. */
+const pageParams = (what: string): Parameter[] => [
+  intQuery('limit', `how many ${what} per page (default ${PAGE_LIMIT_DEFAULT})`, 1, PAGE_LIMIT_MAX),
+  {
+    name: 'cursor',
+    in: 'query',
+    description: 'the nextCursor of the page before (opaque); absent for the first page',
+    schema: { type: 'string' },
+  },
+];
 const unauthorized = { 401: { description: 'not logged in', schema: 'Error' as const } };
 const notFound = { 404: { description: 'no such domain', schema: 'Error' as const } };
+const reportIdParam: Parameter = {
+  name: 'id',
+  in: 'path',
+  required: true,
+  description: 'report id',
+  schema: { type: 'integer' },
+};
 const invalid = {
   400: { description: 'invalid request (issues lists each problem)', schema: 'Error' as const },
 };
@@ -426,7 +481,12 @@ export const OPERATIONS: readonly Operation[] = [
     path: '/api/domains',
     summary: 'Every domain with its policy, the TXT record to publish and the last 30 days of sessions',
     tag: 'domains',
-    responses: { 200: { description: 'the domains', schema: 'DomainList' }, ...unauthorized },
+    parameters: pageParams('domains'),
+    responses: {
+      200: { description: 'a page of the domains, by name', schema: 'DomainList' },
+      ...invalid,
+      ...unauthorized,
+    },
   },
   {
     method: 'post',
@@ -524,8 +584,13 @@ export const OPERATIONS: readonly Operation[] = [
     path: '/api/domains/{name}/fetches',
     summary: 'Who fetches the policy: the latest policy fetches with the recognised client',
     tag: 'domains',
-    parameters: [domainParam, intQuery('limit', 'how many fetches (default 100)', 1, 1000)],
-    responses: { 200: { description: 'the fetch log', schema: 'FetchLog' }, ...unauthorized, ...notFound },
+    parameters: [domainParam, ...pageParams('fetches')],
+    responses: {
+      200: { description: 'a page of the fetch log, newest first', schema: 'FetchLog' },
+      ...invalid,
+      ...unauthorized,
+      ...notFound,
+    },
   },
   {
     method: 'get',
@@ -539,22 +604,41 @@ export const OPERATIONS: readonly Operation[] = [
         description: 'only reports covering this policy domain',
         schema: { type: 'string' },
       },
-      intQuery('limit', 'page size (default 100)', 1, 1000),
-      intQuery('offset', 'reports to skip (default 0)', 0, 1_000_000_000),
+      ...pageParams('reports'),
     ],
-    responses: { 200: { description: 'the reports', schema: 'ReportList' }, ...invalid, ...unauthorized },
+    responses: {
+      200: { description: 'a page of the reports, long values clipped', schema: 'ReportList' },
+      ...invalid,
+      ...unauthorized,
+    },
   },
   {
     method: 'get',
     path: '/api/reports/{id}',
-    summary: 'One stored report with every failure detail',
+    summary: 'One stored report with every failure detail and whole values',
     tag: 'reports',
-    parameters: [
-      { name: 'id', in: 'path', required: true, description: 'report id', schema: { type: 'integer' } },
-    ],
+    parameters: [reportIdParam],
     responses: {
       200: { description: 'the report', schema: 'Report' },
       ...unauthorized,
+      404: { description: 'no such report', schema: 'Error' },
+      413: {
+        description:
+          'stored larger than this view shows (8 MiB): the clipped summary; delete it or use the CLI',
+        schema: 'ReportTooLarge',
+      },
+    },
+  },
+  {
+    method: 'delete',
+    path: '/api/reports/{id}',
+    summary: 'Delete a report with its policy and failure rows (the statistics no longer count it)',
+    tag: 'reports',
+    parameters: [reportIdParam],
+    responses: {
+      204: { description: 'deleted' },
+      ...unauthorized,
+      403: { description: 'cross-site request', schema: 'Error' },
       404: { description: 'no such report', schema: 'Error' },
     },
   },
@@ -580,8 +664,12 @@ export const OPERATIONS: readonly Operation[] = [
     path: '/api/rejected',
     summary: 'Input that was refused (malformed reports, unsigned mail), newest first',
     tag: 'reports',
-    parameters: [intQuery('limit', 'how many (default 100)', 1, 1000)],
-    responses: { 200: { description: 'the rejected inputs', schema: 'RejectedList' }, ...unauthorized },
+    parameters: pageParams('entries'),
+    responses: {
+      200: { description: 'a page of the rejected inputs', schema: 'RejectedList' },
+      ...invalid,
+      ...unauthorized,
+    },
   },
 ];
 

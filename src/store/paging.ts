@@ -6,8 +6,11 @@ import { type Page, type PageRequest, StoreError } from './types.js';
 
 /** The largest JSON answer a list may make (its items plus the answer's few other fields). */
 export const LIST_PAGE_MAX_BYTES = 1024 * 1024;
-/** Room kept for the answer's other fields (total, nextCursor, the fetch log's client counts). */
-const PAGE_OVERHEAD_BYTES = 16 * 1024;
+/**
+ * Room kept for what an answer adds to the items: total, nextCursor, and the fetch log's `client`
+ * per entry (at most 1,000 per API page) with the counts per client.
+ */
+const PAGE_OVERHEAD_BYTES = 64 * 1024;
 /** Longest text in a list view, in characters; longer values end with CLIP_MARK. */
 export const LIST_TEXT_MAX = 256;
 export const CLIP_MARK = '…';
@@ -27,9 +30,12 @@ export function decodeCursor(kind: 'reports', cursor: string): [number, number];
 export function decodeCursor(kind: 'rejected' | 'fetches', cursor: string): [number];
 export function decodeCursor(kind: 'domains', cursor: string): [string];
 export function decodeCursor(kind: CursorKind, cursor: string): Array<string | number> {
-  const types = { reports: ['number', 'number'], rejected: ['number'], fetches: ['number'], domains: ['string'] }[
-    kind
-  ];
+  const types = {
+    reports: ['number', 'number'],
+    rejected: ['number'],
+    fetches: ['number'],
+    domains: ['string'],
+  }[kind];
   let parts: unknown;
   try {
     parts =
@@ -45,34 +51,36 @@ export function decodeCursor(kind: CursorKind, cursor: string): Array<string | n
     parts[0] === kind &&
     types.every((t, i) => typeof parts[i + 1] === t) &&
     parts.slice(1).every((p) => typeof p !== 'number' || Number.isSafeInteger(p));
-  if (!ok) throw new StoreError('STORE_INVALID', `cursor: not a cursor of the ${kind} list (use nextCursor as given)`);
+  if (!ok)
+    throw new StoreError(
+      'STORE_INVALID',
+      `cursor: not a cursor of the ${kind} list (use nextCursor as given)`,
+    );
   return (parts as Array<string | number>).slice(1);
 }
 
 /**
- * One page from `rows` (read with one row more than `limit`, to know whether more follow): items in
- * order while they fit in the byte budget, the first always (list items are clipped, so small).
+ * One page of `items` (at most the page's limit, in order; `more` when others follow them): items
+ * while they fit in the byte budget, the first always (list items are clipped, so small).
  * `nextCursor` is the position after the last item taken (`cursorOf` its index), or null when
  * nothing follows.
  */
 export function takePage<T>(
-  rows: T[],
-  limit: number,
-  cursorOf: (index: number) => string,
-  total: number,
-  maxBytes = LIST_PAGE_MAX_BYTES - PAGE_OVERHEAD_BYTES,
+  items: T[],
+  options: { more: boolean; total: number; cursorOf: (index: number) => string; maxBytes?: number },
 ): Page<T> {
-  const items: T[] = [];
+  const maxBytes = options.maxBytes ?? LIST_PAGE_MAX_BYTES - PAGE_OVERHEAD_BYTES;
+  const taken: T[] = [];
   let bytes = 2;
-  for (const row of rows.slice(0, limit)) {
-    bytes += Buffer.byteLength(JSON.stringify(row)) + 1;
-    if (items.length > 0 && bytes > maxBytes) break;
-    items.push(row);
+  for (const item of items) {
+    bytes += Buffer.byteLength(JSON.stringify(item)) + 1;
+    if (taken.length > 0 && bytes > maxBytes) break;
+    taken.push(item);
   }
-  const nextCursor = items.length < rows.length ? cursorOf(items.length - 1) : null;
-  return Object.defineProperties(items, {
-    nextCursor: { value: nextCursor, enumerable: false },
-    total: { value: total, enumerable: false },
+  const more = options.more || taken.length < items.length;
+  return Object.defineProperties(taken, {
+    nextCursor: { value: more ? options.cursorOf(taken.length - 1) : null, enumerable: false },
+    total: { value: options.total, enumerable: false },
   }) as Page<T>;
 }
 

@@ -431,19 +431,21 @@ class SqliteStore implements Store {
              ORDER BY r.start_ms DESC, r.id DESC LIMIT ?`,
           )
           .all(...pageParams, limit + 1);
-        return takePage(
-          rows.map(listSummary),
-          limit,
-          (i) => encodeCursor('reports', [rows[i]!.start_ms, rows[i]!.id]),
+        return takePage(rows.slice(0, limit).map(listSummary), {
+          more: rows.length > limit,
           total,
-        );
+          cursorOf: (i) => encodeCursor('reports', [rows[i]!.start_ms, rows[i]!.id]),
+        });
       })(),
     );
   }
 
   getReport(id: number): Promise<StoredReport | undefined>;
   getReport(id: number, limits: { maxBytes: number }): Promise<StoredReport | OversizedReport | undefined>;
-  async getReport(id: number, limits?: { maxBytes: number }): Promise<StoredReport | OversizedReport | undefined> {
+  async getReport(
+    id: number,
+    limits?: { maxBytes: number },
+  ): Promise<StoredReport | OversizedReport | undefined> {
     if (!Number.isSafeInteger(id)) return undefined;
     return this.use(() => {
       if (limits) {
@@ -491,7 +493,9 @@ class SqliteStore implements Store {
       this.db
         .transaction(() => {
           // report_policies and failures go with the report (ON DELETE CASCADE).
-          const remove = this.db.prepare<[number], number>('DELETE FROM reports WHERE id = ? RETURNING id').pluck();
+          const remove = this.db
+            .prepare<[number], number>('DELETE FROM reports WHERE id = ? RETURNING id')
+            .pluck();
           return unique.filter((id) => remove.get(id) !== undefined);
         })
         .immediate(),
@@ -565,7 +569,7 @@ class SqliteStore implements Store {
              FROM rejected WHERE id < ? ORDER BY id DESC LIMIT ?`,
           )
           .all(after?.[0] ?? Number.MAX_SAFE_INTEGER, limit + 1);
-        const items = rows.map((row) => {
+        const items = rows.slice(0, limit).map((row) => {
           const clipped: string[] = [];
           const out: RejectedInput = {
             id: row.id,
@@ -579,12 +583,19 @@ class SqliteStore implements Store {
           if (clipped.length > 0) out.clipped = clipped;
           return out;
         });
-        return takePage(items, limit, (i) => encodeCursor('rejected', [rows[i]!.id]), total);
+        return takePage(items, {
+          more: rows.length > limit,
+          total,
+          cursorOf: (i) => encodeCursor('rejected', [rows[i]!.id]),
+        });
       })(),
     );
   }
 
-  async purgeRejected(filter: { before: string; limit: number }): Promise<{ deleted: number; remaining: number }> {
+  async purgeRejected(filter: {
+    before: string;
+    limit: number;
+  }): Promise<{ deleted: number; remaining: number }> {
     const before = new Date(timeBound(filter.before ?? '', 'before', false)!).toISOString();
     const limit = count(filter.limit, 'limit', 0, LIST_MAX);
     return this.use(() =>
@@ -679,8 +690,10 @@ class SqliteStore implements Store {
              FROM fetches WHERE domain = ? AND id < ? ORDER BY id DESC LIMIT ?`,
           )
           .all(key, after?.[0] ?? Number.MAX_SAFE_INTEGER, limit + 1);
-        const items = rows.map(({ id: _id, ...fetch }) => fetch);
-        return takePage(items, limit, (i) => encodeCursor('fetches', [rows[i]!.id]), total);
+        return takePage(
+          rows.slice(0, limit).map(({ id: _id, ...fetch }) => fetch),
+          { more: rows.length > limit, total, cursorOf: (i) => encodeCursor('fetches', [rows[i]!.id]) },
+        );
       })();
     });
   }

@@ -111,7 +111,10 @@ export function insertLegacyReports(dataDir: string, reports: LegacyReport[]): n
 }
 
 /** Rows of each table that belong to report `id` (the report, its policies, their failures). */
-export function rowsOfReport(dataDir: string, id: number): { reports: number; policies: number; failures: number } {
+export function rowsOfReport(
+  dataDir: string,
+  id: number,
+): { reports: number; policies: number; failures: number } {
   const db = new Database(join(dataDir, DATABASE_FILE), { readonly: true });
   try {
     const count = (sql: string) => db.prepare(sql).pluck().get(id) as number;
