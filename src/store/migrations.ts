@@ -117,7 +117,58 @@ const MIGRATIONS: readonly string[] = [
   `,
   // 2: sessions, API tokens and authentication throttle counters as rows (changed in transactions).
   `
-  -- (being written: auth tables)
+  -- Dashboard sessions: the SHA-256 of the cookie's session id (base64url), never the id itself.
+  CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY,
+    expires_ms INTEGER NOT NULL
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX sessions_expires ON sessions (expires_ms);
+
+  -- API tokens: the SHA-256 of the secret (base64url); the secret is shown once and never stored.
+  CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+  ) STRICT;
+
+  -- Password attempts (login, bearer password) being checked or failed, for the throttle: counted
+  -- per client key and per account within a window; a successful attempt's row is deleted.
+  -- AUTOINCREMENT: an id handed to a worker is never reused by another attempt.
+  CREATE TABLE auth_attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    client_key TEXT NOT NULL,
+    account TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('checking', 'failed')),
+    at_ms INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX auth_attempts_client ON auth_attempts (client_key, at_ms);
+  CREATE INDEX auth_attempts_account ON auth_attempts (account, at_ms);
+  CREATE INDEX auth_attempts_at ON auth_attempts (at_ms);
+
+  -- Schema 1 kept the tokens and sessions as JSON values in settings: move them into the tables
+  -- (existing tokens keep working, nobody is logged out). Damaged values are skipped, never fatal.
+  INSERT OR IGNORE INTO api_tokens (id, name, hash, created_at)
+    SELECT json_extract(o, '$.id'), json_extract(o, '$.name'), json_extract(o, '$.hash'),
+      json_extract(o, '$.createdAt')
+    FROM (
+      SELECT CASE WHEN t.type = 'object' THEN t.value ELSE '{}' END AS o
+      FROM settings s,
+        json_each(CASE WHEN json_valid(s.value) THEN
+          CASE WHEN json_type(s.value) = 'array' THEN s.value END END) t
+      WHERE s.key = 'api.tokens'
+    )
+    WHERE json_type(o, '$.id') = 'text' AND json_type(o, '$.name') = 'text'
+      AND json_type(o, '$.hash') = 'text' AND json_type(o, '$.createdAt') = 'text';
+
+  INSERT OR IGNORE INTO sessions (id_hash, expires_ms)
+    SELECT t.key, CAST(t.value AS INTEGER)
+    FROM settings s,
+      json_each(CASE WHEN json_valid(s.value) THEN
+        CASE WHEN json_type(s.value) = 'object' THEN s.value END END) t
+    WHERE s.key = 'admin.sessions' AND t.type IN ('integer', 'real');
+
+  DELETE FROM settings WHERE key IN ('api.tokens', 'admin.sessions');
   `,
   // 3: report retention and deletion. Reports are purged by start_ms (index reports_start) and
   // their policy and failure rows go by ON DELETE CASCADE (indexes on report and policy); rejected

@@ -45,12 +45,18 @@ import {
   takePage,
 } from './paging.js';
 import {
+  ADMIN_PASSWORD_SETTING,
+  type ApiTokenInfo,
+  type AuthAttemptKeys,
+  type AuthAttemptLimits,
+  type AuthReservation,
   type BreakdownKey,
   type BreakdownRow,
   type DailyCounts,
   type DkimVerdict,
   type Domain,
   type DomainSettings,
+  type NewApiToken,
   type NewReport,
   type OversizedReport,
   type Page,
@@ -172,6 +178,15 @@ interface RejectedRow {
   size: number;
   received_at: string;
 }
+
+/** Sessions kept at most (the ones expiring last); only the admin creates them, by logging in. */
+export const SESSIONS_KEEP = 1000;
+/** Rows of the login throttle kept at most: beyond this the oldest attempts are forgotten first. */
+export const AUTH_ATTEMPTS_KEEP = 100_000;
+/** Expired (or surplus) throttle rows deleted per reservation: small steps, never one long delete. */
+export const AUTH_PURGE_BATCH = 100;
+/** How far beyond accountMax the account's attempts are counted (bounds the count's index scan). */
+const ACCOUNT_EXCESS_COUNTED = 1000;
 
 class SqliteStore implements Store {
   private closed = false;
@@ -756,6 +771,180 @@ class SqliteStore implements Store {
         )
         .run(key, value);
     });
+  }
+
+  // ---- authentication ----
+
+  async setAdminPassword(hash: string): Promise<void> {
+    if (typeof hash !== 'string' || hash === '') throw invalid('password hash: must be a non-empty string');
+    this.use(() =>
+      this.db
+        .transaction(() => {
+          this.db
+            .prepare(
+              'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+            )
+            .run(ADMIN_PASSWORD_SETTING, hash);
+          this.db.prepare('DELETE FROM sessions').run();
+        })
+        .immediate(),
+    );
+  }
+
+  async createSession(
+    session: { idHash: string; expiresAt: Date },
+    issuedUnder: string,
+    now: Date,
+  ): Promise<boolean> {
+    const expires = session.expiresAt.getTime();
+    return this.use(() =>
+      this.db
+        .transaction(() => {
+          // Read under the write lock: a password change either committed before (refused here)
+          // or commits after and deletes this row with every other session.
+          const current = this.db
+            .prepare<[string], string>('SELECT value FROM settings WHERE key = ?')
+            .pluck()
+            .get(ADMIN_PASSWORD_SETTING);
+          if (current !== issuedUnder) return false;
+          this.db
+            .prepare(
+              'DELETE FROM sessions WHERE id_hash IN (SELECT id_hash FROM sessions WHERE expires_ms <= ? LIMIT ?)',
+            )
+            .run(now.getTime(), AUTH_PURGE_BATCH);
+          this.db
+            .prepare('INSERT OR REPLACE INTO sessions (id_hash, expires_ms) VALUES (?, ?)')
+            .run(session.idHash, expires);
+          this.db
+            .prepare(
+              'DELETE FROM sessions WHERE id_hash IN (SELECT id_hash FROM sessions ORDER BY expires_ms DESC LIMIT -1 OFFSET ?)',
+            )
+            .run(SESSIONS_KEEP);
+          return true;
+        })
+        .immediate(),
+    );
+  }
+
+  async sessionValid(idHash: string, now: Date): Promise<boolean> {
+    return this.use(
+      () =>
+        this.db
+          .prepare<[string, number], number>('SELECT 1 FROM sessions WHERE id_hash = ? AND expires_ms > ?')
+          .pluck()
+          .get(idHash, now.getTime()) !== undefined,
+    );
+  }
+
+  async endSession(idHash: string): Promise<void> {
+    this.use(() => this.db.prepare('DELETE FROM sessions WHERE id_hash = ?').run(idHash));
+  }
+
+  async createApiToken(token: NewApiToken): Promise<void> {
+    this.use(() =>
+      this.db
+        .prepare('INSERT INTO api_tokens (id, name, hash, created_at) VALUES (?, ?, ?, ?)')
+        .run(token.id, token.name, token.hash, token.createdAt),
+    );
+  }
+
+  async listApiTokens(): Promise<ApiTokenInfo[]> {
+    return this.use(() =>
+      this.db
+        .prepare<[], { id: string; name: string; created_at: string }>(
+          'SELECT id, name, created_at FROM api_tokens ORDER BY created_at, id',
+        )
+        .all()
+        .map((row) => ({ id: row.id, name: row.name, createdAt: row.created_at })),
+    );
+  }
+
+  async findApiToken(hash: string): Promise<string | undefined> {
+    return this.use(() =>
+      this.db.prepare<[string], string>('SELECT id FROM api_tokens WHERE hash = ?').pluck().get(hash),
+    );
+  }
+
+  async deleteApiToken(id: string): Promise<boolean> {
+    return this.use(() => this.db.prepare('DELETE FROM api_tokens WHERE id = ?').run(id).changes > 0);
+  }
+
+  async reserveAuthAttempt(
+    keys: AuthAttemptKeys,
+    limits: AuthAttemptLimits,
+    now: Date,
+  ): Promise<AuthReservation> {
+    const nowMs = now.getTime();
+    return this.use(() =>
+      this.db
+        .transaction((): AuthReservation => {
+          this.db
+            .prepare(
+              'DELETE FROM auth_attempts WHERE id IN (SELECT id FROM auth_attempts WHERE at_ms <= ? ORDER BY at_ms LIMIT ?)',
+            )
+            .run(nowMs - limits.windowMs, AUTH_PURGE_BATCH);
+          const refused = this.clientRefusal(keys.client, limits, nowMs);
+          if (refused) return refused;
+          const account = this.db
+            .prepare<[string, number, number], number>(
+              'SELECT count(*) FROM (SELECT 1 FROM auth_attempts WHERE account = ? AND at_ms > ? LIMIT ?)',
+            )
+            .pluck()
+            .get(keys.account, nowMs - limits.windowMs, limits.accountMax + ACCOUNT_EXCESS_COUNTED)!;
+          const id = Number(
+            this.db
+              .prepare(
+                "INSERT INTO auth_attempts (client_key, account, state, at_ms) VALUES (?, ?, 'checking', ?)",
+              )
+              .run(keys.client, keys.account, nowMs).lastInsertRowid,
+          );
+          // Bounded: beyond AUTH_ATTEMPTS_KEEP rows the oldest attempts go first, a few at a time.
+          this.db
+            .prepare(
+              `DELETE FROM auth_attempts WHERE id IN (SELECT id FROM auth_attempts
+                 WHERE id <= (SELECT max(id) FROM auth_attempts) - ? ORDER BY id LIMIT ?)`,
+            )
+            .run(AUTH_ATTEMPTS_KEEP, AUTH_PURGE_BATCH);
+          return { ok: true, id, accountExcess: Math.max(0, account + 1 - limits.accountMax) };
+        })
+        .immediate(),
+    );
+  }
+
+  async authAttemptAllowed(
+    keys: AuthAttemptKeys,
+    limits: AuthAttemptLimits,
+    now: Date,
+  ): Promise<{ ok: true } | { ok: false; retryAfterMs: number }> {
+    return this.use(() => this.clientRefusal(keys.client, limits, now.getTime()) ?? { ok: true });
+  }
+
+  /** The refusal when the client key has clientMax failed or in-flight attempts in the window. */
+  private clientRefusal(
+    client: string,
+    limits: AuthAttemptLimits,
+    nowMs: number,
+  ): { ok: false; retryAfterMs: number } | undefined {
+    const recent = this.db
+      .prepare<[string, number, number], { count: number; oldest: number | null }>(
+        `SELECT count(*) AS count, min(at_ms) AS oldest FROM
+           (SELECT at_ms FROM auth_attempts WHERE client_key = ? AND at_ms > ? ORDER BY at_ms LIMIT ?)`,
+      )
+      .get(client, nowMs - limits.windowMs, limits.clientMax)!;
+    if (recent.count < limits.clientMax) return undefined;
+    return { ok: false, retryAfterMs: Math.max(1, recent.oldest! + limits.windowMs - nowMs) };
+  }
+
+  async settleAuthAttempt(id: number, success: boolean): Promise<void> {
+    this.use(() =>
+      success
+        ? this.db.prepare('DELETE FROM auth_attempts WHERE id = ?').run(id)
+        : this.db.prepare("UPDATE auth_attempts SET state = 'failed' WHERE id = ?").run(id),
+    );
+  }
+
+  async clearAuthAttempts(): Promise<void> {
+    this.use(() => this.db.prepare('DELETE FROM auth_attempts').run());
   }
 
   async close(): Promise<void> {

@@ -146,6 +146,48 @@ export interface PurgeFilter {
   limit: number;
 }
 
+// ---- authentication (sessions, API tokens, the login throttle) ----
+
+/** The setting that holds the admin password's scrypt hash (src/server/auth.ts formats it). */
+export const ADMIN_PASSWORD_SETTING = 'admin.passwordHash';
+
+/** An API token as listed: the secret itself is never stored. */
+export interface ApiTokenInfo {
+  id: string;
+  name: string;
+  createdAt: string;
+}
+
+export interface NewApiToken extends ApiTokenInfo {
+  /** SHA-256 of the secret, base64url. */
+  hash: string;
+}
+
+/** Who a password attempt counts against: the client key (client-key.ts) and the account. */
+export interface AuthAttemptKeys {
+  client: string;
+  account: string;
+}
+
+export interface AuthAttemptLimits {
+  /** Attempts older than this no longer count. */
+  windowMs: number;
+  /** Failed plus in-flight attempts of one client key within the window before it is refused. */
+  clientMax: number;
+  /** Failed plus in-flight attempts of the account within the window before `accountExcess` > 0. */
+  accountMax: number;
+}
+
+export type AuthReservation =
+  | {
+      ok: true;
+      /** Pass to settleAuthAttempt once the password was checked. */
+      id: number;
+      /** How many attempts of the account in the window are beyond accountMax (0 = none; counted up to 1000). */
+      accountExcess: number;
+    }
+  | { ok: false; retryAfterMs: number };
+
 /** A typed store failure with a literal code (ARCHITECTURE.md: one error class per module). */
 export class StoreError extends Error {
   constructor(
@@ -197,6 +239,49 @@ export interface Store {
   logFetch(entry: PolicyFetch): void;
   /** The domain's fetch log, newest first; a number is the limit. */
   listFetches(domain: string, page?: PageRequest | number): Promise<Page<PolicyFetch>>;
+
+  // ---- authentication ----
+  // Each method is one transaction on rows, so a change is seen by every serve worker at once.
+  // Secrets never reach the store: sessions and API tokens are kept as their SHA-256 (base64url).
+
+  /** Sets the admin password hash (ADMIN_PASSWORD_SETTING) and ends every session, in one transaction. */
+  setAdminPassword(hash: string): Promise<void>;
+  /**
+   * Starts a session, unless the admin password hash is no longer `issuedUnder` (it changed while the
+   * login was being checked): then nothing is stored and the result is false.
+   */
+  createSession(
+    session: { idHash: string; expiresAt: Date },
+    issuedUnder: string,
+    now: Date,
+  ): Promise<boolean>;
+  /** True when the session exists and expires after `now`. */
+  sessionValid(idHash: string, now: Date): Promise<boolean>;
+  endSession(idHash: string): Promise<void>;
+  createApiToken(token: NewApiToken): Promise<void>;
+  listApiTokens(): Promise<ApiTokenInfo[]>;
+  /** The id of the API token whose secret has this SHA-256, if any. */
+  findApiToken(hash: string): Promise<string | undefined>;
+  deleteApiToken(id: string): Promise<boolean>;
+  /**
+   * The login throttle, before a password is checked: in one IMMEDIATE transaction counts the failed
+   * and in-flight attempts of the client key and of the account within the window, refuses when the
+   * client key is at its limit, else records an in-flight attempt. Shared by every process on the store.
+   */
+  reserveAuthAttempt(keys: AuthAttemptKeys, limits: AuthAttemptLimits, now: Date): Promise<AuthReservation>;
+  /**
+   * The same refusal as reserveAuthAttempt, read-only and without recording anything: for a password
+   * known to be right without a check (auth.ts caches the last verified one), which needs no slot.
+   */
+  authAttemptAllowed(
+    keys: AuthAttemptKeys,
+    limits: AuthAttemptLimits,
+    now: Date,
+  ): Promise<{ ok: true } | { ok: false; retryAfterMs: number }>;
+  /** After the check: a success forgets the attempt, a failure keeps counting until the window ends. */
+  settleAuthAttempt(id: number, success: boolean): Promise<void>;
+  /** Forgets every attempt of every client (mxguard admin reset-password / unlock). */
+  clearAuthAttempts(): Promise<void>;
 
   getSetting(key: string): Promise<string | undefined>;
   setSetting(key: string, value: string): Promise<void>;
