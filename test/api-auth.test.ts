@@ -1,11 +1,18 @@
 // Admin authentication of the API: password hashing at rest, first-run password, sessions, bearer
-// passwords and API tokens, the login rate limit and the CSRF rules.
+// passwords and API tokens, the login throttle (per client key and per account, reserved before the
+// scrypt), the X-Forwarded-For warning and the CSRF rules. In-process (fastify inject) with real
+// concurrency across awaits; test/serve-auth-races.test.ts runs the races across worker processes.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import Fastify from 'fastify';
 import { registerApi } from '../src/server/api.js';
+import { buildApp } from '../src/server/app.js';
 import {
+  ACCOUNT_MAX_FAILURES,
   ensureAdminPassword,
   FAILURE_WINDOW_SECONDS,
   hashPassword,
@@ -13,12 +20,33 @@ import {
   PASSWORD_SETTING,
   readCookie,
   SESSION_SECONDS,
-  SESSIONS_SETTING,
-  TOKENS_SETTING,
   verifyPassword,
 } from '../src/server/auth.js';
 import { OPERATIONS } from '../src/server/openapi.js';
+import { DATABASE_FILE } from '../src/store/sqlite.js';
+import { counterValue } from './fixtures/intake/helpers.js';
+import { testContext } from './fixtures/serve/helpers.js';
 import { openTestApp, reportJson, type TestApp } from './helpers/browser.js';
+
+const PASSWORD_CHECKS = 'mxguard_admin_password_checks_total';
+const THROTTLED = 'mxguard_admin_auth_throttled_total';
+
+/** Every value of `column` in `table` of the app's database (read by a second connection). */
+function storedColumn(t: TestApp, table: string, column: string): string[] {
+  const db = new Database(join(t.dataDir, DATABASE_FILE), { readonly: true });
+  try {
+    return db.prepare(`SELECT ${column} FROM ${table}`).pluck().all() as string[];
+  } finally {
+    db.close();
+  }
+}
+
+async function passwordChecks(t: TestApp): Promise<number> {
+  return (
+    (await counterValue(t.ctx, PASSWORD_CHECKS, { result: 'right' })) +
+    (await counterValue(t.ctx, PASSWORD_CHECKS, { result: 'wrong' }))
+  );
+}
 
 async function login(t: TestApp, password = t.password, remoteAddress = '127.0.0.1') {
   return t.app.inject({ method: 'POST', url: '/api/login', payload: { password }, remoteAddress });
@@ -255,8 +283,9 @@ describe('API authentication', () => {
     try {
       const cookie = await sessionCookie(t);
       const id = cookie.split('=')[1]!;
-      const stored = (await t.ctx.store.getSetting(SESSIONS_SETTING))!;
-      assert.ok(!stored.includes(id), 'the session id itself is not stored');
+      const stored = storedColumn(t, 'sessions', 'id_hash');
+      assert.ok(!stored.some((h) => h.includes(id)), 'the session id itself is not stored');
+      assert.ok(stored.includes(createHash('sha256').update(id).digest('base64url')), 'its SHA-256 is');
       assert.equal((await other.inject({ url: '/api/session', headers: { cookie } })).statusCode, 200);
       const out = await other.inject({
         method: 'POST',
@@ -312,8 +341,9 @@ describe('API authentication', () => {
     const { id, token, name } = created.json();
     assert.equal(name, 'backup');
     assert.match(token, /^mxg_[A-Za-z0-9_-]{43}$/);
-    const stored = (await t.ctx.store.getSetting(TOKENS_SETTING))!;
-    assert.ok(!stored.includes(token) && !stored.includes(token.slice(4)), 'token secret not stored');
+    const stored = storedColumn(t, 'api_tokens', 'hash');
+    assert.ok(!stored.some((h) => h.includes(token.slice(4))), 'token secret not stored');
+    assert.ok(stored.includes(createHash('sha256').update(token).digest('base64url')), 'its SHA-256 is');
 
     const listed = await t.app.inject({ url: '/api/tokens', headers: auth });
     assert.deepEqual(
@@ -362,6 +392,71 @@ describe('API authentication', () => {
     );
     t.clock.advance(FAILURE_WINDOW_SECONDS + 1);
     assert.equal((await login(t, t.password, ip)).statusCode, 200, 'unblocked after the window');
+  });
+
+  test('IPv6 clients in one /64 share a limit; the next /64 has its own', async () => {
+    for (let i = 0; i < MAX_FAILURES; i++) {
+      const res = await login(t, `wrong-${i}`, `2001:db8:1:2::${(i + 1).toString(16)}`);
+      assert.equal(res.statusCode, 401);
+    }
+    assert.equal((await login(t, t.password, '2001:db8:1:2:ffff:ffff:ffff:ffff')).statusCode, 429);
+    assert.equal((await login(t, t.password, '2001:db8:1:3::1')).statusCode, 200);
+  });
+
+  test('a script with a revoked API token does not lock its address out', async () => {
+    const ip = '192.0.2.90';
+    const auth = { authorization: `Bearer ${t.password}` };
+    const created = await t.app.inject({
+      method: 'POST',
+      url: '/api/tokens',
+      headers: auth,
+      payload: { name: 'old' },
+    });
+    const { id, token } = created.json();
+    await t.app.inject({ method: 'DELETE', url: `/api/tokens/${id}`, headers: auth });
+    const before = await passwordChecks(t);
+    for (let i = 0; i < 2 * MAX_FAILURES; i++) {
+      const res = await t.app.inject({
+        url: '/api/session',
+        headers: { authorization: `Bearer ${token}` },
+        remoteAddress: ip,
+      });
+      assert.equal(res.statusCode, 401);
+      assert.match(res.json().message, /API token/);
+    }
+    assert.equal(await passwordChecks(t), before, 'a token-shaped secret never reaches scrypt');
+    assert.equal((await login(t, t.password, ip)).statusCode, 200);
+  });
+
+  test(`200 concurrent wrong passwords from one address: at most ${MAX_FAILURES} reach scrypt`, async () => {
+    const ip = '192.0.2.200';
+    const before = await passwordChecks(t);
+    const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => login(t, `concurrent-${i}`, ip)));
+    const checks = (await passwordChecks(t)) - before;
+    assert.ok(checks >= 1 && checks <= MAX_FAILURES, `${checks} scrypt checks`);
+    assert.equal(answers.filter((a) => a.statusCode === 401).length, checks);
+    assert.equal(answers.filter((a) => a.statusCode === 429).length, 200 - checks);
+  });
+
+  test('concurrent token creations and deletions: every revoked token fails, every created one works', async () => {
+    const auth = { authorization: `Bearer ${t.password}` };
+    const create = (name: string) =>
+      t.app.inject({ method: 'POST', url: '/api/tokens', headers: auth, payload: { name } });
+    const old = [];
+    for (let i = 0; i < 10; i++) old.push((await create(`race-old-${i}`)).json());
+    const [deleted, created] = await Promise.all([
+      Promise.all(
+        old.map((o) => t.app.inject({ method: 'DELETE', url: `/api/tokens/${o.id}`, headers: auth })),
+      ),
+      Promise.all(old.map((_, i) => create(`race-new-${i}`))),
+    ]);
+    assert.ok(deleted.every((d) => d.statusCode === 204));
+    assert.ok(created.every((c) => c.statusCode === 201));
+    const use = (token: string) =>
+      t.app.inject({ url: '/api/session', headers: { authorization: `Bearer ${token}` } });
+    for (const o of old) assert.equal((await use(o.token)).statusCode, 401, `revoked ${o.id}`);
+    for (const c of created)
+      assert.equal((await use(c.json().token)).statusCode, 200, `created ${c.json().id}`);
   });
 
   test('CSRF: state-changing requests need application/json and a same-host Origin', async () => {
@@ -465,4 +560,96 @@ describe('API authentication', () => {
     for (const [header, expected] of cases)
       assert.equal(readCookie(header, 'mxguard_session'), expected, header);
   });
+});
+
+describe('password change while a login is being checked', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await openTestApp();
+  });
+  after(() => t.close());
+
+  test('a login whose scrypt overlaps the change gets no session (5 runs)', async () => {
+    const db = new Database(join(t.dataDir, DATABASE_FILE), { readonly: true });
+    const checking = db.prepare("SELECT count(*) FROM auth_attempts WHERE state = 'checking'").pluck();
+    try {
+      let password = t.password;
+      for (let run = 1; run <= 5; run++) {
+        const next = `in-process-password-${run}`;
+        const nextHash = await hashPassword(next);
+        const earlier = await sessionCookie({ ...t, password });
+        // A second serve worker on the same store: its password cache is cold, so it runs scrypt.
+        const worker = Fastify();
+        registerApi(worker, t.ctx);
+        await worker.ready();
+        try {
+          const racing = worker.inject({
+            method: 'POST',
+            url: '/api/login',
+            payload: { password },
+            remoteAddress: `10.${run}.0.1`,
+          });
+          while (checking.get() === 0) await new Promise((r) => setImmediate(r));
+          await t.ctx.store.setAdminPassword(nextHash); // the change commits during the login's scrypt
+          const answer = await racing;
+          assert.equal(answer.statusCode, 401, answer.body);
+          assert.match(answer.json().message, /password changed/);
+          assert.equal(answer.headers['set-cookie'], undefined);
+          assert.deepEqual(storedColumn(t, 'sessions', 'id_hash'), [], 'no session row');
+          assert.equal(
+            (await t.app.inject({ url: '/api/session', headers: { cookie: earlier } })).statusCode,
+            401,
+          );
+        } finally {
+          await worker.close();
+        }
+        password = next;
+        assert.equal((await login(t, password, `10.${run}.0.2`)).statusCode, 200);
+      }
+    } finally {
+      db.close();
+    }
+  });
+});
+
+describe('the per-account limit slows strangers down but never locks the admin out', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await openTestApp();
+  });
+  after(() => t.close());
+
+  test(`after ${ACCOUNT_MAX_FAILURES} failures from many addresses the right password still gets in`, async () => {
+    const strangers = await Promise.all(
+      Array.from({ length: ACCOUNT_MAX_FAILURES }, (_, i) => login(t, `guess-${i}`, `198.51.100.${i + 1}`)),
+    );
+    assert.ok(strangers.every((s) => s.statusCode === 401));
+    assert.equal(await counterValue(t.ctx, THROTTLED, { limit: 'account' }), 0);
+    const admin = await login(t, t.password, '203.0.113.7');
+    assert.equal(admin.statusCode, 200, admin.body);
+    assert.equal(await counterValue(t.ctx, THROTTLED, { limit: 'account' }), 1, 'it was slowed down');
+    const wrong = await login(t, 'one more guess', '203.0.113.8');
+    assert.equal(wrong.statusCode, 401, 'still checked, not refused');
+  });
+});
+
+describe('X-Forwarded-For without trustProxy', () => {
+  for (const trustProxy of [false, true]) {
+    test(`trustProxy ${trustProxy}: ${trustProxy ? 'no warning' : 'one warning, however many requests'}`, async () => {
+      const ctx = await testContext({ settings: { trustProxy } });
+      const app = buildApp(ctx);
+      await app.ready();
+      try {
+        for (let i = 0; i < 5; i++) {
+          await app.inject({ url: '/api/session', headers: { 'x-forwarded-for': `203.0.113.${i}` } });
+        }
+        const warnings = ctx.logLines.filter((l) => /X-Forwarded-For.*trustProxy/.test(l));
+        assert.equal(warnings.length, trustProxy ? 0 : 1, warnings.join('\n'));
+        if (!trustProxy) assert.equal(JSON.parse(warnings[0]!).level, 40, 'level warn');
+      } finally {
+        await app.close();
+        await ctx.close();
+      }
+    });
+  }
 });

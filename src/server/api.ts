@@ -172,6 +172,7 @@ async function apiRoutes(api: FastifyInstance, ctx: ServerContext, auth: Auth): 
   );
 
   api.addHook('onRequest', async (req, reply) => {
+    auth.warnIfForwardedWithoutTrust(req);
     const route = req.routeOptions.url ?? '';
     if (STATE_CHANGING.has(req.method)) checkCsrf(req, route);
     if (PUBLIC_ROUTES.has(route)) return;

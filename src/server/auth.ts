@@ -1,33 +1,58 @@
 // Dashboard and API authentication for `mxguard serve`.
 //
-// - One admin password, stored only as an scrypt hash with a per-hash random salt
-//   (setting `admin.passwordHash`). Set on first run (a generated one-time password that serve prints
-//   once), or from MXGUARD_ADMIN_PASSWORD / the config file (hashed on start).
-// - API tokens for scripts: 256 random bits shown once, stored as SHA-256 (a random 256-bit secret
-//   needs no slow hash) in the setting `api.tokens`.
-// - Sessions: a random id in an HttpOnly SameSite=Strict cookie; only its SHA-256 is kept, with the
-//   expiry, in the store (setting `admin.sessions`), so that every serve worker process knows them.
+// - One admin password (the account "admin"), stored only as an scrypt hash with a per-hash random
+//   salt (setting `admin.passwordHash`). Set on first run (a generated one-time password that serve
+//   prints once), from MXGUARD_ADMIN_PASSWORD / the config file (hashed on start), or by
+//   `mxguard admin reset-password`.
+// - Sessions: a random id in an HttpOnly SameSite=Strict cookie; the store keeps only its SHA-256 and
+//   expiry, one row per session, so every serve worker sees a login or logout at once. A password
+//   change sets the hash and deletes every session in one transaction, and a login whose password was
+//   checked against the old hash gets no session (the store re-reads the hash when it inserts the row).
+// - API tokens for scripts: `mxg_` + 256 random bits, shown once, kept as SHA-256 rows (a random
+//   256-bit secret needs no slow hash). A bearer secret of that form is only looked up as a token:
+//   no scrypt, no throttle (it cannot be guessed), so a script with a revoked token locks nobody out.
 // - `Authorization: Bearer <password or API token>` for scripts.
-// - Failed attempts (login or bearer) are rate-limited per client IP, counted in each process's memory
-//   (with N worker processes a client gets at most N times the attempts); every comparison of
-//   secrets is constant-time.
+// - The password throttle (login, bearer password, password change), shared by every worker through
+//   the store: each attempt is reserved BEFORE its scrypt (in-flight attempts count) and settled after.
+//   Per client key (client-key.ts: an IPv4 address or an IPv6 /64): MAX_FAILURES failed or in-flight
+//   attempts per FAILURE_WINDOW_SECONDS, then 429, even for the right password. Per account: beyond
+//   ACCOUNT_MAX_FAILURES in the window (strangers from many addresses), each attempt first waits a
+//   delay that grows with the excess, then is checked: slowed, never refused, so strangers cannot
+//   lock the admin out from a fresh address. A locked-out address: wait for the window, use a session
+//   or an API token, or `mxguard admin unlock` / `reset-password` (docs/serve.md).
+// - Every comparison of secrets is constant-time; session and token lookups go by the SHA-256 of
+//   the secret, so their timing says nothing about the secret.
 import { createHash, randomBytes, randomUUID, scrypt, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Counter } from 'prom-client';
+import { ADMIN_PASSWORD_SETTING, type ApiTokenInfo, type AuthAttemptLimits } from '../store/types.js';
+import { clientKey } from './client-key.js';
 import type { ServerContext } from './context.js';
+import { counter } from './metrics.js';
 
-export const PASSWORD_SETTING = 'admin.passwordHash';
-export const TOKENS_SETTING = 'api.tokens';
-export const SESSIONS_SETTING = 'admin.sessions';
+export type { ApiTokenInfo };
+export const PASSWORD_SETTING = ADMIN_PASSWORD_SETTING;
 export const SESSION_COOKIE = 'mxguard_session';
 export const PASSWORD_ENV = 'MXGUARD_ADMIN_PASSWORD';
 export const MIN_PASSWORD_LENGTH = 10;
 export const SESSION_SECONDS = 12 * 3600;
-/** Failed attempts allowed per client IP within FAILURE_WINDOW_SECONDS before 429. */
+/** Failed (or in-flight) password attempts per client key within FAILURE_WINDOW_SECONDS before 429. */
 export const MAX_FAILURES = 10;
 export const FAILURE_WINDOW_SECONDS = 15 * 60;
-const MAX_SESSIONS = 1000;
-const MAX_TRACKED_ADDRESSES = 10000;
+/** Failed (or in-flight) attempts of the admin account, from anywhere, before every attempt is slowed. */
+export const ACCOUNT_MAX_FAILURES = 50;
+/** The delay per attempt beyond ACCOUNT_MAX_FAILURES, and its ceiling. */
+export const ACCOUNT_DELAY_STEP_MS = 1000;
+export const ACCOUNT_DELAY_MAX_MS = 30_000;
+/** The one account the throttle counts (there is one admin). */
+const ADMIN_ACCOUNT = 'admin';
+const LIMITS: AuthAttemptLimits = {
+  windowMs: FAILURE_WINDOW_SECONDS * 1000,
+  clientMax: MAX_FAILURES,
+  accountMax: ACCOUNT_MAX_FAILURES,
+};
 const TOKEN_PREFIX = 'mxg_';
+const TOKEN_FORM = /^mxg_[A-Za-z0-9_-]{43}$/;
 
 // scrypt cost: N=2^14, r=8, p=1 (16 MiB, tens of milliseconds): the parameters are kept in the hash.
 const SCRYPT = { N: 16384, r: 8, p: 1 } as const;
@@ -64,52 +89,41 @@ export async function verifyPassword(password: string, stored: string): Promise<
   return timingSafeEqual(actual, expected);
 }
 
-function sha256(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
-}
-
 /** A random secret that is easy to copy: 18 bytes → 24 base64url characters. */
 export function generatePassword(): string {
   return randomBytes(18).toString('base64url');
 }
 
+/** Why a new admin password cannot be used, or undefined when it can. */
+export function passwordProblem(password: string): string | undefined {
+  return password.length < MIN_PASSWORD_LENGTH
+    ? `the admin password must have at least ${MIN_PASSWORD_LENGTH} characters`
+    : undefined;
+}
+
 /**
  * Makes sure an admin password is set. A configured password (config file adminPassword or
- * MXGUARD_ADMIN_PASSWORD, as config.ts reads them) replaces the stored hash when it differs. Without
- * one, a first run generates a password, stores its hash and returns it so that serve prints it once;
- * otherwise returns undefined.
+ * MXGUARD_ADMIN_PASSWORD, as config.ts reads them) replaces the stored hash when it differs (which
+ * ends every session). Without one, a first run generates a password, stores its hash and returns it
+ * so that serve prints it once; otherwise returns undefined.
  */
 export async function ensureAdminPassword(
-  ctx: ServerContext,
+  ctx: Pick<ServerContext, 'store'>,
   configured?: string,
 ): Promise<string | undefined> {
   const stored = await ctx.store.getSetting(PASSWORD_SETTING);
   if (configured !== undefined && configured !== '') {
-    if (configured.length < MIN_PASSWORD_LENGTH) {
-      throw new Error(
-        `adminPassword / ${PASSWORD_ENV}: the admin password must have at least ${MIN_PASSWORD_LENGTH} characters`,
-      );
-    }
+    const problem = passwordProblem(configured);
+    if (problem !== undefined) throw new Error(`adminPassword / ${PASSWORD_ENV}: ${problem}`);
     if (stored === undefined || !(await verifyPassword(configured, stored))) {
-      await ctx.store.setSetting(PASSWORD_SETTING, await hashPassword(configured));
+      await ctx.store.setAdminPassword(await hashPassword(configured));
     }
     return undefined;
   }
   if (stored !== undefined) return undefined;
   const generated = generatePassword();
-  await ctx.store.setSetting(PASSWORD_SETTING, await hashPassword(generated));
+  await ctx.store.setAdminPassword(await hashPassword(generated));
   return generated;
-}
-
-export interface ApiTokenInfo {
-  id: string;
-  name: string;
-  createdAt: string;
-}
-
-interface StoredToken extends ApiTokenInfo {
-  /** SHA-256 of the token, base64url. */
-  hash: string;
 }
 
 export type Principal = { kind: 'session' } | { kind: 'password' } | { kind: 'token'; tokenId: string };
@@ -118,111 +132,119 @@ export type AuthResult =
   | { ok: true; principal: Principal }
   | { ok: false; status: 401 | 429; message: string; retryAfterSeconds?: number };
 
-/** Sessions, failure counting and credential checks; one per server process. */
+type AuthFailure = Extract<AuthResult, { ok: false }>;
+
+interface AuthMetrics {
+  /** Admin password checks that ran scrypt, by result (right | wrong). */
+  passwordChecks: Counter<'result'>;
+  /** Password attempts refused (limit=client) or slowed down (limit=account) by the throttle. */
+  throttled: Counter<'limit'>;
+}
+
+/** Sessions, tokens and the throttled password check; one per server process, state in the store. */
 export class Auth {
-  private readonly failures = new Map<string, number[]>(); // client IP → failure times (ms)
   /** SHA-256 of the last password that verified, with the hash it verified against (saves scrypt). */
   private verifiedPassword?: { digest: Buffer; against: string };
+  private warnedForwardedFor = false;
+  private readonly metrics: AuthMetrics;
 
-  constructor(private readonly ctx: ServerContext) {}
-
-  private nowMs(): number {
-    return this.ctx.now().getTime();
+  constructor(private readonly ctx: ServerContext) {
+    this.metrics = {
+      passwordChecks: counter(
+        ctx.metrics,
+        'mxguard_admin_password_checks_total',
+        'admin password checks that ran scrypt, by result',
+        ['result'],
+      ),
+      throttled: counter(
+        ctx.metrics,
+        'mxguard_admin_auth_throttled_total',
+        'password attempts refused (limit=client) or slowed down (limit=account) by the login throttle',
+        ['limit'],
+      ),
+    };
   }
 
-  /** Seconds until the client may try again, or 0 when it is not blocked. */
-  blockedFor(ip: string): number {
-    const since = this.nowMs() - FAILURE_WINDOW_SECONDS * 1000;
-    const recent = (this.failures.get(ip) ?? []).filter((t) => t > since);
-    if (recent.length === 0) this.failures.delete(ip);
-    else this.failures.set(ip, recent);
-    if (recent.length < MAX_FAILURES) return 0;
-    return Math.max(1, Math.ceil((recent[0]! - since) / 1000));
-  }
-
-  private recordFailure(ip: string): void {
-    // Bounded memory: forget every address when too many are tracked.
-    if (this.failures.size >= MAX_TRACKED_ADDRESSES) this.failures.clear();
-    const list = this.failures.get(ip) ?? [];
-    list.push(this.nowMs());
-    this.failures.set(ip, list.slice(-MAX_FAILURES));
-    this.ctx.logger.warn({ clientIp: ip }, 'failed admin authentication');
-  }
-
-  async checkPassword(password: string): Promise<boolean> {
-    const stored = await this.ctx.store.getSetting(PASSWORD_SETTING);
-    if (stored === undefined) return false;
-    const digest = sha256(password);
-    const cached = this.verifiedPassword;
-    if (cached && cached.against === stored && timingSafeEqual(cached.digest, digest)) return true;
-    const ok = await verifyPassword(password, stored);
-    if (ok) this.verifiedPassword = { digest, against: stored };
-    return ok;
-  }
-
-  /** POST /api/login: the password, rate-limited per client IP; returns a new session id. */
-  async login(
+  /**
+   * One password attempt under the throttle: reserved in the store before the scrypt, settled after.
+   * On success, the stored hash the password matched (a session is issued only under that hash).
+   */
+  private async attemptPassword(
     ip: string,
     password: string,
-  ): Promise<{ ok: true; sessionId: string } | Extract<AuthResult, { ok: false }>> {
-    const wait = this.blockedFor(ip);
-    if (wait > 0) return tooMany(wait);
-    if (!(await this.checkPassword(password))) {
-      this.recordFailure(ip);
+  ): Promise<{ ok: true; against: string } | AuthFailure> {
+    const store = this.ctx.store;
+    const keys = { client: clientKey(ip), account: ADMIN_ACCOUNT };
+    const stored = await store.getSetting(PASSWORD_SETTING);
+    if (stored !== undefined && this.cachedMatch(password, stored)) {
+      // Known right without scrypt: no slot needed, but the same refusal as any other attempt (a
+      // locked address learning "right" or "wrong" without the lock would be a free oracle).
+      const allowed = await store.authAttemptAllowed(keys, LIMITS, this.ctx.now());
+      if (!allowed.ok) return this.refused(allowed.retryAfterMs);
+      return { ok: true, against: stored };
+    }
+    const reservation = await store.reserveAuthAttempt(keys, LIMITS, this.ctx.now());
+    if (!reservation.ok) return this.refused(reservation.retryAfterMs);
+    let ok = false;
+    let against = stored;
+    try {
+      if (reservation.accountExcess > 0) {
+        this.metrics.throttled.inc({ limit: 'account' });
+        await sleep(Math.min(ACCOUNT_DELAY_MAX_MS, reservation.accountExcess * ACCOUNT_DELAY_STEP_MS));
+        against = await store.getSetting(PASSWORD_SETTING); // it may have changed while waiting
+      }
+      if (against !== undefined) {
+        ok = await verifyPassword(password, against);
+        this.metrics.passwordChecks.inc({ result: ok ? 'right' : 'wrong' });
+        if (ok) this.verifiedPassword = { digest: sha256(password), against };
+      }
+    } finally {
+      await store.settleAuthAttempt(reservation.id, ok);
+    }
+    if (!ok) {
+      this.ctx.logger.warn({ clientIp: ip }, 'failed admin authentication');
       return { ok: false, status: 401, message: 'wrong password' };
     }
-    return { ok: true, sessionId: await this.createSession() };
+    return { ok: true, against: against! };
   }
 
-  /** sha256(session id) base64url → expiry (ms since the epoch). */
-  private async readSessions(): Promise<Map<string, number>> {
-    const raw = await this.ctx.store.getSetting(SESSIONS_SETTING);
-    const sessions = new Map<string, number>();
-    if (raw === undefined) return sessions;
-    try {
-      const parsed = JSON.parse(raw) as unknown;
-      if (typeof parsed === 'object' && parsed !== null) {
-        for (const [key, expiry] of Object.entries(parsed))
-          if (typeof expiry === 'number') sessions.set(key, expiry);
-      }
-    } catch {
-      // A damaged entry only logs everyone out.
-    }
-    return sessions;
+  private refused(retryAfterMs: number): AuthFailure {
+    this.metrics.throttled.inc({ limit: 'client' });
+    return tooMany(Math.ceil(retryAfterMs / 1000));
   }
 
-  /** Writes the sessions back without the expired ones, and at most MAX_SESSIONS (the newest). */
-  private async writeSessions(sessions: Map<string, number>): Promise<void> {
-    const now = this.nowMs();
-    const live = [...sessions].filter(([, expiry]) => expiry > now).sort((a, b) => b[1] - a[1]);
-    await this.ctx.store.setSetting(
-      SESSIONS_SETTING,
-      JSON.stringify(Object.fromEntries(live.slice(0, MAX_SESSIONS))),
+  /** The password verified before against this same stored hash (no scrypt needed). */
+  private cachedMatch(password: string, stored: string): boolean {
+    const cached = this.verifiedPassword;
+    return (
+      cached !== undefined && cached.against === stored && timingSafeEqual(cached.digest, sha256(password))
     );
   }
 
-  async createSession(): Promise<string> {
-    const id = randomBytes(32).toString('base64url');
-    const sessions = await this.readSessions();
-    sessions.set(sessionKey(id), this.nowMs() + SESSION_SECONDS * 1000);
-    await this.writeSessions(sessions);
-    return id;
+  /** POST /api/login: the password, throttled; returns a new session id. */
+  async login(ip: string, password: string): Promise<{ ok: true; sessionId: string } | AuthFailure> {
+    const checked = await this.attemptPassword(ip, password);
+    if (!checked.ok) return checked;
+    const sessionId = randomBytes(32).toString('base64url');
+    const expiresAt = new Date(this.ctx.now().getTime() + SESSION_SECONDS * 1000);
+    const created = await this.ctx.store.createSession(
+      { idHash: sessionKey(sessionId), expiresAt },
+      checked.against,
+      this.ctx.now(),
+    );
+    if (!created) {
+      return { ok: false, status: 401, message: 'the admin password changed while logging in; log in again' };
+    }
+    return { ok: true, sessionId };
   }
 
   async endSession(id: string): Promise<void> {
-    const sessions = await this.readSessions();
-    if (sessions.delete(sessionKey(id))) await this.writeSessions(sessions);
-  }
-
-  /** Logs every session out (after a password change). */
-  async endAllSessions(): Promise<void> {
-    await this.ctx.store.setSetting(SESSIONS_SETTING, '{}');
+    await this.ctx.store.endSession(sessionKey(id));
   }
 
   /** The session id is looked up by its SHA-256, so the lookup time says nothing about the id. */
   async sessionValid(id: string): Promise<boolean> {
-    const expiry = (await this.readSessions()).get(sessionKey(id));
-    return expiry !== undefined && expiry > this.nowMs();
+    return this.ctx.store.sessionValid(sessionKey(id), this.ctx.now());
   }
 
   /** Cookie session or `Authorization: Bearer <password or API token>`. */
@@ -231,14 +253,16 @@ export class Auth {
     if (header !== undefined) {
       const match = /^Bearer +(\S+)\s*$/i.exec(header);
       if (!match) return { ok: false, status: 401, message: 'Authorization must be "Bearer <token>"' };
-      const wait = this.blockedFor(req.ip);
-      if (wait > 0) return tooMany(wait);
       const secret = match[1]!;
-      const tokenId = await this.tokenId(secret);
-      if (tokenId !== undefined) return { ok: true, principal: { kind: 'token', tokenId } };
-      if (await this.checkPassword(secret)) return { ok: true, principal: { kind: 'password' } };
-      this.recordFailure(req.ip);
-      return { ok: false, status: 401, message: 'bearer token not accepted' };
+      if (TOKEN_FORM.test(secret)) {
+        const tokenId = await this.ctx.store.findApiToken(sha256(secret).toString('base64url'));
+        if (tokenId !== undefined) return { ok: true, principal: { kind: 'token', tokenId } };
+        return { ok: false, status: 401, message: 'unknown or revoked API token' };
+      }
+      const checked = await this.attemptPassword(req.ip, secret);
+      if (!checked.ok)
+        return checked.status === 401 ? { ...checked, message: 'bearer token not accepted' } : checked;
+      return { ok: true, principal: { kind: 'password' } };
     }
     const session = readCookie(req.headers.cookie, SESSION_COOKIE);
     if (session !== undefined && (await this.sessionValid(session)))
@@ -246,77 +270,65 @@ export class Auth {
     return { ok: false, status: 401, message: 'log in first (session cookie or Authorization: Bearer)' };
   }
 
+  /**
+   * Logs once per process when a request carries X-Forwarded-For but trustProxy is off (fastify then
+   * sets no `ips`): every client behind the proxy has the proxy's address, so they all share one
+   * login throttle, and strangers' bad guesses lock the admin out.
+   */
+  warnIfForwardedWithoutTrust(req: FastifyRequest): void {
+    if (this.warnedForwardedFor || req.ips !== undefined || req.headers['x-forwarded-for'] === undefined)
+      return;
+    this.warnedForwardedFor = true;
+    this.ctx.logger.warn(
+      { clientIp: req.ip },
+      'requests carry X-Forwarded-For but trustProxy is off: every client behind the proxy counts as the proxy ' +
+        "(one login throttle and one intake rate for all); set trustProxy to the proxy's address " +
+        '(docs/serve.md, "Behind a reverse proxy")',
+    );
+  }
+
   // ---- API tokens ----
 
-  private async storedTokens(): Promise<StoredToken[]> {
-    const raw = await this.ctx.store.getSetting(TOKENS_SETTING);
-    if (raw === undefined) return [];
-    try {
-      const parsed = JSON.parse(raw) as unknown;
-      return Array.isArray(parsed) ? (parsed as StoredToken[]) : [];
-    } catch {
-      return [];
-    }
-  }
-
-  private async tokenId(secret: string): Promise<string | undefined> {
-    if (!secret.startsWith(TOKEN_PREFIX)) return undefined;
-    const digest = sha256(secret);
-    let found: string | undefined;
-    // Compare against every token so the time does not depend on which one matched.
-    for (const token of await this.storedTokens()) {
-      const hash = Buffer.from(token.hash, 'base64url');
-      if (hash.length === digest.length && timingSafeEqual(hash, digest)) found = token.id;
-    }
-    return found;
-  }
-
   async listTokens(): Promise<ApiTokenInfo[]> {
-    return (await this.storedTokens()).map(({ id, name, createdAt }) => ({ id, name, createdAt }));
+    return this.ctx.store.listApiTokens();
   }
 
   /** Creates a token; the secret is returned only here. */
   async createToken(name: string): Promise<ApiTokenInfo & { token: string }> {
     const token = `${TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
     const info: ApiTokenInfo = { id: randomUUID(), name, createdAt: this.ctx.now().toISOString() };
-    const tokens = await this.storedTokens();
-    tokens.push({ ...info, hash: sha256(token).toString('base64url') });
-    await this.ctx.store.setSetting(TOKENS_SETTING, JSON.stringify(tokens));
+    await this.ctx.store.createApiToken({ ...info, hash: sha256(token).toString('base64url') });
     return { ...info, token };
   }
 
   async deleteToken(id: string): Promise<boolean> {
-    const tokens = await this.storedTokens();
-    const kept = tokens.filter((t) => t.id !== id);
-    if (kept.length === tokens.length) return false;
-    await this.ctx.store.setSetting(TOKENS_SETTING, JSON.stringify(kept));
-    return true;
+    return this.ctx.store.deleteApiToken(id);
   }
 
-  /** Changes the admin password (checked first) and logs every session out. */
-  async changePassword(
-    ip: string,
-    current: string,
-    next: string,
-  ): Promise<{ ok: true } | Extract<AuthResult, { ok: false }>> {
-    const wait = this.blockedFor(ip);
-    if (wait > 0) return tooMany(wait);
-    if (!(await this.checkPassword(current))) {
-      this.recordFailure(ip);
-      return { ok: false, status: 401, message: 'current password is wrong' };
-    }
-    await this.ctx.store.setSetting(PASSWORD_SETTING, await hashPassword(next));
+  /** Changes the admin password (the current one checked first, throttled) and ends every session. */
+  async changePassword(ip: string, current: string, next: string): Promise<{ ok: true } | AuthFailure> {
+    const checked = await this.attemptPassword(ip, current);
+    if (!checked.ok)
+      return checked.status === 401 ? { ...checked, message: 'current password is wrong' } : checked;
+    await this.ctx.store.setAdminPassword(await hashPassword(next));
     this.verifiedPassword = undefined;
-    await this.endAllSessions();
     return { ok: true };
   }
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function sessionKey(id: string): string {
   return sha256(id).toString('base64url');
 }
 
-function tooMany(retryAfterSeconds: number): Extract<AuthResult, { ok: false }> {
+function tooMany(retryAfterSeconds: number): AuthFailure {
   return {
     ok: false,
     status: 429,
