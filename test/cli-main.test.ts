@@ -5,7 +5,18 @@ import { spawn, spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { BIN, runCli } from './helpers/cli.js';
 
-const COMMANDS = ['check', 'domain', 'policy', 'policyd', 'publish', 'records', 'reports', 'serve', 'tlsa'];
+const COMMANDS = [
+  'admin',
+  'check',
+  'domain',
+  'policy',
+  'policyd',
+  'publish',
+  'records',
+  'reports',
+  'serve',
+  'tlsa',
+];
 
 /** The npm packages a run of `mxguard ARGS` imports, seen by a module resolve hook. */
 function packagesLoaded(args: string[]): Set<string> {
@@ -31,7 +42,7 @@ describe('mxguard', () => {
     const r = runCli(['--help']);
     assert.equal(r.code, 0, r.stderr);
     const listed = [...r.stdout.matchAll(/^ {2}([a-z]+) /gm)].map((m) => m[1]);
-    assert.deepEqual(listed, [...COMMANDS.slice(0, 2), 'help', ...COMMANDS.slice(2)]);
+    assert.deepEqual(listed, [...COMMANDS.slice(0, 3), 'help', ...COMMANDS.slice(3)]);
   });
 
   it('`help COMMAND` and `COMMAND --help` show that command', () => {

@@ -22,6 +22,7 @@ const program = new Command('mxguard')
 // Each command's module, loaded only when needed: `serve` alone pulls in fastify, the mail and IMAP
 // libraries and more, which doubled the memory of a long-running `policyd` (140 MB RSS idle, 76 MB without).
 const COMMANDS: Record<string, () => Promise<{ register(program: Command): void }>> = {
+  admin: () => import('./admin.js'),
   check: () => import('./check.js'),
   domain: () => import('./domain.js'),
   policy: () => import('./policy.js'),
