@@ -378,6 +378,14 @@ const pageParams = (what: string): Parameter[] => [
 ];
 const unauthorized = { 401: { description: 'not logged in', schema: 'Error' as const } };
 const notFound = { 404: { description: 'no such domain', schema: 'Error' as const } };
+// The password throttle of auth.ts: failed or in-flight password attempts per client address.
+const throttled = {
+  429: {
+    description:
+      'too many failed password attempts from this client address (IPv4 address or IPv6 /64) in 15 minutes (Retry-After)',
+    schema: 'Error' as const,
+  },
+};
 const reportIdParam: Parameter = {
   name: 'id',
   in: 'path',
@@ -417,8 +425,11 @@ export const OPERATIONS: readonly Operation[] = [
     responses: {
       200: { description: 'logged in (Set-Cookie: mxguard_session)', schema: 'SessionInfo' },
       ...invalid,
-      401: { description: 'wrong password', schema: 'Error' },
-      429: { description: 'too many failed attempts from this address (Retry-After)', schema: 'Error' },
+      401: {
+        description: 'wrong password, or the password was changed while this login was checked',
+        schema: 'Error',
+      },
+      ...throttled,
     },
   },
   {
@@ -445,6 +456,7 @@ export const OPERATIONS: readonly Operation[] = [
       204: { description: 'changed' },
       ...invalid,
       401: { description: 'not logged in, or the current password is wrong', schema: 'Error' },
+      ...throttled,
     },
   },
   {
