@@ -66,6 +66,7 @@ async function main(): Promise<void> {
 
     const mxPort = await freePort();
     const mxPlainPort = await freePort();
+    const mxMetricsPort = await freePort();
     // wrk sends the URL's host (127.0.0.1) as SNI: both servers answer it with the same default certificate.
     writeFileSync(
       join(dir, 'serve.json'),
@@ -73,6 +74,7 @@ async function main(): Promise<void> {
         dataDir,
         listen: `127.0.0.1:${mxPlainPort}`,
         tlsListen: `127.0.0.1:${mxPort}`,
+        metricsListen: `127.0.0.1:${mxMetricsPort}`,
         workers: 2,
         logLevel: 'warn',
         defaultCertificate: { cert: certPath, key: keyPath },
@@ -113,7 +115,7 @@ async function main(): Promise<void> {
     }
     // Every request went through Host routing and the fetch log: the counter next to the log entry
     // must equal what wrk counted (the check runs above included).
-    const counted = await fetchCounter(mxPlainPort);
+    const counted = await fetchCounter(mxMetricsPort);
     const sent = checks.mxguard + runs.reduce((sum, r) => sum + r.mxguard.requests, 0);
     const fetchesLogged = await countFetches(dataDir);
     report(runs, `wrk ${wrkArgs.join(' ')} -H 'Host: ${HOST}' --latency URL`, fetchesLogged, counted, sent);
@@ -283,7 +285,7 @@ function report(
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-/** The sum of mxguard_policy_fetches_total over all workers, from /metrics. */
+/** The sum of mxguard_policy_fetches_total over all workers, from /metrics on metricsListen (no login). */
 function fetchCounter(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     http
