@@ -10,26 +10,11 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp, type Listeners, POLICY_PATH, startListeners } from '../src/server/app.js';
 import { ensureAdminPassword } from '../src/server/auth.js';
 import { adminHostNames, hostNameOf } from '../src/server/hosts.js';
+import { reportBytes } from './fixtures/intake/helpers.js';
 import { DOMAIN_SETTINGS, type TestContext, testContext } from './fixtures/serve/helpers.js';
 
 const PASSWORD = 'rebinding-test-password';
 const BEARER = { authorization: `Bearer ${PASSWORD}` };
-
-/** A minimal RFC 8460 §4.4 report about example.test. */
-function report(reportId: string): string {
-  return JSON.stringify({
-    'organization-name': 'Sender',
-    'date-range': { 'start-datetime': '2026-03-01T00:00:00Z', 'end-datetime': '2026-03-01T23:59:59Z' },
-    'contact-info': 'tlsrpt@sender.test',
-    'report-id': reportId,
-    policies: [
-      {
-        policy: { 'policy-type': 'sts', 'policy-domain': 'example.test', 'mx-host': ['mx.example.test'] },
-        summary: { 'total-successful-session-count': 1, 'total-failure-session-count': 0 },
-      },
-    ],
-  });
-}
 
 describe('hostNameOf: the name a Host header value gives, port and case ignored', () => {
   const table: Array<[string | undefined, string | undefined]> = [
@@ -165,7 +150,7 @@ describe('the dashboard and the API answer only on admin host names', () => {
         method: 'POST',
         url: '/tlsrpt',
         headers: { host, 'content-type': 'application/tlsrpt+json' },
-        payload: report(`any-host-${i}`),
+        payload: reportBytes({ 'report-id': `any-host-${i}` }),
       });
       assert.equal(res.statusCode, 201, `${host}: ${res.body}`);
     }
@@ -242,7 +227,7 @@ describe('one Host header per request, on real sockets (RFC 9112 §3.2)', () => 
         assert.equal(status(answer), 400, `${target} ${first}+${second}: ${answer}`);
       }
     }
-    const body = report('two-hosts');
+    const body = reportBytes({ 'report-id': 'two-hosts' }).toString();
     const intake = await raw(
       [
         'POST /tlsrpt HTTP/1.1',
