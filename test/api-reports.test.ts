@@ -4,9 +4,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
-import { REPORT_DETAIL_MAX_BYTES } from '../src/server/api.js';
 import { SCHEMAS } from '../src/server/openapi.js';
-import { CLIP_MARK, LIST_PAGE_MAX_BYTES, LIST_TEXT_MAX } from '../src/store/paging.js';
+import {
+  CLIP_MARK,
+  LIST_PAGE_MAX_BYTES,
+  LIST_TEXT_MAX,
+  REPORT_DETAIL_MAX_BYTES,
+} from '../src/store/paging.js';
 import { openTestApp, reportJson, type TestApp, XSS, xssReportSpec } from './helpers/browser.js';
 import { insertLegacyReports, MIB, rowsOfReport } from './helpers/legacy-reports.js';
 

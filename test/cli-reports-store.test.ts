@@ -1,10 +1,12 @@
 // `mxguard reports import` and `mxguard reports list`: the built command on a real store.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
+import { CLIP_MARK, LIST_TEXT_MAX } from '../src/store/paging.js';
 import { openSqliteStore } from '../src/store/sqlite.js';
 import {
   type EditableJson,
@@ -13,7 +15,8 @@ import {
   reportJson,
   reportObject,
 } from './fixtures/tlsrpt/build.js';
-import { runCli } from './helpers/cli.js';
+import { BIN, runCli } from './helpers/cli.js';
+import { insertLegacyReports, MIB, rowsOfReport } from './helpers/legacy-reports.js';
 
 let root: string;
 let counter = 0;
@@ -268,7 +271,10 @@ describe('reports list', () => {
     const data = await seeded();
     const r = listCli(data, '--json');
     assert.equal(r.code, 0, r.stderr);
-    const reports = JSON.parse(r.stdout).reports;
+    const listed = JSON.parse(r.stdout);
+    assert.equal(listed.total, 3);
+    assert.equal(listed.nextCursor, null);
+    const reports = listed.reports;
     assert.deepEqual(
       reports.map((x: { reportId: string }) => x.reportId),
       ['other', FIXTURE_ID, 'first'], // the same start: the later stored first
@@ -338,11 +344,198 @@ describe('reports list', () => {
   });
 
   it('--help has examples and the exit status', () => {
-    for (const sub of ['list', 'import']) {
+    for (const sub of ['list', 'import', 'show', 'delete', 'purge']) {
       const r = runCli(['reports', sub, '--help']);
       assert.equal(r.code, 0);
       assert.match(r.stdout, new RegExp(`mxguard reports ${sub} `));
       assert.match(r.stdout, /Exit status: 0/);
     }
+  });
+});
+
+describe('reports list, show: hostile and giant values on the terminal', () => {
+  async function withLegacy(): Promise<{ data: string; ids: number[] }> {
+    const dir = fresh();
+    const data = join(dir, 'data');
+    assert.equal(importCli(data, write(dir, 'ok.json', reportJson)).code, 0);
+    const ids = insertLegacyReports(data, [
+      {
+        organization: `Evil\u202Egpj.exe\u2066 \u001b]0;owned\u0007 Org`,
+        reportId: `\u202e${'R'.repeat(MIB)}`,
+        start: '2024-05-02T00:00:00Z',
+        domain: 'receiver.example',
+        submitter: `\u001b[2J${'s'.repeat(MIB)}`,
+        failures: [
+          { resultType: `\u202e${'t'.repeat(MIB)}`, count: 2, receivingMxHostname: 'mx\u202e.example' },
+        ],
+      },
+    ]);
+    return { data, ids };
+  }
+
+  const UNSAFE = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/u;
+
+  it('reports list escapes bidi overrides and control characters and clips a 1 MB report id', async () => {
+    const { data } = await withLegacy();
+    const r = listCli(data);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, UNSAFE);
+    assert.ok(r.stdout.length < 2000, `${r.stdout.length} characters printed`);
+    assert.match(r.stdout, /Evil\\u\{202e\}gpj\.exe\\u\{2066\} \\x1b\]0;owned\\x07 Org/);
+    assert.match(r.stdout, /\\u\{202e\}RRRR+\.\.\. \(over 256 characters\)/);
+    // --json keeps the value as data (cut at the list view's length, marked)
+    const json = JSON.parse(listCli(data, '--json').stdout).reports[0];
+    assert.equal(json.organization, 'Evil\u202Egpj.exe\u2066 \u001b]0;owned\u0007 Org');
+    assert.equal(json.reportId, `\u202e${'R'.repeat(LIST_TEXT_MAX - 1)}${CLIP_MARK}`);
+    assert.deepEqual(json.clipped, ['reportId']);
+  });
+
+  it('reports list --rejected escapes and clips the submitter and reason', async () => {
+    const dir = fresh();
+    const data = join(dir, 'data');
+    const store = await openSqliteStore(data);
+    try {
+      await store.saveRejected(
+        { source: 'smtp', submitter: `\u202e${'x'.repeat(MIB)}`, reason: 'bad\u001b[31m', size: 3 },
+        new Date(),
+      );
+    } finally {
+      await store.close();
+    }
+    const r = listCli(data, '--rejected');
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, UNSAFE);
+    assert.ok(r.stdout.length < 1000);
+    assert.match(r.stdout, /from \\u\{202e\}xxx+\.\.\. \(over 256 characters\).*bad\\x1b\[31m/);
+  });
+
+  it('reports list pages with --cursor; the human output says how to go on', async () => {
+    const dir = fresh();
+    const data = join(dir, 'data');
+    const files = Array.from({ length: 5 }, (_, i) => write(dir, `${i}.json`, variant(`page-${i}`)));
+    assert.equal(importCli(data, ...files).code, 0);
+    const first = JSON.parse(listCli(data, '--limit', '2', '--json').stdout);
+    assert.equal(first.total, 5);
+    assert.equal(first.reports.length, 2);
+    const second = JSON.parse(listCli(data, '--limit', '2', '--cursor', first.nextCursor, '--json').stdout);
+    assert.equal(second.reports.length, 2);
+    assert.deepEqual(
+      [...first.reports, ...second.reports].map((x: { reportId: string }) => x.reportId),
+      ['page-4', 'page-3', 'page-2', 'page-1'],
+    );
+    const human = listCli(data, '--limit', '2');
+    assert.match(
+      human.stdout,
+      new RegExp(`^2 of 5 reports; the next ones: --cursor ${first.nextCursor}$`, 'm'),
+    );
+    const bad = listCli(data, '--cursor', 'nonsense');
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /cursor/);
+  });
+
+  it('reports show: a summary with escaped, clipped values; --json the whole report', async () => {
+    const { data, ids } = await withLegacy();
+    const r = runCli(['reports', 'show', String(ids[0]), '--data-dir', data]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, UNSAFE);
+    assert.ok(r.stdout.length < 3000, `${r.stdout.length} characters printed`);
+    assert.match(r.stdout, /^report #\d+: \\u\{202e\}RRR+\.\.\. \(1048577 characters\)$/m);
+    assert.match(r.stdout, /organization: +Evil\\u\{202e\}gpj/);
+    assert.match(r.stdout, /\\u\{202e\}ttt+\.\.\. \(1048577 characters\): 2/);
+    // --json prints megabytes: more than runCli's default buffer
+    const whole = spawnSync(
+      process.execPath,
+      [BIN, 'reports', 'show', String(ids[0]), '--data-dir', data, '--json'],
+      {
+        encoding: 'utf8',
+        maxBuffer: 64 * MIB,
+      },
+    );
+    assert.equal(whole.status, 0, whole.stderr);
+    const json = JSON.parse(whole.stdout);
+    assert.equal(json.reportId, `\u202e${'R'.repeat(MIB)}`, '--json: the whole value');
+    assert.equal(json.report.policies[0].failures[0].count, 2);
+    const missing = runCli(['reports', 'show', '999', '--data-dir', data]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no report 999/);
+    assert.equal(runCli(['reports', 'show', 'abc', '--data-dir', data]).code, 2);
+  });
+});
+
+describe('reports delete and purge', () => {
+  async function seededForPurge(): Promise<string> {
+    const dir = fresh();
+    const data = join(dir, 'data');
+    const files = [
+      ...[1, 2, 3].map((d) =>
+        write(
+          dir,
+          `a${d}.json`,
+          variant(`a-${d}`, (r) => (r['date-range']['start-datetime'] = `2024-04-0${d}T00:00:00Z`)),
+        ),
+      ),
+      ...[1, 2].map((d) =>
+        write(
+          dir,
+          `b${d}.json`,
+          variant(`b-${d}`, (r) => {
+            r['date-range']['start-datetime'] = `2024-04-0${d}T00:00:00Z`;
+            r.policies[0].policy['policy-domain'] = 'other.example';
+            r.policies = [r.policies[0]];
+          }),
+        ),
+      ),
+    ];
+    assert.equal(importCli(data, ...files).code, 0);
+    return data;
+  }
+  const ids = (data: string) =>
+    JSON.parse(listCli(data, '--json').stdout)
+      .reports.map((x: { reportId: string }) => x.reportId)
+      .sort();
+
+  it('reports delete ID...: deleted with their rows; an unknown id is exit 1, a bad one exit 2', async () => {
+    const data = await seededForPurge();
+    const r = runCli(['reports', 'delete', '1', '2', '--data-dir', data]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'deleted report 1\ndeleted report 2\n');
+    assert.deepEqual(rowsOfReport(data, 1), { reports: 0, policies: 0, failures: 0 });
+    assert.deepEqual(ids(data), ['a-3', 'b-1', 'b-2']);
+    const again = runCli(['reports', 'delete', '2', '3', '--data-dir', data, '--json']);
+    assert.equal(again.code, 1);
+    assert.deepEqual(JSON.parse(again.stdout), { deleted: [3], notFound: [2] });
+    const human = runCli(['reports', 'delete', '2', '--data-dir', data]);
+    assert.equal(human.code, 1);
+    assert.match(human.stderr, /no report 2/);
+    assert.equal(runCli(['reports', 'delete', 'x1', '--data-dir', data]).code, 2);
+    assert.equal(runCli(['reports', 'delete', '--data-dir', data]).code, 2);
+  });
+
+  it('reports purge --domain / --before / both, with --dry-run and --json: exact counts', async () => {
+    const data = await seededForPurge();
+    const purge = (...args: string[]) => runCli(['reports', 'purge', ...args, '--data-dir', data]);
+    const dry = purge('--domain', 'receiver.example', '--dry-run');
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.equal(dry.stdout, '3 reports would be deleted (dry run: nothing deleted)\n');
+    assert.deepEqual(JSON.parse(purge('--before', '2024-04-03', '--dry-run', '--json').stdout), {
+      dryRun: true,
+      reports: 4,
+    });
+    assert.equal(ids(data).length, 5, 'a dry run deletes nothing');
+    const both = purge('--domain', 'other.example', '--before', '2024-04-02');
+    assert.equal(both.code, 0, both.stderr);
+    assert.equal(both.stdout, 'deleted 1 report\n');
+    assert.deepEqual(ids(data), ['a-1', 'a-2', 'a-3', 'b-2']);
+    assert.deepEqual(JSON.parse(purge('--before', '2024-04-03', '--json').stdout), {
+      dryRun: false,
+      reports: 3,
+    });
+    assert.deepEqual(ids(data), ['a-3']);
+    const none = purge('--data-dir', data);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /--domain or --before/);
+    const badDate = purge('--before', 'last week');
+    assert.equal(badDate.code, 2);
+    assert.match(badDate.stderr, /before: "last week"/);
   });
 });

@@ -117,6 +117,31 @@ describe('reports parse, human output', () => {
   });
 });
 
+describe('reports parse, hostile text on the terminal', () => {
+  test('bidi overrides, isolates and control characters in report fields are escaped', () => {
+    const evil = reportObject();
+    evil['organization-name'] = 'Evil\u202Egpj.exe\u001b]0;owned\u0007';
+    evil['report-id'] = 'id\u2066\u200f\u0085x';
+    evil['contact-info'] = 'a@b.example\u001b[2J';
+    evil.policies[0].policy['mx-host'] = ['mx\u202e.receiver.example'];
+    evil.policies[0]['failure-details'][0]['result-type'] = 'certificate-expired\u202e';
+    writeFileSync(file('evil.json'), JSON.stringify(evil));
+    const r = runCli(['reports', 'parse', file('evil.json')]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(
+      r.stdout,
+      /[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/u,
+    );
+    assert.match(r.stdout, /: report id\\u\{2066\}\\u\{200f\}\\x85x$/m);
+    assert.match(
+      r.stdout,
+      /^ {2}organization: Evil\\u\{202e\}gpj\.exe\\x1b\]0;owned\\x07 <a@b\.example\\x1b\[2J>$/m,
+    );
+    assert.match(r.stdout, /mx hosts: {3}mx\\u\{202e\}\.receiver\.example/);
+    assert.match(r.stdout, /certificate-expired\\u\{202e\}: 10/);
+  });
+});
+
 describe('reports parse --json', () => {
   test('exact shape for one report', () => {
     const r = runCli(['reports', 'parse', '--json', file('report.json')]);

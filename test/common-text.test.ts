@@ -46,6 +46,7 @@ describe('terminalText (report fields on a terminal)', () => {
   it('cuts long text, saying how long it was', () => {
     assert.equal(terminalText('abcdefghij', 4), 'abcd... (10 characters)');
     assert.equal(terminalText('abcd', 4), 'abcd');
+    assert.equal(terminalText('abcdef', 4, 'over 256'), 'abcd... (over 256 characters)');
     // an escape is never cut in half
     assert.equal(terminalText('ab\u202ecd', 5), 'ab... (5 characters)');
   });

@@ -1,13 +1,25 @@
 // `mxguard reports ...`: TLS-RPT (RFC 8460) aggregate reports. `parse` reads report files
-// (JSON, gzip or whole emails, found by content) and summarises them; `list` and `import` work on
-// the store of `mxguard serve`.
+// (JSON, gzip or whole emails, found by content) and summarises them; `list`, `show`, `import`,
+// `delete` and `purge` work on the store of `mxguard serve`.
+//
+// Report fields are attacker-controlled: human output passes every one through terminalText
+// (control and bidi characters escaped, long values cut); --json prints them as data.
 import type { Dirent, Stats } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { Problem } from '../common/errors.js';
+import { terminalText } from '../common/text.js';
 import { ingestReport, recordRejected, type StoredRef } from '../server/ingest.js';
-import { type RejectedInput, type Store, type StoredReportSummary, StoreError } from '../store/types.js';
+import { LIST_TEXT_MAX, REPORT_DETAIL_MAX_BYTES } from '../store/paging.js';
+import {
+  type Page,
+  type RejectedInput,
+  type Store,
+  type StoredReport,
+  type StoredReportSummary,
+  StoreError,
+} from '../store/types.js';
 import { TlsRptError } from '../tlsrpt/error.js';
 import { DEFAULT_DECODE_LIMITS, decodeReports } from '../tlsrpt/parse.js';
 import type { TlsFailure, TlsReport } from '../tlsrpt/report.js';
@@ -25,11 +37,28 @@ Examples:
   mxguard reports parse google.com!example.com!1725321600!1725407999!001.json.gz
   mxguard reports import ~/Maildir/.TLS-Reports --data-dir /var/lib/mxguard
   mxguard reports list --domain example.com --json
+  mxguard reports purge --before 2024-01-01 --dry-run
 `,
     );
   registerParse(reports);
   registerList(reports);
+  registerShow(reports);
   registerImport(reports);
+  registerDelete(reports);
+  registerPurge(reports);
+}
+
+/** How much of a report value human output shows: table cells, and everything else. */
+const CELL_MAX = 60;
+const VALUE_MAX = 200;
+/** Lists inside a value (MX hosts, domains) show this many entries, then "(+N more)". */
+const LIST_SHOWN = 5;
+
+/** Entries of a list for the terminal: each escaped and cut, at most LIST_SHOWN of them. */
+function terminalList(values: string[], max = VALUE_MAX): string {
+  const shown = values.slice(0, LIST_SHOWN).map((v) => terminalText(v, max));
+  if (values.length > LIST_SHOWN) shown.push(`(+${values.length - LIST_SHOWN} more)`);
+  return shown.join(', ');
 }
 
 function registerParse(reports: Command): void {
@@ -141,29 +170,39 @@ function failureJson(f: TlsFailure): TlsFailure {
 function printHuman(results: FileResult[]): void {
   const out: string[] = [];
   for (const r of results) {
-    for (const report of r.reports) out.push(...describeReport(r.file, report));
-    for (const w of r.warnings) out.push(formatProblem(r.file, w));
+    for (const report of r.reports) out.push(...describeReport(`${r.file}: report`, report));
+    for (const w of r.warnings) out.push(terminalText(formatProblem(r.file, w), 4 * VALUE_MAX));
     for (const e of r.errors) {
-      process.stderr.write(
-        `${formatProblem(r.file, { severity: 'error', code: e.code, message: e.message })}\n`,
-      );
+      const line = formatProblem(r.file, { severity: 'error', code: e.code, message: e.message });
+      process.stderr.write(`${terminalText(line, 4 * VALUE_MAX)}\n`);
     }
   }
   if (out.length > 0) process.stdout.write(`${out.join('\n')}\n`);
 }
 
-function describeReport(file: string, report: TlsReport): string[] {
+/** A report for the terminal: `title` then the report id on the first line, then its facts. */
+function describeReport(title: string, report: TlsReport, received?: string): string[] {
+  const t = (text: string) => terminalText(text, VALUE_MAX);
+  const contact = report.contactInfo ? ` <${t(report.contactInfo)}>` : '';
   const lines = [
-    `${file}: report ${report.reportId}`,
-    `  organization: ${report.organization}${report.contactInfo ? ` <${report.contactInfo}>` : ''}`,
-    `  period:       ${report.start} to ${report.end}`,
+    `${title} ${t(report.reportId)}`,
+    `  organization: ${t(report.organization)}${contact}`,
+    `  period:       ${t(report.start)} to ${t(report.end)}`,
   ];
-  for (const p of report.policies) {
-    lines.push(`  policy ${p.type} for ${p.domain || '(no policy-domain)'}`);
-    lines.push(`    mx hosts:   ${p.mxHosts.length > 0 ? p.mxHosts.join(', ') : '(none listed)'}`);
+  if (received !== undefined) lines.push(`  received:     ${received}`);
+  for (const p of report.policies.slice(0, LIST_SHOWN * 20)) {
+    lines.push(`  policy ${t(p.type)} for ${p.domain ? t(p.domain) : '(no policy-domain)'}`);
+    lines.push(`    mx hosts:   ${p.mxHosts.length > 0 ? terminalList(p.mxHosts) : '(none listed)'}`);
     lines.push(`    successful: ${p.successful}`);
     lines.push(`    failed:     ${p.failed}`);
-    for (const [resultType, count] of failuresByType(p.failures)) lines.push(`      ${resultType}: ${count}`);
+    const byType = [...failuresByType(p.failures)];
+    for (const [resultType, count] of byType.slice(0, LIST_SHOWN * 4))
+      lines.push(`      ${t(resultType)}: ${count}`);
+    if (byType.length > LIST_SHOWN * 4)
+      lines.push(`      (+${byType.length - LIST_SHOWN * 4} more result types)`);
+  }
+  if (report.policies.length > LIST_SHOWN * 20) {
+    lines.push(`  (+${report.policies.length - LIST_SHOWN * 20} more policies: see --json)`);
   }
   return lines;
 }
@@ -189,16 +228,22 @@ function registerList(reports: Command): void {
     .option('--domain <domain>', 'only reports about this policy domain')
     .option('--since <date>', 'only reports starting at or after this ISO date/time (UTC)')
     .option('--until <date>', 'only reports starting before this ISO date/time (a date: up to its end)')
-    .option('--limit <n>', 'at most this many reports', '100')
+    .option('--limit <n>', 'at most this many reports (a page also ends at 1 MiB)', '100')
+    .option('--cursor <cursor>', 'continue after an earlier listing (its nextCursor)')
     .option('--rejected', 'list the rejected input (not reports, with the reason) instead')
     .option('--data-dir <dir>', 'where the database lives (as `mxguard serve --data-dir`)', DEFAULT_DATA_DIR)
-    .option('--json', 'print the list as JSON')
+    .option('--json', 'print the list as JSON, with total and nextCursor')
     .addHelpText(
       'after',
       `
+Values longer than 256 characters are cut in lists (ending in "…", named in "clipped");
+\`mxguard reports show ID --json\` prints a report whole. On the terminal, control and bidi
+characters in report values are escaped (\\x1b, \\u{202e}) and long values cut.
+
 Examples:
   mxguard reports list --domain example.com
   mxguard reports list --since 2024-05-01 --until 2024-05-31 --json
+  mxguard reports list --limit 50 --cursor WyJyZXBvcnRzIiwxNzE0NTIxNjAwMDAwLDQxXQ
   mxguard reports list --rejected
 
 Exit status: 0 listed (also when empty), 2 usage error or the data directory cannot be used.
@@ -211,14 +256,15 @@ Exit status: 0 listed (also when empty), 2 usage error or the data directory can
           since?: string;
           until?: string;
           limit: string;
+          cursor?: string;
           rejected?: boolean;
         },
       ) => {
         const limit = intOption('--limit', options.limit, 1, 10_000);
         await withStore(options.dataDir, async (store) => {
           if (options.rejected) {
-            const rejected = await store.listRejected(limit);
-            if (options.json) printJson({ rejected });
+            const rejected = await store.listRejected({ limit, cursor: options.cursor });
+            if (options.json) printJson({ rejected, total: rejected.total, nextCursor: rejected.nextCursor });
             else printRejected(rejected);
             return;
           }
@@ -227,25 +273,31 @@ Exit status: 0 listed (also when empty), 2 usage error or the data directory can
             since: options.since,
             until: options.until,
             limit,
+            cursor: options.cursor,
           });
-          if (options.json) printJson({ reports: found });
+          if (options.json) printJson({ reports: found, total: found.total, nextCursor: found.nextCursor });
           else printReportList(found);
         });
       },
     );
 }
 
-function printReportList(found: StoredReportSummary[]): void {
+function printReportList(found: Page<StoredReportSummary>): void {
   if (found.length === 0) {
     process.stdout.write('no reports stored\n');
     return;
   }
+  // A value the list view cut (see paging.ts) is longer than shown here too.
+  const cell = (r: StoredReportSummary, field: 'organization' | 'reportId') =>
+    r.clipped?.includes(field)
+      ? terminalText(r[field], CELL_MAX, `over ${LIST_TEXT_MAX}`)
+      : terminalText(r[field], CELL_MAX);
   const rows = found.map((r) => [
     String(r.id),
-    `${r.start} to ${r.end}`,
-    printable(r.organization),
-    printable(r.reportId),
-    r.domains.map(printable).join(',') || '-',
+    `${terminalText(r.start, CELL_MAX)} to ${terminalText(r.end, CELL_MAX)}`,
+    cell(r, 'organization'),
+    cell(r, 'reportId'),
+    r.domains.length > 0 ? terminalList(r.domains, CELL_MAX) : '-',
     String(r.successful),
     String(r.failed),
     r.source,
@@ -253,24 +305,191 @@ function printReportList(found: StoredReportSummary[]): void {
   ]);
   const header = ['ID', 'PERIOD', 'ORGANIZATION', 'REPORT ID', 'DOMAINS', 'OK', 'FAILED', 'SOURCE', 'DKIM'];
   process.stdout.write(formatTable([header, ...rows]));
+  printMore(found, 'reports');
 }
 
-function printRejected(rejected: RejectedInput[]): void {
+function printRejected(rejected: Page<RejectedInput>): void {
   if (rejected.length === 0) {
     process.stdout.write('no rejected input\n');
     return;
   }
   for (const r of rejected) {
-    const from = r.submitter === undefined ? '' : ` from ${printable(r.submitter)}`;
+    const text = (field: 'submitter' | 'reason', value: string, max: number) =>
+      r.clipped?.includes(field)
+        ? terminalText(value, max, `over ${LIST_TEXT_MAX}`)
+        : terminalText(value, max);
+    const from = r.submitter === undefined ? '' : ` from ${text('submitter', r.submitter, VALUE_MAX / 2)}`;
     process.stdout.write(
-      `#${r.id} ${r.receivedAt} ${r.source}${from}, ${r.size} bytes: ${printable(r.reason)}\n`,
+      `#${r.id} ${r.receivedAt} ${r.source}${from}, ${r.size} bytes: ${text('reason', r.reason, VALUE_MAX)}\n`,
     );
   }
+  printMore(rejected, 'entries');
 }
 
-/** Report fields are attacker-controlled: no control characters (terminal escapes) reach the terminal. */
-function printable(text: string): string {
-  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+/** After a page that is not the last: how many there are and how to go on. */
+function printMore(page: Page<unknown>, what: string): void {
+  if (page.nextCursor === null) return;
+  process.stdout.write(
+    `${page.length} of ${page.total} ${what}; the next ones: --cursor ${page.nextCursor}\n`,
+  );
+}
+
+// ---- show / delete / purge ----
+
+/** A report id on the command line: a whole number from 1. */
+function reportIdArgument(text: string): number {
+  if (!/^[1-9]\d{0,15}$/.test(text) || !Number.isSafeInteger(Number(text))) {
+    throw new CliError(2, `"${terminalText(text, CELL_MAX)}" is not a report id (see mxguard reports list)`);
+  }
+  return Number(text);
+}
+
+function registerShow(reports: Command): void {
+  reports
+    .command('show')
+    .description('show one stored report: its facts, policies and failures by result type')
+    .argument('<id>', 'the report id (the ID column of `mxguard reports list`)')
+    .option('--data-dir <dir>', 'where the database lives (as `mxguard serve --data-dir`)', DEFAULT_DATA_DIR)
+    .option('--json', 'print the whole report as JSON: every value whole, every failure detail')
+    .addHelpText(
+      'after',
+      `
+On the terminal, control and bidi characters in report values are escaped and long values cut;
+--json prints them whole. A report stored with more than ${REPORT_DETAIL_MAX_BYTES / 1024 / 1024} MiB (an older mxguard kept
+megabyte strings) is summarised; --json still prints it whole.
+
+Examples:
+  mxguard reports show 42
+  mxguard reports show 42 --json --data-dir /var/lib/mxguard
+
+Exit status: 0 shown, 1 no such report, 2 usage error or the data directory cannot be used.
+`,
+    )
+    .action(async (idText: string, options: StoreCommandOptions) => {
+      const id = reportIdArgument(idText);
+      await withStore(options.dataDir, async (store) => {
+        const report = options.json
+          ? await store.getReport(id)
+          : await store.getReport(id, { maxBytes: REPORT_DETAIL_MAX_BYTES });
+        if (!report) throw new CliError(1, `reports show: no report ${id}`);
+        if (options.json) {
+          printJson(report);
+          return;
+        }
+        const received = `${report.receivedAt} via ${report.source}, DKIM ${report.dkim}`;
+        if ('tooLarge' in report) {
+          const t = (text: string) => terminalText(text, VALUE_MAX);
+          process.stdout.write(
+            [
+              `report #${id}: ${t(report.reportId)}`,
+              `  organization: ${t(report.organization)}`,
+              `  period:       ${t(report.start)} to ${t(report.end)}`,
+              `  received:     ${received}`,
+              `  domains:      ${terminalList(report.domains)}`,
+              `  successful:   ${report.successful}`,
+              `  failed:       ${report.failed}`,
+              `  stored with ${report.tooLarge.bytes} bytes, too large to show here: --json prints it whole`,
+              '',
+            ].join('\n'),
+          );
+          return;
+        }
+        process.stdout.write(
+          `${describeReport(`report #${id}:`, report.report, receivedLine(report, received)).join('\n')}\n`,
+        );
+      });
+    });
+}
+
+function receivedLine(report: StoredReport, received: string): string {
+  return report.submitter === undefined
+    ? received
+    : `${received}, from ${terminalText(report.submitter, VALUE_MAX)}`;
+}
+
+function registerDelete(reports: Command): void {
+  reports
+    .command('delete')
+    .description('delete stored reports with their policy and failure rows (the charts no longer count them)')
+    .argument('<id...>', 'report ids (the ID column of `mxguard reports list`)')
+    .option('--data-dir <dir>', 'where the database lives (as `mxguard serve --data-dir`)', DEFAULT_DATA_DIR)
+    .option('--json', 'print {"deleted": [ids], "notFound": [ids]}')
+    .addHelpText(
+      'after',
+      `
+Works while \`mxguard serve\` runs on the same data directory.
+
+Examples:
+  mxguard reports delete 42
+  mxguard reports delete 42 43 44 --data-dir /var/lib/mxguard
+
+Exit status: 0 every report deleted, 1 some id was not found (the others are deleted),
+2 usage error or the data directory cannot be used.
+`,
+    )
+    .action(async (idTexts: string[], options: StoreCommandOptions) => {
+      const ids = idTexts.map(reportIdArgument);
+      const deleted = await withStore(options.dataDir, (store) => store.deleteReports(ids));
+      const notFound = [...new Set(ids)].filter((id) => !deleted.includes(id));
+      if (options.json) printJson({ deleted, notFound });
+      else {
+        for (const id of deleted) process.stdout.write(`deleted report ${id}\n`);
+        for (const id of notFound) process.stderr.write(`mxguard: reports delete: no report ${id}\n`);
+      }
+      process.exitCode = notFound.length > 0 ? 1 : 0;
+    });
+}
+
+/** Reports deleted per transaction: short ones, so that serve's own writes get in between. */
+const PURGE_BATCH = 500;
+
+function registerPurge(reports: Command): void {
+  reports
+    .command('purge')
+    .description('delete every report about a domain, or starting before a date, or both')
+    .option('--domain <domain>', 'reports covering this policy domain (as `reports list --domain`)')
+    .option('--before <date>', 'reports whose date range starts before this ISO date (00:00 UTC) or time')
+    .option('--dry-run', 'only count the reports that would be deleted')
+    .option('--data-dir <dir>', 'where the database lives (as `mxguard serve --data-dir`)', DEFAULT_DATA_DIR)
+    .option('--json', 'print {"dryRun": false, "reports": N}')
+    .addHelpText(
+      'after',
+      `
+Give --domain, --before or both (then a report must match both). Reports are deleted with their
+policy and failure rows, ${PURGE_BATCH} per transaction, oldest first; this works while \`mxguard serve\`
+runs on the same data directory. \`serve\` also deletes old reports by itself: see
+retention.reportDays in docs/serve.md.
+
+Examples:
+  mxguard reports purge --domain old-domain.example --dry-run
+  mxguard reports purge --before 2024-01-01 --data-dir /var/lib/mxguard
+  mxguard reports purge --domain example.com --before 2024-06-01T00:00:00Z --json
+
+Exit status: 0 done (also when nothing matched), 2 usage error or the data directory cannot be used.
+`,
+    )
+    .action(async (options: StoreCommandOptions & { domain?: string; before?: string; dryRun?: boolean }) => {
+      if (options.domain === undefined && options.before === undefined) {
+        throw new CliError(2, 'reports purge: give --domain or --before (or both)');
+      }
+      const filter = { domain: options.domain, before: options.before };
+      const count = await withStore(options.dataDir, async (store) => {
+        if (options.dryRun) return (await store.purgeReports({ ...filter, limit: 0 })).remaining;
+        let deleted = 0;
+        for (;;) {
+          const batch = await store.purgeReports({ ...filter, limit: PURGE_BATCH });
+          deleted += batch.deleted;
+          if (batch.remaining === 0 || batch.deleted === 0) return deleted;
+        }
+      });
+      const dryRun = options.dryRun === true;
+      if (options.json) printJson({ dryRun, reports: count });
+      else if (dryRun) {
+        process.stdout.write(
+          `${count} report${count === 1 ? '' : 's'} would be deleted (dry run: nothing deleted)\n`,
+        );
+      } else process.stdout.write(`deleted ${count} report${count === 1 ? '' : 's'}\n`);
+    });
 }
 
 // ---- import ----
@@ -456,11 +675,13 @@ function printImport(results: ImportResult[], summary: ImportSummary): void {
   for (const r of results) {
     if (r.status === 'stored') {
       for (const s of r.reports ?? []) {
-        const what = `report ${JSON.stringify(printable(s.reportId))} from ${printable(s.organization)} (id ${s.id})`;
+        const what = `report "${terminalText(s.reportId, VALUE_MAX)}" from ${terminalText(s.organization, VALUE_MAX)} (id ${s.id})`;
         process.stdout.write(`${r.path}: ${s.created ? 'stored' : 'already stored:'} ${what}\n`);
       }
     } else if (r.status === 'rejected') {
-      process.stderr.write(`${r.path}: rejected [${r.code}]: ${printable(r.reason ?? '')}\n`);
+      process.stderr.write(
+        `${r.path}: rejected [${r.code}]: ${terminalText(r.reason ?? '', 4 * VALUE_MAX)}\n`,
+      );
     } else if (r.status === 'unreadable') {
       process.stderr.write(`${r.path}: cannot read: ${r.reason}\n`);
     }

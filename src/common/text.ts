@@ -40,14 +40,15 @@ function unsafeOnTerminal(cp: number): boolean {
 /**
  * A report value for a terminal: the characters above escaped (`\x1b`, `\u{202e}`), any other text
  * (names in any script) kept; longer than `max` characters after escaping: cut before the escape
- * that does not fit, followed by `... (N characters)` with the length of the whole value.
+ * that does not fit, followed by `... (N characters)` with `length`, the length of the whole value
+ * (when `text` is already a cut, say so: "over 256").
  */
-export function terminalText(text: string, max = 200): string {
+export function terminalText(text: string, max = 200, length: number | string = text.length): string {
   let out = '';
   for (const c of text) {
     const cp = c.codePointAt(0)!;
     const piece = unsafeOnTerminal(cp) ? escaped(cp) : c;
-    if (out.length + piece.length > max) return `${out}... (${text.length} characters)`;
+    if (out.length + piece.length > max) return `${out}... (${length} characters)`;
     out += piece;
   }
   return out;

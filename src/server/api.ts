@@ -21,7 +21,7 @@ import { buildRecordSet, formatRecords } from '../cli/records.js';
 import { CliError } from '../cli/util.js';
 import { formatStsRecord } from '../mtasts/record.js';
 import { domainKey } from '../store/domain-rules.js';
-import { decodeCursor, encodeCursor, takePage } from '../store/paging.js';
+import { decodeCursor, encodeCursor, REPORT_DETAIL_MAX_BYTES, takePage } from '../store/paging.js';
 import { type BreakdownKey, type Domain as StoredDomain, StoreError } from '../store/types.js';
 import {
   Auth,
@@ -71,8 +71,6 @@ const PUBLIC_ROUTES = new Set(
 const IMPORT_ROUTE = '/api/reports/import';
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const DAY_MS = 86_400_000;
-/** A report's detail view answers with the whole report up to this many stored bytes, else 413. */
-export const REPORT_DETAIL_MAX_BYTES = 8 * 1024 * 1024;
 /** Query of every list: page size and the cursor of the page before (`offset` is gone). */
 const PageQuery = z.object({
   limit: z.coerce.number().int().min(1).max(PAGE_LIMIT_MAX).default(PAGE_LIMIT_DEFAULT),

@@ -16,6 +16,8 @@ export const LIST_TEXT_MAX = 256;
 export const CLIP_MARK = '…';
 /** A list view shows at most this many of a report's policy domains. */
 export const LIST_DOMAINS_MAX = 20;
+/** A report's detail view (API, `reports show`) reads a report whole up to this many stored bytes. */
+export const REPORT_DETAIL_MAX_BYTES = 8 * 1024 * 1024;
 
 /** Kinds of cursor: a cursor of one list is refused by another. */
 export type CursorKind = 'reports' | 'rejected' | 'fetches' | 'domains';
