@@ -142,7 +142,8 @@ function splitRecords(text: string): Array<{ line: number; text: string }> {
     const line = stripComment(rawLine);
     if (open && HEX_CONTINUATION.test(line)) {
       open.text += `\n${line}`;
-      if (!parenthesisOpen(open.text)) open = undefined;
+      // Only this line can close the "(": looking at the whole record again would be quadratic.
+      if (!stillOpen(line)) open = undefined;
       continue;
     }
     open = undefined;
@@ -161,6 +162,13 @@ function stripComment(line: string): string {
 
 function parenthesisOpen(text: string): boolean {
   return text.lastIndexOf('(') > text.lastIndexOf(')');
+}
+
+/** Whether a "(" open before `line` is still open after it. */
+function stillOpen(line: string): boolean {
+  const opened = line.lastIndexOf('(');
+  const closed = line.lastIndexOf(')');
+  return opened === closed || opened > closed; // equal only when both are -1: no parenthesis on the line
 }
 
 function parseRecordText(text: string, line: string | undefined): TlsaEntry {
