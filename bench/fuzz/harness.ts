@@ -242,7 +242,7 @@ export class FindingStore {
 
   constructor(
     readonly dir: string,
-    readonly reproduce: (finding: Finding, file: string) => string,
+    readonly reproduce: (finding: Finding, file?: string) => string,
     readonly perSignature = 3,
   ) {}
 
@@ -254,8 +254,13 @@ export class FindingStore {
     mkdirSync(this.dir, { recursive: true });
     const base = join(this.dir, `${finding.target}-${finding.index}-${finding.kind}`);
     const file = `${base}.${target.format === 'bytes' ? 'bin' : 'json'}`;
-    writeFileSync(file, encodeInput(target.format, input));
-    const shown = relative(process.cwd(), file);
+    let shown: string | undefined = relative(process.cwd(), file);
+    try {
+      writeFileSync(file, encodeInput(target.format, input));
+    } catch {
+      // Too large to write as one string: the seed and index make it again.
+      shown = undefined;
+    }
     writeFileSync(
       `${base}.txt`,
       [
@@ -269,7 +274,7 @@ export class FindingStore {
         '',
       ].join('\n'),
     );
-    finding.file = shown;
+    if (shown !== undefined) finding.file = shown;
   }
 }
 

@@ -389,6 +389,29 @@ function containers(root: unknown, limit = 2000): Array<Record<string, unknown> 
   return found;
 }
 
+/** The JSON tree's rough size in bytes (strings by length, 8 per other value), counted up to `limit`. */
+export function jsonWeight(value: unknown, limit: number): number {
+  let weight = 0;
+  const stack: unknown[] = [value];
+  while (stack.length > 0 && weight <= limit) {
+    const v = stack.pop();
+    if (typeof v === 'string') weight += v.length + 2;
+    else if (Array.isArray(v)) {
+      weight += 8;
+      for (const item of v) stack.push(item);
+    } else if (isObject(v)) {
+      for (const [key, item] of Object.entries(v)) {
+        weight += key.length + 4;
+        stack.push(item);
+      }
+    } else weight += 8;
+  }
+  return weight;
+}
+
+/** A mutated JSON tree stays under this weight (decodeReports refuses more than 50 MiB of JSON anyway). */
+export const MAX_JSON_WEIGHT = 8 * 1024 * 1024;
+
 /**
  * Apply a few random edits to a JSON tree (a fresh copy: `value` is not changed). `keys` are field
  * names of the format, added to objects now and then.
@@ -409,7 +432,10 @@ export function mutateJson(rng: Rng, value: unknown, keys: readonly string[]): u
           // duplicate an element, a few or many times
           if (node.length === 0) break;
           const item = node[Math.min(i, node.length - 1)];
-          const times = rng.chance(0.95) ? rng.range(1, 5) : rng.pick([100, 1000, 10_000]);
+          const wanted = rng.chance(0.95) ? rng.range(1, 5) : rng.pick([100, 1000, 10_000]);
+          // Never past MAX_JSON_WEIGHT in all: copies of copies of a long string would reach gigabytes.
+          const room = MAX_JSON_WEIGHT - jsonWeight(root, MAX_JSON_WEIGHT);
+          const times = Math.min(wanted, Math.floor(room / Math.max(1, jsonWeight(item, room))));
           for (let k = 0; k < times; k++) node.push(structuredClone(item));
           break;
         }
