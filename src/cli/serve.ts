@@ -36,6 +36,7 @@ import {
   serverMetrics,
   serveWorkerMetrics,
 } from '../server/metrics.js';
+import { startRetention } from '../server/retention.js';
 import { CertificateStore, certsDir } from '../server/tls.js';
 import { openStore } from '../store/index.js';
 import { addNetworkOptions, type NetworkOptions, networkFromOptions } from './netopts.js';
@@ -249,7 +250,7 @@ function startCertificates(
   return certificates;
 }
 
-/** What runs once: SMTP receiver, IMAP polling, ACME (after the HTTP listeners are up). */
+/** What runs once: SMTP receiver, IMAP polling, ACME, report retention (after the HTTP listeners are up). */
 async function startBackground(ctx: ServerContext, settings: ServeSettings): Promise<Running[]> {
   const running: Running[] = [];
   try {
@@ -287,6 +288,7 @@ async function startBackground(ctx: ServerContext, settings: ServeSettings): Pro
       acme.start();
       running.push({ stop: () => acme.stop() });
     }
+    running.push(startRetention(ctx, settings.retention));
   } catch (err) {
     await Promise.all(running.map((r) => r.stop()));
     const code = (err as NodeJS.ErrnoException).code;

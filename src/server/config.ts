@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { MIN_PASSWORD_LENGTH } from './auth.js';
 import type { ServeConfig } from './context.js';
 import { adminHostName, policyDomainForHost } from './hosts.js';
+import { DEFAULT_REPORT_RETENTION_DAYS } from './retention.js';
 
 export interface HostPort {
   host: string;
@@ -47,6 +48,11 @@ export interface ServeSettings extends ServeConfig {
   network: { resolver: string[]; caFile: string[]; allowPrivate: boolean; timeoutSeconds: number };
   /** The config file read, if any (absolute). */
   configFile?: string;
+  /**
+   * Reports starting more than reportDays days ago are deleted (src/server/retention.ts); 0 = never.
+   * Default DEFAULT_REPORT_RETENTION_DAYS.
+   */
+  retention?: { reportDays: number };
   /** GET /metrics without login on its own listener (loopback unless metrics.allowNonLoopback). */
   metricsListen?: HostPort;
   /** domainLabels: label counters by policy domain / host name; allowNonLoopback: for metricsListen. */
@@ -99,6 +105,7 @@ export const ENV_KEYS = {
   MXGUARD_ADMIN_PASSWORD: 'adminPassword',
   MXGUARD_IMAP_PASSWORD: 'imap.password',
   MXGUARD_ACME_EMAIL: 'acme.email',
+  MXGUARD_REPORT_RETENTION_DAYS: 'retention.reportDays',
 } as const;
 /** The config file when --config is not given. */
 export const CONFIG_ENV = 'MXGUARD_CONFIG';
@@ -211,6 +218,10 @@ const SettingsSchema = z
         renewDaysBefore: z.int().min(1).max(60),
         caFile: path,
       })
+      .partial()
+      .strict(),
+    retention: z
+      .object({ reportDays: z.int('expected a whole number of days').min(0).max(36500) })
       .partial()
       .strict(),
   })
@@ -330,6 +341,7 @@ function coerce(key: string, value: string): unknown {
   switch (key) {
     case 'workers':
     case 'timeout':
+    case 'retention.reportDays':
       return /^\d+$/.test(value) ? Number(value) : value;
     case 'trustProxy':
       if (value === 'true') return true;
@@ -395,6 +407,8 @@ function mergeLayers(layers: Layer[]): Layer {
   }
   const metrics = layers.flatMap((layer) => (layer.metrics ? [layer.metrics] : []));
   if (metrics.length > 0) merged.metrics = Object.assign({}, ...metrics);
+  const retention = layers.flatMap((layer) => (layer.retention ? [layer.retention] : []));
+  if (retention.length > 0) merged.retention = Object.assign({}, ...retention);
   return merged;
 }
 
@@ -425,6 +439,7 @@ function complete(m: Layer, cwd: string, problems: string[]): ServeSettings {
       allowPrivate: m.allowPrivate ?? false,
       timeoutSeconds: m.timeout ?? 30,
     },
+    retention: { reportDays: m.retention?.reportDays ?? DEFAULT_REPORT_RETENTION_DAYS },
   };
   if (smtpLimits.reservedForNewClients >= smtpLimits.maxClients) {
     problems.push(
