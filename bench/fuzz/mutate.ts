@@ -343,7 +343,8 @@ function edgeValue(rng: Rng, like: unknown): unknown {
       return v;
     }
     case 9:
-      return typeof like === 'string' ? mutateText(rng, like, []) : String(like);
+      // JSON text, not String(): an object may have an own "toString" that is not a function.
+      return typeof like === 'string' ? mutateText(rng, like, []) : (JSON.stringify(like) ?? 'undefined');
     case 10:
       return rng.pick([
         '2016-04-01T00:00:00Z',
