@@ -1,6 +1,8 @@
 // The mxguard dashboard: a small single-page app over the JSON API (/api, see /api/openapi.json).
 // Routes live in the URL fragment: #/ (domains), #/domains/NAME, #/reports, #/reports/ID, #/settings.
 // Rendering goes through dom.js only (text nodes, never innerHTML): report values are attacker-controlled.
+// Lists come in pages (limit, cursor, total; docs/api.md): a table shows the first page and a
+// "Show more" button appends the next one.
 import { sessionsChart } from './barchart.js';
 import { append, formatCount, formatTime, h, replace } from './dom.js';
 
@@ -79,15 +81,18 @@ function section(title, ...children) {
   return h('section', { class: 'card' }, h('h2', {}, title), ...children);
 }
 
+/** One table row; a cell is a <td> already, or anything `h` takes as content. */
+function tableRow(cells) {
+  return h(
+    'tr',
+    {},
+    cells.map((c) => (c instanceof Node && c.nodeName === 'TD' ? c : h('td', {}, c))),
+  );
+}
+
 function table(headers, rows, { empty = 'Nothing yet.', testid } = {}) {
   if (rows.length === 0) return h('p', { class: 'muted' }, empty);
-  const bodyRows = rows.map((cells) =>
-    h(
-      'tr',
-      {},
-      cells.map((c) => (c instanceof Node && c.nodeName === 'TD' ? c : h('td', {}, c))),
-    ),
-  );
+  const bodyRows = rows.map(tableRow);
   // A column of numbers (td.num) gets a right-aligned header.
   const numeric = [...bodyRows[0].children].map((td) => td.classList.contains('num'));
   return h(
@@ -111,6 +116,64 @@ function table(headers, rows, { empty = 'Nothing yet.', testid } = {}) {
 }
 
 const num = (n) => h('td', { class: 'num' }, formatCount(n));
+
+/**
+ * A text cell of a list. A word longer than 32 characters may break anywhere (class `long`), so one
+ * long value cannot push the other columns away; the API cut the value when the item's `clipped`
+ * names the field (a hint says so). `content` is what the cell shows (default: the text itself).
+ */
+function listValue(item, field, text, { mono = false, content = text } = {}) {
+  const classes = [mono ? 'mono' : '', /\S{33}/.test(text) ? 'long' : ''].filter(Boolean).join(' ');
+  return h(
+    'td',
+    {
+      class: classes || undefined,
+      title: item.clipped?.includes(field) ? 'shortened: the report page shows the whole value' : undefined,
+    },
+    content,
+  );
+}
+
+/** `path` with limit and cursor added (the cursor of the page before, absent for the first). */
+function pagePath(path, limit, cursor) {
+  const sep = path.includes('?') ? '&' : '?';
+  return `${path}${sep}limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+}
+
+/**
+ * A table over a paged list: `first` is the first page's answer, `key` the list in it, `row` makes
+ * a row's cells; "Show more" loads `path` with the next cursor and appends, until the last page.
+ */
+function pagedTable(headers, first, { key, path, limit, row, empty, testid }) {
+  const wrap = table(headers, first[key].map(row), { empty, testid });
+  if (first.nextCursor === null) return wrap;
+  const tbody = wrap.querySelector('tbody');
+  let shown = first[key].length;
+  let cursor = first.nextCursor;
+  let total = first.total;
+  const more = h('button', { type: 'button', class: 'more', 'data-testid': `${testid}-more` });
+  const label = () => {
+    more.textContent = `Show more (${formatCount(shown)} of ${formatCount(total)} shown)`;
+  };
+  label();
+  more.addEventListener('click', () =>
+    attempt(async () => {
+      more.disabled = true;
+      try {
+        const page = await api('GET', pagePath(path, limit, cursor));
+        append(tbody, page[key].map((item) => tableRow(row(item))));
+        shown += page[key].length;
+        total = page.total;
+        cursor = page.nextCursor;
+      } finally {
+        more.disabled = false;
+      }
+      if (cursor === null) more.remove();
+      else label();
+    }),
+  );
+  return [wrap, h('p', { class: 'more-row' }, more)];
+}
 
 function modeBadge(mode) {
   return h('span', { class: `badge mode-${mode}` }, mode);
@@ -206,8 +269,15 @@ async function render() {
     if (err instanceof LoginNeeded) return;
     page = h('section', { class: 'card' }, h('h2', {}, 'Could not load this page'), h('p', {}, err.message));
   }
-  if (token === renderToken) replace(main, page);
+  if (token === renderToken) {
+    replace(main, page);
+    if (pendingFlash) flash(...pendingFlash);
+    pendingFlash = undefined;
+  }
 }
+
+/** A message to show once the next page is rendered (after a navigation clears the old one). */
+let pendingFlash;
 
 // ---- login ----
 
@@ -254,9 +324,11 @@ function showLogin(message) {
 
 // ---- domains overview ----
 
+const DOMAINS_PAGE = 100;
+
 async function overviewPage() {
-  const { domains } = await api('GET', '/api/domains');
-  const rows = domains.map((d) => {
+  const first = await api('GET', pagePath('/api/domains', DOMAINS_PAGE));
+  const row = (d) => {
     const total = d.last30Days.successful + d.last30Days.failed;
     return [
       h('td', {}, h('a', { href: `#/domains/${encodeURIComponent(d.name)}` }, d.name)),
@@ -267,16 +339,20 @@ async function overviewPage() {
       h('td', { class: d.last30Days.failed > 0 ? 'num bad' : 'num' }, formatCount(d.last30Days.failed)),
       h('td', { class: 'num' }, total === 0 ? '–' : `${((100 * d.last30Days.failed) / total).toFixed(1)}%`),
     ];
-  });
+  };
   return h(
     'div',
     {},
     section(
       'Domains',
-      table(
+      pagedTable(
         ['Domain', 'Mode', 'Policy id', 'Published id', 'Successful (30 d)', 'Failed (30 d)', 'Failure rate'],
-        rows,
+        first,
         {
+          key: 'domains',
+          path: '/api/domains',
+          limit: DOMAINS_PAGE,
+          row,
           empty: 'No domains yet: add one below.',
           testid: 'domains-table',
         },
@@ -402,7 +478,7 @@ async function domainPage(name) {
     api('GET', apiPath(...base)),
     api('GET', apiPath(...base, 'policy')),
     api('GET', `${apiPath(...base, 'stats')}?days=${chartDays}`),
-    api('GET', apiPath(...base, 'fetches')),
+    api('GET', pagePath(apiPath(...base, 'fetches'), FETCHES_PAGE)),
   ]);
   const notice = pendingNotice && pendingNotice.domain.name === domain.name ? pendingNotice : undefined;
   pendingNotice = undefined;
@@ -423,7 +499,7 @@ async function domainPage(name) {
     failureTables(stats),
     section('DNS records to publish', await recordsView(domain.name)),
     policySection(domain, policy),
-    fetchSection(fetchLog),
+    fetchSection(domain.name, fetchLog),
     section(
       'Remove',
       h('p', { class: 'muted' }, 'Stops serving the policy. Reports already received are kept.'),
@@ -613,7 +689,13 @@ function policySection(domain, policy) {
   );
 }
 
-function fetchSection(log) {
+const FETCHES_PAGE = 100;
+
+function fetchSection(name, log) {
+  const summary =
+    log.total > log.fetches.length
+      ? `Latest ${formatCount(log.fetches.length)} of ${formatCount(log.total)} fetches`
+      : `Latest ${formatCount(log.fetches.length)} fetches`;
   return section(
     'Who fetches your policy',
     table(
@@ -625,17 +707,19 @@ function fetchSection(log) {
       ? h(
           'details',
           {},
-          h('summary', {}, `Latest ${log.fetches.length} fetches`),
-          table(
-            ['Time', 'Client IP', 'Client', 'User-Agent'],
-            log.fetches.map((f) => [
+          h('summary', {}, summary),
+          pagedTable(['Time', 'Client IP', 'Client', 'User-Agent'], log, {
+            key: 'fetches',
+            path: apiPath('domains', name, 'fetches'),
+            limit: FETCHES_PAGE,
+            row: (f) => [
               formatTime(f.at),
               h('td', { class: 'mono' }, f.clientIp),
               f.client,
               h('td', { class: 'ua' }, f.userAgent),
-            ]),
-            { testid: 'fetch-log' },
-          ),
+            ],
+            testid: 'fetch-log',
+          }),
         )
       : null,
   );
@@ -643,39 +727,60 @@ function fetchSection(log) {
 
 // ---- reports ----
 
+const REPORTS_PAGE = 50;
+const REJECTED_PAGE = 20;
+
 async function reportsPage() {
-  const [{ reports }, { rejected }] = await Promise.all([
-    api('GET', '/api/reports?limit=200'),
-    api('GET', '/api/rejected?limit=50'),
+  const [reports, rejected] = await Promise.all([
+    api('GET', pagePath('/api/reports', REPORTS_PAGE)),
+    api('GET', pagePath('/api/rejected', REJECTED_PAGE)),
   ]);
   return h(
     'div',
     {},
     section('Import a report', importForm()),
     section(
-      'Reports',
-      table(
+      `Reports (${formatCount(reports.total)})`,
+      pagedTable(
         ['Organisation', 'Report id', 'Period start', 'Domains', 'Successful', 'Failed', 'Source', 'DKIM'],
-        reports.map((r) => [
-          h('td', {}, h('a', { href: `#/reports/${r.id}` }, r.organization || '(no name)')),
-          h('td', { class: 'mono' }, r.reportId),
-          formatTime(r.start),
-          r.domains.join(', '),
-          num(r.successful),
-          h('td', { class: r.failed > 0 ? 'num bad' : 'num' }, formatCount(r.failed)),
-          r.source,
-          r.dkim,
-        ]),
-        { empty: 'No reports yet.', testid: 'reports-table' },
+        reports,
+        {
+          key: 'reports',
+          path: '/api/reports',
+          limit: REPORTS_PAGE,
+          row: (r) => [
+            listValue(r, 'organization', r.organization, {
+              content: h('a', { href: `#/reports/${r.id}` }, r.organization || '(no name)'),
+            }),
+            listValue(r, 'reportId', r.reportId, { mono: true }),
+            formatTime(r.start),
+            listValue(r, 'domains', r.domains.join(', ')),
+            num(r.successful),
+            h('td', { class: r.failed > 0 ? 'num bad' : 'num' }, formatCount(r.failed)),
+            r.source,
+            r.dkim,
+          ],
+          empty: 'No reports yet.',
+          testid: 'reports-table',
+        },
       ),
     ),
     section(
-      'Rejected input',
-      table(
-        ['Received', 'Source', 'Submitter', 'Size', 'Reason'],
-        rejected.map((r) => [formatTime(r.receivedAt), r.source, r.submitter ?? '', num(r.size), r.reason]),
-        { empty: 'Nothing rejected.', testid: 'rejected-table' },
-      ),
+      `Rejected input (${formatCount(rejected.total)})`,
+      pagedTable(['Received', 'Source', 'Submitter', 'Size', 'Reason'], rejected, {
+        key: 'rejected',
+        path: '/api/rejected',
+        limit: REJECTED_PAGE,
+        row: (r) => [
+          formatTime(r.receivedAt),
+          r.source,
+          listValue(r, 'submitter', r.submitter ?? ''),
+          num(r.size),
+          listValue(r, 'reason', r.reason),
+        ],
+        empty: 'Nothing rejected.',
+        testid: 'rejected-table',
+      }),
     ),
   );
 }
@@ -728,8 +833,75 @@ function importForm() {
   return form;
 }
 
+/** The button that deletes report `id` (after asking), then shows the list. */
+function deleteReportButton(id, what) {
+  return h(
+    'button',
+    {
+      type: 'button',
+      class: 'danger',
+      onclick: () =>
+        attempt(async () => {
+          if (!confirm(`Delete report ${what}? Its sessions leave the charts and tables.`)) return;
+          await api('DELETE', apiPath('reports', id));
+          pendingFlash = [`Report ${what} deleted.`, 'ok'];
+          location.hash = '#/reports';
+        }),
+    },
+    'Delete this report',
+  );
+}
+
+function deleteSection(id, what) {
+  return section(
+    'Delete',
+    h(
+      'p',
+      { class: 'muted' },
+      'Removes the report with its policies and failures from every chart and table.',
+    ),
+    deleteReportButton(id, what),
+  );
+}
+
+/** A report stored too large for the detail view (413): its clipped summary, and the way out. */
+function tooLargePage(id, body) {
+  const r = body.report;
+  return h(
+    'div',
+    {},
+    h('p', {}, h('a', { href: '#/reports' }, '← all reports')),
+    section(
+      'Report',
+      h('p', { class: 'notice', 'data-testid': 'report-too-large' }, body.message),
+      h(
+        'dl',
+        { class: 'facts' },
+        [
+          ['Organisation', r.organization],
+          ['Report id', r.reportId],
+          ['Period', `${formatTime(r.start)} – ${formatTime(r.end)}`],
+          ['Domains', r.domains.join(', ')],
+          ['Sessions', `${formatCount(r.successful)} successful, ${formatCount(r.failed)} failed`],
+          ['Received', `${formatTime(r.receivedAt)} via ${r.source}`],
+        ].map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]),
+      ),
+    ),
+    deleteSection(id, `#${r.id}`),
+  );
+}
+
 async function reportPage(id) {
-  const r = await api('GET', apiPath('reports', id));
+  let r;
+  try {
+    r = await api('GET', apiPath('reports', id));
+  } catch (err) {
+    // Stored too large to show (an older mxguard kept megabyte values): the summary, to delete it.
+    if (err instanceof ApiFailure && err.status === 413 && err.body?.report) {
+      return tooLargePage(id, err.body);
+    }
+    throw err;
+  }
   const facts = [
     ['Organisation', r.organization],
     ['Report id', r.reportId],
@@ -795,6 +967,7 @@ async function reportPage(id) {
         ),
       ),
     ),
+    deleteSection(id, `#${r.id} from ${(r.organization || '(no name)').slice(0, 80)}`),
   );
 }
 
