@@ -507,3 +507,258 @@ describe('fuzz', () => {
     );
   });
 });
+
+// Caps on report content (issue 10): the numbers are the spec, written out here on purpose.
+describe('reportFromWire: caps on strings (refused: identity fields, DNS names, addresses, policies)', () => {
+  const refused: Array<[string, number, (j: Json, value: string) => void, string]> = [
+    ['organization-name', 256, (j, v) => (j['organization-name'] = v), 'organization-name'],
+    ['report-id', 256, (j, v) => (j['report-id'] = v), 'report-id'],
+    [
+      'policy-type',
+      64,
+      (j, v) => (j.policies[0].policy['policy-type'] = v),
+      'policies[0].policy.policy-type',
+    ],
+    [
+      'policy-domain',
+      253,
+      (j, v) => (j.policies[0].policy['policy-domain'] = v),
+      'policies[0].policy.policy-domain',
+    ],
+    ['mx-host entry', 253, (j, v) => (j.policies[0].policy['mx-host'] = ['mx.example', v]), 'mx-host[1]'],
+    ['mx-host as a string', 253, (j, v) => (j.policies[0].policy['mx-host'] = v), 'policy.mx-host'],
+    [
+      'policy-string entry',
+      65536,
+      (j, v) => (j.policies[0].policy['policy-string'] = ['version: STSv1', v]),
+      'policy-string[1]',
+    ],
+    ['result-type', 64, (j, v) => (j.policies[0]['failure-details'][0]['result-type'] = v), 'result-type'],
+    [
+      'sending-mta-ip',
+      45,
+      (j, v) => (j.policies[0]['failure-details'][0]['sending-mta-ip'] = v),
+      'failure-details[0].sending-mta-ip',
+    ],
+    ['receiving-ip', 45, (j, v) => (j.policies[0]['failure-details'][0]['receiving-ip'] = v), 'receiving-ip'],
+    [
+      'receiving-mx-hostname',
+      253,
+      (j, v) => (j.policies[0]['failure-details'][0]['receiving-mx-hostname'] = v),
+      'receiving-mx-hostname',
+    ],
+  ];
+  for (const [name, cap, set, where] of refused) {
+    test(`${name}: ${cap} characters pass, ${cap + 1} are TLSRPT_FIELD_TOO_LONG`, () => {
+      const atCap = fixture();
+      set(atCap, 'a'.repeat(cap));
+      const { warnings } = reportFromWire(atCap);
+      assert.ok(!warnings.some((w) => w.code === 'TLSRPT_FIELD_CLIPPED'));
+
+      const over = fixture();
+      set(over, 'a'.repeat(cap + 1));
+      const err = errorOf(over);
+      assert.equal(err.code, 'TLSRPT_FIELD_TOO_LONG');
+      assert.ok(err.where?.includes(where), `${err.where} names ${where}`);
+      assert.match(err.message, new RegExp(`${cap + 1}.*${cap}`));
+    });
+  }
+
+  test('a string is measured in characters (UTF-16 code units, as JSON text decodes it)', () => {
+    const json = fixture();
+    json['organization-name'] = 'é'.repeat(256);
+    assert.equal(reportFromWire(json).report.organization.length, 256);
+  });
+});
+
+describe('reportFromWire: caps on free text (clipped with a warning; counts unaffected)', () => {
+  const clipped: Array<[string, number, (j: Json, v: string) => void, (r: TlsReport) => string | undefined]> =
+    [
+      ['contact-info', 1024, (j, v) => (j['contact-info'] = v), (r) => r.contactInfo],
+      [
+        'additional-information',
+        1024,
+        (j, v) => (j.policies[0]['failure-details'][0]['additional-information'] = v),
+        (r) => r.policies[0]!.failures[0]!.additionalInformation,
+      ],
+      [
+        'failure-reason-code',
+        1024,
+        (j, v) => (j.policies[0]['failure-details'][0]['failure-reason-code'] = v),
+        (r) => r.policies[0]!.failures[0]!.failureReasonCode,
+      ],
+      [
+        'receiving-mx-helo',
+        253,
+        (j, v) => (j.policies[0]['failure-details'][0]['receiving-mx-helo'] = v),
+        (r) => r.policies[0]!.failures[0]!.receivingMxHelo,
+      ],
+    ];
+  for (const [name, cap, set, get] of clipped) {
+    test(`${name}: ${cap} characters kept whole, ${cap + 1} clipped to ${cap} with TLSRPT_FIELD_CLIPPED`, () => {
+      const atCap = fixture();
+      set(atCap, 'b'.repeat(cap));
+      const kept = reportFromWire(atCap);
+      assert.equal(get(kept.report), 'b'.repeat(cap));
+      assert.ok(!kept.warnings.some((w) => w.code === 'TLSRPT_FIELD_CLIPPED'));
+
+      const over = fixture();
+      set(over, 'b'.repeat(cap + 1));
+      const { report, warnings } = reportFromWire(over);
+      const value = get(report)!;
+      assert.equal(value.length, cap);
+      assert.ok(value.endsWith('…'));
+      const warning = warnings.find((w) => w.code === 'TLSRPT_FIELD_CLIPPED');
+      assert.ok(warning?.where?.endsWith(name), `${warning?.where}`);
+      assert.equal(report.policies[0]!.failed, 15);
+    });
+  }
+
+  test('clipping never splits a surrogate pair', () => {
+    const json = fixture();
+    json['contact-info'] = '😀'.repeat(600);
+    const value = reportFromWire(json).report.contactInfo!;
+    assert.ok(value.length <= 1024);
+    // A lone surrogate would not survive UTF-8 (it becomes U+FFFD).
+    assert.equal(Buffer.from(value, 'utf8').toString('utf8'), value);
+  });
+});
+
+describe('reportFromWire: caps on lists', () => {
+  function policies(n: number): Json[] {
+    const one = fixture().policies[0];
+    return Array.from({ length: n }, () => structuredClone(one));
+  }
+  test('100 policies pass, 101 are TLSRPT_LIST_TOO_LONG', () => {
+    const json = fixture();
+    json.policies = policies(100);
+    assert.equal(reportFromWire(json).report.policies.length, 100);
+    json.policies = policies(101);
+    const err = errorOf(json);
+    assert.equal(err.code, 'TLSRPT_LIST_TOO_LONG');
+    assert.equal(err.where, 'policies');
+  });
+
+  for (const key of ['policy-string', 'mx-host']) {
+    test(`${key}: 1000 entries pass, 1001 are TLSRPT_LIST_TOO_LONG`, () => {
+      const json = fixture();
+      json.policies[0].policy[key] = Array.from({ length: 1000 }, (_, i) => `mx${i}.example`);
+      reportFromWire(json);
+      json.policies[0].policy[key].push('one.more');
+      const err = errorOf(json);
+      assert.equal(err.code, 'TLSRPT_LIST_TOO_LONG');
+      assert.equal(err.where, `policies[0].policy.${key}`);
+    });
+  }
+});
+
+describe('reportFromWire: failure-details rows beyond the cap are merged, counts exact', () => {
+  function rows(n: number, type: (i: number) => string, withIp = true): Json[] {
+    return Array.from({ length: n }, (_, i) => ({
+      'result-type': type(i),
+      'failed-session-count': (i % 7) + 1,
+      ...(withIp ? { 'sending-mta-ip': `192.0.2.${i % 250}` } : {}),
+    }));
+  }
+  function sumBy(list: Array<{ resultType: string; count: number }>): Map<string, number> {
+    const by = new Map<string, number>();
+    for (const r of list) by.set(r.resultType, (by.get(r.resultType) ?? 0) + r.count);
+    return by;
+  }
+
+  test('1000 rows of a policy are all kept as sent', () => {
+    const json = fixture();
+    json.policies[0]['failure-details'] = rows(1000, () => 'certificate-expired');
+    delete json.policies[0].summary['total-failure-session-count'];
+    const { report, warnings } = reportFromWire(json);
+    assert.equal(report.policies[0]!.failures.length, 1000);
+    assert.ok(!warnings.some((w) => w.code === 'TLSRPT_FAILURE_ROWS_MERGED'));
+  });
+
+  test('200,000 rows: the first 1000 kept, the rest one row per result-type, every count exact', () => {
+    const types = ['certificate-expired', 'dane-required', 'starttls-not-supported', 'x-private-type'];
+    const wireRows = rows(200_000, (i) => types[i % types.length]!, false);
+    const json = fixture();
+    json.policies[0]['failure-details'] = wireRows;
+    const total = wireRows.reduce((s, r) => s + r['failed-session-count'], 0);
+    json.policies[0].summary['total-failure-session-count'] = total;
+    const { report, warnings } = reportFromWire(json);
+    const policy = report.policies[0]!;
+    assert.equal(policy.failed, total);
+    // 1000 kept + one merged row for each of the 3 RFC 8460 §4.3 types + one for the unknown type
+    assert.equal(policy.failures.length, 1004);
+    assert.deepEqual(
+      policy.failures.slice(0, 1000),
+      reportFromWire({
+        ...json,
+        policies: [{ ...json.policies[0], 'failure-details': wireRows.slice(0, 1000) }],
+      }).report.policies[0]!.failures,
+    );
+    assert.equal(
+      policy.failures.reduce((s, r) => s + r.count, 0),
+      total,
+    );
+    const merged = policy.failures.slice(1000);
+    const wireByType = sumBy(
+      wireRows.slice(1000).map((r) => ({ resultType: r['result-type'], count: r['failed-session-count'] })),
+    );
+    for (const type of types.slice(0, 3)) {
+      assert.equal(merged.find((r) => r.resultType === type)?.count, wireByType.get(type), type);
+    }
+    // RFC 8460 §4.3.1: validation-failure is the catch-all for reasons not listed.
+    assert.equal(
+      merged.find((r) => r.resultType === 'validation-failure')?.count,
+      wireByType.get('x-private-type'),
+    );
+    for (const row of merged) assert.match(row.additionalInformation ?? '', /merged/);
+    assert.equal(warnings.filter((w) => w.code === 'TLSRPT_FAILURE_ROWS_MERGED').length, 1);
+    // 200,000 rows without sending-mta-ip and 50,000 unknown types: the warnings are capped too
+    assert.ok(warnings.length <= 101, `${warnings.length} warnings`);
+    assert.ok(warnings.some((w) => w.code === 'TLSRPT_TOO_MANY_WARNINGS'));
+  });
+
+  test('at most 10,000 rows are kept in a whole report; later policies are merged, counts exact', () => {
+    const json = fixture();
+    const one = json.policies[0];
+    json.policies = Array.from({ length: 12 }, (_, p) => ({
+      ...structuredClone(one),
+      summary: { 'total-successful-session-count': 1, 'total-failure-session-count': 1000 * 4 },
+      'failure-details': rows(1000, () => 'certificate-not-trusted').map((r) => ({
+        ...r,
+        'failed-session-count': 4,
+        'receiving-mx-hostname': `mx${p}.example`,
+      })),
+    }));
+    const { report } = reportFromWire(json);
+    const kept = report.policies.flatMap((p) =>
+      p.failures.filter((f) => !/merged/.test(f.additionalInformation ?? '')),
+    );
+    assert.equal(kept.length, 10_000);
+    for (const p of report.policies) {
+      assert.equal(p.failed, 4000);
+      assert.equal(
+        p.failures.reduce((s, r) => s + r.count, 0),
+        4000,
+      );
+    }
+    assert.equal(report.policies[11]!.failures.length, 1);
+  });
+
+  test('counts whose sum is not a safe integer are TLSRPT_BAD_COUNT', () => {
+    const json = fixture();
+    json.policies[0]['failure-details'] = rows(3, () => 'certificate-expired').map((r) => ({
+      ...r,
+      'failed-session-count': Number.MAX_SAFE_INTEGER,
+    }));
+    delete json.policies[0].summary['total-failure-session-count'];
+    assert.equal(errorOf(json).code, 'TLSRPT_BAD_COUNT');
+  });
+
+  test('thousands of bad rows give a bounded list of problems', () => {
+    const json = fixture();
+    json.policies[0]['failure-details'] = Array.from({ length: 5000 }, () => ({ 'result-type': 7 }));
+    const err = errorOf(json);
+    assert.ok(err.problems.length <= 101, `${err.problems.length} problems`);
+    assert.match(err.message, /more/);
+  });
+});

@@ -5,6 +5,26 @@
 // senders get wrong, each recorded as a warning or note: datetimes without a time zone
 // (Microsoft), mx-host as a string (the RFC's own example), failure counts that do not add up
 // (Mail.ru), missing total-failure-session-count or policy-domain, unknown types.
+//
+// Every field is capped (REPORT_CAPS; lengths in characters, i.e. UTF-16 code units), so that a
+// stored report is bounded whatever a sender puts in it. Three ways, decided per field:
+// - Refused (TLSRPT_FIELD_TOO_LONG, TLSRPT_LIST_TOO_LONG): what no conforming sender can send. The
+//   identity fields organization-name and report-id (256; a report is stored once per organization +
+//   report-id, so they are never cut), policy-type and result-type (64; the RFC's longest is 27),
+//   DNS names: policy-domain, mx-host, receiving-mx-hostname (253, RFC 1035 §2.3.4), addresses:
+//   sending-mta-ip, receiving-ip (45, the longest IPv6 text), a policy-string entry (64 KiB: a whole
+//   MTA-STS policy is at most 64 KiB, RFC 8461 §3.3; a TLSA record in presentation form with a
+//   certificate of up to 32 KiB), more than 1000 policy-string or mx-host entries, more than 100
+//   policies (a report is about one policy domain, RFC 8460 §5.1 names one per file).
+// - Clipped with a warning (TLSRPT_FIELD_CLIPPED), ending in "…": free text a sender copies from
+//   elsewhere: contact-info, additional-information, failure-reason-code (1 KiB), receiving-mx-helo
+//   (253: whatever the MX said in its greeting). No count depends on them.
+// - Merged with a warning (TLSRPT_FAILURE_ROWS_MERGED): failure-details rows after the first 1000 of
+//   a policy, or after the first 10,000 of the report, become one row per result-type (types not in
+//   RFC 8460 §4.3 go to validation-failure, its catch-all) whose count is the exact sum; the other
+//   fields of merged rows are dropped and additional-information says how many rows were merged.
+// Counts are safe integers, and so is their sum per policy (TLSRPT_BAD_COUNT). At most 100 errors and
+// 100 warnings are listed; the rest are counted in one last entry.
 import { type Problem, problem, type Severity } from '../common/errors.js';
 import { TlsRptError, type TlsRptErrorCode } from './error.js';
 
@@ -100,30 +120,88 @@ export const RESULT_TYPES: readonly string[] = [
   'sts-webpki-invalid',
 ];
 
-// Optional string fields of a failure-details entry, wire name -> internal name.
+/** The caps on report content (see the header comment for what happens over each). */
+export const REPORT_CAPS = {
+  /** organization-name, report-id: refused over. */
+  identity: 256,
+  /** policy-type, result-type: refused over. */
+  typeName: 64,
+  /** policy-domain, mx-host entries, receiving-mx-hostname (RFC 1035 §2.3.4): refused over. */
+  hostName: 253,
+  /** sending-mta-ip, receiving-ip: refused over. */
+  address: 45,
+  /** One policy-string entry: refused over. */
+  policyString: 65_536,
+  /** policy-string and mx-host entries per policy: refused over. */
+  listEntries: 1000,
+  /** contact-info, additional-information, failure-reason-code: clipped over. */
+  freeText: 1024,
+  /** receiving-mx-helo: clipped over. */
+  helo: 253,
+  /** Policies per report: refused over. */
+  policies: 100,
+  /** failure-details rows kept per policy; the rest are merged. */
+  rowsPerPolicy: 1000,
+  /** failure-details rows kept per report; the rest are merged. */
+  rowsPerReport: 10_000,
+  /** Errors and warnings listed; the rest are counted. */
+  problems: 100,
+} as const;
+
+/** The longest string any field keeps: parse.ts refuses longer JSON strings before parsing. */
+export const MAX_FIELD_LENGTH = REPORT_CAPS.policyString;
+
+type OverCap = 'refuse' | 'clip';
+
+// Optional string fields of a failure-details entry: wire name, internal name, cap, over the cap.
 const FAILURE_STRING_FIELDS = [
-  ['sending-mta-ip', 'sendingMtaIp'],
-  ['receiving-mx-hostname', 'receivingMxHostname'],
-  ['receiving-mx-helo', 'receivingMxHelo'],
-  ['receiving-ip', 'receivingIp'],
-  ['additional-information', 'additionalInformation'],
-  ['failure-reason-code', 'failureReasonCode'],
+  ['sending-mta-ip', 'sendingMtaIp', REPORT_CAPS.address, 'refuse'],
+  ['receiving-mx-hostname', 'receivingMxHostname', REPORT_CAPS.hostName, 'refuse'],
+  ['receiving-mx-helo', 'receivingMxHelo', REPORT_CAPS.helo, 'clip'],
+  ['receiving-ip', 'receivingIp', REPORT_CAPS.address, 'refuse'],
+  ['additional-information', 'additionalInformation', REPORT_CAPS.freeText, 'clip'],
+  ['failure-reason-code', 'failureReasonCode', REPORT_CAPS.freeText, 'clip'],
 ] as const;
+
+// RFC 8460 §4.3.1: "validation-failure" is the general failure for reasons not listed.
+const CATCH_ALL_RESULT_TYPE = 'validation-failure';
 
 type JsonObject = Record<string, unknown>;
 
-/** Collects errors and warnings while one report is read. */
+/** Collects errors and warnings while one report is read; lists at most REPORT_CAPS.problems of each. */
 class Findings {
   readonly errors: Problem[] = [];
-  readonly warnings: Problem[] = [];
+  private readonly listedWarnings: Problem[] = [];
+  private moreErrors = 0;
+  private moreWarnings = 0;
 
   error(code: TlsRptErrorCode, message: string, where?: string): undefined {
-    this.errors.push(problem('error', code, message, where));
+    if (this.errors.length < REPORT_CAPS.problems) this.errors.push(problem('error', code, message, where));
+    else this.moreErrors++;
     return undefined;
   }
 
   warn(code: string, message: string, where?: string, severity: Severity = 'warning'): void {
-    this.warnings.push(problem(severity, code, message, where));
+    if (this.listedWarnings.length < REPORT_CAPS.problems)
+      this.listedWarnings.push(problem(severity, code, message, where));
+    else this.moreWarnings++;
+  }
+
+  get failed(): boolean {
+    return this.errors.length > 0;
+  }
+
+  /** Every error listed, then one entry counting those that were not. */
+  allErrors(): Problem[] {
+    if (this.moreErrors === 0) return this.errors;
+    const first = this.errors[0]!;
+    return [...this.errors, problem('error', first.code, `${this.moreErrors} more errors not listed`)];
+  }
+
+  get warnings(): Problem[] {
+    if (this.moreWarnings === 0) return this.listedWarnings;
+    const more = `${this.moreWarnings} more warnings not listed`;
+    return [...this.listedWarnings, problem('warning', 'TLSRPT_TOO_MANY_WARNINGS', more)];
   }
 }
 
@@ -137,9 +215,9 @@ export function reportFromWire(json: unknown): { report: TlsReport; warnings: Pr
       'not a TLS-RPT report: expected a JSON object with organization-name, report-id, date-range and policies (RFC 8460 §4.4)',
     );
   }
-  const organization = requiredString(json, 'organization-name', '', f);
-  const reportId = requiredString(json, 'report-id', '', f);
-  const contactInfo = optionalString(json, 'contact-info', '', f);
+  const organization = requiredString(json, 'organization-name', '', f, REPORT_CAPS.identity);
+  const reportId = requiredString(json, 'report-id', '', f, REPORT_CAPS.identity);
+  const contactInfo = optionalString(json, 'contact-info', '', f, REPORT_CAPS.freeText, 'clip');
   if (contactInfo === undefined && !('contact-info' in json)) {
     f.warn('TLSRPT_MISSING_CONTACT_INFO', 'no contact-info (RFC 8460 §4.4 asks for one)', 'contact-info');
   }
@@ -148,14 +226,17 @@ export function reportFromWire(json: unknown): { report: TlsReport; warnings: Pr
   const wirePolicies = json.policies;
   if (wirePolicies === undefined) f.error('TLSRPT_MISSING_FIELD', 'missing required field', 'policies');
   else if (!Array.isArray(wirePolicies)) f.error('TLSRPT_BAD_FIELD', 'must be an array', 'policies');
-  else {
+  else if (wirePolicies.length > REPORT_CAPS.policies) {
+    f.error('TLSRPT_LIST_TOO_LONG', tooMany(wirePolicies.length, REPORT_CAPS.policies), 'policies');
+  } else {
     if (wirePolicies.length === 0) f.warn('TLSRPT_NO_POLICIES', 'the report lists no policies', 'policies');
+    const rowBudget = { left: REPORT_CAPS.rowsPerReport };
     wirePolicies.forEach((p, i) => {
-      const result = readPolicyResult(p, `policies[${i}]`, f);
+      const result = readPolicyResult(p, `policies[${i}]`, f, rowBudget);
       if (result) policies.push(result);
     });
   }
-  if (f.errors.length > 0) throw TlsRptError.fromProblems(f.errors);
+  if (f.failed) throw TlsRptError.fromProblems(f.allErrors());
 
   const report: TlsReport = {
     organization: organization!,
@@ -230,7 +311,7 @@ function readDatetime(range: JsonObject, key: string, f: Findings): string | und
   if (typeof value !== 'string')
     return f.error('TLSRPT_BAD_DATETIME', 'must be an RFC 3339 date-time string', where);
   const m = DATETIME.exec(value);
-  if (!m) return f.error('TLSRPT_BAD_DATETIME', `"${value}" is not an RFC 3339 date-time`, where);
+  if (!m) return f.error('TLSRPT_BAD_DATETIME', `${describe(value)} is not an RFC 3339 date-time`, where);
   const [, year, month, day, hour, minute, second, fraction = '', zone] = m;
   const fields = [year, month, day, hour, minute, second].map(Number) as [
     number,
@@ -267,7 +348,12 @@ function daysInMonth(year: number, month: number): number {
   return [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1] ?? 0;
 }
 
-function readPolicyResult(entry: unknown, where: string, f: Findings): TlsPolicyResult | undefined {
+function readPolicyResult(
+  entry: unknown,
+  where: string,
+  f: Findings,
+  rowBudget: { left: number },
+): TlsPolicyResult | undefined {
   if (!isObject(entry))
     return f.error('TLSRPT_BAD_FIELD', 'must be an object with policy and summary', where);
   const policy = entry.policy;
@@ -279,7 +365,7 @@ function readPolicyResult(entry: unknown, where: string, f: Findings): TlsPolicy
   if (!isObject(policy) || !isObject(summary)) return undefined;
 
   const policyWhere = `${where}.policy`;
-  const type = requiredString(policy, 'policy-type', policyWhere, f);
+  const type = requiredString(policy, 'policy-type', policyWhere, f, REPORT_CAPS.typeName);
   if (type !== undefined && !POLICY_TYPES.includes(type)) {
     f.warn(
       'TLSRPT_UNKNOWN_POLICY_TYPE',
@@ -288,7 +374,7 @@ function readPolicyResult(entry: unknown, where: string, f: Findings): TlsPolicy
       'note',
     );
   }
-  let domain = optionalString(policy, 'policy-domain', policyWhere, f);
+  let domain = optionalString(policy, 'policy-domain', policyWhere, f, REPORT_CAPS.hostName);
   if (domain === undefined && !('policy-domain' in policy)) {
     f.warn(
       'TLSRPT_MISSING_POLICY_DOMAIN',
@@ -297,7 +383,7 @@ function readPolicyResult(entry: unknown, where: string, f: Findings): TlsPolicy
     );
     domain = '';
   }
-  const policyStrings = stringList(policy, 'policy-string', policyWhere, f);
+  const policyStrings = stringList(policy, 'policy-string', policyWhere, f, REPORT_CAPS.policyString);
   if (policy['policy-string'] === undefined && (type === 'sts' || type === 'tlsa')) {
     f.warn(
       'TLSRPT_MISSING_POLICY_STRING',
@@ -305,7 +391,7 @@ function readPolicyResult(entry: unknown, where: string, f: Findings): TlsPolicy
       policyWhere,
     );
   }
-  const mxHosts = stringList(policy, 'mx-host', policyWhere, f);
+  const mxHosts = stringList(policy, 'mx-host', policyWhere, f, REPORT_CAPS.hostName);
 
   const summaryWhere = `${where}.summary`;
   const successful = requiredCount(summary, 'total-successful-session-count', summaryWhere, f);
@@ -315,17 +401,39 @@ function readPolicyResult(entry: unknown, where: string, f: Findings): TlsPolicy
       ? undefined
       : count(wireFailed, `${summaryWhere}.total-failure-session-count`, f);
 
-  const failures: TlsFailure[] = [];
   const details = entry['failure-details'];
+  let failures: TlsFailure[] = [];
+  let detailSum = 0;
   if (details !== undefined && !Array.isArray(details)) {
     f.error('TLSRPT_BAD_FIELD', 'must be an array', `${where}.failure-details`);
   } else if (details !== undefined) {
+    const keep = Math.min(REPORT_CAPS.rowsPerPolicy, rowBudget.left);
+    if (details.length > keep) {
+      // Said first, so that the warnings about single rows cannot push it out of the list.
+      f.warn(
+        'TLSRPT_FAILURE_ROWS_MERGED',
+        `${details.length - keep} failure-details rows after the first ${keep} merged into one row per ` +
+          `result-type (at most ${REPORT_CAPS.rowsPerPolicy} rows per policy and ${REPORT_CAPS.rowsPerReport} ` +
+          'per report are kept); the counts are exact',
+        `${where}.failure-details`,
+      );
+    }
+    const rows = new FailureRows(keep);
     details.forEach((d, i) => {
       const failure = readFailure(d, `${where}.failure-details[${i}]`, f);
-      if (failure) failures.push(failure);
+      if (failure) rows.add(failure);
     });
+    rowBudget.left -= rows.kept.length;
+    failures = rows.result();
+    detailSum = rows.sum;
+    if (!Number.isSafeInteger(detailSum)) {
+      f.error(
+        'TLSRPT_BAD_COUNT',
+        `failed-session-count values add up to more than ${Number.MAX_SAFE_INTEGER}`,
+        `${where}.failure-details`,
+      );
+    }
   }
-  const detailSum = failures.reduce((sum, x) => sum + x.count, 0);
   let failed = failedGiven ?? 0;
   if (wireFailed === undefined) {
     failed = detailSum;
@@ -354,9 +462,50 @@ function readPolicyResult(entry: unknown, where: string, f: Findings): TlsPolicy
   return { type, domain, policyStrings, mxHosts, successful, failed, failures };
 }
 
+/** The failure-details rows of one policy: the first `keep` as sent, the rest merged by result-type. */
+class FailureRows {
+  readonly kept: TlsFailure[] = [];
+  private readonly merged = new Map<string, { resultType: string; count: number; rows: number }>();
+  sum = 0;
+
+  constructor(private readonly keep: number) {}
+
+  add(failure: TlsFailure): void {
+    this.sum += failure.count;
+    if (this.kept.length < this.keep) {
+      this.kept.push(failure);
+      return;
+    }
+    const known = RESULT_TYPES.includes(failure.resultType);
+    // Unknown types share one bucket, so that their number cannot grow the merged rows.
+    const key = known ? failure.resultType : '';
+    const bucket = this.merged.get(key);
+    if (bucket) {
+      bucket.count += failure.count;
+      bucket.rows++;
+    } else {
+      const resultType = known ? failure.resultType : CATCH_ALL_RESULT_TYPE;
+      this.merged.set(key, { resultType, count: failure.count, rows: 1 });
+    }
+  }
+
+  result(): TlsFailure[] {
+    const merged = [...this.merged].map(([key, b]): TlsFailure => {
+      const what =
+        key === '' ? 'failure-details rows of result types not in RFC 8460 §4.3' : 'failure-details rows';
+      return {
+        resultType: b.resultType,
+        count: b.count,
+        additionalInformation: `${b.rows} ${what} merged by mxguard: more than ${this.keep} rows`,
+      };
+    });
+    return [...this.kept, ...merged];
+  }
+}
+
 function readFailure(entry: unknown, where: string, f: Findings): TlsFailure | undefined {
   if (!isObject(entry)) return f.error('TLSRPT_BAD_FIELD', 'must be an object', where);
-  const resultType = requiredString(entry, 'result-type', where, f);
+  const resultType = requiredString(entry, 'result-type', where, f, REPORT_CAPS.typeName);
   if (resultType !== undefined && !RESULT_TYPES.includes(resultType)) {
     f.warn(
       'TLSRPT_UNKNOWN_RESULT_TYPE',
@@ -369,12 +518,12 @@ function readFailure(entry: unknown, where: string, f: Findings): TlsFailure | u
   if (entry['sending-mta-ip'] === undefined) {
     f.warn('TLSRPT_MISSING_SENDING_MTA_IP', 'no sending-mta-ip (RFC 8460 §4.4 asks for one)', where);
   }
-  if (resultType === undefined || failureCount === undefined) return undefined;
-  const failure: TlsFailure = { resultType, count: failureCount };
-  for (const [wireName, name] of FAILURE_STRING_FIELDS) {
-    const value = optionalString(entry, wireName, where, f);
+  const failure: TlsFailure = { resultType: resultType ?? '', count: failureCount ?? 0 };
+  for (const [wireName, name, cap, overCap] of FAILURE_STRING_FIELDS) {
+    const value = optionalString(entry, wireName, where, f, cap, overCap);
     if (value !== undefined) failure[name] = value;
   }
+  if (resultType === undefined || failureCount === undefined) return undefined;
   return failure;
 }
 
@@ -388,22 +537,62 @@ function path(parent: string, key: string): string {
   return parent === '' ? key : `${parent}.${key}`;
 }
 
-function requiredString(obj: JsonObject, key: string, parent: string, f: Findings): string | undefined {
+function requiredString(
+  obj: JsonObject,
+  key: string,
+  parent: string,
+  f: Findings,
+  cap: number,
+  overCap: OverCap = 'refuse',
+): string | undefined {
   if (obj[key] === undefined)
     return f.error('TLSRPT_MISSING_FIELD', 'missing required field', path(parent, key));
-  return optionalString(obj, key, parent, f);
+  return optionalString(obj, key, parent, f, cap, overCap);
 }
 
-function optionalString(obj: JsonObject, key: string, parent: string, f: Findings): string | undefined {
+function optionalString(
+  obj: JsonObject,
+  key: string,
+  parent: string,
+  f: Findings,
+  cap: number,
+  overCap: OverCap = 'refuse',
+): string | undefined {
   const value = obj[key];
   if (value === undefined) return undefined;
   if (typeof value !== 'string')
     return f.error('TLSRPT_BAD_FIELD', `must be a string, got ${describe(value)}`, path(parent, key));
-  return value;
+  return capped(value, cap, overCap, path(parent, key), f);
 }
 
-/** A list of strings; a single string is accepted as a one-element list (the RFC 8460 example does this for mx-host). */
-function stringList(obj: JsonObject, key: string, parent: string, f: Findings): string[] {
+/** `value` if it is at most `cap` characters; otherwise refused (an error) or clipped (a warning). */
+function capped(
+  value: string,
+  cap: number,
+  overCap: OverCap,
+  where: string,
+  f: Findings,
+): string | undefined {
+  if (value.length <= cap) return value;
+  const message = `${value.length} characters, more than the limit of ${cap}`;
+  if (overCap === 'refuse') return f.error('TLSRPT_FIELD_TOO_LONG', message, where);
+  f.warn('TLSRPT_FIELD_CLIPPED', `${message}; clipped`, where);
+  // The last character kept must not be the first half of a surrogate pair.
+  let end = cap - 1;
+  const last = value.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--;
+  return `${value.slice(0, end)}…`;
+}
+
+function tooMany(length: number, cap: number): string {
+  return `${length} entries, more than the limit of ${cap}`;
+}
+
+/**
+ * A list of strings, each at most `cap` characters, at most REPORT_CAPS.listEntries of them; a single
+ * string is accepted as a one-element list (the RFC 8460 example does this for mx-host).
+ */
+function stringList(obj: JsonObject, key: string, parent: string, f: Findings, cap: number): string[] {
   const value = obj[key];
   const where = path(parent, key);
   if (value === undefined) return [];
@@ -414,13 +603,23 @@ function stringList(obj: JsonObject, key: string, parent: string, f: Findings): 
       where,
       'note',
     );
-    return [value];
+    const one = capped(value, cap, 'refuse', where, f);
+    return one === undefined ? [] : [one];
   }
   if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
     f.error('TLSRPT_BAD_FIELD', `must be a list of strings, got ${describe(value)}`, where);
     return [];
   }
-  return value as string[];
+  if (value.length > REPORT_CAPS.listEntries) {
+    f.error('TLSRPT_LIST_TOO_LONG', tooMany(value.length, REPORT_CAPS.listEntries), where);
+    return [];
+  }
+  const list: string[] = [];
+  value.forEach((entry: string, i) => {
+    const kept = capped(entry, cap, 'refuse', `${where}[${i}]`, f);
+    if (kept !== undefined) list.push(kept);
+  });
+  return list;
 }
 
 function requiredCount(obj: JsonObject, key: string, parent: string, f: Findings): number | undefined {
