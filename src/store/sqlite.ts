@@ -148,21 +148,8 @@ interface ReportRow {
   domains: string;
 }
 
-/** A report as list views read it: clipped text, at most LIST_DOMAINS_MAX + 1 domains. */
-interface SummaryRow {
-  id: number;
-  start_ms: number;
-  organization: string;
-  report_id: string;
-  start_at: string;
-  end_at: string;
-  successful: number;
-  failed: number;
-  source: string;
-  dkim: string;
-  received_at: string;
-  domains: string;
-}
+/** A report as list views read it (SUMMARY_COLUMNS): clipped text, at most LIST_DOMAINS_MAX + 1 domains. */
+type SummaryRow = Omit<ReportRow, 'submitter' | 'warnings' | 'report_json'> & { start_ms: number };
 
 const SUMMARY_COLUMNS = `r.id, r.start_ms, ${clippedColumn('r.organization')} AS organization,
   ${clippedColumn('r.report_id')} AS report_id, r.start_at, r.end_at, r.successful, r.failed, r.source,
@@ -446,7 +433,8 @@ class SqliteStore implements Store {
              ORDER BY r.start_ms DESC, r.id DESC LIMIT ?`,
           )
           .all(...pageParams, limit + 1);
-        return takePage(rows.slice(0, limit).map(listSummary), {
+        const items = rows.slice(0, limit).map((row) => summaryFromRow(row, true));
+        return takePage(items, {
           more: rows.length > limit,
           total,
           cursorOf: (i) => encodeCursor('reports', [rows[i]!.start_ms, rows[i]!.id]),
@@ -478,7 +466,7 @@ class SqliteStore implements Store {
             .prepare<[number], SummaryRow>(`SELECT ${SUMMARY_COLUMNS} FROM reports r WHERE r.id = ?`)
             .get(id);
           if (!row) return undefined;
-          return { ...listSummary(row), tooLarge: { bytes, maxBytes: limits.maxBytes } };
+          return { ...summaryFromRow(row, true), tooLarge: { bytes, maxBytes: limits.maxBytes } };
         }
       }
       const row = this.db
@@ -988,33 +976,21 @@ function domainFromRow(row: DomainRow): Domain {
   };
 }
 
-function summaryFromRow(row: ReportRow): StoredReportSummary {
-  return {
-    id: row.id,
-    organization: row.organization,
-    reportId: row.report_id,
-    start: row.start_at,
-    end: row.end_at,
-    domains: (JSON.parse(row.domains) as string[]).sort(),
-    successful: row.successful,
-    failed: row.failed,
-    source: row.source as ReportSource,
-    dkim: row.dkim as DkimVerdict,
-    receivedAt: row.received_at,
-  };
-}
-
-/** A report as list views show it (see SUMMARY_COLUMNS): long text cut, `clipped` naming the fields. */
-function listSummary(row: SummaryRow): StoredReportSummary {
+/**
+ * A report's summary from its row; as a list view (`listView`, the row read by SUMMARY_COLUMNS) long
+ * text is cut and `clipped` names the fields.
+ */
+function summaryFromRow(row: Omit<SummaryRow, 'start_ms'>, listView = false): StoredReportSummary {
   const clipped: string[] = [];
-  const organization = clipText(row.organization, 'organization', clipped);
-  const reportId = clipText(row.report_id, 'reportId', clipped);
+  const text = (value: string, field: string) => (listView ? clipText(value, field, clipped) : value);
+  const organization = text(row.organization, 'organization');
+  const reportId = text(row.report_id, 'reportId');
   let domains = JSON.parse(row.domains) as string[];
-  if (domains.length > LIST_DOMAINS_MAX) {
+  if (listView && domains.length > LIST_DOMAINS_MAX) {
     domains = domains.slice(0, LIST_DOMAINS_MAX);
     clipped.push('domains');
   }
-  domains = domains.map((d) => clipText(d, 'domains', clipped)).sort();
+  domains = domains.map((d) => text(d, 'domains')).sort();
   const summary: StoredReportSummary = {
     id: row.id,
     organization,
