@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { createGzip, gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { TlsRptError } from '../src/tlsrpt/error.js';
-import { checkJsonDepth, decodeReports } from '../src/tlsrpt/parse.js';
+import { decodeReports, prescanJson } from '../src/tlsrpt/parse.js';
 import { reportEmail as email, type Part, reportGzip, reportJson } from './fixtures/tlsrpt/build.js';
 
 async function errorOf(promise: Promise<unknown>): Promise<TlsRptError> {
@@ -18,20 +18,29 @@ async function errorOf(promise: Promise<unknown>): Promise<TlsRptError> {
   assert.fail('expected a TlsRptError');
 }
 
-/** `prefix` then `total` bytes of spaces, gzip-compressed as a stream (never holding the whole input). */
-async function gzipBomb(total: number, prefix = ''): Promise<Buffer> {
+/**
+ * `prefix`, then `total` bytes of `fill` (spaces by default), then `suffix`, gzip-compressed as a
+ * stream (never holding the whole input).
+ */
+async function gzipBomb(total: number, prefix = '', suffix = '', fill = 0x20): Promise<Buffer> {
   const gz = createGzip({ level: 9 });
   const chunks: Buffer[] = [];
   gz.on('data', (c: Buffer) => chunks.push(c));
   const ended = once(gz, 'end');
   gz.write(prefix);
-  const chunk = Buffer.alloc(1024 * 1024, 0x20);
+  const chunk = Buffer.alloc(1024 * 1024, fill);
   for (let written = 0; written < total; written += chunk.length) {
-    if (!gz.write(chunk)) await once(gz, 'drain');
+    if (!gz.write(chunk.subarray(0, Math.min(chunk.length, total - written)))) await once(gz, 'drain');
   }
-  gz.end();
+  gz.end(suffix);
   await ended;
   return Buffer.concat(chunks);
+}
+
+/** The fixture with `organization-name` set to `size` bytes of "A", as gzip made without holding it. */
+function longOrganizationGzip(size: number): Promise<Buffer> {
+  const rest = JSON.stringify({ ...JSON.parse(reportJson.toString('utf8')), 'organization-name': undefined });
+  return gzipBomb(size, '{"organization-name":"', `",${rest.slice(1)}`, 0x41);
 }
 
 describe('decodeReports: plain input', () => {
@@ -93,12 +102,44 @@ describe('decodeReports: plain input', () => {
 });
 
 describe('decodeReports: caps', () => {
-  test('a gzip bomb (200 MiB of spaces) is refused under the default 50 MiB cap', async () => {
+  test('a gzip bomb (200 MiB of spaces) is refused under the default 10 MiB cap', async () => {
     const bomb = await gzipBomb(200 * 1024 * 1024, '{"organization-name": "');
     assert.ok(bomb.length < 1024 * 1024, 'the bomb itself is small');
     const err = await errorOf(decodeReports(bomb));
     assert.equal(err.code, 'TLSRPT_TOO_LARGE');
-    assert.match(err.message, /decompresses to more than the limit of 52428800 bytes/);
+    assert.match(err.message, /decompresses to more than the limit of 10485760 bytes/);
+  });
+
+  test('the 46 KB gzip whose organization-name is 45 MiB (issue 10) is refused by default', async () => {
+    const attack = await longOrganizationGzip(45 * 1024 * 1024);
+    assert.ok(attack.length < 64 * 1024, `${attack.length} bytes`);
+    const err = await errorOf(decodeReports(attack));
+    assert.equal(err.code, 'TLSRPT_TOO_LARGE');
+  });
+
+  test('with room for it, the long string is refused by the pre-scan, before JSON.parse', async () => {
+    const attack = await longOrganizationGzip(45 * 1024 * 1024);
+    const err = await errorOf(decodeReports(attack, { maxDecompressedBytes: 64 * 1024 * 1024 }));
+    assert.equal(err.code, 'TLSRPT_FIELD_TOO_LONG');
+    assert.match(err.message, /offset 21/);
+    // Invalid JSON after the string: the pre-scan answers, not JSON.parse.
+    const broken = Buffer.from(`{"organization-name":"${'a'.repeat(65_537)}", !!!`);
+    assert.equal((await errorOf(decodeReports(broken))).code, 'TLSRPT_FIELD_TOO_LONG');
+  });
+
+  test('the pre-scan counts characters as JSON decodes them (escapes are one character)', async () => {
+    const withPolicyString = (entry: string) =>
+      Buffer.from(
+        reportJson.toString('utf8').replace('"policy-string": [', () => `"policy-string": ["${entry}", `),
+      );
+    const atCap = withPolicyString('\\u0061'.repeat(65_536));
+    const { reports } = await decodeReports(atCap);
+    assert.equal(reports[0]!.policies[0]!.policyStrings[0], 'a'.repeat(65_536));
+    const over = withPolicyString('\\u0061'.repeat(65_537));
+    assert.equal((await errorOf(decodeReports(over))).code, 'TLSRPT_FIELD_TOO_LONG');
+    // a surrogate pair is two characters, as in JavaScript
+    assert.doesNotThrow(() => prescanJson('["\\ud83d\\ude00"]', { maxDepth: 2, maxStringLength: 2 }));
+    assert.throws(() => prescanJson('["😀"]', { maxDepth: 2, maxStringLength: 1 }), TlsRptError);
   });
 
   test('the decompressed cap can be lowered', async () => {
@@ -142,10 +183,11 @@ describe('decodeReports: caps', () => {
     // the fixture nests 5 levels: report, policies, entry, failure-details, detail
     assert.equal((await decodeReports(reportJson, { maxJsonDepth: 5 })).reports.length, 1);
     assert.equal((await errorOf(decodeReports(reportJson, { maxJsonDepth: 4 }))).code, 'TLSRPT_TOO_DEEP');
-    assert.doesNotThrow(() => checkJsonDepth(`${'['.repeat(64)}${']'.repeat(64)}`, 64));
-    assert.throws(() => checkJsonDepth(`${'['.repeat(65)}${']'.repeat(65)}`, 64), TlsRptError);
+    const limits = (maxDepth: number) => ({ maxDepth, maxStringLength: 1000 });
+    assert.doesNotThrow(() => prescanJson(`${'['.repeat(64)}${']'.repeat(64)}`, limits(64)));
+    assert.throws(() => prescanJson(`${'['.repeat(65)}${']'.repeat(65)}`, limits(64)), TlsRptError);
     // brackets inside strings (with escaped quotes) do not count
-    assert.doesNotThrow(() => checkJsonDepth(`["\\"${'['.repeat(100)}"]`, 2));
+    assert.doesNotThrow(() => prescanJson(`["\\"${'['.repeat(100)}"]`, limits(2)));
   });
 
   test('invalid options are a RangeError', async () => {
