@@ -3,7 +3,13 @@
 // is served at /api/openapi.json and described in docs/api.md.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { CLIP_MARK, LIST_DOMAINS_MAX, LIST_PAGE_MAX_BYTES, LIST_TEXT_MAX } from '../store/paging.js';
+import {
+  CLIP_MARK,
+  LIST_DOMAINS_MAX,
+  LIST_PAGE_MAX_BYTES,
+  LIST_TEXT_MAX,
+  REPORT_DETAIL_MAX_BYTES,
+} from '../store/paging.js';
 
 /** Page size of every list endpoint when `limit` is not given, and the largest allowed. */
 export const PAGE_LIMIT_DEFAULT = 100;
@@ -635,8 +641,7 @@ export const OPERATIONS: readonly Operation[] = [
       ...unauthorized,
       404: { description: 'no such report', schema: 'Error' },
       413: {
-        description:
-          'stored larger than this view shows (8 MiB): the clipped summary; delete it or use the CLI',
+        description: `stored with more than ${REPORT_DETAIL_MAX_BYTES} bytes: the clipped summary; delete it or use the CLI`,
         schema: 'ReportTooLarge',
       },
     },
