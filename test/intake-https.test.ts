@@ -22,6 +22,7 @@ import {
   TEST_LIMITS,
   type TestContext,
   testContext,
+  wireReport,
 } from './fixtures/intake/helpers.js';
 
 async function intakeApp(ctx: ServerContext): Promise<FastifyInstance> {
@@ -391,7 +392,17 @@ describe('on a real loopback socket', () => {
   });
 
   it('takes a body above fastify’s default 1 MiB limit when maxBytes allows it', async () => {
-    const padded = reportBytes({ 'report-id': 'tcp-big', 'contact-info': 'x'.repeat(1536 * 1024) });
+    // 1000 failure rows (the most one policy keeps) with 1 KiB of additional-information each
+    const report = wireReport({ 'report-id': 'tcp-big' });
+    const policy = (report.policies as Array<Record<string, unknown>>)[0]!;
+    policy['failure-details'] = Array.from({ length: 1000 }, () => ({
+      'result-type': 'certificate-expired',
+      'sending-mta-ip': '192.0.2.7',
+      'failed-session-count': 2,
+      'additional-information': 'x'.repeat(1500),
+    }));
+    policy.summary = { 'total-successful-session-count': 1, 'total-failure-session-count': 2000 };
+    const padded = Buffer.from(JSON.stringify(report));
     assert.ok(padded.length > 1024 * 1024 && padded.length < 2 * 1024 * 1024);
     const res = await request('/tlsrpt', 'application/tlsrpt+json', (req) => req.end(padded));
     assert.equal(res.status, 201, res.body);

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { MIN_PASSWORD_LENGTH } from './auth.js';
 import type { ServeConfig } from './context.js';
 import { adminHostName, policyDomainForHost } from './hosts.js';
+import { DECODER_DEFAULTS } from './report-decoder.js';
 import { DEFAULT_REPORT_RETENTION_DAYS } from './retention.js';
 
 export interface HostPort {
@@ -63,9 +64,13 @@ export const DEFAULT_LISTEN: HostPort = { host: '127.0.0.1', port: 8080 };
 export const DEFAULT_DATA_DIR = './data';
 export const DEFAULT_INTAKE: ServeConfig['intake'] = {
   maxBytes: 10 * 1024 * 1024,
-  maxDecompressedBytes: 50 * 1024 * 1024,
+  // As large as maxBytes: more is never a real report (src/tlsrpt/parse.ts).
+  maxDecompressedBytes: 10 * 1024 * 1024,
   ratePerMinute: 60,
   acceptUnsigned: false,
+  decodeThreads: DECODER_DEFAULTS.threads,
+  decodeQueue: DECODER_DEFAULTS.queue,
+  decodeTimeoutSeconds: DECODER_DEFAULTS.timeoutSeconds,
 };
 /**
  * SMTP receiver limits (docs/serve.md "SMTP intake limits"): enough for every real sender of TLS-RPT
@@ -183,6 +188,9 @@ const SettingsSchema = z
         maxDecompressedBytes: z.int().min(1024),
         ratePerMinute: z.int().min(1),
         acceptUnsigned: z.boolean(),
+        decodeThreads: z.int().min(0).max(64),
+        decodeQueue: z.int().min(0).max(10_000),
+        decodeTimeoutSeconds: z.int().min(1).max(3600),
       })
       .partial()
       .strict(),

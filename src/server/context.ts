@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Resolver } from '../dns/resolver.js';
 import type { Store } from '../store/types.js';
+import type { ReportDecoder } from './report-decoder.js';
 
 export interface ServeConfig {
   /** Where the SQLite database, certificates and ACME state live (default ./data). */
@@ -26,6 +27,12 @@ export interface ServeConfig {
     ratePerMinute: number;
     /** Accept mailed reports without a valid DKIM signature (RFC 8460 §3 says they must have one). */
     acceptUnsigned: boolean;
+    /** Report decoder threads per process; 0 = decode on the event loop (src/server/report-decoder.ts). */
+    decodeThreads?: number;
+    /** Reports waiting for a decoder thread, per process, before intake answers "busy". */
+    decodeQueue?: number;
+    /** Longest a decoder thread may work on one input. */
+    decodeTimeoutSeconds?: number;
   };
   /** Built-in SMTP receiver for rua=mailto: reports; off unless given. */
   smtp?: { host: string; port: number };
@@ -69,5 +76,7 @@ export interface ServerContext {
   /** For live lookups (the published `_mta-sts` id, the policy host's address). */
   resolver: Resolver;
   network: { ca: string[]; allowPrivate: boolean; timeoutMs: number };
+  /** Where reports are decoded (tests); default the process's pool for config.intake (report-decoder.ts). */
+  reportDecoder?: ReportDecoder;
   now(): Date;
 }

@@ -1,6 +1,11 @@
 // The one step every TLS-RPT (RFC 8460) intake channel shares: bytes -> decodeReports (with the size,
-// decompression and JSON depth caps) -> store.saveReport for each report, or store.saveRejected with
-// the reason. Used by HTTPS (intake.ts), SMTP (mail.ts), IMAP (imap.ts) and `mxguard reports import`.
+// decompression, JSON depth and field caps of src/tlsrpt, in a worker thread: report-decoder.ts) ->
+// store.saveReport for each report, or store.saveRejected with the reason. Used by HTTPS (intake.ts),
+// SMTP (mail.ts), IMAP (imap.ts), the API's upload and `mxguard reports import`, so every channel has
+// the same caps. Refusals for size (refusedForSize: over a byte or field cap, or more time or memory
+// than a decoder thread may use) are HTTP 413 and SMTP 552; other refusals HTTP 400 and SMTP 250 with
+// the code (the report is kept in the rejected list either way). A full decoder queue is neither: it
+// is thrown (DecoderBusyError), and the channel answers "try again later".
 //
 // Nothing is dropped silently: input is either stored (idempotent on organization + report-id, so a
 // report delivered twice is stored once) or kept in the rejected list with the reason. Store failures
@@ -11,10 +16,10 @@ import type { Problem } from '../common/errors.js';
 import { domainKey } from '../store/domain-rules.js';
 import { type DkimVerdict, type ReportSource, type Store, StoreError } from '../store/types.js';
 import { TlsRptError, type TlsRptErrorCode } from '../tlsrpt/error.js';
-import { decodeReports } from '../tlsrpt/parse.js';
 import type { TlsReport } from '../tlsrpt/report.js';
-import type { ServeConfig } from './context.js';
+import type { ServeConfig, ServerContext } from './context.js';
 import { counter } from './metrics.js';
+import { DecodeLimitError, type ReportDecoder, reportDecoderFor } from './report-decoder.js';
 
 export interface IngestDeps {
   store: Store;
@@ -22,6 +27,19 @@ export interface IngestDeps {
   now: () => Date;
   /** When given, reports received / rejected are counted on it (see intakeMetrics). */
   metrics?: Registry;
+  /** Where reports are decoded; default the process's pool for `limits` (reportDecoderFor). */
+  decoder?: ReportDecoder;
+}
+
+/** The IngestDeps of a serve process. */
+export function ingestDeps(ctx: ServerContext): IngestDeps {
+  return {
+    store: ctx.store,
+    limits: ctx.config.intake,
+    now: () => ctx.now(),
+    metrics: ctx.metrics,
+    decoder: ctx.reportDecoder,
+  };
 }
 
 export interface IngestMeta {
@@ -40,7 +58,24 @@ export interface IngestMeta {
  * Why input was refused: a TLS-RPT decoding error, a report about another domain (policyDomain), or a
  * report the store refuses as invalid (e.g. session counts too large to add up).
  */
-export type IngestRejectCode = TlsRptErrorCode | 'INTAKE_WRONG_DOMAIN' | 'INTAKE_STORE_INVALID';
+export type IngestRejectCode =
+  | TlsRptErrorCode
+  | DecodeLimitError['code']
+  | 'INTAKE_WRONG_DOMAIN'
+  | 'INTAKE_STORE_INVALID';
+
+const SIZE_CODES: readonly string[] = [
+  'TLSRPT_TOO_LARGE',
+  'TLSRPT_FIELD_TOO_LONG',
+  'TLSRPT_LIST_TOO_LONG',
+  'INTAKE_DECODE_TIMEOUT',
+  'INTAKE_DECODE_MEMORY',
+] satisfies IngestRejectCode[];
+
+/** Refused for its size or cost (HTTP 413, SMTP 552) rather than its content (HTTP 400). */
+export function refusedForSize(code: string): boolean {
+  return SIZE_CODES.includes(code);
+}
 
 export interface StoredRef {
   id: number;
@@ -65,13 +100,15 @@ export async function ingestReport(
   const counters = deps.metrics ? intakeMetrics(deps.metrics) : undefined;
   let reports: TlsReport[];
   let warnings: Problem[];
+  const decoder = deps.decoder ?? reportDecoderFor(deps.limits);
   try {
-    ({ reports, warnings } = await decodeReports(bytes, {
+    ({ reports, warnings } = await decoder.decode(bytes, {
       maxCompressedBytes: deps.limits.maxBytes,
       maxDecompressedBytes: deps.limits.maxDecompressedBytes,
     }));
   } catch (err) {
-    if (!(err instanceof TlsRptError)) throw err;
+    // DecoderBusyError and failures of the decoder itself go up: "try again later".
+    if (!(err instanceof TlsRptError || err instanceof DecodeLimitError)) throw err;
     return reject(deps, bytes, meta, err.code, err.message);
   }
 

@@ -6,12 +6,17 @@
 //                          about it); a report only about other domains is refused with 400
 //
 // Replies: 201 {stored, warnings} for a new report, 200 for one already stored (same organization and
-// report-id), 400/413/415/429/503 with {error: {code, message}}. Content types: the two of RFC 8460 §5.4;
+// report-id), 400/413/415/429/503 with {error: {code, message}}: 413 for input refused for its size
+// (the body, the decompressed JSON, a field or list over its cap, more time or memory than a decoder
+// thread may use; ingest.ts refusedForSize), 400 for other bad content, 503 INTAKE_BUSY with
+// Retry-After when every report decoder thread is busy and its queue is full (checked before the body
+// is read, and again when it is handed over). Content types: the two of RFC 8460 §5.4;
 // application/json, application/gzip, application/x-gzip and application/octet-stream are accepted too
 // (senders get it wrong) with a warning in the reply; anything else is 415 before the body is read.
 // Limits: a token bucket per client IP (config.intake.ratePerMinute, 429 with Retry-After, checked before
 // the body is read), the request body cap (config.intake.maxBytes: 413, reading stops at the cap), and the
-// decompressed-size and JSON depth caps of decodeReports (a gzip bomb is 413 with bounded memory).
+// caps of decodeReports (decompressed size, JSON depth, every field: a gzip bomb is 413 with bounded
+// memory), which runs in a worker thread so that policy hosting never waits for it.
 // Input that reaches the decoder and is refused is also kept in the rejected list (source "https", the
 // client IP, the reason) so the dashboard shows which senders' reports fail; refusals before the body
 // is read (415, 413 on the raw body, 429) are only logged and counted.
@@ -19,8 +24,9 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { hostNameProblem } from '../mtasts/match.js';
 import { domainKey } from '../store/domain-rules.js';
 import type { ServerContext } from './context.js';
-import { type IngestDeps, ingestReport, intakeMetrics, recordRejected } from './ingest.js';
+import { ingestDeps, ingestReport, intakeMetrics, recordRejected, refusedForSize } from './ingest.js';
 import { RateLimiter } from './ratelimit.js';
+import { DecoderBusyError, reportDecoderFor } from './report-decoder.js';
 
 // RFC 8460 §5.4: the media types of a report POST.
 const STANDARD_TYPES = ['application/tlsrpt+json', 'application/tlsrpt+gzip'];
@@ -44,12 +50,8 @@ export async function registerIntake(app: FastifyInstance, ctx: ServerContext): 
 }
 
 async function intakeRoutes(scope: FastifyInstance, ctx: ServerContext): Promise<void> {
-  const deps: IngestDeps = {
-    store: ctx.store,
-    limits: ctx.config.intake,
-    now: () => ctx.now(),
-    metrics: ctx.metrics,
-  };
+  const decoder = ctx.reportDecoder ?? reportDecoderFor(ctx.config.intake);
+  const deps = { ...ingestDeps(ctx), decoder };
   const counters = intakeMetrics(ctx.metrics);
   const limiter = new RateLimiter({
     perMinute: ctx.config.intake.ratePerMinute,
@@ -66,6 +68,9 @@ async function intakeRoutes(scope: FastifyInstance, ctx: ServerContext): Promise
   );
 
   scope.addHook('onRequest', async (request, reply) => {
+    // Not worth reading a body that no decoder thread could take.
+    if (decoder.full)
+      return busy(request, reply, new DecoderBusyError(ctx.config.intake.decodeTimeoutSeconds ?? 10));
     const decision = limiter.take(request.ip);
     if (decision.allowed) return;
     counters.rejected.inc({ source: 'https', code: 'INTAKE_RATE_LIMITED' });
@@ -78,7 +83,15 @@ async function intakeRoutes(scope: FastifyInstance, ctx: ServerContext): Promise
     );
   });
 
+  const busy = (request: FastifyRequest, reply: FastifyReply, error: DecoderBusyError) => {
+    counters.rejected.inc({ source: 'https', code: error.code });
+    request.log.info({ ip: request.ip }, 'TLS-RPT report refused: every decoder is busy');
+    reply.header('retry-after', String(error.retryAfterSeconds));
+    return sendError(reply, 503, error.code, error.message);
+  };
+
   scope.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof DecoderBusyError) return busy(request, reply, error);
     const refused = refusal(error, ctx.config.intake.maxBytes);
     if (refused) {
       counters.rejected.inc({ source: 'https', code: refused.code });
@@ -138,7 +151,7 @@ async function intakeRoutes(scope: FastifyInstance, ctx: ServerContext): Promise
     });
     if ('rejected' in result) {
       request.log.info({ ip: request.ip, code: result.code }, 'TLS-RPT report rejected');
-      return sendError(reply, result.code === 'TLSRPT_TOO_LARGE' ? 413 : 400, result.code, result.rejected);
+      return sendError(reply, refusedForSize(result.code) ? 413 : 400, result.code, result.rejected);
     }
     warnings.push(...result.warnings.map(({ code, message, where }) => ({ code, message, where })));
     const created = result.stored.some((s) => s.created);

@@ -1,0 +1,349 @@
+// Decoding TLS-RPT reports (RFC 8460 §5: gunzip, the email's MIME, JSON, the field caps of src/tlsrpt)
+// off the event loop, in a small pool of worker threads per process, so that no report, however hostile,
+// stalls policy hosting (RFC 8461 §3.3) or the API while it is read.
+//
+// Bounded on every side:
+// - threads: at most `threads` jobs run at once (default 1 per process; with node:cluster every
+//   process has its own pool);
+// - queue: at most `queue` jobs wait; one more is refused at once with DecoderBusyError (HTTPS 503
+//   with Retry-After, SMTP 451, IMAP: next round), instead of piling up;
+// - time: a job running longer than `timeoutMs` has its thread terminated (DecodeLimitError
+//   INTAKE_DECODE_TIMEOUT); the next job gets a new thread;
+// - memory: each thread runs with a V8 heap limit (`maxHeapMiB`, resourceLimits), and a job that
+//   passes it ends its thread (INTAKE_DECODE_MEMORY), not the process.
+// A thread idle for a minute is ended (and made again when needed); idle threads never keep the
+// process alive. `threads: 0` decodes on the calling thread instead (the behaviour before the pool:
+// for the benchmark that measures the difference, bench/intake-hostile.ts).
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { Problem } from '../common/errors.js';
+import { TlsRptError, type TlsRptErrorCode } from '../tlsrpt/error.js';
+import { type DecodedReports, decodeReports } from '../tlsrpt/parse.js';
+
+export interface DecodeLimits {
+  maxCompressedBytes: number;
+  maxDecompressedBytes: number;
+}
+
+export interface ReportDecoder {
+  /** decodeReports in a worker thread: its result, its TlsRptError, or a pool error (below). */
+  decode(bytes: Uint8Array, limits: DecodeLimits): Promise<DecodedReports>;
+  /** Jobs being decoded now. */
+  readonly running: number;
+  /** True when one more job would be refused with DecoderBusyError. */
+  readonly full: boolean;
+  /** End the threads; jobs still running or waiting fail. */
+  close(): Promise<void>;
+}
+
+/** The intake settings the decoder reads (ServeConfig['intake']); unset ones take DECODER_DEFAULTS. */
+export interface DecoderSettings {
+  decodeThreads?: number;
+  decodeQueue?: number;
+  decodeTimeoutSeconds?: number;
+}
+
+export const DECODER_DEFAULTS = {
+  threads: 1,
+  queue: 8,
+  timeoutSeconds: 10,
+  /** V8 old-space limit per thread: a 10 MiB report of 200,000 failure rows needs well under 100. */
+  maxHeapMiB: 256,
+  idleMs: 60_000,
+} as const;
+
+/** Refused at once: `threads` jobs run and `queue` wait. Try again later, nothing was read. */
+export class DecoderBusyError extends Error {
+  override readonly name = 'DecoderBusyError';
+  readonly code = 'INTAKE_BUSY';
+  readonly statusCode = 503;
+
+  constructor(readonly retryAfterSeconds: number) {
+    super('every report decoder is busy; try again later');
+  }
+}
+
+/** The input took more time or memory to decode than allowed: a refusal of the input. */
+export class DecodeLimitError extends Error {
+  override readonly name = 'DecodeLimitError';
+
+  constructor(
+    readonly code: 'INTAKE_DECODE_TIMEOUT' | 'INTAKE_DECODE_MEMORY',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+// ---- the job, as it crosses to the thread and back ----
+
+export interface DecodeJob {
+  id: number;
+  bytes: Uint8Array;
+  limits: DecodeLimits;
+}
+
+type SentError =
+  | { kind: 'tlsrpt'; code: TlsRptErrorCode; message: string; where?: string; problems: Problem[] }
+  | { kind: 'other'; message: string };
+
+export type DecodeReply =
+  | { id: number; ok: true; decoded: DecodedReports }
+  | { id: number; ok: false; error: SentError };
+
+/** What a thread posts once it has loaded and can take jobs. */
+export const DECODER_READY = 'mxguard:decoder-ready';
+
+/** Run one job (in the thread; report-decoder-worker.ts). Never throws. */
+export async function runDecodeJob(job: DecodeJob): Promise<DecodeReply> {
+  try {
+    return { id: job.id, ok: true, decoded: await decodeReports(job.bytes, job.limits) };
+  } catch (err) {
+    if (err instanceof TlsRptError) {
+      // ProtocolError puts "where: " in front of the message; it is added back on the other side.
+      const prefix = err.where ? `${err.where}: ` : '';
+      const message = err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message;
+      return {
+        id: job.id,
+        ok: false,
+        error: { kind: 'tlsrpt', code: err.code, message, where: err.where, problems: err.problems },
+      };
+    }
+    return {
+      id: job.id,
+      ok: false,
+      error: { kind: 'other', message: (err as Error)?.message ?? String(err) },
+    };
+  }
+}
+
+function errorFromReply(error: SentError): Error {
+  if (error.kind === 'tlsrpt') {
+    return new TlsRptError(error.code, error.message, { where: error.where, problems: error.problems });
+  }
+  return new Error(`report decoder: ${error.message}`);
+}
+
+// ---- the pool ----
+
+export interface DecoderPoolOptions {
+  threads: number;
+  queue: number;
+  timeoutMs: number;
+  maxHeapMiB: number;
+  idleMs: number;
+  /** The thread's script (tests give their own); default report-decoder-worker.js next to this file. */
+  workerUrl?: URL;
+}
+
+interface Pending {
+  id: number;
+  bytes: Uint8Array;
+  limits: DecodeLimits;
+  resolve(decoded: DecodedReports): void;
+  reject(err: Error): void;
+}
+
+interface Slot {
+  worker: Worker;
+  ready: boolean;
+  job?: Pending;
+  timer?: NodeJS.Timeout;
+}
+
+// The same extension as this file: .js in dist/, .ts under tsx.
+const DEFAULT_WORKER_URL = new URL(
+  `./report-decoder-worker${extname(fileURLToPath(import.meta.url))}`,
+  import.meta.url,
+);
+
+export class ReportDecoderPool implements ReportDecoder {
+  private readonly slots: Slot[] = [];
+  private readonly waiting: Pending[] = [];
+  private nextId = 1;
+  private closed = false;
+
+  constructor(private readonly options: DecoderPoolOptions) {
+    if (!(options.threads >= 1 && options.queue >= 0 && options.timeoutMs > 0 && options.maxHeapMiB > 0)) {
+      throw new RangeError('ReportDecoderPool: threads >= 1, queue >= 0, timeoutMs and maxHeapMiB > 0');
+    }
+  }
+
+  get running(): number {
+    return this.slots.filter((s) => s.job).length;
+  }
+
+  get full(): boolean {
+    const canStart = this.slots.some((s) => !s.job) || this.slots.length < this.options.threads;
+    return !canStart && this.waiting.length >= this.options.queue;
+  }
+
+  decode(bytes: Uint8Array, limits: DecodeLimits): Promise<DecodedReports> {
+    if (this.closed) return Promise.reject(new Error('report decoder: closed'));
+    return new Promise((resolve, reject) => {
+      const job: Pending = { id: this.nextId++, bytes, limits, resolve, reject };
+      const slot = this.freeSlot();
+      if (slot) this.start(slot, job);
+      else if (this.waiting.length < this.options.queue) this.waiting.push(job);
+      else reject(new DecoderBusyError(Math.ceil(this.options.timeoutMs / 1000)));
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const job of this.waiting.splice(0)) job.reject(new Error('report decoder: closed'));
+    await Promise.all(
+      [...this.slots].map((slot) => this.end(slot, new Error('report decoder: closed before the job ended'))),
+    );
+  }
+
+  /** An idle thread, or a new one when there are fewer than `threads`. */
+  private freeSlot(): Slot | undefined {
+    const idle = this.slots.find((s) => !s.job);
+    if (idle || this.slots.length >= this.options.threads) return idle;
+    return this.spawn();
+  }
+
+  private spawn(): Slot {
+    const worker = startWorker(this.options.workerUrl ?? DEFAULT_WORKER_URL, this.options.maxHeapMiB);
+    const slot: Slot = { worker, ready: false };
+    worker.on('message', (message: DecodeReply | typeof DECODER_READY) => this.onMessage(slot, message));
+    worker.on('error', (err: NodeJS.ErrnoException) => {
+      const failure =
+        err.code === 'ERR_WORKER_OUT_OF_MEMORY'
+          ? new DecodeLimitError(
+              'INTAKE_DECODE_MEMORY',
+              `decoding the report needed more than ${this.options.maxHeapMiB} MiB of memory`,
+            )
+          : new Error(`report decoder thread failed: ${err.message}`);
+      void this.end(slot, failure);
+    });
+    worker.on('exit', (code) => {
+      void this.end(slot, new Error(`report decoder thread exited with code ${code}`));
+    });
+    this.slots.push(slot);
+    return slot;
+  }
+
+  private start(slot: Slot, job: Pending): void {
+    clearTimeout(slot.timer);
+    slot.job = job;
+    slot.worker.ref();
+    if (slot.ready) this.send(slot);
+  }
+
+  private send(slot: Slot): void {
+    const job = slot.job!;
+    // A copy the thread can own (the caller's buffer may be a slice of a larger one).
+    const bytes = new Uint8Array(job.bytes);
+    slot.worker.postMessage({ id: job.id, bytes, limits: job.limits } satisfies DecodeJob, [bytes.buffer]);
+    slot.timer = setTimeout(() => {
+      const seconds = this.options.timeoutMs / 1000;
+      void this.end(
+        slot,
+        new DecodeLimitError('INTAKE_DECODE_TIMEOUT', `decoding took more than ${seconds} s`),
+      );
+    }, this.options.timeoutMs);
+  }
+
+  private onMessage(slot: Slot, message: DecodeReply | typeof DECODER_READY): void {
+    if (message === DECODER_READY) {
+      slot.ready = true;
+      if (slot.job) this.send(slot);
+      return;
+    }
+    const job = slot.job;
+    if (!job || message.id !== job.id) return;
+    clearTimeout(slot.timer);
+    slot.job = undefined;
+    if (message.ok) job.resolve(message.decoded);
+    else job.reject(errorFromReply(message.error));
+    this.next(slot);
+  }
+
+  /** Give the thread the next waiting job, or let it idle (it ends after idleMs). */
+  private next(slot: Slot): void {
+    const job = this.waiting.shift();
+    if (job) {
+      this.start(slot, job);
+      return;
+    }
+    slot.worker.unref();
+    slot.timer = setTimeout(() => void this.end(slot), this.options.idleMs);
+    slot.timer.unref();
+  }
+
+  /** Take the thread out of the pool and terminate it; its job, if any, fails with `failure`. */
+  private async end(slot: Slot, failure?: Error): Promise<void> {
+    const index = this.slots.indexOf(slot);
+    if (index === -1) return;
+    this.slots.splice(index, 1);
+    clearTimeout(slot.timer);
+    const job = slot.job;
+    slot.job = undefined;
+    if (job) job.reject(failure ?? new Error('report decoder: thread ended'));
+    // Jobs waiting for a thread get a new one.
+    while (!this.closed && this.waiting.length > 0 && this.slots.length < this.options.threads) {
+      this.start(this.spawn(), this.waiting.shift()!);
+    }
+    await slot.worker.terminate();
+  }
+}
+
+/** A thread running `url` with a heap limit (and none of the process's Node options: it needs none). */
+function startWorker(url: URL, maxHeapMiB: number): Worker {
+  const options = { resourceLimits: { maxOldGenerationSizeMb: maxHeapMiB }, execArgv: [] };
+  if (url.pathname.endsWith('.ts')) {
+    // Under tsx (tests): in Node 20 the loader hooks of `--import tsx` do not apply to a worker's
+    // entry file, so the thread registers tsx itself first.
+    const tsx = import.meta.resolve('tsx/esm/api');
+    const boot = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(url.href)}); })`;
+    return new Worker(boot, { ...options, eval: true });
+  }
+  return new Worker(url, options);
+}
+
+/** Decoding on the calling thread (`threads: 0`): no queue, no time or memory limit of its own. */
+export class InProcessDecoder implements ReportDecoder {
+  running = 0;
+  readonly full = false;
+
+  async decode(bytes: Uint8Array, limits: DecodeLimits): Promise<DecodedReports> {
+    this.running++;
+    try {
+      return await decodeReports(bytes, limits);
+    } finally {
+      this.running--;
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+export function createReportDecoder(settings: DecoderSettings): ReportDecoder {
+  const threads = settings.decodeThreads ?? DECODER_DEFAULTS.threads;
+  if (threads === 0) return new InProcessDecoder();
+  return new ReportDecoderPool({
+    threads,
+    queue: settings.decodeQueue ?? DECODER_DEFAULTS.queue,
+    timeoutMs: (settings.decodeTimeoutSeconds ?? DECODER_DEFAULTS.timeoutSeconds) * 1000,
+    maxHeapMiB: DECODER_DEFAULTS.maxHeapMiB,
+    idleMs: DECODER_DEFAULTS.idleMs,
+  });
+}
+
+const decoders = new WeakMap<DecoderSettings, ReportDecoder>();
+
+/**
+ * The process's decoder for these settings (one per settings object: every intake channel of a
+ * `serve` process, which share `config.intake`, share one pool), made on first use.
+ */
+export function reportDecoderFor(settings: DecoderSettings): ReportDecoder {
+  let decoder = decoders.get(settings);
+  if (!decoder) {
+    decoder = createReportDecoder(settings);
+    decoders.set(settings, decoder);
+  }
+  return decoder;
+}
