@@ -15,7 +15,8 @@ import {
   ReportDecoderPool,
 } from '../src/server/report-decoder.js';
 import { TlsRptError } from '../src/tlsrpt/error.js';
-import { reportBytes, wireReport } from './fixtures/intake/helpers.js';
+import { reportBytes } from './fixtures/intake/helpers.js';
+import { manyRowsReport } from './fixtures/intake/hostile.js';
 
 const LIMITS = { maxCompressedBytes: 10 * 1024 * 1024, maxDecompressedBytes: 10 * 1024 * 1024 };
 const TEST_WORKER = new URL('./fixtures/intake/decoder-worker.ts', import.meta.url);
@@ -38,19 +39,6 @@ function pool(options: Partial<DecoderPoolOptions> = {}): ReportDecoderPool {
 after(async () => {
   await Promise.all(pools.map((p) => p.close()));
 });
-
-/** A report of `rows` failure-details rows written as tightly as JSON allows (about 9 MiB for 200,000). */
-export function manyRowsReport(rows: number): Buffer {
-  const wire = wireReport({ 'report-id': `rows-${rows}` });
-  const policy = (wire.policies as Array<Record<string, unknown>>)[0]!;
-  policy.summary = { 'total-successful-session-count': 1, 'total-failure-session-count': rows };
-  policy['failure-details'] = [];
-  const json = JSON.stringify(wire);
-  const row = '{"result-type":"x","failed-session-count":1}';
-  return Buffer.from(
-    json.replace('"failure-details":[]', `"failure-details":[${Array(rows).fill(row).join(',')}]`),
-  );
-}
 
 describe('the real decoder thread', () => {
   it('decodes a report, and gives TlsRptError with its code, place and problems', async () => {

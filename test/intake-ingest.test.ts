@@ -5,7 +5,9 @@ import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { Registry } from 'prom-client';
-import { type IngestDeps, ingestReport, intakeMetrics } from '../src/server/ingest.js';
+import { DEFAULT_INTAKE } from '../src/server/config.js';
+import { type IngestDeps, ingestReport, intakeMetrics, refusedForSize } from '../src/server/ingest.js';
+import { DecoderBusyError, ReportDecoderPool } from '../src/server/report-decoder.js';
 import { type Store, StoreError } from '../src/store/types.js';
 import {
   counterValue,
@@ -19,6 +21,7 @@ import {
   testContext,
   wireReport,
 } from './fixtures/intake/helpers.js';
+import { longOrganizationGzip, manyRowsReport } from './fixtures/intake/hostile.js';
 
 let ctx: TestContext;
 let deps: IngestDeps;
@@ -272,5 +275,142 @@ describe('ingestReport with store failures (stub store)', () => {
     const b = intakeMetrics(metrics);
     assert.equal(a.received, b.received);
     assert.equal(metrics.getMetricsAsArray().length, 2);
+  });
+});
+
+// Issue 10: hostile reports, with the limits `serve` runs with by default.
+describe('ingestReport with the default limits: hostile reports (issue 10)', () => {
+  let hostile: TestContext;
+  let defaults: IngestDeps;
+  before(async () => {
+    hostile = await testContext({ intake: { ...DEFAULT_INTAKE } });
+    defaults = {
+      store: hostile.store,
+      limits: hostile.config.intake,
+      now: () => NOW,
+      metrics: hostile.metrics,
+    };
+  });
+  after(async () => hostile.close());
+
+  async function rejectedWith(bytes: Buffer, code: string): Promise<void> {
+    const result = await ingestReport(defaults, bytes, {
+      source: 'https',
+      submitter: '203.0.113.9',
+      dkim: 'none',
+    });
+    assert.ok('rejected' in result, JSON.stringify('stored' in result ? result.stored : result));
+    assert.equal(result.code, code);
+    assert.ok(refusedForSize(result.code));
+    const row = (await hostile.store.listRejected(1000)).find((r) => r.id === result.rejectedId);
+    assert.equal(row?.size, bytes.length);
+    assert.ok(row!.reason.length <= 1000);
+  }
+
+  it('the 46 KB gzip whose organization-name is 45 MiB is refused (TLSRPT_TOO_LARGE), nothing stored', async () => {
+    const attack = await longOrganizationGzip(45 * 1024 * 1024, 'amplify-1');
+    assert.ok(attack.length < 64 * 1024);
+    await rejectedWith(attack, 'TLSRPT_TOO_LARGE');
+    const stored = await hostile.store.listReports({ limit: 1000 });
+    assert.ok(!stored.some((r) => r.reportId === 'amplify-1'));
+  });
+
+  it('a 5 MiB organization-name within the byte cap is refused (TLSRPT_FIELD_TOO_LONG), nothing stored', async () => {
+    await rejectedWith(await longOrganizationGzip(5 * 1024 * 1024, 'amplify-2'), 'TLSRPT_FIELD_TOO_LONG');
+    const stored = await hostile.store.listReports({ limit: 1000 });
+    assert.ok(!stored.some((r) => r.reportId === 'amplify-2'));
+  });
+
+  it('200,000 failure rows: stored as 1000 rows and one merged row, with every count exact', async () => {
+    const result = await ingestReport(defaults, gzipSync(manyRowsReport(200_000, 'rows-200k')), {
+      source: 'https',
+      dkim: 'none',
+    });
+    assert.ok('stored' in result, JSON.stringify(result));
+    assert.ok(result.warnings.some((w) => w.code === 'TLSRPT_FAILURE_ROWS_MERGED'));
+    const saved = await hostile.store.getReport(result.stored[0]!.id);
+    const policy = saved!.report.policies[0]!;
+    assert.equal(policy.failed, 200_000);
+    assert.equal(policy.failures.length, 1001);
+    assert.equal(
+      policy.failures.reduce((sum, f) => sum + f.count, 0),
+      200_000,
+    );
+    const listed = (await hostile.store.listReports({ limit: 1000 })).find((r) => r.reportId === 'rows-200k');
+    assert.equal(listed?.failed, 200_000);
+  });
+
+  it('organization-name of 256 characters is stored, 257 refused: the same cap as the parser', async () => {
+    const atCap = await ingestReport(defaults, reportBytes({ 'organization-name': 'o'.repeat(256) }), {
+      source: 'import',
+      dkim: 'unverified',
+    });
+    assert.ok('stored' in atCap);
+    await rejectedWith(reportBytes({ 'organization-name': 'o'.repeat(257) }), 'TLSRPT_FIELD_TOO_LONG');
+  });
+});
+
+describe('ingestReport and the decoder pool', () => {
+  const decoders: ReportDecoderPool[] = [];
+  function testPool(options: { queue?: number; timeoutMs?: number } = {}): ReportDecoderPool {
+    const pool = new ReportDecoderPool({
+      threads: 1,
+      queue: options.queue ?? 0,
+      timeoutMs: options.timeoutMs ?? 60_000,
+      maxHeapMiB: 256,
+      idleMs: 60_000,
+      workerUrl: new URL('./fixtures/intake/decoder-worker.ts', import.meta.url),
+    });
+    decoders.push(pool);
+    return pool;
+  }
+  after(async () => {
+    await Promise.all(decoders.map((d) => d.close()));
+  });
+
+  it('a decode over the time limit is a rejection (INTAKE_DECODE_TIMEOUT), kept in the rejected list', async () => {
+    const decoder = testPool({ timeoutMs: 500 });
+    const bytes = Buffer.from('{"hang": 1}');
+    const result = await ingestReport({ ...deps, decoder }, bytes, { source: 'imap', dkim: 'pass' });
+    assert.ok('rejected' in result);
+    assert.equal(result.code, 'INTAKE_DECODE_TIMEOUT');
+    assert.ok(refusedForSize(result.code));
+    const row = (await ctx.store.listRejected(1000)).find((r) => r.id === result.rejectedId);
+    assert.equal(row?.source, 'imap');
+    const after = await ingestReport({ ...deps, decoder }, reportBytes({ 'report-id': 'after-timeout' }), {
+      source: 'imap',
+      dkim: 'pass',
+    });
+    assert.ok('stored' in after);
+  });
+
+  it('a full decoder queue is thrown (try again later), not recorded as a rejection', async () => {
+    const decoder = testPool({ queue: 0, timeoutMs: 1500 });
+    const hung = ingestReport({ ...deps, decoder }, Buffer.from('{"hang": 2}'), {
+      source: 'smtp',
+      dkim: 'pass',
+    });
+    const before = (await ctx.store.listRejected(1000)).length;
+    await assert.rejects(
+      ingestReport({ ...deps, decoder }, reportBytes({ 'report-id': 'busy' }), {
+        source: 'smtp',
+        dkim: 'pass',
+      }),
+      DecoderBusyError,
+    );
+    assert.equal((await ctx.store.listRejected(1000)).length, before);
+    assert.ok('rejected' in (await hung));
+  });
+
+  it('refusedForSize: size and cost codes, not content codes', () => {
+    for (const code of [
+      'TLSRPT_TOO_LARGE',
+      'TLSRPT_FIELD_TOO_LONG',
+      'TLSRPT_LIST_TOO_LONG',
+      'INTAKE_DECODE_MEMORY',
+    ])
+      assert.equal(refusedForSize(code), true, code);
+    for (const code of ['TLSRPT_BAD_JSON', 'TLSRPT_TOO_DEEP', 'INTAKE_WRONG_DOMAIN', 'DKIM_NONE'])
+      assert.equal(refusedForSize(code), false, code);
   });
 });
