@@ -7,10 +7,11 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { buildApp, type Listeners, startListeners } from '../src/server/app.js';
+import { buildApp, type Listeners, POLICY_PATH, startListeners } from '../src/server/app.js';
 import { ensureAdminPassword } from '../src/server/auth.js';
 import type { ServerContext } from '../src/server/context.js';
 import { registerIntake } from '../src/server/intake.js';
+import { type ReportDecoder, ReportDecoderPool, reportDecoderFor } from '../src/server/report-decoder.js';
 import type { Store } from '../src/store/types.js';
 import {
   counterValue,
@@ -24,6 +25,12 @@ import {
   testContext,
   wireReport,
 } from './fixtures/intake/helpers.js';
+import { longOrganizationGzip, manyRowsReport } from './fixtures/intake/hostile.js';
+import {
+  DOMAIN_SETTINGS,
+  type TestContext as ServeTestContext,
+  testContext as serveTestContext,
+} from './fixtures/serve/helpers.js';
 
 async function intakeApp(ctx: ServerContext): Promise<FastifyInstance> {
   const app = Fastify();
@@ -495,5 +502,170 @@ describe('mounted by buildApp (src/server/app.ts)', () => {
       await full.close();
       await appCtx.close();
     }
+  });
+});
+
+// Issue 10: hostile reports posted to the app `serve` runs (policy hosting and intake), with its
+// default limits, on a real loopback socket.
+describe('hostile reports beside policy hosting, on a real socket (issue 10)', () => {
+  interface Answer {
+    status: number;
+    body: string;
+    headers: http.IncomingHttpHeaders;
+  }
+  function send(
+    base: string,
+    options: { method: 'GET' | 'POST'; path: string; host?: string; type?: string; body?: Buffer },
+  ): Promise<Answer> {
+    return new Promise((resolve, reject) => {
+      const url = new URL(options.path, base);
+      const headers: http.OutgoingHttpHeaders = { host: options.host ?? url.host };
+      if (options.type) headers['content-type'] = options.type;
+      const req = http.request(url, { method: options.method, headers, agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => {
+          body += chunk;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+      });
+      req.on('error', reject);
+      req.end(options.body);
+    });
+  }
+  const postReport = (base: string, body: Buffer, type = 'application/tlsrpt+gzip') =>
+    send(base, { method: 'POST', path: '/tlsrpt', type, body });
+  const getPolicy = (base: string) =>
+    send(base, { method: 'GET', path: POLICY_PATH, host: 'mta-sts.example.test' });
+
+  interface Served {
+    ctx: ServeTestContext;
+    app: FastifyInstance;
+    listeners: Listeners;
+    base: string;
+    policyText: string;
+  }
+  async function serveApp(decoder?: ReportDecoder): Promise<Served> {
+    const served = await serveTestContext();
+    served.reportDecoder = decoder;
+    const { policyText } = await served.store.addDomain('example.test', DOMAIN_SETTINGS, new Date());
+    const full = buildApp(served);
+    const listeners = await startListeners(full, { listen: { host: '127.0.0.1', port: 0 } });
+    return { ctx: served, app: full, listeners, base: listeners.urls.http, policyText };
+  }
+  async function stop(s: Served): Promise<void> {
+    await s.listeners.close();
+    await s.app.close();
+    await s.ctx.close();
+  }
+
+  /** Wait (no deadline of its own: the test's) until `check` holds, letting the event loop run. */
+  async function until(check: () => boolean): Promise<void> {
+    while (!check()) await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+
+  describe('with the default decoder', () => {
+    let s: Served;
+    before(async () => {
+      s = await serveApp();
+    });
+    after(async () => stop(s));
+
+    it('413 TLSRPT_TOO_LARGE for the 46 KB gzip with a 45 MiB organization-name; nothing stored', async () => {
+      const attack = await longOrganizationGzip(45 * 1024 * 1024, 'amplify-https');
+      const res = await postReport(s.base, attack);
+      assert.equal(res.status, 413, res.body);
+      assert.equal(JSON.parse(res.body).error.code, 'TLSRPT_TOO_LARGE');
+      const rejected = await s.ctx.store.listRejected(100);
+      assert.ok(rejected.some((r) => r.source === 'https' && r.size === attack.length));
+      const stored = await s.ctx.store.listReports({ limit: 100 });
+      assert.ok(!stored.some((r) => r.reportId === 'amplify-https'));
+    });
+
+    it('413 TLSRPT_FIELD_TOO_LONG for a 5 MiB organization-name within the byte cap', async () => {
+      const res = await postReport(s.base, await longOrganizationGzip(5 * 1024 * 1024, 'amplify-https-5'));
+      assert.equal(res.status, 413, res.body);
+      assert.equal(JSON.parse(res.body).error.code, 'TLSRPT_FIELD_TOO_LONG');
+    });
+
+    it('201 for 200,000 failure rows, stored as 1001 rows with exact counts', async () => {
+      const res = await postReport(s.base, gzipSync(manyRowsReport(200_000, 'rows-https')));
+      assert.equal(res.status, 201, res.body);
+      const answer = JSON.parse(res.body);
+      assert.ok(answer.warnings.some((w: { code: string }) => w.code === 'TLSRPT_FAILURE_ROWS_MERGED'));
+      const saved = await s.ctx.store.getReport(answer.stored[0].id);
+      const policy = saved!.report.policies[0]!;
+      assert.equal(policy.failures.length, 1001);
+      assert.equal(
+        policy.failures.reduce((sum, f) => sum + f.count, 0),
+        200_000,
+      );
+    });
+
+    it('a policy GET is answered while a decoder thread still works on a hostile report', async () => {
+      const decoder = reportDecoderFor(s.ctx.config.intake);
+      let answered = false;
+      const post = postReport(s.base, manyRowsReport(200_000, 'rows-beside'), 'application/tlsrpt+json').then(
+        (res) => {
+          answered = true;
+          return res;
+        },
+      );
+      await until(() => decoder.running === 1 || answered);
+      const policy = await getPolicy(s.base);
+      assert.equal(policy.status, 200);
+      assert.equal(policy.body, s.policyText);
+      assert.equal(answered, false, 'the report was answered before the policy GET');
+      assert.equal(decoder.running, 1, 'the decoder job was over before the policy GET was answered');
+      assert.equal((await post).status, 201);
+    });
+  });
+
+  describe('with a decoder thread stuck on its input', () => {
+    let s: Served;
+    let decoder: ReportDecoderPool;
+    before(async () => {
+      decoder = new ReportDecoderPool({
+        threads: 1,
+        queue: 0,
+        timeoutMs: 3000,
+        maxHeapMiB: 256,
+        idleMs: 60_000,
+        workerUrl: new URL('./fixtures/intake/decoder-worker.ts', import.meta.url),
+      });
+      s = await serveApp(decoder);
+    });
+    after(async () => {
+      await stop(s);
+      await decoder.close();
+    });
+
+    it('policies are served, a full queue is 503 with Retry-After, the stuck job ends 413, the next report is stored', async () => {
+      let answered = false;
+      const stuck = postReport(s.base, Buffer.from('{"hang": true}'), 'application/tlsrpt+json').then(
+        (res) => {
+          answered = true;
+          return res;
+        },
+      );
+      await until(() => decoder.running === 1 || answered);
+
+      const policy = await getPolicy(s.base);
+      assert.equal(policy.status, 200);
+      assert.equal(policy.body, s.policyText);
+
+      const busy = await postReport(s.base, gzippedReport({ 'report-id': 'while-busy' }));
+      assert.equal(busy.status, 503, busy.body);
+      assert.equal(JSON.parse(busy.body).error.code, 'INTAKE_BUSY');
+      assert.ok(Number(busy.headers['retry-after']) >= 1);
+      assert.equal(answered, false);
+
+      const ended = await stuck;
+      assert.equal(ended.status, 413, ended.body);
+      assert.equal(JSON.parse(ended.body).error.code, 'INTAKE_DECODE_TIMEOUT');
+
+      const next = await postReport(s.base, gzippedReport({ 'report-id': 'after-stuck' }));
+      assert.equal(next.status, 201, next.body);
+    });
   });
 });
