@@ -26,7 +26,7 @@ import type { DkimVerdict } from '../store/types.js';
 import { clientKey } from './client-key.js';
 import { DEFAULT_SMTP_LIMITS } from './config.js';
 import type { ServerContext } from './context.js';
-import { type IngestDeps, ingestReport, recordRejected, type StoredRef } from './ingest.js';
+import { type IngestDeps, ingestReport, recordRejected, refusedForSize, type StoredRef } from './ingest.js';
 import { counter } from './metrics.js';
 import { RateLimiter } from './ratelimit.js';
 import { type Refusal, SmtpLimiter } from './smtp-limits.js';
@@ -374,6 +374,9 @@ async function receive(
       throw smtpError(451, `4.4.3 DKIM key lookup failed; try again later`);
     case 'rejected':
       ctx.logger.info({ client: session.remoteAddress, code: outcome.code }, 'mailed report rejected');
+      // Over a size cap (ingest.ts refusedForSize): 552 like a message over maxBytes, also recorded.
+      if (refusedForSize(outcome.code))
+        throw smtpError(552, `5.3.4 ${outcome.code}: kept in the rejected list`);
       return `2.6.0 kept in the rejected list: ${outcome.code}`;
     case 'stored': {
       const created = outcome.stored.filter((s) => s.created).length;
