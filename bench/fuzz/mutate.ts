@@ -384,7 +384,7 @@ function containers(root: unknown, limit = 2000): Array<Record<string, unknown> 
       stack.push(...v.slice(0, 50));
     } else if (isObject(v)) {
       found.push(v);
-      stack.push(...Object.values(v));
+      for (const item of Object.values(v)) stack.push(item);
     }
   }
   return found;

@@ -273,7 +273,8 @@ function reportEmail(rng: Rng, payloads: Buffer[]): Buffer {
     lines.push(`Content-Transfer-Encoding: ${encoding}`, '');
     if (encoding === 'base64' || encoding === 'x-uue') {
       const b64 = payload.toString('base64');
-      lines.push(...(b64.match(new RegExp(`.{1,${rng.pick([76, 64, 1000])}}`, 'g')) ?? []));
+      // One joined string: a spread of 20,000 lines would overflow the stack.
+      lines.push((b64.match(new RegExp(`.{1,${rng.pick([76, 64, 1000])}}`, 'g')) ?? []).join(eol));
     } else if (encoding === 'quoted-printable') {
       lines.push(
         payload.toString('latin1').replace(/[=\x00-\x08\x0b-\x1f\x7f-\xff]/g, (c) => {
