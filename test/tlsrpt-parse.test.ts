@@ -165,6 +165,23 @@ describe('decodeReports: caps', () => {
     assert.match(err.message, /^attachment 1 \(r\.json\.gz\): /);
   });
 
+  test('the decompressed cap is for the whole email, not for each attachment', async () => {
+    // Three attachments of 400 KiB each (small as gzip): each under a 1 MiB cap, together over it.
+    const padded = (i: number) => {
+      const json = JSON.parse(reportJson.toString('utf8'));
+      json['report-id'] = `part-${i}`;
+      json.policies[0]['failure-details'][0]['additional-information'] = 'x'.repeat(1000);
+      json.policies[0]['failure-details'] = Array(400).fill(json.policies[0]['failure-details'][0]);
+      return gzipSync(JSON.stringify(json));
+    };
+    const parts = [0, 1, 2].map((i) => ({ type: 'application/tlsrpt+gzip', content: padded(i) }));
+    const limit = { maxDecompressedBytes: 1024 * 1024 };
+    assert.equal((await decodeReports(email(parts.slice(0, 2)), limit)).reports.length, 2);
+    const err = await errorOf(decodeReports(email(parts), limit));
+    assert.equal(err.code, 'TLSRPT_TOO_LARGE');
+    assert.match(err.message, /^attachment 3: .*all the attachments together/);
+  });
+
   test('deeply nested JSON is refused without parsing it', async () => {
     const deep = Buffer.from(`{"a":${'['.repeat(100_000)}${']'.repeat(100_000)}}`);
     assert.equal((await errorOf(decodeReports(deep))).code, 'TLSRPT_TOO_DEEP');

@@ -5,8 +5,8 @@
 // Every size is capped (input, decompressed output, JSON nesting, the length of any JSON string)
 // so that a gzip bomb, a deeply nested document or a megabyte "organization-name" is refused with
 // bounded memory: a pre-scan of the JSON text refuses depth and string length before JSON.parse
-// builds anything, then report.ts applies the per-field caps (REPORT_CAPS). Only TlsRptError is ever
-// thrown for bad input.
+// builds anything, then report.ts applies the per-field caps (REPORT_CAPS). The decompressed cap of an
+// email is for all its report attachments together. Only TlsRptError is ever thrown for bad input.
 //
 // The default decompressed cap is 10 MiB, the same as the default input cap of `serve`: the real
 // reports in the test corpus are at most 9 KB (a whole email), and a report at every field cap with
@@ -109,39 +109,42 @@ function sniff(bytes: Uint8Array): Kind {
   return 'unknown';
 }
 
-/** One report from a gzip or JSON payload. */
+/**
+ * One report from a gzip or JSON payload, of at most `maxJson` bytes of JSON (`capText` says which cap
+ * that is, for the message), and the size of that JSON.
+ */
 async function decodePayload(
   bytes: Uint8Array,
   limits: Limits,
-): Promise<{ report: TlsReport; warnings: Problem[] }> {
+  maxJson = limits.maxDecompressedBytes,
+  capText = `the limit of ${maxJson}`,
+): Promise<{ report: TlsReport; warnings: Problem[]; jsonBytes: number }> {
   let json = bytes;
   if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    json = await gunzipCapped(bytes, limits.maxDecompressedBytes);
+    json = await gunzipCapped(bytes, maxJson, capText);
     if (json[0] === 0x1f && json[1] === 0x8b) {
       throw new TlsRptError('TLSRPT_NOT_A_REPORT', 'gzip inside gzip: the decompressed content is not JSON');
     }
   }
-  if (json.length > limits.maxDecompressedBytes) {
+  if (json.length > maxJson) {
     throw new TlsRptError(
       'TLSRPT_TOO_LARGE',
-      `the report JSON is ${json.length} bytes, more than the limit of ${limits.maxDecompressedBytes}`,
+      `the report JSON is ${json.length} bytes, more than ${capText}`,
     );
   }
-  return reportFromWire(parseJson(json, limits.maxJsonDepth));
+  return { ...reportFromWire(parseJson(json, limits.maxJsonDepth)), jsonBytes: json.length };
 }
 
-async function gunzipCapped(bytes: Uint8Array, maxOutput: number): Promise<Uint8Array> {
+async function gunzipCapped(bytes: Uint8Array, maxOutput: number, capText: string): Promise<Uint8Array> {
   try {
     // maxOutputLength makes zlib stop (and fail) as soon as the output passes the cap.
     return await gunzipAsync(bytes, { maxOutputLength: maxOutput });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException)?.code;
     if (code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new TlsRptError(
-        'TLSRPT_TOO_LARGE',
-        `the gzip data decompresses to more than the limit of ${maxOutput} bytes`,
-        { cause: err },
-      );
+      throw new TlsRptError('TLSRPT_TOO_LARGE', `the gzip data decompresses to more than ${capText} bytes`, {
+        cause: err,
+      });
     }
     throw new TlsRptError('TLSRPT_BAD_GZIP', `corrupt gzip data: ${(err as Error)?.message ?? String(err)}`, {
       cause: err,
@@ -261,6 +264,9 @@ async function decodeEmail(bytes: Uint8Array, limits: Limits): Promise<DecodedRe
 
   const reports: TlsReport[] = [];
   let candidates = 0;
+  // One cap for all the attachments together: a message of many small gzip parts must not expand
+  // to many times maxDecompressedBytes.
+  let jsonBytesLeft = limits.maxDecompressedBytes;
   for (const [i, attachment] of mail.attachments.entries()) {
     const where = `attachment ${i + 1}${attachment.filename ? ` (${attachment.filename})` : ''}`;
     const kind = classify(attachment);
@@ -291,7 +297,10 @@ async function decodeEmail(bytes: Uint8Array, limits: Limits): Promise<DecodedRe
       );
     }
     try {
-      const decoded = await decodePayload(content, limits);
+      const left = Math.max(1, jsonBytesLeft);
+      const capText = `the ${left} bytes left of the limit of ${limits.maxDecompressedBytes} for all the attachments together`;
+      const decoded = await decodePayload(content, limits, left, capText);
+      jsonBytesLeft -= decoded.jsonBytes;
       reports.push(decoded.report);
       warnings.push(...decoded.warnings.map((w) => ({ ...w, where: within(where, w.where) })));
     } catch (err) {
