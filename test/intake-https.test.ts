@@ -559,9 +559,22 @@ describe('hostile reports beside policy hosting, on a real socket (issue 10)', (
     await s.ctx.close();
   }
 
-  /** Wait (no deadline of its own: the test's) until `check` holds, letting the event loop run. */
-  async function until(check: () => boolean): Promise<void> {
-    while (!check()) await new Promise((resolve) => setTimeout(resolve, 1));
+  /**
+   * POST `body` as JSON, and come back once `decoder` runs a job or the post was answered (no deadline
+   * of its own: the test's); `answered()` says whether it has been since.
+   */
+  async function postWhileDecoding(
+    base: string,
+    body: Buffer,
+    decoder: ReportDecoder,
+  ): Promise<{ answer: Promise<Answer>; answered(): boolean }> {
+    let answered = false;
+    const answer = postReport(base, body, 'application/tlsrpt+json').then((res) => {
+      answered = true;
+      return res;
+    });
+    while (decoder.running === 0 && !answered) await new Promise((resolve) => setTimeout(resolve, 1));
+    return { answer, answered: () => answered };
   }
 
   describe('with the default decoder', () => {
@@ -604,20 +617,13 @@ describe('hostile reports beside policy hosting, on a real socket (issue 10)', (
 
     it('a policy GET is answered while a decoder thread still works on a hostile report', async () => {
       const decoder = reportDecoderFor(s.ctx.config.intake);
-      let answered = false;
-      const post = postReport(s.base, manyRowsReport(200_000, 'rows-beside'), 'application/tlsrpt+json').then(
-        (res) => {
-          answered = true;
-          return res;
-        },
-      );
-      await until(() => decoder.running === 1 || answered);
+      const post = await postWhileDecoding(s.base, manyRowsReport(200_000, 'rows-beside'), decoder);
       const policy = await getPolicy(s.base);
       assert.equal(policy.status, 200);
       assert.equal(policy.body, s.policyText);
-      assert.equal(answered, false, 'the report was answered before the policy GET');
+      assert.equal(post.answered(), false, 'the report was answered before the policy GET');
       assert.equal(decoder.running, 1, 'the decoder job was over before the policy GET was answered');
-      assert.equal((await post).status, 201);
+      assert.equal((await post.answer).status, 201);
     });
   });
 
@@ -641,14 +647,7 @@ describe('hostile reports beside policy hosting, on a real socket (issue 10)', (
     });
 
     it('policies are served, a full queue is 503 with Retry-After, the stuck job ends 413, the next report is stored', async () => {
-      let answered = false;
-      const stuck = postReport(s.base, Buffer.from('{"hang": true}'), 'application/tlsrpt+json').then(
-        (res) => {
-          answered = true;
-          return res;
-        },
-      );
-      await until(() => decoder.running === 1 || answered);
+      const stuck = await postWhileDecoding(s.base, Buffer.from('{"hang": true}'), decoder);
 
       const policy = await getPolicy(s.base);
       assert.equal(policy.status, 200);
@@ -658,9 +657,9 @@ describe('hostile reports beside policy hosting, on a real socket (issue 10)', (
       assert.equal(busy.status, 503, busy.body);
       assert.equal(JSON.parse(busy.body).error.code, 'INTAKE_BUSY');
       assert.ok(Number(busy.headers['retry-after']) >= 1);
-      assert.equal(answered, false);
+      assert.equal(stuck.answered(), false);
 
-      const ended = await stuck;
+      const ended = await stuck.answer;
       assert.equal(ended.status, 413, ended.body);
       assert.equal(JSON.parse(ended.body).error.code, 'INTAKE_DECODE_TIMEOUT');
 
