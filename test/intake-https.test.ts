@@ -57,6 +57,32 @@ function post(
   });
 }
 
+interface Answer {
+  status: number;
+  body: string;
+  headers: http.IncomingHttpHeaders;
+}
+
+/** One request to 127.0.0.1:`port` on a fresh connection; `write` sends the body and ends it. */
+function exchange(
+  port: number,
+  options: { method: string; path: string; headers: http.OutgoingHttpHeaders },
+  write: (req: http.ClientRequest) => void,
+): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, agent: false, ...options }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => {
+        body += chunk;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+    });
+    req.on('error', reject);
+    write(req);
+  });
+}
+
 let ctx: TestContext;
 let app: FastifyInstance;
 
@@ -368,27 +394,8 @@ describe('on a real loopback socket', () => {
     await server.close();
   });
 
-  function request(
-    path: string,
-    type: string,
-    write: (req: http.ClientRequest) => void,
-  ): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
-    return new Promise((resolve, reject) => {
-      const req = http.request(
-        { host: '127.0.0.1', port, path, method: 'POST', headers: { 'content-type': type } },
-        (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk) => {
-            body += chunk;
-          });
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-        },
-      );
-      req.on('error', reject);
-      write(req);
-    });
-  }
+  const request = (path: string, type: string, write: (req: http.ClientRequest) => void) =>
+    exchange(port, { method: 'POST', path, headers: { 'content-type': type } }, write);
 
   it('stores a gzip report sent over TCP', async () => {
     const res = await request('/tlsrpt', 'application/tlsrpt+gzip', (req) =>
@@ -508,30 +515,16 @@ describe('mounted by buildApp (src/server/app.ts)', () => {
 // Issue 10: hostile reports posted to the app `serve` runs (policy hosting and intake), with its
 // default limits, on a real loopback socket.
 describe('hostile reports beside policy hosting, on a real socket (issue 10)', () => {
-  interface Answer {
-    status: number;
-    body: string;
-    headers: http.IncomingHttpHeaders;
-  }
   function send(
     base: string,
     options: { method: 'GET' | 'POST'; path: string; host?: string; type?: string; body?: Buffer },
   ): Promise<Answer> {
-    return new Promise((resolve, reject) => {
-      const url = new URL(options.path, base);
-      const headers: http.OutgoingHttpHeaders = { host: options.host ?? url.host };
-      if (options.type) headers['content-type'] = options.type;
-      const req = http.request(url, { method: options.method, headers, agent: false }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk) => {
-          body += chunk;
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-      });
-      req.on('error', reject);
-      req.end(options.body);
-    });
+    const url = new URL(base);
+    const headers: http.OutgoingHttpHeaders = { host: options.host ?? url.host };
+    if (options.type) headers['content-type'] = options.type;
+    return exchange(Number(url.port), { method: options.method, path: options.path, headers }, (req) =>
+      req.end(options.body),
+    );
   }
   const postReport = (base: string, body: Buffer, type = 'application/tlsrpt+gzip') =>
     send(base, { method: 'POST', path: '/tlsrpt', type, body });
