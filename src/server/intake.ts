@@ -69,8 +69,7 @@ async function intakeRoutes(scope: FastifyInstance, ctx: ServerContext): Promise
 
   scope.addHook('onRequest', async (request, reply) => {
     // Not worth reading a body that no decoder thread could take.
-    if (decoder.full)
-      return busy(request, reply, new DecoderBusyError(ctx.config.intake.decodeTimeoutSeconds ?? 10));
+    if (decoder.full) return busy(request, reply, new DecoderBusyError());
     const decision = limiter.take(request.ip);
     if (decision.allowed) return;
     counters.rejected.inc({ source: 'https', code: 'INTAKE_RATE_LIMITED' });

@@ -58,8 +58,10 @@ export class DecoderBusyError extends Error {
   override readonly name = 'DecoderBusyError';
   readonly code = 'INTAKE_BUSY';
   readonly statusCode = 503;
+  /** A report takes well under a second to decode: the queue is soon free again. */
+  readonly retryAfterSeconds = 10;
 
-  constructor(readonly retryAfterSeconds: number) {
+  constructor() {
     super('every report decoder is busy; try again later');
   }
 }
@@ -186,7 +188,7 @@ export class ReportDecoderPool implements ReportDecoder {
       const slot = this.freeSlot();
       if (slot) this.start(slot, job);
       else if (this.waiting.length < this.options.queue) this.waiting.push(job);
-      else reject(new DecoderBusyError(Math.ceil(this.options.timeoutMs / 1000)));
+      else reject(new DecoderBusyError());
     });
   }
 
