@@ -11,6 +11,7 @@ import {
   LIST_TEXT_MAX,
   REPORT_DETAIL_MAX_BYTES,
 } from '../src/store/paging.js';
+import { longOrganizationGzip } from './fixtures/intake/hostile.js';
 import { openTestApp, reportJson, type TestApp, XSS, xssReportSpec } from './helpers/browser.js';
 import { insertLegacyReports, MIB, rowsOfReport } from './helpers/legacy-reports.js';
 
@@ -527,5 +528,38 @@ describe('reports API: bounded answers and deletion', () => {
       assert.equal((await get(`${path}?cursor=xyz`)).statusCode, 400, path);
       assert.equal((await get(`${path}?limit=0`)).statusCode, 400, path);
     }
+  });
+});
+
+// The dashboard's upload takes the same caps as POST /tlsrpt, with the same answers: a refusal for a
+// cap is 413 (not 400), and the report is in the rejected list, never stored.
+describe('reports API: the import has the intake caps', () => {
+  let t: TestApp;
+  let auth: { authorization: string };
+
+  before(async () => {
+    t = await openTestApp({ start: START });
+    auth = { authorization: `Bearer ${t.password}` };
+  });
+  after(() => t.close());
+
+  test('the 46 KB gzip with a 45 MiB organization-name is 413 and only a rejection is kept', async () => {
+    const attack = await longOrganizationGzip(45 * 1024 * 1024, 'amplify-import');
+    assert.ok(attack.length < 100 * 1024, `the attack is small (${attack.length} bytes)`);
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/api/reports/import?filename=amplify.json.gz',
+      headers: { ...auth, 'content-type': 'application/tlsrpt+gzip' },
+      payload: attack,
+    });
+    assert.equal(res.statusCode, 413, res.body.slice(0, 300));
+    const body = res.json() as { code: string; rejectedId: number };
+    assert.match(body.code, /^TLSRPT_(FIELD_TOO_LONG|TOO_LARGE)$/);
+    const rejected = (await t.app.inject({ url: '/api/rejected', headers: auth })).json() as {
+      rejected: Array<{ id: number; submitter?: string }>;
+    };
+    assert.ok(rejected.rejected.some((r) => r.id === body.rejectedId && r.submitter === 'amplify.json.gz'));
+    const list = (await t.app.inject({ url: '/api/reports', headers: auth })).json() as { total: number };
+    assert.equal(list.total, 0);
   });
 });

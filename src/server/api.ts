@@ -34,7 +34,7 @@ import {
 import type { ServerContext } from './context.js';
 import { classifyUserAgent } from './fetchlog.js';
 import { adminHostGuard, adminHostNames } from './hosts.js';
-import { ingestReport } from './ingest.js';
+import { ingestDeps, ingestReport, refusedForSize } from './ingest.js';
 import { type PublishedIdStatus, publishedIdStatus } from './livecheck.js';
 import {
   DomainCreateRequest,
@@ -52,6 +52,7 @@ import {
   type RecordSetView,
   TokenCreateRequest,
 } from './openapi.js';
+import { DecoderBusyError } from './report-decoder.js';
 
 /** A request the API refuses, with its HTTP status. */
 export class ApiError extends Error {
@@ -239,12 +240,12 @@ async function apiRoutes(api: FastifyInstance, ctx: ServerContext, auth: Auth): 
         return { ...domainView(d, published), last30Days: sumCounts(daily) };
       }),
     );
-    const domains = takePage(views, {
+    const page = takePage(views, {
       more: rest.length > limit,
       total: all.length,
       cursorOf: (i) => encodeCursor('domains', [views[i]!.name]),
     });
-    return { domains, total: domains.total, nextCursor: domains.nextCursor, limit };
+    return { domains: page.items, total: page.total, nextCursor: page.nextCursor, limit };
   });
 
   api.post('/domains', async (req, reply) => {
@@ -354,7 +355,7 @@ async function apiRoutes(api: FastifyInstance, ctx: ServerContext, auth: Auth): 
     const { limit, cursor } = parse(PageQuery, req.query);
     const d = await existingDomain(ctx, req.params.name);
     const page = await ctx.store.listFetches(d.name, { limit, cursor });
-    const fetches = page.map((f) => ({
+    const fetches = page.items.map((f) => ({
       at: f.at,
       clientIp: f.clientIp,
       userAgent: f.userAgent,
@@ -383,8 +384,8 @@ async function apiRoutes(api: FastifyInstance, ctx: ServerContext, auth: Auth): 
 
   api.get('/reports', async (req) => {
     const query = parse(PageQuery.extend({ domain: z.string().min(1).max(253).optional() }), req.query);
-    const reports = await ctx.store.listReports(query);
-    return { reports, total: reports.total, nextCursor: reports.nextCursor, limit: query.limit };
+    const page = await ctx.store.listReports(query);
+    return { reports: page.items, total: page.total, nextCursor: page.nextCursor, limit: query.limit };
   });
 
   api.get<{ Params: { id: string } }>('/reports/:id', async (req, reply) => {
@@ -416,8 +417,8 @@ async function apiRoutes(api: FastifyInstance, ctx: ServerContext, auth: Auth): 
 
   api.get('/rejected', async (req) => {
     const query = parse(PageQuery, req.query);
-    const rejected = await ctx.store.listRejected(query);
-    return { rejected, total: rejected.total, nextCursor: rejected.nextCursor, limit: query.limit };
+    const page = await ctx.store.listRejected(query);
+    return { rejected: page.items, total: page.total, nextCursor: page.nextCursor, limit: query.limit };
   });
 
   await api.register(async (upload) => {
@@ -430,15 +431,29 @@ async function apiRoutes(api: FastifyInstance, ctx: ServerContext, auth: Auth): 
     );
     upload.post('/reports/import', async (req, reply) => {
       const { filename } = parse(z.object({ filename: z.string().max(255).optional() }), req.query);
-      const result = await ingestReport(
-        { store: ctx.store, limits: ctx.config.intake, now: () => ctx.now(), metrics: ctx.metrics },
-        req.body as Buffer,
-        { source: 'import', dkim: 'unverified', submitter: filename ?? 'dashboard upload' },
-      );
+      let result: Awaited<ReturnType<typeof ingestReport>>;
+      try {
+        result = await ingestReport(ingestDeps(ctx), req.body as Buffer, {
+          source: 'import',
+          dkim: 'unverified',
+          submitter: filename ?? 'dashboard upload',
+        });
+      } catch (err) {
+        if (!(err instanceof DecoderBusyError)) throw err;
+        reply.header('retry-after', String(err.retryAfterSeconds));
+        return reply.code(503).send({
+          statusCode: 503,
+          error: STATUS_TEXT[503],
+          message: err.message,
+          code: err.code,
+        });
+      }
       if ('rejected' in result) {
-        return reply.code(400).send({
-          statusCode: 400,
-          error: 'Bad Request',
+        // The same answers as POST /tlsrpt: 413 for a cap (size, field length, decode time/memory).
+        const status = refusedForSize(result.code) ? 413 : 400;
+        return reply.code(status).send({
+          statusCode: status,
+          error: STATUS_TEXT[status],
           message: result.rejected,
           code: result.code,
           rejectedId: result.rejectedId,
@@ -504,6 +519,7 @@ const STATUS_TEXT: Record<number, string> = {
   415: 'Unsupported Media Type',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
+  503: 'Service Unavailable',
 };
 
 function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply, ctx: ServerContext): FastifyReply {

@@ -11,7 +11,7 @@
 // config.intake.maxBytes is not downloaded: it is recorded as rejected by its size and moved.
 import { ImapFlow } from 'imapflow';
 import type { ServerContext } from './context.js';
-import { type IngestDeps, recordRejected } from './ingest.js';
+import { ingestDeps, recordRejected } from './ingest.js';
 import { ingestMail } from './mail.js';
 
 export interface PollSummary {
@@ -125,12 +125,7 @@ async function processMessage(
 ): Promise<'stored' | 'rejected' | 'left'> {
   const imap = ctx.config.imap!;
   const log = ctx.logger.child({ component: 'imap', uid });
-  const deps: IngestDeps = {
-    store: ctx.store,
-    limits: ctx.config.intake,
-    now: () => ctx.now(),
-    metrics: ctx.metrics,
-  };
+  const deps = ingestDeps(ctx);
   const maxBytes = ctx.config.intake.maxBytes;
   try {
     const head = await client.fetchOne(String(uid), { size: true, envelope: true }, { uid: true });

@@ -26,7 +26,7 @@ import type { DkimVerdict } from '../store/types.js';
 import { clientKey } from './client-key.js';
 import { DEFAULT_SMTP_LIMITS } from './config.js';
 import type { ServerContext } from './context.js';
-import { type IngestDeps, ingestReport, recordRejected, refusedForSize, type StoredRef } from './ingest.js';
+import { ingestDeps, ingestReport, recordRejected, refusedForSize, type StoredRef } from './ingest.js';
 import { counter } from './metrics.js';
 import { RateLimiter } from './ratelimit.js';
 import { type Refusal, SmtpLimiter } from './smtp-limits.js';
@@ -142,12 +142,7 @@ export async function ingestMail(
   raw: Buffer,
   meta: { source: 'smtp' | 'imap'; envelopeFrom?: string },
 ): Promise<MailOutcome> {
-  const deps: IngestDeps = {
-    store: ctx.store,
-    limits: ctx.config.intake,
-    now: () => ctx.now(),
-    metrics: ctx.metrics,
-  };
+  const deps = ingestDeps(ctx);
   const dkim = await verifyReportDkim(raw, ctx.resolver, ctx.now());
   if (dkim.verdict === 'temperror') return { status: 'retry', reason: dkim.reason };
   const sender = dkim.from ?? meta.envelopeFrom ?? '<>';
@@ -351,12 +346,7 @@ async function receive(
 ): Promise<string> {
   const raw = await readCapped(stream, maxBytes);
   const envelopeFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : undefined;
-  const deps: IngestDeps = {
-    store: ctx.store,
-    limits: ctx.config.intake,
-    now: () => ctx.now(),
-    metrics: ctx.metrics,
-  };
+  const deps = ingestDeps(ctx);
   if (raw === undefined || stream.sizeExceeded) {
     const size = stream.byteLength;
     await recordRejected(deps, {
