@@ -13,8 +13,8 @@
 // is read, and again when it is handed over). Content types: the two of RFC 8460 §5.4;
 // application/json, application/gzip, application/x-gzip and application/octet-stream are accepted too
 // (senders get it wrong) with a warning in the reply; anything else is 415 before the body is read.
-// Limits: a token bucket per client IP (config.intake.ratePerMinute, 429 with Retry-After, checked before
-// the body is read), the request body cap (config.intake.maxBytes: 413, reading stops at the cap), and the
+// Limits: a token bucket per client (clientKey: IPv6 per /64) and worker process
+// (config.intake.ratePerMinute, 429 with Retry-After, checked before the body is read), the request body cap (config.intake.maxBytes: 413, reading stops at the cap), and the
 // caps of decodeReports (decompressed size, JSON depth, every field: a gzip bomb is 413 with bounded
 // memory), which runs in a worker thread so that policy hosting never waits for it.
 // Input that reaches the decoder and is refused is also kept in the rejected list (source "https", the
@@ -23,6 +23,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hostNameProblem } from '../mtasts/match.js';
 import { domainKey } from '../store/domain-rules.js';
+import { clientKey } from './client-key.js';
 import type { ServerContext } from './context.js';
 import { ingestDeps, ingestReport, intakeMetrics, recordRejected, refusedForSize } from './ingest.js';
 import { RateLimiter } from './ratelimit.js';
@@ -70,7 +71,7 @@ async function intakeRoutes(scope: FastifyInstance, ctx: ServerContext): Promise
   scope.addHook('onRequest', async (request, reply) => {
     // Not worth reading a body that no decoder thread could take.
     if (decoder.full) return busy(request, reply, new DecoderBusyError());
-    const decision = limiter.take(request.ip);
+    const decision = limiter.take(clientKey(request.ip));
     if (decision.allowed) return;
     counters.rejected.inc({ source: 'https', code: 'INTAKE_RATE_LIMITED' });
     reply.header('retry-after', String(decision.retryAfterSeconds));
