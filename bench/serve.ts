@@ -174,7 +174,7 @@ async function countFetches(dataDir: string): Promise<number> {
   const { openStore } = await import('../src/store/index.js');
   const store = await openStore(dataDir);
   try {
-    return (await store.listFetches(DOMAIN, 10_000)).length;
+    return (await store.listFetches(DOMAIN, { limit: 10_000 })).items.length;
   } finally {
     await store.close();
   }

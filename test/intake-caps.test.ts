@@ -51,7 +51,7 @@ describe('the SMTP receiver', () => {
     const over = await sendMail(smtp.port, mailWith(reportBytes(OVER_CAP), 'smtp-over'));
     assert.equal(over.code, 552, over.text);
     assert.match(over.text, /TLSRPT_FIELD_TOO_LONG/);
-    const rejected = await ctx.store.listRejected(100);
+    const rejected = (await ctx.store.listRejected({ limit: 100 })).items;
     assert.ok(rejected.some((r) => r.source === 'smtp' && /257 characters/.test(r.reason)));
 
     const atCap = await sendMail(smtp.port, mailWith(reportBytes(AT_CAP), 'smtp-at'));
@@ -61,7 +61,9 @@ describe('the SMTP receiver', () => {
   it('250 for 200,000 failure rows in a mailed report, stored merged with exact counts', async () => {
     const reply = await sendMail(smtp.port, mailWith(manyRowsReport(200_000, 'smtp-rows'), 'smtp-rows'));
     assert.equal(reply.code, 250, reply.text);
-    const listed = (await ctx.store.listReports({ limit: 100 })).find((r) => r.reportId === 'smtp-rows');
+    const listed = (await ctx.store.listReports({ limit: 100 })).items.find(
+      (r) => r.reportId === 'smtp-rows',
+    );
     const saved = await ctx.store.getReport(listed!.id);
     assert.equal(saved!.report.policies[0]!.failures.length, 1001);
     assert.equal(listed!.failed, 200_000);
@@ -110,11 +112,11 @@ describe('IMAP polling', () => {
 
     const summary = await pollOnce(ctx);
     assert.deepEqual(summary, { messages: 2, stored: 1, rejected: 1, left: 0 });
-    const rejected = await ctx.store.listRejected(100);
+    const rejected = (await ctx.store.listRejected({ limit: 100 })).items;
     assert.ok(
       rejected.some((r) => r.source === 'imap' && /organization-name: 257 characters/.test(r.reason)),
     );
-    const stored = await ctx.store.listReports({ limit: 100 });
+    const stored = (await ctx.store.listReports({ limit: 100 })).items;
     assert.ok(stored.some((r) => r.reportId === 'at-cap'));
   });
 });
@@ -147,10 +149,14 @@ describe('reports import (the built command)', () => {
     );
     const store = await openSqliteStore(data);
     try {
-      const listed = (await store.listReports({ limit: 10 })).find((x) => x.reportId === 'import-rows');
+      const listed = (await store.listReports({ limit: 10 })).items.find((x) => x.reportId === 'import-rows');
       assert.equal(listed?.failed, 200_000);
       assert.equal((await store.getReport(listed!.id))!.report.policies[0]!.failures.length, 1001);
-      assert.ok((await store.listRejected(10)).some((x) => x.source === 'import' && /257/.test(x.reason)));
+      assert.ok(
+        (await store.listRejected({ limit: 10 })).items.some(
+          (x) => x.source === 'import' && /257/.test(x.reason),
+        ),
+      );
     } finally {
       await store.close();
     }

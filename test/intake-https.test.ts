@@ -114,7 +114,7 @@ describe('POST /tlsrpt', () => {
     assert.equal(saved?.source, 'https');
     assert.equal(saved?.dkim, 'none');
     assert.equal(saved?.submitter, '192.0.2.1');
-    const all = await ctx.store.listReports({ limit: 1000 });
+    const all = (await ctx.store.listReports({ limit: 1000 })).items;
     assert.equal(all.filter((r) => r.reportId === 'https-1').length, 1);
   });
 
@@ -197,7 +197,7 @@ describe('POST /tlsrpt', () => {
   it('keeps decoder refusals in the rejected list with the client IP, and counts every refusal', async () => {
     const res = await post(app, '/tlsrpt', 'application/tlsrpt+json', '{"broken": ', '203.0.113.50');
     assert.equal(res.statusCode, 400);
-    const rejected = await ctx.store.listRejected(1000);
+    const rejected = (await ctx.store.listRejected({ limit: 1000 })).items;
     const row = rejected.find((r) => r.submitter === '203.0.113.50');
     assert.equal(row?.source, 'https');
     assert.match(row!.reason, /JSON/);
@@ -244,7 +244,7 @@ describe('POST /tlsrpt/:domain', () => {
     );
     assert.equal(res.statusCode, 400);
     assert.equal(res.json().error.code, 'INTAKE_WRONG_DOMAIN');
-    const rejected = await ctx.store.listRejected(1000);
+    const rejected = (await ctx.store.listRejected({ limit: 1000 })).items;
     assert.ok(rejected.some((r) => r.submitter === '203.0.113.51' && /other\.example/.test(r.reason)));
   });
 
@@ -256,6 +256,24 @@ describe('POST /tlsrpt/:domain', () => {
 });
 
 describe('rate limit per client IP', () => {
+  it('IPv6 clients are counted per /64: fresh addresses of one /64 share its tokens', async () => {
+    const limited = await testContext({ intake: { ratePerMinute: 2 } });
+    limited.now = () => NOW;
+    const limitedApp = await intakeApp(limited);
+    try {
+      const from = (ip: string, id: string) =>
+        post(limitedApp, '/tlsrpt', 'application/tlsrpt+json', reportBytes({ 'report-id': id }), ip);
+      assert.equal((await from('2001:db8:1:2::1', 'v6-a')).statusCode, 201);
+      assert.equal((await from('2001:db8:1:2::ffff', 'v6-b')).statusCode, 201);
+      const third = await from('2001:db8:1:2:dead:beef:0:1', 'v6-c');
+      assert.equal(third.statusCode, 429, 'a third address of the same /64 has no token left');
+      assert.equal((await from('2001:db8:1:3::1', 'v6-d')).statusCode, 201, 'another /64 has its own');
+    } finally {
+      await limitedApp.close();
+      await limited.close();
+    }
+  });
+
   it('429 with Retry-After once a client has used its tokens; other clients go on; tokens come back', async () => {
     let now = NOW.getTime();
     const limited = await testContext({ intake: { ratePerMinute: 3 } });
@@ -280,7 +298,7 @@ describe('rate limit per client IP', () => {
       assert.equal(refused.statusCode, 429);
       assert.equal(refused.json().error.code, 'INTAKE_RATE_LIMITED');
       assert.equal(refused.headers['retry-after'], '20');
-      assert.equal((await limited.store.listReports({ limit: 100 })).length, 3);
+      assert.equal((await limited.store.listReports({ limit: 100 })).items.length, 3);
 
       const other = await post(
         limitedApp,
@@ -480,7 +498,7 @@ describe('on a real loopback socket', () => {
     assert.equal(res.status, 413, res.body);
     assert.equal(JSON.parse(res.body).error.code, 'TLSRPT_TOO_LARGE');
     assert.ok(grown < 256 * 1024 * 1024, `memory grew by ${grown} bytes`);
-    const rejected = await server.store.listRejected(10);
+    const rejected = (await server.store.listRejected({ limit: 10 })).items;
     assert.ok(rejected.some((r) => r.size === bomb.length && /decompresses to more than/.test(r.reason)));
   });
 });
@@ -582,9 +600,9 @@ describe('hostile reports beside policy hosting, on a real socket (issue 10)', (
       const res = await postReport(s.base, attack);
       assert.equal(res.status, 413, res.body);
       assert.equal(JSON.parse(res.body).error.code, 'TLSRPT_TOO_LARGE');
-      const rejected = await s.ctx.store.listRejected(100);
+      const rejected = (await s.ctx.store.listRejected({ limit: 100 })).items;
       assert.ok(rejected.some((r) => r.source === 'https' && r.size === attack.length));
-      const stored = await s.ctx.store.listReports({ limit: 100 });
+      const stored = (await s.ctx.store.listReports({ limit: 100 })).items;
       assert.ok(!stored.some((r) => r.reportId === 'amplify-https'));
     });
 

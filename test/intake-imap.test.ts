@@ -135,14 +135,14 @@ describe('IMAP poller', () => {
     }
     assert.equal(summary.error, undefined);
 
-    const stored = await ctx.store.listReports({ limit: 100 });
+    const stored = (await ctx.store.listReports({ limit: 100 })).items;
     const byId = new Map(stored.map((r) => [r.reportId, r]));
     assert.equal(byId.get('imap-ok')?.source, 'imap');
     assert.equal(byId.get('imap-ok')?.dkim, 'pass');
     assert.equal(byId.get('imap-seen')?.dkim, 'pass');
     for (const id of ['imap-unsigned', 'imap-tampered', 'imap-dns', 'imap-big']) assert.ok(!byId.has(id), id);
 
-    const rejected = await ctx.store.listRejected(100);
+    const rejected = (await ctx.store.listRejected({ limit: 100 })).items;
     assert.ok(rejected.some((r) => r.source === 'imap' && /no DKIM signature/.test(r.reason)));
     assert.ok(rejected.some((r) => r.source === 'imap' && /body hash did not verify/.test(r.reason)));
     assert.ok(rejected.some((r) => r.source === 'imap' && /more than the limit/.test(r.reason)));
@@ -169,7 +169,7 @@ describe('IMAP poller', () => {
     assert.equal(summary.stored, 2);
     assert.equal(summary.left, 1); // the DNS failure of the first test is still there
     assert.equal(
-      (await ctx.store.listReports({ limit: 100 })).filter((r) => r.reportId === 'imap-twice').length,
+      (await ctx.store.listReports({ limit: 100 })).items.filter((r) => r.reportId === 'imap-twice').length,
       1,
     );
     assert.deepEqual([...(await contents('Reports')).keys()], ['imap-dns']);
@@ -202,7 +202,7 @@ describe('IMAP poller failures', () => {
       const second = await pollOnce(ctx);
       assert.deepEqual({ stored: second.stored, left: second.left }, { stored: 1, left: 0 });
       assert.equal((await contents('Flaky')).size, 0);
-      assert.ok((await real.listReports({ limit: 10 })).some((r) => r.reportId === 'flaky-1'));
+      assert.ok((await real.listReports({ limit: 10 })).items.some((r) => r.reportId === 'flaky-1'));
     } finally {
       ctx.store = real;
       await ctx.close();

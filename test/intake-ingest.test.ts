@@ -129,7 +129,7 @@ describe('ingestReport rejects bad input and keeps it in the rejected list', () 
   ];
   for (const [name, bytes, code] of bad) {
     it(`${name}: ${code}`, async () => {
-      const before = (await ctx.store.listRejected(1000)).length;
+      const before = (await ctx.store.listRejected({ limit: 1000 })).items.length;
       const result = await ingestReport(deps, bytes, {
         source: 'https',
         submitter: '198.51.100.9',
@@ -137,7 +137,7 @@ describe('ingestReport rejects bad input and keeps it in the rejected list', () 
       });
       assert.ok('rejected' in result, JSON.stringify(result));
       assert.equal(result.code, code);
-      const rejected = await ctx.store.listRejected(1000);
+      const rejected = (await ctx.store.listRejected({ limit: 1000 })).items;
       assert.equal(rejected.length, before + 1);
       const row = rejected.find((r) => r.id === result.rejectedId);
       assert.equal(row?.reason, result.rejected);
@@ -175,7 +175,7 @@ describe('ingestReport for one policy domain (POST /tlsrpt/:domain)', () => {
     assert.ok('rejected' in result);
     assert.equal(result.code, 'INTAKE_WRONG_DOMAIN');
     assert.match(result.rejected, /example\.com, not other\.example/);
-    const stored = await ctx.store.listReports({ limit: 1000 });
+    const stored = (await ctx.store.listReports({ limit: 1000 })).items;
     assert.ok(!stored.some((r) => r.reportId === 'dom-2'));
   });
 
@@ -302,7 +302,9 @@ describe('ingestReport with the default limits: hostile reports (issue 10)', () 
     assert.ok('rejected' in result, JSON.stringify('stored' in result ? result.stored : result));
     assert.equal(result.code, code);
     assert.ok(refusedForSize(result.code));
-    const row = (await hostile.store.listRejected(1000)).find((r) => r.id === result.rejectedId);
+    const row = (await hostile.store.listRejected({ limit: 1000 })).items.find(
+      (r) => r.id === result.rejectedId,
+    );
     assert.equal(row?.size, bytes.length);
     assert.ok(row!.reason.length <= 1000);
   }
@@ -311,13 +313,13 @@ describe('ingestReport with the default limits: hostile reports (issue 10)', () 
     const attack = await longOrganizationGzip(45 * 1024 * 1024, 'amplify-1');
     assert.ok(attack.length < 64 * 1024);
     await rejectedWith(attack, 'TLSRPT_TOO_LARGE');
-    const stored = await hostile.store.listReports({ limit: 1000 });
+    const stored = (await hostile.store.listReports({ limit: 1000 })).items;
     assert.ok(!stored.some((r) => r.reportId === 'amplify-1'));
   });
 
   it('a 5 MiB organization-name within the byte cap is refused (TLSRPT_FIELD_TOO_LONG), nothing stored', async () => {
     await rejectedWith(await longOrganizationGzip(5 * 1024 * 1024, 'amplify-2'), 'TLSRPT_FIELD_TOO_LONG');
-    const stored = await hostile.store.listReports({ limit: 1000 });
+    const stored = (await hostile.store.listReports({ limit: 1000 })).items;
     assert.ok(!stored.some((r) => r.reportId === 'amplify-2'));
   });
 
@@ -336,7 +338,9 @@ describe('ingestReport with the default limits: hostile reports (issue 10)', () 
       policy.failures.reduce((sum, f) => sum + f.count, 0),
       200_000,
     );
-    const listed = (await hostile.store.listReports({ limit: 1000 })).find((r) => r.reportId === 'rows-200k');
+    const listed = (await hostile.store.listReports({ limit: 1000 })).items.find(
+      (r) => r.reportId === 'rows-200k',
+    );
     assert.equal(listed?.failed, 200_000);
   });
 
@@ -375,7 +379,7 @@ describe('ingestReport and the decoder pool', () => {
     assert.ok('rejected' in result);
     assert.equal(result.code, 'INTAKE_DECODE_TIMEOUT');
     assert.ok(refusedForSize(result.code));
-    const row = (await ctx.store.listRejected(1000)).find((r) => r.id === result.rejectedId);
+    const row = (await ctx.store.listRejected({ limit: 1000 })).items.find((r) => r.id === result.rejectedId);
     assert.equal(row?.source, 'imap');
     const after = await ingestReport({ ...deps, decoder }, reportBytes({ 'report-id': 'after-timeout' }), {
       source: 'imap',
@@ -390,7 +394,7 @@ describe('ingestReport and the decoder pool', () => {
       source: 'smtp',
       dkim: 'pass',
     });
-    const before = (await ctx.store.listRejected(1000)).length;
+    const before = (await ctx.store.listRejected({ limit: 1000 })).items.length;
     await assert.rejects(
       ingestReport({ ...deps, decoder }, reportBytes({ 'report-id': 'busy' }), {
         source: 'smtp',
@@ -398,7 +402,7 @@ describe('ingestReport and the decoder pool', () => {
       }),
       DecoderBusyError,
     );
-    assert.equal((await ctx.store.listRejected(1000)).length, before);
+    assert.equal((await ctx.store.listRejected({ limit: 1000 })).items.length, before);
     assert.ok('rejected' in (await hung));
   });
 

@@ -78,7 +78,7 @@ afterEach(async () => {
 });
 
 async function storedIds(ctx: TestContext): Promise<string[]> {
-  return (await ctx.store.listReports({ limit: 1000 })).map((r) => r.reportId);
+  return (await ctx.store.listReports({ limit: 1000 })).items.map((r) => r.reportId);
 }
 
 /**

@@ -133,7 +133,9 @@ describe('the SMTP receiver', () => {
   });
 
   async function rejectedFor(predicate: (reason: string) => boolean) {
-    return (await ctx.store.listRejected(1000)).filter((r) => r.source === 'smtp' && predicate(r.reason));
+    return (await ctx.store.listRejected({ limit: 1000 })).items.filter(
+      (r) => r.source === 'smtp' && predicate(r.reason),
+    );
   }
 
   it('greets, offers SIZE, and neither STARTTLS without a certificate nor AUTH', async () => {
@@ -153,7 +155,9 @@ describe('the SMTP receiver', () => {
     const reply = await sendMail(smtp.port, await signedReport('smtp-1', sender));
     assert.equal(reply.code, 250, reply.text);
     assert.match(reply.text, /1 report\(s\) stored, 1 new/);
-    const [summary] = (await ctx.store.listReports({ limit: 1000 })).filter((r) => r.reportId === 'smtp-1');
+    const [summary] = (await ctx.store.listReports({ limit: 1000 })).items.filter(
+      (r) => r.reportId === 'smtp-1',
+    );
     assert.equal(summary?.source, 'smtp');
     assert.equal(summary?.dkim, 'pass');
     const saved = await ctx.store.getReport(summary!.id);
@@ -166,7 +170,9 @@ describe('the SMTP receiver', () => {
     const again = await sendMail(smtp.port, message);
     assert.equal(again.code, 250);
     assert.match(again.text, /1 report\(s\) stored, 0 new/);
-    const stored = (await ctx.store.listReports({ limit: 1000 })).filter((r) => r.reportId === 'smtp-dup');
+    const stored = (await ctx.store.listReports({ limit: 1000 })).items.filter(
+      (r) => r.reportId === 'smtp-dup',
+    );
     assert.equal(stored.length, 1);
   });
 
@@ -203,7 +209,7 @@ describe('the SMTP receiver', () => {
       assert.match(rows[0]!.reason, /RFC 8460 §3/);
       assert.equal(rows[0]!.submitter, 'noreply-tlsrpt@sender.example');
       assert.equal(rows[0]!.size, Buffer.byteLength(message.replace(/\r?\n/g, '\r\n')));
-      const stored = await ctx.store.listReports({ limit: 1000 });
+      const stored = (await ctx.store.listReports({ limit: 1000 })).items;
       assert.ok(!stored.some((r) => r.reportId === reportId));
     });
   }
@@ -217,15 +223,15 @@ describe('the SMTP receiver', () => {
   });
 
   it('answers 451 and writes nothing when the DKIM key lookup fails', async () => {
-    const before = (await ctx.store.listRejected(1000)).length;
+    const before = (await ctx.store.listRejected({ limit: 1000 })).items.length;
     const message = await signedReport('smtp-dns', broken, {
       from: 'r@broken.example',
       submitter: 'broken.example',
     });
     const reply = await sendMail(smtp.port, message);
     assert.equal(reply.code, 451, reply.text);
-    assert.equal((await ctx.store.listRejected(1000)).length, before);
-    assert.ok(!(await ctx.store.listReports({ limit: 1000 })).some((r) => r.reportId === 'smtp-dns'));
+    assert.equal((await ctx.store.listRejected({ limit: 1000 })).items.length, before);
+    assert.ok(!(await ctx.store.listReports({ limit: 1000 })).items.some((r) => r.reportId === 'smtp-dns'));
   });
 
   it('refuses an oversized message with 552 and records it', async () => {
@@ -264,10 +270,10 @@ describe('the SMTP receiver with acceptUnsigned', () => {
       assert.equal((await sendMail(smtp.port, await signedReport('au-none'))).code, 250);
       const tampered = (await signedReport('au-fail', sender)).replace('aggregate TLS report', 'changed');
       assert.equal((await sendMail(smtp.port, tampered)).code, 250);
-      const stored = await ctx.store.listReports({ limit: 100 });
+      const stored = (await ctx.store.listReports({ limit: 100 })).items;
       assert.equal(stored.find((r) => r.reportId === 'au-none')?.dkim, 'none');
       assert.equal(stored.find((r) => r.reportId === 'au-fail')?.dkim, 'fail');
-      assert.equal((await ctx.store.listRejected(100)).length, 0);
+      assert.equal((await ctx.store.listRejected({ limit: 100 })).items.length, 0);
     } finally {
       await smtp.stop();
       await ctx.close();

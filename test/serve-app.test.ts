@@ -114,7 +114,7 @@ describe('policy hosting', () => {
   });
 
   it('answers HEAD with the headers and no body, and does not log it as a fetch', async () => {
-    const before = (await ctx.store.listFetches('other.test')).length;
+    const before = (await ctx.store.listFetches('other.test')).items.length;
     const res = await app.inject({
       method: 'HEAD',
       url: POLICY_PATH,
@@ -123,7 +123,7 @@ describe('policy hosting', () => {
     assert.equal(res.statusCode, 200);
     assert.equal(res.headers['content-type'], 'text/plain; charset=utf-8');
     assert.equal(res.body, '');
-    assert.equal((await ctx.store.listFetches('other.test')).length, before);
+    assert.equal((await ctx.store.listFetches('other.test')).items.length, before);
   });
 
   it('refuses other methods on the policy path', async () => {
@@ -142,7 +142,7 @@ describe('policy hosting', () => {
       remoteAddress: '192.0.2.25',
     });
     assert.equal(res.statusCode, 200);
-    const fetches = await ctx.store.listFetches('example.test');
+    const fetches = (await ctx.store.listFetches('example.test')).items;
     const mine = fetches.find((f) => f.clientIp === '192.0.2.25');
     assert.ok(mine, JSON.stringify(fetches));
     assert.equal(mine.domain, 'example.test');
@@ -250,7 +250,7 @@ describe('policy hosting', () => {
     } finally {
       await trusted.close();
     }
-    const fetches = await ctx.store.listFetches('example.test');
+    const fetches = (await ctx.store.listFetches('example.test')).items;
     assert.equal(fetches.find((f) => f.userAgent === 'via proxy')?.clientIp, '198.51.100.7');
     assert.equal(fetches.find((f) => f.userAgent === 'spoofed')?.clientIp, '203.0.113.9');
   });

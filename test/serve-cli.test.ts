@@ -187,7 +187,7 @@ describe('serve as a cluster with HTTPS, end to end', () => {
 
   it('writes every fetch to the store (through the primary)', async () => {
     const fetches = await eventually(async () => {
-      const list = await store.listFetches('example.test');
+      const list = (await store.listFetches('example.test')).items;
       return list.length >= 6 ? list : undefined;
     }, 'six logged fetches');
     assert.equal(fetches.length, 6);
@@ -234,7 +234,7 @@ describe('serve as a cluster with HTTPS, end to end', () => {
     assert.equal(res.status, 201, res.body);
     assert.equal(await serve.exit, 0, serve.stderr());
     assert.match(serve.stdout(), /"role":"primary".*"msg":"stopped"/);
-    const stored = await store.listReports({ domain: 'example.test' });
+    const stored = (await store.listReports({ domain: 'example.test' })).items;
     assert.ok(stored.some((r) => r.reportId === 'sigterm-in-flight'));
     // Nothing listens any more.
     await assert.rejects(httpRequest(httpPort, { path: '/healthz' }), /ECONNREFUSED/);

@@ -216,7 +216,7 @@ ${servers}
 
   it('logs the address nginx saw, not one the client claims in X-Forwarded-For', async () => {
     const fetch = await eventually(
-      async () => (await ctx.store.listFetches('example.com')).find((f) => f.userAgent === 'via-nginx'),
+      async () => (await ctx.store.listFetches('example.com')).items.find((f) => f.userAgent === 'via-nginx'),
       'the logged fetch',
     );
     assert.equal(fetch.clientIp, '127.0.0.1');

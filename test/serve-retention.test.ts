@@ -59,7 +59,7 @@ async function save(store: Store, reportId: string, start: Date): Promise<number
 }
 
 async function reportIds(store: Store): Promise<string[]> {
-  return (await store.listReports({ limit: 1000 })).map((r) => r.reportId).sort();
+  return (await store.listReports({ limit: 1000 })).items.map((r) => r.reportId).sort();
 }
 
 async function withStore(work: (store: Store, dir: string) => Promise<void>): Promise<void> {
@@ -113,7 +113,7 @@ describe('applyRetention', () => {
       });
       assert.deepEqual(run, { reports: 0, rejected: 4, batches: 2 });
       assert.deepEqual(
-        (await store.listRejected()).map((r) => r.reason),
+        (await store.listRejected()).items.map((r) => r.reason),
         ['new'],
       );
     });

@@ -355,7 +355,7 @@ describe('reports', () => {
       const stored = await store.getReport(first.id);
       assert.equal(stored?.source, 'https');
       assert.equal(stored?.report.policies.length, 1);
-      assert.equal((await store.listReports()).length, 2);
+      assert.equal((await store.listReports()).items.length, 2);
     });
   });
 
@@ -454,14 +454,14 @@ describe('reports', () => {
     it(`saveReport refuses ${name} (STORE_INVALID) and stores nothing`, async () => {
       await withFreshStore(async (store) => {
         await rejects(store.saveReport(damage(newReport(r1)) as NewReport, T0), 'STORE_INVALID', message);
-        assert.deepEqual(await store.listReports(), []);
+        assert.deepEqual(await store.listReports(), { items: [], nextCursor: null, total: 0 });
       });
     });
   }
 
   it('listReports: newest start first, with domains and totals', async () => {
     await seeded(async (store, [id1, id2, id3, id4]) => {
-      const all = await store.listReports();
+      const all = (await store.listReports()).items;
       assert.deepEqual(
         all.map((r) => r.id),
         [id3, id2, id4, id1],
@@ -493,7 +493,7 @@ describe('reports', () => {
     it(`listReports filters ${name}`, async () => {
       await seeded(async (store) => {
         assert.deepEqual(
-          (await store.listReports(filter)).map((r) => r.reportId),
+          (await store.listReports(filter)).items.map((r) => r.reportId),
           expected,
         );
       });
@@ -649,7 +649,7 @@ describe('reports: pages, clipped list values, deletion, purging', () => {
     let cursor: string | undefined;
     for (let pages = 0; pages < 1000; pages++) {
       const page = await store.listReports({ ...filter, cursor });
-      seen.push(...page.map((r) => r.id));
+      seen.push(...page.items.map((r) => r.id));
       if (page.nextCursor === null) return seen;
       cursor = page.nextCursor;
     }
@@ -659,7 +659,7 @@ describe('reports: pages, clipped list values, deletion, purging', () => {
   it('listReports pages with an opaque cursor: every report once, newest first, the total on each page', async () => {
     await withFreshStore(async (store) => {
       await many(store, 25, 'p');
-      const whole = (await store.listReports({ limit: 100 })).map((r) => r.id);
+      const whole = (await store.listReports({ limit: 100 })).items.map((r) => r.id);
       assert.equal(whole.length, 25);
       const seen: number[] = [];
       let cursor: string | undefined;
@@ -667,8 +667,8 @@ describe('reports: pages, clipped list values, deletion, purging', () => {
       do {
         const page = await store.listReports({ limit: 4, cursor });
         assert.equal(page.total, 25);
-        assert.ok(page.length <= 4);
-        seen.push(...page.map((r) => r.id));
+        assert.ok(page.items.length <= 4);
+        seen.push(...page.items.map((r) => r.id));
         cursor = page.nextCursor ?? undefined;
         pages++;
       } while (cursor !== undefined);
@@ -690,11 +690,11 @@ describe('reports: pages, clipped list values, deletion, purging', () => {
       let round = 0;
       do {
         const page = await store.listReports({ limit: 5, cursor });
-        seen.push(...page.map((r) => r.id));
+        seen.push(...page.items.map((r) => r.id));
         cursor = page.nextCursor ?? undefined;
         // newer reports (they go before every page), and reports with the same start as the
         // page's last one and older ones (they may come later, but never twice)
-        const last = page.at(-1);
+        const last = page.items.at(-1);
         if (last) {
           await many(store, 2, `new${round}-`, 'example.com', FROM + 100 * HOUR + round * HOUR);
           await many(store, 1, `same${round}-`, 'example.com', Date.parse(last.start));
@@ -727,15 +727,15 @@ describe('reports: pages, clipped list values, deletion, purging', () => {
       ]);
       const page = await store.listReports({ limit: 1000 });
       assert.equal(page.total, 9);
-      assert.equal(page.length, 9);
+      assert.equal(page.items.length, 9);
       assert.ok(Buffer.byteLength(JSON.stringify(page)) <= LIST_PAGE_MAX_BYTES);
       assert.equal(page.nextCursor, null);
-      const big = page.find((r) => r.id === giant[0])!;
+      const big = page.items.find((r) => r.id === giant[0])!;
       assert.deepEqual(big.clipped, ['organization', 'reportId', 'domains']);
       assert.equal(big.organization, `\u202eEvil ${'o'.repeat(LIST_TEXT_MAX - 6)}${CLIP_MARK}`);
       assert.equal(big.reportId, `${'r'.repeat(LIST_TEXT_MAX)}${CLIP_MARK}`);
       assert.equal(big.domains[0], `${'d'.repeat(LIST_TEXT_MAX)}${CLIP_MARK}`);
-      const small = page.find((r) => r.reportId === 'n0')!;
+      const small = page.items.find((r) => r.reportId === 'n0')!;
       assert.equal(small.clipped, undefined, 'nothing clipped: no clipped field');
       assert.equal(small.organization, 'Sender A');
     });
@@ -754,8 +754,8 @@ describe('reports: pages, clipped list values, deletion, purging', () => {
         })),
       );
       const first = await store.listReports({ limit: 1000 });
-      assert.ok(first.length < 1000, `${first.length} items on the first page`);
-      assert.ok(first.length > 100);
+      assert.ok(first.items.length < 1000, `${first.items.length} items on the first page`);
+      assert.ok(first.items.length > 100);
       assert.notEqual(first.nextCursor, null);
       assert.ok(Buffer.byteLength(JSON.stringify(first)) <= LIST_PAGE_MAX_BYTES);
       assert.equal(first.total, 1000);
@@ -803,7 +803,7 @@ describe('reports: pages, clipped list values, deletion, purging', () => {
       ]);
       assert.deepEqual(await store.failureBreakdown('example.com', 'resultType'), [{ key: 'x', count: 1 }]);
       assert.deepEqual(
-        (await store.listReports()).map((r) => r.id),
+        (await store.listReports()).items.map((r) => r.id),
         [b],
       );
       assert.deepEqual(await store.deleteReports([]), []);
@@ -846,7 +846,7 @@ describe('reports: pages, clipped list values, deletion, purging', () => {
         remaining: 7,
       });
       // oldest first: the first five of the twelve are gone
-      const left = await store.listReports({ domain: 'example.com', until: '2024-05-01' });
+      const left = (await store.listReports({ domain: 'example.com', until: '2024-05-01' })).items;
       assert.deepEqual(left.map((r) => r.reportId).sort(), ['e10', 'e11', 'e5', 'e6', 'e7', 'e8', 'e9']);
       assert.deepEqual(
         await store.purgeReports({ domain: 'example.com', before: '2024-05-02', limit: 500 }),
@@ -932,11 +932,11 @@ describe('reports: pages, clipped list values, deletion, purging', () => {
       do {
         const page = await store.listRejected({ limit: 3, cursor });
         assert.equal(page.total, 7);
-        seen.push(...page.map((r) => r.size));
+        seen.push(...page.items.map((r) => r.size));
         cursor = page.nextCursor ?? undefined;
       } while (cursor);
       assert.deepEqual(seen, [6, 5, 4, 3, 2, 1, 0]);
-      const oldest = (await store.listRejected({ limit: 100 })).at(-1)!;
+      const oldest = (await store.listRejected({ limit: 100 })).items.at(-1)!;
       assert.equal(oldest.submitter, `${'s'.repeat(LIST_TEXT_MAX)}${CLIP_MARK}`);
       assert.deepEqual(oldest.clipped, ['submitter']);
 
@@ -952,9 +952,11 @@ describe('reports: pages, clipped list values, deletion, purging', () => {
       assert.equal(first.total, 5);
       const second = await store.listFetches('example.com', { limit: 2, cursor: first.nextCursor! });
       assert.deepEqual(
-        [...first, ...second].map((f) => f.userAgent),
+        [...first.items, ...second.items].map((f) => f.userAgent),
         ['a4', 'a3', 'a2', 'a1'],
       );
+      // a page is plain data: it survives JSON and spreading whole
+      assert.deepEqual(JSON.parse(JSON.stringify(second)), { ...second });
       // a cursor of one list is refused by another
       await rejects(store.listReports({ cursor: first.nextCursor! }), 'STORE_INVALID', /^cursor/);
     });
@@ -969,7 +971,7 @@ describe('rejected input', () => {
         T0,
       );
       const b = await store.saveRejected({ source: 'import', reason: 'not a report', size: 0 }, later(1));
-      assert.deepEqual(await store.listRejected(), [
+      assert.deepEqual((await store.listRejected()).items, [
         { id: b, source: 'import', reason: 'not a report', size: 0, receivedAt: later(1).toISOString() },
         {
           id: a,
@@ -980,7 +982,7 @@ describe('rejected input', () => {
           receivedAt: T0.toISOString(),
         },
       ]);
-      assert.equal((await store.listRejected(1)).length, 1);
+      assert.equal((await store.listRejected({ limit: 1 })).items.length, 1);
       assert.equal((await store.listRejected({ limit: 1 })).total, 2);
       await rejects(
         store.saveRejected({ source: 'pigeon' as 'smtp', reason: 'x', size: 1 }, T0),
@@ -1009,11 +1011,11 @@ describe('policy fetch log', () => {
       store.logFetch(fetch(1));
       store.logFetch(fetch(2, 'MTA-STS-less.example'));
       store.logFetch(fetch(3));
-      assert.deepEqual(await store.listFetches('example.com'), [fetch(3), fetch(1)]);
-      assert.deepEqual(await store.listFetches('mta-sts-less.example', 10), [
+      assert.deepEqual((await store.listFetches('example.com')).items, [fetch(3), fetch(1)]);
+      assert.deepEqual((await store.listFetches('mta-sts-less.example', { limit: 10 })).items, [
         fetch(2, 'mta-sts-less.example'),
       ]);
-      assert.equal((await store.listFetches('example.com', 1)).length, 1);
+      assert.equal((await store.listFetches('example.com', { limit: 1 })).items.length, 1);
     });
   });
 
@@ -1023,11 +1025,11 @@ describe('policy fetch log', () => {
     const other = await openSqliteStore(dir); // sees only what was committed
     try {
       for (let i = 0; i < 100; i++) store.logFetch(fetch(i));
-      assert.equal((await other.listFetches('example.com', 1000)).length, 100);
+      assert.equal((await other.listFetches('example.com', { limit: 1000 })).items.length, 100);
       store.logFetch(fetch(100));
-      assert.equal((await other.listFetches('example.com', 1000)).length, 100);
+      assert.equal((await other.listFetches('example.com', { limit: 1000 })).items.length, 100);
       await store.close();
-      assert.equal((await other.listFetches('example.com', 1000)).length, 101);
+      assert.equal((await other.listFetches('example.com', { limit: 1000 })).items.length, 101);
     } finally {
       await store.close();
       await other.close();
@@ -1053,7 +1055,11 @@ describe('policy fetch log', () => {
       for (let i = 0; i < 10; i++) store.logFetch(fetch(i));
       await store.listFetches('example.com');
       assert.equal(count(), FETCH_LOG_KEEP, 'back at the cap');
-      assert.equal((await store.listFetches('example.com', 100)).length, 13, 'the newest entries survive');
+      assert.equal(
+        (await store.listFetches('example.com', { limit: 100 })).items.length,
+        13,
+        'the newest entries survive',
+      );
     } finally {
       raw.close();
       await store.close();
@@ -1067,7 +1073,7 @@ describe('policy fetch log', () => {
     try {
       store.logFetch(fetch(1));
       // Poll (no timing assertion): the entry must show up eventually.
-      while ((await other.listFetches('example.com')).length === 0)
+      while ((await other.listFetches('example.com')).items.length === 0)
         await new Promise((r) => setTimeout(r, 50));
     } finally {
       await store.close();
@@ -1078,7 +1084,7 @@ describe('policy fetch log', () => {
   it('a long User-Agent is cut to 512 characters', async () => {
     await withFreshStore(async (store) => {
       store.logFetch({ ...fetch(1), userAgent: 'x'.repeat(10_000) });
-      assert.equal((await store.listFetches('example.com'))[0]!.userAgent.length, 512);
+      assert.equal((await store.listFetches('example.com')).items[0]!.userAgent.length, 512);
     });
   });
 });
@@ -1115,7 +1121,7 @@ describe('two connections on one database (the CLI while serve runs)', () => {
         id: saved.id,
         created: false,
       });
-      assert.equal((await cli.listReports({ domain: 'example.com' }))[0]?.id, saved.id);
+      assert.equal((await cli.listReports({ domain: 'example.com' })).items[0]?.id, saved.id);
     } finally {
       await serve.close();
       await cli.close();

@@ -263,9 +263,10 @@ Exit status: 0 listed (also when empty), 2 usage error or the data directory can
         const limit = intOption('--limit', options.limit, 1, 10_000);
         await withStore(options.dataDir, async (store) => {
           if (options.rejected) {
-            const rejected = await store.listRejected({ limit, cursor: options.cursor });
-            if (options.json) printJson({ rejected, total: rejected.total, nextCursor: rejected.nextCursor });
-            else printRejected(rejected);
+            const page = await store.listRejected({ limit, cursor: options.cursor });
+            if (options.json)
+              printJson({ rejected: page.items, total: page.total, nextCursor: page.nextCursor });
+            else printRejected(page);
             return;
           }
           const found = await store.listReports({
@@ -275,7 +276,8 @@ Exit status: 0 listed (also when empty), 2 usage error or the data directory can
             limit,
             cursor: options.cursor,
           });
-          if (options.json) printJson({ reports: found, total: found.total, nextCursor: found.nextCursor });
+          if (options.json)
+            printJson({ reports: found.items, total: found.total, nextCursor: found.nextCursor });
           else printReportList(found);
         });
       },
@@ -283,7 +285,7 @@ Exit status: 0 listed (also when empty), 2 usage error or the data directory can
 }
 
 function printReportList(found: Page<StoredReportSummary>): void {
-  if (found.length === 0) {
+  if (found.items.length === 0) {
     process.stdout.write('no reports stored\n');
     return;
   }
@@ -292,7 +294,7 @@ function printReportList(found: Page<StoredReportSummary>): void {
     r.clipped?.includes(field)
       ? terminalText(r[field], CELL_MAX, `over ${LIST_TEXT_MAX}`)
       : terminalText(r[field], CELL_MAX);
-  const rows = found.map((r) => [
+  const rows = found.items.map((r) => [
     String(r.id),
     `${terminalText(r.start, CELL_MAX)} to ${terminalText(r.end, CELL_MAX)}`,
     cell(r, 'organization'),
@@ -309,11 +311,11 @@ function printReportList(found: Page<StoredReportSummary>): void {
 }
 
 function printRejected(rejected: Page<RejectedInput>): void {
-  if (rejected.length === 0) {
+  if (rejected.items.length === 0) {
     process.stdout.write('no rejected input\n');
     return;
   }
-  for (const r of rejected) {
+  for (const r of rejected.items) {
     const text = (field: 'submitter' | 'reason', value: string, max: number) =>
       r.clipped?.includes(field)
         ? terminalText(value, max, `over ${LIST_TEXT_MAX}`)
@@ -330,7 +332,7 @@ function printRejected(rejected: Page<RejectedInput>): void {
 function printMore(page: Page<unknown>, what: string): void {
   if (page.nextCursor === null) return;
   process.stdout.write(
-    `${page.length} of ${page.total} ${what}; the next ones: --cursor ${page.nextCursor}\n`,
+    `${page.items.length} of ${page.total} ${what}; the next ones: --cursor ${page.nextCursor}\n`,
   );
 }
 

@@ -2,7 +2,7 @@
 // opaque cursor, at most `limit` items, and never more than LIST_PAGE_MAX_BYTES of JSON, whatever
 // the stored rows hold. List views cut long text to LIST_TEXT_MAX characters and mark it; the
 // whole value is only in a report's detail view.
-import { type Page, type PageRequest, StoreError } from './types.js';
+import { type Page, StoreError } from './types.js';
 
 /** The largest JSON answer a list may make (its items plus the answer's few other fields). */
 export const LIST_PAGE_MAX_BYTES = 1024 * 1024;
@@ -80,15 +80,7 @@ export function takePage<T>(
     taken.push(item);
   }
   const more = options.more || taken.length < items.length;
-  return Object.defineProperties(taken, {
-    nextCursor: { value: more ? options.cursorOf(taken.length - 1) : null, enumerable: false },
-    total: { value: options.total, enumerable: false },
-  }) as Page<T>;
-}
-
-/** A page request as given: an object, or a number (the limit). */
-export function pageRequest(page: PageRequest | number | undefined): PageRequest {
-  return typeof page === 'number' ? { limit: page } : (page ?? {});
+  return { items: taken, nextCursor: more ? options.cursorOf(taken.length - 1) : null, total: options.total };
 }
 
 /**

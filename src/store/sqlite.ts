@@ -35,15 +35,7 @@ import {
   validSettings,
 } from './domain-rules.js';
 import { migrate } from './migrations.js';
-import {
-  clippedColumn,
-  clipText,
-  decodeCursor,
-  encodeCursor,
-  LIST_DOMAINS_MAX,
-  pageRequest,
-  takePage,
-} from './paging.js';
+import { clippedColumn, clipText, decodeCursor, encodeCursor, LIST_DOMAINS_MAX, takePage } from './paging.js';
 import {
   ADMIN_PASSWORD_SETTING,
   type ApiTokenInfo,
@@ -558,8 +550,7 @@ class SqliteStore implements Store {
     );
   }
 
-  async listRejected(request?: PageRequest | number): Promise<Page<RejectedInput>> {
-    const page = pageRequest(request);
+  async listRejected(page: PageRequest = {}): Promise<Page<RejectedInput>> {
     const limit = count(page.limit, 'limit', 100, LIST_MAX);
     const after = page.cursor === undefined ? undefined : decodeCursor('rejected', page.cursor);
     return this.use(() =>
@@ -675,8 +666,7 @@ class SqliteStore implements Store {
     else this.fetchTimer ??= setTimeout(() => this.flushFetches(), FETCH_FLUSH_MS).unref();
   }
 
-  async listFetches(domain: string, request?: PageRequest | number): Promise<Page<PolicyFetch>> {
-    const page = pageRequest(request);
+  async listFetches(domain: string, page: PageRequest = {}): Promise<Page<PolicyFetch>> {
     const limit = count(page.limit, 'limit', 100, LIST_MAX);
     const after = page.cursor === undefined ? undefined : decodeCursor('fetches', page.cursor);
     const key = domainKey(domain);

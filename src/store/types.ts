@@ -122,12 +122,14 @@ export interface PageRequest {
   cursor?: string;
 }
 
-/**
- * One page of a list, newest first: the items as an array (callers that only want them use it as
- * one), with two non-enumerable properties: `nextCursor`, where the next page starts (pass it as
- * `cursor`; null on the last page), and `total`, how many items match on every page together.
- */
-export type Page<T> = T[] & { readonly nextCursor: string | null; readonly total: number };
+/** One page of a list, in the list's order. */
+export interface Page<T> {
+  items: T[];
+  /** Where the next page starts (pass it as `cursor`); null on the last page. */
+  nextCursor: string | null;
+  /** How many items match, on every page together. */
+  total: number;
+}
 
 export interface ReportFilter extends PageRequest {
   domain?: string;
@@ -228,8 +230,8 @@ export interface Store {
   /** Deletes up to `limit` matching reports; `remaining` is how many still match afterwards. */
   purgeReports(filter: PurgeFilter): Promise<{ deleted: number; remaining: number }>;
   saveRejected(input: Omit<RejectedInput, 'id' | 'receivedAt'>, now: Date): Promise<number>;
-  /** Newest first, clipped as list views; a number is the limit. */
-  listRejected(page?: PageRequest | number): Promise<Page<RejectedInput>>;
+  /** Newest first, clipped as list views. */
+  listRejected(page?: PageRequest): Promise<Page<RejectedInput>>;
   /** Deletes up to `limit` entries received before the ISO time `before`, oldest first. */
   purgeRejected(filter: { before: string; limit: number }): Promise<{ deleted: number; remaining: number }>;
   dailyCounts(domain: string, since: string, until: string): Promise<DailyCounts[]>;
@@ -237,8 +239,8 @@ export interface Store {
 
   /** Policy fetches are logged in batches; a lost entry on a crash is acceptable (not acknowledged). */
   logFetch(entry: PolicyFetch): void;
-  /** The domain's fetch log, newest first; a number is the limit. */
-  listFetches(domain: string, page?: PageRequest | number): Promise<Page<PolicyFetch>>;
+  /** The domain's fetch log, newest first. */
+  listFetches(domain: string, page?: PageRequest): Promise<Page<PolicyFetch>>;
 
   // ---- authentication ----
   // Each method is one transaction on rows, so a change is seen by every serve worker at once.
