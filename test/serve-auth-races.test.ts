@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { MAX_FAILURES } from '../src/server/auth.js';
 import { openStore } from '../src/store/index.js';
 import { runCli } from './helpers/cli.js';
-import { type HttpAnswer, httpRequest, type ServeProcess, startServe } from './helpers/serve-process.js';
+import { type HttpAnswer, httpRequest, type ListeningServe, startServe } from './helpers/serve-process.js';
 
 const FIRST_PASSWORD = 'first-admin-password';
 const RUNS = 10;
@@ -35,7 +35,7 @@ function whoAmI(port: number, headers: Record<string, string>, from?: string) {
 
 describe('sessions and API tokens across two serve workers', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mxguard-auth-races-'));
-  let serve: ServeProcess;
+  let serve: ListeningServe;
   let port: number;
   /** An API token of the admin: tokens are never throttled, so setup steps cannot lock anything. */
   let admin: Record<string, string>;

@@ -6,7 +6,7 @@
 // later are restarted (with backoff) while the policy stays served.
 // The command is the built one (dist/cli/main.js, as `npm test` builds it).
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -18,73 +18,9 @@ import { probeSmtp } from '../src/smtp/probe.js';
 import { openStore } from '../src/store/index.js';
 import type { Store } from '../src/store/types.js';
 import { DOMAIN_SETTINGS, eventually, httpsGet } from './fixtures/serve/helpers.js';
-import { BIN } from './helpers/cli.js';
 import { TestPki } from './helpers/pki.js';
 import { freePort } from './helpers/ports.js';
-
-interface ServeProcess {
-  child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  waitFor(pattern: RegExp, what: string): Promise<RegExpMatchArray>;
-  exit: Promise<number | null>;
-}
-
-function startServe(args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): ServeProcess {
-  const child = spawn(process.execPath, [BIN, 'serve', ...args], {
-    cwd: options.cwd,
-    env: { ...process.env, MXGUARD_ADMIN_PASSWORD: '', MXGUARD_CONFIG: '', ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout?.on('data', (c: Buffer) => {
-    out += c.toString();
-  });
-  child.stderr?.on('data', (c: Buffer) => {
-    err += c.toString();
-  });
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return {
-    child,
-    stdout: () => out,
-    stderr: () => err,
-    exit,
-    async waitFor(pattern, what) {
-      let exited = false;
-      void exit.then(() => {
-        exited = true;
-      });
-      return eventually(
-        () => {
-          const match = pattern.exec(err);
-          if (match) return match;
-          if (exited) throw new Error(`serve exited before ${what}:\n${err}\n${out}`);
-          return undefined;
-        },
-        `${what}; stderr so far:\n${err}`,
-        90_000,
-      );
-    },
-  };
-}
-
-function httpRequest(
-  port: number,
-  options: { method?: string; path: string; headers?: Record<string, string> },
-): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, agent: false, ...options }, (res) => {
-      let body = '';
-      res.on('data', (c) => {
-        body += c;
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+import { httpRequest, type ServeProcess, spawnServe } from './helpers/serve-process.js';
 
 /** A minimal RFC 8460 §4.4 report about example.test. */
 function report(reportId: string): string {
@@ -134,7 +70,7 @@ describe('serve as a cluster with HTTPS, end to end', () => {
         certificates: { 'mta-sts.example.test': { cert: leaf.certPath, key: leaf.key.path } },
       }),
     );
-    serve = startServe(['--config', config, '--listen', '127.0.0.1:0', '--log-level', 'debug'], { cwd: dir });
+    serve = spawnServe(['--config', config, '--listen', '127.0.0.1:0', '--log-level', 'debug'], { cwd: dir });
     const https = await serve.waitFor(/listening on https:\/\/127\.0\.0\.1:(\d+)/, 'the HTTPS listener');
     const plain = await serve.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/, 'the HTTP listener');
     httpsPort = Number(https[1]);
@@ -247,7 +183,7 @@ describe('serve: what a user sees', () => {
 
   it('starts in an empty folder with no config (npm start), answers /healthz, and stops on SIGINT', async () => {
     const cwd = mkdtempSync(join(dir, 'fresh-'));
-    const serve = startServe(['--listen', '127.0.0.1:0', '--workers', '1'], { cwd });
+    const serve = spawnServe(['--listen', '127.0.0.1:0', '--workers', '1'], { cwd });
     const plain = await serve.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/, 'the HTTP listener');
     assert.match(serve.stderr(), new RegExp(`data in ${cwd.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/data`));
     assert.match(serve.stderr(), /no domains yet: mxguard domain add/);
@@ -260,7 +196,7 @@ describe('serve: what a user sees', () => {
   it('refuses a bad config file with exit status 2, naming the file and the key', async () => {
     const config = join(dir, 'bad.json');
     writeFileSync(config, JSON.stringify({ listen: 'everywhere', intake: { maxBytes: 'lots' } }));
-    const serve = startServe(['--config', config], { cwd: dir });
+    const serve = spawnServe(['--config', config], { cwd: dir });
     assert.equal(await serve.exit, 2);
     assert.match(
       serve.stderr(),
@@ -277,7 +213,7 @@ describe('serve: what a user sees', () => {
     await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
     const port = (taken.address() as net.AddressInfo).port;
     try {
-      const serve = startServe(
+      const serve = spawnServe(
         ['--listen', `127.0.0.1:${port}`, '--workers', '2', '--data-dir', join(dir, 'taken')],
         { cwd: dir },
       );
@@ -292,7 +228,7 @@ describe('serve: what a user sees', () => {
   });
 
   it('needs a working environment variable, or says which one is wrong', async () => {
-    const serve = startServe([], { cwd: dir, env: { MXGUARD_WORKERS: 'two' } });
+    const serve = spawnServe([], { cwd: dir, env: { MXGUARD_WORKERS: 'two' } });
     assert.equal(await serve.exit, 2);
     assert.match(serve.stderr(), /MXGUARD_WORKERS: /);
   });
@@ -343,7 +279,7 @@ describe('serve: STARTTLS on the SMTP report receiver', () => {
         defaultCertificate: { cert: certFile, key: keyFile },
       }),
     );
-    const serve = startServe(['--config', config, '--listen', '127.0.0.1:0'], { cwd: dir });
+    const serve = spawnServe(['--config', config, '--listen', '127.0.0.1:0'], { cwd: dir });
     try {
       await serve.waitFor(/SMTP report intake on .*, STARTTLS with the default certificate/, 'the SMTP line');
       await serve.waitFor(/listening on http:/, 'the HTTP listener');
@@ -383,7 +319,7 @@ describe('serve: STARTTLS on the SMTP report receiver', () => {
 
   it('says when STARTTLS is not offered', async () => {
     const port = await freePort();
-    const serve = startServe(
+    const serve = spawnServe(
       ['--listen', '127.0.0.1:0', '--smtp-listen', `127.0.0.1:${port}`, '--data-dir', join(dir, 'plain')],
       { cwd: dir, env: { MXGUARD_WORKERS: '1' } },
     );
@@ -434,7 +370,7 @@ describe('serve: workers that die are restarted', () => {
     const store = await openStore(dataDir);
     const expected = (await store.addDomain('example.test', DOMAIN_SETTINGS, new Date())).policyText;
     await store.close();
-    const serve = startServe(['--listen', '127.0.0.1:0', '--workers', '2', '--data-dir', dataDir], {
+    const serve = spawnServe(['--listen', '127.0.0.1:0', '--workers', '2', '--data-dir', dataDir], {
       cwd: dir,
     });
     const pid = serve.child.pid!;
@@ -451,8 +387,13 @@ describe('serve: workers that die are restarted', () => {
 
       const plain = await serve.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/, 'the HTTP listener');
       const port = Number(plain[1]);
-      const policy = () =>
-        httpRequest(port, { path: '/.well-known/mta-sts.txt', headers: { host: 'mta-sts.example.test' } });
+      const policy = async () => {
+        const { status, body } = await httpRequest(port, {
+          path: '/.well-known/mta-sts.txt',
+          headers: { host: 'mta-sts.example.test' },
+        });
+        return { status, body };
+      };
       assert.deepEqual(await policy(), { status: 200, body: expected });
       const workers = childrenOf(pid);
       assert.equal(workers.length, 2, String(workers));

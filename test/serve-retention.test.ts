@@ -3,7 +3,6 @@
 // batches with a pause between them, at start and then every hour, by one process of `serve`.
 // The clock is injected; the store is a real SQLite store; the last test runs the built `serve`.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,8 +14,7 @@ import { openSqliteStore } from '../src/store/sqlite.js';
 import type { Store } from '../src/store/types.js';
 import type { TlsReport } from '../src/tlsrpt/report.js';
 import { eventually } from './fixtures/serve/helpers.js';
-import { BIN } from './helpers/cli.js';
-import { freePort } from './helpers/ports.js';
+import { type ServeProcess, spawnServe } from './helpers/serve-process.js';
 
 const DAY = 86_400_000;
 const NOW = new Date('2026-05-10T12:00:00Z');
@@ -201,9 +199,9 @@ describe('retention settings', () => {
 });
 
 describe('serve applies retention once, in the primary', () => {
-  let child: ChildProcess | undefined;
+  let serve: ServeProcess | undefined;
   after(() => {
-    if (child?.pid !== undefined && child.exitCode === null) child.kill('SIGKILL');
+    if (serve?.child.exitCode === null) serve.child.kill('SIGKILL');
   });
 
   it('two workers, one retention run at start: old reports gone, new ones kept', async () => {
@@ -231,28 +229,13 @@ describe('serve applies retention once, in the primary', () => {
     } finally {
       await store.close();
     }
-    const port = await freePort();
-    child = spawn(
-      process.execPath,
-      [BIN, 'serve', '--workers', '2', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir],
-      {
-        env: {
-          ...process.env,
-          MXGUARD_CONFIG: '',
-          MXGUARD_ADMIN_PASSWORD: '',
-          MXGUARD_REPORT_RETENTION_DAYS: '30',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let out = '';
-    child.stdout?.on('data', (c: Buffer) => {
-      out += c.toString();
+    serve = spawnServe(['--workers', '2', '--listen', '127.0.0.1:0', '--data-dir', dataDir], {
+      cwd: root,
+      env: { MXGUARD_REPORT_RETENTION_DAYS: '30' },
     });
-    child.stderr?.on('data', () => undefined);
-    const exit = new Promise<number | null>((resolve) => child?.once('exit', resolve));
+    const { stdout } = serve;
     const runs = () =>
-      out
+      stdout()
         .split('\n')
         .filter((l) => l.includes('retention: deleted old reports'))
         .map((l) => JSON.parse(l) as { role: string; reports: number; rejected: number });
@@ -265,7 +248,11 @@ describe('serve applies retention once, in the primary', () => {
       assert.equal(run?.role, 'primary');
       assert.equal(run?.reports, 4);
       assert.equal(run?.rejected, 5);
-      await eventually(() => (out.includes('"msg":"serving"') ? true : undefined), 'serve to be up', 60_000);
+      await eventually(
+        () => (stdout().includes('"msg":"serving"') ? true : undefined),
+        'serve to be up',
+        60_000,
+      );
       assert.equal(runs().length, 1, 'one process ran it');
       const check = await openSqliteStore(dataDir);
       try {
@@ -275,8 +262,7 @@ describe('serve applies retention once, in the primary', () => {
         await check.close();
       }
     } finally {
-      child.kill('SIGTERM');
-      await exit;
+      await serve.stop();
     }
   });
 });

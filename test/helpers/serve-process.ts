@@ -1,6 +1,7 @@
-// `mxguard serve` as a child process for end-to-end tests (the built dist/cli/main.js, as `npm test`
-// builds it): start it on a free loopback port, read what it prints, send it HTTP requests from a
-// chosen loopback source address (every 127.0.0.0/8 address is a different client), stop it by PID.
+// `mxguard serve` as a child process for end-to-end tests and benchmarks (the built dist/cli/main.js,
+// as `npm test` builds it, or another build): start it, read what it prints, wait for a line, send
+// it HTTP requests from a chosen loopback source address (every 127.0.0.0/8 address is a different
+// client), stop it by PID.
 import { type ChildProcess, spawn } from 'node:child_process';
 import http from 'node:http';
 import { eventually } from '../fixtures/serve/helpers.js';
@@ -8,20 +9,33 @@ import { BIN } from './cli.js';
 
 export interface ServeProcess {
   child: ChildProcess;
-  /** The plain HTTP port. */
-  port: number;
+  /** Its exit code once it has exited (null after a signal). */
+  exit: Promise<number | null>;
   stdout(): string;
   stderr(): string;
+  /** Waits (up to 90 s) until stderr matches `pattern`; throws when serve exits first. */
+  waitFor(pattern: RegExp, what: string): Promise<RegExpMatchArray>;
   /** SIGTERM, then the exit code (SIGKILL when it has not exited after 20 s). */
   stop(): Promise<number | null>;
 }
 
-/** Starts `mxguard serve ARGS --listen 127.0.0.1:0` and waits until it listens. */
-export async function startServe(
-  args: string[],
-  options: { cwd: string; env?: NodeJS.ProcessEnv },
-): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--listen', '127.0.0.1:0', ...args], {
+/** A serve that listens: `port` is its plain HTTP port. */
+export interface ListeningServe extends ServeProcess {
+  port: number;
+}
+
+export interface ServeProcessOptions {
+  /** Working directory (default: this process's). */
+  cwd?: string;
+  /** Added to the environment, after MXGUARD_ADMIN_PASSWORD and MXGUARD_CONFIG are emptied. */
+  env?: NodeJS.ProcessEnv;
+  /** The command to run (default: this checkout's dist/cli/main.js). */
+  bin?: string;
+}
+
+/** Starts `mxguard serve ARGS`, with nothing added, and returns at once. */
+export function spawnServe(args: string[], options: ServeProcessOptions = {}): ServeProcess {
+  const child = spawn(process.execPath, [options.bin ?? BIN, 'serve', ...args], {
     cwd: options.cwd,
     env: { ...process.env, MXGUARD_ADMIN_PASSWORD: '', MXGUARD_CONFIG: '', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -39,21 +53,22 @@ export async function startServe(
   void exit.then(() => {
     exited = true;
   });
-  const listening = await eventually(
-    () => {
-      const match = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(err);
-      if (match) return Number(match[1]);
-      if (exited) throw new Error(`serve exited before listening:\n${err}\n${out}`);
-      return undefined;
-    },
-    'serve to listen',
-    90_000,
-  );
   return {
     child,
-    port: listening,
+    exit,
     stdout: () => out,
     stderr: () => err,
+    waitFor: (pattern, what) =>
+      eventually(
+        () => {
+          const match = pattern.exec(err);
+          if (match) return match;
+          if (exited) throw new Error(`serve exited before ${what}:\n${err}\n${out}`);
+          return undefined;
+        },
+        `${what}; stderr so far:\n${err}`,
+        90_000,
+      ),
     async stop() {
       if (!exited) child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
@@ -62,6 +77,13 @@ export async function startServe(
       return code;
     },
   };
+}
+
+/** Starts `mxguard serve --listen 127.0.0.1:0 ARGS` and waits until it listens. */
+export async function startServe(args: string[], options: ServeProcessOptions = {}): Promise<ListeningServe> {
+  const serve = spawnServe(['--listen', '127.0.0.1:0', ...args], options);
+  const [, port] = await serve.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/, 'serve to listen');
+  return { ...serve, port: Number(port) };
 }
 
 export interface HttpAnswer {
