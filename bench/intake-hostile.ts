@@ -18,19 +18,18 @@
 // ones. The report gives p50/p99/max policy latency per phase and mode (medians over rounds) and the
 // ratios. Everything runs on loopback; each serve is stopped by its PID
 // and the temporary directory removed. Markdown on stdout, progress on stderr.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { gzipBomb } from '../test/fixtures/intake/helpers.js';
 import { longOrganizationGzip, manyRowsReport } from '../test/fixtures/intake/hostile.js';
+import { BIN } from '../test/helpers/cli.js';
 import { freePort } from '../test/helpers/ports.js';
+import { spawnServe } from '../test/helpers/serve-process.js';
 
-const BIN = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const DOMAIN = 'bench.test';
 
 /** A way of running serve: which build, and the decoder setting (none: a build without it). */
@@ -130,7 +129,7 @@ async function startServe(
   dir: string,
   mode: Mode,
   workers: number,
-): Promise<{ port: number; stop(): Promise<void> }> {
+): Promise<{ port: number; stop(): Promise<unknown> }> {
   const dataDir = join(dir, 'data');
   const { openStore } = await import('../src/store/index.js');
   const store = await openStore(dataDir);
@@ -154,34 +153,14 @@ async function startServe(
       },
     }),
   );
-  const child = spawn(process.execPath, [mode.bin, 'serve', '--config', join(dir, 'serve.json')], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  await waitForLine(child, /listening on http:/);
-  return {
-    port,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
-}
-
-function waitForLine(child: ChildProcess, pattern: RegExp): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${seen}`)), 30_000);
-    child.stderr?.on('data', (chunk: Buffer) => {
-      seen += chunk.toString();
-      if (pattern.test(seen)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`serve exited with ${code}:\n${seen}`)));
-  });
+  const serve = spawnServe(['--config', join(dir, 'serve.json')], { bin: mode.bin });
+  try {
+    await serve.waitFor(/listening on http:/, 'the HTTP listener');
+  } catch (err) {
+    await serve.stop();
+    throw err;
+  }
+  return { port, stop: serve.stop };
 }
 
 // ---- load ----

@@ -15,12 +15,11 @@ import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { freePort } from '../test/helpers/ports.js';
+import { spawnServe } from '../test/helpers/serve-process.js';
 
 const HOST = 'mta-sts.bench.test';
-const BIN = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const DOMAIN = 'bench.test';
 
 interface WrkResult {
@@ -81,11 +80,9 @@ async function main(): Promise<void> {
       }),
     );
     // The built command (npm run build), as users run it.
-    const mxguard = spawn(process.execPath, [BIN, 'serve', '--config', join(dir, 'serve.json')], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    children.push(mxguard);
-    await waitForLine(mxguard, /listening on https:/);
+    const mxguard = spawnServe(['--config', join(dir, 'serve.json')]);
+    children.push(mxguard.child);
+    await mxguard.waitFor(/listening on https:/, 'the HTTPS listener');
 
     const nginxPort = await freePort();
     const nginx = startNginx(dir, nginxPort, certPath, keyPath, policy);
@@ -302,21 +299,6 @@ function fetchCounter(port: number): Promise<number> {
         });
       })
       .on('error', reject);
-  });
-}
-
-function waitForLine(child: ChildProcess, pattern: RegExp): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${seen}`)), 30_000);
-    child.stderr?.on('data', (chunk: Buffer) => {
-      seen += chunk.toString();
-      if (pattern.test(seen)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`serve exited with ${code}:\n${seen}`)));
   });
 }
 
