@@ -102,20 +102,21 @@ async function runOne(): Promise<number> {
       : generateInput(target, driver, seed, whole('index', args.index ?? ''));
   process.stdout.write(`input: ${inspect(input, { maxStringLength: 2000, maxArrayLength: 50, depth: 6 })}\n`);
   const start = performance.now();
+  let line: string;
+  let failed = false;
   try {
-    const outcome = await driver.run(input);
-    process.stdout.write(`${outcome} in ${(performance.now() - start).toFixed(1)} ms\n`);
-    return performance.now() - start > hangMs ? 1 : 0;
+    line = await driver.run(input);
   } catch (err) {
-    const ms = (performance.now() - start).toFixed(1);
-    if (target.isTypedError(err)) {
-      process.stdout.write(`rejected in ${ms} ms: ${(err as Error).message}\n`);
-      return 0;
+    if (target.isTypedError(err)) line = `rejected: ${(err as Error).message}`;
+    else {
+      line = `CRASH: ${crashFinding(target.name, -1, err).message}\n${(err as Error)?.stack ?? ''}`;
+      failed = true;
     }
-    const finding = crashFinding(target.name, -1, err);
-    process.stdout.write(`CRASH after ${ms} ms: ${finding.message}\n${(err as Error)?.stack ?? ''}\n`);
-    return 1;
   }
+  const ms = performance.now() - start;
+  const slow = ms > hangMs ? ` (HANG: over the ${hangMs} ms limit)` : '';
+  process.stdout.write(`${ms.toFixed(1)} ms${slow}: ${line}\n`);
+  return failed || slow !== '' ? 1 : 0;
 }
 
 async function runAll(): Promise<number> {
