@@ -46,6 +46,17 @@ function check(condition: boolean, message: string): void {
   if (!condition) throw new InvariantError(message);
 }
 
+/** Parse a record, then its formatted text: the same record must come back. Returns the record. */
+function parsedAgain<R>(
+  parse: (text: string) => { record: R },
+  format: (record: R) => string,
+  text: string,
+): R {
+  const { record } = parse(text);
+  check(isDeepStrictEqual(parse(format(record)).record, record), 'parse(format(record)) differs from record');
+  return record;
+}
+
 const utf8 = (b: Buffer) => b.toString('utf8');
 
 /** A TXT record's text is at most a DNS message long (RFC 1035 §4.2.2: 65,535 octets over TCP). */
@@ -403,9 +414,7 @@ const tlsRptRecord: FuzzTarget<string> = {
     return {
       generate: textGenerator(seeds, dictionary),
       run(text) {
-        const { record } = parseTlsRptRecord(text);
-        const again = parseTlsRptRecord(formatTlsRptRecord(record)).record;
-        check(isDeepStrictEqual(again, record), 'parse(format(record)) differs from record');
+        parsedAgain(parseTlsRptRecord, formatTlsRptRecord, text);
         return 'accepted';
       },
     };
@@ -440,9 +449,7 @@ const stsRecord: FuzzTarget<string> = {
       generate: textGenerator(seeds, dictionary),
       run(text) {
         selectStsRecord(text.split('\n'));
-        const { record } = parseStsRecord(text);
-        const again = parseStsRecord(formatStsRecord(record)).record;
-        check(isDeepStrictEqual(again, record), 'parse(format(record)) differs from record');
+        parsedAgain(parseStsRecord, formatStsRecord, text);
         return 'accepted';
       },
     };
@@ -542,10 +549,7 @@ const spfRecord: FuzzTarget<string> = {
         } catch (err) {
           if (!(err instanceof SpfError)) throw err;
         }
-        const { record } = parseSpf(text);
-        dnsLookupTerms(record);
-        const again = parseSpf(formatSpf(record)).record;
-        check(isDeepStrictEqual(again, record), 'parse(format(record)) differs from record');
+        dnsLookupTerms(parsedAgain(parseSpf, formatSpf, text));
         return 'accepted';
       },
     };
@@ -609,9 +613,7 @@ const dmarcRecord: FuzzTarget<string> = {
     return {
       generate: textGenerator(seeds, dictionary),
       run(text) {
-        const { record } = parseDmarc(text);
-        const again = parseDmarc(formatDmarc(record)).record;
-        check(isDeepStrictEqual(again, record), 'parse(format(record)) differs from record');
+        parsedAgain(parseDmarc, formatDmarc, text);
         return 'accepted';
       },
     };
