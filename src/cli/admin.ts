@@ -10,7 +10,7 @@ import type { Command } from 'commander';
 import { generatePassword, hashPassword, PASSWORD_ENV, passwordProblem } from '../server/auth.js';
 import { DATABASE_FILE } from '../store/sqlite.js';
 import type { Store } from '../store/types.js';
-import { DEFAULT_DATA_DIR, withStore } from './domain.js';
+import { dataDirOption, withStore } from './domain.js';
 import { CliError, readInputText } from './util.js';
 
 const EXIT_STATUS = `
@@ -67,14 +67,6 @@ ${EXIT_STATUS}`,
     await withStore(existingDataDir(options.dataDir), (store: Store) => store.clearAuthAttempts());
     say('the login throttle is cleared');
   });
-}
-
-function dataDirOption(command: Command): Command {
-  return command.option(
-    '--data-dir <dir>',
-    'where the database lives (the same as `mxguard serve --data-dir`)',
-    DEFAULT_DATA_DIR,
-  );
 }
 
 /** The data directory when it holds a database: a typo must not create an empty one. */

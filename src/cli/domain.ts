@@ -65,7 +65,8 @@ function toCliError(err: unknown): unknown {
   return new CliError(err.code === 'STORE_DOMAIN_EXISTS' ? 1 : 2, err.message);
 }
 
-function dataDirOption(command: Command): Command {
+/** `--data-dir`, as every command that opens the store takes it. */
+export function dataDirOption(command: Command): Command {
   return command.option(
     '--data-dir <dir>',
     'where the database lives (the same as `mxguard serve --data-dir`)',

@@ -23,7 +23,7 @@ import {
 import { TlsRptError } from '../tlsrpt/error.js';
 import { DEFAULT_DECODE_LIMITS, decodeReports } from '../tlsrpt/parse.js';
 import type { TlsFailure, TlsReport } from '../tlsrpt/report.js';
-import { DEFAULT_DATA_DIR, withStore } from './domain.js';
+import { dataDirOption, withStore } from './domain.js';
 import { CliError, formatProblem, formatTable, intOption, printJson, readInputBytes } from './util.js';
 
 export function register(program: Command): void {
@@ -222,16 +222,17 @@ interface StoreCommandOptions {
 }
 
 function registerList(reports: Command): void {
-  reports
-    .command('list')
-    .description('list the reports stored by `mxguard serve` or `reports import`, newest first')
-    .option('--domain <domain>', 'only reports about this policy domain')
-    .option('--since <date>', 'only reports starting at or after this ISO date/time (UTC)')
-    .option('--until <date>', 'only reports starting before this ISO date/time (a date: up to its end)')
-    .option('--limit <n>', 'at most this many reports (a page also ends at 1 MiB)', '100')
-    .option('--cursor <cursor>', 'continue after an earlier listing (its nextCursor)')
-    .option('--rejected', 'list the rejected input (not reports, with the reason) instead')
-    .option('--data-dir <dir>', 'where the database lives (as `mxguard serve --data-dir`)', DEFAULT_DATA_DIR)
+  dataDirOption(
+    reports
+      .command('list')
+      .description('list the reports stored by `mxguard serve` or `reports import`, newest first')
+      .option('--domain <domain>', 'only reports about this policy domain')
+      .option('--since <date>', 'only reports starting at or after this ISO date/time (UTC)')
+      .option('--until <date>', 'only reports starting before this ISO date/time (a date: up to its end)')
+      .option('--limit <n>', 'at most this many reports (a page also ends at 1 MiB)', '100')
+      .option('--cursor <cursor>', 'continue after an earlier listing (its nextCursor)')
+      .option('--rejected', 'list the rejected input (not reports, with the reason) instead'),
+  )
     .option('--json', 'print the list as JSON, with total and nextCursor')
     .addHelpText(
       'after',
@@ -347,11 +348,12 @@ function reportIdArgument(text: string): number {
 }
 
 function registerShow(reports: Command): void {
-  reports
-    .command('show')
-    .description('show one stored report: its facts, policies and failures by result type')
-    .argument('<id>', 'the report id (the ID column of `mxguard reports list`)')
-    .option('--data-dir <dir>', 'where the database lives (as `mxguard serve --data-dir`)', DEFAULT_DATA_DIR)
+  dataDirOption(
+    reports
+      .command('show')
+      .description('show one stored report: its facts, policies and failures by result type')
+      .argument('<id>', 'the report id (the ID column of `mxguard reports list`)'),
+  )
     .option('--json', 'print the whole report as JSON: every value whole, every failure detail')
     .addHelpText(
       'after',
@@ -410,11 +412,14 @@ function receivedLine(report: StoredReport, received: string): string {
 }
 
 function registerDelete(reports: Command): void {
-  reports
-    .command('delete')
-    .description('delete stored reports with their policy and failure rows (the charts no longer count them)')
-    .argument('<id...>', 'report ids (the ID column of `mxguard reports list`)')
-    .option('--data-dir <dir>', 'where the database lives (as `mxguard serve --data-dir`)', DEFAULT_DATA_DIR)
+  dataDirOption(
+    reports
+      .command('delete')
+      .description(
+        'delete stored reports with their policy and failure rows (the charts no longer count them)',
+      )
+      .argument('<id...>', 'report ids (the ID column of `mxguard reports list`)'),
+  )
     .option('--json', 'print {"deleted": [ids], "notFound": [ids]}')
     .addHelpText(
       'after',
@@ -446,13 +451,14 @@ Exit status: 0 every report deleted, 1 some id was not found (the others are del
 const PURGE_BATCH = 500;
 
 function registerPurge(reports: Command): void {
-  reports
-    .command('purge')
-    .description('delete every report about a domain, or starting before a date, or both')
-    .option('--domain <domain>', 'reports covering this policy domain (as `reports list --domain`)')
-    .option('--before <date>', 'reports whose date range starts before this ISO date (00:00 UTC) or time')
-    .option('--dry-run', 'only count the reports that would be deleted')
-    .option('--data-dir <dir>', 'where the database lives (as `mxguard serve --data-dir`)', DEFAULT_DATA_DIR)
+  dataDirOption(
+    reports
+      .command('purge')
+      .description('delete every report about a domain, or starting before a date, or both')
+      .option('--domain <domain>', 'reports covering this policy domain (as `reports list --domain`)')
+      .option('--before <date>', 'reports whose date range starts before this ISO date (00:00 UTC) or time')
+      .option('--dry-run', 'only count the reports that would be deleted'),
+  )
     .option('--json', 'print {"dryRun": false, "reports": N}')
     .addHelpText(
       'after',
@@ -512,11 +518,15 @@ interface ImportResult {
 }
 
 function registerImport(reports: Command): void {
-  reports
-    .command('import')
-    .description('store report files, emails and Maildir folders (as if they had been received)')
-    .argument('<path...>', 'files (.json, .json.gz, .eml: found by content), Maildir folders, or directories')
-    .option('--data-dir <dir>', 'where the database lives (as `mxguard serve --data-dir`)', DEFAULT_DATA_DIR)
+  dataDirOption(
+    reports
+      .command('import')
+      .description('store report files, emails and Maildir folders (as if they had been received)')
+      .argument(
+        '<path...>',
+        'files (.json, .json.gz, .eml: found by content), Maildir folders, or directories',
+      ),
+  )
     .option('--json', 'print what happened to each file as JSON')
     .addHelpText(
       'after',
