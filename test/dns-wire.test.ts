@@ -164,6 +164,12 @@ describe('extendedErrors (RFC 8914)', () => {
     ['code with text', [edeOption(6, 'DNSSEC Bogus')], [{ code: 6, text: 'DNSSEC Bogus' }]],
     ['code without text', [edeOption(9)], [{ code: 9 }]],
     ['NUL-terminated text', [edeOption(7, Buffer.from('expired\0'))], [{ code: 7, text: 'expired' }]],
+    ['only NULs', [edeOption(7, Buffer.from('\0\0\0'))], [{ code: 7 }]],
+    [
+      'NULs inside the text are kept, trailing ones dropped',
+      [edeOption(7, Buffer.from('a\0\0b\0\0'))],
+      [{ code: 7, text: 'a\0\0b' }],
+    ],
     ['several', [edeOption(9, 'a'), edeOption(10)], [{ code: 9, text: 'a' }, { code: 10 }]],
     ['too short to hold a code', [{ code: 15, data: Buffer.from([1]) } as unknown as PacketOpt], []],
     ['other options only', [{ code: 12, data: Buffer.alloc(4) } as unknown as PacketOpt], []],

@@ -50,3 +50,22 @@ export function quoteTxt(value: string, max = 255): string {
     .map((s) => `"${s.replace(/["\\]/g, '\\$&')}"`)
     .join(' ');
 }
+
+/** RFC 5234 WSP (space or TAB). */
+function isWsp(ch: string | undefined): boolean {
+  return ch === ' ' || ch === '\t';
+}
+
+/** Remove WSP (space and TAB only) from both ends; a plain loop, so long runs of WSP stay linear. */
+export function trimWsp(s: string): string {
+  let start = 0;
+  let end = s.length;
+  while (start < end && isWsp(s[start])) start++;
+  while (end > start && isWsp(s[end - 1])) end--;
+  return s.slice(start, end);
+}
+
+/** Does the text end with WSP? */
+export function endsWithWsp(s: string): boolean {
+  return isWsp(s[s.length - 1]);
+}

@@ -73,8 +73,11 @@ export function extendedErrors(reply: DnsMessage): ExtendedDnsError[] {
     for (const option of record.options ?? []) {
       const data = option.data;
       if ((option.code as number) !== EDE_OPTION_CODE || !data || data.length < 2) continue;
-      // RFC 8914 §2: EXTRA-TEXT SHOULD NOT be NUL-terminated; drop NULs some servers add anyway.
-      const text = data.subarray(2).toString('utf8').replace(/\0+$/, '');
+      // RFC 8914 §2: EXTRA-TEXT SHOULD NOT be NUL-terminated; drop NULs some servers add anyway (a
+      // loop, not /\0+$/, which backtracks quadratically over a long run of NULs followed by text).
+      let end = data.length;
+      while (end > 2 && data[end - 1] === 0) end--;
+      const text = data.subarray(2, end).toString('utf8');
       errors.push(text === '' ? { code: data.readUInt16BE(0) } : { code: data.readUInt16BE(0), text });
     }
   }

@@ -1,8 +1,8 @@
 // MTA-STS (RFC 8461) TXT record at _mta-sts.<domain>: parse, format, select (§3.1).
 import { type Problem, problem } from '../common/errors.js';
-import { selectVersionedRecord, type VersionedSelection } from '../common/txt.js';
+import { endsWithWsp, selectVersionedRecord, trimWsp, type VersionedSelection } from '../common/txt.js';
 import { MtaStsError } from './error.js';
-import { clip, endsWithWsp, trimWsp } from './text.js';
+import { clip } from './text.js';
 
 export interface StsRecord {
   /** Policy instance id: 1 to 32 letters and digits; senders re-fetch the policy when it changes. */

@@ -7,7 +7,7 @@
 //
 // Fields are split at ";" (a ";" inside a report URI must be percent-encoded, as "," and "!" must).
 import { type Problem, problem } from '../common/errors.js';
-import { selectVersionedRecord, type VersionedSelection } from '../common/txt.js';
+import { endsWithWsp, selectVersionedRecord, trimWsp, type VersionedSelection } from '../common/txt.js';
 import { TlsRptError, type TlsRptErrorCode } from './error.js';
 
 export const TLSRPT_VERSION = 'v=TLSRPTv1';
@@ -23,8 +23,6 @@ export interface TlsRptRecord {
 const EXT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
 // RFC 8460 §3: tlsrpt-ext-value = 1*(%x21-3A / %x3C / %x3E-7E), i.e. no "=", ";", space or control
 const EXT_VALUE = /^[\x21-\x3a\x3c\x3e-\x7e]+$/;
-const WSP_AT_START = /^[ \t]+/;
-const WSP_AT_END = /[ \t]+$/;
 
 /** Pick the one TLS-RPT record among the TXT strings at _smtp._tls.<domain> (RFC 8460 §3). */
 export function selectTlsRptRecord(txts: readonly string[]): VersionedSelection {
@@ -72,13 +70,13 @@ export function parseTlsRptRecord(text: string): { record: TlsRptRecord; warning
   fields.forEach((raw, i) => {
     const where = `field ${i + 2}`;
     const isLast = i === fields.length - 1;
-    const field = raw.replace(WSP_AT_START, '').replace(WSP_AT_END, '');
+    const field = trimWsp(raw);
     if (field === '') {
       // RFC 8460 §3: one optional field-delim may end the record; an empty field elsewhere is ";;".
       if (!isLast) fail('TLSRPT_RECORD_SYNTAX', 'empty field (two ";" in a row)', where);
       return;
     }
-    if (isLast && WSP_AT_END.test(raw)) {
+    if (isLast && endsWithWsp(raw)) {
       warnings.push(
         problem(
           'note',
@@ -176,7 +174,7 @@ function parseRua(
   where: string,
   fail: (code: TlsRptErrorCode, message: string, where?: string) => void,
 ): string[] {
-  const uris = value.split(',').map((u) => u.replace(WSP_AT_START, '').replace(WSP_AT_END, ''));
+  const uris = value.split(',').map((u) => trimWsp(u));
   if (uris.every((u) => u === '')) {
     fail('TLSRPT_RECORD_BAD_URI', 'rua has no URI', `${where} (rua)`);
     return [];
