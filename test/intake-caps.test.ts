@@ -9,7 +9,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { ImapFlow } from 'imapflow';
 import { DEFAULT_INTAKE } from '../src/server/config.js';
 import { pollOnce } from '../src/server/imap.js';
 import { type MailIntake, startMailIntake } from '../src/server/mail.js';
@@ -24,7 +23,7 @@ import {
 } from './fixtures/intake/helpers.js';
 import { manyRowsReport } from './fixtures/intake/hostile.js';
 import { runCli } from './helpers/cli.js';
-import { type LabImapServer, startImapServer } from './lab/imap.js';
+import { type LabImapServer, startImapServer, withImapClient } from './lab/imap.js';
 
 // `serve`'s default limits; mail without DKIM accepted so that only the caps decide.
 const INTAKE = { ...DEFAULT_INTAKE, acceptUnsigned: true, ratePerMinute: 1000 };
@@ -97,18 +96,11 @@ describe('IMAP polling', () => {
   });
 
   it('a report over a cap is kept in the rejected list and moved; one at the cap is stored', async () => {
-    const client = new ImapFlow({
-      host: imap.host,
-      port: imap.port,
-      secure: false,
-      auth: { user: imap.user, pass: imap.password },
-      logger: false,
+    await withImapClient(imap, async (client) => {
+      await client.mailboxCreate('Caps');
+      await client.append('Caps', mailWith(reportBytes(OVER_CAP), 'imap-over'));
+      await client.append('Caps', mailWith(reportBytes(AT_CAP), 'imap-at'));
     });
-    await client.connect();
-    await client.mailboxCreate('Caps');
-    await client.append('Caps', mailWith(reportBytes(OVER_CAP), 'imap-over'));
-    await client.append('Caps', mailWith(reportBytes(AT_CAP), 'imap-at'));
-    await client.logout();
 
     const summary = await pollOnce(ctx);
     assert.deepEqual(summary, { messages: 2, stored: 1, rejected: 1, left: 0 });

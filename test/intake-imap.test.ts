@@ -3,7 +3,6 @@
 // mailbox only after the store committed; failures leave the message for the next round.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ImapFlow } from 'imapflow';
 import { DnsClient } from '../src/dns/client.js';
 import type { ServeConfig } from '../src/server/context.js';
 import { pollOnce, startImapPoller } from '../src/server/imap.js';
@@ -18,7 +17,7 @@ import {
   testContext,
 } from './fixtures/intake/helpers.js';
 import { type LabDnsServer, startDnsServer } from './lab/dns-server.js';
-import { type LabImapServer, startImapServer } from './lab/imap.js';
+import { type LabImapServer, startImapServer, withImapClient } from './lab/imap.js';
 
 let dns: LabDnsServer;
 let resolver: DnsClient;
@@ -54,25 +53,8 @@ function imapConfig(mailbox: string, password = imap.password): NonNullable<Serv
   };
 }
 
-/** A client of the lab server for setting up and looking at mailboxes. */
-async function withMailbox<T>(work: (client: ImapFlow) => Promise<T>): Promise<T> {
-  const client = new ImapFlow({
-    host: imap.host,
-    port: imap.port,
-    secure: false,
-    auth: { user: imap.user, pass: imap.password },
-    logger: false,
-  });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.logout();
-  }
-}
-
 async function append(mailbox: string, message: string, flags: string[] = []): Promise<void> {
-  await withMailbox(async (client) => {
+  await withImapClient(imap, async (client) => {
     await client.mailboxCreate(mailbox);
     await client.append(mailbox, message, flags);
   });
@@ -80,7 +62,7 @@ async function append(mailbox: string, message: string, flags: string[] = []): P
 
 /** Message-ID local parts in a mailbox, with their flags. */
 async function contents(mailbox: string): Promise<Map<string, string[]>> {
-  return withMailbox(async (client) => {
+  return withImapClient(imap, async (client) => {
     const found = new Map<string, string[]>();
     const status = await client.status(mailbox, { messages: true });
     if (status === false || !status.messages) return found;

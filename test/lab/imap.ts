@@ -4,7 +4,7 @@
 // (LAB-NOTES: tests never talk to anything but 127.0.0.0/8 and ::1); started and stopped by PID.
 //
 //   const imap = await startImapServer({ user: 'reports', password: 'secret' });
-//   ... new ImapFlow({ host: imap.host, port: imap.port, secure: false, auth: { user, pass } }) ...
+//   await withImapClient(imap, (client) => client.append('INBOX', message));
 //   await imap.stop();
 //
 // Messages are best delivered with IMAP APPEND (files written as root would not belong to the mail user).
@@ -13,6 +13,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wri
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ImapFlow } from 'imapflow';
 import { freePort } from '../helpers/ports.js';
 
 export interface LabImapServer {
@@ -85,6 +86,26 @@ export async function startImapServer(options: LabImapOptions = {}): Promise<Lab
   }
   rmSync(dir, { recursive: true, force: true });
   throw new Error(`lab IMAP server: dovecot did not start: ${lastError}`);
+}
+
+/** Runs `work` with an IMAP client logged in to the lab server as its user, then logs out. */
+export async function withImapClient<T>(
+  server: LabImapServer,
+  work: (client: ImapFlow) => Promise<T>,
+): Promise<T> {
+  const client = new ImapFlow({
+    host: server.host,
+    port: server.port,
+    secure: false,
+    auth: { user: server.user, pass: server.password },
+    logger: false,
+  });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.logout();
+  }
 }
 
 function config(dir: string, host: string, port: number): string {
