@@ -15,6 +15,7 @@ import {
 import {
   type DnsMessage,
   decodeMessage,
+  ednsOpt,
   encodeQuery,
   extendedErrors,
   followCnames,
@@ -46,19 +47,6 @@ function edeOption(code: number, text: Buffer | string = Buffer.alloc(0)): Packe
   data.writeUInt16BE(code, 0);
   extra.copy(data, 2);
   return { code: 15, data } as unknown as PacketOpt;
-}
-
-function withOpt(options: PacketOpt[]): OptAnswer {
-  return {
-    type: 'OPT',
-    name: '.',
-    udpPayloadSize: 1232,
-    extendedRcode: 0,
-    ednsVersion: 0,
-    flags: 0,
-    flag_do: false,
-    options,
-  };
 }
 
 describe('encodeQuery', () => {
@@ -106,7 +94,7 @@ describe('decodeMessage', () => {
       answers: [
         { name: 'example.test', type: 'MX', ttl: 60, data: { preference: 10, exchange: 'mx.example.test' } },
       ],
-      additionals: [withOpt([edeOption(6, 'x')])],
+      additionals: [ednsOpt(false, [edeOption(6, 'x')])],
     });
     fc.assert(
       fc.property(
@@ -175,7 +163,9 @@ describe('extendedErrors (RFC 8914)', () => {
     ['other options only', [{ code: 12, data: Buffer.alloc(4) } as unknown as PacketOpt], []],
   ];
   for (const [why, options, expected] of cases) {
-    it(why, () => assert.deepEqual(extendedErrors(reply({ additionals: [withOpt(options)] })), expected));
+    it(why, () =>
+      assert.deepEqual(extendedErrors(reply({ additionals: [ednsOpt(false, options)] })), expected),
+    );
   }
 });
 

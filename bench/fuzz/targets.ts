@@ -15,6 +15,7 @@ import { DmarcError } from '../../src/dmarc/error.js';
 import { formatDmarc, parseDmarc } from '../../src/dmarc/record.js';
 import {
   decodeMessage,
+  ednsOpt,
   extendedErrors,
   MAX_MESSAGE_SIZE,
   readReply,
@@ -873,18 +874,7 @@ function tlsaReply(rng: Rng): Buffer {
     flags: (rng.chance(0.5) ? dnsPacket.AUTHENTIC_DATA : 0) | rng.pick([0, 2, 3, 5]),
     questions: [{ type: 'TLSA', name: rng.chance(0.9) ? TLSA_NAME : 'other.example', class: 'IN' }],
     answers,
-    additionals: [
-      {
-        type: 'OPT',
-        name: '.',
-        udpPayloadSize: 1232,
-        extendedRcode: 0,
-        ednsVersion: 0,
-        flags: 0,
-        flag_do: false,
-        options,
-      },
-    ],
+    additionals: [ednsOpt(false, options)],
   });
 }
 

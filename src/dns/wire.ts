@@ -1,7 +1,7 @@
 // DNS messages on the client side: the query (RFC 1035 §4.1 with EDNS0, RFC 6891, and the DO bit,
 // RFC 3225), which replies belong to it (RFC 5452 §9.1: id, question), how a reply reads as an outcome
 // (RFC 2308 NXDOMAIN/NODATA, RFC 1034 §3.6.2 CNAME chains) and its Extended DNS Errors (RFC 8914).
-import dnsPacket, { type DecodedPacket, type OptAnswer, type RecordType } from 'dns-packet';
+import dnsPacket, { type DecodedPacket, type OptAnswer, type PacketOpt, type RecordType } from 'dns-packet';
 import { normalizeName, sameName } from './names.js';
 import type { DnsOutcome, DnsRecord, DnsResult, ExtendedDnsError } from './resolver.js';
 
@@ -24,24 +24,28 @@ export interface QuerySpec {
   cd?: boolean;
 }
 
-/** The query: RD, AD (RFC 6840 §5.7: we understand AD), CD if asked, EDNS0 OPT with DO set. */
-export function encodeQuery(q: QuerySpec): Buffer {
-  const opt: OptAnswer = {
+/** An EDNS0 OPT record (RFC 6891 §6.1.2) offering UDP_PAYLOAD_SIZE; `dnssecOk` is the DO bit (RFC 3225 §3). */
+export function ednsOpt(dnssecOk: boolean, options: PacketOpt[] = []): OptAnswer {
+  return {
     type: 'OPT',
     name: '.',
     udpPayloadSize: UDP_PAYLOAD_SIZE,
     extendedRcode: 0,
     ednsVersion: 0,
-    flags: dnsPacket.DNSSEC_OK,
-    flag_do: true,
-    options: [],
+    flags: dnssecOk ? dnsPacket.DNSSEC_OK : 0,
+    flag_do: dnssecOk,
+    options,
   };
+}
+
+/** The query: RD, AD (RFC 6840 §5.7: we understand AD), CD if asked, EDNS0 OPT with DO set. */
+export function encodeQuery(q: QuerySpec): Buffer {
   return dnsPacket.encode({
     type: 'query',
     id: q.id,
     flags: dnsPacket.RECURSION_DESIRED | dnsPacket.AUTHENTIC_DATA | (q.cd ? dnsPacket.CHECKING_DISABLED : 0),
     questions: [{ name: q.name, type: q.type, class: 'IN' }],
-    additionals: [opt],
+    additionals: [ednsOpt(true)],
   });
 }
 
