@@ -1,6 +1,7 @@
 // TLS-RPT report JSON (RFC 8460 §4): strict on what makes a report, tolerant of real-world quirks.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import { TlsRptError } from '../src/tlsrpt/error.js';
 import { RESULT_TYPES, reportFromWire, reportToWire, type TlsReport } from '../src/tlsrpt/report.js';
@@ -742,6 +743,35 @@ describe('reportFromWire: failure-details rows beyond the cap are merged, counts
       );
     }
     assert.equal(report.policies[11]!.failures.length, 1);
+  });
+
+  // Found by bench/fuzz.ts: a merged report written out (reportToWire) and read again had its merged
+  // rows merged a second time, each note then saying "1 failure-details rows merged".
+  test('a merged report read again is the same report (per policy and per report caps)', () => {
+    const types = ['certificate-expired', 'x-private-type', 'dane-required', 'x-other'];
+    const perPolicy = fixture();
+    perPolicy.policies[0]['failure-details'] = rows(3000, (i) => types[i % types.length]!);
+    delete perPolicy.policies[0].summary['total-failure-session-count'];
+    const perReport = fixture();
+    perReport.policies = Array.from({ length: 12 }, () => ({
+      ...structuredClone(perReport.policies[0]),
+      'failure-details': rows(1500, (i) => types[i % types.length]!),
+    }));
+    for (const policy of perReport.policies) delete policy.summary['total-failure-session-count'];
+    for (const json of [perPolicy, perReport]) {
+      const first = reportFromWire(json).report;
+      const again = reportFromWire(JSON.parse(JSON.stringify(reportToWire(first)))).report;
+      // isDeepStrictEqual, not assert.deepEqual: the diff of two 10,000-row reports takes minutes.
+      const differing = first.policies.findIndex((p, i) => !isDeepStrictEqual(again.policies[i], p));
+      assert.equal(differing, -1, `policy ${differing} changed when read again`);
+      assert.ok(isDeepStrictEqual({ ...again, policies: [] }, { ...first, policies: [] }));
+    }
+    const merged = reportFromWire(perPolicy).report.policies[0]!.failures.slice(1000);
+    assert.deepEqual(
+      merged.map((f) => /^\d+/.exec(f.additionalInformation ?? '')?.[0]),
+      ['500', '1000', '500'],
+      'the notes say how many rows each merged row stands for',
+    );
   });
 
   test('counts whose sum is not a safe integer are TLSRPT_BAD_COUNT', () => {

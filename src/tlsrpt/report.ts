@@ -22,7 +22,8 @@
 // - Merged with a warning (TLSRPT_FAILURE_ROWS_MERGED): failure-details rows after the first 1000 of
 //   a policy, or after the first 10,000 of the report, become one row per result-type (types not in
 //   RFC 8460 §4.3 go to validation-failure, its catch-all) whose count is the exact sum; the other
-//   fields of merged rows are dropped and additional-information says how many rows were merged.
+//   fields of merged rows are dropped and additional-information says how many rows were merged (a
+//   row merged before, in a report read again, goes back into its bucket with that many rows).
 // Counts are safe integers, and so is their sum per policy (TLSRPT_BAD_COUNT). At most 100 errors and
 // 100 warnings are listed; the rest are counted in one last entry.
 import { type Problem, problem, type Severity } from '../common/errors.js';
@@ -476,23 +477,26 @@ class FailureRows {
       this.kept.push(failure);
       return;
     }
-    const known = RESULT_TYPES.includes(failure.resultType);
+    // A row that mxguard merged before (a report read, written out and read again) goes back into
+    // its bucket with the rows it stands for, so that reading a report twice gives the same report.
+    const earlier = MERGED_NOTE.exec(failure.additionalInformation ?? '');
+    const rows = earlier ? Number(earlier[1]) : 1;
+    const known = RESULT_TYPES.includes(failure.resultType) && !earlier?.[2];
     // Unknown types share one bucket, so that their number cannot grow the merged rows.
     const key = known ? failure.resultType : '';
     const bucket = this.merged.get(key);
     if (bucket) {
       bucket.count += failure.count;
-      bucket.rows++;
+      bucket.rows += rows;
     } else {
       const resultType = known ? failure.resultType : CATCH_ALL_RESULT_TYPE;
-      this.merged.set(key, { resultType, count: failure.count, rows: 1 });
+      this.merged.set(key, { resultType, count: failure.count, rows });
     }
   }
 
   result(): TlsFailure[] {
     const merged = [...this.merged].map(([key, b]): TlsFailure => {
-      const what =
-        key === '' ? 'failure-details rows of result types not in RFC 8460 §4.3' : 'failure-details rows';
+      const what = key === '' ? `${MERGED_ROWS} ${OF_UNKNOWN_TYPES}` : MERGED_ROWS;
       return {
         resultType: b.resultType,
         count: b.count,
@@ -502,6 +506,12 @@ class FailureRows {
     return [...this.kept, ...merged];
   }
 }
+
+const MERGED_ROWS = 'failure-details rows';
+const OF_UNKNOWN_TYPES = 'of result types not in RFC 8460 §4.3';
+/** The additional-information of a merged row (FailureRows.result): how many rows, which bucket. */
+const MERGED_NOTE =
+  /^([1-9][0-9]{0,14}) failure-details rows( of result types not in RFC 8460 §4\.3)? merged by mxguard: more than [0-9]+ rows$/;
 
 function readFailure(entry: unknown, where: string, f: Findings): TlsFailure | undefined {
   if (!isObject(entry)) return f.error('TLSRPT_BAD_FIELD', 'must be an object', where);
