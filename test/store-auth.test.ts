@@ -14,10 +14,16 @@ import {
   AUTH_ATTEMPTS_KEEP,
   AUTH_PURGE_BATCH,
   DATABASE_FILE,
+  MAX_API_TOKENS,
   openSqliteStore,
   SESSIONS_KEEP,
 } from '../src/store/sqlite.js';
-import { ADMIN_PASSWORD_SETTING, type AuthAttemptLimits, type Store } from '../src/store/types.js';
+import {
+  ADMIN_PASSWORD_SETTING,
+  type AuthAttemptLimits,
+  type Store,
+  type StoreError,
+} from '../src/store/types.js';
 
 const root = mkdtempSync(join(tmpdir(), 'mxguard-store-auth-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -133,6 +139,28 @@ describe('API tokens', () => {
       assert.equal(await store.findApiToken(b.hash), 'id-b');
       const text = readFileSync(join(dataDir, DATABASE_FILE)).toString('latin1');
       assert.ok(!text.includes('mxg_secret'), 'no secret in the file');
+    });
+  });
+
+  it(`at most MAX_API_TOKENS (${MAX_API_TOKENS}) at once: one more is refused until one is revoked`, async () => {
+    await withStore(async (store) => {
+      const token = (i: number) => ({
+        id: `id-${i}`,
+        name: `t${i}`,
+        createdAt: T0.toISOString(),
+        hash: sha256(`mxg_secret-${i}`),
+      });
+      for (let i = 0; i < MAX_API_TOKENS; i++) await store.createApiToken(token(i));
+      await assert.rejects(store.createApiToken(token(MAX_API_TOKENS)), (err: StoreError) => {
+        assert.equal(err.code, 'STORE_INVALID');
+        assert.match(err.message, /revoke one/);
+        return true;
+      });
+      assert.equal((await store.listApiTokens()).length, MAX_API_TOKENS);
+      assert.equal(await store.findApiToken(token(MAX_API_TOKENS).hash), undefined);
+      await store.deleteApiToken('id-0');
+      await store.createApiToken(token(MAX_API_TOKENS));
+      assert.equal(await store.findApiToken(token(MAX_API_TOKENS).hash), `id-${MAX_API_TOKENS}`);
     });
   });
 

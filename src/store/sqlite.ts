@@ -82,6 +82,8 @@ const USER_AGENT_MAX = 512;
  */
 const BREAKDOWN_MAX_ROWS = 100;
 const LIST_MAX = 10_000;
+/** Most API tokens at once. */
+export const MAX_API_TOKENS = 100;
 const DAY_MS = 86_400_000;
 
 const SOURCES: readonly ReportSource[] = ['https', 'smtp', 'imap', 'import'];
@@ -821,8 +823,19 @@ class SqliteStore implements Store {
   async createApiToken(token: NewApiToken): Promise<void> {
     this.use(() =>
       this.db
-        .prepare('INSERT INTO api_tokens (id, name, hash, created_at) VALUES (?, ?, ?, ?)')
-        .run(token.id, token.name, token.hash, token.createdAt),
+        .transaction(() => {
+          // Bounded, so that the token list (API, dashboard) stays small whoever holds a session.
+          const count = this.db.prepare<[], number>('SELECT count(*) FROM api_tokens').pluck().get()!;
+          if (count >= MAX_API_TOKENS) {
+            throw invalid(
+              `there are already ${MAX_API_TOKENS} API tokens; revoke one before creating another`,
+            );
+          }
+          this.db
+            .prepare('INSERT INTO api_tokens (id, name, hash, created_at) VALUES (?, ?, ?, ?)')
+            .run(token.id, token.name, token.hash, token.createdAt);
+        })
+        .immediate(),
     );
   }
 
