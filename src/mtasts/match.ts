@@ -2,7 +2,7 @@
 // against MX host names (§4.1).
 import { domainToASCII } from 'node:url';
 import { type Problem, problem } from '../common/errors.js';
-import type { StsPolicy } from './policy.js';
+import type { StsPolicy } from './types.js';
 
 /** Lower case, one trailing dot removed: the form MX host names and patterns are compared in. */
 export function normalizeHost(h: string): string {

@@ -5,18 +5,9 @@ import { trimWsp } from '../common/txt.js';
 import { MtaStsError, type MtaStsErrorCode } from './error.js';
 import { normalizeHost, validateMxPattern } from './match.js';
 import { clip } from './text.js';
+import type { StsMode, StsPolicy } from './types.js';
 
-export type StsMode = 'enforce' | 'testing' | 'none';
-
-export interface StsPolicy {
-  mode: StsMode;
-  /** Seconds a sender may cache the policy. */
-  maxAge: number;
-  /** `mx` patterns as written in the file (exact host names or "*.domain"). */
-  mx: string[];
-  /** Unknown fields, kept in file order as [name, value] (RFC 8461 §3.2: senders ignore them). */
-  extensions: Array<[string, string]>;
-}
+export type { StsMode, StsPolicy };
 
 /** RFC 8461 §3.2: max_age is at most 31557600 seconds (about one year). */
 export const MAX_AGE_LIMIT = 31557600;
