@@ -1,7 +1,7 @@
 // The SQLite store (src/store/sqlite.ts): every Store method, migrations, idempotent reports,
 // policy id bumps, dashboard queries over hand-built reports, and two connections at once.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -998,14 +998,22 @@ describe('rejected input', () => {
   });
 });
 
-describe('policy fetch log', () => {
-  const fetch = (i: number, domain = 'example.com') => ({
-    at: later(i).toISOString(),
-    domain,
-    clientIp: `192.0.2.${i % 250}`,
-    userAgent: `agent ${i}`,
-  });
+const fetch = (i: number, domain = 'example.com') => ({
+  at: later(i).toISOString(),
+  domain,
+  clientIp: `192.0.2.${i % 250}`,
+  userAgent: `agent ${i}`,
+});
 
+/** Wait (bounded, no timing assertion) until `reader` sees an entry of the timer-driven fetch-log flush. */
+async function untilFetchLogged(reader: Store): Promise<void> {
+  for (let tries = 0; (await reader.listFetches('example.com')).items.length === 0; tries++) {
+    assert.ok(tries < 200, 'the fetch log entry is written within 10 s');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('policy fetch log', () => {
   it('listFetches sees entries logged just before (it flushes), newest first, per domain', async () => {
     await withFreshStore(async (store) => {
       store.logFetch(fetch(1));
@@ -1072,9 +1080,7 @@ describe('policy fetch log', () => {
     const other = await openSqliteStore(dir);
     try {
       store.logFetch(fetch(1));
-      // Poll (no timing assertion): the entry must show up eventually.
-      while ((await other.listFetches('example.com')).items.length === 0)
-        await new Promise((r) => setTimeout(r, 50));
+      await untilFetchLogged(other);
     } finally {
       await store.close();
       await other.close();
@@ -1143,5 +1149,65 @@ describe('two connections on one database (the CLI while serve runs)', () => {
       writer.close();
       await store.close();
     }
+  });
+});
+
+// The power-loss promise (src/store/sqlite.ts header): a SIGKILL keeps the page cache, so the crash
+// test cannot see a missing fsync; these read the mode in force on the store's own connections.
+describe('durability: every store connection commits in WAL mode with synchronous=FULL', () => {
+  const FULL = { journalMode: 'wal', synchronous: 'FULL' };
+
+  it('a fresh store, the same file opened again, and a second connection beside the first', async () => {
+    const dir = freshDir();
+    const first = await openStore(dir);
+    assert.deepEqual(await first.durability(), FULL, 'fresh file');
+    const second = await openStore(dir);
+    try {
+      assert.deepEqual(await second.durability(), FULL, 'second connection while the first is open');
+      assert.deepEqual(await first.durability(), FULL, 'the first, after the second opened');
+    } finally {
+      await first.close();
+      await second.close();
+    }
+    const reopened = await openStore(dir);
+    try {
+      assert.deepEqual(await reopened.durability(), FULL, 'existing file opened again');
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  it('FULL is back in force after each kind of fetch-log flush (those commits use NORMAL)', async () => {
+    const dir = freshDir();
+    const store = await openStore(dir);
+    const other = await openStore(dir);
+    try {
+      for (let i = 0; i < 100; i++) store.logFetch(fetch(i, 'batch.example'));
+      assert.equal((await other.listFetches('batch.example', { limit: 1000 })).items.length, 100);
+      assert.deepEqual(await store.durability(), FULL, 'after a full batch');
+      store.logFetch(fetch(1));
+      await untilFetchLogged(other);
+      assert.deepEqual(await store.durability(), FULL, 'after the timer flush');
+      store.logFetch(fetch(2));
+      await store.listFetches('example.com');
+      assert.deepEqual(await store.durability(), FULL, 'after the flush before a list');
+      await store.addDomain('example.com', settings, T0);
+      assert.deepEqual(await store.durability(), FULL, 'after an ordinary write');
+    } finally {
+      await store.close();
+      await other.close();
+    }
+  });
+
+  it('serve and the CLI open the store only through openStore (nothing else opens mxguard.sqlite)', () => {
+    const files = readdirSync('src', { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => join('src', f));
+    const using = (pattern: RegExp) => files.filter((f) => pattern.test(readFileSync(f, 'utf8'))).sort();
+    // better-sqlite3 is opened by the store and by policyd's own cache file, nowhere else.
+    assert.deepEqual(using(/new Database\(/), ['src/policyd/sqlite.ts', 'src/store/sqlite.ts']);
+    assert.deepEqual(using(/\bopenSqliteStore\(/), ['src/store/index.ts', 'src/store/sqlite.ts']);
+    for (const caller of ['src/cli/serve.ts', 'src/cli/domain.ts'])
+      assert.match(readFileSync(caller, 'utf8'), /\bopenStore\(/, caller);
   });
 });

@@ -60,6 +60,7 @@ import {
   type ReportFilter,
   type ReportSource,
   type Store,
+  type StoreDurability,
   type StoredReport,
   type StoredReportSummary,
   StoreError,
@@ -88,6 +89,8 @@ const DAY_MS = 86_400_000;
 
 const SOURCES: readonly ReportSource[] = ['https', 'smtp', 'imap', 'import'];
 const DKIM_VERDICTS: readonly DkimVerdict[] = ['pass', 'fail', 'none', 'unverified'];
+/** PRAGMA synchronous reads back as a number: 0..3. */
+const SYNCHRONOUS_NAMES = ['OFF', 'NORMAL', 'FULL', 'EXTRA'];
 
 /** Open (creating when needed) the store in `dataDir` and bring its schema up to date. */
 export async function openSqliteStore(dataDir: string): Promise<Store> {
@@ -936,6 +939,13 @@ class SqliteStore implements Store {
 
   async clearAuthAttempts(): Promise<void> {
     this.use(() => this.db.prepare('DELETE FROM auth_attempts').run());
+  }
+
+  async durability(): Promise<StoreDurability> {
+    return this.use(() => ({
+      journalMode: String(this.db.pragma('journal_mode', { simple: true })),
+      synchronous: SYNCHRONOUS_NAMES[Number(this.db.pragma('synchronous', { simple: true }))] ?? 'unknown',
+    }));
   }
 
   async close(): Promise<void> {

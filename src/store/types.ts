@@ -193,7 +193,13 @@ export type AuthReservation =
 /** A typed store failure with a literal code (ARCHITECTURE.md: one error class per module). */
 export class StoreError extends Error {
   constructor(
-    readonly code: 'STORE_DOMAIN_EXISTS' | 'STORE_DOMAIN_UNKNOWN' | 'STORE_INVALID' | 'STORE_IO',
+    readonly code:
+      | 'STORE_DOMAIN_EXISTS'
+      | 'STORE_DOMAIN_UNKNOWN'
+      | 'STORE_INVALID'
+      | 'STORE_IO'
+      /** openStore with mustExist: the data directory holds no database. */
+      | 'STORE_MISSING',
     message: string,
     options?: { cause?: unknown },
   ) {
@@ -287,5 +293,15 @@ export interface Store {
 
   getSetting(key: string): Promise<string | undefined>;
   setSetting(key: string, value: string): Promise<void>;
+  /** Read-only diagnostics: how this connection commits (for the durability tests and support). */
+  durability(): Promise<StoreDurability>;
   close(): Promise<void>;
+}
+
+/** The journal and sync mode in force on a store connection, as the database reports them. */
+export interface StoreDurability {
+  /** SQLite: 'wal'. */
+  journalMode: string;
+  /** SQLite: 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA'. */
+  synchronous: string;
 }
