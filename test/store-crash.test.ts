@@ -2,6 +2,9 @@
 // A real child process (test/fixtures/store/crash-writer.ts) stores reports and policy changes in a
 // loop, printing each one only after the store acknowledged it; the test kills it with SIGKILL at a
 // random point, several rounds on the same database, then checks what was acknowledged.
+// The fetch log (batched, never acknowledged) may lose entries but never holds half of one.
+// The targets and kill delays come from one seed, printed as a test diagnostic; set
+// MXGUARD_CRASH_SEED=<seed> to replay a failed run.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,11 +13,16 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { inputSeed, Rng } from '../bench/fuzz/random.js';
 import { DATABASE_FILE, openSqliteStore } from '../src/store/sqlite.js';
 import { CRASH_DOMAIN, crashReport } from './fixtures/store/crash-report.js';
 
 const WRITER = fileURLToPath(new URL('./fixtures/store/crash-writer.ts', import.meta.url));
 const ROUNDS = 6;
+const SEED = process.env.MXGUARD_CRASH_SEED
+  ? Number(process.env.MXGUARD_CRASH_SEED)
+  : Math.floor(Math.random() * 2 ** 32);
+if (!Number.isSafeInteger(SEED) || SEED < 0) throw new Error('MXGUARD_CRASH_SEED: a non-negative integer');
 
 let dir: string;
 before(() => {
@@ -27,8 +35,8 @@ interface Acknowledged {
   policies: Array<{ policyId: string; maxAge: number }>;
 }
 
-/** Run the writer until it acknowledged `target` reports, then SIGKILL it a random moment later. */
-function runAndKill(round: number, target: number): Promise<Acknowledged> {
+/** Run the writer until it acknowledged `target` reports, then SIGKILL it `delayMs` later. */
+function runAndKill(round: number, target: number, delayMs: number): Promise<Acknowledged> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', WRITER, dir, String(round)], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -53,7 +61,7 @@ function runAndKill(round: number, target: number): Promise<Acknowledged> {
       }
       if (!killing && acked.reports.length >= target) {
         killing = true;
-        setTimeout(() => child.kill('SIGKILL'), Math.floor(Math.random() * 20));
+        setTimeout(() => child.kill('SIGKILL'), delayMs);
       }
     });
     child.on('error', reject);
@@ -68,9 +76,16 @@ describe('kill -9 during writes (real child process)', () => {
   const allAcked: Acknowledged = { reports: [], policies: [] };
 
   for (let round = 1; round <= ROUNDS; round++) {
-    it(`round ${round}: every acknowledged write survives, nothing is half written`, async () => {
-      const target = 1 + Math.floor(Math.random() * 120);
-      const acked = await runAndKill(round, target);
+    it(`round ${round}: every acknowledged write survives, nothing is half written`, async (t) => {
+      const rng = new Rng(inputSeed(SEED, 'store-crash', round));
+      // The last round goes past the first fetch-log batch (FETCH_BATCH = 100 entries), so the
+      // fetch log check below always sees entries.
+      const target = round === ROUNDS ? rng.range(101, 240) : rng.range(1, 120);
+      const delayMs = rng.int(20);
+      t.diagnostic(
+        `seed ${SEED} (replay: MXGUARD_CRASH_SEED=${SEED}); kill ${delayMs} ms after report ${target}`,
+      );
+      const acked = await runAndKill(round, target, delayMs);
       assert.ok(acked.reports.length >= target);
       allAcked.reports.push(...acked.reports);
       allAcked.policies.push(...acked.policies);
@@ -94,6 +109,24 @@ describe('kill -9 during writes (real child process)', () => {
           assert.equal(row.policies, expected.policies.length, `policies of ${row.reportId}`);
           const failures = expected.policies.reduce((n, p) => n + p.failures.length, 0);
           assert.equal(row.failures, failures, `failures of ${row.reportId}`);
+        }
+        // Fetch log: entries may be lost, but each one there is whole and follows a stored report.
+        const reportIds = new Set(rows.map((r) => r.reportId));
+        const fetches = db.prepare('SELECT at, domain, client_ip, user_agent FROM fetches').all() as Array<{
+          at: string;
+          domain: string;
+          client_ip: string;
+          user_agent: string;
+        }>;
+        t.diagnostic(`${rows.length} reports, ${fetches.length} fetch log entries in the file`);
+        if (round === ROUNDS) assert.ok(fetches.length >= 100, 'the first fetch-log batch was written');
+        for (const f of fetches) {
+          assert.equal(f.domain, CRASH_DOMAIN);
+          assert.equal(f.client_ip, '192.0.2.1');
+          assert.ok(!Number.isNaN(Date.parse(f.at)), `fetch time ${f.at}`);
+          const [agent, reportId] = f.user_agent.split(' ');
+          assert.equal(agent, 'crash', f.user_agent);
+          assert.ok(reportIds.has(reportId!), `fetch log entry ${f.user_agent} follows a stored report`);
         }
       } finally {
         db.close();
@@ -122,6 +155,8 @@ describe('kill -9 during writes (real child process)', () => {
         const last = allAcked.policies.at(-1);
         if (last) assert.ok(domain.policyId >= last.policyId, `${domain.policyId} >= ${last.policyId}`);
         assert.equal(history.get(domain.policyId), domain.policyText);
+        const logged = await store.listFetches(CRASH_DOMAIN, { limit: 1000 });
+        assert.ok(logged.items.every((f) => f.userAgent.startsWith('crash round')));
       } finally {
         await store.close();
       }
