@@ -6,12 +6,16 @@ import { quoteTxt } from '../common/txt.js';
 import { maxAgeWarnings } from '../mtasts/policy.js';
 import { openStore } from '../store/index.js';
 import { type Domain, type PolicyVersion, type Store, StoreError } from '../store/types.js';
-import { buildRecordSet, formatRecords, type RecordSet } from './records.js';
+import type { RecordSet } from '../records/build.js';
+import { formatRecords } from '../records/format.js';
+import { cliRecordSet, modeOption } from './records.js';
 import { CliError, collect, formatTable, intOption, printJson } from './util.js';
 
 export const DEFAULT_DATA_DIR = './data';
 const FORMATS = ['bind', 'powershell', 'json'] as const;
 type Format = (typeof FORMATS)[number];
+/** TTL of the records `domain add|show` print. */
+const RECORD_TTL = 3600;
 
 const POLICY_HOST_HELP =
   'where mta-sts.DOMAIN points, for its A/AAAA or CNAME record: addresses or one host name';
@@ -115,30 +119,25 @@ Examples:
 ${EXIT_STATUS}`,
     )
     .action(async (name: string, opts: SettingsOptions) => {
-      const mode = opts.mode ?? 'testing';
-      const maxAge = intOption('--max-age', opts.maxAge ?? '604800', 0, 31557600);
+      const mode = modeOption(opts.mode ?? 'testing');
+      const maxAge = intOption('--max-age', opts.maxAge ?? '604800');
       const mx = opts.mx ?? [];
       // The same checks and defaults as `mxguard records`, before anything is stored.
-      const preview = buildRecordSet(
-        name,
+      const preview = cliRecordSet(
         {
-          mx,
+          domain: name,
           mode,
-          maxAge: String(maxAge),
+          maxAge,
+          ttl: RECORD_TTL,
+          mx,
           rua: opts.rua,
-          policyHostTarget: opts.policyHostTarget,
-          ttl: '3600',
-          format: 'bind',
+          policyHostTargets: opts.policyHostTarget,
         },
         new Date(),
       );
       const rua = opts.rua ?? [`mailto:tlsrpt@${preview.domain}`];
       await withStore(opts.dataDir, async (store) => {
-        const added = await store.addDomain(
-          name,
-          { mode: mode as Domain['mode'], mx, maxAge, rua },
-          new Date(),
-        );
+        const added = await store.addDomain(name, { mode, mx, maxAge, rua }, new Date());
         const set = recordSetFor(added, opts.policyHostTarget);
         if (opts.json) {
           printJson({ domain: added, records: set });
@@ -295,10 +294,7 @@ ${EXIT_STATUS}`,
     .action(async (name: string, opts: SettingsOptions) => {
       const patch: Partial<Domain> = {};
       if (opts.mode !== undefined) {
-        if (!['testing', 'enforce', 'none'].includes(opts.mode)) {
-          throw new CliError(2, `--mode: must be testing, enforce or none, got "${opts.mode}"`);
-        }
-        patch.mode = opts.mode as Domain['mode'];
+        patch.mode = modeOption(opts.mode);
       }
       if (opts.maxAge !== undefined) patch.maxAge = intOption('--max-age', opts.maxAge, 0, 31557600);
       if (opts.mx !== undefined) patch.mx = opts.mx;
@@ -387,18 +383,20 @@ ${EXIT_STATUS}`,
 // ---- records ----
 
 /** Every DNS record of a stored domain, with its current policy id. */
-export function recordSetFor(d: Domain, policyHostTarget?: string[]): RecordSet {
-  const options = {
-    mx: d.mx,
-    mode: d.mode,
-    maxAge: String(d.maxAge),
-    id: d.policyId,
-    rua: d.rua,
-    policyHostTarget,
-    ttl: '3600',
-    format: 'bind',
-  };
-  return buildRecordSet(d.name, options, new Date());
+export function recordSetFor(d: Domain, policyHostTargets?: string[]): RecordSet {
+  return cliRecordSet(
+    {
+      domain: d.name,
+      mode: d.mode,
+      maxAge: d.maxAge,
+      ttl: RECORD_TTL,
+      mx: d.mx,
+      id: d.policyId,
+      rua: d.rua,
+      policyHostTargets,
+    },
+    new Date(),
+  );
 }
 
 function stsRecordLines(d: Domain): string[] {

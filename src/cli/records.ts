@@ -1,33 +1,16 @@
-// `mxguard records DOMAIN` (every DNS record a domain needs) and `mxguard records validate`.
-import { isIP } from 'node:net';
+// `mxguard records DOMAIN` (every DNS record a domain needs) and `mxguard records validate`:
+// options in, src/records out; RecordsError becomes a usage error naming the option.
 import type { Command } from 'commander';
-import { type Problem, ProtocolError, problem } from '../common/errors.js';
-import { misleadingMicrosoftWildcard, PRESETS, presetNames } from '../common/presets.js';
-import { quoteTxt } from '../common/txt.js';
-import { parseTlsa } from '../dane/tlsa.js';
-import { parseDkimKey } from '../dkim/record.js';
-import { parseDmarc } from '../dmarc/record.js';
-import { validateMxPattern } from '../mtasts/match.js';
-import { formatPolicy, type StsMode } from '../mtasts/policy.js';
-import { formatStsRecord, parseStsRecord, stsIdFromDate } from '../mtasts/record.js';
-import { parseSpf } from '../spf/record.js';
-import { formatTlsRptRecord, parseTlsRptRecord } from '../tlsrpt/record.js';
+import { presetNames } from '../common/presets.js';
+import { isMode, type StsMode } from '../mtasts/policy.js';
+import { buildRecordSet, type RecordSet, type RecordSetInput } from '../records/build.js';
+import { RecordsError, type RecordsField } from '../records/error.js';
+import { formatRecords, recordsZone } from '../records/format.js';
+import { isRecordType, RECORD_TYPES, type RecordType, validateRecord } from '../records/validate.js';
 import { CliError, collect, formatProblem, intOption, printJson } from './util.js';
 
-const RECORD_TYPES = ['mta-sts', 'tlsrpt', 'spf', 'dmarc', 'dkim', 'tlsa'] as const;
-type RecordType = (typeof RECORD_TYPES)[number];
 const FORMATS = ['bind', 'powershell', 'json'] as const;
 type Format = (typeof FORMATS)[number];
-
-/** One DNS record to publish. `name` is absolute without the trailing dot. */
-export interface DnsRecord {
-  name: string;
-  type: 'TXT' | 'CNAME' | 'A' | 'AAAA';
-  ttl: number;
-  value: string;
-  /** What the record is for, shown as a comment. */
-  purpose: string;
-}
 
 export function register(program: Command): void {
   const records = program
@@ -100,97 +83,18 @@ Examples:
   $ mxguard records validate --type tlsa -- '3 1 1 0c72ac70b745ac19998811b131d662c9ac69dbdbe7cb23e5b514b56664c5d3d6'`,
     )
     .action((text: string, opts: { type: string; json?: boolean }) => {
-      if (!(RECORD_TYPES as readonly string[]).includes(opts.type)) {
+      if (!isRecordType(opts.type)) {
         throw new CliError(
           2,
           `--type: unknown record type "${opts.type}" (one of ${RECORD_TYPES.join(', ')})`,
         );
       }
-      runValidate(opts.type as RecordType, text, opts.json === true);
+      runValidate(opts.type, text, opts.json === true);
     });
 }
 
 // ---------------------------------------------------------------------------------------------
 // records validate
-
-export interface ValidationResult {
-  type: RecordType;
-  valid: boolean;
-  record?: unknown;
-  errors: Problem[];
-  warnings: Problem[];
-}
-
-export function validateRecord(type: RecordType, text: string): ValidationResult {
-  const { value, notes } = unquotePresentation(text);
-  try {
-    const { record, warnings } = parseByType(type, value);
-    return { type, valid: true, record, errors: [], warnings: [...notes, ...warnings] };
-  } catch (err) {
-    if (err instanceof ProtocolError) {
-      const errors = err.problems.filter((p) => p.severity === 'error');
-      const others = err.problems.filter((p) => p.severity !== 'error');
-      return { type, valid: false, errors, warnings: [...notes, ...others] };
-    }
-    throw err;
-  }
-}
-
-function parseByType(type: RecordType, text: string): { record: unknown; warnings: Problem[] } {
-  switch (type) {
-    case 'mta-sts':
-      return parseStsRecord(text);
-    case 'tlsrpt':
-      return parseTlsRptRecord(text);
-    case 'spf':
-      return parseSpf(text);
-    case 'dmarc':
-      return parseDmarc(text);
-    case 'dkim':
-      return parseDkimKey(text);
-    case 'tlsa': {
-      const record = parseTlsa(text);
-      const warnings: Problem[] = [];
-      // RFC 7672 §3.1.3: PKIX-TA(0) and PKIX-EE(1) are unusable for SMTP.
-      if (record.usage === 0 || record.usage === 1) {
-        warnings.push(
-          problem(
-            'warning',
-            'TLSA_USAGE_UNUSABLE',
-            `usage ${record.usage} is not usable for SMTP (RFC 7672 §3.1.3)`,
-          ),
-        );
-      } else if (record.usage > 3) {
-        warnings.push(
-          problem('warning', 'TLSA_USAGE_UNKNOWN', `usage ${record.usage} is unknown and never matches`),
-        );
-      }
-      if (record.selector > 1) {
-        warnings.push(
-          problem('warning', 'TLSA_SELECTOR_UNKNOWN', `selector ${record.selector} never matches`),
-        );
-      }
-      if (record.matchingType > 2) {
-        warnings.push(
-          problem('warning', 'TLSA_MTYPE_UNKNOWN', `matching type ${record.matchingType} never matches`),
-        );
-      }
-      return { record: { ...record, data: record.data.toString('hex') }, warnings };
-    }
-  }
-}
-
-/** `"v=spf1 a" " -all"` (zone-file form) → `v=spf1 a -all`, with a note; anything else unchanged. */
-function unquotePresentation(text: string): { value: string; notes: Problem[] } {
-  if (!/^\s*"(?:[^"\\]|\\.)*"(?:\s+"(?:[^"\\]|\\.)*")*\s*$/.test(text)) return { value: text, notes: [] };
-  const strings = [...text.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]!.replace(/\\(.)/g, '$1'));
-  const note = problem(
-    'note',
-    'TXT_QUOTED_INPUT',
-    `read as zone-file text: ${strings.length} quoted string(s) joined without spaces (RFC 7208 §3.3)`,
-  );
-  return { value: strings.join(''), notes: [note] };
-}
 
 function runValidate(type: RecordType, text: string, json: boolean): void {
   const result = validateRecord(type, text);
@@ -225,190 +129,66 @@ interface RecordsOptions {
   json?: boolean;
 }
 
-export interface RecordSet {
-  domain: string;
-  policy: { text: string; url: string; mode: StsMode; maxAge: number; mx: string[] };
-  records: DnsRecord[];
-  notes: string[];
-}
-
-const HOSTNAME =
-  /^(?=.{1,253}\.?$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.?$/i;
-
-function runRecords(domainArg: string, opts: RecordsOptions): void {
+function runRecords(domain: string, opts: RecordsOptions): void {
   const format = (opts.json ? 'json' : opts.format) as Format;
   if (!FORMATS.includes(format)) throw new CliError(2, `--format: unknown format "${opts.format}"`);
-  const set = buildRecordSet(domainArg, opts, new Date());
-  const zone = (opts.zone ?? set.domain).toLowerCase().replace(/\.$/, '');
-  if (set.domain !== zone && !set.domain.endsWith(`.${zone}`)) {
-    throw new CliError(2, `--zone: ${set.domain} is not inside zone ${zone}`);
-  }
+  const set = cliRecordSet(
+    {
+      domain,
+      mode: modeOption(opts.mode),
+      maxAge: intOption('--max-age', opts.maxAge),
+      ttl: intOption('--ttl', opts.ttl),
+      mx: opts.mx,
+      preset: opts.preset,
+      id: opts.id,
+      rua: opts.rua,
+      policyHostTargets: opts.policyHostTarget,
+      ...(opts.spf === undefined || opts.spf === false ? {} : { spf: opts.spf }),
+      ...(opts.dmarc === undefined || opts.dmarc === false
+        ? {}
+        : { dmarc: { policy: opts.dmarc === true ? 'none' : opts.dmarc, rua: opts.dmarcRua } }),
+    },
+    new Date(),
+  );
+  const zone = withOptionNames(() => recordsZone(set, opts.zone ?? set.domain));
   if (format === 'json') printJson(set);
-  else process.stdout.write(format === 'bind' ? formatBind(set) : formatPowerShell(set, zone));
+  else process.stdout.write(formatRecords(set, format, zone));
   for (const note of set.notes) process.stderr.write(`note: ${note}\n`);
 }
 
-/** Build every record the domain needs from the command's options (exported for the server later). */
-export function buildRecordSet(domainArg: string, opts: RecordsOptions, now: Date): RecordSet {
-  const domain = domainArg.toLowerCase().replace(/\.$/, '');
-  if (!HOSTNAME.test(domain)) throw new CliError(2, `${domainArg}: not a valid domain name`);
-  const preset = opts.preset === undefined ? undefined : PRESETS[opts.preset];
-  if (opts.preset !== undefined && !preset) {
-    throw new CliError(2, `--preset: unknown preset "${opts.preset}" (one of ${presetNames().join(', ')})`);
+/** The command-line option behind each field of the record-set input. */
+const OPTION_NAMES: Record<RecordsField, string> = {
+  domain: '',
+  preset: '--preset',
+  mode: '--mode',
+  maxAge: '--max-age',
+  ttl: '--ttl',
+  mx: '--mx',
+  id: '--id',
+  rua: '--rua',
+  policyHostTargets: '--policy-host-target',
+  spf: '--spf',
+  dmarc: '--dmarc',
+  zone: '--zone',
+};
+
+/** Run `fn`, turning a RecordsError into a usage error (exit 2) that names the option. */
+function withOptionNames<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (!(err instanceof RecordsError)) throw err;
+    throw new CliError(2, err.describe(OPTION_NAMES[err.field]));
   }
-  const notes = [...(preset?.notes ?? [])];
-  const mode = opts.mode as StsMode;
-  if (!['testing', 'enforce', 'none'].includes(mode)) {
-    throw new CliError(2, `--mode: must be testing, enforce or none, got "${opts.mode}"`);
-  }
-  // RFC 8461 §3.2: max_age is at most 31557600 (about a year).
-  const maxAge = intOption('--max-age', opts.maxAge, 0, 31557600);
-  const ttl = intOption('--ttl', opts.ttl, 0, 2147483647);
-
-  const mx = [...new Set([...(preset?.mx ?? []), ...(opts.mx ?? [])].map((m) => m.toLowerCase()))];
-  if (mx.length === 0 && mode !== 'none')
-    throw new CliError(2, '--mx: give at least one MX host (or a --preset)');
-  for (const pattern of mx) {
-    const bad = validateMxPattern(pattern);
-    if (bad) throw new CliError(2, `--mx ${pattern}: ${bad.message}`);
-    if (misleadingMicrosoftWildcard(pattern)) {
-      throw new CliError(
-        2,
-        `--mx ${pattern}: a wildcard covers one label only, so it does not match <tenant>.<x>-v1.mx.microsoft; ` +
-          'give the exact MX host or *.<x>-v1.mx.microsoft',
-      );
-    }
-  }
-  if (mode === 'testing') notes.push('mode testing: switch to enforce once TLS-RPT reports show no failures');
-
-  const id = opts.id ?? stsIdFromDate(now);
-  const stsValue = checked('mta-sts', formatStsRecord({ id, extensions: [] }), '--id');
-
-  const rua = opts.rua ?? [`mailto:tlsrpt@${domain}`];
-  if (!opts.rua)
-    notes.push(`TLS-RPT reports go to mailto:tlsrpt@${domain}: make sure it exists, or set --rua`);
-  const tlsRptValue = checked('tlsrpt', formatTlsRptRecord({ rua, extensions: [] }), '--rua');
-
-  const records: DnsRecord[] = [
-    {
-      name: `_mta-sts.${domain}`,
-      type: 'TXT',
-      ttl,
-      value: stsValue,
-      purpose: 'MTA-STS policy id (RFC 8461 §3.1)',
-    },
-    { name: `_smtp._tls.${domain}`, type: 'TXT', ttl, value: tlsRptValue, purpose: 'TLS-RPT (RFC 8460 §3)' },
-  ];
-  records.push(...policyHostRecords(domain, opts.policyHostTarget, ttl, notes));
-
-  if (opts.spf !== undefined && opts.spf !== false) {
-    const mechanisms = typeof opts.spf === 'string' ? opts.spf : `${preset?.spf ?? 'mx'} ~all`;
-    const value = `v=spf1 ${mechanisms.trim()}`;
-    records.push({
-      name: domain,
-      type: 'TXT',
-      ttl,
-      value: checked('spf', value, '--spf'),
-      purpose: 'SPF (RFC 7208)',
-    });
-  }
-  if (opts.dmarc !== undefined && opts.dmarc !== false) {
-    const p = typeof opts.dmarc === 'string' ? opts.dmarc : 'none';
-    const value = `v=DMARC1; p=${p}; rua=${opts.dmarcRua ?? `mailto:dmarc@${domain}`}`;
-    records.push({
-      name: `_dmarc.${domain}`,
-      type: 'TXT',
-      ttl,
-      value: checked('dmarc', value, '--dmarc'),
-      purpose: 'DMARC (RFC 7489)',
-    });
-  }
-
-  const policyText = formatPolicy({ mode, maxAge, mx, extensions: [] });
-  const url = `https://mta-sts.${domain}/.well-known/mta-sts.txt`;
-  return { domain, policy: { text: policyText, url, mode, maxAge, mx }, records, notes };
 }
 
-function checked(type: RecordType, value: string, option: string): string {
-  const result = validateRecord(type, value);
-  if (!result.valid)
-    throw new CliError(2, `${option}: ${value}: ${result.errors.map((e) => e.message).join('; ')}`);
+/** buildRecordSet for a command: a bad value is a usage error naming its option. */
+export function cliRecordSet(input: RecordSetInput, now: Date): RecordSet {
+  return withOptionNames(() => buildRecordSet(input, now));
+}
+
+/** `--mode`: testing, enforce or none (RFC 8461 §3.2). */
+export function modeOption(value: string): StsMode {
+  if (!isMode(value)) throw new CliError(2, `--mode: must be testing, enforce or none, got "${value}"`);
   return value;
-}
-
-/** The `mta-sts` host record: A/AAAA for addresses, a CNAME for one host name (RFC 1034: CNAME stands alone). */
-function policyHostRecords(
-  domain: string,
-  targets: string[] | undefined,
-  ttl: number,
-  notes: string[],
-): DnsRecord[] {
-  const name = `mta-sts.${domain}`;
-  const purpose = 'host serving the MTA-STS policy over HTTPS (RFC 8461 §3.3)';
-  if (!targets || targets.length === 0) {
-    notes.push(
-      `${name} needs an A/AAAA or CNAME record to where the policy is hosted (--policy-host-target)`,
-    );
-    return [];
-  }
-  const hosts = targets.filter((t) => isIP(t) === 0);
-  if (hosts.length > 0) {
-    if (targets.length > 1)
-      throw new CliError(2, '--policy-host-target: a CNAME target must be the only target');
-    const target = hosts[0]!.toLowerCase().replace(/\.$/, '');
-    if (!HOSTNAME.test(target))
-      throw new CliError(2, `--policy-host-target: ${hosts[0]}: not an IP address or host name`);
-    notes.push(`Some validators (reported for Exchange Online) want A/AAAA on ${name} rather than a CNAME`);
-    return [{ name, type: 'CNAME', ttl, value: target, purpose }];
-  }
-  return targets.map((ip) => ({ name, type: isIP(ip) === 4 ? 'A' : 'AAAA', ttl, value: ip, purpose }));
-}
-
-export function formatBind(set: RecordSet): string {
-  const lines = [
-    `; DNS records for ${set.domain} (generated by mxguard)`,
-    `; Host this policy at ${set.policy.url} (Content-Type: text/plain):`,
-    ...set.policy.text
-      .trimEnd()
-      .split('\n')
-      .map((l) => `;   ${l}`),
-    '',
-  ];
-  for (const r of set.records) {
-    const value = r.type === 'TXT' ? quoteTxt(r.value) : r.type === 'CNAME' ? `${r.value}.` : r.value;
-    lines.push(`; ${r.purpose}`, `${r.name}.\t${r.ttl}\tIN\t${r.type}\t${value}`);
-  }
-  return `${lines.join('\n')}\n`;
-}
-
-/** The record set in zone-file or Windows DNS form (the zone defaults to the domain). */
-export function formatRecords(set: RecordSet, format: 'bind' | 'powershell', zone = set.domain): string {
-  return format === 'bind' ? formatBind(set) : formatPowerShell(set, zone);
-}
-
-/** Windows DNS Server cmdlets. Single-quoted PowerShell strings: only ' needs escaping (as ''). */
-export function formatPowerShell(set: RecordSet, zone: string): string {
-  const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
-  const lines = [`# DNS records for ${set.domain} (generated by mxguard), zone ${zone}`];
-  for (const r of set.records) {
-    const relative = r.name === zone ? '@' : r.name.slice(0, -(zone.length + 1));
-    const ttl = `-TimeToLive (New-TimeSpan -Seconds ${r.ttl})`;
-    const common = `-ZoneName ${q(zone)} -Name ${q(relative)} ${ttl}`;
-    lines.push(`# ${r.purpose}`);
-    switch (r.type) {
-      case 'TXT':
-        lines.push(`Add-DnsServerResourceRecord ${common} -Txt -DescriptiveText ${q(r.value)}`);
-        break;
-      case 'CNAME':
-        lines.push(`Add-DnsServerResourceRecordCName ${common} -HostNameAlias ${q(r.value)}`);
-        break;
-      case 'A':
-        lines.push(`Add-DnsServerResourceRecordA ${common} -IPv4Address ${q(r.value)}`);
-        break;
-      case 'AAAA':
-        lines.push(`Add-DnsServerResourceRecordAAAA ${common} -IPv6Address ${q(r.value)}`);
-        break;
-    }
-  }
-  return `${lines.join('\n')}\n`;
 }

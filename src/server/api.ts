@@ -17,9 +17,10 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { buildRecordSet, formatRecords } from '../cli/records.js';
-import { CliError } from '../cli/util.js';
 import { formatStsRecord } from '../mtasts/record.js';
+import { buildRecordSet } from '../records/build.js';
+import { RecordsError } from '../records/error.js';
+import { formatRecords } from '../records/format.js';
 import { domainKey } from '../store/domain-rules.js';
 import { decodeCursor, encodeCursor, REPORT_DETAIL_MAX_BYTES, takePage } from '../store/paging.js';
 import { type BreakdownKey, type Domain as StoredDomain, StoreError } from '../store/types.js';
@@ -533,9 +534,10 @@ function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply, ctx: 
   } else if (err instanceof StoreError && err.code !== 'STORE_IO') {
     status = err.code === 'STORE_DOMAIN_EXISTS' ? 409 : err.code === 'STORE_DOMAIN_UNKNOWN' ? 404 : 400;
     message = err.message;
-  } else if (err instanceof CliError) {
+  } else if (err instanceof RecordsError) {
+    // the records route's query parameters are named as in the URL
     status = 400;
-    message = err.message;
+    message = err.describe(err.field === 'policyHostTargets' ? 'policyHostTarget' : err.field);
   } else {
     const code = (err as { statusCode?: unknown }).statusCode;
     if (typeof code === 'number' && code >= 400 && code < 500) {
@@ -605,16 +607,15 @@ function recordSetFor(
     .map((t) => t.trim())
     .filter((t) => t !== '');
   const set = buildRecordSet(
-    d.name,
     {
-      mx: d.mx,
+      domain: d.name,
       mode: d.mode,
-      maxAge: String(d.maxAge),
+      maxAge: d.maxAge,
+      ttl: query.ttl,
+      mx: d.mx,
       id: d.policyId,
       rua: d.rua,
-      policyHostTarget: targets,
-      ttl: String(query.ttl),
-      format: 'json',
+      policyHostTargets: targets,
     },
     now,
   );
