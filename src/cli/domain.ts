@@ -4,10 +4,10 @@
 import type { Command } from 'commander';
 import { quoteTxt } from '../common/txt.js';
 import { maxAgeWarnings } from '../mtasts/policy.js';
-import { openStore } from '../store/index.js';
-import { type Domain, type PolicyVersion, type Store, StoreError } from '../store/types.js';
 import type { RecordSet } from '../records/build.js';
 import { formatRecords } from '../records/format.js';
+import { openStore } from '../store/index.js';
+import { type Domain, type PolicyVersion, type Store, StoreError } from '../store/types.js';
 import { cliRecordSet, modeOption } from './records.js';
 import { CliError, collect, formatTable, intOption, printJson } from './util.js';
 
