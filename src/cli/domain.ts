@@ -2,6 +2,7 @@
 // policies for, kept in the same store as `serve` (and usable while it runs). Every policy change
 // gets a new `_mta-sts` id (RFC 8461 §3.1), printed with the TXT value to publish.
 import type { Command } from 'commander';
+import { mxguardCommand } from '../common/invocation.js';
 import { quoteTxt } from '../common/txt.js';
 import { maxAgeWarnings } from '../mtasts/policy.js';
 import type { RecordSet } from '../records/build.js';
@@ -21,7 +22,8 @@ const POLICY_HOST_HELP =
   'where mta-sts.DOMAIN points, for its A/AAAA or CNAME record: addresses or one host name';
 const EXIT_STATUS = `
 Exit status: 0 done (also "unchanged"), 1 refused because of what is stored (the domain already
-exists), 2 usage error: a bad option value, an unknown domain, or the data directory cannot be used.`;
+exists), 2 usage error: a bad option value, an unknown domain, or the data directory cannot be used
+(it holds no database: only \`domain add\` creates one).`;
 
 export function register(program: Command): void {
   const domain = program
@@ -47,12 +49,26 @@ interface StoreOptions {
   dataDir: string;
 }
 
-/** Open the store of `--data-dir`, run `work`, close it; store failures become CLI errors. */
-export async function withStore<T>(dataDir: string, work: (store: Store) => Promise<T>): Promise<T> {
+/**
+ * Open the store of `--data-dir`, run `work`, close it; store failures become CLI errors. A folder
+ * without a database is refused (exit 2, nothing created) unless `create` (only `domain add`).
+ */
+export async function withStore<T>(
+  dataDir: string,
+  work: (store: Store) => Promise<T>,
+  { create = false }: { create?: boolean } = {},
+): Promise<T> {
   let store: Store;
   try {
-    store = await openStore(dataDir);
+    store = await openStore(dataDir, { mustExist: !create });
   } catch (err) {
+    if (err instanceof StoreError && err.code === 'STORE_MISSING') {
+      const mxguard = mxguardCommand();
+      throw new CliError(
+        2,
+        `${err.message}; create one with \`${mxguard} serve --data-dir ${dataDir}\` or \`${mxguard} domain add DOMAIN --mx HOST --data-dir ${dataDir}\``,
+      );
+    }
     throw toCliError(err);
   }
   try {
@@ -73,7 +89,7 @@ function toCliError(err: unknown): unknown {
 export function dataDirOption(command: Command): Command {
   return command.option(
     '--data-dir <dir>',
-    'where the database lives (the same as `mxguard serve --data-dir`)',
+    'where the database lives (the same as `mxguard serve --data-dir`); only `serve` and `domain add` create one',
     DEFAULT_DATA_DIR,
   );
 }
@@ -136,23 +152,27 @@ ${EXIT_STATUS}`,
         new Date(),
       );
       const rua = opts.rua ?? [`mailto:tlsrpt@${preview.domain}`];
-      await withStore(opts.dataDir, async (store) => {
-        const added = await store.addDomain(name, { mode, mx, maxAge, rua }, new Date());
-        const set = recordSetFor(added, opts.policyHostTarget);
-        if (opts.json) {
-          printJson({ domain: added, records: set });
-          return;
-        }
-        const out = [
-          `added ${added.name}: policy id ${added.policyId}, mode ${added.mode}`,
-          '',
-          ...stsRecordLines(added),
-          '',
-          ...formatRecords(set, 'bind').trimEnd().split('\n'),
-        ];
-        process.stdout.write(`${out.join('\n')}\n`);
-        printNotes(added, set);
-      });
+      await withStore(
+        opts.dataDir,
+        async (store) => {
+          const added = await store.addDomain(name, { mode, mx, maxAge, rua }, new Date());
+          const set = recordSetFor(added, opts.policyHostTarget);
+          if (opts.json) {
+            printJson({ domain: added, records: set });
+            return;
+          }
+          const out = [
+            `added ${added.name}: policy id ${added.policyId}, mode ${added.mode}`,
+            '',
+            ...stsRecordLines(added),
+            '',
+            ...formatRecords(set, 'bind').trimEnd().split('\n'),
+          ];
+          process.stdout.write(`${out.join('\n')}\n`);
+          printNotes(added, set);
+        },
+        { create: true },
+      );
     });
 }
 
@@ -174,7 +194,7 @@ function registerList(domain: Command): void {
           return;
         }
         if (domains.length === 0) {
-          process.stdout.write('no domains configured (add one with `mxguard domain add`)\n');
+          process.stdout.write(`no domains configured (add one with \`${mxguardCommand()} domain add\`)\n`);
           return;
         }
         const rows = domains.map((d) => [
@@ -413,7 +433,7 @@ function printNotes(d: Domain, set?: RecordSet): void {
 }
 
 function unknownDomain(name: string): CliError {
-  return new CliError(2, `${name}: no such domain (see \`mxguard domain list\`)`);
+  return new CliError(2, `${name}: no such domain (see \`${mxguardCommand()} domain list\`)`);
 }
 
 function indent(text: string): string[] {

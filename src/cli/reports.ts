@@ -9,6 +9,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { Problem } from '../common/errors.js';
+import { mxguardCommand } from '../common/invocation.js';
 import { terminalText } from '../common/text.js';
 import { ingestReport, recordRejected, type StoredRef } from '../server/ingest.js';
 import { LIST_TEXT_MAX, REPORT_DETAIL_MAX_BYTES } from '../store/paging.js';
@@ -342,7 +343,10 @@ function printMore(page: Page<unknown>, what: string): void {
 /** A report id on the command line: a whole number from 1. */
 function reportIdArgument(text: string): number {
   if (!/^[1-9]\d{0,15}$/.test(text) || !Number.isSafeInteger(Number(text))) {
-    throw new CliError(2, `"${terminalText(text, CELL_MAX)}" is not a report id (see mxguard reports list)`);
+    throw new CliError(
+      2,
+      `"${terminalText(text, CELL_MAX)}" is not a report id (see ${mxguardCommand()} reports list)`,
+    );
   }
   return Number(text);
 }

@@ -12,6 +12,7 @@
 // SHUTDOWN_GRACE_MS), keep-alive connections close, then the store closes; exit status 0.
 import cluster, { type Worker } from 'node:cluster';
 import type { Command } from 'commander';
+import { mxguardCommand } from '../common/invocation.js';
 import { AcmeManager } from '../server/acme.js';
 import { buildApp, ListenError, startListeners, startMetricsListener } from '../server/app.js';
 import { ensureAdminPassword } from '../server/auth.js';
@@ -336,7 +337,8 @@ async function announce(
     say('admin login: the password shown when this data directory was first served');
   }
   const domains = await ctx.store.listDomains();
-  if (domains.length === 0) say('no domains yet: mxguard domain add example.com --mx mx.example.com');
+  if (domains.length === 0)
+    say(`no domains yet: ${mxguardCommand()} domain add example.com --mx mx.example.com`);
   ctx.logger.info({ urls, settings: describeSettings(settings), domains: domains.length }, 'serving');
 }
 

@@ -1,0 +1,34 @@
+// How the person at the terminal runs mxguard, so that a printed next step ("mxguard domain add …")
+// is a command that works where they are: `npx mxguard` under npm (`npm start` in a clone), the
+// plain `mxguard` from a global install on PATH, otherwise `node PATH/TO/main.js` as they started it.
+import { delimiter, dirname, isAbsolute, relative } from 'node:path';
+
+/** The command prefix for hints, e.g. `${mxguardCommand()} domain list`. */
+export function mxguardCommand(
+  env: NodeJS.ProcessEnv = process.env,
+  script: string = process.argv[1] ?? '',
+  cwd: string = process.cwd(),
+): string {
+  // npm sets npm_lifecycle_event for `npm start`/`npm run` and `npx`, and npm_config_local_prefix to
+  // the project it found: npx runs this package's bin from its own clone (or a project that
+  // installed it) anywhere under that folder.
+  const project = env.npm_config_local_prefix;
+  if (env.npm_lifecycle_event && project && inside(project, script) && inside(project, cwd))
+    return 'npx mxguard';
+  // A bin link named mxguard in a directory on PATH: what `npm install -g` makes.
+  const onPath = (env.PATH ?? '').split(delimiter).includes(dirname(script));
+  if (script.endsWith('/mxguard') && onPath) return 'mxguard';
+  if (script === '') return 'mxguard';
+  const path = inside(cwd, script) ? relative(cwd, script) : script;
+  return `node ${shellWord(path)}`;
+}
+
+function inside(dir: string, path: string): boolean {
+  const rel = relative(dir, path);
+  return !rel.startsWith('..') && !isAbsolute(rel);
+}
+
+/** A path as one POSIX shell word (quoted only when it needs to be). */
+function shellWord(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
+}
