@@ -226,6 +226,12 @@ describe('domains API', () => {
     assert.equal(tls.value, 'v=TLSRPTv1; rua=mailto:reports@example.com');
     assert.equal(set.policy.text, domain.policyText);
     assert.ok(set.notes.some((n: string) => n.includes('mta-sts.example.com')));
+    // the notes name the API's parameter, not a command-line option
+    assert.ok(
+      set.notes.some((n: string) => n.includes('(policyHostTarget)')),
+      set.notes.join('\n'),
+    );
+    assert.ok(!set.notes.some((n: string) => n.includes('--')), set.notes.join('\n'));
     assert.match(
       set.bind,
       new RegExp(`^_mta-sts\\.example\\.com\\.\\t3600\\tIN\\tTXT\\t"v=STSv1; id=${domain.policyId}"$`, 'm'),

@@ -111,6 +111,23 @@ describe('buildRecordSet: typed input', () => {
     assert.deepEqual(values(neither, '_dmarc.example.com'), []);
   });
 
+  it('notes name input fields as the caller calls them (default: the field itself)', () => {
+    const plain = buildRecordSet({ ...BASE, rua: undefined }, NOW).notes;
+    assert.ok(
+      plain.some((n) => n.endsWith('(policyHostTargets)')),
+      plain.join('\n'),
+    );
+    assert.ok(
+      plain.some((n) => n.endsWith('or set rua')),
+      plain.join('\n'),
+    );
+    const named = buildRecordSet(BASE, NOW, (field) => `<${field}>`).notes;
+    assert.ok(
+      named.some((n) => n.endsWith('(<policyHostTargets>)')),
+      named.join('\n'),
+    );
+  });
+
   it('mode none needs no MX host (RFC 8461 §8.3: withdrawing a policy)', () => {
     const set = buildRecordSet({ ...BASE, mode: 'none', mx: [] }, NOW);
     assert.equal(set.policy.text, 'version: STSv1\nmode: none\nmax_age: 604800\n');

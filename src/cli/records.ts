@@ -184,7 +184,7 @@ function withOptionNames<T>(fn: () => T): T {
 
 /** buildRecordSet for a command: a bad value is a usage error naming its option. */
 export function cliRecordSet(input: RecordSetInput, now: Date): RecordSet {
-  return withOptionNames(() => buildRecordSet(input, now));
+  return withOptionNames(() => buildRecordSet(input, now, (field) => OPTION_NAMES[field]));
 }
 
 /** `--mode`: testing, enforce or none (RFC 8461 §3.2). */

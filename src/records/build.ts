@@ -63,8 +63,15 @@ export function recordsDomain(name: string): string | undefined {
   return HOSTNAME.test(domain) ? domain : undefined;
 }
 
-/** Every record the domain needs; throws RecordsError naming the first bad field. */
-export function buildRecordSet(input: RecordSetInput, now: Date): RecordSet {
+/**
+ * Every record the domain needs; throws RecordsError naming the first bad field. `fieldName` says
+ * how the caller calls an input field (a CLI option, an API parameter), for the notes that name one.
+ */
+export function buildRecordSet(
+  input: RecordSetInput,
+  now: Date,
+  fieldName: (field: RecordsField) => string = (field) => field,
+): RecordSet {
   const domain = recordsDomain(input.domain);
   if (!domain) fail('RECORDS_DOMAIN', 'domain', `${input.domain}: not a valid domain name`);
   const preset = input.preset === undefined ? undefined : PRESETS[input.preset];
@@ -103,7 +110,9 @@ export function buildRecordSet(input: RecordSetInput, now: Date): RecordSet {
 
   const rua = input.rua ?? [`mailto:tlsrpt@${domain}`];
   if (!input.rua)
-    notes.push(`TLS-RPT reports go to mailto:tlsrpt@${domain}: make sure it exists, or set --rua`);
+    notes.push(
+      `TLS-RPT reports go to mailto:tlsrpt@${domain}: make sure it exists, or set ${fieldName('rua')}`,
+    );
   const tlsRptValue = checked('tlsrpt', formatTlsRptRecord({ rua, extensions: [] }), 'RECORDS_RUA', 'rua');
 
   const records: DnsRecord[] = [
@@ -116,7 +125,9 @@ export function buildRecordSet(input: RecordSetInput, now: Date): RecordSet {
     },
     { name: `_smtp._tls.${domain}`, type: 'TXT', ttl, value: tlsRptValue, purpose: 'TLS-RPT (RFC 8460 §3)' },
   ];
-  records.push(...policyHostRecords(domain, input.policyHostTargets, ttl, notes));
+  records.push(
+    ...policyHostRecords(domain, input.policyHostTargets, ttl, notes, fieldName('policyHostTargets')),
+  );
 
   if (input.spf !== undefined) {
     const mechanisms = typeof input.spf === 'string' ? input.spf : `${preset?.spf ?? 'mx'} ~all`;
@@ -168,13 +179,12 @@ function policyHostRecords(
   targets: string[] | undefined,
   ttl: number,
   notes: string[],
+  targetsName: string,
 ): DnsRecord[] {
   const name = `mta-sts.${domain}`;
   const purpose = 'host serving the MTA-STS policy over HTTPS (RFC 8461 §3.3)';
   if (!targets || targets.length === 0) {
-    notes.push(
-      `${name} needs an A/AAAA or CNAME record to where the policy is hosted (--policy-host-target)`,
-    );
+    notes.push(`${name} needs an A/AAAA or CNAME record to where the policy is hosted (${targetsName})`);
     return [];
   }
   const hosts = targets.filter((t) => isIP(t) === 0);

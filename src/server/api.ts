@@ -19,7 +19,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { formatStsRecord } from '../mtasts/record.js';
 import { buildRecordSet } from '../records/build.js';
-import { RecordsError } from '../records/error.js';
+import { RecordsError, type RecordsField } from '../records/error.js';
 import { formatRecords } from '../records/format.js';
 import { domainKey } from '../store/domain-rules.js';
 import { decodeCursor, encodeCursor, REPORT_DETAIL_MAX_BYTES, takePage } from '../store/paging.js';
@@ -537,7 +537,7 @@ function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply, ctx: 
   } else if (err instanceof RecordsError) {
     // the records route's query parameters are named as in the URL
     status = 400;
-    message = err.describe(err.field === 'policyHostTargets' ? 'policyHostTarget' : err.field);
+    message = err.describe(apiFieldName(err.field));
   } else {
     const code = (err as { statusCode?: unknown }).statusCode;
     if (typeof code === 'number' && code >= 400 && code < 500) {
@@ -596,6 +596,11 @@ function domainView(d: StoredDomain, published?: PublishedIdStatus): DomainView 
   };
 }
 
+/** A record-set input field as the API calls it: the records query parameter, else the domain's field. */
+function apiFieldName(field: RecordsField): string {
+  return field === 'policyHostTargets' ? 'policyHostTarget' : field;
+}
+
 /** The records of `mxguard records` for a stored domain, with the stored policy id. */
 function recordSetFor(
   d: StoredDomain,
@@ -618,6 +623,7 @@ function recordSetFor(
       policyHostTargets: targets,
     },
     now,
+    apiFieldName,
   );
   return { ...set, bind: formatRecords(set, 'bind'), powershell: formatRecords(set, 'powershell') };
 }
