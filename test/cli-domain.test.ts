@@ -1,7 +1,7 @@
 // `mxguard domain add|list|show|set|remove`, the built command end to end, on a real store.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,6 +14,12 @@ import { BIN, runCli } from './helpers/cli.js';
 let root: string;
 let counter = 0;
 const freshDir = () => join(root, `data-${++counter}`);
+/** A data directory with an empty store, as `mxguard serve` leaves it on its first start. */
+async function emptyStoreDir(): Promise<string> {
+  const dir = freshDir();
+  await (await openSqliteStore(dir)).close();
+  return dir;
+}
 
 before(() => {
   root = mkdtempSync(join(tmpdir(), 'mxguard-cli-domain-'));
@@ -108,7 +114,10 @@ describe('domain add', () => {
       assert.equal(r.code, 2, r.stdout);
       assert.match(r.stderr, message);
       assert.doesNotMatch(r.stderr, /\n\s+at /); // no stack trace
-      const list = domainCli(dir, 'list', '--json');
+      assert.equal(existsSync(dir), false, 'no data directory or store made for a refused add');
+      const existing = await emptyStoreDir();
+      assert.equal(domainCli(existing, 'add', 'example.com', ...args).code, 2);
+      const list = domainCli(existing, 'list', '--json');
       assert.deepEqual(JSON.parse(list.stdout), { domains: [] });
     });
   }
@@ -127,15 +136,15 @@ describe('domain add', () => {
   it('exit 2 when the data directory cannot be used', () => {
     const file = join(root, `file-${++counter}`);
     writeFileSync(file, 'x');
-    const r = domainCli(join(file, 'sub'), 'list');
+    const r = domainCli(join(file, 'sub'), 'add', 'example.com', '--mx', 'mx.example.com');
     assert.equal(r.code, 2);
     assert.match(r.stderr, /mxguard\.sqlite: cannot open the database/);
   });
 });
 
 describe('domain list / show', () => {
-  it('list shows every domain; --json is data', () => {
-    const dir = freshDir();
+  it('list shows every domain; --json is data', async () => {
+    const dir = await emptyStoreDir();
     assert.match(domainCli(dir, 'list').stdout, /no domains configured/);
     domainCli(dir, 'add', 'b.example', '--mx', 'mx.b.example');
     domainCli(dir, 'add', 'a.example', '--mx', 'mx.a.example', '--mode', 'enforce');
@@ -256,8 +265,8 @@ describe('domain set', () => {
     });
   }
 
-  it('exit 2 for an unknown domain', () => {
-    const r = domainCli(freshDir(), 'set', 'nope.example', '--mode', 'enforce');
+  it('exit 2 for an unknown domain', async () => {
+    const r = domainCli(await emptyStoreDir(), 'set', 'nope.example', '--mode', 'enforce');
     assert.equal(r.code, 2);
     assert.match(r.stderr, /nope\.example: no such domain/);
   });

@@ -47,14 +47,21 @@ function write(dir: string, name: string, content: Buffer | string): string {
   return path;
 }
 
+/** `<dir>/data` with an empty store, as `mxguard serve` or `domain add` leave it: import needs one. */
+async function storeIn(dir: string): Promise<string> {
+  const data = join(dir, 'data');
+  await (await openSqliteStore(data)).close();
+  return data;
+}
+
 const importCli = (data: string, ...args: string[]) =>
   runCli(['reports', 'import', ...args, '--data-dir', data]);
 const listCli = (data: string, ...args: string[]) => runCli(['reports', 'list', ...args, '--data-dir', data]);
 
 describe('reports import: files', () => {
-  it('stores .json, .json.gz and .eml (every report inside); a repeat is "already stored"', () => {
+  it('stores .json, .json.gz and .eml (every report inside); a repeat is "already stored"', async () => {
     const dir = fresh();
-    const data = join(dir, 'data');
+    const data = await storeIn(dir);
     const json = write(dir, 'a.json', variant('json-1'));
     const gz = write(dir, 'b.json.gz', gzipSync(variant('gz-1')));
     const eml = write(
@@ -101,7 +108,7 @@ describe('reports import: files', () => {
 
   it('stores imports with source "import", DKIM "unverified" and the path as submitter', async () => {
     const dir = fresh();
-    const data = join(dir, 'data');
+    const data = await storeIn(dir);
     const path = write(dir, 'r.json', reportJson);
     assert.equal(importCli(data, path).code, 0);
     const store = await openSqliteStore(data);
@@ -116,9 +123,9 @@ describe('reports import: files', () => {
     }
   });
 
-  it('input that is not a report: rejected with the reason, printed, kept in the rejected list, exit 1', () => {
+  it('input that is not a report: rejected with the reason, printed, kept in the rejected list, exit 1', async () => {
     const dir = fresh();
-    const data = join(dir, 'data');
+    const data = await storeIn(dir);
     const good = write(dir, 'good.json', reportJson);
     const notes = write(dir, 'notes.txt', 'just some text\n');
     const broken = write(
@@ -156,9 +163,9 @@ describe('reports import: files', () => {
     );
   });
 
-  it('an unreadable path is exit 2, and every other path is still imported', () => {
+  it('an unreadable path is exit 2, and every other path is still imported', async () => {
     const dir = fresh();
-    const data = join(dir, 'data');
+    const data = await storeIn(dir);
     const good = write(dir, 'good.json', reportJson);
     const missing = join(dir, 'missing.json');
     const notes = write(dir, 'notes.txt', 'text');
@@ -168,9 +175,9 @@ describe('reports import: files', () => {
     assert.match(r.stdout, /^1 stored, 0 already stored, 1 rejected, 1 unreadable$/m);
   });
 
-  it('a file over the intake size cap is rejected without being read', () => {
+  it('a file over the intake size cap is rejected without being read', async () => {
     const dir = fresh();
-    const data = join(dir, 'data');
+    const data = await storeIn(dir);
     const big = write(dir, 'big.json', Buffer.alloc(10 * 1024 * 1024 + 1, 0x20));
     const r = importCli(data, big);
     assert.equal(r.code, 1);
@@ -179,9 +186,9 @@ describe('reports import: files', () => {
 });
 
 describe('reports import: Maildir and folders', () => {
-  it('a Maildir: every message in cur/ and new/, not tmp/; nothing is moved', () => {
+  it('a Maildir: every message in cur/ and new/, not tmp/; nothing is moved', async () => {
     const dir = fresh();
-    const data = join(dir, 'data');
+    const data = await storeIn(dir);
     const maildir = join(dir, 'Maildir');
     const mail = (id: string) =>
       reportEmail([
@@ -208,9 +215,9 @@ describe('reports import: Maildir and folders', () => {
     assert.equal(again.summary.alreadyStored, 3);
   });
 
-  it('another folder is walked: report-named files and Maildirs inside; others skipped and counted', () => {
+  it('another folder is walked: report-named files and Maildirs inside; others skipped and counted', async () => {
     const dir = fresh();
-    const data = join(dir, 'data');
+    const data = await storeIn(dir);
     const tree = join(dir, 'saved');
     write(tree, 'a.json', variant('walk-a'));
     write(tree, '2024/05/b.json.gz', gzipSync(variant('walk-b')));
@@ -245,7 +252,7 @@ describe('reports import: Maildir and folders', () => {
 describe('reports list', () => {
   async function seeded(): Promise<string> {
     const dir = fresh();
-    const data = join(dir, 'data');
+    const data = await storeIn(dir);
     const files = [
       write(
         dir,
@@ -332,8 +339,8 @@ describe('reports list', () => {
     assert.doesNotMatch(r.stdout, /\u001b/);
   });
 
-  it('an empty store says so; bad options are exit 2', () => {
-    const data = join(fresh(), 'data');
+  it('an empty store says so; bad options are exit 2', async () => {
+    const data = await storeIn(fresh());
     assert.equal(listCli(data).stdout, 'no reports stored\n');
     const since = listCli(data, '--since', 'yesterday');
     assert.equal(since.code, 2);
@@ -356,7 +363,7 @@ describe('reports list', () => {
 describe('reports list, show: hostile and giant values on the terminal', () => {
   async function withLegacy(): Promise<{ data: string; ids: number[] }> {
     const dir = fresh();
-    const data = join(dir, 'data');
+    const data = await storeIn(dir);
     assert.equal(importCli(data, write(dir, 'ok.json', reportJson)).code, 0);
     const ids = insertLegacyReports(data, [
       {
@@ -411,7 +418,7 @@ describe('reports list, show: hostile and giant values on the terminal', () => {
 
   it('reports list pages with --cursor; the human output says how to go on', async () => {
     const dir = fresh();
-    const data = join(dir, 'data');
+    const data = await storeIn(dir);
     const files = Array.from({ length: 5 }, (_, i) => write(dir, `${i}.json`, variant(`page-${i}`)));
     assert.equal(importCli(data, ...files).code, 0);
     const first = JSON.parse(listCli(data, '--limit', '2', '--json').stdout);
@@ -465,7 +472,7 @@ describe('reports list, show: hostile and giant values on the terminal', () => {
 describe('reports delete and purge', () => {
   async function seededForPurge(): Promise<string> {
     const dir = fresh();
-    const data = join(dir, 'data');
+    const data = await storeIn(dir);
     const files = [
       ...[1, 2, 3].map((d) =>
         write(

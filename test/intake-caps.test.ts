@@ -122,6 +122,7 @@ describe('reports import (the built command)', () => {
 
   it('a report over a cap is rejected (exit 1, rejected list); 200,000 rows are stored merged', async () => {
     const data = join(dir, 'data');
+    await (await openSqliteStore(data)).close(); // import needs a store (made by serve or domain add)
     const over = join(dir, 'over.json.gz');
     const rows = join(dir, 'rows.json.gz');
     const fine = join(dir, 'fine.json.gz');

@@ -4,11 +4,8 @@
 // MXGUARD_ADMIN_PASSWORD), ends every session and clears the login throttle, in the store every serve
 // worker reads. unlock only clears the throttle: for an admin who knows the password but whose address
 // was locked by others' bad guesses (e.g. everyone behind a proxy without trustProxy). API tokens stay.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import { generatePassword, hashPassword, PASSWORD_ENV, passwordProblem } from '../server/auth.js';
-import { DATABASE_FILE } from '../store/sqlite.js';
 import type { Store } from '../store/types.js';
 import { dataDirOption, withStore } from './domain.js';
 import { CliError, readInputText } from './util.js';
@@ -45,11 +42,10 @@ ${EXIT_STATUS}`,
       )
       .option('--password-stdin', 'read the new password from the first line of stdin'),
   ).action(async (options: AdminOptions & { passwordStdin?: boolean }) => {
-    const dataDir = existingDataDir(options.dataDir);
     const chosen = chosenPassword(options.passwordStdin === true);
     const password = chosen?.password ?? generatePassword();
     const hash = await hashPassword(password);
-    await withStore(dataDir, async (store) => {
+    await withStore(options.dataDir, async (store) => {
       await store.setAdminPassword(hash);
       await store.clearAuthAttempts();
     });
@@ -64,17 +60,9 @@ ${EXIT_STATUS}`,
       .command('unlock')
       .description('clear the login throttle of every address (the password and the sessions stay)'),
   ).action(async (options: AdminOptions) => {
-    await withStore(existingDataDir(options.dataDir), (store: Store) => store.clearAuthAttempts());
+    await withStore(options.dataDir, (store: Store) => store.clearAuthAttempts());
     say('the login throttle is cleared');
   });
-}
-
-/** The data directory when it holds a database: a typo must not create an empty one. */
-function existingDataDir(dataDir: string): string {
-  if (!existsSync(join(dataDir, DATABASE_FILE))) {
-    throw new CliError(2, `${dataDir}: no mxguard database here (${DATABASE_FILE}); give --data-dir`);
-  }
-  return dataDir;
 }
 
 /** The password from stdin (first line) or the environment; undefined = generate one. */
