@@ -548,7 +548,9 @@ Examples:
   mxguard reports import ~/Maildir/.TLS-Reports /srv/saved-reports --data-dir /var/lib/mxguard
 
 Exit status: 0 everything stored or already stored, 1 some input was rejected (not a report),
-2 some path could not be read, or a usage error. All paths are processed either way.
+2 some path could not be read, or a usage error. All paths are processed either way. A data
+directory without a database is refused (exit 2, nothing imported): \`serve\` or \`domain add\`
+create it.
 `,
     )
     .action(async (paths: string[], options: StoreCommandOptions) => {
