@@ -382,7 +382,10 @@ describe('two daemons sharing one Redis cache (--redis)', () => {
 describe('usage errors: exit 2, naming the input', () => {
   const cases: Array<[string[], RegExp]> = [
     [['policyd', '--listen', 'nowhere'], /--listen: expected HOST:PORT/],
-    [['policyd', '--listen', '127.0.0.1:99999'], /--listen: must be between 0 and 65535/],
+    [
+      ['policyd', '--listen', '127.0.0.1:99999'],
+      /--listen: expected HOST:PORT or \[IPv6\]:PORT, got "127\.0\.0\.1:99999"/,
+    ],
     [['policyd', '--dane-mode', 'maybe'], /--dane-mode: expected dane or dane-only/],
     [['policyd', '--testing-mode', 'strict'], /--testing-mode: expected ignore or enforce/],
     [['policyd', '--config', '/nonexistent/policyd.json'], /\/nonexistent\/policyd\.json: cannot read/],

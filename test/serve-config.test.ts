@@ -6,13 +6,13 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
+import { parseHostPort } from '../src/common/host-port.js';
 import {
   type CliSettings,
   ConfigError,
   createLogger,
   describeSettings,
   loadServeSettings,
-  parseHostPort,
 } from '../src/server/config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mxguard-config-'));

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
+import { type HostPort, parseHostPort } from '../common/host-port.js';
 import { listPolicies, purgePolicies } from '../policyd/admin.js';
 import { startPolicyd } from '../policyd/daemon.js';
 import type { DaneMode, TestingMode } from '../policyd/decide.js';
@@ -256,10 +257,10 @@ function effectiveOptions<T>(command: Command): T {
 }
 
 /** HOST:PORT or [IPv6]:PORT; port 0 picks a free port. */
-export function parseHostPort(option: string, value: string): { host: string; port: number } {
-  const match = /^\[([^\]]+)\]:([0-9]+)$/.exec(value) ?? /^([^:[\]]+):([0-9]+)$/.exec(value);
-  if (!match) throw new CliError(2, `${option}: expected HOST:PORT or [IPv6]:PORT, got "${value}"`);
-  return { host: match[1]!, port: intOption(option, match[2]!, 0, 65535) };
+export function hostPortOption(option: string, value: string): HostPort {
+  const address = parseHostPort(value);
+  if (!address) throw new CliError(2, `${option}: expected HOST:PORT or [IPv6]:PORT, got "${value}"`);
+  return address;
 }
 
 function daneMode(value: string): DaneMode {
@@ -287,11 +288,11 @@ async function runDaemon(command: Command): Promise<void> {
   const opts = effectiveOptions<DaemonOptions>(command);
   const listen =
     opts.listen !== undefined
-      ? parseHostPort('--listen', opts.listen)
+      ? hostPortOption('--listen', opts.listen)
       : opts.socket === undefined
-        ? parseHostPort('--listen', DEFAULT_LISTEN)
+        ? hostPortOption('--listen', DEFAULT_LISTEN)
         : undefined;
-  const metrics = opts.metrics === undefined ? undefined : parseHostPort('--metrics', opts.metrics);
+  const metrics = opts.metrics === undefined ? undefined : hostPortOption('--metrics', opts.metrics);
   const settings = {
     daneMode: daneMode(opts.daneMode),
     testingMode: testingMode(opts.testingMode),

@@ -12,6 +12,7 @@
 // SHUTDOWN_GRACE_MS), keep-alive connections close, then the store closes; exit status 0.
 import cluster, { type Worker } from 'node:cluster';
 import type { Command } from 'commander';
+import { formatHostPort } from '../common/host-port.js';
 import { mxguardCommand } from '../common/invocation.js';
 import { AcmeManager } from '../server/acme.js';
 import { buildApp, ListenError, startListeners, startMetricsListener } from '../server/app.js';
@@ -21,7 +22,6 @@ import {
   ConfigError,
   createLogger,
   describeSettings,
-  formatHostPort,
   LOG_LEVELS,
   loadServeSettings,
   type ServeSettings,

@@ -1,6 +1,7 @@
 // `mxguard policyd`: the socketmap server, the policy engine, the store, metrics and the timers that
 // keep the cache fresh (store sync, proactive refresh), wired together; and stopped again.
 import type { AddressInfo } from 'node:net';
+import type { HostPort } from '../common/host-port.js';
 import type { Resolver } from '../dns/resolver.js';
 import { type Clock, CoarseClock } from './clock.js';
 import type { DaneMode, TestingMode } from './decide.js';
@@ -12,11 +13,6 @@ import { NOTFOUND_REPLY, normalizeKey, type Reply } from './socketmap.js';
 import { SqlitePolicyStore } from './sqlite.js';
 import type { PolicyStore } from './store.js';
 import { type PolicyFetcher, policyFetcher } from './sts.js';
-
-export interface HostPort {
-  host: string;
-  port: number;
-}
 
 export interface PolicydOptions {
   /** TCP socketmap listener. */

@@ -8,16 +8,12 @@ import { availableParallelism } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import { z } from 'zod';
+import { formatHostPort, type HostPort, isLoopbackHost, parseHostPort } from '../common/host-port.js';
 import { MIN_PASSWORD_LENGTH } from './auth.js';
 import type { ServeConfig } from './context.js';
 import { adminHostName, policyDomainForHost } from './hosts.js';
 import { DECODER_DEFAULTS } from './report-decoder.js';
 import { DEFAULT_REPORT_RETENTION_DAYS } from './retention.js';
-
-export interface HostPort {
-  host: string;
-  port: number;
-}
 
 export interface CertificateFiles {
   /** PEM certificate chain, leaf first (certbot's fullchain.pem). */
@@ -503,29 +499,6 @@ function complete(m: Layer, cwd: string, problems: string[]): ServeSettings {
 }
 
 // ---- small helpers ----
-
-/** "127.0.0.1:8080", "[::1]:8080", "localhost:8080"; port 0 = any free port. */
-export function parseHostPort(text: string): HostPort | undefined {
-  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(text.trim());
-  if (!match) return undefined;
-  const host = match[1] ?? match[2]!;
-  if (match[1] !== undefined && isIP(host) !== 6) return undefined;
-  const port = Number(match[3]);
-  if (port > 65535) return undefined;
-  return { host, port };
-}
-
-/** 127.0.0.0/8, ::1 or the name localhost. */
-export function isLoopbackHost(host: string): boolean {
-  if (host.toLowerCase() === 'localhost') return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  return isIP(host) === 6 && new URL(`http://[${host}]/`).hostname === '[::1]';
-}
-
-/** "127.0.0.1:8080", "[::1]:8080". */
-export function formatHostPort(address: HostPort): string {
-  return isIP(address.host) === 6 ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
-}
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value;

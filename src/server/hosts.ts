@@ -12,7 +12,7 @@
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { HostPort } from './config.js';
+import type { HostPort } from '../common/host-port.js';
 
 /** Names on which the dashboard and API always answer, besides the listen hosts and adminHosts. */
 export const DEFAULT_ADMIN_HOSTS = ['localhost', '127.0.0.1', '[::1]'] as const;
