@@ -64,14 +64,32 @@ function clearFlash() {
 }
 
 /** Runs an action from a form or button, showing its failure instead of throwing. */
-async function attempt(action) {
+async function attempt(action, form) {
   try {
     return await action();
   } catch (err) {
     if (err instanceof LoginNeeded) return undefined;
-    flash(err instanceof ApiFailure ? err.message : `Something went wrong: ${err.message}`);
+    flash(err instanceof ApiFailure ? inFormTerms(err.message, form) : `Something went wrong: ${err.message}`);
     return undefined;
   }
+}
+
+/**
+ * A message of the API in the words of `form`: a field the API names by its parameter
+ * (`maxAge: too big`, `policyHostTarget x: …`, `(policyHostTarget)`) is named by its label instead.
+ */
+function inFormTerms(message, form) {
+  if (!form) return message;
+  const labels = new Map();
+  for (const field of form.querySelectorAll('[name]')) {
+    const label = field.id ? form.querySelector(`label[for="${field.id}"]`) : null;
+    if (label) labels.set(field.name, `“${label.textContent}”`);
+  }
+  return message.replace(/^(\w+)(?=[: ])|\((\w+)\)/g, (whole, lead, inParens) => {
+    const label = labels.get(lead ?? inParens);
+    if (!label) return whole;
+    return lead ? label : `(${label})`;
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -462,7 +480,7 @@ function domainForm() {
       clearFlash();
       pendingNotice = change;
       location.hash = `#/domains/${encodeURIComponent(change.domain.name)}`;
-    });
+    }, form);
   });
   return form;
 }
@@ -591,13 +609,11 @@ function failureTables(stats) {
 
 async function recordsView(name) {
   const container = h('div', {});
-  const target = h('input', { id: 'f-target', placeholder: '192.0.2.10 or host.example.net' });
-  const load = async () => {
-    const query = target.value.trim() ? `?policyHostTarget=${encodeURIComponent(target.value.trim())}` : '';
-    const set = await api('GET', `${apiPath('domains', name, 'records')}${query}`);
-    replace(container, recordTabs(set));
-  };
-  await load();
+  const target = h('input', {
+    id: 'f-target',
+    name: 'policyHostTarget',
+    placeholder: '192.0.2.10 or host.example.net',
+  });
   const form = h(
     'form',
     { class: 'inline-form' },
@@ -605,16 +621,23 @@ async function recordsView(name) {
     target,
     h('button', { type: 'submit' }, 'Update'),
   );
+  const load = async () => {
+    const query = target.value.trim() ? `?policyHostTarget=${encodeURIComponent(target.value.trim())}` : '';
+    const set = await api('GET', `${apiPath('domains', name, 'records')}${query}`);
+    replace(container, recordTabs(set, form));
+  };
+  await load();
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    attempt(load);
+    attempt(load, form);
   });
   return [form, container];
 }
 
 let recordFormat = 'bind';
 
-function recordTabs(set) {
+/** The record set in three tabs; its notes name fields as `form` labels them. */
+function recordTabs(set, form) {
   const texts = {
     bind: set.bind,
     powershell: set.powershell,
@@ -646,7 +669,7 @@ function recordTabs(set) {
       ? h(
           'ul',
           { class: 'notes' },
-          set.notes.map((n) => h('li', {}, n)),
+          set.notes.map((n) => h('li', {}, inFormTerms(n, form))),
         )
       : null,
   ];
@@ -668,7 +691,7 @@ function policySection(domain, policy) {
       pendingNotice = change;
       clearFlash();
       await render();
-    });
+    }, form);
   });
   const history = table(
     ['Policy id', 'Since', 'Policy'],
