@@ -7,12 +7,11 @@ import { quoteTxt } from '../common/txt.js';
 import { maxAgeWarnings } from '../mtasts/policy.js';
 import type { RecordSet } from '../records/build.js';
 import { formatRecords } from '../records/format.js';
-import { openStore } from '../store/index.js';
+import { DEFAULT_DATA_DIR, openStore } from '../store/index.js';
 import { type Domain, type PolicyVersion, type Store, StoreError } from '../store/types.js';
 import { cliRecordSet, modeOption } from './records.js';
 import { CliError, collect, formatTable, intOption, printJson } from './util.js';
 
-export const DEFAULT_DATA_DIR = './data';
 const FORMATS = ['bind', 'powershell', 'json'] as const;
 type Format = (typeof FORMATS)[number];
 /** TTL of the records `domain add|show` print. */

@@ -16,11 +16,11 @@ import { normalizeKey } from '../policyd/socketmap.js';
 import { SqlitePolicyStore, STORE_FILE } from '../policyd/sqlite.js';
 import type { CachedPolicy, PolicyStore } from '../policyd/store.js';
 import { policyFetcher } from '../policyd/sts.js';
+import { DEFAULT_DATA_DIR } from '../store/index.js';
 import { addNetworkOptions, type NetworkOptions, networkFromOptions } from './netopts.js';
 import { CliError, intOption, printJson, readInputText } from './util.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8461';
-export const DEFAULT_DATA_DIR = './data';
 
 interface CommonOptions {
   dataDir: string;

@@ -9,6 +9,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import { z } from 'zod';
 import { formatHostPort, type HostPort, isLoopbackHost, parseHostPort } from '../common/host-port.js';
+import { DEFAULT_DATA_DIR } from '../store/index.js';
 import { MIN_PASSWORD_LENGTH } from './auth.js';
 import type { ServeConfig } from './context.js';
 import { adminHostName, policyDomainForHost } from './hosts.js';
@@ -57,7 +58,6 @@ export interface ServeSettings extends ServeConfig {
 }
 
 export const DEFAULT_LISTEN: HostPort = { host: '127.0.0.1', port: 8080 };
-export const DEFAULT_DATA_DIR = './data';
 export const DEFAULT_INTAKE: ServeConfig['intake'] = {
   maxBytes: 10 * 1024 * 1024,
   // As large as maxBytes: more is never a real report (src/tlsrpt/parse.ts).

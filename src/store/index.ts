@@ -9,6 +9,9 @@ import { type Store, StoreError } from './types.js';
 export type * from './types.js';
 export { StoreError } from './types.js';
 
+/** Where every command keeps its data when --data-dir is not given (relative to the working directory). */
+export const DEFAULT_DATA_DIR = './data';
+
 export interface OpenStoreOptions {
   /**
    * Refuse (StoreError STORE_MISSING, nothing created on disk) when `dataDir` holds no database,
