@@ -13,6 +13,7 @@ import { MemoryPolicyStore } from '../src/policyd/memory.js';
 import type { Reply } from '../src/policyd/socketmap.js';
 import type { CachedPolicy } from '../src/policyd/store.js';
 import type { PolicyFetchOutcome } from '../src/policyd/sts.js';
+import { eventually } from './fixtures/serve/helpers.js';
 
 const START = Date.parse('2026-03-01T12:00:00Z');
 const SECOND = 1000;
@@ -190,7 +191,7 @@ describe('first lookup and the cache', () => {
     fetch.serve('example.com', policy(['mx.example.com']));
     fetch.hold();
     const waiting = Array.from({ length: 20 }, () => engine.resolve('example.com'));
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await eventually(() => fetch.inFlight > 0 || undefined, 'the policy fetch');
     fetch.release();
     for (const reply of await Promise.all(waiting)) assert.equal(reply.text, SECURE);
     assert.equal(fetch.count('example.com'), 1);
@@ -257,7 +258,7 @@ describe('the id check (RFC 8461 §3.3)', () => {
     fetch.hold();
     clock.advance(MINUTE);
     assert.equal(engine.cached('example.com')?.text, SECURE);
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await eventually(() => fetch.inFlight > 0 || undefined, 'the background fetch');
     assert.equal(engine.cached('example.com')?.text, SECURE, 'still the cached policy while fetching');
     fetch.release();
     await engine.idle();
@@ -465,13 +466,10 @@ describe('proactive refresh (RFC 8461 §10.2)', () => {
     await engine.idle();
     fetch.hold();
     engine.maintain();
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await eventually(() => fetch.inFlight >= 2 || undefined, 'two refreshes');
     assert.equal(fetch.inFlight, 2);
     fetch.release();
-    for (let i = 0; i < 10 && fetch.calls.length < 12; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 5));
-      fetch.release();
-    }
+    await eventually(() => fetch.calls.length >= 12 || undefined, 'all six refreshes');
     await engine.idle();
     assert.equal(fetch.maxInFlight, 2);
     for (const d of domains) assert.equal(fetch.count(d), 2);

@@ -14,6 +14,7 @@ import { Histogram, Registry } from 'prom-client';
 import { PolicydMetrics } from '../src/policyd/metrics.js';
 import { type Responder, SocketmapServer, type SocketmapServerOptions } from '../src/policyd/server.js';
 import { makeReply, NOTFOUND_REPLY, type Reply } from '../src/policyd/socketmap.js';
+import { eventually } from './fixtures/serve/helpers.js';
 import { SocketmapClient } from './helpers/policyd-lab.js';
 
 /** Cached answers for "fast.*" keys; "slow-N.*" keys are answered after N ms; "hang.*" never. */
@@ -127,10 +128,16 @@ for (const sharedReadBuffer of [true, false]) {
         // Every connection's request arrives in three pieces, interleaved with the others' pieces.
         for (const cut of [[0, 10], [10, 25], [25]] as const) {
           for (const [i, { socket }] of sockets.entries()) socket.write(requests[i]!.slice(...cut));
+          // Gives the pieces a chance to arrive as separate reads (the order is what matters here).
           await new Promise((resolve) => setTimeout(resolve, 30));
         }
         for (const { name, socket, received } of sockets) {
-          assert.equal(received(), netstring(`OK secure match=fast.${name.repeat(30)}`));
+          const reply = netstring(`OK secure match=fast.${name.repeat(30)}`);
+          await eventually(
+            () => (received().length >= reply.length ? true : undefined),
+            `the reply to ${name}`,
+          );
+          assert.equal(received(), reply);
           socket.destroy();
         }
       });
@@ -295,10 +302,11 @@ for (const sharedReadBuffer of [true, false]) {
         await new Promise((resolve) => socket.on('connect', resolve));
         const burst = netstring('postfix hang.example').repeat(5000);
         socket.write(burst);
-        await new Promise((resolve) => setTimeout(resolve, 200));
-        assert.equal(s.responder.lookups, 16);
+        await eventually(() => (s.responder.lookups >= 16 ? true : undefined), '16 lookups');
+        // Another client's whole round trip: the server had every chance to read on and start more.
         const other = await SocketmapClient.connect({ port: s.port });
         assert.equal(await other.query('fast.other'), 'OK secure match=fast.other');
+        assert.equal(s.responder.lookups, 16);
         other.close();
         socket.destroy();
         await s.server.close();
@@ -308,7 +316,7 @@ for (const sharedReadBuffer of [true, false]) {
         const s = await startServer();
         const client = await SocketmapClient.connect({ port: s.port });
         const pending = client.query('slow-100.example');
-        await new Promise((resolve) => setTimeout(resolve, 20));
+        await eventually(() => (s.responder.lookups === 1 ? true : undefined), 'the lookup');
         const closing = s.server.close();
         assert.equal(await pending, 'OK dane slow-100.example');
         await closing;
