@@ -248,7 +248,16 @@ describe('dashboard in Chromium', () => {
       { scripts: 1, elements: 0 },
       'only the dashboard script; no element from a report',
     );
-    await page.waitForTimeout(300); // give an onerror/onload handler the chance to run, if one existed
+    // A barrier instead of a sleep: an image requested now fails after any image a report payload could
+    // have requested earlier, so an onerror/onload handler, if one existed, has run by then.
+    await page.evaluate(
+      () =>
+        new Promise<void>((resolve) => {
+          const probe = new Image();
+          probe.onerror = probe.onload = () => resolve();
+          probe.src = '/xss-barrier-probe.png';
+        }),
+    );
     assert.equal(await xssRan(), undefined);
     assert.deepEqual(browser.dialogs, []);
     await screenshot('05-hostile-report');
