@@ -11,11 +11,10 @@ import {
   fetchAndParsePolicy,
   fetchPolicy,
   MAX_POLICY_BYTES,
-  POLICY_PATH,
   type PolicyFetchResult,
-  policyHost,
   USER_AGENT,
 } from '../src/fetch/policy.js';
+import { POLICY_PATH, policyHost } from '../src/mtasts/url.js';
 import { type StandardChain, standardChain, TestPki } from './helpers/pki.js';
 import { labCert, type PolicyHost, type SiteBehaviour, startPolicyHost } from './lab/https-server.js';
 

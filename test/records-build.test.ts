@@ -138,6 +138,13 @@ describe('buildRecordSet: one RecordsError code per bad input', () => {
   const cases: Array<[string, Partial<RecordSetInput>, RecordsErrorCode, RecordsField, RegExp]> = [
     ['a domain with "_"', { domain: 'exa_mple.com' }, 'RECORDS_DOMAIN', 'domain', /not a valid domain/],
     ['an empty domain', { domain: '' }, 'RECORDS_DOMAIN', 'domain', /not a valid domain/],
+    [
+      'a domain whose mta-sts.<domain> passes 253 characters (RFC 8461 §3.3)',
+      { domain: `${'a'.repeat(60)}.${'b'.repeat(60)}.${'c'.repeat(60)}.${'d'.repeat(60)}.com` },
+      'RECORDS_DOMAIN',
+      'domain',
+      /too long for its policy host mta-sts\./,
+    ],
     ['an unknown preset', { preset: 'nope' }, 'RECORDS_PRESET', 'preset', /unknown preset "nope"/],
     ['an unknown mode', { mode: 'strict' as 'none' }, 'RECORDS_MODE', 'mode', /got "strict"/],
     ['max_age above a year', { maxAge: 31557601 }, 'RECORDS_MAX_AGE', 'maxAge', /between 0 and 31557600/],

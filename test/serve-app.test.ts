@@ -9,13 +9,8 @@ import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { DnsClient } from '../src/dns/client.js';
 import { parsePolicy } from '../src/mtasts/policy.js';
-import {
-  buildApp,
-  CHALLENGES_SUBDIR,
-  POLICY_PATH,
-  policyCacheOf,
-  policyDomainForHost,
-} from '../src/server/app.js';
+import { POLICY_PATH } from '../src/mtasts/url.js';
+import { buildApp, CHALLENGES_SUBDIR, policyCacheOf, policyDomainForHost } from '../src/server/app.js';
 import { ensureAdminPassword } from '../src/server/auth.js';
 import { publishedIdStatus } from '../src/server/livecheck.js';
 import { createRegistry } from '../src/server/metrics.js';

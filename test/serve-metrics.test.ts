@@ -5,10 +5,10 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
+import { POLICY_PATH } from '../src/mtasts/url.js';
 import {
   buildApp,
   type Listeners,
-  POLICY_PATH,
   type RunningListener,
   startListeners,
   startMetricsListener,

@@ -16,13 +16,12 @@ import {
   type FetchFailureCode,
   fetchAndParsePolicy,
   type PolicyFetchAndParseResult,
-  policyHost,
-  policyUrl,
 } from '../fetch/policy.js';
 import { MtaStsError } from '../mtasts/error.js';
 import { mxPatternMatches, normalizeHost, policyCoversMx } from '../mtasts/match.js';
 import { formatPolicy, ONE_WEEK, parsePolicy, type StsPolicy } from '../mtasts/policy.js';
 import { parseStsRecord, selectStsRecord, stsIdFromDate } from '../mtasts/record.js';
+import { POLICY_PATH, policyHost, policyUrl } from '../mtasts/url.js';
 import { describeDnsFailure, lookupTxt, txtLine } from './lookup.js';
 import {
   type CheckEnvironment,
@@ -200,7 +199,7 @@ function fetchFailure(
   hosts: MxHost[],
   add: Add,
 ): void {
-  const url = policyUrl(name) ?? `https://${host}/.well-known/mta-sts.txt`;
+  const url = policyUrl(name) ?? `https://${host}${POLICY_PATH}`;
   const consequence =
     txt.kind === 'valid'
       ? '; senders find the TXT record but no usable policy, a policy fetch failure (RFC 8461 §3.3)'

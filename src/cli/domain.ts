@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { mxguardCommand } from '../common/invocation.js';
 import { quoteTxt } from '../common/txt.js';
 import { maxAgeWarnings } from '../mtasts/policy.js';
+import { policyUrl } from '../mtasts/url.js';
 import type { RecordSet } from '../records/build.js';
 import { formatRecords } from '../records/format.js';
 import { DEFAULT_DATA_DIR, openStore } from '../store/index.js';
@@ -266,7 +267,7 @@ function describeDomain(d: Domain, history: PolicyVersion[]): string[] {
     `created:    ${d.createdAt}`,
     `updated:    ${d.updatedAt}`,
     '',
-    `policy (https://mta-sts.${d.name}/.well-known/mta-sts.txt):`,
+    `policy (${policyUrl(d.name) ?? d.name}):`,
     ...indent(d.policyText),
     '',
     'history (newest first):',

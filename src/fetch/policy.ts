@@ -36,10 +36,10 @@ import { X509Certificate } from 'node:crypto';
 import http, { type IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import tls from 'node:tls';
-import { domainToASCII } from 'node:url';
 import { type Problem, problem } from '../common/errors.js';
 import { MtaStsError } from '../mtasts/error.js';
 import { parsePolicy, type StsPolicy } from '../mtasts/policy.js';
+import { POLICY_PATH, policyHost, policyUrl } from '../mtasts/url.js';
 import { privateAddressReason } from './address.js';
 
 export type FetchFailureCode =
@@ -84,8 +84,6 @@ export const FETCH_SEVERITY: Readonly<Record<FetchCode, 'fail' | 'warn'>> = {
   MTASTS_FETCH_CHARSET: 'warn',
 };
 
-/** RFC 8461 §3.3: the policy's well-known path. */
-export const POLICY_PATH = '/.well-known/mta-sts.txt';
 /** RFC 8461 §3.3: a suggested maximum policy size is 64 kilobytes. */
 export const MAX_POLICY_BYTES = 64 * 1024;
 /** RFC 8461 §3.3: a suggested timeout is one minute. */
@@ -157,22 +155,7 @@ export type PolicyFetchResult = PolicyFetchSuccess | PolicyFetchFailure;
 
 export type PolicyFetchAndParseResult = (PolicyFetchSuccess & { policy: StsPolicy }) | PolicyFetchFailure;
 
-// A host name in A-label form: LDH labels of 1..63 characters, no leading or trailing hyphen.
-const HOST_NAME = /^(?!-)[a-z0-9-]{1,63}(?<!-)(?:\.(?!-)[a-z0-9-]{1,63}(?<!-))*$/;
 const DAY_MS = 86_400_000;
-
-/** "mta-sts.<domain>" in lower-case A-label form, or undefined when `domain` is not a host name. */
-export function policyHost(domain: string): string | undefined {
-  const ascii = domainToASCII(domain.trim().replace(/\.$/, '')).toLowerCase();
-  const host = `mta-sts.${ascii}`;
-  return HOST_NAME.test(ascii) && host.length <= 253 ? host : undefined;
-}
-
-/** The policy URL for a domain (RFC 8461 §3.3), or undefined when `domain` is not a host name. */
-export function policyUrl(domain: string): string | undefined {
-  const host = policyHost(domain);
-  return host === undefined ? undefined : `https://${host}${POLICY_PATH}`;
-}
 
 /**
  * Fetch the MTA-STS policy of `domain` (RFC 8461 §3.3). Never rejects for network or server

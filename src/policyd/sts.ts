@@ -3,10 +3,11 @@
 // needs: an id or why there is none, a policy or why the fetch failed.
 import type { Problem } from '../common/errors.js';
 import type { Resolver } from '../dns/resolver.js';
-import { fetchAndParsePolicy, policyUrl } from '../fetch/policy.js';
+import { fetchAndParsePolicy } from '../fetch/policy.js';
 import { MtaStsError } from '../mtasts/error.js';
 import type { StsPolicy } from '../mtasts/policy.js';
 import { parseStsRecord, selectStsRecord } from '../mtasts/record.js';
+import { policyUrl } from '../mtasts/url.js';
 
 export type StsIdLookup =
   | { kind: 'id'; id: string }

@@ -6,6 +6,7 @@ import { misleadingMicrosoftWildcard, PRESETS, presetNames } from '../common/pre
 import { validateMxPattern } from '../mtasts/match.js';
 import { formatPolicy, isMode, MAX_AGE_LIMIT, type StsMode } from '../mtasts/policy.js';
 import { formatStsRecord, stsIdFromDate } from '../mtasts/record.js';
+import { policyUrl } from '../mtasts/url.js';
 import { formatTlsRptRecord } from '../tlsrpt/record.js';
 import { RecordsError, type RecordsErrorCode, type RecordsField } from './error.js';
 import { type RecordType, validateRecord } from './validate.js';
@@ -74,6 +75,11 @@ export function buildRecordSet(
 ): RecordSet {
   const domain = recordsDomain(input.domain);
   if (!domain) fail('RECORDS_DOMAIN', 'domain', `${input.domain}: not a valid domain name`);
+  // RFC 8461 §3.3: the policy host mta-sts.<domain> must itself be a host name (at most 253 octets).
+  const url = policyUrl(domain);
+  if (url === undefined) {
+    fail('RECORDS_DOMAIN', 'domain', `${input.domain}: too long for its policy host mta-sts.${domain}`);
+  }
   const preset = input.preset === undefined ? undefined : PRESETS[input.preset];
   if (input.preset !== undefined && !preset) {
     fail('RECORDS_PRESET', 'preset', `unknown preset "${input.preset}" (one of ${presetNames().join(', ')})`);
@@ -152,7 +158,6 @@ export function buildRecordSet(
   }
 
   const policyText = formatPolicy({ mode, maxAge, mx, extensions: [] });
-  const url = `https://mta-sts.${domain}/.well-known/mta-sts.txt`;
   return { domain, policy: { text: policyText, url, mode, maxAge, mx }, records, notes };
 }
 

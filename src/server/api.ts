@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { formatStsRecord } from '../mtasts/record.js';
+import { policyUrl } from '../mtasts/url.js';
 import { buildRecordSet } from '../records/build.js';
 import { RecordsError, type RecordsField } from '../records/error.js';
 import { formatRecords } from '../records/format.js';
@@ -307,7 +308,7 @@ async function apiRoutes(api: FastifyInstance, ctx: ServerContext, auth: Auth): 
       domain: d.name,
       policyId: d.policyId,
       policyText: d.policyText,
-      policyUrl: policyUrl(d.name),
+      policyUrl: storedPolicyUrl(d.name),
       history: await ctx.store.policyHistory(d.name),
     };
   });
@@ -563,14 +564,17 @@ function reportIdParam(text: string): number | undefined {
   return Number.isSafeInteger(id) ? id : undefined;
 }
 
+/** A stored domain passed validDomainName, so it has a policy URL (RFC 8461 §3.3). */
+function storedPolicyUrl(domain: string): string {
+  const url = policyUrl(domain);
+  if (url === undefined) throw new Error(`stored domain ${domain} has no policy URL`);
+  return url;
+}
+
 async function existingDomain(ctx: ServerContext, name: string): Promise<StoredDomain> {
   const d = await ctx.store.getDomain(domainKey(name));
   if (!d) throw new ApiError(404, `no domain ${name}`);
   return d;
-}
-
-function policyUrl(domain: string): string {
-  return `https://mta-sts.${domain}/.well-known/mta-sts.txt`;
 }
 
 /** A domain as the API shows it; `published` when the live `_mta-sts` lookup was made. */
@@ -583,7 +587,7 @@ function domainView(d: StoredDomain, published?: PublishedIdStatus): DomainView 
     rua: d.rua,
     policyId: d.policyId,
     policyText: d.policyText,
-    policyUrl: policyUrl(d.name),
+    policyUrl: storedPolicyUrl(d.name),
     createdAt: d.createdAt,
     updatedAt: d.updatedAt,
     // RFC 8461 §3.1: the TXT record at _mta-sts.<domain> announcing the current policy id.

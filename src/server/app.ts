@@ -27,6 +27,7 @@ import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { formatHostPort, type HostPort } from '../common/host-port.js';
+import { POLICY_PATH } from '../mtasts/url.js';
 import type { PolicyFetch, Store } from '../store/types.js';
 import { registerApi } from './api.js';
 import { sendAuthFailure } from './auth.js';
@@ -40,7 +41,6 @@ import type { CertificateStore } from './tls.js';
 
 export { policyDomainForHost };
 
-export const POLICY_PATH = '/.well-known/mta-sts.txt';
 export const ACME_CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
 /** How often the in-memory policies are re-read from the store. */
 export const POLICY_REFRESH_MS = 1000;
