@@ -60,7 +60,7 @@ for (const transport of ['tcp', 'unix'] as const) {
     }
     const latenciesFile = join(dir, `latencies-${transport}`);
     const loop = await NativeClosedLoop.start(binary, endpoint, 2, queries, dir, latenciesFile);
-    // Connected, but nothing is sent before go.
+    // Connected, but nothing is sent before go (an absence: there is no event to wait for, so a pause).
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal(seen.flat().length, 0);
     loop.go();
@@ -115,8 +115,7 @@ test('closed-loop reports a server that hangs up as an error', async () => {
   const endpoint = { host: '127.0.0.1', port: (rude.address() as net.AddressInfo).port };
   const loop = await NativeClosedLoop.start(binary, endpoint, 1, queries, dir);
   loop.go();
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  const result = await loop.stop();
+  const result = await loop.stop(); // stop waits for the query in flight (the hang-up)
   assert.match(String(result.error), /closed by the server/);
   assert.equal(result.completed, 0);
 });
@@ -134,8 +133,7 @@ test('closed-loop reports a malformed reply and a reply nobody asked for', async
     dir,
   );
   loop.go();
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  assert.match(String((await loop.stop()).error), /malformed reply length/);
+  assert.match(String((await loop.stop()).error), /malformed reply length/); // stop waits for the reply
 
   const chatty = await listen((socket) => socket.write(encodeNetstring('OK early')), {
     host: '127.0.0.1',
@@ -148,6 +146,8 @@ test('closed-loop reports a malformed reply and a reply nobody asked for', async
     queries,
     dir,
   );
+  // The early reply must arrive before go (after go it would be taken for the answer); nothing outside
+  // the client shows that it did, so a pause.
   await new Promise((resolve) => setTimeout(resolve, 100));
   loop.go();
   assert.match(String((await loop.stop()).error), /no query outstanding/);

@@ -58,8 +58,7 @@ test('ClosedLoop reports a server that hangs up as an error from stop()', async 
     () => {},
   );
   loop.start();
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  const error = await loop.stop();
+  const error = await loop.stop(); // stop waits for the query in flight: here the hang-up
   loop.close();
   rude.close();
   assert.match(String(error?.message), /closed by the server/);
