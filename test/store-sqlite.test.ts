@@ -12,6 +12,7 @@ import { CLIP_MARK, LIST_PAGE_MAX_BYTES, LIST_TEXT_MAX } from '../src/store/pagi
 import { DATABASE_FILE, FETCH_LOG_KEEP, openSqliteStore } from '../src/store/sqlite.js';
 import { type DomainSettings, type NewReport, type Store, StoreError } from '../src/store/types.js';
 import type { TlsFailure, TlsPolicyResult, TlsReport } from '../src/tlsrpt/report.js';
+import { eventually } from './fixtures/serve/helpers.js';
 import { insertLegacyReports, MIB, rowsOfReport } from './helpers/legacy-reports.js';
 
 let root: string;
@@ -1006,12 +1007,11 @@ const fetch = (i: number, domain = 'example.com') => ({
 });
 
 /** Wait (bounded, no timing assertion) until `reader` sees an entry of the timer-driven fetch-log flush. */
-async function untilFetchLogged(reader: Store): Promise<void> {
-  for (let tries = 0; (await reader.listFetches('example.com')).items.length === 0; tries++) {
-    assert.ok(tries < 200, 'the fetch log entry is written within 10 s');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const untilFetchLogged = (reader: Store) =>
+  eventually(
+    async () => ((await reader.listFetches('example.com')).items.length > 0 ? true : undefined),
+    'the fetch log entry',
+  );
 
 describe('policy fetch log', () => {
   it('listFetches sees entries logged just before (it flushes), newest first, per domain', async () => {
