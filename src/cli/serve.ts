@@ -13,7 +13,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Command } from 'commander';
 import { formatHostPort } from '../common/host-port.js';
-import { mxguardCommand } from '../common/invocation.js';
+import { dataDirHint, mxguardCommand } from '../common/invocation.js';
 import { AcmeManager } from '../server/acme.js';
 import { buildApp, ListenError, startListeners, startMetricsListener } from '../server/app.js';
 import { ensureAdminPassword } from '../server/auth.js';
@@ -39,7 +39,7 @@ import {
 } from '../server/metrics.js';
 import { startRetention } from '../server/retention.js';
 import { CertificateStore, certsDir } from '../server/tls.js';
-import { openStore } from '../store/index.js';
+import { DEFAULT_DATA_DIR, openStore } from '../store/index.js';
 import { addNetworkOptions, type NetworkOptions, networkFromOptions } from './netopts.js';
 import { CliError, collect } from './util.js';
 
@@ -338,7 +338,9 @@ async function announce(
   }
   const domains = await ctx.store.listDomains();
   if (domains.length === 0)
-    say(`no domains yet: ${mxguardCommand()} domain add example.com --mx mx.example.com`);
+    say(
+      `no domains yet: ${mxguardCommand()} domain add example.com --mx mx.example.com${dataDirHint(settings.dataDir, DEFAULT_DATA_DIR)}`,
+    );
   ctx.logger.info({ urls, settings: describeSettings(settings), domains: domains.length }, 'serving');
 }
 

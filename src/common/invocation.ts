@@ -1,7 +1,7 @@
 // How the person at the terminal runs mxguard, so that a printed next step ("mxguard domain add …")
 // is a command that works where they are: `npx mxguard` under npm (`npm start` in a clone), the
 // plain `mxguard` from a global install on PATH, otherwise `node PATH/TO/main.js` as they started it.
-import { delimiter, dirname, isAbsolute, relative } from 'node:path';
+import { delimiter, dirname, isAbsolute, relative, resolve } from 'node:path';
 
 /** The command prefix for hints, e.g. `${mxguardCommand()} domain list`. */
 export function mxguardCommand(
@@ -21,6 +21,21 @@ export function mxguardCommand(
   if (script === '') return 'mxguard';
   const path = inside(cwd, script) ? relative(cwd, script) : script;
   return `node ${shellWord(path)}`;
+}
+
+/**
+ * ` --data-dir DIR` for a hint about the store in `dataDir`, or nothing when the default `./data`
+ * from where the user is (npm's INIT_CWD under `npm start`, run from any folder of the clone) is it.
+ */
+export function dataDirHint(
+  dataDir: string,
+  defaultDir: string,
+  env: NodeJS.ProcessEnv = process.env,
+  cwd: string = process.cwd(),
+): string {
+  const userCwd = env.INIT_CWD || cwd;
+  const dir = resolve(cwd, dataDir);
+  return dir === resolve(userCwd, defaultDir) ? '' : ` --data-dir ${shellWord(dir)}`;
 }
 
 function inside(dir: string, path: string): boolean {
