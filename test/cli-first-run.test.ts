@@ -111,6 +111,17 @@ describe('first run: the next step serve prints works where the user is', () => 
     assertHintWorks(hint, join(REPO, 'src'), env);
   });
 
+  it('npm --prefix CLONE start from outside the clone prints `node /path/main.js`, which runs there', async () => {
+    const cwd = mkdtempSync(join(dir, 'cwd-'));
+    const env = plainEnv();
+    const dataDir = join(dir, 'prefix');
+    const args = ['--prefix', REPO, 'start', '--', ...serveArgs, '--data-dir', relative(REPO, dataDir)];
+    const hint = await hintOf('npm', args, cwd, env);
+    assert.equal(hint.mxguard, `node ${BIN}`);
+    assert.equal(hint.add, `domain add example.com --mx mx.example.com --data-dir ${dataDir}`);
+    assertHintWorks(hint, cwd, env);
+  });
+
   it('node dist/cli/main.js in the clone prints that command, and it runs', async () => {
     const dataDir = join(dir, 'node');
     const env = plainEnv();

@@ -9,17 +9,18 @@ export function mxguardCommand(
   script: string = process.argv[1] ?? '',
   cwd: string = process.cwd(),
 ): string {
+  const userCwd = env.INIT_CWD || cwd; // where the user typed `npm start` (npm runs it in the root)
   // npm sets npm_lifecycle_event for `npm start`/`npm run` and `npx`, and npm_config_local_prefix to
   // the project it found: npx runs this package's bin from its own clone (or a project that
   // installed it) anywhere under that folder.
   const project = env.npm_config_local_prefix;
-  if (env.npm_lifecycle_event && project && inside(project, script) && inside(project, cwd))
+  if (env.npm_lifecycle_event && project && inside(project, script) && inside(project, userCwd))
     return 'npx mxguard';
   // A bin link named mxguard in a directory on PATH: what `npm install -g` makes.
   const onPath = (env.PATH ?? '').split(delimiter).includes(dirname(script));
   if (script.endsWith('/mxguard') && onPath) return 'mxguard';
   if (script === '') return 'mxguard';
-  const path = inside(cwd, script) ? relative(cwd, script) : script;
+  const path = inside(userCwd, script) ? relative(userCwd, script) : script;
   return `node ${shellWord(path)}`;
 }
 
