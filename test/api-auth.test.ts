@@ -25,7 +25,7 @@ import {
 import { OPERATIONS } from '../src/server/openapi.js';
 import { DATABASE_FILE } from '../src/store/sqlite.js';
 import { counterValue } from './fixtures/intake/helpers.js';
-import { testContext } from './fixtures/serve/helpers.js';
+import { eventually, testContext } from './fixtures/serve/helpers.js';
 import { openTestApp, reportJson, type TestApp } from './helpers/browser.js';
 
 const PASSWORD_CHECKS = 'mxguard_admin_password_checks_total';
@@ -589,7 +589,7 @@ describe('password change while a login is being checked', () => {
             payload: { password },
             remoteAddress: `10.${run}.0.1`,
           });
-          while (checking.get() === 0) await new Promise((r) => setImmediate(r));
+          await eventually(() => (checking.get() === 0 ? undefined : true), 'the login in scrypt', 15_000, 0);
           await t.ctx.store.setAdminPassword(nextHash); // the change commits during the login's scrypt
           const answer = await racing;
           assert.equal(answer.statusCode, 401, answer.body);

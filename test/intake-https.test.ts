@@ -29,6 +29,7 @@ import {
 import { longOrganizationGzip, manyRowsReport } from './fixtures/intake/hostile.js';
 import {
   DOMAIN_SETTINGS,
+  eventually,
   type TestContext as ServeTestContext,
   testContext as serveTestContext,
 } from './fixtures/serve/helpers.js';
@@ -585,7 +586,12 @@ describe('hostile reports beside policy hosting, on a real socket (issue 10)', (
       answered = true;
       return res;
     });
-    while (decoder.running === 0 && !answered) await new Promise((resolve) => setTimeout(resolve, 1));
+    await eventually(
+      () => (decoder.running === 0 && !answered ? undefined : true),
+      'the decode to start',
+      15_000,
+      1,
+    );
     return { answer, answered: () => answered };
   }
 

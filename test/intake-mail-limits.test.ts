@@ -23,6 +23,7 @@ import {
   type TestContext,
   testContext,
 } from './fixtures/intake/helpers.js';
+import { eventually } from './fixtures/serve/helpers.js';
 
 const ATTACKER = '127.0.0.2';
 const SENDER = '127.0.0.3';
@@ -142,7 +143,7 @@ describe('SMTP intake: one client cannot shut out the others (issue 10 point 4)'
     };
     const attackers = Array.from({ length: 50 }, attacker);
     try {
-      while (greeted < 5) await delay(20);
+      await eventually(() => (greeted < 5 ? undefined : true), 'five attackers greeted', 15_000, 20);
       const reply = await sendMail(smtp.port, report('while-flooded'), undefined, { localAddress: SENDER });
       assert.equal(reply.code, 250, reply.text);
       assert.ok((await storedIds(ctx)).includes('while-flooded'));
