@@ -8,7 +8,7 @@
 //   await imap.stop();
 //
 // Messages are best delivered with IMAP APPEND (files written as root would not belong to the mail user).
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -37,10 +37,6 @@ export interface LabImapOptions {
 const DOVECOT = '/usr/sbin/dovecot';
 const MAIL_UID = 65534; // nobody
 const MAIL_GID = 65534; // nogroup
-
-export function dovecotAvailable(): boolean {
-  return spawnSync(DOVECOT, ['--version']).status === 0;
-}
 
 export async function startImapServer(options: LabImapOptions = {}): Promise<LabImapServer> {
   const host = options.host ?? '127.0.0.1';
