@@ -2,13 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import {
-  hostNameProblem,
-  mxPatternMatches,
-  normalizeHost,
-  policyCoversMx,
-  validateMxPattern,
-} from '../src/mtasts/match.js';
+import { hostNameProblem, normalizeHost } from '../src/common/hostname.js';
+import { mxPatternMatches, policyCoversMx, validateMxPattern } from '../src/mtasts/match.js';
 import type { StsPolicy } from '../src/mtasts/policy.js';
 
 describe('normalizeHost', () => {

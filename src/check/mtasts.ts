@@ -8,6 +8,7 @@
 // publish (a `testing` policy first, as RFC 8461 §5 suggests), or `info` when the domain has no MX
 // hosts to protect.
 
+import { normalizeHost } from '../common/hostname.js';
 import { normalizeName } from '../dns/names.js';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
@@ -18,7 +19,7 @@ import {
   type PolicyFetchAndParseResult,
 } from '../fetch/policy.js';
 import { MtaStsError } from '../mtasts/error.js';
-import { mxPatternMatches, normalizeHost, policyCoversMx } from '../mtasts/match.js';
+import { mxPatternMatches, policyCoversMx } from '../mtasts/match.js';
 import { formatPolicy, ONE_WEEK, parsePolicy, type StsPolicy } from '../mtasts/policy.js';
 import { parseStsRecord, selectStsRecord, stsIdFromDate } from '../mtasts/record.js';
 import { POLICY_PATH, policyHost, policyUrl } from '../mtasts/url.js';

@@ -1,9 +1,10 @@
 // `mxguard policy create|validate`: write and check MTA-STS policy files (RFC 8461 §3.2).
 import { type Command, Option } from 'commander';
 import type { Problem } from '../common/errors.js';
+import { normalizeHost } from '../common/hostname.js';
 import { PRESETS, presetNames } from '../common/presets.js';
 import { MtaStsError } from '../mtasts/error.js';
-import { normalizeHost, validateMxPattern } from '../mtasts/match.js';
+import { validateMxPattern } from '../mtasts/match.js';
 import {
   formatPolicy,
   MAX_AGE_LIMIT,

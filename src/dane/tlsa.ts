@@ -2,6 +2,7 @@
 // format, build owner names, and generate records from certificates.
 import type { X509Certificate } from 'node:crypto';
 import { type Problem, problem } from '../common/errors.js';
+import { normalizeHost } from '../common/hostname.js';
 import { associationData } from './cert.js';
 import { DaneError, type DaneErrorCode } from './error.js';
 
@@ -337,11 +338,6 @@ export function tlsaOwner(host: string, port = 25): string {
     throw new DaneError('DANE_TLSA_OWNER', `"${host}" is not a valid host name`, { where: 'host' });
   }
   return `_${port}._tcp.${name}.`;
-}
-
-/** Lower-case a host name and drop one trailing dot. */
-export function normalizeHost(host: string): string {
-  return host.trim().toLowerCase().replace(/\.$/, '');
 }
 
 /**

@@ -2,8 +2,9 @@
 // match a TLSA RRset? Pure: the chain, the records, the host name and the clock are all passed in.
 import type { X509Certificate } from 'node:crypto';
 import { type Problem, problem } from '../common/errors.js';
+import { normalizeHost } from '../common/hostname.js';
 import { associationData, describeCertificate, validityOf } from './cert.js';
-import { describeTlsa, normalizeHost, type TlsaRecord } from './tlsa.js';
+import { describeTlsa, type TlsaRecord } from './tlsa.js';
 
 export interface VerifyOptions {
   /**

@@ -2,13 +2,8 @@
 // against MX host names (§4.1).
 import { domainToASCII } from 'node:url';
 import { type Problem, problem } from '../common/errors.js';
+import { hostNameProblem, normalizeHost } from '../common/hostname.js';
 import type { StsPolicy } from './types.js';
-
-/** Lower case, one trailing dot removed: the form MX host names and patterns are compared in. */
-export function normalizeHost(h: string): string {
-  const lower = h.toLowerCase();
-  return lower.endsWith('.') ? lower.slice(0, -1) : lower;
-}
 
 /**
  * RFC 8461 §4.1: a pattern matches a host when they are equal, or when the pattern is "*.rest"
@@ -29,9 +24,6 @@ export function mxPatternMatches(pattern: string, host: string): boolean {
 export function policyCoversMx(p: StsPolicy, host: string): boolean {
   return p.mx.some((pattern) => mxPatternMatches(pattern, host));
 }
-
-// RFC 5321 §4.1.2: sub-domain = Let-dig [Ldh-str]; no hyphen at either end of a label.
-const LDH_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$/;
 
 /**
  * RFC 8461 §3.2: sts-policy-mx-value = ["*."] Domain, with Domain from RFC 5321 §4.1.2 (ASCII
@@ -56,23 +48,4 @@ export function validateMxPattern(pattern: string): Problem | undefined {
   }
   const why = hostNameProblem(domain);
   return why ? bad(why) : undefined;
-}
-
-/**
- * Why an ASCII host name (no trailing dot) is not an RFC 5321 §4.1.2 Domain within the DNS limits
- * of RFC 1035 §2.3.4, or undefined when it is one.
- */
-export function hostNameProblem(domain: string): string | undefined {
-  if (domain.length > 253) return 'longer than 253 characters';
-  for (const label of domain.split('.')) {
-    if (label === '') return 'has an empty label (two dots in a row, or a leading dot)';
-    if (label.length > 63) return `label "${label}" is longer than 63 characters`;
-    if (label.includes('_')) return `label "${label}" contains "_", which host names may not`;
-    if (!LDH_LABEL.test(label)) {
-      return /^-|-$/.test(label)
-        ? `label "${label}" starts or ends with "-"`
-        : `label "${label}" may only contain letters, digits and "-"`;
-    }
-  }
-  return undefined;
 }

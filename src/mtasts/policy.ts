@@ -1,9 +1,10 @@
 // MTA-STS (RFC 8461) policy file: parse and format the text served at
 // https://mta-sts.<domain>/.well-known/mta-sts.txt (§3.2).
 import { type Problem, problem } from '../common/errors.js';
+import { normalizeHost } from '../common/hostname.js';
 import { trimWsp } from '../common/txt.js';
 import { MtaStsError, type MtaStsErrorCode } from './error.js';
-import { normalizeHost, validateMxPattern } from './match.js';
+import { validateMxPattern } from './match.js';
 import { clip } from './text.js';
 import type { StsMode, StsPolicy } from './types.js';
 

@@ -4,7 +4,7 @@
 // key, its reduction to a recipient domain, and the replies, built once and reused as Buffers.
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
-import { hostNameProblem } from '../mtasts/match.js';
+import { hostNameProblem } from '../common/hostname.js';
 import { encodeNetstring } from './netstring.js';
 
 /** Map names longer than this are refused (Postfix sends "postfix" or whatever main.cf names). */

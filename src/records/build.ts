@@ -2,6 +2,7 @@
 // on request, SPF (RFC 7208) and DMARC (RFC 7489), with the policy file they go with. Typed input,
 // RecordsError on a bad value; `mxguard records`, `mxguard domain` and the API all call this.
 import { isIP } from 'node:net';
+import { hostNameProblem } from '../common/hostname.js';
 import { misleadingMicrosoftWildcard, PRESETS, presetNames } from '../common/presets.js';
 import { validateMxPattern } from '../mtasts/match.js';
 import { formatPolicy, isMode, MAX_AGE_LIMIT, type StsMode } from '../mtasts/policy.js';
@@ -55,13 +56,10 @@ export interface RecordSetInput {
 /** RFC 2181 §8: a TTL is an unsigned 31-bit number. */
 const TTL_LIMIT = 2147483647;
 
-const HOSTNAME =
-  /^(?=.{1,253}\.?$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.?$/i;
-
 /** A domain name as the records use it: lower case, no trailing dot; undefined when not a host name. */
 export function recordsDomain(name: string): string | undefined {
   const domain = name.toLowerCase().replace(/\.$/, '');
-  return HOSTNAME.test(domain) ? domain : undefined;
+  return domain.includes('.') && hostNameProblem(domain) === undefined ? domain : undefined;
 }
 
 /**

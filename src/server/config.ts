@@ -9,6 +9,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import { z } from 'zod';
 import { formatHostPort, type HostPort, isLoopbackHost, parseHostPort } from '../common/host-port.js';
+import { hostNameProblem } from '../common/hostname.js';
 import { DEFAULT_DATA_DIR } from '../store/index.js';
 import { MIN_PASSWORD_LENGTH } from './auth.js';
 import type { ServeConfig } from './context.js';
@@ -135,7 +136,7 @@ const path = z.string().min(1, 'must not be empty');
 const certificateFiles = z.object({ cert: path, key: path }).strict();
 const hostName = z
   .string()
-  .regex(/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{1,63}$/i, 'expected a host name');
+  .refine((name) => name.includes('.') && hostNameProblem(name) === undefined, 'expected a host name');
 
 // proxy-addr's forms: an address, a CIDR, or one of its names for address ranges.
 const proxyAddress = z.string().refine((text) => {

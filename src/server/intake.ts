@@ -21,7 +21,7 @@
 // client IP, the reason) so the dashboard shows which senders' reports fail; refusals before the body
 // is read (415, 413 on the raw body, 429) are only logged and counted.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { hostNameProblem } from '../mtasts/match.js';
+import { hostNameProblem } from '../common/hostname.js';
 import { domainKey } from '../store/domain-rules.js';
 import { clientKey } from './client-key.js';
 import type { ServerContext } from './context.js';

@@ -2,7 +2,8 @@
 // SQL so that another store (PostgreSQL) applies exactly the same ones: name normalisation,
 // settings validation, the policy text, and the policy id bump.
 import { domainToASCII } from 'node:url';
-import { hostNameProblem, normalizeHost, validateMxPattern } from '../mtasts/match.js';
+import { hostNameProblem, normalizeHost } from '../common/hostname.js';
+import { validateMxPattern } from '../mtasts/match.js';
 import { formatPolicy, isMode, MAX_AGE_LIMIT, STS_MODES } from '../mtasts/policy.js';
 import { stsIdFromDate } from '../mtasts/record.js';
 import { checkReportUri } from '../tlsrpt/record.js';

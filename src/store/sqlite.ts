@@ -24,7 +24,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { normalizeHost } from '../mtasts/match.js';
+import { normalizeHost } from '../common/hostname.js';
 import type { TlsReport } from '../tlsrpt/report.js';
 import {
   describeValue,
