@@ -2,7 +2,7 @@
 // on request, SPF (RFC 7208) and DMARC (RFC 7489), with the policy file they go with. Typed input,
 // RecordsError on a bad value; `mxguard records`, `mxguard domain` and the API all call this.
 import { isIP } from 'node:net';
-import { hostNameProblem } from '../common/hostname.js';
+import { hostNameProblem, normalizeHost } from '../common/hostname.js';
 import { misleadingMicrosoftWildcard, PRESETS, presetNames } from '../common/presets.js';
 import { validateMxPattern } from '../mtasts/match.js';
 import { formatPolicy, isMode, MAX_AGE_LIMIT, type StsMode } from '../mtasts/policy.js';
@@ -58,7 +58,7 @@ const TTL_LIMIT = 2147483647;
 
 /** A domain name as the records use it: lower case, no trailing dot; undefined when not a host name. */
 export function recordsDomain(name: string): string | undefined {
-  const domain = name.toLowerCase().replace(/\.$/, '');
+  const domain = normalizeHost(name);
   return domain.includes('.') && hostNameProblem(domain) === undefined ? domain : undefined;
 }
 

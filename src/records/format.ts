@@ -1,5 +1,6 @@
 // A record set (build.ts) written out for people to publish: a BIND zone-file fragment
 // (RFC 1035 §5) or Windows DNS Server PowerShell cmdlets.
+import { normalizeHost } from '../common/hostname.js';
 import { quoteTxt } from '../common/txt.js';
 import type { RecordSet } from './build.js';
 import { RecordsError } from './error.js';
@@ -30,7 +31,7 @@ export function formatBind(set: RecordSet): string {
 
 /** The zone name (lower case, no trailing dot) when it holds the set's domain; else RECORDS_ZONE. */
 export function recordsZone(set: RecordSet, zoneName: string): string {
-  const zone = zoneName.toLowerCase().replace(/\.$/, '');
+  const zone = normalizeHost(zoneName);
   if (set.domain !== zone && !set.domain.endsWith(`.${zone}`)) {
     throw new RecordsError('RECORDS_ZONE', 'zone', `${set.domain} is not inside zone ${zone}`);
   }

@@ -14,6 +14,7 @@ import { type FSWatcher, mkdirSync, readdirSync, readFileSync, statSync, watch }
 import { join } from 'node:path';
 import tls, { type SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
+import { normalizeHost } from '../common/hostname.js';
 import type { CertificateFiles } from './config.js';
 import type { ServerMetrics } from './metrics.js';
 
@@ -113,7 +114,7 @@ export class CertificateStore {
 
   /** The context for an SNI server name (compared without case and trailing dot). */
   contextFor(servername: string): SecureContext | undefined {
-    return this.certificates.get(normalizeServerName(servername))?.context;
+    return this.certificates.get(normalizeHost(servername))?.context;
   }
 
   /** The default certificate and key (PEM), for handshakes without SNI; undefined: they fail. */
@@ -128,7 +129,7 @@ export class CertificateStore {
 
   /** The certificate serving `host`, if any. */
   get(host: string): LoadedCertificate | undefined {
-    return this.certificates.get(normalizeServerName(host));
+    return this.certificates.get(normalizeHost(host));
   }
 
   hosts(): string[] {
@@ -166,7 +167,7 @@ export class CertificateStore {
       this.watch(join(dir, name));
     }
     for (const [host, files] of Object.entries(this.options.configured ?? {})) {
-      found.set(normalizeServerName(host), { files, source: 'settings' });
+      found.set(normalizeHost(host), { files, source: 'settings' });
     }
     return found;
   }
@@ -250,8 +251,4 @@ export function loadCertificate(
   const context = tls.createSecureContext({ cert, key });
   const leaf = new X509Certificate(cert);
   return { host, files, context, leaf, source, pem: { cert, key } };
-}
-
-export function normalizeServerName(name: string): string {
-  return name.toLowerCase().replace(/\.$/, '');
 }

@@ -9,6 +9,7 @@
 // OpenSSL's X509_check_host (via X509Certificate#checkHost) under RFC 8461's rules.
 import type { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
+import { normalizeHost } from '../common/hostname.js';
 
 export interface PkixVerdict {
   /** The chain verifies up to a trust anchor and no certificate in it is expired or not yet valid. */
@@ -39,7 +40,7 @@ export function trustStore(extraCa: readonly string[] | undefined): string[] | u
  * on the host is ignored.
  */
 export function certMatchesHost(leaf: X509Certificate, host: string): boolean {
-  const name = host.toLowerCase().replace(/\.$/, '');
+  const name = normalizeHost(host);
   if (name === '') return false;
   const matched = leaf.checkHost(name, {
     subject: 'never',

@@ -12,6 +12,7 @@
 import { X509Certificate } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
+import { normalizeHost } from '../common/hostname.js';
 import { type PkixVerdict, pkixVerdict, trustStore } from './pkix.js';
 import {
   ReplyReader,
@@ -268,7 +269,7 @@ function checkOptions(o: SmtpProbeOptions): Settings {
   if (net.isIP(o.address) === 0) throw bad(`address "${o.address}" is not an IP address`);
   const port = o.port ?? DEFAULT_PORT;
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw bad(`port ${port} is not 1-65535`);
-  const mxHost = o.mxHost.trim().toLowerCase().replace(/\.$/, '');
+  const mxHost = normalizeHost(o.mxHost);
   if (mxHost === '' || /[\s/]/.test(mxHost)) throw bad(`mxHost "${o.mxHost}" is not a host name`);
   if (o.ehloName !== undefined && (o.ehloName === '' || /[\s\x00-\x1f\x7f]/.test(o.ehloName))) {
     throw bad(`ehloName "${o.ehloName}" is empty or holds white space or control characters`);
