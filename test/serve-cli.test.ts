@@ -13,7 +13,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { RESTART, RestartBackoff } from '../src/cli/serve.js';
+import { RESTART, RestartBackoff } from '../src/server/cluster.js';
 import { probeSmtp } from '../src/smtp/probe.js';
 import { openStore } from '../src/store/index.js';
 import type { Store } from '../src/store/types.js';

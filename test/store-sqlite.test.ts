@@ -1207,7 +1207,7 @@ describe('durability: every store connection commits in WAL mode with synchronou
     // better-sqlite3 is opened by the store and by policyd's own cache file, nowhere else.
     assert.deepEqual(using(/new Database\(/), ['src/policyd/sqlite.ts', 'src/store/sqlite.ts']);
     assert.deepEqual(using(/\bopenSqliteStore\(/), ['src/store/index.ts', 'src/store/sqlite.ts']);
-    for (const caller of ['src/cli/serve.ts', 'src/cli/domain.ts'])
+    for (const caller of ['src/server/start.ts', 'src/cli/domain.ts'])
       assert.match(readFileSync(caller, 'utf8'), /\bopenStore\(/, caller);
   });
 });

@@ -1,5 +1,5 @@
 // What every part of `mxguard serve` is handed: the store, the validated config, logging, metrics,
-// the live-lookup network settings and the clock. Built once by src/cli/serve.ts.
+// the live-lookup network settings and the clock. Built once by src/server/start.ts.
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Resolver } from '../dns/resolver.js';
