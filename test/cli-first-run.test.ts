@@ -32,6 +32,10 @@ function plainEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
     NO_COLOR: '1',
     npm_config_offline: 'true',
     npm_config_update_notifier: 'false',
+    // `npx mxguard` in a clone links the clone into npx's cache, and npm runs the linked package's
+    // `prepare` (our build) on it: a tsc rewriting dist/ while the other test files run from it.
+    // Scripts named on the command line (`npm start`) still run.
+    npm_config_ignore_scripts: 'true',
     ...extra,
   };
 }
