@@ -46,22 +46,16 @@ export async function applyRetention(
   const before = new Date(options.now.getTime() - options.reportDays * DAY_MS).toISOString();
   const limit = options.batchSize ?? RETENTION_BATCH;
   const pause = options.pause ?? (() => new Promise<void>((resolve) => setTimeout(resolve, PAUSE_MS)));
+  // Reports first, then rejected input; each until nothing older than the cutoff is left.
   const steps = [
-    async () => {
-      const { deleted, remaining } = await store.purgeReports({ before, limit });
-      run.reports += deleted;
-      return { deleted, remaining };
-    },
-    async () => {
-      const { deleted, remaining } = await store.purgeRejected({ before, limit });
-      run.rejected += deleted;
-      return { deleted, remaining };
-    },
-  ];
-  for (const step of steps) {
+    ['reports', (o: { before: string; limit: number }) => store.purgeReports(o)],
+    ['rejected', (o: { before: string; limit: number }) => store.purgeRejected(o)],
+  ] as const;
+  for (const [counted, purge] of steps) {
     for (;;) {
       if (options.stopped?.()) return run;
-      const { deleted, remaining } = await step();
+      const { deleted, remaining } = await purge({ before, limit });
+      run[counted] += deleted;
       if (deleted > 0) run.batches++;
       if (remaining === 0 || deleted === 0) break;
       await pause();
