@@ -1,15 +1,25 @@
 // Settings of `mxguard serve`: built-in defaults, then the JSON config file, then MXGUARD_* environment
 // variables, then command-line options (each later source overrides the earlier ones, key by key;
-// docs/serve.md). Every source is validated with the same zod schema; an error names the source (the
-// file, the variable or the option) and the key. Also the pino logger, with secrets redacted.
-import { readFileSync } from 'node:fs';
+// docs/serve.md), read by the shared loader (src/config/load.ts) against serve's zod schema; an error
+// names the source (the file, the variable or the option) and the key. Then the defaults and the rules
+// that span several keys.
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
-import { dirname, isAbsolute, resolve } from 'node:path';
-import pino, { type DestinationStream, type Logger } from 'pino';
+import { resolve } from 'node:path';
 import { z } from 'zod';
-import { formatHostPort, type HostPort, isLoopbackHost, parseHostPort } from '../common/host-port.js';
+import { formatHostPort, type HostPort, isLoopbackHost } from '../common/host-port.js';
 import { hostNameProblem } from '../common/hostname.js';
+import {
+  booleanText,
+  ConfigError,
+  type ConfigSpec,
+  commaList,
+  configFileVariable,
+  hostPort,
+  loadConfig,
+  numberText,
+} from '../config/load.js';
+import { LOG_LEVELS, type LogLevel } from '../config/log.js';
 import { DEFAULT_DATA_DIR } from '../store/index.js';
 import { MIN_PASSWORD_LENGTH } from './auth.js';
 import type { ServeConfig } from './context.js';
@@ -24,8 +34,8 @@ export interface CertificateFiles {
   key: string;
 }
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+export { createLogger, LOG_LEVELS, type LogLevel, REDACT_PATHS } from '../config/log.js';
+export { ConfigError };
 
 /** Fastify's trustProxy: false, true (any proxy), or the proxy addresses/CIDRs to trust. */
 export type TrustProxy = boolean | string[];
@@ -93,44 +103,28 @@ export const DEFAULT_IMAP = {
 export const LETSENCRYPT_DIRECTORY = 'https://acme-v02.api.letsencrypt.org/directory';
 export const DEFAULT_RENEW_DAYS = 30;
 
-/** The environment variables serve reads, and the key each one sets. */
-export const ENV_KEYS = {
-  MXGUARD_DATA_DIR: 'dataDir',
-  MXGUARD_LISTEN: 'listen',
-  MXGUARD_TLS_LISTEN: 'tlsListen',
-  MXGUARD_SMTP_LISTEN: 'smtpListen',
-  MXGUARD_WORKERS: 'workers',
-  MXGUARD_LOG_LEVEL: 'logLevel',
-  MXGUARD_TRUST_PROXY: 'trustProxy',
-  MXGUARD_ADMIN_HOSTS: 'adminHosts',
-  MXGUARD_METRICS_LISTEN: 'metricsListen',
-  MXGUARD_ADMIN_PASSWORD: 'adminPassword',
-  MXGUARD_IMAP_PASSWORD: 'imap.password',
-  MXGUARD_ACME_EMAIL: 'acme.email',
-  MXGUARD_REPORT_RETENTION_DAYS: 'retention.reportDays',
-} as const;
-/** The config file when --config is not given. */
-export const CONFIG_ENV = 'MXGUARD_CONFIG';
-
-/** A config problem; `problems` has one line per wrong key, each naming where it came from. */
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(problems.join('\n'));
-    this.name = 'ConfigError';
-  }
-}
+/** Prefix of serve's environment variables: MXGUARD_ + the key (MXGUARD_TLS_LISTEN for tlsListen). */
+export const ENV_PREFIX = 'MXGUARD_';
+/** The keys serve reads from the environment. */
+const ENV_KEYS = [
+  'dataDir',
+  'listen',
+  'tlsListen',
+  'smtpListen',
+  'workers',
+  'logLevel',
+  'trustProxy',
+  'adminHosts',
+  'metricsListen',
+  'adminPassword',
+  'imap.password',
+  'acme.email',
+  ['retention.reportDays', 'MXGUARD_REPORT_RETENTION_DAYS'],
+] as const;
+/** The config file when --config is not given: MXGUARD_CONFIG. */
+export const CONFIG_ENV = configFileVariable(ENV_PREFIX);
 
 // ---- the schema every source is checked against ----
-
-const hostPort = z.string().transform((text, ctx) => {
-  const parsed = parseHostPort(text);
-  if (parsed) return parsed;
-  ctx.addIssue({
-    code: 'custom',
-    message: `expected HOST:PORT (e.g. 127.0.0.1:8080 or [::1]:8080), got "${text}"`,
-  });
-  return z.NEVER;
-});
 
 const path = z.string().min(1, 'must not be empty');
 const certificateFiles = z.object({ cert: path, key: path }).strict();
@@ -261,97 +255,51 @@ export interface LoadInput {
   cwd: string;
 }
 
+const SERVE_CONFIG: ConfigSpec<Layer> = {
+  schema: SettingsSchema,
+  envPrefix: ENV_PREFIX,
+  envKeys: ENV_KEYS,
+  options: {
+    dataDir: '--data-dir',
+    listen: '--listen',
+    tlsListen: '--tls-listen',
+    smtpListen: '--smtp-listen',
+    workers: '--workers',
+    logLevel: '--log-level',
+    trustProxy: '--trust-proxy',
+    adminHosts: '--admin-host',
+    metricsListen: '--metrics-listen',
+    resolver: '--resolver',
+    caFile: '--ca-file',
+    allowPrivate: '--allow-private',
+    timeout: '--timeout',
+  },
+  fromText,
+  resolvePaths,
+};
+
 /** Read, validate and merge every source; throws ConfigError listing every problem. */
 export function loadServeSettings(input: LoadInput): ServeSettings {
+  const { config, ...options } = input.cli;
+  const loaded = loadConfig(SERVE_CONFIG, { options, configFile: config, env: input.env, cwd: input.cwd });
   const problems: string[] = [];
-  const configPath = input.cli.config ?? nonEmpty(input.env[CONFIG_ENV]);
-  let fileLayer: Layer = {};
-  let configFile: string | undefined;
-  if (configPath !== undefined) {
-    configFile = resolve(input.cwd, configPath);
-    fileLayer = readConfigFile(configFile, problems);
-  }
-  const envLayer = envSettings(input.env, input.cwd, problems);
-  const cliLayer = cliSettings(input.cli, input.cwd, problems);
+  const settings = complete(loaded.merged, input.cwd, problems);
   if (problems.length > 0) throw new ConfigError(problems);
-  const merged = mergeLayers([fileLayer, envLayer, cliLayer]);
-  const settings = complete(merged, input.cwd, problems);
-  if (problems.length > 0) throw new ConfigError(problems);
-  settings.configFile = configFile;
+  settings.configFile = loaded.configFile;
   return settings;
 }
 
-function readConfigFile(file: string, problems: string[]): Layer {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    problems.push(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    return {};
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    problems.push(`${file}: not valid JSON: ${(err as Error).message}`);
-    return {};
-  }
-  const layer = check(raw, (key) => (key === '' ? file : `${file}: ${key}`), problems);
-  return resolvePaths(layer, dirname(file));
-}
-
-function envSettings(env: NodeJS.ProcessEnv, cwd: string, problems: string[]): Layer {
-  const raw: Record<string, unknown> = {};
-  const names = new Map<string, string>();
-  for (const [name, key] of Object.entries(ENV_KEYS)) {
-    const value = nonEmpty(env[name]);
-    if (value === undefined) continue;
-    names.set(key, name);
-    setPath(raw, key, coerce(key, value));
-  }
-  const layer = check(raw, (key) => `${names.get(key) ?? names.get(key.split('.')[0]!) ?? key}`, problems);
-  return resolvePaths(layer, cwd);
-}
-
-function cliSettings(cli: CliSettings, cwd: string, problems: string[]): Layer {
-  const raw: Record<string, unknown> = {};
-  const names = new Map<string, string>();
-  const options: Array<[keyof CliSettings, string]> = [
-    ['dataDir', '--data-dir'],
-    ['listen', '--listen'],
-    ['tlsListen', '--tls-listen'],
-    ['smtpListen', '--smtp-listen'],
-    ['workers', '--workers'],
-    ['logLevel', '--log-level'],
-    ['trustProxy', '--trust-proxy'],
-    ['adminHosts', '--admin-host'],
-    ['metricsListen', '--metrics-listen'],
-    ['resolver', '--resolver'],
-    ['caFile', '--ca-file'],
-    ['allowPrivate', '--allow-private'],
-    ['timeout', '--timeout'],
-  ];
-  for (const [key, option] of options) {
-    const value = cli[key];
-    if (value === undefined) continue;
-    names.set(key, option);
-    raw[key] = typeof value === 'string' ? coerce(key, value) : value;
-  }
-  const layer = check(raw, (key) => names.get(key.split('.')[0]!) ?? key, problems);
-  return resolvePaths(layer, cwd);
-}
-
 /** Text from the environment or the command line, as the type the schema wants for `key`. */
-function coerce(key: string, value: string): unknown {
+function fromText(key: string, value: string): unknown {
   switch (key) {
     case 'workers':
     case 'timeout':
     case 'retention.reportDays':
-      return /^\d+$/.test(value) ? Number(value) : value;
-    case 'trustProxy':
-      if (value === 'true') return true;
-      if (value === 'false') return false;
-      return commaList(value);
+      return numberText(value);
+    case 'trustProxy': {
+      const flag = booleanText(value);
+      return typeof flag === 'boolean' ? flag : commaList(value);
+    }
     case 'adminHosts':
       return commaList(value);
     default:
@@ -359,34 +307,8 @@ function coerce(key: string, value: string): unknown {
   }
 }
 
-/** "a, b,c" -> ["a", "b", "c"]. */
-function commaList(value: string): string[] {
-  return value
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
-}
-
-function check(raw: unknown, where: (key: string) => string, problems: string[]): Layer {
-  const result = SettingsSchema.safeParse(raw);
-  if (result.success) return result.data;
-  for (const issue of result.error.issues) {
-    const key = issue.path.map(String).join('.');
-    problems.push(`${where(key)}: ${describeIssue(issue)}`);
-  }
-  return {};
-}
-
-function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys') {
-    return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-  }
-  return issue.message;
-}
-
 /** Paths in a layer are relative to its source: the config file's folder, or the working directory. */
-function resolvePaths(layer: Layer, base: string): Layer {
-  const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+function resolvePaths(layer: Layer, abs: (path: string) => string): Layer {
   const files = (f: CertificateFiles): CertificateFiles => ({ cert: abs(f.cert), key: abs(f.key) });
   const out: Layer = { ...layer };
   if (out.dataDir !== undefined) out.dataDir = abs(out.dataDir);
@@ -397,24 +319,6 @@ function resolvePaths(layer: Layer, base: string): Layer {
   }
   if (out.acme?.caFile !== undefined) out.acme = { ...out.acme, caFile: abs(out.acme.caFile) };
   return out;
-}
-
-function mergeLayers(layers: Layer[]): Layer {
-  const merged: Layer = {};
-  for (const layer of layers) {
-    const { intake, smtp, imap, acme, certificates, ...flat } = layer;
-    Object.assign(merged, flat);
-    if (intake) merged.intake = { ...merged.intake, ...intake };
-    if (smtp) merged.smtp = { ...merged.smtp, ...smtp };
-    if (imap) merged.imap = { ...merged.imap, ...imap };
-    if (acme) merged.acme = { ...merged.acme, ...acme };
-    if (certificates) merged.certificates = { ...merged.certificates, ...certificates };
-  }
-  const metrics = layers.flatMap((layer) => (layer.metrics ? [layer.metrics] : []));
-  if (metrics.length > 0) merged.metrics = Object.assign({}, ...metrics);
-  const retention = layers.flatMap((layer) => (layer.retention ? [layer.retention] : []));
-  if (retention.length > 0) merged.retention = Object.assign({}, ...retention);
-  return merged;
 }
 
 function complete(m: Layer, cwd: string, problems: string[]): ServeSettings {
@@ -497,49 +401,6 @@ function complete(m: Layer, cwd: string, problems: string[]): ServeSettings {
     }
   }
   return settings;
-}
-
-// ---- small helpers ----
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value.trim() === '' ? undefined : value;
-}
-
-function setPath(target: Record<string, unknown>, key: string, value: unknown): void {
-  const [head, tail] = key.split('.') as [string, string | undefined];
-  if (tail === undefined) {
-    target[head] = value;
-    return;
-  }
-  target[head] ??= {};
-  (target[head] as Record<string, unknown>)[tail] = value;
-}
-
-// ---- logging ----
-
-/** Keys whose values never reach a log line (pino redaction paths). */
-export const REDACT_PATHS = [
-  'password',
-  '*.password',
-  '*.*.password',
-  'adminPassword',
-  '*.adminPassword',
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'headers.authorization',
-  'headers.cookie',
-  '*.headers.authorization',
-  '*.headers.cookie',
-];
-
-/** The JSON logger of serve (stdout unless `destination` is given), secrets redacted. */
-export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
-  const options = {
-    level,
-    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-    base: { pid: process.pid },
-  };
-  return destination ? pino(options, destination) : pino(options);
 }
 
 /** The settings as they may be shown or logged: passwords replaced. */
