@@ -2,6 +2,7 @@
 import { quoteTxt } from '../common/txt.js';
 import { normalizeName } from '../dns/names.js';
 import type { DnsResult, Resolver } from '../dns/resolver.js';
+import { classifyDnsFailure, failureSentence } from '../sender/dns-failure.js';
 
 /** What a TXT lookup gave: the records, nothing at the name (NXDOMAIN / NODATA), or a failure to say. */
 export type TxtAnswer =
@@ -22,23 +23,9 @@ export async function lookupTxt(resolver: Resolver, name: string): Promise<TxtAn
   return { kind: 'failed', reason: await describeDnsFailure(resolver, found.result), result: found.result };
 }
 
-/** One sentence on why a lookup got no answer, naming the query. */
+/** One sentence on why a lookup got no answer, naming the query (the shared classifier). */
 export async function describeDnsFailure(resolver: Resolver, result: DnsResult): Promise<string> {
-  const what = `${result.type} ${result.name}`;
-  switch (result.outcome) {
-    case 'servfail': {
-      const classified = await resolver.classifyFailure(result.name, result.type);
-      return classified.verdict === 'bogus'
-        ? `the answer for ${what} fails DNSSEC validation (bogus)`
-        : `the resolver answered SERVFAIL for ${what}`;
-    }
-    case 'timeout':
-      return `no answer for ${what} (timeout)`;
-    case 'refused':
-      return `the resolver refused the query for ${what}`;
-    default:
-      return `the lookup of ${what} failed: ${result.error ?? result.rcode ?? 'no usable answer'}`;
-  }
+  return failureSentence(await classifyDnsFailure(resolver, result));
 }
 
 /** A zone-file line for a TXT record: `name. IN TXT "..."` (split into 255-octet strings). */

@@ -11,19 +11,27 @@
 import { normalizeHost } from '../common/hostname.js';
 import { normalizeName } from '../dns/names.js';
 import {
-  DEFAULT_CONNECT_TIMEOUT_MS,
   FETCH_SEVERITY,
   type FetchCode,
   type FetchFailureCode,
-  fetchAndParsePolicy,
   type PolicyFetchAndParseResult,
 } from '../fetch/policy.js';
 import { MtaStsError } from '../mtasts/error.js';
 import { mxPatternMatches, policyCoversMx } from '../mtasts/match.js';
 import { formatPolicy, ONE_WEEK, parsePolicy, type StsPolicy } from '../mtasts/policy.js';
-import { parseStsRecord, selectStsRecord, stsIdFromDate } from '../mtasts/record.js';
+import { parseStsRecord, stsIdFromDate } from '../mtasts/record.js';
 import { POLICY_PATH, policyHost, policyUrl } from '../mtasts/url.js';
-import { describeDnsFailure, lookupTxt, txtLine } from './lookup.js';
+import { failureSentence } from '../sender/dns-failure.js';
+import {
+  acceptPolicy,
+  fetchPolicy,
+  lookupStsRecord,
+  type PolicyFetchOutcome,
+  type StsIdLookup,
+  type StsRecordLookup,
+  stsIdOf,
+} from '../sender/sts.js';
+import { txtLine } from './lookup.js';
 import {
   type CheckEnvironment,
   type Finding,
@@ -40,17 +48,25 @@ export const CERT_WARN_DAYS = 14;
 const DAY_MS = 86_400_000;
 
 /** What the `_mta-sts` TXT lookup showed. */
-type TxtState =
+type TxtState = { lookup: StsRecordLookup } & (
   | { kind: 'absent' } // no v=STSv1 record at all: the domain has no MTA-STS
   | { kind: 'failed' } // DNS failure: unknown
   | { kind: 'broken' } // present but unusable (several, or invalid): senders ignore it
-  | { kind: 'valid'; id: string };
+  | { kind: 'valid'; id: string }
+);
+
+/** What a sender learned of the domain's MTA-STS, for the senders section: the id lookup and the policy. */
+export interface StsSeen {
+  id: StsIdLookup;
+  /** The fetch as a sender accepts it; absent when the TXT lookup gave no id (a sender does not fetch). */
+  policy?: PolicyFetchOutcome;
+}
 
 export async function checkMtaSts(
   domain: string,
   env: CheckEnvironment,
   hosts: MxHost[],
-): Promise<{ findings: Finding[]; state: MtaStsState }> {
+): Promise<{ findings: Finding[]; state: MtaStsState; seen: StsSeen }> {
   const name = normalizeName(domain);
   const host = policyHost(name) ?? `mta-sts.${name}`;
   const findings: Finding[] = [];
@@ -60,17 +76,18 @@ export async function checkMtaSts(
 
   const [txt, fetched, cname] = await Promise.all([
     readTxt(name, env, add, freshTxt),
-    fetchAndParsePolicy(name, {
-      resolveHost: (h) => resolveHost(env, h),
+    fetchPolicy(name, {
+      resolver: env.resolver,
       port: env.httpsPort,
       ca: env.ca,
       allowPrivate: env.allowPrivate,
       timeoutMs: env.timeoutMs,
-      connectTimeoutMs: Math.min(env.timeoutMs, DEFAULT_CONNECT_TIMEOUT_MS),
     }),
     env.resolver.cname(host),
   ]);
   const state: MtaStsState = txt.kind === 'valid' ? { id: txt.id } : {};
+  const id = stsIdOf(txt.lookup);
+  const seen: StsSeen = id.kind === 'id' ? { id, policy: acceptPolicy(name, fetched) } : { id };
 
   if (cname.values.length > 0) {
     add(
@@ -97,7 +114,7 @@ export async function checkMtaSts(
     } else {
       fetchFailure(fetched, name, host, txt, hosts, add);
     }
-    return { findings, state };
+    return { findings, state, seen };
   }
 
   state.policy = fetched.policy;
@@ -128,7 +145,7 @@ export async function checkMtaSts(
   if (txt.kind === 'valid' && env.previousPolicy) {
     idUnchanged(txt.id, fetched.body, env.previousPolicy, policy, add, freshTxt);
   }
-  return { findings, state };
+  return { findings, state, seen };
 }
 
 type Add = (status: Status, code: string, message: string, extra?: { host?: string; fix?: string }) => void;
@@ -136,34 +153,29 @@ type Add = (status: Status, code: string, message: string, extra?: { host?: stri
 /** RFC 8461 §3.1: exactly one TXT record beginning "v=STSv1;" with a valid id. */
 async function readTxt(name: string, env: CheckEnvironment, add: Add, freshTxt: string): Promise<TxtState> {
   const owner = `_mta-sts.${name}`;
-  const answer = await lookupTxt(env.resolver, owner);
-  if (answer.kind === 'failed') {
+  const lookup = await lookupStsRecord(env.resolver, name);
+  if (lookup.kind === 'failed') {
     add(
       'fail',
       'MTASTS_TXT_DNS',
-      `could not read the _mta-sts TXT record: ${answer.reason}; senders without a cached policy cannot use MTA-STS`,
+      `could not read the _mta-sts TXT record: ${failureSentence(lookup.failure)}; senders without a cached policy cannot use MTA-STS`,
       { fix: `make ${owner} TXT resolvable (check the zone's name servers and DNSSEC signatures)` },
     );
-    return { kind: 'failed' };
+    return { kind: 'failed', lookup };
   }
-  const selection = selectStsRecord(answer.kind === 'records' ? answer.records : []);
-  if (selection.kind === 'many') {
+  if (lookup.kind === 'many') {
     add(
       'fail',
       'MTASTS_TXT_MULTIPLE',
-      `${owner} has ${selection.records.length} "v=STSv1" records; RFC 8461 §3.1: senders then act as if ` +
-        `there were none: ${selection.records.map((r) => `"${r}"`).join(', ')}`,
+      `${owner} has ${lookup.records.length} "v=STSv1" records; RFC 8461 §3.1: senders then act as if ` +
+        `there were none: ${lookup.records.map((r) => `"${r}"`).join(', ')}`,
       { fix: `keep exactly one record:\n${freshTxt}` },
     );
-    return { kind: 'broken' };
+    return { kind: 'broken', lookup };
   }
-  // A record that looks like STS but is not selected ("v=STSv1" without ";", "v=STSv10") is a syntax error.
-  const text = selection.kind === 'one' ? selection.record : selection.ignored.find((r) => /^v=sts/i.test(r));
-  if (text === undefined) return { kind: 'absent' };
-  try {
-    const { record, warnings } = parseStsRecord(text);
-    add('pass', 'MTASTS_TXT', `${owner}: "${text}" (id ${record.id})`);
-    for (const w of warnings) {
+  if (lookup.kind === 'id') {
+    add('pass', 'MTASTS_TXT', `${owner}: "${lookup.record}" (id ${lookup.id})`);
+    for (const w of lookup.warnings) {
       const note = w.severity === 'note';
       add(
         note ? 'info' : 'warn',
@@ -171,24 +183,25 @@ async function readTxt(name: string, env: CheckEnvironment, add: Add, freshTxt: 
         `${owner}: ${where(w)}${w.message}`,
       );
     }
-    return { kind: 'valid', id: record.id };
-  } catch (err) {
-    if (!(err instanceof MtaStsError)) throw err;
-    add('fail', 'MTASTS_TXT_SYNTAX', `${owner}: "${text}" is invalid, senders ignore it: ${err.message}`, {
-      fix: freshTxt,
-    });
-    return { kind: 'broken' };
+    return { kind: 'valid', id: lookup.id, lookup };
   }
-}
-
-/** The addresses of the policy host for the fetch: A and AAAA from the environment's resolver. */
-async function resolveHost(env: CheckEnvironment, host: string): Promise<string[]> {
-  const lookups = await Promise.all([env.resolver.a(host), env.resolver.aaaa(host)]);
-  const addresses = lookups.flatMap((l) => l.values);
-  if (addresses.length > 0) return addresses;
-  const failed = lookups.find((l) => !['ok', 'nxdomain', 'nodata'].includes(l.outcome));
-  if (failed) throw new Error(await describeDnsFailure(env.resolver, failed.result));
-  return [];
+  // A record that looks like STS but is not selected ("v=STSv1" without ";", "v=STSv10") is a syntax error.
+  const text = lookup.kind === 'invalid' ? lookup.record : lookup.lookalike;
+  if (text === undefined) return { kind: 'absent', lookup };
+  let error = lookup.kind === 'invalid' ? lookup.error : undefined;
+  if (error === undefined) {
+    try {
+      parseStsRecord(text);
+      error = 'not a "v=STSv1;" record (RFC 8461 §3.1)';
+    } catch (err) {
+      if (!(err instanceof MtaStsError)) throw err;
+      error = err.message;
+    }
+  }
+  add('fail', 'MTASTS_TXT_SYNTAX', `${owner}: "${text}" is invalid, senders ignore it: ${error}`, {
+    fix: freshTxt,
+  });
+  return { kind: 'broken', lookup };
 }
 
 /** A fetch failure with its fixed severity (FETCH_SEVERITY) and what to do about it. */

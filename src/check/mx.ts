@@ -1,73 +1,86 @@
 // The `mx` section of `mxguard check`: where the domain receives mail (RFC 5321 §5.1), RFC 7505 null MX,
-// and the addresses of each MX host, which the tls and dane sections then probe. Only the resolver is used
-// here; nothing connects anywhere.
+// and the addresses of each MX host, which the tls and dane sections then probe. The lookups are the shared
+// sending path (src/sender/path.ts), the same a DANE or MTA-STS sender and `policyd` make; this module turns
+// them into findings. Nothing connects anywhere.
 import net from 'node:net';
-import { hostnameProblem, normalizeName } from '../dns/names.js';
-import type { DnsRecordType, DnsResult, Lookup } from '../dns/resolver.js';
+import type { DnsRecordType } from '../dns/resolver.js';
 import { privateAddressReason } from '../fetch/address.js';
+import { type DnsFailure, dnsResultSummary } from '../sender/dns-failure.js';
+import type { HostAddresses, HostView } from '../sender/host.js';
+import { MAX_MX_HOSTS } from '../sender/mx.js';
+import { gatherSendingPath, type SendingPath } from '../sender/path.js';
 import { type CheckEnvironment, type Finding, finding, type MxHost } from './types.js';
 
 export interface MxCheck {
   findings: Finding[];
   /** The MX hosts to probe, by preference; empty for a null MX or when the domain has no usable MX. */
   hosts: MxHost[];
+  /** The sending path the findings come from, for the senders section. */
+  path: SendingPath;
   /** Set when the check cannot run at all (the resolver did not answer the MX query): exit 2. */
   fatal?: string;
 }
 
-/** At most this many MX hosts are looked up and probed (a hostile zone could list hundreds). */
-export const MAX_MX_HOSTS = 10;
 /** At most this many addresses of one MX host are probed. */
 export const MAX_ADDRESSES_PER_HOST = 8;
 
 export async function checkMx(domain: string, env: CheckEnvironment): Promise<MxCheck> {
-  const name = normalizeName(domain);
-  const lookup = await env.resolver.mx(name);
-  const unreachable = unreachableReason(lookup.result);
-  if (unreachable !== undefined) {
-    return { findings: [], hosts: [], fatal: `MX lookup for ${name}: ${unreachable}` };
-  }
+  const path = await gatherSendingPath(env.resolver, domain);
+  return { ...mxFindings(path, env), path };
+}
 
-  if (lookup.outcome === 'servfail') {
-    return {
-      findings: [await failedLookup(env, name, 'MX', 'MX_DNSSEC_BOGUS', 'MX_LOOKUP_FAILED')],
-      hosts: [],
-    };
+/** The findings and the hosts to probe, from a gathered sending path. */
+export function mxFindings(path: SendingPath, env: CheckEnvironment): Omit<MxCheck, 'path'> {
+  const { mx } = path;
+  const name = mx.domain;
+  switch (mx.status) {
+    case 'failed': {
+      const failure = mx.failure!;
+      const unreachable = unreachableReason(failure);
+      if (unreachable !== undefined) {
+        return { findings: [], hosts: [], fatal: `MX lookup for ${name}: ${unreachable}` };
+      }
+      return { findings: [failedLookup(failure, name, 'MX_DNSSEC_BOGUS', 'MX_LOOKUP_FAILED')], hosts: [] };
+    }
+    case 'nxdomain':
+      return {
+        findings: [
+          finding(
+            'mx',
+            'fail',
+            'MX_NXDOMAIN',
+            `${name} does not exist (NXDOMAIN): no mail can be delivered to it`,
+            {
+              fix: `create the domain's records, e.g. ${name}. IN MX 10 mx.${name}.`,
+            },
+          ),
+        ],
+        hosts: [],
+      };
+    case 'implicit':
+      return implicitMx(name, path.hosts[0]!, env);
+    case 'null': {
+      // RFC 7505 §3: a single MX with preference 0 and exchange "." says the domain accepts no mail.
+      const note = mx.records[0]?.preference === 0 ? '' : ' (RFC 7505 §3 asks for preference 0)';
+      return {
+        findings: [
+          finding(
+            'mx',
+            'info',
+            'MX_NULL',
+            `${name} publishes a null MX (RFC 7505): it accepts no mail${note}; TLS and DANE checks are skipped`,
+          ),
+        ],
+        hosts: [],
+      };
+    }
+    case 'listed':
+      break;
   }
-  if (lookup.outcome === 'nxdomain') {
-    return {
-      findings: [
-        finding(
-          'mx',
-          'fail',
-          'MX_NXDOMAIN',
-          `${name} does not exist (NXDOMAIN): no mail can be delivered to it`,
-          {
-            fix: `create the domain's records, e.g. ${name}. IN MX 10 mx.${name}.`,
-          },
-        ),
-      ],
-      hosts: [],
-    };
-  }
-  if (lookup.values.length === 0) return implicitMx(name, env);
 
   const findings: Finding[] = [];
-  const exchanges = lookup.values.filter((v) => v.exchange !== '.');
-  if (lookup.nullMx) {
-    // RFC 7505 §3: a single MX with preference 0 and exchange "." says the domain accepts no mail.
-    const note = lookup.values[0]?.preference === 0 ? '' : ' (RFC 7505 §3 asks for preference 0)';
-    findings.push(
-      finding(
-        'mx',
-        'info',
-        'MX_NULL',
-        `${name} publishes a null MX (RFC 7505): it accepts no mail${note}; TLS and DANE checks are skipped`,
-      ),
-    );
-    return { findings, hosts: [] };
-  }
-  if (exchanges.length < lookup.values.length) {
+  const exchanges = mx.records.filter((v) => v.exchange !== '.');
+  if (mx.nullMixed) {
     // RFC 7505 §3: a domain that advertises a null MX must not advertise any other MX.
     findings.push(
       finding(
@@ -76,37 +89,29 @@ export async function checkMx(domain: string, env: CheckEnvironment): Promise<Mx
         'MX_NULL_MIXED',
         `${name} has a null MX (".") beside other MX records (RFC 7505 §3)`,
         {
-          fix: `delete the record ${name}. IN MX ${lookup.values.find((v) => v.exchange === '.')?.preference ?? 0} .`,
+          fix: `delete the record ${name}. IN MX ${mx.records.find((v) => v.exchange === '.')?.preference ?? 0} .`,
         },
       ),
     );
   }
 
   const listed = exchanges.map((v) => `${v.preference} ${v.exchange}`).join(', ');
-  const signed = lookup.secure ? ', DNSSEC-signed' : '';
+  const signed = mx.secure ? ', DNSSEC-signed' : '';
   findings.push(finding('mx', 'pass', 'MX_RECORDS', `${exchanges.length} MX record(s)${signed}: ${listed}`));
-
-  // One entry per host name, with its best (lowest) preference; values come sorted by preference.
-  const unique = new Map<string, number>();
-  for (const v of exchanges) if (!unique.has(v.exchange)) unique.set(v.exchange, v.preference);
-  let candidates = [...unique.entries()];
-  if (candidates.length > MAX_MX_HOSTS) {
+  if (mx.published > mx.hosts.length) {
     findings.push(
       finding(
         'mx',
         'info',
         'MX_PROBE_LIMIT',
-        `${candidates.length} MX hosts: only the first ${MAX_MX_HOSTS} by preference are checked`,
+        `${mx.published} MX hosts: only the first ${MAX_MX_HOSTS} by preference are checked`,
       ),
     );
-    candidates = candidates.slice(0, MAX_MX_HOSTS);
   }
 
-  const checked = await Promise.all(
-    candidates.map(([exchange, preference]) => checkMxHost(name, exchange, preference, env)),
-  );
   const hosts: MxHost[] = [];
-  for (const c of checked) {
+  for (const view of path.hosts) {
+    const c = mxHostFindings(name, view, env);
     findings.push(...c.findings);
     if (c.host !== undefined) hosts.push(c.host);
   }
@@ -114,10 +119,10 @@ export async function checkMx(domain: string, env: CheckEnvironment): Promise<Mx
 }
 
 /** RFC 5321 §5.1: without MX records the domain itself is the MX ("implicit MX"), if it has an address. */
-async function implicitMx(name: string, env: CheckEnvironment): Promise<MxCheck> {
-  const addresses = await lookupAddresses(name, env);
-  const findings = [...addresses.findings];
-  if (addresses.all.length === 0 && addresses.findings.length === 0) {
+function implicitMx(name: string, view: HostView, env: CheckEnvironment): Omit<MxCheck, 'path'> {
+  const addresses = view.addresses!;
+  const findings = addressFailureFindings(name, addresses);
+  if (addresses.all.length === 0 && findings.length === 0) {
     findings.push(
       finding(
         'mx',
@@ -150,19 +155,20 @@ async function implicitMx(name: string, env: CheckEnvironment): Promise<MxCheck>
     preference: 0,
     addresses: probeable(addresses.all, env),
     addressesSecure: addresses.secure,
+    ...(view.tlsa === undefined ? {} : { tlsa: view.tlsa }),
   };
   return { findings, hosts: [host] };
 }
 
 /** One MX host: IP literal, CNAME, missing addresses, private addresses. */
-async function checkMxHost(
+function mxHostFindings(
   domain: string,
-  exchange: string,
-  preference: number,
+  view: HostView,
   env: CheckEnvironment,
-): Promise<{ findings: Finding[]; host?: MxHost }> {
-  const literal = ipLiteral(exchange);
-  if (literal !== undefined) {
+): { findings: Finding[]; host?: MxHost } {
+  const { host: exchange, preference } = view.mx;
+  if (view.mx.form === 'ip-literal') {
+    const literal = view.mx.detail!;
     // RFC 5321 §5.1 / RFC 7505 §3: an MX names a host; an address in its place is looked up as a name.
     return {
       findings: [
@@ -179,9 +185,7 @@ async function checkMxHost(
       ],
     };
   }
-
-  const invalid = hostnameProblem(exchange);
-  if (invalid !== undefined) {
+  if (view.mx.form === 'invalid') {
     // RFC 5321 §2.3.5: names in SMTP are host names (letters, digits, hyphens); such a host is not probed.
     return {
       findings: [
@@ -189,7 +193,7 @@ async function checkMxHost(
           'mx',
           'fail',
           'MX_HOST_INVALID',
-          `MX ${preference} ${JSON.stringify(exchange)} is not a valid host name: ${invalid}`,
+          `MX ${preference} ${JSON.stringify(exchange)} is not a valid host name: ${view.mx.detail}`,
           {
             host: exchange,
             fix: `${domain}. IN MX ${preference} mx.${domain}.  (a host name of letters, digits and hyphens)`,
@@ -199,8 +203,8 @@ async function checkMxHost(
     };
   }
 
-  const addresses = await lookupAddresses(exchange, env);
-  const findings = [...addresses.findings];
+  const addresses = view.addresses!;
+  const findings = addressFailureFindings(exchange, addresses);
   if (addresses.cnameTarget !== undefined) {
     // RFC 2181 §10.3 and RFC 5321 §5.1: the MX exchange must be a name with A/AAAA records, not an alias.
     findings.push(
@@ -215,7 +219,7 @@ async function checkMxHost(
     );
   }
   if (addresses.all.length === 0) {
-    if (addresses.findings.length === 0) {
+    if (addresses.failures.length === 0) {
       const why = addresses.nxdomain ? 'does not exist (NXDOMAIN)' : 'has no A or AAAA records';
       findings.push(
         finding('mx', 'fail', 'MX_HOST_NO_ADDRESS', `MX host ${exchange} ${why}: senders cannot reach it`, {
@@ -248,58 +252,25 @@ async function checkMxHost(
       addresses: toProbe,
       addressesSecure: addresses.secure,
       ...(addresses.cnameTarget === undefined ? {} : { cnameTarget: addresses.cnameTarget }),
+      ...(view.tlsa === undefined ? {} : { tlsa: view.tlsa }),
     },
   };
 }
 
-interface Addresses {
-  /** A then AAAA values. */
-  all: string[];
-  /** Both the A and the AAAA answers (or their denials) were DNSSEC-secure. */
-  secure: boolean;
-  nxdomain: boolean;
-  /** Where the name's CNAME chain ends, when it has one. */
-  cnameTarget?: string;
-  /** Lookup failures (SERVFAIL, bogus, timeouts). */
-  findings: Finding[];
-}
-
-/** A and AAAA of `host`, both asked (RFC 7672 §2.2.2 needs both to be secure for DANE). */
-async function lookupAddresses(host: string, env: CheckEnvironment): Promise<Addresses> {
-  const [a, aaaa] = await Promise.all([env.resolver.a(host), env.resolver.aaaa(host)]);
-  const findings: Finding[] = [];
-  for (const [lookup, type] of [
-    [a, 'A'],
-    [aaaa, 'AAAA'],
-  ] as const) {
-    if (lookup.outcome === 'servfail') {
-      findings.push(await failedLookup(env, host, type, 'MX_HOST_DNSSEC_BOGUS', 'MX_HOST_LOOKUP_FAILED'));
-    } else if (!answered(lookup)) {
-      findings.push(
-        finding(
-          'mx',
-          'fail',
-          'MX_HOST_LOOKUP_FAILED',
-          `${type} lookup for MX host ${host} failed: ${dnsResultSummary(lookup.result)}`,
-          { host },
-        ),
-      );
+/** Findings for the A/AAAA lookups of `host` that got no answer (SERVFAIL, bogus, timeouts). */
+function addressFailureFindings(host: string, addresses: HostAddresses): Finding[] {
+  return addresses.failures.map((failure) => {
+    if (failure.result.outcome === 'servfail') {
+      return failedLookup(failure, host, 'MX_HOST_DNSSEC_BOGUS', 'MX_HOST_LOOKUP_FAILED');
     }
-  }
-  const chain = a.result.cnameChain.length > 0 ? a.result.cnameChain : aaaa.result.cnameChain;
-  const addresses: Addresses = {
-    all: [...a.values, ...aaaa.values],
-    secure: a.secure && aaaa.secure,
-    nxdomain: a.outcome === 'nxdomain' && aaaa.outcome === 'nxdomain',
-    findings,
-  };
-  const target = chain[chain.length - 1];
-  if (target !== undefined) addresses.cnameTarget = target;
-  return addresses;
-}
-
-function answered(lookup: Lookup<unknown>): boolean {
-  return lookup.outcome === 'ok' || lookup.outcome === 'nodata' || lookup.outcome === 'nxdomain';
+    return finding(
+      'mx',
+      'fail',
+      'MX_HOST_LOOKUP_FAILED',
+      `${failure.result.type} lookup for MX host ${host} failed: ${failure.summary}`,
+      { host },
+    );
+  });
 }
 
 /** The warn finding for addresses that are not probed without --allow-private; none when allowed. */
@@ -330,33 +301,21 @@ export function probeable(
   return env.allowPrivate ? [...addresses] : addresses.filter((ip) => privateAddressReason(ip) === undefined);
 }
 
-/** The address an MX exchange holds when it is an IP literal ("192.0.2.1", "[192.0.2.1]"), else undefined. */
-export function ipLiteral(exchange: string): string | undefined {
-  const bare = exchange.replace(/^\[(?:ipv6:)?(.*)\]$/i, '$1');
-  return net.isIP(bare) === 0 ? undefined : bare;
-}
-
 /**
- * A lookup that came back SERVFAIL, asked again with CD to tell bogus DNSSEC (fail, `bogusCode`) from a broken
+ * A SERVFAIL, classified by the shared classifier (the CD repeat): bogus DNSSEC (fail, `bogusCode`) or a broken
  * resolver or zone (fail, `failCode`). Findings about an MX host's addresses name the host.
  */
-async function failedLookup(
-  env: CheckEnvironment,
-  name: string,
-  type: 'MX' | 'A' | 'AAAA',
-  bogusCode: string,
-  failCode: string,
-): Promise<Finding> {
-  const classified = await env.resolver.classifyFailure(name, type);
+function failedLookup(failure: DnsFailure, name: string, bogusCode: string, failCode: string): Finding {
+  const type = failure.result.type;
   const what = `${type} lookup for ${name}`;
   const host = type === 'MX' ? {} : { host: name };
-  if (classified.verdict === 'bogus') {
+  if (failure.kind === 'bogus') {
     return finding('mx', 'fail', bogusCode, `${what}: the answer fails DNSSEC validation (bogus)`, {
       ...host,
       fix: dnssecBogusFix(name, type),
     });
   }
-  return finding('mx', 'fail', failCode, `${what} failed: ${dnsResultSummary(classified.result)}`, host);
+  return finding('mx', 'fail', failCode, `${what} failed: ${failure.summary}`, host);
 }
 
 export function dnssecBogusFix(name: string, type: DnsRecordType): string {
@@ -366,16 +325,9 @@ export function dnssecBogusFix(name: string, type: DnsRecordType): string {
   );
 }
 
-/** Why the resolver gave no usable answer, e.g. "SERVFAIL (EDE 6 DNSSEC Bogus) from 127.0.0.1:53". */
-export function dnsResultSummary(result: DnsResult): string {
-  const ede = result.ede.map((e) => ` (EDE ${e.code}${e.text ? ` ${e.text}` : ''})`).join('');
-  const head = `${result.rcode ?? result.outcome}${ede}`;
-  if (result.error) return `${head}: ${result.error}`;
-  return result.server ? `${head} from ${result.server.host}:${result.server.port}` : head;
-}
-
 /** The resolver could not be used: no reply at all, or it refuses to resolve for us (exit 2, not a finding). */
-function unreachableReason(result: DnsResult): string | undefined {
+function unreachableReason(failure: DnsFailure): string | undefined {
+  const { result } = failure;
   if (result.outcome === 'timeout') return `no DNS server answered (${result.error ?? 'timeout'})`;
   if (result.outcome === 'error') return result.error ?? 'the DNS query failed';
   if (result.outcome === 'refused') return `the resolver refused the query (${dnsResultSummary(result)})`;

@@ -3,23 +3,24 @@
 // as RFC 7672 senders judge it (DNSSEC-secure TLSA RRset at _25._tcp.<mx host>, usable DANE-TA/DANE-EE
 // records, the live chain matching, readiness for the next key change, RFC 7671 §8.1).
 //
-// gatherTransport does the I/O (TLSA lookups through the resolver, probes through probeSmtp, a few at a time);
-// transportFindings is pure, because the verdicts depend on the MTA-STS policy the mtasts section fetches
-// meanwhile.
+// gatherTransport does the I/O (probes through probeSmtp, a few at a time; the TLSA RRsets come from the shared
+// sending path, src/sender/host.ts); transportFindings is pure, because the verdicts depend on the MTA-STS
+// policy the mtasts section fetches meanwhile.
 //
-// An MX host that is an alias (the mx section warns: MX_CNAME) is looked up as RFC 7672 §2.2.2 says: when its
-// CNAME expansion is secure, TLSA at the expanded name first, then at the original name; the certificate's
-// name is then checked against both (§3.2.2).
+// An MX host that is an alias (the mx section warns: MX_CNAME) has its TLSA records where RFC 7672 §2.2.2 puts
+// them (the sending path looks at the expanded name first); the certificate's name is then checked against
+// both names (§3.2.2).
 import type { X509Certificate } from 'node:crypto';
 import net from 'node:net';
 import { mapLimit } from '../common/limit.js';
 import { associationData, describeCertificate, validityOf } from '../dane/cert.js';
-import { formatTlsa, generateTlsa, type TlsaRecord, tlsaOwner } from '../dane/tlsa.js';
+import { formatTlsa, generateTlsa, type TlsaRecord } from '../dane/tlsa.js';
 import { type DaneVerdict, isUsableForSmtp, rolloverReady, verifyDane } from '../dane/verify.js';
 import type { StsPolicy } from '../mtasts/policy.js';
+import type { TlsaView } from '../sender/host.js';
 import { daysUntilExpiry } from '../smtp/pkix.js';
 import { probeSmtp, type SmtpProbeFailure, type SmtpProbeResult, type SmtpTlsInfo } from '../smtp/probe.js';
-import { dnsResultSummary, dnssecBogusFix, probeable } from './mx.js';
+import { dnssecBogusFix, probeable } from './mx.js';
 import {
   type CheckEnvironment,
   type Finding,
@@ -29,23 +30,8 @@ import {
   type Status,
 } from './types.js';
 
-/**
- * `secure`: the answer (records, or their absence) is DNSSEC-validated; `insecure`: unsigned zone;
- * `bogus`: fails validation; `failed`: no answer (SERVFAIL not caused by DNSSEC, timeout, refused).
- */
-export type TlsaStatus = 'secure' | 'insecure' | 'bogus' | 'failed';
-
-export interface TlsaLookup {
-  /** `_25._tcp.<mx host>.` */
-  owner: string;
-  status: TlsaStatus;
-  /** The records that came back (also when insecure; empty when none or on failure). */
-  records: TlsaRecord[];
-  /** What went wrong, for `failed`. */
-  error?: string;
-  /** Set when the owner is under the MX host's CNAME-expanded name (RFC 7672 §2.2.2), to that name. */
-  baseDomain?: string;
-}
+/** The TLSA lookup of a host, as the shared sending path made it. */
+export type TlsaLookup = TlsaView;
 
 export interface HostTransport {
   mx: MxHost;
@@ -65,8 +51,6 @@ export const EXPIRY_WARNING_DAYS = 14;
 
 const DANE_TA = 2;
 const DANE_EE = 3;
-/** The port of the TLSA owner name for SMTP (RFC 7672 §2.2.3), whatever port the lab probes. */
-const SMTP_TLSA_PORT = 25;
 
 // ---------------------------------------------------------------------------------------------------------
 // I/O
@@ -76,7 +60,6 @@ export async function gatherTransport(
   env: CheckEnvironment,
   hosts: MxHost[],
 ): Promise<TransportData> {
-  const tlsaLookups = Promise.all(hosts.map((h) => tlsaForMx(h, env)));
   // Never connect to a private address unless allowed, whatever the caller put in `addresses`.
   const jobs = hosts.flatMap((mx, index) =>
     probeable(mx.addresses, env).map((address) => ({ index, address })),
@@ -90,51 +73,18 @@ export async function gatherTransport(
       ca: env.ca,
     }),
   );
-  const tlsa = await tlsaLookups;
   return {
     hosts: hosts.map((mx, index) => ({
       mx,
-      tlsa: tlsa[index]!,
+      tlsa: tlsaOf(mx),
       probes: results.filter((_, i) => jobs[i]!.index === index),
     })),
   };
 }
 
-/**
- * RFC 7672 §2.2.2: for an MX host whose CNAME expansion is DNSSEC-secure, the TLSA base domain is the expanded
- * name; when no secure TLSA records are found there, the original name is tried. A bogus or failed lookup at
- * the expanded name stands (a DANE sender would defer there).
- */
-async function tlsaForMx(mx: MxHost, env: CheckEnvironment): Promise<TlsaLookup> {
-  if (mx.cnameTarget === undefined || !mx.addressesSecure) return lookupTlsa(mx.host, env);
-  const expanded = await lookupTlsa(mx.cnameTarget, env);
-  if (expanded.status === 'bogus' || expanded.status === 'failed') return expanded;
-  if (expanded.status === 'secure' && expanded.records.length > 0)
-    return { ...expanded, baseDomain: mx.cnameTarget };
-  return lookupTlsa(mx.host, env);
-}
-
-async function lookupTlsa(host: string, env: CheckEnvironment): Promise<TlsaLookup> {
-  let owner: string;
-  try {
-    owner = tlsaOwner(host, SMTP_TLSA_PORT);
-  } catch (err) {
-    return { owner: `_25._tcp.${host}.`, status: 'failed', records: [], error: (err as Error).message };
-  }
-  const lookup = await env.resolver.tlsa(owner);
-  switch (lookup.outcome) {
-    case 'ok':
-    case 'nodata':
-    case 'nxdomain':
-      return { owner, status: lookup.secure ? 'secure' : 'insecure', records: lookup.values };
-    case 'servfail': {
-      const classified = await env.resolver.classifyFailure(owner, 'TLSA');
-      if (classified.verdict === 'bogus') return { owner, status: 'bogus', records: [] };
-      return { owner, status: 'failed', records: [], error: dnsResultSummary(classified.result) };
-    }
-    default:
-      return { owner, status: 'failed', records: [], error: dnsResultSummary(lookup.result) };
-  }
+/** A host without an address has no TLSA lookup; the tls/dane sections still list it. */
+function tlsaOf(mx: MxHost): TlsaView {
+  return mx.tlsa ?? { owner: `_25._tcp.${mx.host}.`, status: 'failed', records: [], error: 'no address' };
 }
 
 // ---------------------------------------------------------------------------------------------------------

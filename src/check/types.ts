@@ -2,6 +2,7 @@
 // Verdicts are data, not exceptions (ARCHITECTURE.md); nothing here prints.
 import type { Resolver } from '../dns/resolver.js';
 import type { StsPolicy } from '../mtasts/policy.js';
+import type { TlsaView } from '../sender/host.js';
 
 export const SECTIONS = ['mx', 'mtasts', 'tls', 'dane', 'tlsrpt', 'spf', 'dmarc', 'dkim'] as const;
 export type Section = (typeof SECTIONS)[number];
@@ -60,6 +61,8 @@ export interface MxHost {
   addressesSecure: boolean;
   /** Where the host name's CNAME chain ends, when it is an alias. */
   cnameTarget?: string;
+  /** The TLSA lookup of the sending path (RFC 7672 §2.2.2 CNAME rule applied), when the host has an address. */
+  tlsa?: TlsaView;
 }
 
 /** What the MTA-STS section learned, shared with the tls section (an enforced policy makes TLS failures fatal). */

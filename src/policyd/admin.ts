@@ -4,7 +4,7 @@
 import { mapLimit } from '../common/limit.js';
 import type { Resolver } from '../dns/resolver.js';
 import type { CachedPolicy, PolicyStore } from './store.js';
-import { lookupStsId, type StsIdLookup } from './sts.js';
+import { lookupStsId, type StsIdLookup } from '../sender/sts.js';
 
 export interface ListedPolicy {
   entry: CachedPolicy;

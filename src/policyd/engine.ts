@@ -20,7 +20,7 @@
 import { mapLimit } from '../common/limit.js';
 import type { Resolver } from '../dns/resolver.js';
 import { type Clock, systemClock } from './clock.js';
-import { type DaneDiscovery, discoverDane } from './dane.js';
+import { type DaneDiscovery, discoverDane } from '../sender/dane.js';
 import {
   type Answer,
   type DaneMode,
@@ -28,11 +28,11 @@ import {
   decideAnswer,
   type StsView,
   type TestingMode,
-} from './decide.js';
+} from '../sender/decide.js';
 import { type Logger, silentLogger } from './log.js';
 import { makeReply, NOTFOUND_REPLY, type Reply } from './socketmap.js';
 import type { CachedPolicy, PolicyStore } from './store.js';
-import { lookupStsId, type PolicyFetcher, type StsIdLookup } from './sts.js';
+import { lookupStsId, type PolicyFetcher, type StsIdLookup } from '../sender/sts.js';
 
 /** A store that can tell cheaply whether another process changed it (SQLite: PRAGMA data_version). */
 export interface ChangeAwareStore {

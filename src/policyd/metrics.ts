@@ -16,7 +16,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, collectDefaultMetrics, Gauge, type Metric, Registry } from 'prom-client';
-import { ANSWER_KINDS } from './socketmap.js';
+import { ANSWER_KINDS } from '../sender/decide.js';
 
 export class PolicydMetrics {
   readonly registry = new Registry();

@@ -5,6 +5,7 @@
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
 import { hostNameProblem } from '../common/hostname.js';
+import { ANSWER_KINDS, type AnswerKind } from '../sender/decide.js';
 import { encodeNetstring } from './netstring.js';
 
 /** Map names longer than this are refused (Postfix sends "postfix" or whatever main.cf names). */
@@ -14,9 +15,6 @@ export const MAX_KEY_BYTES = 1024;
 /** The longest request netstring payload accepted: name, one space, key. */
 export const MAX_REQUEST_BYTES = MAX_NAME_BYTES + 1 + MAX_KEY_BYTES;
 
-/** What a reply tells Postfix; the metrics count queries by this. */
-export type AnswerKind = 'secure' | 'dane' | 'dane-only' | 'notfound' | 'perm';
-export const ANSWER_KINDS: readonly AnswerKind[] = ['secure', 'dane', 'dane-only', 'notfound', 'perm'];
 
 /** A reply ready to be written: its kind (for metrics), text, and netstring bytes. */
 export interface Reply {
@@ -81,17 +79,6 @@ export function normalizeKey(key: string): KeyResult {
   if (problem !== undefined) return { notFound: `"${clip(key)}" is not a domain name: ${problem}` };
   if (!host.includes('.')) return { notFound: `"${clip(key)}" is a single label, not a mail domain` };
   return { domain: host };
-}
-
-/**
- * The `secure` answer for an enforced MTA-STS policy, as postfix-mta-sts-resolver writes it:
- * RFC 8461 §4.1 patterns joined with ":", "*.example.com" written as Postfix's ".example.com"
- * (Postfix then matches names at any depth below example.com, looser than §4.1's one label), and
- * "servername=hostname" so Postfix sends SNI.
- */
-export function secureAnswerText(mx: readonly string[]): string {
-  const patterns = [...new Set(mx.map((p) => (p.startsWith('*.') ? p.slice(1) : p).toLowerCase()))];
-  return `OK secure match=${patterns.join(':')} servername=hostname`;
 }
 
 function clip(text: string, max = 80): string {

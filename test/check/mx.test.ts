@@ -5,15 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import {
-  checkMx,
-  dnsResultSummary,
-  ipLiteral,
-  MAX_ADDRESSES_PER_HOST,
-  MAX_MX_HOSTS,
-  type MxCheck,
-  probeable,
-} from '../../src/check/mx.js';
+import { checkMx, MAX_ADDRESSES_PER_HOST, type MxCheck, probeable } from '../../src/check/mx.js';
 import type { CheckEnvironment, Finding } from '../../src/check/types.js';
 import { DnsClient } from '../../src/dns/client.js';
 import {
@@ -22,6 +14,8 @@ import {
   type QueryOptions,
   ResolverBase,
 } from '../../src/dns/resolver.js';
+import { dnsResultSummary } from '../../src/sender/dns-failure.js';
+import { ipLiteral, MAX_MX_HOSTS } from '../../src/sender/mx.js';
 import { type LabDnsServer, type LabRecord, type LabZone, startDnsServer } from '../lab/dns-server.js';
 
 const mx = (name: string, preference: number, exchange: string): LabRecord => ({
@@ -202,8 +196,20 @@ describe('checkMx: MX records', () => {
     assert.equal(f.section, 'mx');
     assert.match(f.message, /2 MX record\(s\), DNSSEC-signed: 10 mx1\.ok\.test, 20 mx2\.ok\.test/);
     assert.deepEqual(r.hosts, [
-      { host: 'mx1.ok.test', preference: 10, addresses: ['127.0.0.1', '::1'], addressesSecure: true },
-      { host: 'mx2.ok.test', preference: 20, addresses: ['::1'], addressesSecure: true },
+      {
+        host: 'mx1.ok.test',
+        preference: 10,
+        addresses: ['127.0.0.1', '::1'],
+        addressesSecure: true,
+        tlsa: { owner: '_25._tcp.mx1.ok.test.', status: 'secure', records: [] },
+      },
+      {
+        host: 'mx2.ok.test',
+        preference: 20,
+        addresses: ['::1'],
+        addressesSecure: true,
+        tlsa: { owner: '_25._tcp.mx2.ok.test.', status: 'secure', records: [] },
+      },
     ]);
   });
 
@@ -211,7 +217,13 @@ describe('checkMx: MX records', () => {
     const r = await checkMx('plain.test', env);
     assert.doesNotMatch(only(r, 'MX_RECORDS').message, /DNSSEC/);
     assert.deepEqual(r.hosts, [
-      { host: 'mx.plain.test', preference: 10, addresses: ['127.0.0.1'], addressesSecure: false },
+      {
+        host: 'mx.plain.test',
+        preference: 10,
+        addresses: ['127.0.0.1'],
+        addressesSecure: false,
+        tlsa: { owner: '_25._tcp.mx.plain.test.', status: 'insecure', records: [] },
+      },
     ]);
   });
 
@@ -290,7 +302,13 @@ describe('checkMx: no mail, no MX, no domain', () => {
     assert.equal(f.host, 'implicit.test');
     assert.equal(f.fix, 'implicit.test. IN MX 10 implicit.test.');
     assert.deepEqual(r.hosts, [
-      { host: 'implicit.test', preference: 0, addresses: ['127.0.0.1'], addressesSecure: false },
+      {
+        host: 'implicit.test',
+        preference: 0,
+        addresses: ['127.0.0.1'],
+        addressesSecure: false,
+        tlsa: { owner: '_25._tcp.implicit.test.', status: 'insecure', records: [] },
+      },
     ]);
   });
 

@@ -11,7 +11,6 @@ import { checkMx, type MxCheck } from '../../src/check/mx.js';
 import {
   gatherTransport,
   type HostTransport,
-  type TlsaStatus,
   type TransportData,
   transportFindings,
 } from '../../src/check/transport.js';
@@ -20,6 +19,7 @@ import { mapLimit } from '../../src/common/limit.js';
 import { formatTlsa, generateTlsa, type TlsaRecord, tlsaOwner } from '../../src/dane/tlsa.js';
 import { DnsClient } from '../../src/dns/client.js';
 import type { StsMode, StsPolicy } from '../../src/mtasts/policy.js';
+import type { TlsaStatus } from '../../src/sender/host.js';
 import type { SmtpProbeFailure, SmtpProbeResult, SmtpProbeSuccess } from '../../src/smtp/probe.js';
 import { type StandardChain, standardChain, type TestCert, TestPki } from '../helpers/pki.js';
 import { type LabDnsServer, type LabRecord, type LabZone, startDnsServer } from '../lab/dns-server.js';

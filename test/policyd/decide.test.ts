@@ -10,8 +10,8 @@ import {
   type HostDane,
   type HostStatus,
   type MxDane,
-} from '../../src/policyd/dane.js';
-import { type DecideOptions, decideAnswer, type StsView } from '../../src/policyd/decide.js';
+} from '../../src/sender/dane.js';
+import { type DecideOptions, decideAnswer, type StsView } from '../../src/sender/decide.js';
 
 const host = (name: string, status: HostStatus): HostDane => ({ host: name, status, detail: '', tlsa: [] });
 const secureMx: MxDane = { status: 'secure', hosts: [], detail: '' };

@@ -7,12 +7,12 @@ import type { DnsRecord, DnsRecordType, DnsResult } from '../../src/dns/resolver
 import { ResolverBase } from '../../src/dns/resolver.js';
 import type { StsPolicy } from '../../src/mtasts/policy.js';
 import { ManualClock } from '../../src/policyd/clock.js';
-import { discoverDane } from '../../src/policyd/dane.js';
 import { type EngineOptions, PolicyEngine } from '../../src/policyd/engine.js';
 import { MemoryPolicyStore } from '../../src/policyd/memory.js';
 import type { Reply } from '../../src/policyd/socketmap.js';
 import type { CachedPolicy } from '../../src/policyd/store.js';
-import type { PolicyFetchOutcome } from '../../src/policyd/sts.js';
+import { discoverDane } from '../../src/sender/dane.js';
+import type { PolicyFetchOutcome } from '../../src/sender/sts.js';
 import { eventually } from '../fixtures/serve/helpers.js';
 
 const START = Date.parse('2026-03-01T12:00:00Z');
@@ -670,6 +670,7 @@ describe('discoverDane', () => {
     const dns = new FakeDns();
     dns.set('example.com', 'MX', { outcome: 'nodata', secure: true });
     dns.set('example.com', 'A', a('example.com'));
+    dns.set('example.com', 'AAAA', { outcome: 'nodata', secure: true });
     dns.set('_25._tcp.example.com', 'TLSA', tlsa('_25._tcp.example.com', 3));
     const d = await discoverDane(dns, 'example.com');
     assert.deepEqual(
@@ -706,16 +707,20 @@ describe('discoverDane', () => {
       })),
     });
     dns.set('usable.example.net', 'A', a('usable.example.net', 120));
+    dns.set('usable.example.net', 'AAAA', { outcome: 'nodata', secure: true });
     dns.set('_25._tcp.usable.example.net', 'TLSA', tlsa('_25._tcp.usable.example.net', 2));
     dns.set('unusable.example.net', 'A', a('unusable.example.net'));
+    dns.set('unusable.example.net', 'AAAA', { outcome: 'nodata', secure: true });
     dns.set('_25._tcp.unusable.example.net', 'TLSA', tlsa('_25._tcp.unusable.example.net', 0));
     dns.set('notlsa.example.net', 'A', a('notlsa.example.net'));
+    dns.set('notlsa.example.net', 'AAAA', { outcome: 'nodata', secure: true });
     dns.set('_25._tcp.notlsa.example.net', 'TLSA', { outcome: 'nxdomain', secure: true });
     dns.set('insecure.example.net', 'A', { ...a('insecure.example.net'), secure: false });
     dns.set('noaddr.example.net', 'A', { outcome: 'nodata', secure: true });
     dns.set('noaddr.example.net', 'AAAA', { outcome: 'nodata', secure: true });
     dns.set('unresolved.example.net', 'A', { outcome: 'timeout', secure: false });
     dns.set('insecuretlsa.example.net', 'A', a('insecuretlsa.example.net'));
+    dns.set('insecuretlsa.example.net', 'AAAA', { outcome: 'nodata', secure: true });
     dns.set('_25._tcp.insecuretlsa.example.net', 'TLSA', {
       ...tlsa('_25._tcp.insecuretlsa.example.net', 3),
       secure: false,
@@ -747,6 +752,7 @@ describe('discoverDane', () => {
       ],
     });
     dns.set('mx.example.com', 'A', a('mx.example.com'));
+    dns.set('mx.example.com', 'AAAA', { outcome: 'nodata', secure: true });
     dns.set('_25._tcp.mx.example.com', 'TLSA', { outcome: 'servfail', secure: false });
     const servfail = await discoverDane(dns, 'example.com');
     assert.equal(servfail.verdict.kind, 'indeterminate');

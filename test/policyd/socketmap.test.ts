@@ -16,8 +16,8 @@ import {
   normalizeKey,
   permReply,
   requestKey,
-  secureAnswerText,
 } from '../../src/policyd/socketmap.js';
+import { secureAnswerText } from '../../src/sender/decide.js';
 
 /** Feed chunks; collect strings and the first error. */
 function parse(

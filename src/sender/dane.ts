@@ -1,16 +1,20 @@
-// DANE discovery for the policy daemon: does DANE (RFC 7672) apply to a recipient domain, so that
-// MTA-STS must step aside (RFC 8461 §2: MTA-STS must never override a failing DANE validation)?
+// Does DANE (RFC 7672) apply to a recipient domain, so that MTA-STS must step aside (RFC 8461 §2:
+// MTA-STS never overrides a failing DANE validation)? Shared by `policyd` (its answer) and `check`
+// (its "senders" section), so the two cannot disagree.
 //
-// discoverDane does the lookups as an RFC 7672 §2.2 sender does: the MX RRset (§2.2.1; no MX = the
-// domain itself, RFC 5321 §5.1), each MX host's A/AAAA, and, only when those are DNSSEC-secure
-// (§2.2.2), the TLSA RRset at _25._tcp.<host> (§2.2.3). daneVerdict turns the per-host results into one
-// verdict for the domain (the decision table in docs/policyd.md). Not covered: an MX host that is a
-// CNAME (§2.2.2's expanded-name rule); the host name as published is used.
+// daneDiscovery reads a gathered sending path (path.ts) as an RFC 7672 §2.2 sender does: the MX RRset
+// (§2.2.1; no MX = the domain itself, RFC 5321 §5.1), each MX host's A/AAAA, and, only when those are
+// DNSSEC-secure (§2.2.2), the TLSA RRset at _25._tcp.<host> (§2.2.3; at the CNAME target first when the
+// host is a secure alias). daneVerdict turns the per-host results into one verdict for the domain (the
+// decision table in docs/policyd.md).
 
-import { mapLimit } from '../common/limit.js';
-import { formatTlsa, tlsaOwner } from '../dane/tlsa.js';
+import { formatTlsa } from '../dane/tlsa.js';
 import { isUsableForSmtp } from '../dane/verify.js';
-import type { DnsOutcome, DnsResult, Resolver } from '../dns/resolver.js';
+import type { Resolver } from '../dns/resolver.js';
+import { failurePhrase } from './dns-failure.js';
+import type { HostView } from './host.js';
+import { MAX_MX_HOSTS } from './mx.js';
+import { gatherSendingPath, type SendingPath } from './path.js';
 
 /** What the lookups showed for one MX host. */
 export type HostStatus =
@@ -38,7 +42,7 @@ export interface HostDane {
   tlsa: string[];
 }
 
-export type MxStatus =
+export type MxDaneStatus =
   /** A DNSSEC-secure MX RRset (or a secure NODATA: the domain is its own MX host). */
   | 'secure'
   /** MX RRset not DNSSEC-signed: RFC 7672 §2.2.1, DANE does not apply to the domain. */
@@ -50,7 +54,7 @@ export type MxStatus =
   | 'failed';
 
 export interface MxDane {
-  status: MxStatus;
+  status: MxDaneStatus;
   /** The MX hosts in preference order (for `insecure`, for information only). */
   hosts: string[];
   detail: string;
@@ -85,13 +89,9 @@ export interface DaneDiscovery {
   ttlMs: number;
 }
 
-/** At most this many MX hosts are examined (in preference order). */
-export const MAX_MX_HOSTS = 16;
-const HOST_CONCURRENCY = 4;
 const MIN_TTL_S = 60;
 const MAX_TTL_S = 3600;
 const DEFAULT_TTL_S = 300;
-const ANSWERED: ReadonlySet<DnsOutcome> = new Set(['ok', 'nodata', 'nxdomain']);
 
 /** The verdict for a domain from its MX lookup and the per-host results (docs/policyd.md, "DANE"). */
 export function daneVerdict(domain: string, mx: MxDane, hosts: readonly HostDane[]): DaneVerdict {
@@ -151,84 +151,84 @@ export function daneVerdict(domain: string, mx: MxDane, hosts: readonly HostDane
 
 /** Look up what RFC 7672 §2.2 needs and give the verdict. Never rejects. */
 export async function discoverDane(resolver: Resolver, domain: string): Promise<DaneDiscovery> {
-  const ttls: number[] = [];
-  const lookup = await resolver.mx(domain);
-  ttls.push(...answerTtls(lookup.result));
+  return daneDiscovery(await gatherSendingPath(resolver, domain, { scope: 'sender' }));
+}
+
+/** The DANE view of a gathered sending path: the MX status, each host's status, the verdict, the TTL. */
+export function daneDiscovery(path: SendingPath): DaneDiscovery {
+  const { mx: view } = path;
+  const names = view.hosts.map((h) => h.host);
+  const more = view.published > names.length ? ` (only the first ${MAX_MX_HOSTS} examined)` : '';
   let mx: MxDane;
   let hosts: HostDane[] = [];
-  if (!ANSWERED.has(lookup.outcome)) {
-    mx = { status: 'failed', hosts: [], detail: await describeFailure(resolver, lookup.result) };
-  } else if (lookup.outcome === 'nxdomain') {
-    mx = { status: 'nxdomain', hosts: [], detail: 'NXDOMAIN' };
-  } else if (lookup.nullMx) {
-    mx = { status: 'null', hosts: [], detail: 'null MX' };
-  } else {
-    // RFC 5321 §5.1: without MX records the domain itself is the one MX host.
-    const names = lookup.values.length > 0 ? lookup.values.map((r) => r.exchange) : [domain];
-    const unique = [...new Set(names)].filter((n) => n !== '.');
-    const listed = unique.slice(0, MAX_MX_HOSTS);
-    const more = unique.length > listed.length ? ` (only the first ${MAX_MX_HOSTS} examined)` : '';
-    if (!lookup.secure) {
-      mx = { status: 'insecure', hosts: listed, detail: `MX ${unique.join(', ')}, not DNSSEC-signed` };
-    } else {
-      mx = { status: 'secure', hosts: listed, detail: `MX ${unique.join(', ')}, DNSSEC-secure${more}` };
-      hosts = await mapLimit(listed, HOST_CONCURRENCY, (host) => hostDane(resolver, host, ttls));
-    }
+  switch (view.status) {
+    case 'failed':
+      mx = { status: 'failed', hosts: [], detail: failurePhrase(view.failure!) };
+      break;
+    case 'nxdomain':
+      mx = { status: 'nxdomain', hosts: [], detail: 'NXDOMAIN' };
+      break;
+    case 'null':
+      mx = { status: 'null', hosts: [], detail: 'null MX' };
+      break;
+    default:
+      if (!view.secure) {
+        mx = { status: 'insecure', hosts: names, detail: `MX ${names.join(', ')}, not DNSSEC-signed${more}` };
+      } else {
+        mx = { status: 'secure', hosts: names, detail: `MX ${names.join(', ')}, DNSSEC-secure${more}` };
+        hosts = path.hosts.map(hostDane);
+      }
   }
-  const verdict = daneVerdict(domain, mx, hosts);
+  const verdict = daneVerdict(view.domain, mx, hosts);
+  const ttls = [...view.ttls, ...path.hosts.flatMap((h) => h.ttls)];
   const shortLived = verdict.kind === 'indeterminate' || hosts.some((h) => h.status === 'unresolved');
   const smallest = ttls.length > 0 ? Math.min(...ttls) : DEFAULT_TTL_S;
   const ttl = shortLived ? MIN_TTL_S : Math.min(MAX_TTL_S, Math.max(MIN_TTL_S, smallest));
-  return { domain, mx, hosts, verdict, ttlMs: ttl * 1000 };
+  return { domain: view.domain, mx, hosts, verdict, ttlMs: ttl * 1000 };
 }
 
-async function hostDane(resolver: Resolver, host: string, ttls: number[]): Promise<HostDane> {
+/** What RFC 7672 §2.2 makes of one MX host's lookups. */
+export function hostDane(view: HostView): HostDane {
+  const host = view.mx.host;
   const result = (status: HostStatus, detail: string, tlsa: string[] = []): HostDane => ({
     host,
     status,
     detail,
     tlsa,
   });
-  const addresses = await Promise.all([resolver.a(host), resolver.aaaa(host)]);
-  for (const a of addresses) ttls.push(...answerTtls(a.result));
-  const found = addresses.filter((a) => a.outcome === 'ok' && a.values.length > 0);
-  if (found.length === 0) {
-    const failed = addresses.find((a) => !ANSWERED.has(a.outcome));
+  if (view.mx.form === 'ip-literal') return result('no-address', 'an IP address, not a host name');
+  if (view.mx.form === 'invalid') return result('no-address', `not a host name: ${view.mx.detail}`);
+  const addresses = view.addresses!;
+  if (addresses.all.length === 0) {
+    const failed = addresses.failures[0];
     return failed
-      ? result('unresolved', `the address lookup failed: ${await describeFailure(resolver, failed.result)}`)
+      ? result('unresolved', `the address lookup failed: ${failurePhrase(failed)}`)
       : result('no-address', 'no A or AAAA record');
   }
-  // RFC 7672 §2.2.2: TLSA records are only looked up for hosts whose address records are secure.
-  if (!found.some((a) => a.secure)) return result('insecure', 'the address records are not DNSSEC-signed');
-  let owner: string;
-  try {
-    owner = tlsaOwner(host, 25);
-  } catch {
-    return result('unresolved', 'not a valid host name for a TLSA lookup');
+  // RFC 7672 §2.2.2: TLSA records are only used for hosts whose address records are secure.
+  if (!addresses.secure) return result('insecure', 'the address records are not DNSSEC-signed');
+  const tlsa = view.tlsa!;
+  const { owner } = tlsa;
+  const records = tlsa.records.map((r) => formatTlsa(r));
+  const via = tlsa.baseDomain === undefined ? '' : ` (the CNAME target of ${host}, RFC 7672 §2.2.2)`;
+  switch (tlsa.status) {
+    case 'bogus':
+    case 'failed':
+      return tlsa.failure === undefined
+        ? result('unresolved', `not a valid host name for a TLSA lookup: ${tlsa.error}`)
+        : result('tlsa-failed', `TLSA ${owner}: ${failurePhrase(tlsa.failure)}`);
+    case 'insecure':
+      return result('insecure', `the TLSA RRset at ${owner} is not DNSSEC-signed`, records);
+    case 'secure':
+      break;
   }
-  const tlsa = await resolver.tlsa(owner);
-  ttls.push(...answerTtls(tlsa.result));
-  if (!ANSWERED.has(tlsa.outcome)) {
-    return result('tlsa-failed', `TLSA ${owner}: ${await describeFailure(resolver, tlsa.result)}`);
-  }
-  const records = tlsa.values.map((r) => formatTlsa(r));
-  if (!tlsa.secure) return result('insecure', `the TLSA RRset at ${owner} is not DNSSEC-signed`, records);
-  if (tlsa.values.length === 0) return result('no-tlsa', `no TLSA records at ${owner} (secure denial)`);
-  const usable = tlsa.values.filter(isUsableForSmtp).length;
+  if (tlsa.records.length === 0) return result('no-tlsa', `no TLSA records at ${owner} (secure denial)`);
+  const usable = tlsa.records.filter(isUsableForSmtp).length;
   return usable > 0
-    ? result('usable', `${usable} of ${tlsa.values.length} TLSA records at ${owner} usable`, records)
-    : result('unusable', `none of the ${tlsa.values.length} TLSA records at ${owner} is usable`, records);
-}
-
-function answerTtls(result: DnsResult): number[] {
-  return result.answers.map((r) => r.ttl).filter((t): t is number => typeof t === 'number');
-}
-
-/** Why a lookup failed; a SERVFAIL is classified as DNSSEC-bogus or not (one more query, with CD). */
-async function describeFailure(resolver: Resolver, result: DnsResult): Promise<string> {
-  if (result.outcome === 'servfail') {
-    const classified = await resolver.classifyFailure(result.name, result.type);
-    return classified.verdict === 'bogus' ? 'DNSSEC validation failed (bogus)' : 'SERVFAIL';
-  }
-  return result.outcome === 'timeout' ? 'timeout' : (result.error ?? result.rcode ?? result.outcome);
+    ? result('usable', `${usable} of ${tlsa.records.length} TLSA records at ${owner}${via} usable`, records)
+    : result(
+        'unusable',
+        `none of the ${tlsa.records.length} TLSA records at ${owner}${via} is usable`,
+        records,
+      );
 }

@@ -1,9 +1,14 @@
-// The policy daemon's answer for a domain from its DANE verdict and its MTA-STS state: the decision
-// table of docs/policyd.md. DANE first (RFC 8461 §2): MTA-STS never overrides DANE, and a failed DANE
-// lookup never turns into an MTA-STS `secure` answer. Pure: no I/O, no clock.
+// What a DANE-and-MTA-STS sender (Postfix with `mxguard policyd`) does with a domain: the daemon's
+// socketmap answer from the DANE verdict and the MTA-STS state, the decision table of docs/policyd.md.
+// DANE first (RFC 8461 §2): MTA-STS never overrides DANE, and a failed DANE lookup never turns into an
+// MTA-STS `secure` answer. `policyd` answers with it and `check` predicts that answer with it. Pure: no
+// I/O, no clock.
 import type { StsPolicy } from '../mtasts/policy.js';
 import type { DaneVerdict } from './dane.js';
-import { type AnswerKind, secureAnswerText } from './socketmap.js';
+
+/** What a reply tells Postfix; the daemon's metrics count queries by this. */
+export type AnswerKind = 'secure' | 'dane' | 'dane-only' | 'notfound' | 'perm';
+export const ANSWER_KINDS: readonly AnswerKind[] = ['secure', 'dane', 'dane-only', 'notfound', 'perm'];
 
 /** What to answer when every MX host has usable TLSA records (`--dane-mode`). */
 export type DaneMode = 'dane' | 'dane-only';
@@ -14,6 +19,9 @@ export interface DecideOptions {
   daneMode: DaneMode;
   testingMode: TestingMode;
 }
+
+/** The daemon's defaults (`--dane-mode dane-only`, `--testing-mode ignore`). */
+export const DEFAULT_DECIDE_OPTIONS: DecideOptions = { daneMode: 'dane-only', testingMode: 'ignore' };
 
 /** What is known of the domain's MTA-STS policy: a usable (unexpired) policy, or why there is none. */
 export type StsView = { kind: 'policy'; id: string; policy: StsPolicy } | { kind: 'none'; reason: string };
@@ -103,4 +111,15 @@ function ok(kind: 'dane' | 'dane-only', why: string): Answer {
 
 function secure(policy: StsPolicy, why: string): Answer {
   return { kind: 'secure', text: secureAnswerText(policy.mx), why };
+}
+
+/**
+ * The `secure` answer for an enforced MTA-STS policy, as postfix-mta-sts-resolver writes it:
+ * RFC 8461 §4.1 patterns joined with ":", "*.example.com" written as Postfix's ".example.com"
+ * (Postfix then matches names at any depth below example.com, looser than §4.1's one label), and
+ * "servername=hostname" so Postfix sends SNI.
+ */
+export function secureAnswerText(mx: readonly string[]): string {
+  const patterns = [...new Set(mx.map((p) => (p.startsWith('*.') ? p.slice(1) : p).toLowerCase()))];
+  return `OK secure match=${patterns.join(':')} servername=hostname`;
 }
