@@ -2,59 +2,36 @@
 // outgoing mail; and its admin commands `query`, `purge` and `list`, which work on the same data
 // directory while the daemon runs (a purge reaches the daemon within --store-sync seconds).
 import { existsSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { Command } from 'commander';
-import { z } from 'zod';
-import { type HostPort, parseHostPort } from '../common/host-port.js';
+import { formatHostPort } from '../common/host-port.js';
+import { LOG_LEVELS } from '../config/log.js';
 import { listPolicies, purgePolicies } from '../policyd/admin.js';
+import {
+  ConfigError,
+  DEFAULT_POLICYD_LISTEN,
+  loadPolicydSettings,
+  type PolicydCliSettings,
+  type PolicydSettings,
+} from '../policyd/config.js';
 import { startPolicyd } from '../policyd/daemon.js';
-import type { DaneMode, TestingMode } from '../policyd/decide.js';
 import { type DomainSnapshot, PolicyEngine } from '../policyd/engine.js';
-import { jsonLogger, silentLogger } from '../policyd/log.js';
+import { policydLogger, silentLogger } from '../policyd/log.js';
 import { MemoryPolicyStore } from '../policyd/memory.js';
 import { normalizeKey } from '../policyd/socketmap.js';
 import { SqlitePolicyStore, STORE_FILE } from '../policyd/sqlite.js';
 import type { CachedPolicy, PolicyStore } from '../policyd/store.js';
-import { policyFetcher } from '../policyd/sts.js';
-import { DEFAULT_DATA_DIR } from '../store/index.js';
-import { addNetworkOptions, type NetworkOptions, networkFromOptions } from './netopts.js';
-import { CliError, intOption, printJson, readInputText } from './util.js';
+import { policyFetcher } from '../sender/sts.js';
+import { addNetworkOptions, type Network, networkFromOptions } from './netopts.js';
+import { CliError, printJson } from './util.js';
 
-export const DEFAULT_LISTEN = '127.0.0.1:8461';
+const DEFAULT_LISTEN = formatHostPort(DEFAULT_POLICYD_LISTEN);
 
-interface CommonOptions {
-  dataDir: string;
-  redis?: string;
-  config?: string;
-}
-
-interface DaemonOptions extends CommonOptions, NetworkOptions {
-  listen?: string;
-  socket?: string;
-  metrics?: string;
-  daneMode: string;
-  testingMode: string;
-  idCheckInterval: string;
-  answerTimeout: string;
-  maxConnections: string;
-  idleTimeout: string;
-  storeSync: string;
-}
-
-interface QueryOptions extends CommonOptions, NetworkOptions {
-  json?: boolean;
-  daneMode: string;
-  testingMode: string;
-}
-
-interface ListOptions extends CommonOptions, NetworkOptions {
+/** The options of the admin commands that are not settings. */
+interface OutputOptions {
   json?: boolean;
   stale?: boolean;
-}
-
-interface PurgeOptions extends CommonOptions {
   all?: boolean;
-  json?: boolean;
 }
 
 const MAIN_CF = `
@@ -75,25 +52,32 @@ export function register(program: Command): void {
     )
     .option('--socket <path>', 'UNIX socketmap listener (socket file, made 0666)')
     .option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics')
-    .option('--dane-mode <mode>', 'answer when every MX host has usable TLSA: dane-only or dane', 'dane-only')
-    .option('--testing-mode <mode>', 'MTA-STS testing policies: ignore (RFC 8461) or enforce', 'ignore')
-    .option('--id-check-interval <seconds>', 'check a cached policy id in DNS at most this often', '60')
+    .option('--dane-mode <mode>', 'answer when every MX host has usable TLSA: dane-only (default) or dane')
+    .option('--testing-mode <mode>', 'MTA-STS testing policies: ignore (default, RFC 8461) or enforce')
+    .option(
+      '--id-check-interval <seconds>',
+      'check a cached policy id in DNS at most this often (default 60)',
+    )
     .option(
       '--answer-timeout <seconds>',
-      'longest wait for a first lookup; then NOTFOUND, lookups go on',
-      '10',
+      'longest wait for a first lookup; then NOTFOUND, lookups go on (default 10)',
     )
-    .option('--max-connections <n>', 'open client connections at most (more are closed)', '2000')
-    .option('--idle-timeout <seconds>', 'close client connections idle this long', '300')
-    .option('--store-sync <seconds>', 'how often to take in purges and other writers of the cache', '5');
+    .option('--max-connections <n>', 'open client connections at most, more are closed (default 2000)')
+    .option('--idle-timeout <seconds>', 'close client connections idle this long (default 300)')
+    .option(
+      '--store-sync <seconds>',
+      'how often to take in purges and other writers of the cache (default 5)',
+    )
+    .option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')} (default info)`);
   addNetworkOptions(policyd).addHelpText(
     'after',
     `
 Answers: "OK secure match=... servername=hostname" for an enforced MTA-STS policy, "OK dane-only" /
 "OK dane" when DANE applies (DANE first, RFC 8461 §2), "NOTFOUND " otherwise. A failing policy fetch
 never yields TEMP: the cached policy is kept, or NOTFOUND answered. --timeout limits each policy
-fetch. --config FILE: JSON with the option names as keys ("data-dir", "listen", ...); options given
-on the command line win. Decision table and details: docs/policyd.md.
+fetch. Decision table and details: docs/policyd.md.
+
+${SETTINGS_HELP}
 ${MAIN_CF}
 
 Examples:
@@ -103,7 +87,7 @@ Examples:
   $ mxguard policyd list --stale
   $ mxguard policyd purge example.com`,
   );
-  policyd.action(async (_opts: DaemonOptions, command: Command) => runDaemon(command));
+  policyd.action(async (_opts: OutputOptions, command: Command) => runDaemon(command));
 
   const query = addCommonOptions(
     policyd
@@ -111,20 +95,20 @@ Examples:
       .description('what the daemon would answer for a domain, and why (looks up DNS, fetches if not cached)')
       .argument('<domain>', 'recipient domain (or a Postfix key such as [host]:port)')
       .option('--json', 'print the result as JSON')
-      .option('--dane-mode <mode>', 'as for the daemon', 'dane-only')
-      .option('--testing-mode <mode>', 'as for the daemon', 'ignore'),
+      .option('--dane-mode <mode>', 'as for the daemon')
+      .option('--testing-mode <mode>', 'as for the daemon'),
   );
   addNetworkOptions(query).addHelpText(
     'after',
     `
 The cache is only read: nothing is stored. Give the same --resolver, --dane-mode and --testing-mode
-as the daemon.
+as the daemon, or the same --config file and MXGUARD_POLICYD_* variables.
 
 Examples:
   $ mxguard policyd query example.com
   $ mxguard policyd query example.com --json --data-dir /var/lib/mxguard`,
   );
-  query.action(async (domain: string, _opts: QueryOptions, command: Command) => runQuery(domain, command));
+  query.action(async (domain: string, _opts: OutputOptions, command: Command) => runQuery(domain, command));
 
   const purge = addCommonOptions(
     policyd
@@ -143,7 +127,7 @@ Examples:
   $ mxguard policyd purge example.com
   $ mxguard policyd purge --all --data-dir /var/lib/mxguard`,
   );
-  purge.action(async (domain: string | undefined, _opts: PurgeOptions, command: Command) =>
+  purge.action(async (domain: string | undefined, _opts: OutputOptions, command: Command) =>
     runPurge(domain, command),
   );
 
@@ -164,155 +148,84 @@ Examples:
   $ mxguard policyd list
   $ mxguard policyd list --stale --json`,
   );
-  list.action(async (_opts: ListOptions, command: Command) => runList(command));
+  list.action(async (_opts: OutputOptions, command: Command) => runList(command));
 }
+
+const SETTINGS_HELP = `Settings: defaults < config file (--config FILE or MXGUARD_POLICYD_CONFIG: JSON, camelCase keys:
+{"listen": "127.0.0.1:8461", "dataDir": "/var/lib/mxguard", "resolver": ["127.0.0.1"]}) <
+MXGUARD_POLICYD_* environment (MXGUARD_POLICYD_DATA_DIR, MXGUARD_POLICYD_LISTEN, ...) < options.
+The kebab-case keys of earlier releases ("data-dir") are still read, with a warning, until the next
+release. Keys and variables: docs/policyd.md "Settings".`;
 
 function addCommonOptions(command: Command): Command {
   return command
-    .option('--data-dir <dir>', 'directory of the policy cache (policyd.sqlite)', DEFAULT_DATA_DIR)
+    .option('--data-dir <dir>', 'directory of the policy cache, policyd.sqlite (default ./data)')
     .option('--redis <url>', 'keep the policy cache in Redis (redis://host:port/db), shared by several MTAs')
-    .option('--config <file>', 'JSON file with option values (keys as the option names)');
+    .option('--config <file>', 'JSON config file (or MXGUARD_POLICYD_CONFIG; docs/policyd.md)');
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Options: command line > the parent command's command line > config file > defaults
+// Settings: defaults < config file < MXGUARD_POLICYD_* environment < options (src/policyd/config.ts)
 
-const CONFIG_SCHEMA = z
-  .object({
-    listen: z.string(),
-    socket: z.string(),
-    'data-dir': z.string(),
-    redis: z.string(),
-    metrics: z.string(),
-    resolver: z.union([z.string(), z.array(z.string())]),
-    'ca-file': z.union([z.string(), z.array(z.string())]),
-    'allow-private': z.boolean(),
-    timeout: z.union([z.number(), z.string()]),
-    'https-port': z.union([z.number(), z.string()]),
-    'dane-mode': z.enum(['dane', 'dane-only']),
-    'testing-mode': z.enum(['enforce', 'ignore']),
-    'id-check-interval': z.union([z.number(), z.string()]),
-    'answer-timeout': z.union([z.number(), z.string()]),
-    'max-connections': z.union([z.number(), z.string()]),
-    'idle-timeout': z.union([z.number(), z.string()]),
-    'store-sync': z.union([z.number(), z.string()]),
-  })
-  .partial()
-  .strict();
-
-/** Config keys holding paths: relative ones are taken from the config file's directory. */
-const PATH_KEYS = new Set(['socket', 'data-dir', 'ca-file']);
-
-function readConfig(path: string): Record<string, unknown> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readInputText(path, 1024 * 1024));
-  } catch (err) {
-    if (err instanceof CliError) throw err;
-    throw new CliError(2, `--config ${path}: not valid JSON: ${(err as Error).message}`);
-  }
-  const parsed = CONFIG_SCHEMA.safeParse(raw);
-  if (!parsed.success) {
-    const problems = parsed.error.issues
-      .map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`)
-      .join('; ');
-    throw new CliError(2, `--config ${path}: ${problems}`);
-  }
-  const base = dirname(resolve(path));
-  const config: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(parsed.data)) {
-    const asPath = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
-    let v: unknown = typeof value === 'number' ? String(value) : value;
-    if (PATH_KEYS.has(key)) v = Array.isArray(v) ? v.map(asPath) : asPath(v as string);
-    if ((key === 'resolver' || key === 'ca-file') && typeof v === 'string') v = [v];
-    config[camelCase(key)] = v;
-  }
-  return config;
-}
-
-function camelCase(key: string): string {
-  return key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-}
-
-function effectiveOptions<T>(command: Command): T {
-  const options: Record<string, unknown> = { ...command.opts() };
-  const fromCli = (c: Command, key: string) => c.getOptionValueSource(key) === 'cli';
+/**
+ * The settings for a command: the options the user gave on it, or on `policyd` before it
+ * (`mxguard policyd --data-dir X list`), over the environment and the config file.
+ */
+function settingsOf(command: Command): PolicydSettings {
   const parent = command.parent?.name() === 'policyd' ? command.parent : undefined;
-  if (parent !== undefined) {
-    // `mxguard policyd --data-dir X list`: options before the subcommand count too.
-    for (const [key, value] of Object.entries(parent.opts())) {
-      if (key in options && !fromCli(command, key) && fromCli(parent, key)) options[key] = value;
+  const given: Record<string, unknown> = {};
+  for (const c of parent ? [parent, command] : [command]) {
+    for (const [key, value] of Object.entries(c.opts())) {
+      if (c.getOptionValueSource(key) === 'cli') given[key] = value;
     }
   }
-  const configFile = options.config as string | undefined;
-  if (configFile !== undefined) {
-    for (const [key, value] of Object.entries(readConfig(configFile))) {
-      const given = fromCli(command, key) || (parent !== undefined && fromCli(parent, key));
-      if (key in options && !given) options[key] = value;
-      else if (!(key in options) && command.options.some((o) => o.attributeName() === key))
-        options[key] = value;
+  const { metrics, ...rest } = given;
+  const cli = { ...rest, metricsListen: metrics } as PolicydCliSettings;
+  try {
+    return loadPolicydSettings({ cli, env: process.env, cwd: process.cwd() });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      throw new CliError(2, `policyd: ${err.problems.join('\nmxguard: policyd: ')}`);
     }
+    throw err;
   }
-  return options as T;
 }
 
-/** HOST:PORT or [IPv6]:PORT; port 0 picks a free port. */
-export function hostPortOption(option: string, value: string): HostPort {
-  const address = parseHostPort(value);
-  if (!address) throw new CliError(2, `${option}: expected HOST:PORT or [IPv6]:PORT, got "${value}"`);
-  return address;
+/** Deprecation notices on stderr (the admin commands; the daemon logs them). */
+function warn(settings: PolicydSettings): void {
+  for (const warning of settings.warnings) process.stderr.write(`mxguard: policyd: warning: ${warning}\n`);
 }
 
-function daneMode(value: string): DaneMode {
-  if (value !== 'dane' && value !== 'dane-only') {
-    throw new CliError(2, `--dane-mode: expected dane or dane-only, got "${value}"`);
-  }
-  return value;
-}
-
-function testingMode(value: string): TestingMode {
-  if (value !== 'enforce' && value !== 'ignore') {
-    throw new CliError(2, `--testing-mode: expected ignore or enforce, got "${value}"`);
-  }
-  return value;
-}
-
-function seconds(option: string, value: string, min: number, max: number): number {
-  return intOption(option, value, min, max) * 1000;
+/** The resolver, trust anchors and limits of the settings' network options. */
+function networkOf(settings: PolicydSettings): Promise<Network> {
+  const n = settings.network;
+  return networkFromOptions({
+    resolver: n.resolver.length > 0 ? n.resolver : undefined,
+    caFile: n.caFile,
+    allowPrivate: n.allowPrivate,
+    timeout: String(n.timeoutSeconds),
+    smtpPort: '25',
+    httpsPort: String(n.httpsPort),
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // The daemon
 
 async function runDaemon(command: Command): Promise<void> {
-  const opts = effectiveOptions<DaemonOptions>(command);
-  const listen =
-    opts.listen !== undefined
-      ? hostPortOption('--listen', opts.listen)
-      : opts.socket === undefined
-        ? hostPortOption('--listen', DEFAULT_LISTEN)
-        : undefined;
-  const metrics = opts.metrics === undefined ? undefined : hostPortOption('--metrics', opts.metrics);
-  const settings = {
-    daneMode: daneMode(opts.daneMode),
-    testingMode: testingMode(opts.testingMode),
-    idCheckIntervalMs: seconds('--id-check-interval', opts.idCheckInterval, 1, 86_400),
-    answerTimeoutMs: seconds('--answer-timeout', opts.answerTimeout, 1, 90),
-    maxConnections: intOption('--max-connections', opts.maxConnections, 1, 1_000_000),
-    idleTimeoutMs: seconds('--idle-timeout', opts.idleTimeout, 1, 86_400),
-    syncIntervalMs: seconds('--store-sync', opts.storeSync, 1, 3600),
-  };
-  const network = await networkFromOptions(opts);
-  const log = jsonLogger();
-  const store = opts.redis === undefined ? undefined : await openRedis(opts.redis);
+  const settings = settingsOf(command);
+  const network = await networkOf(settings);
+  const log = policydLogger(settings.logLevel);
+  for (const warning of settings.warnings) log('warn', warning, { configFile: settings.configFile });
+  const store = settings.redis === undefined ? undefined : await openRedis(settings.redis);
   let running: Awaited<ReturnType<typeof startPolicyd>>;
   try {
     running = await startPolicyd({
       store,
-      listen,
-      socket: opts.socket,
-      metrics,
-      dataDir: opts.dataDir,
+      listen: settings.listen,
+      socket: settings.socket,
+      metrics: settings.metricsListen,
+      dataDir: settings.dataDir,
       resolver: network.resolver,
       ca: network.ca,
       allowPrivate: network.allowPrivate,
@@ -320,13 +233,19 @@ async function runDaemon(command: Command): Promise<void> {
       fetchTimeoutMs: network.timeoutMs,
       daneMode: settings.daneMode,
       testingMode: settings.testingMode,
-      syncIntervalMs: settings.syncIntervalMs,
-      engine: { idCheckIntervalMs: settings.idCheckIntervalMs, answerTimeoutMs: settings.answerTimeoutMs },
-      server: { maxConnections: settings.maxConnections, idleTimeoutMs: settings.idleTimeoutMs },
+      syncIntervalMs: settings.storeSyncSeconds * 1000,
+      engine: {
+        idCheckIntervalMs: settings.idCheckIntervalSeconds * 1000,
+        answerTimeoutMs: settings.answerTimeoutSeconds * 1000,
+      },
+      server: {
+        maxConnections: settings.maxConnections,
+        idleTimeoutMs: settings.idleTimeoutSeconds * 1000,
+      },
       log,
     });
   } catch (err) {
-    throw new CliError(2, `cannot start: ${describeStartError(err, opts)}`);
+    throw new CliError(2, `cannot start: ${describeStartError(err, settings)}`);
   }
   await new Promise<void>((done) => {
     const onSignal = (signal: NodeJS.Signals) => {
@@ -343,13 +262,13 @@ async function runDaemon(command: Command): Promise<void> {
   });
 }
 
-function describeStartError(err: unknown, opts: DaemonOptions): string {
+function describeStartError(err: unknown, settings: PolicydSettings): string {
   const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
   if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
-    const where = e.port !== undefined ? `${e.address}:${e.port}` : (e.address ?? opts.socket ?? '');
+    const where = e.port !== undefined ? `${e.address}:${e.port}` : (e.address ?? settings.socket ?? '');
     return `${where}: ${e.code === 'EADDRINUSE' ? 'address already in use' : e.code === 'EACCES' ? 'permission denied' : 'address not available'}`;
   }
-  if (e.code === 'SQLITE_CANTOPEN') return `${opts.dataDir}: cannot open the policy cache`;
+  if (e.code === 'SQLITE_CANTOPEN') return `${settings.dataDir}: cannot open the policy cache`;
   return e.message ?? String(err);
 }
 
@@ -367,29 +286,31 @@ async function openRedis(url: string): Promise<PolicyStore> {
 }
 
 /** Redis with --redis; else the data directory's SQLite file, or an empty store when there is none yet. */
-async function openStore(opts: CommonOptions): Promise<PolicyStore> {
-  if (opts.redis !== undefined) return openRedis(opts.redis);
-  if (!existsSync(join(opts.dataDir, STORE_FILE))) return new MemoryPolicyStore();
+async function openStore(settings: PolicydSettings): Promise<PolicyStore> {
+  if (settings.redis !== undefined) return openRedis(settings.redis);
+  if (!existsSync(join(settings.dataDir, STORE_FILE))) return new MemoryPolicyStore();
   try {
-    return SqlitePolicyStore.open(opts.dataDir, { mustExist: true });
+    return SqlitePolicyStore.open(settings.dataDir, { mustExist: true });
   } catch (err) {
     throw new CliError(
       2,
-      `${join(opts.dataDir, STORE_FILE)}: cannot read the policy cache: ${(err as Error).message}`,
+      `${join(settings.dataDir, STORE_FILE)}: cannot read the policy cache: ${(err as Error).message}`,
     );
   }
 }
 
 async function runQuery(key: string, command: Command): Promise<void> {
-  const opts = effectiveOptions<QueryOptions>(command);
+  const settings = settingsOf(command);
+  warn(settings);
+  const opts = command.opts<OutputOptions>();
   const normal = normalizeKey(key);
   if ('notFound' in normal) {
     if (opts.json) printJson({ key, answer: { kind: 'notfound', reply: 'NOTFOUND ', why: normal.notFound } });
     else process.stdout.write(`${key}: NOTFOUND (${normal.notFound})\n`);
     return;
   }
-  const network = await networkFromOptions(opts);
-  const store = await openStore(opts);
+  const network = await networkOf(settings);
+  const store = await openStore(settings);
   const engine = new PolicyEngine({
     resolver: network.resolver,
     store,
@@ -400,8 +321,8 @@ async function runQuery(key: string, command: Command): Promise<void> {
       allowPrivate: network.allowPrivate,
       timeoutMs: network.timeoutMs,
     }),
-    daneMode: daneMode(opts.daneMode),
-    testingMode: testingMode(opts.testingMode),
+    daneMode: settings.daneMode,
+    testingMode: settings.testingMode,
     readOnly: true,
     log: silentLogger,
   });
@@ -493,7 +414,9 @@ function queryText(s: DomainSnapshot): string {
 }
 
 async function runPurge(domain: string | undefined, command: Command): Promise<void> {
-  const opts = effectiveOptions<PurgeOptions>(command);
+  const settings = settingsOf(command);
+  warn(settings);
+  const opts = command.opts<OutputOptions>();
   if ((domain === undefined) === (opts.all !== true)) {
     throw new CliError(2, 'give either a DOMAIN or --all');
   }
@@ -503,7 +426,7 @@ async function runPurge(domain: string | undefined, command: Command): Promise<v
     if ('notFound' in normal) throw new CliError(2, `${domain}: ${normal.notFound}`);
     target = { domain: normal.domain };
   }
-  const store = await openStore(opts);
+  const store = await openStore(settings);
   try {
     const purged = await purgePolicies(store, target);
     if (opts.json) printJson({ purged });
@@ -519,9 +442,11 @@ async function runPurge(domain: string | undefined, command: Command): Promise<v
 }
 
 async function runList(command: Command): Promise<void> {
-  const opts = effectiveOptions<ListOptions>(command);
-  const resolver = opts.stale ? (await networkFromOptions(opts)).resolver : undefined;
-  const store = await openStore(opts);
+  const settings = settingsOf(command);
+  warn(settings);
+  const opts = command.opts<OutputOptions>();
+  const resolver = opts.stale ? (await networkOf(settings)).resolver : undefined;
+  const store = await openStore(settings);
   try {
     const listed = await listPolicies(store, { now: Date.now(), resolver });
     const shown = opts.stale ? listed.filter((l) => l.stale) : listed;

@@ -262,7 +262,7 @@ export const hostPort = z.string().transform((text, ctx) => {
   if (parsed) return parsed;
   ctx.addIssue({
     code: 'custom',
-    message: `expected HOST:PORT or [IPv6]:PORT (e.g. 127.0.0.1:8080 or [::1]:8080), got "${text}"`,
+    message: `expected HOST:PORT or [IPv6]:PORT, got "${text}"`,
   });
   return z.NEVER;
 });

@@ -3,16 +3,16 @@
 import type { AddressInfo } from 'node:net';
 import type { HostPort } from '../common/host-port.js';
 import type { Resolver } from '../dns/resolver.js';
+import type { DaneMode, TestingMode } from '../sender/decide.js';
+import { type PolicyFetcher, policyFetcher } from '../sender/sts.js';
 import { type Clock, CoarseClock } from './clock.js';
-import type { DaneMode, TestingMode } from './decide.js';
 import { type EngineOptions, PolicyEngine } from './engine.js';
-import { jsonLogger, type Logger } from './log.js';
+import { type Logger, policydLogger } from './log.js';
 import { PolicydMetrics } from './metrics.js';
 import { type Responder, SocketmapServer, type SocketmapServerOptions } from './server.js';
 import { NOTFOUND_REPLY, normalizeKey, type Reply } from './socketmap.js';
 import { SqlitePolicyStore } from './sqlite.js';
 import type { PolicyStore } from './store.js';
-import { type PolicyFetcher, policyFetcher } from './sts.js';
 
 export interface PolicydOptions {
   /** TCP socketmap listener. */
@@ -88,7 +88,7 @@ export class PolicyResponder implements Responder {
 }
 
 export async function startPolicyd(options: PolicydOptions): Promise<RunningPolicyd> {
-  const log = options.log ?? jsonLogger();
+  const log = options.log ?? policydLogger();
   const metrics = new PolicydMetrics();
   const store = options.store ?? SqlitePolicyStore.open(options.dataDir);
   const ownClock = options.clock === undefined ? new CoarseClock() : undefined;
