@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import Fastify from 'fastify';
+import { API_ROUTES } from '../../src/server/api/routes.js';
 import { registerApi } from '../../src/server/api.js';
 import { buildApp } from '../../src/server/app.js';
 import {
@@ -22,7 +23,6 @@ import {
   SESSION_SECONDS,
   verifyPassword,
 } from '../../src/server/auth.js';
-import { OPERATIONS } from '../../src/server/openapi.js';
 import { DATABASE_FILE } from '../../src/store/sqlite.js';
 import { counterValue } from '../fixtures/intake/helpers.js';
 import { eventually, testContext } from '../fixtures/serve/helpers.js';
@@ -155,15 +155,14 @@ describe('API authentication', () => {
   after(() => t.close());
 
   test('every API route except the public ones answers 401 without credentials', async () => {
-    for (const op of OPERATIONS) {
+    for (const op of API_ROUTES) {
       const url = op.path.replace('{name}', 'example.com').replace('{id}', '1');
-      const method = op.method.toUpperCase() as 'GET' | 'POST' | 'PATCH' | 'DELETE';
-      const body =
-        op.body && 'raw' in op.body
-          ? { payload: '{}', headers: { 'content-type': 'application/tlsrpt+json' } }
-          : method === 'POST' || method === 'PATCH'
-            ? { payload: {} }
-            : {};
+      const method = op.method;
+      const body = op.raw
+        ? { payload: '{}', headers: { 'content-type': 'application/tlsrpt+json' } }
+        : method === 'POST' || method === 'PATCH'
+          ? { payload: {} }
+          : {};
       const res = await t.app.inject({ method, url, ...body });
       if (op.public) assert.notEqual(res.statusCode, 401, `${method} ${url} is public`);
       else {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
-import { SCHEMAS } from '../../src/server/openapi.js';
+import { SCHEMAS } from '../../src/server/api/schemas.js';
 import {
   CLIP_MARK,
   LIST_PAGE_MAX_BYTES,

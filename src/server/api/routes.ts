@@ -1,0 +1,24 @@
+// Every route of the JSON API, in the order of the OpenAPI document: api.ts registers this list and
+// the document (GET /api/openapi.json, src/server/openapi.ts) is made from it.
+import { openApiDocument } from '../openapi.js';
+import { AUTH_ROUTES } from './auth-routes.js';
+import { DOMAIN_ROUTES } from './domain-routes.js';
+import { REPORT_ROUTES } from './report-routes.js';
+import { type AnyRoute, defineRoute } from './route.js';
+import { OpenApiDocument } from './schemas.js';
+
+export const API_ROUTES: readonly AnyRoute[] = [
+  defineRoute({
+    method: 'GET',
+    path: '/api/openapi.json',
+    summary: 'This OpenAPI document',
+    tag: 'auth',
+    public: true,
+    responses: { 200: { description: 'the OpenAPI 3.1 document', schema: OpenApiDocument } },
+  }).handle(async () => {
+    return { status: 200, body: openApiDocument(API_ROUTES) as typeof OpenApiDocument._input };
+  }),
+  ...AUTH_ROUTES,
+  ...DOMAIN_ROUTES,
+  ...REPORT_ROUTES,
+];

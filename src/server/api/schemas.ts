@@ -1,0 +1,400 @@
+// The contract of the `mxguard serve` JSON API in zod: the path parameters, queries and bodies the
+// routes of src/server/api/ validate, and the answers they send. src/server/openapi.ts derives the
+// OpenAPI 3.1 document (GET /api/openapi.json, docs/api.md) from these same schemas, and the dashboard
+// (src/server/web, JSDoc) takes its types of the answers from ApiTypes.
+import { z } from 'zod';
+import { CLIP_MARK, LIST_DOMAINS_MAX, LIST_PAGE_MAX_BYTES, LIST_TEXT_MAX } from '../../store/paging.js';
+
+/** Page size of every list endpoint when `limit` is not given, and the largest allowed. */
+export const PAGE_LIMIT_DEFAULT = 100;
+export const PAGE_LIMIT_MAX = 1000;
+
+// ---- path parameters and queries ----
+
+export const TokenParams = z.object({ id: z.string().describe('token id') });
+export const DomainParams = z.object({ name: z.string().describe('the mail domain') });
+export const ReportParams = z.object({
+  id: z.string().describe('report id (1 to 16 digits); anything else is an unknown report (404)'),
+});
+/** Query of every list: page size and the cursor of the page before (`offset` is gone). */
+export const PageQuery = z.object({
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(PAGE_LIMIT_MAX)
+    .default(PAGE_LIMIT_DEFAULT)
+    .describe('how many items per page'),
+  cursor: z
+    .string()
+    .min(1)
+    .max(400)
+    .optional()
+    .describe('the nextCursor of the page before (opaque); absent for the first page'),
+  offset: z.never({ error: 'replaced by cursor: pass the nextCursor of the page before' }).optional(),
+});
+export const ReportsQuery = PageQuery.extend({
+  domain: z.string().min(1).max(253).optional().describe('only reports covering this policy domain'),
+});
+export const RecordsQuery = z.object({
+  policyHostTarget: z
+    .string()
+    .max(2000)
+    .optional()
+    .describe('where mta-sts.<name> points: IP addresses (A/AAAA) or one host name (CNAME), comma-separated'),
+  ttl: z.coerce.number().int().min(0).max(2147483647).default(3600).describe('TTL of every record'),
+});
+export const StatsQuery = z.object({
+  days: z.coerce.number().int().min(1).max(366).default(30).describe('how many days back'),
+});
+export const ImportQuery = z.object({
+  filename: z.string().max(255).optional().describe('kept as the submitter'),
+});
+
+/** The content types POST /api/reports/import takes (raw report bytes). */
+export const IMPORT_CONTENT_TYPES = [
+  'application/octet-stream',
+  'application/tlsrpt+json',
+  'application/tlsrpt+gzip',
+  'application/gzip',
+  'message/rfc822',
+];
+
+// ---- request bodies ----
+
+const Mode = z.enum(['testing', 'enforce', 'none']).describe('MTA-STS policy mode (RFC 8461 §5)');
+const MxList = z
+  .array(z.string().min(1).max(253))
+  .max(100)
+  .describe('policy mx patterns (RFC 8461 §3.2); "*.example.com" covers one label');
+// RFC 8461 §3.2: max_age is at most 31557600
+const MaxAge = z.number().int().min(0).max(31557600).describe('policy max_age in seconds');
+const RuaList = z
+  .array(z.string().min(1).max(2000))
+  .min(1)
+  .max(20)
+  .describe('TLS-RPT rua URIs for _smtp._tls (RFC 8460 §3), mailto: or https:');
+
+export const LoginRequest = z.object({ password: z.string().min(1).max(1024) }).strict();
+export const PasswordChangeRequest = z
+  .object({ current: z.string().min(1).max(1024), next: z.string().min(10).max(1024) })
+  .strict();
+export const DomainCreateRequest = z
+  .object({
+    name: z.string().min(1).max(253).describe('the mail domain (the part after @)'),
+    mx: MxList.default([]),
+    mode: Mode.default('testing'),
+    maxAge: MaxAge.default(604800),
+    rua: RuaList.optional().describe('default: mailto:tlsrpt@<name>'),
+  })
+  .strict();
+export const DomainUpdateRequest = z
+  .object({ mx: MxList, mode: Mode, maxAge: MaxAge, rua: RuaList })
+  .partial()
+  .strict()
+  .refine((patch) => Object.keys(patch).length > 0, {
+    message: 'give at least one of mx, mode, maxAge, rua',
+  });
+export const TokenCreateRequest = z.object({ name: z.string().trim().min(1).max(100) }).strict();
+
+// ---- responses ----
+
+export const ApiErrorBody = z.object({
+  statusCode: z.number().int(),
+  error: z.string(),
+  message: z.string(),
+  issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+});
+export const SessionInfo = z.object({
+  authenticated: z.literal(true),
+  via: z.enum(['session', 'password', 'token']),
+});
+export const TxtRecord = z
+  .object({ name: z.string(), type: z.literal('TXT'), value: z.string() })
+  .describe('a DNS TXT record to publish');
+export const PublishedStatus = z
+  .object({
+    published: z.string().optional().describe('the id in the published record (absent: see error)'),
+    current: z.string().describe('the id of the policy served now'),
+    matches: z.boolean().describe('published === current; while false, senders keep their cached policy'),
+    error: z
+      .string()
+      .optional()
+      .describe('why there is no usable record: none, several, broken, DNS failure'),
+  })
+  .describe('the live `_mta-sts` TXT lookup (RFC 8461 §3.1) compared with the current policy id');
+export const Domain = z.object({
+  name: z.string(),
+  mode: Mode,
+  mx: z.array(z.string()),
+  maxAge: z.number().int(),
+  rua: z.array(z.string()),
+  policyId: z.string().describe('the current _mta-sts id (UTC YYYYMMDDHHMMSS)'),
+  policyText: z.string(),
+  policyUrl: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  mtaStsRecord: TxtRecord,
+  published: PublishedStatus.optional().describe('in GET /api/domains and GET /api/domains/{name}'),
+});
+export const SessionTotals = z.object({ successful: z.number().int(), failed: z.number().int() });
+export const DomainOverview = Domain.extend({
+  last30Days: SessionTotals.describe('sessions in TLS-RPT reports of the last 30 days'),
+});
+export const DomainChange = z.object({
+  domain: Domain,
+  policyIdChanged: z.boolean(),
+  publish: TxtRecord.optional().describe('present when the policy id changed: publish this TXT value'),
+  message: z.string(),
+});
+export const PolicyVersion = z.object({
+  policyId: z.string(),
+  policyText: z.string(),
+  createdAt: z.string(),
+});
+export const PolicyWithHistory = z.object({
+  domain: z.string(),
+  policyId: z.string(),
+  policyText: z.string(),
+  policyUrl: z.string(),
+  history: z.array(PolicyVersion).describe('newest first'),
+});
+export const DnsRecord = z.object({
+  name: z.string(),
+  type: z.enum(['TXT', 'CNAME', 'A', 'AAAA']),
+  ttl: z.number().int(),
+  value: z.string(),
+  purpose: z.string(),
+});
+export const RecordSet = z.object({
+  domain: z.string(),
+  policy: z.object({
+    text: z.string(),
+    url: z.string(),
+    mode: Mode,
+    maxAge: z.number().int(),
+    mx: z.array(z.string()),
+  }),
+  records: z.array(DnsRecord),
+  notes: z.array(z.string()),
+  bind: z.string().describe('the records as zone-file lines'),
+  powershell: z.string().describe('the records as Windows DNS Server cmdlets'),
+});
+export const DailyCounts = z.object({
+  day: z.string().describe('UTC day YYYY-MM-DD'),
+  successful: z.number().int(),
+  failed: z.number().int(),
+});
+// ---- lists: pages (src/store/paging.ts) ----
+
+const pageFields = {
+  total: z.number().int().describe('how many match, on every page together'),
+  nextCursor: z.string().nullable().describe('pass as `cursor` to get the next page; null on the last page'),
+  limit: z
+    .number()
+    .int()
+    .describe(`the page size asked for; a page holds fewer when it reaches ${LIST_PAGE_MAX_BYTES} bytes`),
+};
+const clipped = z
+  .array(z.string())
+  .optional()
+  .describe(
+    `the fields cut to ${LIST_TEXT_MAX} characters, ending in "${CLIP_MARK}" (domains: also to ${LIST_DOMAINS_MAX} entries); the whole values are in the detail view`,
+  );
+
+export const BreakdownRow = z.object({
+  key: z.string(),
+  count: z.number().int(),
+  clipped: z
+    .literal(true)
+    .optional()
+    .describe(`key cut to ${LIST_TEXT_MAX} characters, ending in "${CLIP_MARK}"`),
+});
+export const DomainStats = z.object({
+  domain: z.string(),
+  since: z.string(),
+  until: z.string(),
+  daily: z.array(DailyCounts).describe('every UTC day of the range, oldest first'),
+  totals: SessionTotals,
+  failures: z.object({
+    resultType: z.array(BreakdownRow),
+    organization: z.array(BreakdownRow),
+    receivingMxHostname: z.array(BreakdownRow),
+    sendingMtaIp: z.array(BreakdownRow),
+  }),
+});
+export const PolicyFetch = z.object({
+  at: z.string(),
+  clientIp: z.string(),
+  userAgent: z.string(),
+  client: z.string().describe('who the User-Agent belongs to (Google, Microsoft, Yahoo...) or "unknown"'),
+});
+export const FetchLog = z.object({
+  domain: z.string(),
+  fetches: z.array(PolicyFetch).describe('newest first'),
+  clients: z
+    .array(z.object({ client: z.string(), count: z.number().int(), lastAt: z.string() }))
+    .describe('the fetches of this page grouped by client'),
+  ...pageFields,
+});
+const Source = z.enum(['https', 'smtp', 'imap', 'import']);
+const Dkim = z.enum(['pass', 'fail', 'none', 'unverified']);
+export const ReportSummary = z.object({
+  id: z.number().int(),
+  organization: z.string(),
+  reportId: z.string(),
+  start: z.string(),
+  end: z.string(),
+  domains: z.array(z.string()),
+  successful: z.number().int(),
+  failed: z.number().int(),
+  source: Source,
+  dkim: Dkim,
+  receivedAt: z.string(),
+  clipped,
+});
+export const ReportList = z.object({
+  reports: z.array(ReportSummary).describe('newest start first'),
+  ...pageFields,
+});
+const TlsFailure = z.object({
+  resultType: z.string(),
+  count: z.number().int(),
+  sendingMtaIp: z.string().optional(),
+  receivingMxHostname: z.string().optional(),
+  receivingMxHelo: z.string().optional(),
+  receivingIp: z.string().optional(),
+  additionalInformation: z.string().optional(),
+  failureReasonCode: z.string().optional(),
+});
+const TlsReport = z.object({
+  organization: z.string(),
+  reportId: z.string(),
+  contactInfo: z.string().optional(),
+  start: z.string(),
+  end: z.string(),
+  policies: z.array(
+    z.object({
+      type: z.string(),
+      domain: z.string(),
+      policyStrings: z.array(z.string()),
+      mxHosts: z.array(z.string()),
+      successful: z.number().int(),
+      failed: z.number().int(),
+      failures: z.array(TlsFailure),
+    }),
+  ),
+});
+export const Report = ReportSummary.omit({ clipped: true }).extend({
+  report: TlsReport.describe('the report as received (RFC 8460 §4.4), in camelCase'),
+  submitter: z.string().optional(),
+  warnings: z.array(z.string()),
+});
+export const ReportTooLarge = ApiErrorBody.extend({
+  code: z.literal('REPORT_TOO_LARGE'),
+  bytes: z.number().int().describe('what the report, its warnings and submitter take in the store'),
+  maxBytes: z.number().int(),
+  report: ReportSummary.describe('the report as the list shows it, clipped'),
+});
+export const Rejected = z.object({
+  id: z.number().int(),
+  source: Source,
+  submitter: z.string().optional(),
+  reason: z.string(),
+  size: z.number().int(),
+  receivedAt: z.string(),
+  clipped,
+});
+export const RejectedList = z.object({ rejected: z.array(Rejected).describe('newest first'), ...pageFields });
+export const ImportResult = z.object({
+  stored: z
+    .array(
+      z.object({
+        id: z.number().int(),
+        created: z.boolean().describe('false when the same organization + report-id was stored before'),
+        organization: z.string(),
+        reportId: z.string(),
+      }),
+    )
+    .describe('one entry per report in the input (an email may carry several)'),
+  warnings: z.array(
+    z.object({
+      severity: z.enum(['error', 'warning', 'note']),
+      code: z.string(),
+      message: z.string(),
+      where: z.string().optional(),
+    }),
+  ),
+});
+export const ImportRejected = ApiErrorBody.extend({
+  code: z.string().describe('why: a TLS-RPT decoding error code (TLSRPT_...)'),
+  rejectedId: z.number().int().describe('the entry kept in GET /api/rejected'),
+});
+export const ApiToken = z.object({ id: z.string(), name: z.string(), createdAt: z.string() });
+export const ApiTokenCreated = ApiToken.extend({
+  token: z.string().describe('the secret: shown only once; send it as Authorization: Bearer <token>'),
+});
+export const TokenList = z.object({ tokens: z.array(ApiToken) });
+export const DomainList = z.object({ domains: z.array(DomainOverview).describe('by name'), ...pageFields });
+
+export const DecoderBusy = ApiErrorBody.extend({
+  code: z.literal('INTAKE_BUSY').describe('every report decoder is busy: retry after Retry-After seconds'),
+});
+export const OpenApiDocument = z
+  .looseObject({
+    openapi: z.literal('3.1.0'),
+    info: z.looseObject({ title: z.string(), version: z.string() }),
+    paths: z.record(z.string(), z.record(z.string(), z.unknown())),
+    components: z.looseObject({ schemas: z.record(z.string(), z.unknown()) }),
+  })
+  .describe('this document');
+
+/** The request bodies by component name (described as the API reads them). */
+export const REQUEST_SCHEMAS = {
+  LoginRequest,
+  PasswordChangeRequest,
+  DomainCreateRequest,
+  DomainUpdateRequest,
+  TokenCreateRequest,
+} as const;
+
+/** The answers by component name (described as the API writes them: no other properties). */
+export const RESPONSE_SCHEMAS = {
+  Error: ApiErrorBody,
+  SessionInfo,
+  TxtRecord,
+  PublishedStatus,
+  Domain,
+  DomainOverview,
+  DomainList,
+  DomainChange,
+  PolicyVersion,
+  PolicyWithHistory,
+  DnsRecord,
+  RecordSet,
+  DailyCounts,
+  BreakdownRow,
+  DomainStats,
+  PolicyFetch,
+  FetchLog,
+  ReportSummary,
+  ReportList,
+  Report,
+  ReportTooLarge,
+  Rejected,
+  RejectedList,
+  ImportResult,
+  ImportRejected,
+  DecoderBusy,
+  ApiToken,
+  ApiTokenCreated,
+  TokenList,
+  OpenApiDocument,
+} as const;
+
+/** Every schema of the document by component name. */
+export const SCHEMAS = { ...REQUEST_SCHEMAS, ...RESPONSE_SCHEMAS } as const;
+export type SchemaName = keyof typeof SCHEMAS;
+
+/** The TypeScript type of each component (what the JSON holds), for the API code and the dashboard. */
+export type ApiTypes = { [K in SchemaName]: z.output<(typeof SCHEMAS)[K]> };
