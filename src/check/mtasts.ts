@@ -26,9 +26,8 @@ import {
   acceptPolicy,
   fetchPolicy,
   lookupStsRecord,
-  type PolicyFetchOutcome,
-  type StsIdLookup,
   type StsRecordLookup,
+  type StsSeen,
   stsIdOf,
 } from '../sender/sts.js';
 import { txtLine } from './lookup.js';
@@ -54,13 +53,6 @@ type TxtState = { lookup: StsRecordLookup } & (
   | { kind: 'broken' } // present but unusable (several, or invalid): senders ignore it
   | { kind: 'valid'; id: string }
 );
-
-/** What a sender learned of the domain's MTA-STS, for the senders section: the id lookup and the policy. */
-export interface StsSeen {
-  id: StsIdLookup;
-  /** The fetch as a sender accepts it; absent when the TXT lookup gave no id (a sender does not fetch). */
-  policy?: PolicyFetchOutcome;
-}
 
 export async function checkMtaSts(
   domain: string,

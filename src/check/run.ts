@@ -1,14 +1,16 @@
 // The domain audit: runs every section against one domain and returns its findings (no printing).
-// Order: MX first (everything else needs the hosts), then the DNS-record sections and the SMTP probes in
-// parallel, then the TLS/DANE verdicts, which depend on the MTA-STS policy (an enforced policy makes a
-// certificate problem fatal, RFC 8461 §4.2).
+// Order: MX first (the shared sending path: everything else needs the hosts), then the DNS-record sections and
+// the SMTP probes in parallel, then the TLS/DANE verdicts, which depend on the MTA-STS policy (an enforced
+// policy makes a certificate problem fatal, RFC 8461 §4.2), and what each kind of sender does.
+import { stsViewOf } from '../sender/sts.js';
 import { checkDkim } from './dkim.js';
 import { checkDmarc } from './dmarc.js';
 import { checkMtaSts } from './mtasts.js';
 import { checkMx } from './mx.js';
+import { sendersFindings } from './senders.js';
 import { checkSpf } from './spf.js';
 import { checkTlsRpt } from './tlsrpt.js';
-import { gatherTransport, transportFindings } from './transport.js';
+import { gatherTransport, hostTlsFacts, transportFindings } from './transport.js';
 import {
   type CheckEnvironment,
   type DomainReport,
@@ -38,6 +40,7 @@ export async function checkDomain(domain: string, env: CheckEnvironment): Promis
     ...mx.findings,
     ...sts.findings,
     ...transportFindings(transport, sts.state.policy, env),
+    ...sendersFindings(mx.path, stsViewOf(sts.seen), hostTlsFacts(transport, env)),
     ...tlsrpt,
     ...spf,
     ...dmarc,

@@ -18,6 +18,7 @@ import { formatTlsa, generateTlsa, type TlsaRecord } from '../dane/tlsa.js';
 import { type DaneVerdict, isUsableForSmtp, rolloverReady, verifyDane } from '../dane/verify.js';
 import type { StsPolicy } from '../mtasts/policy.js';
 import type { TlsaView } from '../sender/host.js';
+import type { HostTlsFacts } from '../sender/outcome.js';
 import { daysUntilExpiry } from '../smtp/pkix.js';
 import { probeSmtp, type SmtpProbeFailure, type SmtpProbeResult, type SmtpTlsInfo } from '../smtp/probe.js';
 import { dnssecBogusFix, probeable } from './mx.js';
@@ -101,6 +102,36 @@ export function transportFindings(
     const views = h.probes.map((probe) => viewOf(probe, h, env));
     return [...tlsFindings(h, views, policy, env), ...daneFindings(h, views, env)];
   });
+}
+
+/**
+ * What the probes showed of each host, for the senders section: STARTTLS, a PKIX-valid certificate for the
+ * host, a matching TLSA record. A fact holds for a host only when it holds on every probed address.
+ */
+export function hostTlsFacts(data: TransportData, env: CheckEnv): Map<string, HostTlsFacts> {
+  const facts = new Map<string, HostTlsFacts>();
+  for (const h of data.hosts) {
+    const views = h.probes.map((probe) => viewOf(probe, h, env));
+    const f: HostTlsFacts = {};
+    if (views.length > 0) {
+      const noTls = views.some((v) => !v.probe.ok && NO_TLS_CODES.has(v.probe.code));
+      const tls = views.filter((v) => v.tls !== undefined);
+      if (noTls) f.starttls = false;
+      else if (tls.length === views.length) f.starttls = true;
+      if (tls.length > 0) {
+        f.pkixValid = tls.every(
+          (v) =>
+            v.probe.pkix?.valid === true &&
+            v.probe.pkix.nameMatches &&
+            daysUntilExpiry(v.tls!.chain[0]!, env.now) >= 0,
+        );
+        if (tls.every((v) => v.dane !== undefined))
+          f.daneMatch = tls.every((v) => v.dane!.status === 'match');
+      }
+    }
+    facts.set(h.mx.host, f);
+  }
+  return facts;
 }
 
 /** One probed address with what the DANE check made of its chain. */

@@ -3,8 +3,9 @@
 import type { Resolver } from '../dns/resolver.js';
 import type { StsPolicy } from '../mtasts/policy.js';
 import type { TlsaView } from '../sender/host.js';
+import type { SenderKind } from '../sender/outcome.js';
 
-export const SECTIONS = ['mx', 'mtasts', 'tls', 'dane', 'tlsrpt', 'spf', 'dmarc', 'dkim'] as const;
+export const SECTIONS = ['mx', 'mtasts', 'tls', 'dane', 'senders', 'tlsrpt', 'spf', 'dmarc', 'dkim'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export const STATUSES = ['pass', 'warn', 'fail', 'skip', 'info'] as const;
@@ -19,6 +20,10 @@ export interface Finding {
   /** The MX host (or policy host) the finding is about, when it is about one. */
   host?: string;
   fix?: string;
+  /** `senders` section: the kind of sender the finding is about. */
+  sender?: SenderKind;
+  /** `senders` section, `dane-mta-sts`: the socketmap reply `mxguard policyd` gives for the domain. */
+  answer?: string;
 }
 
 /** The JSON schema of `mxguard check --json` (documented in README; stable). */

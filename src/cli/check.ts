@@ -201,6 +201,7 @@ const TITLES: Record<Section, string> = {
   mtasts: 'MTA-STS',
   tls: 'TLS',
   dane: 'DANE',
+  senders: 'What senders will do',
   tlsrpt: 'TLS-RPT',
   spf: 'SPF',
   dmarc: 'DMARC',
@@ -232,8 +233,10 @@ export function humanReport(result: DomainReport): string {
       section = f.section;
       lines.push('', TITLES[f.section]);
     }
-    const host = f.host ? `${f.host}: ` : '';
-    lines.push(`  ${color(f.status, MARKS[f.status])} ${host}${f.message} [${f.code}]`);
+    // A senders finding names its hosts in the message, and says what policyd answers.
+    const host = f.host && f.sender === undefined ? `${f.host}: ` : '';
+    const answer = f.answer === undefined ? '' : ` (policyd answers "${f.answer}")`;
+    lines.push(`  ${color(f.status, MARKS[f.status])} ${host}${f.message}${answer} [${f.code}]`);
     if (f.fix) {
       lines.push('    fix:');
       for (const l of f.fix.split('\n')) lines.push(`      ${l}`);

@@ -13,6 +13,7 @@ import { MtaStsError } from '../mtasts/error.js';
 import type { StsPolicy } from '../mtasts/policy.js';
 import { parseStsRecord, selectStsRecord } from '../mtasts/record.js';
 import { policyUrl } from '../mtasts/url.js';
+import type { StsView } from './decide.js';
 import { classifyDnsFailure, type DnsFailure, failurePhrase } from './dns-failure.js';
 import { resolveHostAddresses } from './host.js';
 
@@ -148,4 +149,21 @@ export function acceptPolicy(domain: string, fetched: PolicyFetchAndParseResult)
     };
   }
   return { ok: true, policy: fetched.policy, warnings: fetched.warnings };
+}
+
+/** What a sender learned of a domain's MTA-STS on one visit: the id lookup, then the accepted fetch. */
+export interface StsSeen {
+  id: StsIdLookup;
+  /** Absent when the TXT lookup gave no id (a sender then does not fetch, RFC 8461 §3.3). */
+  policy?: PolicyFetchOutcome;
+}
+
+/** The MTA-STS state a sender without a cached policy acts on (RFC 8461 §3.3, §5). */
+export function stsViewOf(seen: StsSeen): StsView {
+  if (seen.id.kind !== 'id') return { kind: 'none', reason: seen.id.reason };
+  if (seen.policy === undefined) return { kind: 'none', reason: 'the policy was not fetched' };
+  if (!seen.policy.ok) {
+    return { kind: 'none', reason: `the policy fetch failed (${seen.policy.code}: ${seen.policy.message})` };
+  }
+  return { kind: 'policy', id: seen.id.id, policy: seen.policy.policy };
 }

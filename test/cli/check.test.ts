@@ -9,7 +9,7 @@ import { type LabDnsServer, startDnsServer } from '../lab/dns-server.js';
 import { labCert, type PolicyHost, startPolicyHost } from '../lab/https-server.js';
 import { type LabSmtpServer, startSmtpServer } from '../lab/smtp-server.js';
 
-const SECTIONS = ['mx', 'mtasts', 'tls', 'dane', 'tlsrpt', 'spf', 'dmarc', 'dkim'];
+const SECTIONS = ['mx', 'mtasts', 'tls', 'dane', 'senders', 'tlsrpt', 'spf', 'dmarc', 'dkim'];
 const STATUSES = ['pass', 'warn', 'fail', 'skip', 'info'];
 const ROOT_KEY = { flags: 257, algorithm: 13, key: Buffer.alloc(64, 7) };
 const GOOD_POLICY = 'version: STSv1\nmode: enforce\nmx: mx.good.test\nmax_age: 1209600\n';
@@ -182,6 +182,15 @@ describe('mxguard check', () => {
       report.findings.some((f) => f.section === 'dane' && f.status === 'pass' && f.host === 'mx.good.test'),
     );
     assert.ok(report.findings.some((f) => f.section === 'mtasts' && f.status === 'pass'));
+    // What senders do: DANE first for Postfix with policyd, MTA-STS for an MTA-STS-only sender.
+    const senders = report.findings
+      .filter((f) => f.section === 'senders')
+      .map((f) => [f.sender, f.code, f.status, f.answer ?? null]);
+    assert.deepEqual(senders, [
+      ['dane-mta-sts', 'SENDERS_DANE', 'pass', 'OK dane-only'],
+      ['mta-sts', 'SENDERS_MTA_STS', 'pass', null],
+      ['opportunistic', 'SENDERS_TLS', 'pass', null],
+    ]);
     assert.ok(
       smtp.sessions.some((s) => s.sni === 'mx.good.test' && s.tls),
       'the MX was probed with SNI',
