@@ -3,8 +3,8 @@
 
 import { mapLimit } from '../common/limit.js';
 import type { Resolver } from '../dns/resolver.js';
-import type { CachedPolicy, PolicyStore } from './store.js';
 import { lookupStsId, type StsIdLookup } from '../sender/sts.js';
+import type { CachedPolicy, PolicyStore } from './store.js';
 
 export interface ListedPolicy {
   entry: CachedPolicy;

@@ -19,7 +19,6 @@
 
 import { mapLimit } from '../common/limit.js';
 import type { Resolver } from '../dns/resolver.js';
-import { type Clock, systemClock } from './clock.js';
 import { type DaneDiscovery, discoverDane } from '../sender/dane.js';
 import {
   type Answer,
@@ -29,10 +28,11 @@ import {
   type StsView,
   type TestingMode,
 } from '../sender/decide.js';
+import { lookupStsId, type PolicyFetcher, type StsIdLookup } from '../sender/sts.js';
+import { type Clock, systemClock } from './clock.js';
 import { type Logger, silentLogger } from './log.js';
 import { makeReply, NOTFOUND_REPLY, type Reply } from './socketmap.js';
 import type { CachedPolicy, PolicyStore } from './store.js';
-import { lookupStsId, type PolicyFetcher, type StsIdLookup } from '../sender/sts.js';
 
 /** A store that can tell cheaply whether another process changed it (SQLite: PRAGMA data_version). */
 export interface ChangeAwareStore {

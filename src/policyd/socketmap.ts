@@ -15,7 +15,6 @@ export const MAX_KEY_BYTES = 1024;
 /** The longest request netstring payload accepted: name, one space, key. */
 export const MAX_REQUEST_BYTES = MAX_NAME_BYTES + 1 + MAX_KEY_BYTES;
 
-
 /** A reply ready to be written: its kind (for metrics), text, and netstring bytes. */
 export interface Reply {
   kind: AnswerKind;
