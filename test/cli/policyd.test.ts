@@ -24,9 +24,11 @@ interface Run {
 }
 
 /** Run the command without blocking this process (the lab servers live here). */
-function run(args: string[]): Promise<Run> {
+function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, NO_COLOR: '1', ...env },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -50,9 +52,12 @@ interface Daemon {
 }
 
 /** Start `policyd` and wait for its "policyd started" log line. */
-function startDaemon(args: string[]): Promise<Daemon> {
+function startDaemon(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Daemon> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'policyd', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'policyd', ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
     const logs: Array<Record<string, unknown>> = [];
     const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
     let pending = '';
@@ -308,7 +313,41 @@ describe('lifecycle', () => {
     }
   });
 
-  it('--config supplies options; the command line wins', async () => {
+  it('--config with camelCase keys; MXGUARD_POLICYD_* over the file; the command line over both', async () => {
+    const config = join(work, 'policyd-new.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        listen: '127.0.0.1:0',
+        dataDir: 'configured-new',
+        testingMode: 'enforce',
+        daneMode: 'dane-only',
+        storeSync: 30,
+      }),
+    );
+    const env = { MXGUARD_POLICYD_DANE_MODE: 'dane', MXGUARD_POLICYD_STORE_SYNC: '1' };
+    const daemon = await startDaemon(['--config', config, ...lab.args], env);
+    const client = await SocketmapClient.connect({ port: daemon.port! });
+    assert.equal(await client.query('testing.test'), 'OK secure match=mx.testing.test servername=hostname');
+    assert.equal(await client.query('dane.test'), 'OK dane', 'the variable over the file');
+    client.close();
+    assert.equal(await daemon.stop(), 0);
+    assert.ok(
+      existsSync(join(work, 'configured-new', 'policyd.sqlite')),
+      'dataDir relative to the config file',
+    );
+    assert.deepEqual(
+      daemon.logs.filter((l) => /deprecated/.test(String(l.msg))),
+      [],
+      'no deprecation warning for the new keys',
+    );
+    const listed = await run(['policyd', 'list', '--json'], { MXGUARD_POLICYD_CONFIG: config });
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.ok(JSON.parse(listed.stdout).some((e: { domain: string }) => e.domain === 'testing.test'));
+    assert.equal(listed.stderr, '');
+  });
+
+  it('--config with the kebab-case keys of earlier releases: read, with a warning per old key', async () => {
     const config = join(work, 'policyd.json');
     writeFileSync(
       config,
@@ -326,6 +365,27 @@ describe('lifecycle', () => {
     client.close();
     assert.equal(await daemon.stop(), 0);
     assert.ok(existsSync(join(work, 'configured', 'policyd.sqlite')), 'data-dir relative to the config file');
+    const warnings = daemon.logs.filter((l) => l.level === 40 && /deprecated/.test(String(l.msg)));
+    assert.deepEqual(
+      warnings.map((l) =>
+        String(l.msg)
+          .match(/"([a-z-]+)" is deprecated: use "(\w+)"/)
+          ?.slice(1),
+      ),
+      [
+        ['data-dir', 'dataDir'],
+        ['testing-mode', 'testingMode'],
+        ['dane-mode', 'daneMode'],
+      ],
+    );
+    // The admin commands read the same file and say the same on stderr.
+    const listed = await run(['policyd', 'list', '--config', config]);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, /^testing\.test /m);
+    assert.match(
+      listed.stderr,
+      /^mxguard: policyd: warning: .*policyd\.json: "data-dir" is deprecated: use "dataDir"/m,
+    );
   });
 });
 
@@ -399,6 +459,25 @@ describe('usage errors: exit 2, naming the input', () => {
       assert.match(result.stderr, message);
     });
   }
+
+  it('a bad MXGUARD_POLICYD_* variable, named', async () => {
+    const result = await run(['policyd'], { MXGUARD_POLICYD_LISTEN: 'nowhere' });
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /MXGUARD_POLICYD_LISTEN: expected HOST:PORT/);
+  });
+
+  it('a config file that is not JSON, and one with a bad value, named by file and key', async () => {
+    const broken = join(work, 'broken.json');
+    writeFileSync(broken, '{"listen": ');
+    const notJson = await run(['policyd', '--config', broken]);
+    assert.equal(notJson.code, 2);
+    assert.match(notJson.stderr, /broken\.json: not valid JSON/);
+    const wrong = join(work, 'wrong.json');
+    writeFileSync(wrong, JSON.stringify({ listen: '127.0.0.1:0', idleTimeout: 0 }));
+    const bad = await run(['policyd', '--config', wrong]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /wrong\.json: idleTimeout: must be a whole number from 1 to 86400/);
+  });
 
   it('a config file with an unknown key', async () => {
     const config = join(work, 'bad.json');
