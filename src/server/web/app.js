@@ -3,17 +3,37 @@
 // Rendering goes through dom.js only (text nodes, never innerHTML): report values are attacker-controlled.
 // Lists come in pages (limit, cursor, total; docs/api.md): a table shows the first page and a
 // "Show more" button appends the next one.
+// @ts-check: the types of the API's answers come from its zod schemas (src/server/api/schemas.ts);
+// tsconfig.web.json checks this file in `npm run typecheck`.
 import { sessionsChart } from './barchart.js';
 import { append, formatCount, formatTime, h, replace } from './dom.js';
 
-const main = document.getElementById('main');
-const nav = document.getElementById('nav');
-const flashBox = document.getElementById('flash');
+/** @typedef {import('../api/schemas.js').ApiTypes} Api */
+/** @typedef {import('./dom.js').Child} Child */
+
+/**
+ * An element of index.html.
+ * @param {string} id
+ */
+function byId(id) {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`index.html has no #${id}`);
+  return el;
+}
+
+const main = byId('main');
+const nav = byId('nav');
+const flashBox = byId('flash');
 
 // ---------------------------------------------------------------------------------------------
 // API access
 
 class ApiFailure extends Error {
+  /**
+   * @param {number} status
+   * @param {string} message
+   * @param {(Partial<Api['Error']> & Record<string, unknown>) | undefined} body the error answer
+   */
   constructor(status, message, body) {
     super(message);
     this.status = status;
@@ -23,15 +43,25 @@ class ApiFailure extends Error {
 
 class LoginNeeded extends Error {}
 
-/** fetch + JSON; a 401 (outside the login itself) shows the login page. */
+/**
+ * fetch + JSON; a 401 (outside the login itself) shows the login page. The answer is unknown here:
+ * each caller states which schema of the API it is (a JSDoc cast to Api['...']).
+ * @param {'GET' | 'POST' | 'PATCH' | 'DELETE'} method
+ * @param {string} path
+ * @param {{ json?: unknown, raw?: ArrayBuffer, contentType?: string }} [options]
+ * @returns {Promise<unknown>}
+ */
 async function api(method, path, { json, raw, contentType } = {}) {
-  const init = { method, headers: { accept: 'application/json' }, credentials: 'same-origin' };
+  /** @type {Record<string, string>} */
+  const headers = { accept: 'application/json' };
+  /** @type {RequestInit} */
+  const init = { method, headers, credentials: 'same-origin' };
   if (raw !== undefined) {
     init.body = raw;
-    init.headers['content-type'] = contentType || 'application/octet-stream';
+    headers['content-type'] = contentType || 'application/octet-stream';
   } else if (method === 'POST' || method === 'PATCH') {
     init.body = JSON.stringify(json ?? {});
-    init.headers['content-type'] = 'application/json';
+    headers['content-type'] = 'application/json';
   }
   const res = await fetch(path, init);
   const body = res.status === 204 ? undefined : await res.json().catch(() => undefined);
@@ -43,11 +73,16 @@ async function api(method, path, { json, raw, contentType } = {}) {
   return body;
 }
 
+/** @param {...(string | number)} parts */
 const apiPath = (...parts) => `/api/${parts.map(encodeURIComponent).join('/')}`;
 
 // ---------------------------------------------------------------------------------------------
 // messages
 
+/**
+ * @param {string} message
+ * @param {'error' | 'ok'} [kind]
+ */
 function flash(message, kind = 'error') {
   flashBox.hidden = false;
   flashBox.className = `flash ${kind}`;
@@ -63,13 +98,21 @@ function clearFlash() {
   flashBox.replaceChildren();
 }
 
-/** Runs an action from a form or button, showing its failure instead of throwing. */
+/**
+ * Runs an action from a form or button, showing its failure instead of throwing.
+ * @template T
+ * @param {() => Promise<T>} action
+ * @param {HTMLFormElement} [form]
+ * @returns {Promise<T | undefined>}
+ */
 async function attempt(action, form) {
   try {
     return await action();
   } catch (err) {
     if (err instanceof LoginNeeded) return undefined;
-    flash(err instanceof ApiFailure ? inFormTerms(err.message, form) : `Something went wrong: ${err.message}`);
+    flash(
+      err instanceof ApiFailure ? inFormTerms(err.message, form) : `Something went wrong: ${messageOf(err)}`,
+    );
     return undefined;
   }
 }
@@ -77,29 +120,50 @@ async function attempt(action, form) {
 /**
  * A message of the API in the words of `form`: a field the API names by its parameter
  * (`maxAge: too big`, `policyHostTarget x: …`, `(policyHostTarget)`) is named by its label instead.
+ * @param {string} message
+ * @param {HTMLFormElement} [form]
  */
 function inFormTerms(message, form) {
   if (!form) return message;
+  /** @type {Map<string, string>} */
   const labels = new Map();
   for (const field of form.querySelectorAll('[name]')) {
     const label = field.id ? form.querySelector(`label[for="${field.id}"]`) : null;
-    if (label) labels.set(field.name, `“${label.textContent}”`);
+    const name = field.getAttribute('name');
+    if (label && name) labels.set(name, `“${label.textContent}”`);
   }
-  return message.replace(/^(\w+)(?=[: ])|\((\w+)\)/g, (whole, lead, inParens) => {
-    const label = labels.get(lead ?? inParens);
+  /** @type {(whole: string, lead?: string, inParens?: string) => string} */
+  const rename = (whole, lead, inParens) => {
+    const label = labels.get(lead ?? inParens ?? '');
     if (!label) return whole;
     return lead ? label : `(${label})`;
-  });
+  };
+  return message.replace(/^(\w+)(?=[: ])|\((\w+)\)/g, rename);
+}
+
+/**
+ * The message of anything thrown.
+ * @param {unknown} err
+ */
+function messageOf(err) {
+  return err instanceof Error ? err.message : String(err);
 }
 
 // ---------------------------------------------------------------------------------------------
 // small building blocks
 
+/**
+ * @param {string} title
+ * @param {...Child} children
+ */
 function section(title, ...children) {
   return h('section', { class: 'card' }, h('h2', {}, title), ...children);
 }
 
-/** One table row; a cell is a <td> already, or anything `h` takes as content. */
+/**
+ * One table row; a cell is a <td> already, or anything `h` takes as content.
+ * @param {Child[]} cells
+ */
 function tableRow(cells) {
   return h(
     'tr',
@@ -108,11 +172,16 @@ function tableRow(cells) {
   );
 }
 
+/**
+ * @param {string[]} headers
+ * @param {Child[][]} rows the cells of each row
+ * @param {{ empty?: string, testid?: string }} [options]
+ */
 function table(headers, rows, { empty = 'Nothing yet.', testid } = {}) {
   if (rows.length === 0) return h('p', { class: 'muted' }, empty);
   const bodyRows = rows.map(tableRow);
   // A column of numbers (td.num) gets a right-aligned header.
-  const numeric = [...bodyRows[0].children].map((td) => td.classList.contains('num'));
+  const numeric = [...(bodyRows[0]?.children ?? [])].map((td) => td.classList.contains('num'));
   return h(
     'div',
     { class: 'table-wrap' },
@@ -133,12 +202,17 @@ function table(headers, rows, { empty = 'Nothing yet.', testid } = {}) {
   );
 }
 
+/** @param {number} n */
 const num = (n) => h('td', { class: 'num' }, formatCount(n));
 
 /**
  * A text cell of a list. A word longer than 32 characters may break anywhere (class `long`), so one
  * long value cannot push the other columns away; the API cut the value when the item's `clipped`
  * names the field (a hint says so). `content` is what the cell shows (default: the text itself).
+ * @param {{ clipped?: string[] }} item
+ * @param {string} field
+ * @param {string} text
+ * @param {{ mono?: boolean, content?: Child }} [options]
  */
 function listValue(item, field, text, { mono = false, content = text } = {}) {
   const classes = [mono ? 'mono' : '', /\S{33}/.test(text) ? 'long' : ''].filter(Boolean).join(' ');
@@ -152,7 +226,12 @@ function listValue(item, field, text, { mono = false, content = text } = {}) {
   );
 }
 
-/** `path` with limit and cursor added (the cursor of the page before, absent for the first). */
+/**
+ * `path` with limit and cursor added (the cursor of the page before, absent for the first).
+ * @param {string} path
+ * @param {number} limit
+ * @param {string | null} [cursor]
+ */
 function pagePath(path, limit, cursor) {
   const sep = path.includes('?') ? '&' : '?';
   return `${path}${sep}limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
@@ -161,12 +240,18 @@ function pagePath(path, limit, cursor) {
 /**
  * A table over a paged list: `first` is the first page's answer, `key` the list in it, `row` makes
  * a row's cells; "Show more" loads `path` with the next cursor and appends, until the last page.
+ * @template {string} K
+ * @template T
+ * @param {string[]} headers
+ * @param {Record<NoInfer<K>, T[]> & { total: number, nextCursor: string | null }} first
+ * @param {{ key: K, path: string, limit: number, row: (item: T) => Child[], empty?: string, testid: string }} options
  */
 function pagedTable(headers, first, { key, path, limit, row, empty, testid }) {
   const wrap = table(headers, first[key].map(row), { empty, testid });
   if (first.nextCursor === null) return wrap;
-  const tbody = wrap.querySelector('tbody');
+  const tbody = /** @type {HTMLTableSectionElement} */ (wrap.querySelector('tbody'));
   let shown = first[key].length;
+  /** @type {string | null} */
   let cursor = first.nextCursor;
   let total = first.total;
   const more = h('button', { type: 'button', class: 'more', 'data-testid': `${testid}-more` });
@@ -178,8 +263,11 @@ function pagedTable(headers, first, { key, path, limit, row, empty, testid }) {
     attempt(async () => {
       more.disabled = true;
       try {
-        const page = await api('GET', pagePath(path, limit, cursor));
-        append(tbody, page[key].map((item) => tableRow(row(item))));
+        const page = /** @type {typeof first} */ (await api('GET', pagePath(path, limit, cursor)));
+        append(
+          tbody,
+          page[key].map((item) => tableRow(row(item))),
+        );
         shown += page[key].length;
         total = page.total;
         cursor = page.nextCursor;
@@ -193,11 +281,15 @@ function pagedTable(headers, first, { key, path, limit, row, empty, testid }) {
   return [wrap, h('p', { class: 'more-row' }, more)];
 }
 
+/** @param {Api['Domain']['mode']} mode */
 function modeBadge(mode) {
   return h('span', { class: `badge mode-${mode}` }, mode);
 }
 
-/** Copies text to the clipboard (falls back to selecting it in a hidden text area). */
+/**
+ * Copies text to the clipboard (falls back to selecting it in a hidden text area).
+ * @param {string} text
+ */
 async function copyText(text) {
   try {
     await navigator.clipboard.writeText(text);
@@ -212,6 +304,10 @@ async function copyText(text) {
   }
 }
 
+/**
+ * @param {() => string} getText
+ * @param {string} [label]
+ */
 function copyButton(getText, label = 'Copy') {
   const button = h('button', { type: 'button', class: 'copy' }, label);
   button.addEventListener('click', async () => {
@@ -224,7 +320,11 @@ function copyButton(getText, label = 'Copy') {
   return button;
 }
 
-/** A <pre> with a copy button. */
+/**
+ * A <pre> with a copy button.
+ * @param {string} text
+ * @param {string} testid
+ */
 function copyBlock(text, testid) {
   return h(
     'div',
@@ -234,7 +334,10 @@ function copyBlock(text, testid) {
   );
 }
 
-/** What to do after an add or a change: publish the new `_mta-sts` TXT record (with a copy button). */
+/**
+ * What to do after an add or a change: publish the new `_mta-sts` TXT record (with a copy button).
+ * @param {Api['DomainChange']} change
+ */
 function noticeBox(change) {
   if (!change.publish) return h('p', { class: 'notice' }, change.message);
   const record = change.publish;
@@ -255,6 +358,7 @@ function noticeBox(change) {
   );
 }
 
+/** @param {string} text */
 const splitList = (text) =>
   text
     .split(/[\s,]+/)
@@ -285,7 +389,12 @@ async function render() {
     else page = await overviewPage();
   } catch (err) {
     if (err instanceof LoginNeeded) return;
-    page = h('section', { class: 'card' }, h('h2', {}, 'Could not load this page'), h('p', {}, err.message));
+    page = h(
+      'section',
+      { class: 'card' },
+      h('h2', {}, 'Could not load this page'),
+      h('p', {}, messageOf(err)),
+    );
   }
   if (token === renderToken) {
     replace(main, page);
@@ -294,11 +403,15 @@ async function render() {
   }
 }
 
-/** A message to show once the next page is rendered (after a navigation clears the old one). */
+/**
+ * A message to show once the next page is rendered (after a navigation clears the old one).
+ * @type {[string, 'error' | 'ok'] | undefined}
+ */
 let pendingFlash;
 
 // ---- login ----
 
+/** @param {string} [message] */
 function showLogin(message) {
   nav.hidden = true;
   renderToken++;
@@ -333,7 +446,8 @@ function showLogin(message) {
       nav.hidden = false;
       await render();
     } catch (err) {
-      error.textContent = err.status === 401 ? 'Wrong password.' : err.message;
+      error.textContent =
+        err instanceof ApiFailure && err.status === 401 ? 'Wrong password.' : messageOf(err);
     }
   });
   replace(main, form);
@@ -345,7 +459,8 @@ function showLogin(message) {
 const DOMAINS_PAGE = 100;
 
 async function overviewPage() {
-  const first = await api('GET', pagePath('/api/domains', DOMAINS_PAGE));
+  const first = /** @type {Api['DomainList']} */ (await api('GET', pagePath('/api/domains', DOMAINS_PAGE)));
+  /** @param {Api['DomainOverview']} d */
   const row = (d) => {
     const total = d.last30Days.successful + d.last30Days.failed;
     return [
@@ -380,7 +495,10 @@ async function overviewPage() {
   );
 }
 
-/** What the live `_mta-sts` lookup says (see GET /api/domains), as one short text. */
+/**
+ * What the live `_mta-sts` lookup says (see GET /api/domains), as one short text.
+ * @param {Api['PublishedStatus'] | undefined} published
+ */
 function publishedText(published) {
   if (!published) return '–';
   if (published.matches) return h('span', { class: 'good' }, `✓ ${published.published}`);
@@ -388,7 +506,10 @@ function publishedText(published) {
   return h('span', { class: 'bad' }, published.error ?? 'not published');
 }
 
-/** The warning while the `_mta-sts` record in DNS does not carry the current policy id. */
+/**
+ * The warning while the `_mta-sts` record in DNS does not carry the current policy id.
+ * @param {Api['Domain']} domain
+ */
 function publishedWarning(domain) {
   const p = domain.published;
   if (!p || p.matches) return null;
@@ -408,6 +529,10 @@ function publishedWarning(domain) {
   );
 }
 
+/**
+ * The policy fields of the add and the change form, filled from `current`.
+ * @param {Api['Domain']} [current]
+ */
 function settingsFields(current) {
   const fields = {
     mode: h(
@@ -450,7 +575,7 @@ function settingsFields(current) {
     fields.rua,
   ];
   const values = () => ({
-    mode: fields.mode.value,
+    mode: /** @type {Api['Domain']['mode']} */ (fields.mode.value),
     mx: splitList(fields.mx.value),
     maxAge: Number(fields.maxAge.value),
     rua: splitList(fields.rua.value),
@@ -474,9 +599,10 @@ function domainForm() {
     event.preventDefault();
     attempt(async () => {
       const v = values();
+      /** @type {Api['DomainCreateRequest']} */
       const body = { name: name.value.trim(), mode: v.mode, mx: v.mx, maxAge: v.maxAge };
       if (v.rua.length > 0) body.rua = v.rua;
-      const change = await api('POST', '/api/domains', { json: body });
+      const change = /** @type {Api['DomainChange']} */ (await api('POST', '/api/domains', { json: body }));
       clearFlash();
       pendingNotice = change;
       location.hash = `#/domains/${encodeURIComponent(change.domain.name)}`;
@@ -485,19 +611,26 @@ function domainForm() {
   return form;
 }
 
-/** The answer of the last add/update, shown once on the domain page. */
+/**
+ * The answer of the last add/update, shown once on the domain page.
+ * @type {Api['DomainChange'] | undefined}
+ */
 let pendingNotice;
 
 // ---- one domain ----
 
+/** @param {string} name */
 async function domainPage(name) {
   const base = ['domains', name];
-  const [domain, policy, stats, fetchLog] = await Promise.all([
-    api('GET', apiPath(...base)),
-    api('GET', apiPath(...base, 'policy')),
-    api('GET', `${apiPath(...base, 'stats')}?days=${chartDays}`),
-    api('GET', pagePath(apiPath(...base, 'fetches'), FETCHES_PAGE)),
-  ]);
+  const [domain, policy, stats, fetchLog] = /**
+    @type {[Api['Domain'], Api['PolicyWithHistory'], Api['DomainStats'], Api['FetchLog']]} */ (
+    await Promise.all([
+      api('GET', apiPath(...base)),
+      api('GET', apiPath(...base, 'policy')),
+      api('GET', `${apiPath(...base, 'stats')}?days=${chartDays}`),
+      api('GET', pagePath(apiPath(...base, 'fetches'), FETCHES_PAGE)),
+    ])
+  );
   const notice = pendingNotice && pendingNotice.domain.name === domain.name ? pendingNotice : undefined;
   pendingNotice = undefined;
 
@@ -556,7 +689,9 @@ function chartDaysPicker() {
   return select;
 }
 
+/** @param {Api['DomainStats']} stats */
 function failureTables(stats) {
+  /** @param {Api['BreakdownRow'][]} list */
   const rows = (list) =>
     list.map((r) => [r.key === '' ? h('span', { class: 'muted' }, '(not given)') : r.key, num(r.count)]);
   const f = stats.failures;
@@ -607,6 +742,7 @@ function failureTables(stats) {
   );
 }
 
+/** @param {string} name */
 async function recordsView(name) {
   const container = h('div', {});
   const target = h('input', {
@@ -623,7 +759,9 @@ async function recordsView(name) {
   );
   const load = async () => {
     const query = target.value.trim() ? `?policyHostTarget=${encodeURIComponent(target.value.trim())}` : '';
-    const set = await api('GET', `${apiPath('domains', name, 'records')}${query}`);
+    const set = /** @type {Api['RecordSet']} */ (
+      await api('GET', `${apiPath('domains', name, 'records')}${query}`)
+    );
     replace(container, recordTabs(set, form));
   };
   await load();
@@ -634,10 +772,17 @@ async function recordsView(name) {
   return [form, container];
 }
 
+/** @typedef {'bind' | 'powershell' | 'json'} RecordFormat */
+/** @type {RecordFormat} */
 let recordFormat = 'bind';
 
-/** The record set in three tabs; its notes name fields as `form` labels them. */
+/**
+ * The record set in three tabs; its notes name fields as `form` labels them.
+ * @param {Api['RecordSet']} set
+ * @param {HTMLFormElement} form
+ */
 function recordTabs(set, form) {
+  /** @type {Record<RecordFormat, string>} */
   const texts = {
     bind: set.bind,
     powershell: set.powershell,
@@ -646,12 +791,14 @@ function recordTabs(set, form) {
   const labels = { bind: 'BIND zone file', powershell: 'PowerShell', json: 'JSON' };
   const panel = h('div', { class: 'tabpanel', role: 'tabpanel' });
   const tabs = h('div', { class: 'tabs', role: 'tablist' });
+  /** @param {RecordFormat} format */
   const show = (format) => {
     recordFormat = format;
-    for (const tab of tabs.children) tab.setAttribute('aria-selected', String(tab.dataset.format === format));
+    for (const tab of tabs.children)
+      tab.setAttribute('aria-selected', String(tab.getAttribute('data-format') === format));
     replace(panel, copyBlock(texts[format], `records-${format}`));
   };
-  for (const format of Object.keys(texts)) {
+  for (const format of /** @type {RecordFormat[]} */ (Object.keys(texts))) {
     append(
       tabs,
       h(
@@ -675,6 +822,10 @@ function recordTabs(set, form) {
   ];
 }
 
+/**
+ * @param {Api['Domain']} domain
+ * @param {Api['PolicyWithHistory']} policy
+ */
 function policySection(domain, policy) {
   const { rows, values } = settingsFields(domain);
   const form = h(
@@ -687,7 +838,9 @@ function policySection(domain, policy) {
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     attempt(async () => {
-      const change = await api('PATCH', apiPath('domains', domain.name), { json: values() });
+      const change = /** @type {Api['DomainChange']} */ (
+        await api('PATCH', apiPath('domains', domain.name), { json: values() })
+      );
       pendingNotice = change;
       clearFlash();
       await render();
@@ -714,6 +867,10 @@ function policySection(domain, policy) {
 
 const FETCHES_PAGE = 100;
 
+/**
+ * @param {string} name
+ * @param {Api['FetchLog']} log
+ */
 function fetchSection(name, log) {
   const summary =
     log.total > log.fetches.length
@@ -754,10 +911,12 @@ const REPORTS_PAGE = 50;
 const REJECTED_PAGE = 20;
 
 async function reportsPage() {
-  const [reports, rejected] = await Promise.all([
-    api('GET', pagePath('/api/reports', REPORTS_PAGE)),
-    api('GET', pagePath('/api/rejected', REJECTED_PAGE)),
-  ]);
+  const [reports, rejected] = /** @type {[Api['ReportList'], Api['RejectedList']]} */ (
+    await Promise.all([
+      api('GET', pagePath('/api/reports', REPORTS_PAGE)),
+      api('GET', pagePath('/api/rejected', REJECTED_PAGE)),
+    ])
+  );
   return h(
     'div',
     {},
@@ -832,9 +991,9 @@ function importForm() {
       const bytes = await chosen.arrayBuffer();
       let outcome;
       try {
-        outcome = await api('POST', `/api/reports/import?filename=${encodeURIComponent(chosen.name)}`, {
-          raw: bytes,
-        });
+        outcome = /** @type {Api['ImportResult']} */ (
+          await api('POST', `/api/reports/import?filename=${encodeURIComponent(chosen.name)}`, { raw: bytes })
+        );
       } catch (err) {
         if (!(err instanceof ApiFailure) || err.body?.rejectedId === undefined) throw err;
         await render(); // the rejected list below now shows it
@@ -856,7 +1015,11 @@ function importForm() {
   return form;
 }
 
-/** The button that deletes report `id` (after asking), then shows the list. */
+/**
+ * The button that deletes report `id` (after asking), then shows the list.
+ * @param {string} id
+ * @param {string} what
+ */
 function deleteReportButton(id, what) {
   return h(
     'button',
@@ -875,6 +1038,10 @@ function deleteReportButton(id, what) {
   );
 }
 
+/**
+ * @param {string} id
+ * @param {string} what
+ */
 function deleteSection(id, what) {
   return section(
     'Delete',
@@ -887,7 +1054,11 @@ function deleteSection(id, what) {
   );
 }
 
-/** A report stored too large for the detail view (413): its clipped summary, and the way out. */
+/**
+ * A report stored too large for the detail view (413): its clipped summary, and the way out.
+ * @param {string} id
+ * @param {Api['ReportTooLarge']} body
+ */
 function tooLargePage(id, body) {
   const r = body.report;
   return h(
@@ -914,14 +1085,16 @@ function tooLargePage(id, body) {
   );
 }
 
+/** @param {string} id */
 async function reportPage(id) {
+  /** @type {Api['Report']} */
   let r;
   try {
-    r = await api('GET', apiPath('reports', id));
+    r = /** @type {Api['Report']} */ (await api('GET', apiPath('reports', id)));
   } catch (err) {
     // Stored too large to show (an older mxguard kept megabyte values): the summary, to delete it.
     if (err instanceof ApiFailure && err.status === 413 && err.body?.report) {
-      return tooLargePage(id, err.body);
+      return tooLargePage(id, /** @type {Api['ReportTooLarge']} */ (err.body));
     }
     throw err;
   }
@@ -997,7 +1170,7 @@ async function reportPage(id) {
 // ---- settings ----
 
 async function settingsPage() {
-  const { tokens } = await api('GET', '/api/tokens');
+  const { tokens } = /** @type {Api['TokenList']} */ (await api('GET', '/api/tokens'));
   const current = h('input', {
     type: 'password',
     id: 'f-current',
@@ -1034,7 +1207,9 @@ async function settingsPage() {
   tokenForm.addEventListener('submit', (event) => {
     event.preventDefault();
     attempt(async () => {
-      const t = await api('POST', '/api/tokens', { json: { name: tokenName.value } });
+      const t = /** @type {Api['ApiTokenCreated']} */ (
+        await api('POST', '/api/tokens', { json: { name: tokenName.value } })
+      );
       await render();
       flash(`Token "${t.name}" created. Copy it now, it is not shown again: ${t.token}`, 'ok');
     });
@@ -1079,7 +1254,7 @@ async function settingsPage() {
 // ---------------------------------------------------------------------------------------------
 // start
 
-document.getElementById('logout').addEventListener('click', () =>
+byId('logout').addEventListener('click', () =>
   attempt(async () => {
     await api('POST', '/api/logout');
     showLogin('Logged out.');

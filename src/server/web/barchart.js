@@ -1,5 +1,7 @@
 // The TLS-RPT chart: successful and failed sessions per UTC day as stacked SVG bars (failed on top,
 // drawn at least 2 px high so that a handful of failures among thousands of sessions stays visible).
+// @ts-check
+/** @typedef {import('../api/schemas.js').ApiTypes['DailyCounts']} DailyCounts */
 import { formatCount, h, svg } from './dom.js';
 
 const WIDTH = 800;
@@ -7,7 +9,10 @@ const HEIGHT = 260;
 const PAD = { left: 64, right: 16, top: 28, bottom: 36 };
 const MIN_FAILED_PX = 2;
 
-/** The smallest 1, 2 or 5 × 10^k that is at least `n`. */
+/**
+ * The smallest 1, 2 or 5 × 10^k that is at least `n`.
+ * @param {number} n
+ */
 export function niceCeil(n) {
   if (n <= 1) return 1;
   const power = 10 ** Math.floor(Math.log10(n));
@@ -15,13 +20,20 @@ export function niceCeil(n) {
   return 10 * power;
 }
 
+/**
+ * @param {number} failed
+ * @param {number} total
+ */
 function percent(failed, total) {
   if (total === 0) return '0%';
   const p = (100 * failed) / total;
   return p > 0 && p < 0.1 ? '<0.1%' : `${p.toFixed(1)}%`;
 }
 
-/** `daily`: [{ day: 'YYYY-MM-DD', successful, failed }], oldest first. */
+/**
+ * The chart of GET /api/domains/{name}/stats `daily` (oldest first).
+ * @param {DailyCounts[]} daily
+ */
 export function sessionsChart(daily) {
   const plotW = WIDTH - PAD.left - PAD.right;
   const plotH = HEIGHT - PAD.top - PAD.bottom;
