@@ -1,9 +1,8 @@
 // `mxguard check` end to end through the built command, against lab DNS, HTTPS and SMTP servers on loopback.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { BIN, type CliResult } from '../helpers/cli.js';
+import { type CliResult, runCliAsync } from '../helpers/cli.js';
 import { type StandardChain, standardChain, TestPki } from '../helpers/pki.js';
 import { type LabDnsServer, startDnsServer } from '../lab/dns-server.js';
 import { labCert, type PolicyHost, startPolicyHost } from '../lab/https-server.js';
@@ -21,6 +20,8 @@ interface Finding {
   message: string;
   host?: string;
   fix?: string;
+  sender?: string;
+  answer?: string;
 }
 interface Report {
   domain: string;
@@ -36,24 +37,9 @@ let smtp: LabSmtpServer;
 let https: PolicyHost;
 let caFile: string;
 
-/** Runs the CLI without blocking the event loop: the lab servers live in this process. */
+/** Runs `check` without blocking the event loop: the lab servers live in this process. */
 function runCheck(args: string[], input?: string): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'check', ...args], {
-      env: { ...process.env, NO_COLOR: '1' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(input ?? '');
-  });
+  return runCliAsync(['check', ...args], input === undefined ? {} : { input });
 }
 
 function labArgs(extra: string[] = []): string[] {

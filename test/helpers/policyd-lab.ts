@@ -41,6 +41,8 @@ interface Scenario {
   tlsa?: Record<string, number>;
   /** Sub-zones holding the TLSA RRset of these hosts, with these flags (bogus/servfail TLSA). */
   tlsaZone?: Record<string, Pick<LabZone, 'bogus' | 'servfail'>>;
+  /** MX hosts that are aliases: CNAME to the given name (in the same zone, which gets A 127.0.0.1). */
+  cname?: Record<string, string>;
 }
 
 const enforce = (domain: string): SiteBehaviour => ({
@@ -100,6 +102,19 @@ export const SCENARIOS: Record<string, Scenario> = {
   },
   'unusable.test': { secure: true, id: '1', site: enforce('unusable.test'), tlsa: { 'mx.unusable.test': 1 } },
   'unusablenopolicy.test': { secure: true, tlsa: { 'mx.unusablenopolicy.test': 1 } },
+  // An enforced policy that covers none of the MX hosts: Postfix defers (policyd query says so).
+  'nomatch.test': {
+    id: '1',
+    site: { kind: 'serve', body: policyText('enforce', ['other.nomatch.test']) },
+  },
+  // RFC 7672 §2.2.2: the MX host is a secure alias; its TLSA RRset sits at the CNAME target only.
+  'cname.test': {
+    secure: true,
+    id: '1',
+    site: enforce('cname.test'),
+    cname: { 'mx.cname.test': 'real.cname.test' },
+    tlsa: { 'real.cname.test': 3 },
+  },
 };
 
 export interface PolicydLab {
@@ -129,7 +144,12 @@ export async function startPolicydLab(): Promise<PolicydLab> {
       type: 'MX',
       data: { preference: 10 * (i + 1), exchange: host },
     }));
-    for (const host of mx) records.push({ name: host, type: 'A', data: LAB_IP });
+    for (const host of mx) {
+      const target = s.cname?.[host];
+      if (target === undefined) records.push({ name: host, type: 'A', data: LAB_IP });
+      else
+        records.push({ name: host, type: 'CNAME', data: target }, { name: target, type: 'A', data: LAB_IP });
+    }
     if (s.id !== undefined)
       records.push({ name: `_mta-sts.${domain}`, type: 'TXT', data: `v=STSv1; id=${s.id}` });
     if (s.site !== undefined) records.push({ name: `mta-sts.${domain}`, type: 'A', data: LAB_IP });
