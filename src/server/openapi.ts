@@ -13,38 +13,33 @@ type Io = 'input' | 'output';
 
 const COMPONENTS = '#/components/schemas/';
 
-/** The named schemas of one side: requests as the API reads them, answers as it writes them. */
-function registryOf(schemas: Record<string, z.ZodType>) {
+/** The named schemas of each side: requests as the API reads them, answers as it writes them. */
+const NAMED: Record<Io, Record<string, z.ZodType>> = { input: REQUEST_SCHEMAS, output: RESPONSE_SCHEMAS };
+const ROOT = '.root';
+
+/** JSON Schemas of `schemas` (by name), named schemas inside them written as references to components. */
+function jsonSchemas(schemas: Record<string, z.ZodType>, io: Io): Record<string, JsonObject> {
   const registry = z.registry<{ id: string }>();
   for (const [id, schema] of Object.entries(schemas)) registry.add(schema, { id });
-  return registry;
-}
-const REGISTRIES: Record<Io, ReturnType<typeof registryOf>> = {
-  input: registryOf(REQUEST_SCHEMAS),
-  output: registryOf(RESPONSE_SCHEMAS),
-};
-
-function componentSchemas(): JsonObject {
-  const out: JsonObject = {};
-  for (const io of ['input', 'output'] as const) {
-    const { schemas } = z.toJSONSchema(REGISTRIES[io], { uri: (id) => `${COMPONENTS}${id}`, io });
-    for (const [id, schema] of Object.entries(schemas)) {
-      const { $schema: _s, $id: _i, ...rest } = schema as JsonObject;
-      out[id] = rest;
-    }
+  const out: Record<string, JsonObject> = {};
+  for (const [id, json] of Object.entries(
+    z.toJSONSchema(registry, { uri: (id) => `${COMPONENTS}${id}`, io }).schemas,
+  )) {
+    const { $schema: _s, $id: _i, ...rest } = json as JsonObject;
+    out[id] = rest;
   }
   return out;
 }
 
-/** `schema` as JSON Schema: a named one (or a part of it) as a reference to its component. */
+function componentSchemas(): JsonObject {
+  return { ...jsonSchemas(NAMED.input, 'input'), ...jsonSchemas(NAMED.output, 'output') };
+}
+
+/** `schema` as JSON Schema: a named one as a reference to its component, and so are the named ones in it. */
 function schemaObject(schema: z.ZodType, io: Io): JsonObject {
-  const json = z.toJSONSchema(schema, { metadata: REGISTRIES[io], io }) as JsonObject;
-  const {
-    $schema: _s,
-    $defs: _d,
-    ...rest
-  } = JSON.parse(JSON.stringify(json).replaceAll('"#/$defs/', `"${COMPONENTS}`)) as JsonObject;
-  return rest;
+  const name = Object.keys(NAMED[io]).find((id) => NAMED[io][id] === schema);
+  if (name !== undefined) return { $ref: `${COMPONENTS}${name}` };
+  return jsonSchemas({ ...NAMED[io], [ROOT]: schema }, io)[ROOT]!;
 }
 
 /** The path parameters or query of a route, one OpenAPI parameter per property. */

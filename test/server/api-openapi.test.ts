@@ -22,6 +22,7 @@ const key = (method: string, path: string) => `${method.toUpperCase()} ${path}`;
 type JsonObject = Record<string, unknown>;
 interface OperationDoc {
   security?: unknown[];
+  parameters?: { name: string; description?: string }[];
   responses: Record<string, { content?: { 'application/json': { schema: JsonObject } } }>;
 }
 interface OpenApiDoc {
@@ -88,6 +89,9 @@ describe('OpenAPI document', () => {
     for (const [path, item] of Object.entries(doc.paths)) {
       for (const [method, op] of Object.entries(item)) {
         assert.ok(Object.keys(op.responses).length > 0, `${method} ${path} has responses`);
+        for (const p of op.parameters ?? []) {
+          assert.ok(p.description, `${method} ${path}: parameter ${p.name} has a description`);
+        }
       }
     }
     assert.deepEqual(doc.paths['/api/login']!.post!.security, [], 'login needs no auth');
