@@ -454,6 +454,21 @@ describe('two daemons sharing one Redis cache (--redis)', () => {
   });
 });
 
+describe('policyd --help', () => {
+  it('teaches the config file, its camelCase keys, the MXGUARD_POLICYD_* variables and the deprecation', async () => {
+    const help = await run(['policyd', '--help']);
+    assert.equal(help.code, 0, help.stderr);
+    assert.match(help.stdout, /--config FILE or MXGUARD_POLICYD_CONFIG: JSON, camelCase keys/);
+    assert.match(help.stdout, /"dataDir": "\/var\/lib\/mxguard"/);
+    assert.match(help.stdout, /MXGUARD_POLICYD_\* environment \(MXGUARD_POLICYD_DATA_DIR/);
+    assert.match(
+      help.stdout,
+      /kebab-case keys of earlier releases \("data-dir"\) are still read, with a warning/,
+    );
+    assert.match(help.stdout, /--log-level <level>/);
+  });
+});
+
 describe('usage errors: exit 2, naming the input', () => {
   const cases: Array<[string[], RegExp]> = [
     [['policyd', '--listen', 'nowhere'], /--listen: expected HOST:PORT/],

@@ -18,6 +18,7 @@ import { probeSmtp } from '../../src/smtp/probe.js';
 import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
 import { DOMAIN_SETTINGS, eventually, httpsGet } from '../fixtures/serve/helpers.js';
+import { BIN } from '../helpers/cli.js';
 import { TestPki } from '../helpers/pki.js';
 import { freePort } from '../helpers/ports.js';
 import { httpRequest, type ServeProcess, spawnServe } from '../helpers/serve-process.js';
@@ -191,6 +192,20 @@ describe('serve: what a user sees', () => {
     assert.equal(res.status, 200);
     serve.child.kill('SIGINT');
     assert.equal(await serve.exit, 0, serve.stderr());
+  });
+
+  it('--help teaches the config file and the MXGUARD_* variables', () => {
+    const help = spawnSync(process.execPath, [BIN, 'serve', '--help'], { encoding: 'utf8' });
+    assert.equal(help.status, 0, help.stderr);
+    assert.match(help.stdout, /--config <file>/);
+    assert.match(
+      help.stdout,
+      /config file \(--config or MXGUARD_CONFIG\) < MXGUARD_\* environment < options/,
+    );
+    assert.match(
+      help.stdout,
+      /MXGUARD_ \+ the config key in upper case \(MXGUARD_DATA_DIR, MXGUARD_TLS_LISTEN/,
+    );
   });
 
   it('refuses a bad config file with exit status 2, naming the file and the key', async () => {
