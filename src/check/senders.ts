@@ -33,7 +33,7 @@ export function sendersFindings(
   sts: StsView,
   tls: ReadonlyMap<string, HostTlsFacts>,
 ): Finding[] {
-  return senderOutcomes({ path, sts, tls }).flatMap(outcomeFindings);
+  return senderOutcomes(path, sts, tls).flatMap(outcomeFindings);
 }
 
 function outcomeFindings(outcome: SenderOutcome): Finding[] {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { formatHostPort } from '../common/host-port.js';
 import { LOG_LEVELS } from '../config/log.js';
-import { listPolicies, purgePolicies } from '../policyd/admin.js';
+import { listPolicies, postfixConsequence, purgePolicies } from '../policyd/admin.js';
 import {
   ConfigError,
   DEFAULT_POLICYD_LISTEN,
@@ -371,6 +371,7 @@ function queryJson(s: DomainSnapshot) {
         }
       : null,
     dane: dane ? { verdict: dane.verdict, mx: dane.mx, hosts: dane.hosts } : null,
+    postfix: postfixConsequence(s) ?? null,
   };
 }
 
@@ -409,6 +410,17 @@ function queryText(s: DomainSnapshot): string {
   if (q.dane) {
     lines.push(`  DANE:   ${q.dane.verdict.kind}: ${q.dane.verdict.reason}`, `          ${q.dane.mx.detail}`);
     for (const h of q.dane.hosts) lines.push(`          ${h.host}: ${h.status}, ${h.detail}`);
+  }
+  if (q.postfix) {
+    // What Postfix does with the answer: said first when it stops mail (defer or bounce).
+    const verb = { dane: 'DANE', 'mta-sts': 'MTA-STS', tls: 'TLS', plain: 'plain text', refuse: 'REFUSES' };
+    const head = q.postfix.stops
+      ? 'WILL NOT DELIVER: with this answer Postfix defers or bounces mail to this domain'
+      : 'delivers';
+    lines.splice(1, 0, `  postfix: ${head}${q.postfix.none ? ` (${q.postfix.none})` : ''}`);
+    q.postfix.hosts.forEach((h, i) => {
+      lines.splice(2 + i, 0, `           ${h.host}: ${verb[h.delivery]}: ${h.why}`);
+    });
   }
   return `${lines.join('\n')}\n`;
 }

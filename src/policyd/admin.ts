@@ -1,9 +1,13 @@
-// What `policyd list` shows: the stored policies, which of them are stale (expired, or, when DNS is
-// asked, published under another id or no longer published), and `policyd purge`.
+// What `policyd query` adds to the answer (what Postfix then does with it); what `policyd list` shows: the
+// stored policies, which of them are stale (expired, or, when DNS is asked, published under another id or no
+// longer published); and `policyd purge`.
 
 import { mapLimit } from '../common/limit.js';
 import type { Resolver } from '../dns/resolver.js';
+import type { StsView } from '../sender/decide.js';
+import { type HostOutcome, senderOutcome } from '../sender/outcome.js';
 import { lookupStsId, type StsIdLookup } from '../sender/sts.js';
+import type { DomainSnapshot } from './engine.js';
 import type { CachedPolicy, PolicyStore } from './store.js';
 
 export interface ListedPolicy {
@@ -59,4 +63,30 @@ export async function purgePolicies(
     if (await store.delete(entry.domain)) purged.push(entry.domain);
   }
   return purged;
+}
+
+/** What Postfix does with the daemon's answer, per MX host, from the daemon's own view of the domain. */
+export interface PostfixConsequence {
+  /** Per MX host: deliver with DANE, MTA-STS, TLS, plain text, or refuse (defer), and why. */
+  hosts: HostOutcome[];
+  /** Why no host is tried at all (null MX, failed MX lookup...). */
+  none?: string;
+  /** Postfix will not deliver: every host is refused, or none is tried. */
+  stops: boolean;
+}
+
+/**
+ * The consequence of the answer (src/sender/outcome.ts, the same code `check` predicts with): an enforced
+ * policy that covers none of the MX hosts in DNS is answered `OK secure match=...`, and Postfix then defers.
+ */
+export function postfixConsequence(s: DomainSnapshot): PostfixConsequence | undefined {
+  const dane = s.dane?.discovery;
+  if (dane === undefined || s.answer === undefined) return undefined;
+  const sts: StsView =
+    s.policy !== undefined
+      ? { kind: 'policy', id: s.policy.id, policy: s.policy.policy }
+      : { kind: 'none', reason: s.noPolicy ?? 'no policy' };
+  const outcome = senderOutcome('dane-mta-sts', { dane, sts, answer: s.answer });
+  const stops = outcome.none !== undefined || outcome.hosts.every((h) => h.delivery === 'refuse');
+  return { hosts: outcome.hosts, ...(outcome.none === undefined ? {} : { none: outcome.none }), stops };
 }

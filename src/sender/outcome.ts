@@ -45,26 +45,36 @@ export interface SenderOutcome {
 }
 
 export interface OutcomeInput {
-  path: SendingPath;
+  /** The DANE view of the domain (daneDiscovery of the path). */
+  dane: DaneDiscovery;
+  /** The gathered path, when there is one (check): hosts without an address are then left out. */
+  path?: SendingPath;
   sts: StsView;
   /** Per MX host name, what a probe showed. */
   tls?: ReadonlyMap<string, HostTlsFacts>;
+  /** The daemon's answer when it is known (policyd query, with its own modes); else decided with the defaults. */
+  answer?: Answer;
 }
 
-/** What every kind of sender does. */
-export function senderOutcomes(input: OutcomeInput): SenderOutcome[] {
-  const dane = daneDiscovery(input.path);
-  return SENDER_KINDS.map((kind) => senderOutcome(kind, dane, input));
+/** What every kind of sender does with a gathered path. */
+export function senderOutcomes(
+  path: SendingPath,
+  sts: StsView,
+  tls?: ReadonlyMap<string, HostTlsFacts>,
+): SenderOutcome[] {
+  const input: OutcomeInput = { dane: daneDiscovery(path), path, sts, ...(tls === undefined ? {} : { tls }) };
+  return SENDER_KINDS.map((kind) => senderOutcome(kind, input));
 }
 
-export function senderOutcome(kind: SenderKind, dane: DaneDiscovery, input: OutcomeInput): SenderOutcome {
+export function senderOutcome(kind: SenderKind, input: OutcomeInput): SenderOutcome {
+  const { dane } = input;
   const facts = (host: string) => input.tls?.get(host) ?? {};
   const hostNames = countedHosts(dane, input.path);
   const outcome: SenderOutcome = { sender: kind, hosts: [] };
   if (kind === 'dane-mta-sts') {
-    outcome.answer = decideAnswer(dane.verdict, input.sts, DEFAULT_DECIDE_OPTIONS);
+    outcome.answer = input.answer ?? decideAnswer(dane.verdict, input.sts, DEFAULT_DECIDE_OPTIONS);
   }
-  const none = noDelivery(dane, input.path, hostNames);
+  const none = noDelivery(dane, hostNames, input.path);
   if (none !== undefined) return { ...outcome, none };
   const statuses = new Map(dane.hosts.map((h) => [h.host, h]));
   for (const host of hostNames) {
@@ -78,16 +88,19 @@ export function senderOutcome(kind: SenderKind, dane: DaneDiscovery, input: Outc
   return outcome;
 }
 
-/** The MX hosts a sender tries: those with an address (or not yet known to have none). */
-function countedHosts(dane: DaneDiscovery, path: SendingPath): string[] {
-  if (path.hosts.length === 0) return dane.mx.hosts;
-  return path.hosts
-    .filter((h) => h.mx.form === 'name' && (h.addresses === undefined || h.addresses.all.length > 0))
-    .map((h) => h.mx.host);
+/** The MX hosts a sender tries: those with an address (or not known to have none). */
+function countedHosts(dane: DaneDiscovery, path: SendingPath | undefined): string[] {
+  if (path !== undefined && path.hosts.length > 0) {
+    return path.hosts
+      .filter((h) => h.mx.form === 'name' && (h.addresses === undefined || h.addresses.all.length > 0))
+      .map((h) => h.mx.host);
+  }
+  const without = new Set(dane.hosts.filter((h) => h.status === 'no-address').map((h) => h.host));
+  return dane.mx.hosts.filter((h) => !without.has(h));
 }
 
-function noDelivery(dane: DaneDiscovery, path: SendingPath, hosts: string[]): string | undefined {
-  switch (path.mx.status) {
+function noDelivery(dane: DaneDiscovery, hosts: string[], path: SendingPath | undefined): string | undefined {
+  switch (dane.mx.status) {
     case 'null':
       return 'the domain publishes a null MX (RFC 7505): mail to it bounces';
     case 'nxdomain':
@@ -98,7 +111,9 @@ function noDelivery(dane: DaneDiscovery, path: SendingPath, hosts: string[]): st
       break;
   }
   if (hosts.length > 0) return undefined;
-  const unresolved = path.hosts.some((h) => (h.addresses?.failures.length ?? 0) > 0);
+  const unresolved =
+    dane.hosts.some((h) => h.status === 'unresolved') ||
+    (path?.hosts.some((h) => (h.addresses?.failures.length ?? 0) > 0) ?? false);
   return unresolved
     ? 'no MX host could be resolved: mail is deferred'
     : 'no MX host has an address: mail to it bounces';

@@ -121,4 +121,39 @@ describe('check predicts policyd', () => {
     assert.equal(dane.code, 'SENDERS_NO_DELIVERY');
     assert.match(dane.message, /MX lookup failed \(DNSSEC validation failed \(bogus\)\): mail is deferred/);
   });
+
+  it('policyd query says when its answer makes Postfix defer, from the same view', async () => {
+    const query = (domain: string, json: boolean) =>
+      runCliAsync([
+        'policyd',
+        'query',
+        domain,
+        ...(json ? ['--json'] : []),
+        '--data-dir',
+        join(tmp, 'policyd'),
+        ...lab.args,
+      ]);
+    const nomatch = await query('nomatch.test', true);
+    assert.equal(nomatch.code, 0, nomatch.stderr);
+    const explained = JSON.parse(nomatch.stdout) as {
+      answer: { reply: string };
+      postfix: { stops: boolean; hosts: Array<{ host: string; delivery: string; why: string }> };
+    };
+    assert.equal(explained.answer.reply, 'OK secure match=other.nomatch.test servername=hostname');
+    assert.equal(explained.postfix.stops, true);
+    assert.deepEqual(
+      explained.postfix.hosts.map((h) => [h.host, h.delivery]),
+      [['mx.nomatch.test', 'refuse']],
+    );
+    assert.match(explained.postfix.hosts[0]!.why, /no mx pattern matching mx\.nomatch\.test/);
+    const text = await query('nomatch.test', false);
+    assert.match(text.stdout, /^ {2}postfix: WILL NOT DELIVER/m);
+    // A domain Postfix delivers to says so, and names how.
+    const enforce = JSON.parse((await query('enforce.test', true)).stdout) as typeof explained;
+    assert.equal(enforce.postfix.stops, false);
+    assert.deepEqual(
+      enforce.postfix.hosts.map((h) => [h.host, h.delivery]),
+      [['mx.enforce.test', 'mta-sts']],
+    );
+  });
 });
