@@ -7,16 +7,21 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import type { HostPort } from '../common/host-port.js';
 import {
-  booleanText,
   ConfigError,
   type ConfigSpec,
-  commaList,
   hostPort,
   loadConfig,
   numberText,
   wholeNumber,
 } from '../config/load.js';
 import { LOG_LEVELS, type LogLevel } from '../config/log.js';
+import {
+  NETWORK_KEYS,
+  NETWORK_OPTIONS,
+  type NetworkSettings,
+  networkSettings,
+  networkText,
+} from '../config/network.js';
 import { DEFAULT_DATA_DIR } from '../store/index.js';
 
 /** Prefix of policyd's environment variables: MXGUARD_POLICYD_ + the key (MXGUARD_POLICYD_DATA_DIR). */
@@ -36,13 +41,7 @@ export interface PolicydSettings {
   /** Redis URL: the policy cache there instead of SQLite. */
   redis?: string;
   /** The common network options; timeoutSeconds limits each policy fetch; httpsPort for labs. */
-  network: {
-    resolver: string[];
-    caFile: string[];
-    allowPrivate: boolean;
-    timeoutSeconds: number;
-    httpsPort: number;
-  };
+  network: NetworkSettings & { httpsPort: number };
   /** The answer when every MX host has usable TLSA (src/sender/decide.ts DaneMode). */
   daneMode: 'dane-only' | 'dane';
   /** MTA-STS testing policies: ignored (RFC 8461 §5) or enforced (TestingMode). */
@@ -68,10 +67,7 @@ const PolicydSchema = z
     metricsListen: hostPort,
     dataDir: path,
     redis: z.string().min(1, 'must not be empty'),
-    resolver: z.array(z.string().min(1)),
-    caFile: z.array(path),
-    allowPrivate: z.boolean(),
-    timeout: wholeNumber(1, 3600),
+    ...NETWORK_KEYS,
     httpsPort: wholeNumber(1, 65535),
     daneMode: z.enum(['dane-only', 'dane'], 'expected dane or dane-only'),
     testingMode: z.enum(['ignore', 'enforce'], 'expected ignore or enforce'),
@@ -94,10 +90,7 @@ const OPTIONS = {
   metricsListen: '--metrics',
   dataDir: '--data-dir',
   redis: '--redis',
-  resolver: '--resolver',
-  caFile: '--ca-file',
-  allowPrivate: '--allow-private',
-  timeout: '--timeout',
+  ...NETWORK_OPTIONS,
   httpsPort: '--https-port',
   daneMode: '--dane-mode',
   testingMode: '--testing-mode',
@@ -134,7 +127,6 @@ export const DEPRECATED_KEYS: Readonly<Record<string, keyof Layer>> = {
 };
 
 const NUMBER_KEYS = new Set([
-  'timeout',
   'httpsPort',
   'idCheckInterval',
   'answerTimeout',
@@ -176,13 +168,7 @@ export function loadPolicydSettings(input: PolicydLoadInput): PolicydSettings {
     metricsListen: m.metricsListen,
     dataDir: m.dataDir ?? resolve(input.cwd, DEFAULT_DATA_DIR),
     redis: m.redis,
-    network: {
-      resolver: m.resolver ?? [],
-      caFile: m.caFile ?? [],
-      allowPrivate: m.allowPrivate ?? false,
-      timeoutSeconds: m.timeout ?? 30,
-      httpsPort: m.httpsPort ?? 443,
-    },
+    network: { ...networkSettings(m), httpsPort: m.httpsPort ?? 443 },
     daneMode: m.daneMode ?? 'dane-only',
     testingMode: m.testingMode ?? 'ignore',
     idCheckIntervalSeconds: m.idCheckInterval ?? 60,
@@ -201,9 +187,7 @@ export { ConfigError };
 /** Text from the environment or the command line, as the type the schema wants for `key`. */
 function fromText(key: string, value: string): unknown {
   if (NUMBER_KEYS.has(key)) return numberText(value);
-  if (key === 'allowPrivate') return booleanText(value);
-  if (key === 'resolver' || key === 'caFile') return commaList(value);
-  return value;
+  return networkText(key, value) ?? value;
 }
 
 /** Paths in a layer are relative to its source: the config file's folder, or the working directory. */

@@ -20,6 +20,7 @@ import {
   numberText,
 } from '../config/load.js';
 import { LOG_LEVELS, type LogLevel } from '../config/log.js';
+import { NETWORK_KEYS, NETWORK_OPTIONS, type NetworkSettings, networkSettings } from '../config/network.js';
 import { DEFAULT_DATA_DIR } from '../store/index.js';
 import { MIN_PASSWORD_LENGTH } from './auth.js';
 import type { ServeConfig } from './context.js';
@@ -54,7 +55,7 @@ export interface ServeSettings extends ServeConfig {
   /** Certificate for handshakes whose SNI names no known host; without it they are refused. */
   defaultCertificate?: CertificateFiles;
   /** Live lookups (the published _mta-sts id): the common network options. */
-  network: { resolver: string[]; caFile: string[]; allowPrivate: boolean; timeoutSeconds: number };
+  network: NetworkSettings;
   /** The config file read, if any (absolute). */
   configFile?: string;
   /**
@@ -167,10 +168,7 @@ const SettingsSchema = z
     adminPassword: z
       .string()
       .min(MIN_PASSWORD_LENGTH, `must have at least ${MIN_PASSWORD_LENGTH} characters`),
-    resolver: z.array(z.string().min(1)),
-    caFile: z.array(path),
-    allowPrivate: z.boolean(),
-    timeout: z.int().min(1).max(3600),
+    ...NETWORK_KEYS,
     certificates: z.record(hostName, certificateFiles),
     defaultCertificate: certificateFiles,
     intake: z
@@ -269,10 +267,7 @@ const SERVE_CONFIG: ConfigSpec<Layer> = {
     trustProxy: '--trust-proxy',
     adminHosts: '--admin-host',
     metricsListen: '--metrics-listen',
-    resolver: '--resolver',
-    caFile: '--ca-file',
-    allowPrivate: '--allow-private',
-    timeout: '--timeout',
+    ...NETWORK_OPTIONS,
   },
   fromText,
   resolvePaths,
@@ -342,12 +337,7 @@ function complete(m: Layer, cwd: string, problems: string[]): ServeSettings {
     adminPassword: m.adminPassword,
     certificates,
     defaultCertificate: m.defaultCertificate,
-    network: {
-      resolver: m.resolver ?? [],
-      caFile: m.caFile ?? [],
-      allowPrivate: m.allowPrivate ?? false,
-      timeoutSeconds: m.timeout ?? 30,
-    },
+    network: networkSettings(m),
     retention: { reportDays: m.retention?.reportDays ?? DEFAULT_REPORT_RETENTION_DAYS },
   };
   if (smtpLimits.reservedForNewClients >= smtpLimits.maxClients) {

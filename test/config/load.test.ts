@@ -2,13 +2,10 @@
 // problem named by its file and key, variable or option, the variable names derived from the keys, and
 // old file keys read with a warning. A small schema stands in for a command's.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { z } from 'zod';
 import {
-  ConfigError,
   type ConfigInput,
   type ConfigSpec,
   commaList,
@@ -19,9 +16,11 @@ import {
   numberText,
   wholeNumber,
 } from '../../src/config/load.js';
+import { configFolder, problemsOf } from '../helpers/config.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'mxguard-config-load-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const folder = configFolder('config');
+const dir = folder.dir;
+const file = folder.write;
 
 const schema = z
   .object({
@@ -53,25 +52,12 @@ const spec: ConfigSpec<Layer> = {
   deprecatedKeys: { 'data-dir': 'dataDir', workers: 'workers' },
 };
 
-let count = 0;
-function file(content: unknown): string {
-  const path = join(dir, `config-${++count}.json`);
-  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
-  return path;
-}
-
 function load(input: Partial<ConfigInput>) {
   return loadConfig(spec, { options: {}, env: {}, cwd: '/srv/app', ...input });
 }
 
 function problems(input: Partial<ConfigInput>): string[] {
-  try {
-    load(input);
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${err}`);
-    return err.problems;
-  }
-  assert.fail('expected the settings to be refused');
+  return problemsOf(() => load(input));
 }
 
 describe('config loader: sources and precedence', () => {

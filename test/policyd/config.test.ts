@@ -2,42 +2,24 @@
 // MXGUARD_POLICYD_* variables, options), defaults, errors naming the source, and the kebab-case keys of
 // earlier releases read with a deprecation warning per key.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { createLogger } from '../../src/config/log.js';
-import {
-  ConfigError,
-  DEPRECATED_KEYS,
-  loadPolicydSettings,
-  type PolicydCliSettings,
-} from '../../src/policyd/config.js';
+import { DEPRECATED_KEYS, loadPolicydSettings, type PolicydCliSettings } from '../../src/policyd/config.js';
 import { fromPino } from '../../src/policyd/log.js';
+import { configFolder, problemsOf as refused } from '../helpers/config.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'mxguard-policyd-config-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
-
-let count = 0;
-function configFile(content: unknown): string {
-  const path = join(dir, `policyd-${++count}.json`);
-  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
-  return path;
-}
+const folder = configFolder('policyd');
+const dir = folder.dir;
+const configFile = folder.write;
 
 function load(cli: PolicydCliSettings = {}, env: NodeJS.ProcessEnv = {}) {
   return loadPolicydSettings({ cli, env, cwd: '/srv/app' });
 }
 
 function problemsOf(cli: PolicydCliSettings, env: NodeJS.ProcessEnv = {}): string[] {
-  try {
-    load(cli, env);
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${err}`);
-    return err.problems;
-  }
-  assert.fail('expected the settings to be refused');
+  return refused(() => load(cli, env));
 }
 
 /** Every key in the new dialect, and the same in the old one. */

@@ -1,42 +1,29 @@
 // Settings of `mxguard serve` (src/server/config.ts): defaults < config file < environment < options,
 // validation errors naming the source and key, and secrets kept out of the logs.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { parseHostPort } from '../../src/common/host-port.js';
 import {
   type CliSettings,
-  ConfigError,
   createLogger,
   describeSettings,
   loadServeSettings,
 } from '../../src/server/config.js';
+import { configFolder, problemsOf as refused } from '../helpers/config.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'mxguard-config-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
-
-let fileCount = 0;
-function configFile(content: unknown): string {
-  const path = join(dir, `serve-${++fileCount}.json`);
-  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
-  return path;
-}
+const folder = configFolder('serve');
+const dir = folder.dir;
+const configFile = folder.write;
 
 function load(cli: CliSettings = {}, env: NodeJS.ProcessEnv = {}) {
   return loadServeSettings({ cli, env, cwd: '/srv/app' });
 }
 
 function problemsOf(cli: CliSettings, env: NodeJS.ProcessEnv = {}): string[] {
-  try {
-    load(cli, env);
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${err}`);
-    return err.problems;
-  }
-  assert.fail('expected the settings to be refused');
+  return refused(() => load(cli, env));
 }
 
 describe('serve settings: defaults and precedence', () => {
