@@ -3,12 +3,11 @@
 // earlier releases read with a deprecation warning per key.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { createLogger } from '../../src/config/log.js';
 import { DEPRECATED_KEYS, loadPolicydSettings, type PolicydCliSettings } from '../../src/policyd/config.js';
 import { fromPino } from '../../src/policyd/log.js';
-import { configFolder, problemsOf as refused } from '../helpers/config.js';
+import { assertProblem, configFolder, logSink, problemsOf as refused } from '../helpers/config.js';
 
 const folder = configFolder('policyd');
 const dir = folder.dir;
@@ -196,10 +195,7 @@ describe('policyd settings: errors name the file and key, the variable or the op
     it(`config file: ${name}`, () => {
       const file = configFile(content);
       const problems = problemsOf({ config: file });
-      assert.ok(
-        problems.some((p) => p.startsWith(`${file}: `) && pattern.test(p)),
-        problems.join('\n'),
-      );
+      assertProblem(problems, pattern, `${file}: `);
     });
   }
 
@@ -220,10 +216,7 @@ describe('policyd settings: errors name the file and key, the variable or the op
   for (const [env, pattern] of envCases) {
     it(`environment: ${Object.keys(env).join(', ')}`, () => {
       const problems = problemsOf({}, env);
-      assert.ok(
-        problems.some((p) => pattern.test(p)),
-        problems.join('\n'),
-      );
+      assertProblem(problems, pattern);
     });
   }
 
@@ -241,23 +234,14 @@ describe('policyd settings: errors name the file and key, the variable or the op
   for (const [cli, pattern] of cliCases) {
     it(`option: ${JSON.stringify(cli)}`, () => {
       const problems = problemsOf(cli);
-      assert.ok(
-        problems.some((p) => pattern.test(p)),
-        problems.join('\n'),
-      );
+      assertProblem(problems, pattern);
     });
   }
 });
 
 describe('policyd log lines: the shared pino logger behind the engine’s Logger function', () => {
   it('writes one JSON object per call with the level, the message and the fields; secrets redacted', () => {
-    const lines: string[] = [];
-    const sink = new Writable({
-      write(chunk, _e, done) {
-        lines.push(String(chunk));
-        done();
-      },
-    });
+    const { stream: sink, lines } = logSink();
     const log = fromPino(createLogger('warn', sink));
     log('info', 'below the level');
     log('warn', 'policy fetch failed', { domain: 'example.com', password: 'hunter2-secret' });
