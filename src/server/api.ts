@@ -134,13 +134,6 @@ async function apiRoutes(api: FastifyInstance, ctx: ServerContext, auth: Auth): 
   for (const route of API_ROUTES) await registerRoute(api, route, { ctx, auth });
 }
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** How the admin authenticated (set by the API's onRequest hook). */
-    principal?: 'session' | 'password' | 'token';
-  }
-}
-
 /** CSRF guard for POST/PUT/PATCH/DELETE (see the header comment). */
 /** `rawTypes`: the content types of a route that takes raw bytes instead of JSON. */
 function checkCsrf(req: FastifyRequest, rawTypes: readonly string[] | undefined): void {

@@ -73,15 +73,19 @@ export interface RawBody {
   maxBytes(ctx: ServerContext): number;
 }
 
+export type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+
 export interface Route<
   P extends z.ZodObject | undefined = undefined,
   Q extends z.ZodObject | undefined = undefined,
   B extends z.ZodType | undefined = undefined,
   R extends Responses = Responses,
+  M extends Method = Method,
+  Path extends string = string,
 > {
-  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  method: M;
   /** As the OpenAPI document writes it: /api/domains/{name}. */
-  path: string;
+  path: Path;
   summary: string;
   tag: Tag;
   /** Answers without authentication. */
@@ -98,7 +102,7 @@ export interface Route<
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: a list holds routes of every input and answer type
-export type AnyRoute = Route<any, any, any, any>;
+export type AnyRoute = Route<any, any, any, any, Method, string>;
 
 /**
  * Declares a route: `defineRoute({ method, path, ..., responses }).handle(async (input) => answer)`.
@@ -110,13 +114,42 @@ export function defineRoute<
   Q extends z.ZodObject | undefined = undefined,
   B extends z.ZodType | undefined = undefined,
   const R extends Responses = Responses,
->(spec: Omit<Route<P, Q, B, R>, 'handler'>) {
+  const M extends Method = Method,
+  const Path extends string = string,
+>(spec: Omit<Route<P, Q, B, R, M, Path>, 'handler'>) {
   return {
-    handle: (handler: Route<P, Q, B, R>['handler']): Route<P, Q, B, R> => ({ ...spec, handler }),
+    handle: (handler: Route<P, Q, B, R, M, Path>['handler']): Route<P, Q, B, R, M, Path> => ({
+      ...spec,
+      handler,
+    }),
   };
 }
 
+/** The body of the 2xx answer of a route's `responses` (undefined for a 204). */
+type SuccessBody<R extends Responses> = {
+  [S in keyof R & number]: `${S}` extends `2${string}`
+    ? R[S] extends { schema: infer T extends z.ZodType }
+      ? z.output<T>
+      : undefined
+    : never;
+}[keyof R & number];
+
+/** What a client sends to a route and what it gets back on success (the dashboard's types). */
+export type Exchange<X> =
+  X extends Route<infer P, infer Q, infer B, infer R, Method, string>
+    ? {
+        params: P extends z.ZodType ? z.input<P> : undefined;
+        query: Q extends z.ZodType ? z.input<Q> : undefined;
+        body: B extends z.ZodType ? z.input<B> : undefined;
+        answer: SuccessBody<R>;
+      }
+    : never;
+
 declare module 'fastify' {
+  interface FastifyRequest {
+    /** How the admin authenticated (set by the API's onRequest hook in api.ts). */
+    principal?: 'session' | 'password' | 'token';
+  }
   interface FastifyContextConfig {
     /** The declaration a route of the API was made from (the API's onRequest hook reads it). */
     apiRoute?: AnyRoute;

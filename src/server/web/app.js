@@ -9,6 +9,7 @@ import { sessionsChart } from './barchart.js';
 import { append, formatCount, formatTime, h, replace } from './dom.js';
 
 /** @typedef {import('../api/schemas.js').ApiTypes} Api */
+/** @typedef {import('../api/routes.js').ApiExchanges} Exchanges */
 /** @typedef {import('./dom.js').Child} Child */
 
 /**
@@ -44,37 +45,44 @@ class ApiFailure extends Error {
 class LoginNeeded extends Error {}
 
 /**
- * fetch + JSON; a 401 (outside the login itself) shows the login page. The answer is unknown here:
- * each caller states which schema of the API it is (a JSDoc cast to Api['...']).
- * @param {'GET' | 'POST' | 'PATCH' | 'DELETE'} method
- * @param {string} path
- * @param {{ json?: unknown, raw?: ArrayBuffer, contentType?: string }} [options]
- * @returns {Promise<unknown>}
+ * Calls an operation of the API, named as in the OpenAPI document (`GET /api/domains/{name}`):
+ * `params` fill the path, `query` the query string (undefined values left out), `json` is the body
+ * (`raw`: bytes instead). Answers the operation's success answer; a 401 (outside the login itself)
+ * shows the login page. The types come from the route declarations (src/server/api/routes.ts).
+ * @template {keyof Exchanges} K
+ * @param {K} operation
+ * @param {{ params?: Exchanges[K]['params'], query?: Exchanges[K]['query'], json?: Exchanges[K]['body'], raw?: ArrayBuffer }} [options]
+ * @returns {Promise<Exchanges[K]['answer']>}
  */
-async function api(method, path, { json, raw, contentType } = {}) {
+async function api(operation, { params, query, json, raw } = {}) {
+  const [method, template = ''] = operation.split(' ');
+  const filled = /** @type {Record<string, string>} */ (params ?? {});
+  const path = template.replace(/\{(\w+)\}/g, (_whole, name) => encodeURIComponent(String(filled[name])));
+  const search = new URLSearchParams();
+  for (const [name, value] of Object.entries(query ?? {})) {
+    if (value !== undefined) search.set(name, String(value));
+  }
+  const url = search.toString() ? `${path}?${search}` : path;
   /** @type {Record<string, string>} */
   const headers = { accept: 'application/json' };
   /** @type {RequestInit} */
   const init = { method, headers, credentials: 'same-origin' };
   if (raw !== undefined) {
     init.body = raw;
-    headers['content-type'] = contentType || 'application/octet-stream';
+    headers['content-type'] = 'application/octet-stream';
   } else if (method === 'POST' || method === 'PATCH') {
     init.body = JSON.stringify(json ?? {});
     headers['content-type'] = 'application/json';
   }
-  const res = await fetch(path, init);
+  const res = await fetch(url, init);
   const body = res.status === 204 ? undefined : await res.json().catch(() => undefined);
-  if (res.status === 401 && path !== '/api/login' && path !== '/api/password') {
-    showLogin(path === '/api/session' ? undefined : 'Your session ended: log in again.');
+  if (res.status === 401 && operation !== 'POST /api/login' && operation !== 'POST /api/password') {
+    showLogin(operation === 'GET /api/session' ? undefined : 'Your session ended: log in again.');
     throw new LoginNeeded('not logged in');
   }
   if (!res.ok) throw new ApiFailure(res.status, body?.message ?? `${res.status} ${res.statusText}`, body);
   return body;
 }
-
-/** @param {...(string | number)} parts */
-const apiPath = (...parts) => `/api/${parts.map(encodeURIComponent).join('/')}`;
 
 // ---------------------------------------------------------------------------------------------
 // messages
@@ -227,26 +235,15 @@ function listValue(item, field, text, { mono = false, content = text } = {}) {
 }
 
 /**
- * `path` with limit and cursor added (the cursor of the page before, absent for the first).
- * @param {string} path
- * @param {number} limit
- * @param {string | null} [cursor]
- */
-function pagePath(path, limit, cursor) {
-  const sep = path.includes('?') ? '&' : '?';
-  return `${path}${sep}limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
-}
-
-/**
  * A table over a paged list: `first` is the first page's answer, `key` the list in it, `row` makes
- * a row's cells; "Show more" loads `path` with the next cursor and appends, until the last page.
+ * a row's cells; "Show more" loads the page after `cursor` and appends, until the last page.
  * @template {string} K
  * @template T
  * @param {string[]} headers
  * @param {Record<NoInfer<K>, T[]> & { total: number, nextCursor: string | null }} first
- * @param {{ key: K, path: string, limit: number, row: (item: T) => Child[], empty?: string, testid: string }} options
+ * @param {{ key: K, next: (cursor: string) => Promise<Record<NoInfer<K>, T[]> & { total: number, nextCursor: string | null }>, row: (item: T) => Child[], empty?: string, testid: string }} options
  */
-function pagedTable(headers, first, { key, path, limit, row, empty, testid }) {
+function pagedTable(headers, first, { key, next, row, empty, testid }) {
   const wrap = table(headers, first[key].map(row), { empty, testid });
   if (first.nextCursor === null) return wrap;
   const tbody = /** @type {HTMLTableSectionElement} */ (wrap.querySelector('tbody'));
@@ -263,7 +260,7 @@ function pagedTable(headers, first, { key, path, limit, row, empty, testid }) {
     attempt(async () => {
       more.disabled = true;
       try {
-        const page = /** @type {typeof first} */ (await api('GET', pagePath(path, limit, cursor)));
+        const page = await next(cursor ?? '');
         append(
           tbody,
           page[key].map((item) => tableRow(row(item))),
@@ -440,7 +437,7 @@ function showLogin(message) {
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     try {
-      await api('POST', '/api/login', { json: { password: password.value } });
+      await api('POST /api/login', { json: { password: password.value } });
       password.value = '';
       clearFlash();
       nav.hidden = false;
@@ -459,7 +456,7 @@ function showLogin(message) {
 const DOMAINS_PAGE = 100;
 
 async function overviewPage() {
-  const first = /** @type {Api['DomainList']} */ (await api('GET', pagePath('/api/domains', DOMAINS_PAGE)));
+  const first = await api('GET /api/domains', { query: { limit: DOMAINS_PAGE } });
   /** @param {Api['DomainOverview']} d */
   const row = (d) => {
     const total = d.last30Days.successful + d.last30Days.failed;
@@ -483,8 +480,7 @@ async function overviewPage() {
         first,
         {
           key: 'domains',
-          path: '/api/domains',
-          limit: DOMAINS_PAGE,
+          next: (cursor) => api('GET /api/domains', { query: { limit: DOMAINS_PAGE, cursor } }),
           row,
           empty: 'No domains yet: add one below.',
           testid: 'domains-table',
@@ -602,7 +598,7 @@ function domainForm() {
       /** @type {Api['DomainCreateRequest']} */
       const body = { name: name.value.trim(), mode: v.mode, mx: v.mx, maxAge: v.maxAge };
       if (v.rua.length > 0) body.rua = v.rua;
-      const change = /** @type {Api['DomainChange']} */ (await api('POST', '/api/domains', { json: body }));
+      const change = await api('POST /api/domains', { json: body });
       clearFlash();
       pendingNotice = change;
       location.hash = `#/domains/${encodeURIComponent(change.domain.name)}`;
@@ -621,16 +617,13 @@ let pendingNotice;
 
 /** @param {string} name */
 async function domainPage(name) {
-  const base = ['domains', name];
-  const [domain, policy, stats, fetchLog] = /**
-    @type {[Api['Domain'], Api['PolicyWithHistory'], Api['DomainStats'], Api['FetchLog']]} */ (
-    await Promise.all([
-      api('GET', apiPath(...base)),
-      api('GET', apiPath(...base, 'policy')),
-      api('GET', `${apiPath(...base, 'stats')}?days=${chartDays}`),
-      api('GET', pagePath(apiPath(...base, 'fetches'), FETCHES_PAGE)),
-    ])
-  );
+  const params = { name };
+  const [domain, policy, stats, fetchLog] = await Promise.all([
+    api('GET /api/domains/{name}', { params }),
+    api('GET /api/domains/{name}/policy', { params }),
+    api('GET /api/domains/{name}/stats', { params, query: { days: chartDays } }),
+    api('GET /api/domains/{name}/fetches', { params, query: { limit: FETCHES_PAGE } }),
+  ]);
   const notice = pendingNotice && pendingNotice.domain.name === domain.name ? pendingNotice : undefined;
   pendingNotice = undefined;
 
@@ -662,7 +655,7 @@ async function domainPage(name) {
           onclick: () =>
             attempt(async () => {
               if (!confirm(`Remove ${domain.name}? Its policy is no longer served.`)) return;
-              await api('DELETE', apiPath('domains', domain.name));
+              await api('DELETE /api/domains/{name}', { params: { name: domain.name } });
               location.hash = '#/';
             }),
         },
@@ -758,10 +751,11 @@ async function recordsView(name) {
     h('button', { type: 'submit' }, 'Update'),
   );
   const load = async () => {
-    const query = target.value.trim() ? `?policyHostTarget=${encodeURIComponent(target.value.trim())}` : '';
-    const set = /** @type {Api['RecordSet']} */ (
-      await api('GET', `${apiPath('domains', name, 'records')}${query}`)
-    );
+    const policyHostTarget = target.value.trim() || undefined;
+    const set = await api('GET /api/domains/{name}/records', {
+      params: { name },
+      query: { policyHostTarget },
+    });
     replace(container, recordTabs(set, form));
   };
   await load();
@@ -838,9 +832,10 @@ function policySection(domain, policy) {
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     attempt(async () => {
-      const change = /** @type {Api['DomainChange']} */ (
-        await api('PATCH', apiPath('domains', domain.name), { json: values() })
-      );
+      const change = await api('PATCH /api/domains/{name}', {
+        params: { name: domain.name },
+        json: values(),
+      });
       pendingNotice = change;
       clearFlash();
       await render();
@@ -890,8 +885,11 @@ function fetchSection(name, log) {
           h('summary', {}, summary),
           pagedTable(['Time', 'Client IP', 'Client', 'User-Agent'], log, {
             key: 'fetches',
-            path: apiPath('domains', name, 'fetches'),
-            limit: FETCHES_PAGE,
+            next: (cursor) =>
+              api('GET /api/domains/{name}/fetches', {
+                params: { name },
+                query: { limit: FETCHES_PAGE, cursor },
+              }),
             row: (f) => [
               formatTime(f.at),
               h('td', { class: 'mono' }, f.clientIp),
@@ -911,12 +909,10 @@ const REPORTS_PAGE = 50;
 const REJECTED_PAGE = 20;
 
 async function reportsPage() {
-  const [reports, rejected] = /** @type {[Api['ReportList'], Api['RejectedList']]} */ (
-    await Promise.all([
-      api('GET', pagePath('/api/reports', REPORTS_PAGE)),
-      api('GET', pagePath('/api/rejected', REJECTED_PAGE)),
-    ])
-  );
+  const [reports, rejected] = await Promise.all([
+    api('GET /api/reports', { query: { limit: REPORTS_PAGE } }),
+    api('GET /api/rejected', { query: { limit: REJECTED_PAGE } }),
+  ]);
   return h(
     'div',
     {},
@@ -928,8 +924,7 @@ async function reportsPage() {
         reports,
         {
           key: 'reports',
-          path: '/api/reports',
-          limit: REPORTS_PAGE,
+          next: (cursor) => api('GET /api/reports', { query: { limit: REPORTS_PAGE, cursor } }),
           row: (r) => [
             listValue(r, 'organization', r.organization, {
               content: h('a', { href: `#/reports/${r.id}` }, r.organization || '(no name)'),
@@ -951,8 +946,7 @@ async function reportsPage() {
       `Rejected input (${formatCount(rejected.total)})`,
       pagedTable(['Received', 'Source', 'Submitter', 'Size', 'Reason'], rejected, {
         key: 'rejected',
-        path: '/api/rejected',
-        limit: REJECTED_PAGE,
+        next: (cursor) => api('GET /api/rejected', { query: { limit: REJECTED_PAGE, cursor } }),
         row: (r) => [
           formatTime(r.receivedAt),
           r.source,
@@ -991,9 +985,7 @@ function importForm() {
       const bytes = await chosen.arrayBuffer();
       let outcome;
       try {
-        outcome = /** @type {Api['ImportResult']} */ (
-          await api('POST', `/api/reports/import?filename=${encodeURIComponent(chosen.name)}`, { raw: bytes })
-        );
+        outcome = await api('POST /api/reports/import', { query: { filename: chosen.name }, raw: bytes });
       } catch (err) {
         if (!(err instanceof ApiFailure) || err.body?.rejectedId === undefined) throw err;
         await render(); // the rejected list below now shows it
@@ -1029,7 +1021,7 @@ function deleteReportButton(id, what) {
       onclick: () =>
         attempt(async () => {
           if (!confirm(`Delete report ${what}? Its sessions leave the charts and tables.`)) return;
-          await api('DELETE', apiPath('reports', id));
+          await api('DELETE /api/reports/{id}', { params: { id } });
           pendingFlash = [`Report ${what} deleted.`, 'ok'];
           location.hash = '#/reports';
         }),
@@ -1090,7 +1082,7 @@ async function reportPage(id) {
   /** @type {Api['Report']} */
   let r;
   try {
-    r = /** @type {Api['Report']} */ (await api('GET', apiPath('reports', id)));
+    r = await api('GET /api/reports/{id}', { params: { id } });
   } catch (err) {
     // Stored too large to show (an older mxguard kept megabyte values): the summary, to delete it.
     if (err instanceof ApiFailure && err.status === 413 && err.body?.report) {
@@ -1170,7 +1162,7 @@ async function reportPage(id) {
 // ---- settings ----
 
 async function settingsPage() {
-  const { tokens } = /** @type {Api['TokenList']} */ (await api('GET', '/api/tokens'));
+  const { tokens } = await api('GET /api/tokens');
   const current = h('input', {
     type: 'password',
     id: 'f-current',
@@ -1191,7 +1183,7 @@ async function settingsPage() {
   pwForm.addEventListener('submit', (event) => {
     event.preventDefault();
     attempt(async () => {
-      await api('POST', '/api/password', { json: { current: current.value, next: next.value } });
+      await api('POST /api/password', { json: { current: current.value, next: next.value } });
       showLogin('Password changed: log in with the new one.');
     });
   });
@@ -1207,9 +1199,7 @@ async function settingsPage() {
   tokenForm.addEventListener('submit', (event) => {
     event.preventDefault();
     attempt(async () => {
-      const t = /** @type {Api['ApiTokenCreated']} */ (
-        await api('POST', '/api/tokens', { json: { name: tokenName.value } })
-      );
+      const t = await api('POST /api/tokens', { json: { name: tokenName.value } });
       await render();
       flash(`Token "${t.name}" created. Copy it now, it is not shown again: ${t.token}`, 'ok');
     });
@@ -1238,7 +1228,7 @@ async function settingsPage() {
               class: 'danger small',
               onclick: () =>
                 attempt(async () => {
-                  await api('DELETE', apiPath('tokens', t.id));
+                  await api('DELETE /api/tokens/{id}', { params: { id: t.id } });
                   await render();
                 }),
             },
@@ -1256,7 +1246,7 @@ async function settingsPage() {
 
 byId('logout').addEventListener('click', () =>
   attempt(async () => {
-    await api('POST', '/api/logout');
+    await api('POST /api/logout');
     showLogin('Logged out.');
   }),
 );
@@ -1267,7 +1257,7 @@ window.addEventListener('hashchange', () => {
 
 (async () => {
   try {
-    await api('GET', '/api/session');
+    await api('GET /api/session');
   } catch {
     return; // the login page is showing
   }
