@@ -2,8 +2,8 @@
 // senders re-fetch the policy only when the record's `id` changes, so after every policy change the
 // published id must be updated too; until it is, the dashboard warns. Looked up live through
 // ctx.resolver each time it is asked.
-import { MtaStsError } from '../mtasts/error.js';
-import { parseStsRecord, selectStsRecord } from '../mtasts/record.js';
+import { failureSentence } from '../sender/dns-failure.js';
+import { lookupStsRecord } from '../sender/sts.js';
 import { domainKey } from '../store/domain-rules.js';
 import { StoreError } from '../store/types.js';
 import type { ServerContext } from './context.js';
@@ -25,32 +25,21 @@ export async function publishedIdStatus(ctx: ServerContext, domain: string): Pro
   if (!stored) throw new StoreError('STORE_DOMAIN_UNKNOWN', `domain "${domain}" is not configured`);
   const current = stored.policyId;
   const name = `_mta-sts.${domainKey(stored.name)}`;
-  const lookup = await ctx.resolver.txt(name);
   const fail = (error: string): PublishedIdStatus => ({ current, matches: false, error });
-  switch (lookup.outcome) {
-    case 'ok':
-      break;
-    case 'nxdomain':
-    case 'nodata':
-      return fail(`${name}: no TXT record published`);
-    default:
+  // The lookup every sender makes (src/sender/sts.ts, RFC 8461 §3.1).
+  const lookup = await lookupStsRecord(ctx.resolver, domainKey(stored.name));
+  switch (lookup.kind) {
+    case 'id':
+      return { published: lookup.id, current, matches: lookup.id === current };
+    case 'failed':
+      return fail(`${name}: DNS lookup failed: ${failureSentence(lookup.failure)}`);
+    case 'many':
       return fail(
-        `${name}: DNS lookup failed (${lookup.outcome}${lookup.result.error ? `: ${lookup.result.error}` : ''})`,
+        `${name}: ${lookup.records.length} "v=STSv1" records; senders ignore them all (RFC 8461 §3.1)`,
       );
-  }
-  // RFC 8461 §3.1: exactly one record starting with "v=STSv1;" counts; others are ignored.
-  const selection = selectStsRecord(lookup.values);
-  if (selection.kind === 'none') return fail(`${name}: no TXT record starts with "v=STSv1;"`);
-  if (selection.kind === 'many') {
-    return fail(
-      `${name}: ${selection.records.length} "v=STSv1" records; senders ignore them all (RFC 8461 §3.1)`,
-    );
-  }
-  try {
-    const { record } = parseStsRecord(selection.record);
-    return { published: record.id, current, matches: record.id === current };
-  } catch (err) {
-    if (err instanceof MtaStsError) return fail(`${name}: ${err.message}`);
-    throw err;
+    case 'invalid':
+      return fail(`${name}: ${lookup.error}`);
+    case 'absent':
+      return fail(`${name}: no TXT record starting with "v=STSv1;" is published`);
   }
 }
