@@ -1,7 +1,7 @@
 // The contract of the `mxguard serve` JSON API in zod: the path parameters, queries and bodies the
 // routes of src/server/api/ validate, and the answers they send. src/server/openapi.ts derives the
 // OpenAPI 3.1 document (GET /api/openapi.json, docs/api.md) from these same schemas, and the dashboard
-// (src/server/web, JSDoc) takes its types of the answers from ApiTypes.
+// (src/server/web, JSDoc) takes its types from them (ApiTypes, and ApiExchanges of routes.ts).
 import { z } from 'zod';
 import { CLIP_MARK, LIST_DOMAINS_MAX, LIST_PAGE_MAX_BYTES, LIST_TEXT_MAX } from '../../store/paging.js';
 
