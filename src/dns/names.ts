@@ -1,3 +1,5 @@
+import { hostNameProblem } from '../common/hostname.js';
+
 // Domain name helpers: the form names are compared in, host name syntax (RFC 1123 §2.1,
 // RFC 952, RFC 3696 §2) and the limits of the wire format (RFC 1035 §2.3.4, §3.1).
 
@@ -31,27 +33,17 @@ export function queryNameProblem(name: string): string | undefined {
   return undefined;
 }
 
-const LDH_LABEL = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
-
 /**
- * Why `name` is not a valid host name, or undefined when it is.
- * RFC 1123 §2.1: letters, digits and hyphens (LDH), labels 1-63 characters that neither start nor
- * end with a hyphen, at most 253 characters without the trailing dot. RFC 3696 §2: the last label
- * is not all digits (so an IP address is not a host name).
+ * Why `name` is not a valid host name, or undefined when it is: the one validator (common/hostname.ts:
+ * RFC 5321 §4.1.2 LDH labels within the RFC 1035 limits), plus RFC 3696 §2: the last label is not all
+ * digits (so an IP address is not a host name).
  */
 export function hostnameProblem(name: string): string | undefined {
   const n = normalizeName(name);
   if (n === '' || n === '.') return 'empty host name';
-  if (n.length > 253) return `host name is ${n.length} characters, more than 253`;
-  const labels = n.split('.');
-  for (const label of labels) {
-    if (label === '') return `empty label in "${name}"`;
-    if (label.length > 63) return `label "${label}" is ${label.length} characters, more than 63`;
-    if (!LDH_LABEL.test(label)) {
-      return `label "${label}" is not letters, digits and inner hyphens (LDH)`;
-    }
-  }
-  if (/^[0-9]+$/.test(labels[labels.length - 1]!)) return `last label of "${name}" is all digits`;
+  const problem = hostNameProblem(n);
+  if (problem !== undefined) return problem;
+  if (/^[0-9]+$/.test(n.slice(n.lastIndexOf('.') + 1))) return `last label of "${name}" is all digits`;
   return undefined;
 }
 

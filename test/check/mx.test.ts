@@ -360,7 +360,7 @@ describe('checkMx: broken MX hosts', () => {
         ['under_score.badname.test', 'fail'],
       ],
     );
-    assert.match(found[0]!.message, /not letters, digits and inner hyphens/);
+    assert.match(found[0]!.message, /may only contain letters, digits and "-"/);
     assert.deepEqual(r.hosts, []);
   });
 
