@@ -8,21 +8,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import type { Finding } from '../../src/check/types.js';
 import { BIN, runCliAsync } from '../helpers/cli.js';
 import { type PolicydLab, SCENARIOS, startPolicydLab } from '../helpers/policyd-lab.js';
 import { type Postmap, postmapClient } from '../helpers/postmap.js';
 import { Daemon, requireCommand } from '../lab/dnssec.js';
 import { freePort } from '../lab/redis.js';
-
-interface Finding {
-  section: string;
-  status: string;
-  code: string;
-  message: string;
-  host?: string;
-  sender?: string;
-  answer?: string;
-}
 
 const DOMAINS = Object.keys(SCENARIOS);
 
