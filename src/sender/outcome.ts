@@ -6,6 +6,7 @@
 //
 // Kinds: `dane-mta-sts` (Postfix with mxguard policyd, Exchange Online: DANE first, RFC 8461 §2),
 // `mta-sts` (MTA-STS only, as Gmail), `opportunistic` (STARTTLS when offered, no authentication).
+import { normalizeHost } from '../common/hostname.js';
 import { policyCoversMx } from '../mtasts/match.js';
 import type { StsPolicy } from '../mtasts/policy.js';
 import { type DaneDiscovery, daneDiscovery, type HostDane } from './dane.js';
@@ -142,9 +143,20 @@ function mtaSts(host: string, sts: StsView, f: HostTlsFacts): Omit<HostOutcome, 
   return authenticatedByPolicy(host, policy, f);
 }
 
-/** RFC 8461 §4.1, §4.2, §5: an enforced policy needs the host listed, STARTTLS and a valid certificate. */
-function authenticatedByPolicy(host: string, policy: StsPolicy, f: HostTlsFacts): Omit<HostOutcome, 'host'> {
-  if (!policyCoversMx(policy, host)) {
+/**
+ * RFC 8461 §4.1, §4.2, §5: an enforced policy needs the host listed, STARTTLS and a valid certificate.
+ * `postfix`: Postfix matches the `secure match=` list of the daemon's answer, where "*.example.com" is
+ * written ".example.com" and covers names at any depth (looser than §4.1's one label).
+ */
+function authenticatedByPolicy(
+  host: string,
+  policy: StsPolicy,
+  f: HostTlsFacts,
+  matching: 'rfc8461' | 'postfix' = 'rfc8461',
+): Omit<HostOutcome, 'host'> {
+  const listed =
+    matching === 'postfix' ? policy.mx.some((p) => postfixMatches(p, host)) : policyCoversMx(policy, host);
+  if (!listed) {
     return {
       delivery: 'refuse',
       why: `the enforced MTA-STS policy lists no mx pattern matching ${host} (${policy.mx.join(', ')}): mail is deferred (RFC 8461 §4.1)`,
@@ -194,7 +206,7 @@ function daneMtaSts(
       const policy = sts.kind === 'policy' ? sts.policy : undefined;
       return policy === undefined
         ? { delivery: 'refuse', why: 'no policy behind the secure answer' }
-        : authenticatedByPolicy(host, policy, f);
+        : authenticatedByPolicy(host, policy, f, 'postfix');
     }
     default:
       return opportunistic(f);
@@ -212,4 +224,11 @@ function danePinned(f: HostTlsFacts): Omit<HostOutcome, 'host'> {
     };
   }
   return { delivery: 'dane', why: 'TLS authenticated by DNSSEC-secure TLSA records (RFC 7672)' };
+}
+
+/** Postfix's `match=` rule for one policy pattern (see authenticatedByPolicy). */
+function postfixMatches(pattern: string, host: string): boolean {
+  const p = normalizeHost(pattern);
+  const h = normalizeHost(host);
+  return p.startsWith('*.') ? h.endsWith(p.slice(1)) : p === h;
 }

@@ -103,7 +103,10 @@ describe('senderOutcome', () => {
     assert.deepEqual(deliveries('mta-sts', dane, sts), [
       ['mx.example.com', 'mta-sts'],
       ['backup.example.net', 'refuse'],
-    ]);
+    ]); // Postfix matches ".example.com" at any depth; an RFC 8461 sender only one label down.
+    const deep = discovery(insecureMx('a.mx.example.com'));
+    assert.deepEqual(deliveries('dane-mta-sts', deep, sts), [['a.mx.example.com', 'mta-sts']]);
+    assert.deepEqual(deliveries('mta-sts', deep, sts), [['a.mx.example.com', 'refuse']]);
   });
 
   it('a testing policy is not enforced: opportunistic TLS, or plain text without STARTTLS', () => {
