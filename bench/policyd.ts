@@ -4,8 +4,8 @@
 //
 //   npx tsc -p tsconfig.json && node --import tsx bench/policyd.ts [--rounds 3] [--seconds 10]
 //     [--concurrency 1,10,50] [--domains 16] [--targets ours,peer,peer-sqlite[,baseline]] [--no-pin]
-//     [--client native|node] [--transport tcp|unix] [--json FILE] [--cpu-prof DIR] [--quiet-threshold PCT]
-//     [--quiet-wait SECONDS] [--max-others PCT] [--max-steal PCT] [--attempts N]
+//     [--client native|node] [--transport tcp|unix] [--peer-cache-grace SECONDS] [--json FILE] [--cpu-prof DIR]
+//     [--quiet-threshold PCT] [--quiet-wait SECONDS] [--max-others PCT] [--max-steal PCT] [--attempts N]
 //   node --import tsx bench/policyd.ts --from-json FILE   (the report of an earlier --json FILE again)
 //
 // What it does:
@@ -26,6 +26,10 @@
 //   p50/p99 latency (write to last reply byte), the daemon's own CPU time per query (utime+stime from
 //   /proc/PID/stat, the daemon and its descendants; stime, the kernel's part, also on its own), the client's
 //   CPU per query, and the machine's CPU steal and load (from /proc/stat and /proc/loadavg) during the run;
+//   how often the daemon's event-loop thread went to sleep (voluntary context switches: it had nothing to do)
+//   or was preempted, and how often the client slept, per 1000 queries; the DNS queries the lab server got
+//   (the peer checks a cached policy's TXT id again once it is older than its `cache_grace`,
+//   `--peer-cache-grace`, default 60 s as the peer's own default);
 // - before each run, a wait (at most --quiet-wait s, default 60) until other processes on the machine use
 //   less than --quiet-threshold % (default 10) of both CPUs: this machine is shared; a run during which other
 //   processes used more than --max-others % (default 10), or during which the hypervisor stole more than
@@ -112,6 +116,20 @@ interface Run {
   /** 1-minute load average at the end of the run. */
   load: number;
   mismatches: number;
+  /**
+   * Voluntary context switches of the daemon's main thread per 1000 queries: how often its event loop found
+   * nothing to do and slept (absent in runs saved before this field existed).
+   */
+  daemonSleepsPerK?: number;
+  /** Involuntary context switches of the daemon's main thread per 1000 queries (preempted). */
+  daemonPreemptedPerK?: number;
+  /** Voluntary context switches of the client per 1000 queries (the native client; 0 for the Node one). */
+  clientSleepsPerK?: number;
+  /** DNS queries the lab DNS server received during the run (a daemon checking its cache against DNS). */
+  dnsQueries?: number;
+  /** Moves of the daemon's main thread and of the client to another CPU during the run (/proc/PID/sched). */
+  daemonMigrations?: number;
+  clientMigrations?: number;
 }
 
 const { values: args } = parseArgs({
@@ -132,6 +150,7 @@ const { values: args } = parseArgs({
     'max-others': { type: 'string', default: '10' },
     'max-steal': { type: 'string', default: '3' },
     attempts: { type: 'string', default: '4' },
+    'peer-cache-grace': { type: 'string', default: '60' },
   },
 });
 const rounds = positive(args.rounds, '--rounds');
@@ -144,12 +163,16 @@ const quietWait = Number(args['quiet-wait']);
 const maxOthers = Number(args['max-others']);
 const maxSteal = Number(args['max-steal']);
 const attempts = positive(args.attempts, '--attempts');
+/** The peers' `cache_grace` (seconds a cached policy is used before its TXT id is checked again). */
+const peerCacheGrace = positive(args['peer-cache-grace'], '--peer-cache-grace');
 const wanted = new Set(args.targets.split(','));
 if (args.transport !== 'tcp' && args.transport !== 'unix') throw new Error('--transport: tcp or unix');
 const unix = args.transport === 'unix';
 if (args.client !== 'native' && args.client !== 'node') throw new Error('--client: native or node');
 /** The native client's binary (built at start), or undefined for the Node client. */
 let nativeClient: string | undefined;
+/** How many queries the lab DNS server has received so far. */
+let labDnsQueries: () => number = () => 0;
 for (const t of wanted) {
   if (!(TARGET_NAMES as readonly string[]).includes(t))
     throw new Error(`--targets: unknown "${t}" (${TARGET_NAMES.join(', ')})`);
@@ -215,6 +238,7 @@ async function main(): Promise<void> {
     }
     const dns = await startDnsServer([{ origin: 'bench.test', records }], { host: DNS_ADDRESS, port: 53 });
     cleanups.push(() => dns.stop());
+    labDnsQueries = () => dns.queries.length;
     const web = await startPolicyHost({
       host: WEB_ADDRESS,
       port: 443,
@@ -237,6 +261,7 @@ async function main(): Promise<void> {
         cpu: pin ? DAEMON_CPU : undefined,
         socketPath: unix ? join(work, `${name}.sock`) : undefined,
         cache: name === 'peer-sqlite' ? 'sqlite' : 'internal',
+        cacheGrace: peerCacheGrace,
       });
       cleanups.push(() => peerDaemon.stop());
       if (!peerDaemon.uvloop)
@@ -310,7 +335,10 @@ async function main(): Promise<void> {
               `${Math.round(run.qps)} q/s, p50 ${run.p50us.toFixed(0)} µs, p99 ${run.p99us.toFixed(0)} µs, ` +
               `${run.cpuUsPerQuery.toFixed(1)} µs CPU/query (${run.systemUsPerQuery.toFixed(1)} kernel), ` +
               `client ${run.clientUsPerQuery.toFixed(1)} µs/query (${run.clientBusyPct.toFixed(0)} % busy), steal ${run.stealPct.toFixed(1)} %, ` +
-              `others ${run.othersPct.toFixed(1)} %, load ${run.load}` +
+              `others ${run.othersPct.toFixed(1)} %, load ${run.load}, per 1000 queries the daemon slept ` +
+              `${run.daemonSleepsPerK?.toFixed(0)} times (preempted ${run.daemonPreemptedPerK?.toFixed(0)}), ` +
+              `the client ${run.clientSleepsPerK?.toFixed(0)}; ${run.dnsQueries} lab DNS queries; ` +
+              `CPU changes: daemon ${run.daemonMigrations}, client ${run.clientMigrations}` +
               (run.mismatches ? `, ${run.mismatches} WRONG ANSWERS` : ''),
           );
         }
@@ -331,7 +359,10 @@ async function main(): Promise<void> {
       ),
     );
     if (args.json)
-      writeFileSync(args.json, `${JSON.stringify({ rounds, seconds, levels, pin, runs }, null, 2)}\n`);
+      writeFileSync(
+        args.json,
+        `${JSON.stringify({ rounds, seconds, levels, pin, domains: domainCount, transport: args.transport, peerCacheGrace, runs }, null, 2)}\n`,
+      );
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup().catch((err) => log(`cleanup: ${err}`));
     pki.remove();
@@ -441,6 +472,9 @@ async function measure(
     self: processTicks(process.pid),
     client: load.clientTicks(),
     stat: machineTicks(),
+    daemonSwitches: contextSwitches(target.pid),
+    clientSwitches: load.clientPid === undefined ? undefined : contextSwitches(load.clientPid),
+    dns: labDnsQueries(),
   });
   let result: LoadResult;
   let begin: ReturnType<typeof sample>;
@@ -463,6 +497,7 @@ async function measure(
   // The Node client's ticks are this process's own.
   const otherTicks = daemonTicks + (end.self - begin.self) + (nativeClient ? clientTicks : 0);
   const perQuery = (ticks: number) => (queries === 0 ? 0 : ((ticks / CLOCK_TICKS) * 1e6) / queries);
+  const perThousand = (count: number) => (queries === 0 ? 0 : (count * 1000) / queries);
   return {
     target: target.name,
     concurrency,
@@ -481,6 +516,14 @@ async function measure(
     load: Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]),
     mismatches: result.mismatches,
     attempts: 1,
+    daemonSleepsPerK: perThousand(end.daemonSwitches.voluntary - begin.daemonSwitches.voluntary),
+    daemonPreemptedPerK: perThousand(end.daemonSwitches.involuntary - begin.daemonSwitches.involuntary),
+    clientSleepsPerK: perThousand(
+      (end.clientSwitches?.voluntary ?? 0) - (begin.clientSwitches?.voluntary ?? 0),
+    ),
+    dnsQueries: end.dns - begin.dns,
+    daemonMigrations: end.daemonSwitches.migrations - begin.daemonSwitches.migrations,
+    clientMigrations: (end.clientSwitches?.migrations ?? 0) - (begin.clientSwitches?.migrations ?? 0),
   };
 }
 
@@ -490,6 +533,8 @@ interface Load {
   stop(): Promise<LoadResult>;
   /** The client's CPU time so far (clock ticks). */
   clientTicks(): number;
+  /** The client's process when it is not this one (the native client). */
+  clientPid?: number;
   close(): void;
 }
 
@@ -511,6 +556,7 @@ async function openNativeLoad(target: Target, requests: string[], concurrency: n
   return {
     go: () => loop.go(),
     clientTicks: () => processTicks(loop.pid),
+    clientPid: loop.pid,
     close: () => loop.kill(),
     stop: async () => {
       const result = await loop.stop();
@@ -593,6 +639,29 @@ async function waitForQuiet(): Promise<{ seconds: number; pct: number } | undefi
     if (pct < quietThreshold) return seconds > 1 ? { seconds, pct } : undefined;
     if (seconds >= quietWait) return { seconds, pct };
   }
+}
+
+/**
+ * Context switches of a process's main thread (/proc/PID/status): voluntary (it blocked, e.g. in epoll_wait
+ * with nothing to do) and involuntary (preempted); and its moves to another CPU (/proc/PID/sched, 0 when the
+ * kernel does not have it). The main thread is the event loop of every daemon here.
+ */
+function contextSwitches(pid: number): { voluntary: number; involuntary: number; migrations: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s*(\\d+)`, 'm').exec(status)?.[1] ?? 0);
+  let migrations = 0;
+  try {
+    migrations = Number(
+      /^se\.nr_migrations\s*:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/sched`, 'utf8'))?.[1] ?? 0,
+    );
+  } catch {
+    // no /proc/PID/sched (a kernel without CONFIG_SCHED_DEBUG)
+  }
+  return {
+    voluntary: field('voluntary_ctxt_switches'),
+    involuntary: field('nonvoluntary_ctxt_switches'),
+    migrations,
+  };
 }
 
 /** utime + stime (clock ticks) of one process (all its threads, not its children). */
@@ -703,6 +772,15 @@ function report(runs: Run[], levels: number[], names: Target['name'][], roundCou
         `| ${c} | ${label} | ${cells.join(' | ')} |${peers.map((p) => ` ${fmt(ratio(p, c, metric), 2)} |`).join('')}`,
       );
     }
+    // How the daemon and the client waited for each other (not in runs saved before these were counted).
+    for (const [label, metric] of [
+      ['daemon slept, per 1000 queries', (r: Run) => r.daemonSleepsPerK],
+      ['client slept, per 1000 queries', (r: Run) => r.clientSleepsPerK],
+    ] as const) {
+      if (runs.some((r) => metric(r) === undefined)) continue;
+      const cells = names.map((n) => fmt(median(pick(n, c).map((r) => metric(r) ?? 0))));
+      lines.push(`| ${c} | ${label} | ${cells.join(' | ')} |${peers.map(() => ' |').join('')}`);
+    }
     for (const [label, metric] of [
       ['client busy (% of its CPU, min to max)', (r: Run) => r.clientBusyPct],
       ['CPU steal (% of both CPUs, min to max)', (r: Run) => r.stealPct],
@@ -720,7 +798,8 @@ function report(runs: Run[], levels: number[], names: Target['name'][], roundCou
     lines.push("Ratios: the median over rounds of ours / peer, each round's pair run back to back.", '');
   lines.push(
     'Every run (round, daemon, connections, queries/s, p50 µs, p99 µs, CPU µs/query, of which kernel µs/query, ' +
-      'client CPU µs/query, client busy %, steal %, others %, load, attempts):',
+      'client CPU µs/query, client busy %, steal %, others %, load, attempts; then, per 1000 queries, the ' +
+      "daemon's sleeps and preemptions and the client's sleeps, and the lab DNS queries during the run):",
   );
   lines.push('');
   lines.push('```');
@@ -741,6 +820,14 @@ function report(runs: Run[], levels: number[], names: Target['name'][], roundCou
         fmt(r.othersPct, 1).padStart(5),
         String(r.load).padStart(5),
         r.attempts,
+        ...(r.daemonSleepsPerK === undefined
+          ? []
+          : [
+              fmt(r.daemonSleepsPerK).padStart(4),
+              fmt(r.daemonPreemptedPerK ?? 0).padStart(4),
+              fmt(r.clientSleepsPerK ?? 0).padStart(4),
+              String(r.dnsQueries ?? 0).padStart(4),
+            ]),
       ].join(' '),
     );
   }
