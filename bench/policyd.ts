@@ -4,8 +4,9 @@
 //
 //   npx tsc -p tsconfig.json && node --import tsx bench/policyd.ts [--rounds 3] [--seconds 10]
 //     [--concurrency 1,10,50] [--domains 16] [--targets ours,peer,peer-sqlite[,baseline]] [--no-pin]
-//     [--client native|node] [--transport tcp|unix] [--peer-cache-grace SECONDS] [--json FILE] [--cpu-prof DIR]
-//     [--quiet-threshold PCT] [--quiet-wait SECONDS] [--max-others PCT] [--max-steal PCT] [--attempts N]
+//     [--daemon-cpu 1] [--client native|node] [--transport tcp|unix] [--peer-cache-grace SECONDS] [--json FILE]
+//     [--cpu-prof DIR] [--quiet-threshold PCT] [--quiet-wait SECONDS] [--max-others PCT] [--max-steal PCT]
+//     [--attempts N]
 //   node --import tsx bench/policyd.ts --from-json FILE   (the report of an earlier --json FILE again)
 //
 // What it does:
@@ -16,8 +17,9 @@
 // - the daemons: ours; `peer` (postfix-mta-sts-resolver, in-memory cache); `peer-sqlite` (the same with the
 //   sqlite cache Debian's /etc/mta-sts-daemon.yml configures); `baseline` (a bare Node netstring responder:
 //   one fixed reply, no logic, reading into one reused buffer as our daemon does);
-// - every daemon pinned to CPU 1 (`taskset -c 1`), this process and the client to CPU 0, so the client's own
-//   CPU does not come out of the daemon's; `--no-pin` leaves scheduling to the kernel;
+// - every daemon pinned to CPU 1 (`taskset -c 1`; `--daemon-cpu 0` swaps), this process and the client to the
+//   other CPU, so the client's own CPU does not come out of the daemon's; `--no-pin` leaves scheduling to the
+//   kernel;
 // - every domain queried once on each daemon (the fetch), answers checked to agree, then 2 s of warm-up
 //   at the highest concurrency (JIT, caches);
 // - rounds x concurrency levels x daemons of `--seconds` each, the daemon order alternating per round: a
@@ -65,8 +67,6 @@ import { buildClosedLoop, NativeClosedLoop } from './closed-loop.js';
 const BIN = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const DNS_ADDRESS = '127.0.62.53';
 const WEB_ADDRESS = '127.0.62.1';
-const DAEMON_CPU = 1;
-const CLIENT_CPU = 0;
 const WARMUP_SECONDS = 2;
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
@@ -151,6 +151,7 @@ const { values: args } = parseArgs({
     'max-steal': { type: 'string', default: '3' },
     attempts: { type: 'string', default: '4' },
     'peer-cache-grace': { type: 'string', default: '60' },
+    'daemon-cpu': { type: 'string', default: '1' },
   },
 });
 const rounds = positive(args.rounds, '--rounds');
@@ -158,6 +159,10 @@ const seconds = positive(args.seconds, '--seconds');
 const levels = args.concurrency.split(',').map((c) => positive(c, '--concurrency'));
 const domainCount = positive(args.domains, '--domains');
 const pin = !args['no-pin'];
+/** With pinning, every daemon runs on this CPU and the client (and this process) on the other one. */
+const DAEMON_CPU = Number(args['daemon-cpu']);
+if (DAEMON_CPU !== 0 && DAEMON_CPU !== 1) throw new Error('--daemon-cpu: 0 or 1');
+const CLIENT_CPU = 1 - DAEMON_CPU;
 const quietThreshold = Number(args['quiet-threshold']);
 const quietWait = Number(args['quiet-wait']);
 const maxOthers = Number(args['max-others']);
@@ -361,7 +366,7 @@ async function main(): Promise<void> {
     if (args.json)
       writeFileSync(
         args.json,
-        `${JSON.stringify({ rounds, seconds, levels, pin, domains: domainCount, transport: args.transport, peerCacheGrace, runs }, null, 2)}\n`,
+        `${JSON.stringify({ rounds, seconds, levels, pin, daemonCpu: DAEMON_CPU, domains: domainCount, transport: args.transport, peerCacheGrace, runs }, null, 2)}\n`,
       );
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup().catch((err) => log(`cleanup: ${err}`));
