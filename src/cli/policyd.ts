@@ -22,7 +22,7 @@ import { normalizeKey } from '../policyd/socketmap.js';
 import { SqlitePolicyStore, STORE_FILE } from '../policyd/sqlite.js';
 import type { CachedPolicy, PolicyStore } from '../policyd/store.js';
 import { policyFetcher } from '../sender/sts.js';
-import { addNetworkOptions, type Network, networkFromOptions } from './netopts.js';
+import { addNetworkOptions, type Network, networkFromSettings } from './netopts.js';
 import { CliError, printJson } from './util.js';
 
 const DEFAULT_LISTEN = formatHostPort(DEFAULT_POLICYD_LISTEN);
@@ -69,7 +69,7 @@ export function register(program: Command): void {
       'how often to take in purges and other writers of the cache (default 5)',
     )
     .option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')} (default info)`);
-  addNetworkOptions(policyd).addHelpText(
+  addNetworkOptions(policyd, { smtp: false }).addHelpText(
     'after',
     `
 Answers: "OK secure match=... servername=hostname" for an enforced MTA-STS policy, "OK dane-only" /
@@ -98,7 +98,7 @@ Examples:
       .option('--dane-mode <mode>', 'as for the daemon')
       .option('--testing-mode <mode>', 'as for the daemon'),
   );
-  addNetworkOptions(query).addHelpText(
+  addNetworkOptions(query, { smtp: false }).addHelpText(
     'after',
     `
 The cache is only read: nothing is stored. Give the same --resolver, --dane-mode and --testing-mode
@@ -141,7 +141,7 @@ Examples:
         'look up each id in DNS and list only stale policies (expired, id changed, withdrawn)',
       ),
   );
-  addNetworkOptions(list).addHelpText(
+  addNetworkOptions(list, { smtp: false }).addHelpText(
     'after',
     `
 Examples:
@@ -198,15 +198,7 @@ function warn(settings: PolicydSettings): void {
 
 /** The resolver, trust anchors and limits of the settings' network options. */
 function networkOf(settings: PolicydSettings): Promise<Network> {
-  const n = settings.network;
-  return networkFromOptions({
-    resolver: n.resolver.length > 0 ? n.resolver : undefined,
-    caFile: n.caFile,
-    allowPrivate: n.allowPrivate,
-    timeout: String(n.timeoutSeconds),
-    smtpPort: '25',
-    httpsPort: String(n.httpsPort),
-  });
+  return networkFromSettings(settings.network, { httpsPort: settings.network.httpsPort });
 }
 
 // ---------------------------------------------------------------------------------------------------------

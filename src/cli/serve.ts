@@ -16,7 +16,7 @@ import {
 } from '../server/config.js';
 import { type ServeLookups, type ServeStarted, StartError, startServe } from '../server/start.js';
 import { DEFAULT_DATA_DIR } from '../store/index.js';
-import { addNetworkOptions, type NetworkOptions, networkFromOptions } from './netopts.js';
+import { addNetworkOptions, type NetworkOptions, networkFromSettings } from './netopts.js';
 import { CliError, collect } from './util.js';
 
 const EXAMPLES = `
@@ -126,14 +126,7 @@ export async function serve(cli: CliSettings): Promise<void> {
 /** The resolver and network settings from the network options; a bad option stops serve (status 2). */
 async function lookups(settings: ServeSettings): Promise<ServeLookups> {
   try {
-    const network = await networkFromOptions({
-      resolver: settings.network.resolver.length > 0 ? settings.network.resolver : undefined,
-      caFile: settings.network.caFile,
-      allowPrivate: settings.network.allowPrivate,
-      timeout: String(settings.network.timeoutSeconds),
-      smtpPort: '25',
-      httpsPort: '443',
-    });
+    const network = await networkFromSettings(settings.network);
     return {
       resolver: network.resolver,
       network: { ca: network.ca, allowPrivate: network.allowPrivate, timeoutMs: network.timeoutMs },
