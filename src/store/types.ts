@@ -14,6 +14,11 @@ export interface DomainSettings {
   maxAge: number;
   /** TLS-RPT `rua` URIs to publish in `_smtp._tls` (RFC 8460 §3). */
   rua: string[];
+  /**
+   * Watched only: the policy is hosted elsewhere (GitHub Pages, a Worker, IIS); serve hosts nothing for
+   * the domain and only monitors it (`domain add --watch-only`). Absent: false.
+   */
+  watchOnly?: boolean;
 }
 
 export interface Domain extends DomainSettings {
