@@ -118,6 +118,7 @@ export class AcmeManager {
   private async checkDomains(): Promise<AcmeOutcome[]> {
     const outcomes: AcmeOutcome[] = [];
     for (const domain of await this.ctx.store.listDomains()) {
+      if (domain.watchOnly) continue; // its policy host is someone else's (issue 12)
       const host = `mta-sts.${domain.name}`;
       if (this.managedElsewhere.has(host)) continue;
       outcomes.push(await this.ensureCertificate(host));

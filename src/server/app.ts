@@ -94,7 +94,9 @@ export class PolicyCache {
 
   private async load(): Promise<void> {
     const domains = await this.store.listDomains();
-    this.policies = new Map(domains.map((d) => [d.name, Buffer.from(d.policyText, 'utf8')]));
+    // A watch-only domain's policy is hosted elsewhere: serve answers 404 for it (issue 12).
+    const hosted = domains.filter((d) => !d.watchOnly);
+    this.policies = new Map(hosted.map((d) => [d.name, Buffer.from(d.policyText, 'utf8')]));
   }
 }
 

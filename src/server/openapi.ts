@@ -167,6 +167,10 @@ export function openApiDocument(routes: readonly AnyRoute[]): JsonObject {
       { name: 'tokens', description: 'API tokens for scripts' },
       { name: 'domains', description: 'domains, policies, DNS records, the policy fetch log' },
       { name: 'reports', description: 'TLS-RPT reports and statistics' },
+      {
+        name: 'monitoring',
+        description: 'checks of the watched domains, their history, alerts and notifications',
+      },
     ],
     security: [{ sessionCookie: [] }, { bearer: [] }],
     components: {

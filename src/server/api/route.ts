@@ -36,7 +36,7 @@ export function errorBody(statusCode: number, message: string) {
   return { statusCode, error: STATUS_TEXT[statusCode] ?? 'Error', message };
 }
 
-export type Tag = 'auth' | 'domains' | 'reports' | 'tokens';
+export type Tag = 'auth' | 'domains' | 'reports' | 'tokens' | 'monitoring';
 
 /** One documented answer: a JSON body of `schema`, or none (204). */
 export interface ResponseSpec {

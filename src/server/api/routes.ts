@@ -3,6 +3,7 @@
 import { openApiDocument } from '../openapi.js';
 import { AUTH_ROUTES } from './auth-routes.js';
 import { DOMAIN_ROUTES } from './domain-routes.js';
+import { MONITOR_ROUTES } from './monitor-routes.js';
 import { REPORT_ROUTES } from './report-routes.js';
 import { type AnyRoute, defineRoute, type Exchange } from './route.js';
 import { OpenApiDocument } from './schemas.js';
@@ -19,7 +20,7 @@ const openApiRoute = defineRoute({
   body: openApiDocument(API_ROUTES) as typeof OpenApiDocument._input,
 }));
 
-const DECLARED = [openApiRoute, ...AUTH_ROUTES, ...DOMAIN_ROUTES, ...REPORT_ROUTES];
+const DECLARED = [openApiRoute, ...AUTH_ROUTES, ...DOMAIN_ROUTES, ...REPORT_ROUTES, ...MONITOR_ROUTES];
 
 export const API_ROUTES: readonly AnyRoute[] = DECLARED;
 

@@ -337,6 +337,140 @@ export const ApiTokenCreated = ApiToken.extend({
 export const TokenList = z.object({ tokens: z.array(ApiToken) });
 export const DomainList = z.object({ domains: z.array(DomainOverview).describe('by name'), ...pageFields });
 
+// ---- monitoring (issue 12): check runs, their diff, alerts, notification deliveries ----
+
+export const CheckParams = z.object({
+  id: z.string().describe('check run id (1 to 16 digits); anything else is an unknown run (404)'),
+});
+export const CheckDiffQuery = z.object({
+  against: z
+    .string()
+    .regex(/^[0-9]{1,16}$/, 'a check run id')
+    .describe('the id of the older run to compare with (another run of the same domain)'),
+});
+export const AlertsQuery = PageQuery.extend({
+  domain: z.string().min(1).max(253).optional().describe('only alerts of this domain'),
+  state: z.enum(['open', 'resolved']).optional().describe('only open or only resolved alerts (default both)'),
+});
+export const DeliveriesQuery = PageQuery.extend({
+  state: z
+    .enum(['pending', 'delivered', 'abandoned'])
+    .optional()
+    .describe('only deliveries in this state (default all)'),
+  alertId: z.coerce.number().int().min(1).optional().describe('only the deliveries of this alert'),
+});
+const CheckStatus = z.enum(['pass', 'warn', 'fail', 'error']);
+const CheckTrigger = z.enum(['schedule', 'start', 'manual']).describe('what started the check');
+export const CheckFinding = z
+  .object({
+    section: z.string(),
+    status: z.string().describe('pass, warn, fail, skip or info'),
+    code: z.string(),
+    message: z.string(),
+    host: z.string().optional(),
+    fix: z.string().optional().describe('the record or setting that fixes it'),
+    sender: z.string().optional(),
+    answer: z.string().optional(),
+  })
+  .describe('a finding as `mxguard check --json` writes it');
+const checkRunFields = {
+  id: z.number().int(),
+  domain: z.string(),
+  at: z.string().describe('when the check started'),
+  durationMs: z.number().int(),
+  status: CheckStatus,
+  error: z.string().optional().describe('why the check could not run (status error)'),
+  trigger: CheckTrigger,
+  omittedFindings: z
+    .number()
+    .int()
+    .optional()
+    .describe('findings of the check that were not stored (beyond the store bounds); absent when none'),
+};
+export const CheckRunSummary = z.object({
+  ...checkRunFields,
+  counts: z.object({ pass: z.number().int(), warn: z.number().int(), fail: z.number().int() }),
+  clipped,
+});
+export const CheckRun = z.object({ ...checkRunFields, findings: z.array(CheckFinding) });
+export const CheckRunList = z.object({
+  domain: z.string(),
+  runs: z.array(CheckRunSummary).describe('newest first'),
+  ...pageFields,
+});
+export const CheckDiff = z.object({
+  domain: z.string(),
+  from: CheckRunSummary.describe('the older run (`against`)'),
+  to: CheckRunSummary.describe('the newer run'),
+  added: z.array(CheckFinding).describe('findings only the newer run has'),
+  gone: z.array(CheckFinding).describe('findings only the older run has'),
+  changed: z
+    .array(z.object({ before: CheckFinding, after: CheckFinding }))
+    .describe('the same finding (section, code, host, sender) with another status, message or fix'),
+  unchanged: z.number().int(),
+});
+export const Alert = z.object({
+  id: z.number().int(),
+  domain: z.string(),
+  code: z.string().describe('the finding code of the condition (DANE_TLSA_MISMATCH...)'),
+  subject: z.string().describe("the MX host, address or policy host it is about; '' for the whole domain"),
+  severity: z.enum(['fail', 'warn']),
+  message: z.string(),
+  fix: z.string().optional(),
+  openedAt: z.string(),
+  resolvedAt: z.string().optional().describe('absent while open'),
+  openedBy: z.number().int().describe('the check run that opened it'),
+  resolvedBy: z.number().int().optional().describe('the check run that resolved it'),
+});
+export const AlertList = z.object({ alerts: z.array(Alert).describe('newest first'), ...pageFields });
+export const AlertEvent = z
+  .object({
+    event: z.enum(['alert.opened', 'alert.resolved']),
+    domain: z.string(),
+    code: z.string(),
+    severity: z.enum(['fail', 'warn']),
+    message: z.string(),
+    host: z.string().optional(),
+    fix: z.string().optional(),
+    openedAt: z.string(),
+    resolvedAt: z.string().optional(),
+    dashboardUrl: z.string().optional(),
+  })
+  .describe('the JSON a webhook receives');
+export const Delivery = z.object({
+  id: z.number().int(),
+  alertId: z.number().int(),
+  channel: z.enum(['webhook', 'email']),
+  target: z.string().describe('the webhook URL, or the e-mail recipients'),
+  event: AlertEvent,
+  state: z.enum(['pending', 'delivered', 'abandoned']),
+  attempts: z.number().int(),
+  createdAt: z.string(),
+  nextAttemptAt: z.string().optional().describe('pending only'),
+  lastAttemptAt: z.string().optional(),
+  lastError: z.string().optional(),
+  deliveredAt: z.string().optional(),
+});
+export const DeliveryList = z.object({
+  deliveries: z.array(Delivery).describe('newest first'),
+  ...pageFields,
+});
+export const PreflightProblem = z.object({
+  code: z
+    .string()
+    .describe('PREFLIGHT_MX_NOT_COVERED, PREFLIGHT_STARTTLS, PREFLIGHT_PKIX, PREFLIGHT_NOT_CHECKED'),
+  host: z.string().optional().describe('the MX host'),
+  message: z.string().describe('what would bounce under the enforce policy, and why'),
+  fix: z.string(),
+});
+export const PreflightRefused = ApiErrorBody.extend({
+  code: z.literal('PREFLIGHT_FAILED'),
+  problems: z.array(PreflightProblem).describe('each reason senders would bounce mail, with its fix'),
+});
+export const MonitorUnavailable = ApiErrorBody.extend({
+  code: z.literal('MONITOR_UNAVAILABLE').describe('this server runs no live checks'),
+});
+
 export const DecoderBusy = ApiErrorBody.extend({
   code: z.literal('INTAKE_BUSY').describe('every report decoder is busy: retry after Retry-After seconds'),
 });
@@ -386,6 +520,19 @@ export const RESPONSE_SCHEMAS = {
   ImportResult,
   ImportRejected,
   DecoderBusy,
+  CheckFinding,
+  CheckRunSummary,
+  CheckRun,
+  CheckRunList,
+  CheckDiff,
+  Alert,
+  AlertList,
+  AlertEvent,
+  Delivery,
+  DeliveryList,
+  PreflightProblem,
+  PreflightRefused,
+  MonitorUnavailable,
   ApiToken,
   ApiTokenCreated,
   TokenList,

@@ -1,0 +1,179 @@
+// The API routes of monitoring (issue 12): the alerts, each domain's history of checks, one check run
+// with its findings, what changed between two runs, a check on demand, and the state of the alert
+// notifications (webhooks, e-mail).
+import { diffFindings } from '../../check/diff.js';
+import { domainKey } from '../../store/domain-rules.js';
+import type { CheckRun as StoredCheckRun } from '../../store/monitor-types.js';
+import type { ServerContext } from '../context.js';
+import { ApiError, defineRoute, errorBody } from './route.js';
+import {
+  AlertList,
+  AlertsQuery,
+  ApiErrorBody,
+  CheckDiff,
+  CheckDiffQuery,
+  CheckParams,
+  CheckRun,
+  CheckRunList,
+  DeliveriesQuery,
+  DeliveryList,
+  DomainParams,
+  MonitorUnavailable,
+  PageQuery,
+} from './schemas.js';
+import { existingDomain, reportIdParam } from './views.js';
+
+/**
+ * What the monitor engine (src/monitor/) offers the API on the server context: a check of a watched
+ * domain now, stored and compared with the open alerts like a scheduled one.
+ */
+export interface DomainChecker {
+  checkNow(domain: string): Promise<StoredCheckRun>;
+}
+
+/** The engine's checker, when this server runs one. */
+export function checkerOf(ctx: ServerContext): DomainChecker | undefined {
+  return (ctx as ServerContext & { monitor?: DomainChecker }).monitor;
+}
+
+const noRun = { 404: { description: 'no such check run', schema: ApiErrorBody } };
+const noDomain = { 404: { description: 'no such domain', schema: ApiErrorBody } };
+
+async function existingRun(ctx: ServerContext, id: string): Promise<StoredCheckRun> {
+  const n = reportIdParam(id);
+  const run = n === undefined ? undefined : await ctx.store.getCheckRun(n);
+  if (!run) throw new ApiError(404, `no check run ${id}`);
+  return run;
+}
+
+/** A run as the history lists it: findings counted, not listed. */
+function summaryOf(run: StoredCheckRun) {
+  const { findings, ...rest } = run;
+  const count = (status: string) => findings.filter((f) => f.status === status).length;
+  return { ...rest, counts: { pass: count('pass'), warn: count('warn'), fail: count('fail') } };
+}
+
+export const MONITOR_ROUTES = [
+  defineRoute({
+    method: 'GET',
+    path: '/api/alerts',
+    summary: 'Alerts of the watched domains, newest first: open ones and resolved ones',
+    tag: 'monitoring',
+    query: AlertsQuery,
+    responses: { 200: { description: 'a page of the alerts', schema: AlertList } },
+  }).handle(async ({ query: { domain, state, limit, cursor }, ctx }) => {
+    const page = await ctx.store.listAlerts({
+      ...(domain === undefined ? {} : { domain: domainKey(domain) }),
+      ...(state === undefined ? {} : { state }),
+      limit,
+      ...(cursor === undefined ? {} : { cursor }),
+    });
+    return {
+      status: 200,
+      body: { alerts: page.items, total: page.total, nextCursor: page.nextCursor, limit },
+    };
+  }),
+
+  defineRoute({
+    method: 'GET',
+    path: '/api/domains/{name}/checks',
+    summary: "A domain's history of checks, newest first (findings counted; GET /api/checks/{id} lists them)",
+    tag: 'monitoring',
+    params: DomainParams,
+    query: PageQuery,
+    responses: { 200: { description: 'a page of the check runs', schema: CheckRunList }, ...noDomain },
+  }).handle(async ({ params, query: { limit, cursor }, ctx }) => {
+    const d = await existingDomain(ctx, params.name);
+    const page = await ctx.store.listCheckRuns(d.name, {
+      limit,
+      ...(cursor === undefined ? {} : { cursor }),
+    });
+    return {
+      status: 200,
+      body: { domain: d.name, runs: page.items, total: page.total, nextCursor: page.nextCursor, limit },
+    };
+  }),
+
+  defineRoute({
+    method: 'POST',
+    path: '/api/domains/{name}/check',
+    summary: 'Check a domain now; the run is stored and opens or resolves alerts like a scheduled one',
+    tag: 'monitoring',
+    params: DomainParams,
+    responses: {
+      200: { description: 'the check run with its findings', schema: CheckRun },
+      ...noDomain,
+      503: { description: 'this server runs no monitor', schema: MonitorUnavailable },
+    },
+  }).handle(async ({ params, ctx }) => {
+    const d = await existingDomain(ctx, params.name);
+    const checker = checkerOf(ctx);
+    if (!checker) {
+      return {
+        status: 503,
+        body: {
+          ...errorBody(503, 'this server runs no monitor, so it cannot check domains'),
+          code: 'MONITOR_UNAVAILABLE',
+        },
+      };
+    }
+    return { status: 200, body: await checker.checkNow(d.name) };
+  }),
+
+  defineRoute({
+    method: 'GET',
+    path: '/api/checks/{id}',
+    summary: 'One check run with every finding (and the certificate and TLSA data it saw)',
+    tag: 'monitoring',
+    params: CheckParams,
+    responses: { 200: { description: 'the check run', schema: CheckRun }, ...noRun },
+  }).handle(async ({ params, ctx }) => ({ status: 200, body: await existingRun(ctx, params.id) })),
+
+  defineRoute({
+    method: 'GET',
+    path: '/api/checks/{id}/diff',
+    summary: 'What changed between an older run (against) and this one: new, gone and changed findings',
+    tag: 'monitoring',
+    params: CheckParams,
+    query: CheckDiffQuery,
+    responses: {
+      200: { description: 'the changes', schema: CheckDiff },
+      ...noRun,
+      409: { description: 'the two runs are of different domains', schema: ApiErrorBody },
+    },
+  }).handle(async ({ params, query, ctx }) => {
+    const to = await existingRun(ctx, params.id);
+    const from = await existingRun(ctx, query.against);
+    if (from.domain !== to.domain) {
+      throw new ApiError(
+        409,
+        `check run ${from.id} is of ${from.domain} and run ${to.id} of ${to.domain}: compare two runs of one domain`,
+      );
+    }
+    const diff = diffFindings(from.findings, to.findings);
+    return {
+      status: 200,
+      body: { domain: to.domain, from: summaryOf(from), to: summaryOf(to), ...diff },
+    };
+  }),
+
+  defineRoute({
+    method: 'GET',
+    path: '/api/deliveries',
+    summary: 'Alert notifications (webhooks, e-mail) and their delivery state, newest first',
+    tag: 'monitoring',
+    query: DeliveriesQuery,
+    responses: { 200: { description: 'a page of the deliveries', schema: DeliveryList } },
+  }).handle(async ({ query: { state, alertId, limit, cursor }, ctx }) => {
+    const page = await ctx.store.listDeliveries({
+      ...(state === undefined ? {} : { state }),
+      ...(alertId === undefined ? {} : { alertId }),
+      limit,
+      ...(cursor === undefined ? {} : { cursor }),
+    });
+    return {
+      status: 200,
+      body: { deliveries: page.items, total: page.total, nextCursor: page.nextCursor, limit },
+    };
+  }),
+];
