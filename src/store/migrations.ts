@@ -176,6 +176,72 @@ const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX rejected_received ON rejected (received_at);
   `,
+  // 4: monitoring (issue 12, src/store/monitor-types.ts): watch-only domains, check runs, alerts and
+  // their deliveries. A domain's runs and alerts go with it (ON DELETE CASCADE), deliveries with their
+  // alert; a run an alert points to cannot be deleted (no action on opened_by / resolved_by).
+  `
+  ALTER TABLE domains ADD COLUMN watch_only INTEGER NOT NULL DEFAULT 0 CHECK (watch_only IN (0, 1));
+
+  -- findings: a JSON array, bounded when the row is built (sqlite.ts); counts are over every finding.
+  CREATE TABLE check_runs (
+    id INTEGER PRIMARY KEY,
+    domain TEXT NOT NULL REFERENCES domains(name) ON DELETE CASCADE,
+    at_ms INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pass', 'warn', 'fail', 'error')),
+    error TEXT,
+    started_by TEXT NOT NULL CHECK (started_by IN ('schedule', 'start', 'manual')),
+    pass_count INTEGER NOT NULL,
+    warn_count INTEGER NOT NULL,
+    fail_count INTEGER NOT NULL,
+    omitted_findings INTEGER NOT NULL,
+    findings TEXT NOT NULL
+  ) STRICT;
+  -- A domain's history page by page; retention by age.
+  CREATE INDEX check_runs_domain ON check_runs (domain, at_ms, id);
+  CREATE INDEX check_runs_at ON check_runs (at_ms, id);
+
+  CREATE TABLE alerts (
+    id INTEGER PRIMARY KEY,
+    domain TEXT NOT NULL REFERENCES domains(name) ON DELETE CASCADE,
+    code TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    severity TEXT NOT NULL CHECK (severity IN ('fail', 'warn')),
+    message TEXT NOT NULL,
+    fix TEXT,
+    opened_at TEXT NOT NULL,
+    opened_by INTEGER NOT NULL REFERENCES check_runs(id),
+    resolved_at TEXT,
+    resolved_by INTEGER REFERENCES check_runs(id),
+    CHECK ((resolved_at IS NULL) = (resolved_by IS NULL))
+  ) STRICT;
+  -- At most one open alert per (domain, code, subject), whichever process writes it.
+  CREATE UNIQUE INDEX alerts_one_open ON alerts (domain, code, subject) WHERE resolved_at IS NULL;
+  CREATE INDEX alerts_domain ON alerts (domain, id);
+  CREATE INDEX alerts_resolved ON alerts (resolved_at) WHERE resolved_at IS NOT NULL;
+  -- Deleting a run looks up the alerts pointing to it.
+  CREATE INDEX alerts_opened_by ON alerts (opened_by);
+  CREATE INDEX alerts_resolved_by ON alerts (resolved_by) WHERE resolved_by IS NOT NULL;
+
+  -- event: the AlertEvent JSON sent; next_attempt_at (ISO, UTC) is set while pending.
+  CREATE TABLE deliveries (
+    id INTEGER PRIMARY KEY,
+    alert INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+    channel TEXT NOT NULL CHECK (channel IN ('webhook', 'email')),
+    target TEXT NOT NULL,
+    event TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'abandoned')),
+    attempts INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    next_attempt_at TEXT,
+    last_attempt_at TEXT,
+    last_error TEXT,
+    delivered_at TEXT
+  ) STRICT;
+  CREATE INDEX deliveries_due ON deliveries (next_attempt_at, id) WHERE state = 'pending';
+  CREATE INDEX deliveries_alert ON deliveries (alert, id);
+  CREATE INDEX deliveries_state ON deliveries (state, id);
+  `,
 ];
 
 /** The schema version this code writes. */

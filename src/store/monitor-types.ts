@@ -28,8 +28,13 @@ export interface CheckRun {
   status: CheckRunStatus;
   /** Why the check could not run, with status `error`. */
   error?: string;
-  /** At most MAX_STORED_FINDINGS, each message/fix clipped to MAX_STORED_FINDING_TEXT characters. */
+  /**
+   * At most MAX_STORED_FINDINGS (and MAX_STORED_FINDINGS_BYTES of JSON), each text clipped to
+   * MAX_STORED_FINDING_TEXT characters (ending in CLIP_MARK, src/store/paging.ts).
+   */
   findings: StoredFinding[];
+  /** How many findings of the check were not stored (beyond the bounds); absent when none. */
+  omittedFindings?: number;
   /** What started it. */
   trigger: 'schedule' | 'start' | 'manual';
 }
@@ -38,12 +43,21 @@ export type NewCheckRun = Omit<CheckRun, 'id'>;
 
 /** List views of the history leave the findings out. */
 export type CheckRunSummary = Omit<CheckRun, 'findings'> & {
+  /** Findings per status, counted over all the check's findings (stored or not). */
   counts: Record<'pass' | 'warn' | 'fail', number>;
+  /** `error` cut to LIST_TEXT_MAX characters (see src/store/paging.ts); absent when nothing was cut. */
+  clipped?: string[];
 };
 
 /** Bounds on what one check run stores (a hostile zone could make thousands of findings). */
 export const MAX_STORED_FINDINGS = 500;
 export const MAX_STORED_FINDING_TEXT = 4096;
+/** The stored findings of one run take at most this much JSON: two runs side by side (a diff) fit 1 MiB. */
+export const MAX_STORED_FINDINGS_BYTES = 512 * 1024;
+/** recentCheckRuns returns at most this many runs. */
+export const MAX_RECENT_CHECK_RUNS = 50;
+/** A delivery's lastError is clipped to this many characters. */
+export const MAX_DELIVERY_ERROR = 1024;
 
 export type AlertSeverity = 'fail' | 'warn';
 
@@ -145,7 +159,11 @@ export interface MonitorStore {
   getCheckRun(id: number): Promise<CheckRun | undefined>;
   /** The newest `count` runs of a domain with their findings, newest first (flap damping, diffs). */
   recentCheckRuns(domain: string, count: number): Promise<CheckRun[]>;
-  /** Deletes up to `limit` runs older than `before` (ISO), oldest first, never one an alert points to. */
+  /**
+   * Deletes up to `limit` runs older than `before` (ISO), oldest first, never one an alert points to.
+   * Alerts resolved before `before` whose deliveries are all settled go first (with their deliveries),
+   * so the runs they held go too. `remaining`: runs still older than `before` that no alert holds.
+   */
   purgeCheckRuns(filter: { before: string; limit: number }): Promise<{ deleted: number; remaining: number }>;
   listAlerts(filter?: AlertFilter): Promise<import('./types.js').Page<Alert>>;
   /** Open alerts of every domain: the input of each check's comparison and of the metrics. */

@@ -20,7 +20,14 @@ export const LIST_DOMAINS_MAX = 20;
 export const REPORT_DETAIL_MAX_BYTES = 8 * 1024 * 1024;
 
 /** Kinds of cursor: a cursor of one list is refused by another. */
-export type CursorKind = 'reports' | 'rejected' | 'fetches' | 'domains';
+export type CursorKind =
+  | 'reports'
+  | 'rejected'
+  | 'fetches'
+  | 'domains'
+  | 'checkRuns'
+  | 'alerts'
+  | 'deliveries';
 
 /** The opaque cursor for the position after an item: base64url of its kind and sort key. */
 export function encodeCursor(kind: CursorKind, key: ReadonlyArray<string | number>): string {
@@ -28,8 +35,11 @@ export function encodeCursor(kind: CursorKind, key: ReadonlyArray<string | numbe
 }
 
 /** The sort key in a cursor, checked against the kind and the types of its parts. */
-export function decodeCursor(kind: 'reports', cursor: string): [number, number];
-export function decodeCursor(kind: 'rejected' | 'fetches', cursor: string): [number];
+export function decodeCursor(kind: 'reports' | 'checkRuns', cursor: string): [number, number];
+export function decodeCursor(
+  kind: 'rejected' | 'fetches' | 'alerts' | 'deliveries',
+  cursor: string,
+): [number];
 export function decodeCursor(kind: 'domains', cursor: string): [string];
 export function decodeCursor(kind: CursorKind, cursor: string): Array<string | number> {
   const types = {
@@ -37,6 +47,9 @@ export function decodeCursor(kind: CursorKind, cursor: string): Array<string | n
     rejected: ['number'],
     fetches: ['number'],
     domains: ['string'],
+    checkRuns: ['number', 'number'],
+    alerts: ['number'],
+    deliveries: ['number'],
   }[kind];
   let parts: unknown;
   try {

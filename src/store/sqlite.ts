@@ -35,6 +35,23 @@ import {
   validSettings,
 } from './domain-rules.js';
 import { migrate } from './migrations.js';
+import { boundedRun, checkedAlert, checkedDelivery, clipStored } from './monitor-rules.js';
+import {
+  type Alert,
+  type AlertEvent,
+  type AlertFilter,
+  type AlertSeverity,
+  type CheckOutcome,
+  type CheckRun,
+  type CheckRunStatus,
+  type CheckRunSummary,
+  type Delivery,
+  type DeliveryChannel,
+  MAX_DELIVERY_ERROR,
+  MAX_RECENT_CHECK_RUNS,
+  type NewDelivery,
+  type StoredFinding,
+} from './monitor-types.js';
 import { clippedColumn, clipText, decodeCursor, encodeCursor, LIST_DOMAINS_MAX, takePage } from './paging.js';
 import {
   ADMIN_PASSWORD_SETTING,
@@ -83,6 +100,8 @@ const USER_AGENT_MAX = 512;
  */
 const BREAKDOWN_MAX_ROWS = 100;
 const LIST_MAX = 10_000;
+/** Lists whose items carry text up to MAX_STORED_FINDING_TEXT (alerts, deliveries) read fewer rows per page. */
+const LONG_LIST_MAX = 1000;
 /** Most API tokens at once. */
 export const MAX_API_TOKENS = 100;
 const DAY_MS = 86_400_000;
@@ -126,6 +145,7 @@ interface DomainRow {
   policy_text: string;
   created_at: string;
   updated_at: string;
+  watch_only: number;
 }
 
 interface ReportRow {
@@ -197,6 +217,7 @@ class SqliteStore implements Store {
   async addDomain(name: string, settings: DomainSettings, now: Date): Promise<Domain> {
     const key = validDomainName(name);
     const valid = validSettings(settings);
+    const watchOnly = watchOnlyFlag(settings.watchOnly, false);
     return this.use(() =>
       this.db
         .transaction(() => {
@@ -211,8 +232,9 @@ class SqliteStore implements Store {
           const at = now.toISOString();
           this.db
             .prepare(
-              `INSERT INTO domains (name, mode, mx, max_age, rua, policy_id, policy_text, created_at, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+              `INSERT INTO domains (name, mode, mx, max_age, rua, policy_id, policy_text, created_at, updated_at,
+                 watch_only)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
             )
             .run(
               key,
@@ -224,6 +246,7 @@ class SqliteStore implements Store {
               policyText,
               at,
               at,
+              watchOnly ? 1 : 0,
             );
           this.insertPolicyVersion(key, policyId, policyText, at);
           return this.readDomain(key)!;
@@ -247,16 +270,19 @@ class SqliteStore implements Store {
             maxAge: patch.maxAge ?? current.maxAge,
             rua: patch.rua ?? current.rua,
           });
+          const wasWatchOnly = current.watchOnly === true;
+          const watchOnly = watchOnlyFlag(patch.watchOnly, wasWatchOnly);
           const policyText = policyTextFor(merged);
           const policyChanged = policyText !== current.policyText;
           const ruaChanged = JSON.stringify(merged.rua) !== JSON.stringify(current.rua);
-          if (!policyChanged && !ruaChanged) return current;
+          const watchChanged = watchOnly !== wasWatchOnly;
+          if (!policyChanged && !ruaChanged && !watchChanged) return current;
           const at = now.toISOString();
           const policyId = policyChanged ? nextPolicyId(current.policyId, now) : current.policyId;
           this.db
             .prepare(
               `UPDATE domains SET mode = ?, mx = ?, max_age = ?, rua = ?, policy_id = ?, policy_text = ?,
-               updated_at = ? WHERE name = ?`,
+               updated_at = ?, watch_only = ? WHERE name = ?`,
             )
             .run(
               merged.mode,
@@ -266,6 +292,7 @@ class SqliteStore implements Store {
               policyId,
               policyText,
               at,
+              watchOnly ? 1 : 0,
               key,
             );
           if (policyChanged) this.insertPolicyVersion(key, policyId, policyText, at);
@@ -288,6 +315,9 @@ class SqliteStore implements Store {
                ON CONFLICT (domain) DO UPDATE SET policy_id = excluded.policy_id`,
             )
             .run(key, current.policyId);
+          // Its alerts (with their deliveries) before its runs, which the alerts point to.
+          this.db.prepare('DELETE FROM alerts WHERE domain = ?').run(key);
+          this.db.prepare('DELETE FROM check_runs WHERE domain = ?').run(key);
           this.db.prepare('DELETE FROM domains WHERE name = ?').run(key);
           return true;
         })
@@ -736,6 +766,327 @@ class SqliteStore implements Store {
       .run(FETCH_LOG_KEEP, 2 * inserted);
   }
 
+  // ---- monitoring ----
+
+  async recordCheck(outcome: CheckOutcome, now: Date): Promise<{ runId: number; opened: number[] }> {
+    if (typeof outcome !== 'object' || outcome === null) throw invalid('outcome: must be an object');
+    const bounded = boundedRun(outcome.run);
+    if (!Array.isArray(outcome.open) || !Array.isArray(outcome.resolve)) {
+      throw invalid('outcome: open and resolve must be lists');
+    }
+    const open = outcome.open.map((o, i) => {
+      const alert = checkedAlert(o?.alert, `open[${i}].alert`);
+      if (alert.domain !== bounded.domain) throw invalid(`open[${i}].alert.domain: not the run's domain`);
+      return { alert, deliveries: checkedDeliveries(o.deliveries, `open[${i}]`) };
+    });
+    const resolve = outcome.resolve.map((r, i) => {
+      if (!Number.isSafeInteger(r?.alertId)) throw invalid(`resolve[${i}].alertId: must be an alert id`);
+      return { alertId: r.alertId, deliveries: checkedDeliveries(r.deliveries, `resolve[${i}]`) };
+    });
+    const at = now.toISOString();
+    return this.use(() =>
+      this.db
+        .transaction(() => {
+          if (!this.readDomain(bounded.domain)) throw unknownDomain(bounded.domain);
+          const { run, counts } = bounded;
+          const runId = Number(
+            this.db
+              .prepare(
+                `INSERT INTO check_runs (domain, at_ms, duration_ms, status, error, started_by, pass_count,
+                   warn_count, fail_count, omitted_findings, findings)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+              )
+              .run(
+                bounded.domain,
+                bounded.atMs,
+                run.durationMs,
+                run.status,
+                run.error ?? null,
+                run.trigger,
+                counts.pass,
+                counts.warn,
+                counts.fail,
+                bounded.omitted,
+                bounded.findingsJson,
+              ).lastInsertRowid,
+          );
+          // An open key is skipped, whoever opened it (the partial unique index alerts_one_open).
+          const insertAlert = this.db
+            .prepare<unknown[], number>(
+              `INSERT INTO alerts (domain, code, subject, severity, message, fix, opened_at, opened_by)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (domain, code, subject) WHERE resolved_at IS NULL DO NOTHING RETURNING id`,
+            )
+            .pluck();
+          const opened: number[] = [];
+          for (const { alert, deliveries } of open) {
+            const id = insertAlert.get(
+              alert.domain,
+              alert.code,
+              alert.subject,
+              alert.severity,
+              alert.message,
+              alert.fix ?? null,
+              at,
+              runId,
+            );
+            if (id === undefined) continue;
+            opened.push(id);
+            this.insertDeliveries(id, deliveries, at);
+          }
+          // Only an alert of this domain still open is resolved (and notified), once.
+          const resolveAlert = this.db
+            .prepare<unknown[], number>(
+              `UPDATE alerts SET resolved_at = ?, resolved_by = ?
+               WHERE id = ? AND domain = ? AND resolved_at IS NULL RETURNING id`,
+            )
+            .pluck();
+          for (const { alertId, deliveries } of resolve) {
+            if (resolveAlert.get(at, runId, alertId, bounded.domain) === undefined) continue;
+            this.insertDeliveries(alertId, deliveries, at);
+          }
+          return { runId, opened };
+        })
+        .immediate(),
+    );
+  }
+
+  private insertDeliveries(alertId: number, deliveries: NewDelivery[], at: string): void {
+    const insert = this.db.prepare(
+      `INSERT INTO deliveries (alert, channel, target, event, state, attempts, created_at, next_attempt_at)
+       VALUES (?, ?, ?, ?, 'pending', 0, ?, ?)`,
+    );
+    for (const d of deliveries) insert.run(alertId, d.channel, d.target, JSON.stringify(d.event), at, at);
+  }
+
+  async listCheckRuns(domain: string, page: PageRequest = {}): Promise<Page<CheckRunSummary>> {
+    const key = domainKey(domain);
+    const limit = count(page.limit, 'limit', 100, LIST_MAX);
+    const after = page.cursor === undefined ? undefined : decodeCursor('checkRuns', page.cursor);
+    return this.use(() =>
+      this.db.transaction(() => {
+        const total = this.db
+          .prepare<[string], number>('SELECT count(*) FROM check_runs WHERE domain = ?')
+          .pluck()
+          .get(key)!;
+        const rows = this.db
+          .prepare<unknown[], CheckRunRow>(
+            `SELECT ${RUN_COLUMNS}, ${clippedColumn('error')} AS error FROM check_runs
+             WHERE domain = ? AND (at_ms, id) < (?, ?) ORDER BY at_ms DESC, id DESC LIMIT ?`,
+          )
+          .all(key, after?.[0] ?? Number.MAX_SAFE_INTEGER, after?.[1] ?? 0, limit + 1);
+        return takePage(
+          rows.slice(0, limit).map((row) => runSummaryFromRow(row, true)),
+          {
+            more: rows.length > limit,
+            total,
+            cursorOf: (i) => encodeCursor('checkRuns', [rows[i]!.at_ms, rows[i]!.id]),
+          },
+        );
+      })(),
+    );
+  }
+
+  async getCheckRun(id: number): Promise<CheckRun | undefined> {
+    if (!Number.isSafeInteger(id)) return undefined;
+    return this.use(() => {
+      const row = this.db
+        .prepare<[number], CheckRunRow>(`SELECT ${RUN_COLUMNS}, error, findings FROM check_runs WHERE id = ?`)
+        .get(id);
+      return row && runFromRow(row);
+    });
+  }
+
+  async recentCheckRuns(domain: string, howMany: number): Promise<CheckRun[]> {
+    const limit = count(howMany, 'count', 0, MAX_RECENT_CHECK_RUNS);
+    return this.use(() =>
+      this.db
+        .prepare<[string, number], CheckRunRow>(
+          `SELECT ${RUN_COLUMNS}, error, findings FROM check_runs WHERE domain = ?
+           ORDER BY at_ms DESC, id DESC LIMIT ?`,
+        )
+        .all(domainKey(domain), limit)
+        .map(runFromRow),
+    );
+  }
+
+  async purgeCheckRuns(filter: {
+    before: string;
+    limit: number;
+  }): Promise<{ deleted: number; remaining: number }> {
+    const beforeMs = timeBound(filter?.before ?? '', 'before', false)!;
+    const before = new Date(beforeMs).toISOString();
+    const limit = count(filter.limit, 'limit', 0, LIST_MAX);
+    // Runs no alert points to: the others stay as long as their alert (the evidence of its change).
+    const unheld = `at_ms < ? AND NOT EXISTS (SELECT 1 FROM alerts WHERE opened_by = r.id)
+      AND NOT EXISTS (SELECT 1 FROM alerts WHERE resolved_by = r.id)`;
+    return this.use(() =>
+      this.db
+        .transaction(() => {
+          // Alerts resolved before the cutoff whose notifications are settled, with their deliveries.
+          this.db
+            .prepare(
+              `DELETE FROM alerts WHERE id IN (SELECT id FROM alerts a WHERE resolved_at < ?
+                 AND NOT EXISTS (SELECT 1 FROM deliveries WHERE alert = a.id AND state = 'pending')
+                 ORDER BY resolved_at, id LIMIT ?)`,
+            )
+            .run(before, limit);
+          const deleted = this.db
+            .prepare(
+              `DELETE FROM check_runs WHERE id IN
+                 (SELECT id FROM check_runs r WHERE ${unheld} ORDER BY at_ms, id LIMIT ?)`,
+            )
+            .run(beforeMs, limit).changes;
+          const remaining = this.db
+            .prepare<[number], number>(`SELECT count(*) FROM check_runs r WHERE ${unheld}`)
+            .pluck()
+            .get(beforeMs)!;
+          return { deleted, remaining };
+        })
+        .immediate(),
+    );
+  }
+
+  async listAlerts(filter: AlertFilter = {}): Promise<Page<Alert>> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.domain !== undefined) {
+      where.push('domain = ?');
+      params.push(domainKey(filter.domain));
+    }
+    if (filter.state !== undefined) {
+      if (filter.state !== 'open' && filter.state !== 'resolved') {
+        throw invalid(`state: ${describeValue(filter.state)} is not open or resolved`);
+      }
+      where.push(filter.state === 'open' ? 'resolved_at IS NULL' : 'resolved_at IS NOT NULL');
+    }
+    const limit = count(filter.limit, 'limit', 100, LONG_LIST_MAX);
+    const after = filter.cursor === undefined ? undefined : decodeCursor('alerts', filter.cursor);
+    const matching = where.length > 0 ? where.join(' AND ') : '1';
+    return this.use(() =>
+      this.db.transaction(() => {
+        const total = this.db
+          .prepare<unknown[], number>(`SELECT count(*) FROM alerts WHERE ${matching}`)
+          .pluck()
+          .get(...params)!;
+        const rows = this.db
+          .prepare<unknown[], AlertRow>(
+            `SELECT * FROM alerts WHERE ${matching} AND id < ? ORDER BY id DESC LIMIT ?`,
+          )
+          .all(...params, after?.[0] ?? Number.MAX_SAFE_INTEGER, limit + 1);
+        return takePage(rows.slice(0, limit).map(alertFromRow), {
+          more: rows.length > limit,
+          total,
+          cursorOf: (i) => encodeCursor('alerts', [rows[i]!.id]),
+        });
+      })(),
+    );
+  }
+
+  async openAlerts(domain?: string): Promise<Alert[]> {
+    return this.use(() =>
+      (domain === undefined
+        ? this.db.prepare<[], AlertRow>('SELECT * FROM alerts WHERE resolved_at IS NULL ORDER BY id').all()
+        : this.db
+            .prepare<[string], AlertRow>(
+              'SELECT * FROM alerts WHERE resolved_at IS NULL AND domain = ? ORDER BY id',
+            )
+            .all(domainKey(domain))
+      ).map(alertFromRow),
+    );
+  }
+
+  async dueDeliveries(now: Date, limit: number): Promise<Delivery[]> {
+    const max = count(limit, 'limit', 0, LONG_LIST_MAX);
+    return this.use(() =>
+      this.db
+        .prepare<[string, number], DeliveryRow>(
+          `SELECT * FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ?
+           ORDER BY next_attempt_at, id LIMIT ?`,
+        )
+        .all(now.toISOString(), max)
+        .map(deliveryFromRow),
+    );
+  }
+
+  async settleDelivery(
+    id: number,
+    result: { ok: true } | { ok: false; error: string; nextAttemptAt?: Date },
+    now: Date,
+  ): Promise<void> {
+    if (!Number.isSafeInteger(id)) throw invalid('id: must be a delivery id');
+    const at = now.toISOString();
+    this.use(() => {
+      // Only a pending delivery changes: a settled one stays as it ended.
+      if (result.ok) {
+        this.db
+          .prepare(
+            `UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, last_attempt_at = ?,
+               delivered_at = ?, next_attempt_at = NULL WHERE id = ? AND state = 'pending'`,
+          )
+          .run(at, at, id);
+        return;
+      }
+      const next = result.nextAttemptAt;
+      if (next !== undefined && Number.isNaN(next.getTime())) throw invalid('nextAttemptAt: not a time');
+      this.db
+        .prepare(
+          `UPDATE deliveries SET state = ?, attempts = attempts + 1, last_attempt_at = ?, last_error = ?,
+             next_attempt_at = ? WHERE id = ? AND state = 'pending'`,
+        )
+        .run(
+          next === undefined ? 'abandoned' : 'pending',
+          at,
+          clipStored(String(result.error), MAX_DELIVERY_ERROR),
+          next === undefined ? null : next.toISOString(),
+          id,
+        );
+    });
+  }
+
+  async listDeliveries(filter: {
+    alertId?: number;
+    state?: Delivery['state'];
+    limit?: number;
+    cursor?: string;
+  }): Promise<Page<Delivery>> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.alertId !== undefined) {
+      if (!Number.isSafeInteger(filter.alertId)) throw invalid('alertId: must be an alert id');
+      where.push('alert = ?');
+      params.push(filter.alertId);
+    }
+    if (filter.state !== undefined) {
+      if (!DELIVERY_STATES.includes(filter.state)) {
+        throw invalid(`state: ${describeValue(filter.state)} is not a delivery state`);
+      }
+      where.push('state = ?');
+      params.push(filter.state);
+    }
+    const limit = count(filter.limit, 'limit', 100, LONG_LIST_MAX);
+    const after = filter.cursor === undefined ? undefined : decodeCursor('deliveries', filter.cursor);
+    const matching = where.length > 0 ? where.join(' AND ') : '1';
+    return this.use(() =>
+      this.db.transaction(() => {
+        const total = this.db
+          .prepare<unknown[], number>(`SELECT count(*) FROM deliveries WHERE ${matching}`)
+          .pluck()
+          .get(...params)!;
+        const rows = this.db
+          .prepare<unknown[], DeliveryRow>(
+            `SELECT * FROM deliveries WHERE ${matching} AND id < ? ORDER BY id DESC LIMIT ?`,
+          )
+          .all(...params, after?.[0] ?? Number.MAX_SAFE_INTEGER, limit + 1);
+        return takePage(rows.slice(0, limit).map(deliveryFromRow), {
+          more: rows.length > limit,
+          total,
+          cursorOf: (i) => encodeCursor('deliveries', [rows[i]!.id]),
+        });
+      })(),
+    );
+  }
+
   // ---- settings ----
 
   async getSetting(key: string): Promise<string | undefined> {
@@ -969,14 +1320,128 @@ class SqliteStore implements Store {
   }
 }
 
+interface CheckRunRow {
+  id: number;
+  domain: string;
+  at_ms: number;
+  duration_ms: number;
+  status: string;
+  error: string | null;
+  started_by: string;
+  pass_count: number;
+  warn_count: number;
+  fail_count: number;
+  omitted_findings: number;
+  findings?: string;
+}
+
+/** A run without its error and findings. */
+const RUN_COLUMNS = `id, domain, at_ms, duration_ms, status, started_by, pass_count, warn_count, fail_count,
+  omitted_findings`;
+
+interface AlertRow {
+  id: number;
+  domain: string;
+  code: string;
+  subject: string;
+  severity: string;
+  message: string;
+  fix: string | null;
+  opened_at: string;
+  opened_by: number;
+  resolved_at: string | null;
+  resolved_by: number | null;
+}
+
+interface DeliveryRow {
+  id: number;
+  alert: number;
+  channel: string;
+  target: string;
+  event: string;
+  state: string;
+  attempts: number;
+  created_at: string;
+  next_attempt_at: string | null;
+  last_attempt_at: string | null;
+  last_error: string | null;
+  delivered_at: string | null;
+}
+
+const DELIVERY_STATES: readonly string[] = ['pending', 'delivered', 'abandoned'];
+
+/** A run's summary; as a list view (`listView`) its error is cut to LIST_TEXT_MAX. */
+function runSummaryFromRow(row: CheckRunRow, listView = false): CheckRunSummary {
+  const clipped: string[] = [];
+  const summary: CheckRunSummary = {
+    id: row.id,
+    domain: row.domain,
+    at: new Date(row.at_ms).toISOString(),
+    durationMs: row.duration_ms,
+    status: row.status as CheckRunStatus,
+    trigger: row.started_by as CheckRun['trigger'],
+    counts: { pass: row.pass_count, warn: row.warn_count, fail: row.fail_count },
+  };
+  if (row.error !== null) summary.error = listView ? clipText(row.error, 'error', clipped) : row.error;
+  if (row.omitted_findings > 0) summary.omittedFindings = row.omitted_findings;
+  if (clipped.length > 0) summary.clipped = clipped;
+  return summary;
+}
+
+function runFromRow(row: CheckRunRow): CheckRun {
+  const { counts: _counts, clipped: _clipped, ...run } = runSummaryFromRow(row);
+  return { ...run, findings: JSON.parse(row.findings ?? '[]') as StoredFinding[] };
+}
+
+function alertFromRow(row: AlertRow): Alert {
+  const alert: Alert = {
+    id: row.id,
+    domain: row.domain,
+    code: row.code,
+    subject: row.subject,
+    severity: row.severity as AlertSeverity,
+    message: row.message,
+    openedAt: row.opened_at,
+    openedBy: row.opened_by,
+  };
+  if (row.fix !== null) alert.fix = row.fix;
+  if (row.resolved_at !== null) alert.resolvedAt = row.resolved_at;
+  if (row.resolved_by !== null) alert.resolvedBy = row.resolved_by;
+  return alert;
+}
+
+function deliveryFromRow(row: DeliveryRow): Delivery {
+  const delivery: Delivery = {
+    id: row.id,
+    alertId: row.alert,
+    channel: row.channel as DeliveryChannel,
+    target: row.target,
+    event: JSON.parse(row.event) as AlertEvent,
+    state: row.state as Delivery['state'],
+    attempts: row.attempts,
+    createdAt: row.created_at,
+  };
+  if (row.next_attempt_at !== null) delivery.nextAttemptAt = row.next_attempt_at;
+  if (row.last_attempt_at !== null) delivery.lastAttemptAt = row.last_attempt_at;
+  if (row.last_error !== null) delivery.lastError = row.last_error;
+  if (row.delivered_at !== null) delivery.deliveredAt = row.delivered_at;
+  return delivery;
+}
+
+function checkedDeliveries(deliveries: NewDelivery[], where: string): NewDelivery[] {
+  if (!Array.isArray(deliveries)) throw invalid(`${where}.deliveries: must be a list`);
+  return deliveries.map((d, i) => checkedDelivery(d, `${where}.deliveries[${i}]`));
+}
+
 const BREAKDOWN_COLUMNS: Record<Exclude<BreakdownKey, 'organization'>, string> = {
   resultType: 'result_type',
   receivingMxHostname: 'receiving_mx_hostname',
   sendingMtaIp: 'sending_mta_ip',
 };
 
+/** A domain from its row; `watchOnly` only when true (DomainSettings: absent means false). */
 function domainFromRow(row: DomainRow): Domain {
-  return {
+  const domain: Domain = {
     name: row.name,
     mode: row.mode as Domain['mode'],
     mx: JSON.parse(row.mx) as string[],
@@ -987,6 +1452,15 @@ function domainFromRow(row: DomainRow): Domain {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
+  if (row.watch_only === 1) domain.watchOnly = true;
+  return domain;
+}
+
+/** DomainSettings.watchOnly as given, or `fallback` when absent. */
+function watchOnlyFlag(value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw invalid(`watchOnly: ${describeValue(value)} is not true or false`);
+  return value;
 }
 
 /**
