@@ -27,16 +27,16 @@ import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { formatHostPort, type HostPort } from '../common/host-port.js';
+import { classifyUserAgent } from '../mtasts/fetcher.js';
 import { POLICY_PATH } from '../mtasts/url.js';
 import type { PolicyFetch, Store } from '../store/types.js';
 import { registerApi } from './api.js';
 import { sendAuthFailure } from './auth.js';
 import type { ServeSettings } from './config.js';
 import type { ServerContext } from './context.js';
-import { classifyUserAgent } from './fetchlog.js';
 import { adminHostGuard, adminHostNames, hostHeaderProblem, policyDomainForHost } from './hosts.js';
 import { registerIntake } from './intake.js';
-import { metricsText, type ServerMetrics, serverMetrics } from './metrics.js';
+import { metricsText, registerAlertMetrics, type ServerMetrics, serverMetrics } from './metrics.js';
 import type { CertificateStore } from './tls.js';
 
 export { policyDomainForHost };
@@ -128,6 +128,7 @@ export function buildApp(ctx: ServerContext, options: AppOptions = {}): FastifyI
     trustProxy: options.trustProxy ?? settings.trustProxy ?? false,
   }) as unknown as FastifyInstance;
   const metrics = serverMetrics(ctx.metrics);
+  registerAlertMetrics(ctx.metrics, () => ctx.store.openAlerts());
   const policies = new PolicyCache(ctx.store, ctx.logger, options.policyRefreshMs);
   const logFetch = options.logFetch ?? ((entry: PolicyFetch) => ctx.store.logFetch(entry));
   app.decorate(POLICIES_DECORATION, policies);

@@ -3,7 +3,7 @@
 // node:cluster of workers, one /metrics answer for all processes: the worker asked sends a request
 // to the primary, which collects every process's metrics over IPC and sums them
 // (AggregatorRegistry.aggregate); the primary answers metricsListen the same way.
-// Counters carry no label naming a hosted domain (policy domain, mta-sts.<domain> host) unless the
+// Counters (and the gauge of open alerts) carry no label naming a hosted domain (policy domain, mta-sts.<domain> host) unless the
 // registry was created with domainLabels (config metrics.domainLabels): /metrics would otherwise
 // list every hosted domain to whoever scrapes it.
 import cluster, { type Worker } from 'node:cluster';
@@ -11,6 +11,7 @@ import {
   AggregatorRegistry,
   Counter,
   collectDefaultMetrics,
+  Gauge,
   type MetricObjectWithValues,
   type MetricValue,
   Registry,
@@ -87,6 +88,42 @@ export function serverMetrics(registry: Registry): ServerMetrics {
     ),
   };
 }
+
+/**
+ * mxguard_alerts_open{domain,code}: the open monitoring alerts (issue 12), read from the store at each
+ * scrape; without domainLabels only {code}, counting every domain's. Every process reads the same
+ * store, so a cluster reports the largest value, not the sum. Created on first use.
+ */
+export function registerAlertMetrics(
+  registry: Registry,
+  openAlerts: () => Promise<ReadonlyArray<{ domain: string; code: string }>>,
+): void {
+  if (registry.getSingleMetric(ALERTS_OPEN)) return;
+  const byDomain = labelledByDomain.has(registry);
+  new Gauge<'domain' | 'code'>({
+    name: ALERTS_OPEN,
+    help: 'open monitoring alerts, by alert code' + (byDomain ? ' and domain' : ''),
+    labelNames: byDomain ? ['domain', 'code'] : ['code'],
+    aggregator: 'max',
+    registers: [registry],
+    async collect() {
+      const counts = new Map<string, { labels: Record<string, string>; count: number }>();
+      for (const a of await openAlerts()) {
+        const labels: Record<string, string> = byDomain
+          ? { domain: a.domain, code: a.code }
+          : { code: a.code };
+        const key = JSON.stringify(labels);
+        const entry = counts.get(key) ?? { labels, count: 0 };
+        entry.count += 1;
+        counts.set(key, entry);
+      }
+      // Resolved alerts leave the series (no stale 1 for a code that is fine again).
+      this.reset();
+      for (const { labels, count } of counts.values()) this.set(labels, count);
+    },
+  });
+}
+const ALERTS_OPEN = 'mxguard_alerts_open';
 
 /** A counter with the label `domainLabel` (a domain or host name) only when `byDomain`, then `other`. */
 function domainCounter<D extends string, O extends string>(

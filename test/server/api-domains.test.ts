@@ -156,7 +156,11 @@ describe('domains API', () => {
   test('a policy change bumps the id and shows the new TXT value', async () => {
     const before = (await get('/api/domains/example.com')).json();
     t.clock.advance(60);
-    const res = await patch('/api/domains/example.com', { mode: 'enforce' });
+    // No live check in this app: the pre-flight refuses (test/server/api-monitor.test.ts), force publishes.
+    const refused = await patch('/api/domains/example.com', { mode: 'enforce' });
+    assert.equal(refused.statusCode, 409, refused.body);
+    assert.equal(refused.json().problems[0].code, 'PREFLIGHT_NOT_CHECKED');
+    const res = await patch('/api/domains/example.com', { mode: 'enforce', force: true });
     assert.equal(res.statusCode, 200, res.body);
     const body = res.json();
     assert.equal(body.policyIdChanged, true);

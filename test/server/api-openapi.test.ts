@@ -172,7 +172,11 @@ describe('OpenAPI document', () => {
     await call('GET', '/api/domains', '/api/domains?limit=0');
     await call('GET', '/api/domains/{name}', '/api/domains/example.com');
     await call('GET', '/api/domains/{name}', '/api/domains/unknown.example');
+    // No live check in this app: the pre-flight of enforce refuses (409), force publishes.
     await call('PATCH', '/api/domains/{name}', '/api/domains/example.com', { payload: { mode: 'enforce' } });
+    await call('PATCH', '/api/domains/{name}', '/api/domains/example.com', {
+      payload: { mode: 'enforce', force: true },
+    });
     await call('PATCH', '/api/domains/{name}', '/api/domains/example.com', { payload: { mode: 'x' } });
     await call('PATCH', '/api/domains/{name}', '/api/domains/unknown.example', {
       payload: { mode: 'enforce' },
@@ -194,6 +198,85 @@ describe('OpenAPI document', () => {
     });
     await call('GET', '/api/domains/{name}/fetches', '/api/domains/example.com/fetches');
     await call('GET', '/api/domains/{name}/fetches', '/api/domains/unknown.example/fetches');
+
+    // Monitoring: a stored check run with an alert and its webhook delivery, then a check on demand.
+    const at = t.clock.now.toISOString();
+    const finding = { section: 'dane', status: 'fail', code: 'DANE_TLSA_MISMATCH', message: 'no match' };
+    const { runId, opened } = await t.ctx.store.recordCheck(
+      {
+        run: {
+          domain: 'example.com',
+          at,
+          durationMs: 5,
+          status: 'fail',
+          findings: [finding],
+          trigger: 'start',
+        },
+        open: [
+          {
+            alert: {
+              domain: 'example.com',
+              code: finding.code,
+              subject: '',
+              severity: 'fail',
+              message: 'no match',
+            },
+            deliveries: [
+              {
+                channel: 'webhook',
+                target: 'http://127.0.0.1:9/',
+                event: {
+                  event: 'alert.opened',
+                  domain: 'example.com',
+                  code: finding.code,
+                  severity: 'fail',
+                  message: 'no match',
+                  openedAt: at,
+                },
+              },
+            ],
+          },
+        ],
+        resolve: [],
+      },
+      t.clock.now,
+    );
+    await call('GET', '/api/alerts', '/api/alerts?state=open');
+    await call('GET', '/api/alerts', '/api/alerts?state=x');
+    await call('GET', '/api/deliveries', `/api/deliveries?alertId=${opened[0]}`);
+    await call('GET', '/api/deliveries', '/api/deliveries?state=x');
+    await call('GET', '/api/domains/{name}/checks', '/api/domains/example.com/checks');
+    await call('GET', '/api/domains/{name}/checks', '/api/domains/example.com/checks?limit=0');
+    await call('GET', '/api/domains/{name}/checks', '/api/domains/unknown.example/checks');
+    await call('GET', '/api/checks/{id}', `/api/checks/${runId}`);
+    await call('GET', '/api/checks/{id}', '/api/checks/424242');
+    await call('POST', '/api/domains/{name}/check', '/api/domains/example.com/check', { payload: {} });
+    const checker = {
+      checkNow: async () => (await t.ctx.store.getCheckRun(runId))!,
+      liveCheck: async () => ({ status: 'pass', findings: [] }),
+    };
+    Object.assign(t.ctx, { monitor: checker });
+    await call('POST', '/api/domains/{name}/check', '/api/domains/example.com/check', { payload: {} });
+    await call('POST', '/api/domains/{name}/check', '/api/domains/unknown.example/check', { payload: {} });
+    Object.assign(t.ctx, { monitor: undefined });
+    await t.ctx.store.addDomain(
+      'other.example',
+      { mode: 'testing', mx: ['mx.other.example'], maxAge: 86400, rua: ['mailto:r@other.example'] },
+      t.clock.now,
+    );
+    const other = await t.ctx.store.recordCheck(
+      {
+        run: { domain: 'other.example', at, durationMs: 5, status: 'pass', findings: [], trigger: 'start' },
+        open: [],
+        resolve: [],
+      },
+      t.clock.now,
+    );
+    const diff = '/api/checks/{id}/diff';
+    await call('GET', diff, `/api/checks/${runId}/diff?against=${runId}`);
+    await call('GET', diff, `/api/checks/${runId}/diff?against=424242`);
+    await call('GET', diff, `/api/checks/${runId}/diff?against=${other.runId}`);
+    await call('GET', diff, `/api/checks/${runId}/diff?against=x`);
 
     const imp = '/api/reports/import';
     const json = reportJson({

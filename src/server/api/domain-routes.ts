@@ -5,6 +5,7 @@ import { decodeCursor, encodeCursor, takePage } from '../../store/paging.js';
 import type { BreakdownKey } from '../../store/types.js';
 import { classifyUserAgent } from '../fetchlog.js';
 import { publishedIdStatus } from '../livecheck.js';
+import { enforcePreflight } from './monitor-routes.js';
 import { ApiError, defineRoute } from './route.js';
 import {
   ApiErrorBody,
@@ -18,6 +19,7 @@ import {
   FetchLog,
   PageQuery,
   PolicyWithHistory,
+  PreflightRefused,
   RecordSet,
   RecordsQuery,
   StatsQuery,
@@ -78,10 +80,20 @@ export const DOMAIN_ROUTES = [
     body: DomainCreateRequest,
     responses: {
       201: { description: 'added', schema: DomainChange },
-      409: { description: 'the domain exists already', schema: ApiErrorBody },
+      409: {
+        description:
+          'the domain exists already, or (mode enforce without force) the live check found MX hosts enforcing senders would bounce',
+        schema: PreflightRefused.or(ApiErrorBody),
+      },
     },
   }).handle(async ({ body, ctx }) => {
     const name = domainKey(body.name);
+    // Without an mx the store refuses an enforce policy anyway (400).
+    if (body.mode === 'enforce' && !body.force && body.mx.length > 0) {
+      if (await ctx.store.getDomain(name)) throw new ApiError(409, `domain "${name}" exists already`);
+      const refused = await enforcePreflight(ctx, name, body.mx);
+      if (refused) return refused;
+    }
     const settings = {
       mode: body.mode,
       mx: body.mx,
@@ -120,9 +132,25 @@ export const DOMAIN_ROUTES = [
     tag: 'domains',
     params: DomainParams,
     body: DomainUpdateRequest,
-    responses: { 200: { description: 'changed', schema: DomainChange }, ...notFound },
-  }).handle(async ({ params, body: patch, ctx }) => {
+    responses: {
+      200: { description: 'changed', schema: DomainChange },
+      ...notFound,
+      409: {
+        description:
+          'enforce (mode, or the mx of an enforce policy) without force: the live check found MX hosts enforcing senders would bounce',
+        schema: PreflightRefused,
+      },
+    },
+  }).handle(async ({ params, body: { force, ...patch }, ctx }) => {
     const before = await existingDomain(ctx, params.name);
+    const enforcing =
+      (patch.mode ?? before.mode) === 'enforce' &&
+      (before.mode !== 'enforce' || (patch.mx !== undefined && patch.mx.join(' ') !== before.mx.join(' ')));
+    const mx = patch.mx ?? before.mx;
+    if (enforcing && !force && !before.watchOnly && mx.length > 0) {
+      const refused = await enforcePreflight(ctx, before.name, mx);
+      if (refused) return refused;
+    }
     const after = await ctx.store.updateDomain(before.name, patch, ctx.now());
     const view = domainView(after);
     const changed = after.policyId !== before.policyId;

@@ -2,6 +2,7 @@
 // with its findings, what changed between two runs, a check on demand, and the state of the alert
 // notifications (webhooks, e-mail).
 import { diffFindings } from '../../check/diff.js';
+import { type CheckedDomain, preflightProblems } from '../../monitor/preflight.js';
 import { domainKey } from '../../store/domain-rules.js';
 import type { CheckRun as StoredCheckRun } from '../../store/monitor-types.js';
 import type { ServerContext } from '../context.js';
@@ -29,11 +30,31 @@ import { existingDomain, reportIdParam } from './views.js';
  */
 export interface DomainChecker {
   checkNow(domain: string): Promise<StoredCheckRun>;
+  /** The live check alone, nothing stored (the pre-flight of an enforce policy, maybe before the domain is). */
+  liveCheck(domain: string): Promise<CheckedDomain>;
 }
 
 /** The engine's checker, when this server runs one. */
 export function checkerOf(ctx: ServerContext): DomainChecker | undefined {
   return (ctx as ServerContext & { monitor?: DomainChecker }).monitor;
+}
+
+/**
+ * The pre-flight of an enforce policy with these `mx` patterns (src/monitor/preflight.ts): a 409 answer
+ * naming what enforcing senders would bounce, or undefined when nothing would.
+ */
+export async function enforcePreflight(ctx: ServerContext, domain: string, mx: readonly string[]) {
+  const checker = checkerOf(ctx);
+  const check: CheckedDomain = checker
+    ? await checker.liveCheck(domain)
+    : { status: 'error', error: 'this server runs no live checks', findings: [] };
+  const problems = preflightProblems(domain, check, { mx });
+  if (problems.length === 0) return undefined;
+  const message = `${domain}: an enforce policy would make senders bounce mail: ${problems.map((p) => p.message).join('; ')}; fix each problem, or send "force": true to publish it anyway`;
+  return {
+    status: 409 as const,
+    body: { ...errorBody(409, message), code: 'PREFLIGHT_FAILED' as const, problems },
+  };
 }
 
 const noRun = { 404: { description: 'no such check run', schema: ApiErrorBody } };

@@ -75,6 +75,13 @@ const RuaList = z
   .max(20)
   .describe('TLS-RPT rua URIs for _smtp._tls (RFC 8460 §3), mailto: or https:');
 
+const Force = z
+  .boolean()
+  .optional()
+  .describe(
+    'publish an enforce policy although the live check found MX hosts enforcing senders would bounce (409 otherwise)',
+  );
+
 export const LoginRequest = z.object({ password: z.string().min(1).max(1024) }).strict();
 export const PasswordChangeRequest = z
   .object({ current: z.string().min(1).max(1024), next: z.string().min(10).max(1024) })
@@ -86,13 +93,14 @@ export const DomainCreateRequest = z
     mode: Mode.default('testing'),
     maxAge: MaxAge.default(604800),
     rua: RuaList.optional().describe('default: mailto:tlsrpt@<name>'),
+    force: Force,
   })
   .strict();
 export const DomainUpdateRequest = z
-  .object({ mx: MxList, mode: Mode, maxAge: MaxAge, rua: RuaList })
+  .object({ mx: MxList, mode: Mode, maxAge: MaxAge, rua: RuaList, force: Force })
   .partial()
   .strict()
-  .refine((patch) => Object.keys(patch).length > 0, {
+  .refine((patch) => Object.keys(patch).some((key) => key !== 'force'), {
     message: 'give at least one of mx, mode, maxAge, rua',
   });
 export const TokenCreateRequest = z.object({ name: z.string().trim().min(1).max(100) }).strict();
