@@ -1,4 +1,4 @@
-// Who fetches the policy: User-Agent classification (src/server/fetchlog.ts).
+// Who fetches the policy: User-Agent classification (src/mtasts/fetcher.ts).
 // Sources of the User-Agent strings: Google's MTA-STS fetcher names itself Google-SMTP-STS (also
 // listed in public bot lists); postfix-mta-sts-resolver's is in its Debian package (defaults.py,
 // USER_AGENT = "postfix-mta-sts-resolver"); mailauth's in node_modules/mailauth/lib/tools.js; ours in
@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { USER_AGENT } from '../../src/fetch/policy.js';
-import { classifyUserAgent, FETCHER_LABELS, type FetcherLabel } from '../../src/server/fetchlog.js';
+import { classifyUserAgent, FETCHER_LABELS, type FetcherLabel } from '../../src/mtasts/fetcher.js';
 
 const TABLE: Array<[string | undefined, FetcherLabel]> = [
   ['Google-SMTP-STS', 'Google'],
