@@ -4,14 +4,13 @@
 // an untrusted certificate.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { simpleParser } from 'mailparser';
-import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { alertMail, sendAlertMail } from '../../../src/monitor/notify/email.js';
 import type { EmailTarget } from '../../../src/monitor/settings.js';
 import type { AlertEvent } from '../../../src/store/monitor-types.js';
 import { standardChain, TestPki } from '../../helpers/pki.js';
+import { SUBMISSION_PASSWORD, SUBMISSION_USER, startSubmissionServer } from '../../helpers/submission.js';
 
 const FIX =
   '_25._tcp.mx1.example.com. IN TLSA 3 1 1 8c2f0c4b0e0b5a9b1c3d4e5f60718293a4b5c6d7e8f901234567890abcdef012';
@@ -79,60 +78,13 @@ describe('sendAlertMail', () => {
   });
   after(() => pki.remove());
 
-  interface Submission {
-    from: string;
-    to: string[];
-    raw: string;
-    secure: boolean;
-  }
-
-  /** A submission server on loopback: AUTH alert/right-password, records each message. */
-  async function submissionServer(options: Partial<SMTPServerOptions> = {}) {
-    const messages: Submission[] = [];
-    const auths: Array<{ user: string; secure: boolean }> = [];
-    const server = new SMTPServer({
-      key: tlsFiles.key,
-      cert: tlsFiles.cert,
-      authMethods: ['PLAIN', 'LOGIN'],
-      logger: false,
-      onAuth(auth, session, callback) {
-        auths.push({ user: auth.username ?? '', secure: session.secure });
-        if (auth.username === 'alert' && auth.password === 'right-password')
-          return callback(null, { user: 'alert' });
-        return callback(Object.assign(new Error('Invalid username or password'), { responseCode: 535 }));
-      },
-      onData(stream, session, callback) {
-        const chunks: Buffer[] = [];
-        stream.on('data', (c: Buffer) => chunks.push(c));
-        stream.on('end', () => {
-          messages.push({
-            from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-            to: session.envelope.rcptTo.map((r) => r.address),
-            raw: Buffer.concat(chunks).toString('utf8'),
-            secure: session.secure,
-          });
-          callback();
-        });
-      },
-      ...options,
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.server.address() as AddressInfo;
-    return {
-      port,
-      messages,
-      auths,
-      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-    };
-  }
-
   function target(port: number, overrides: Partial<EmailTarget> = {}): EmailTarget {
     return {
       host: 'localhost',
       port,
       security: 'starttls',
-      user: 'alert',
-      password: 'right-password',
+      user: SUBMISSION_USER,
+      password: SUBMISSION_PASSWORD,
       from: 'mxguard@example.net',
       to: ['postmaster@example.com', 'ops@example.com'],
       ...overrides,
@@ -140,7 +92,7 @@ describe('sendAlertMail', () => {
   }
 
   it('submits a plain-text mail over STARTTLS, authenticating only after TLS, with the fix in the body', async (t) => {
-    const server = await submissionServer();
+    const server = await startSubmissionServer(tlsFiles);
     t.after(() => server.close());
     const to = ['postmaster@example.com', 'ops@example.com'];
     const result = await sendAlertMail(
@@ -150,7 +102,7 @@ describe('sendAlertMail', () => {
       { ca: [tlsFiles.ca] },
     );
     assert.deepEqual(result, { ok: true });
-    assert.deepEqual(server.auths, [{ user: 'alert', secure: true }]);
+    assert.deepEqual(server.auths, [{ user: SUBMISSION_USER, secure: true }]);
     assert.equal(server.messages.length, 1);
     const message = server.messages[0]!;
     assert.equal(message.secure, true);
@@ -167,7 +119,7 @@ describe('sendAlertMail', () => {
   });
 
   it('submits over implicit TLS', async (t) => {
-    const server = await submissionServer({ secure: true });
+    const server = await startSubmissionServer(tlsFiles, { secure: true });
     t.after(() => server.close());
     const result = await sendAlertMail(
       target(server.port, { security: 'tls' }),
@@ -180,7 +132,7 @@ describe('sendAlertMail', () => {
   });
 
   it('sends nothing, not even the password, to a server that does not offer STARTTLS', async (t) => {
-    const server = await submissionServer({
+    const server = await startSubmissionServer(tlsFiles, {
       hideSTARTTLS: true,
       disabledCommands: ['STARTTLS'],
       allowInsecureAuth: true,
@@ -200,7 +152,7 @@ describe('sendAlertMail', () => {
   });
 
   it('fails on a certificate it does not trust', async (t) => {
-    const server = await submissionServer();
+    const server = await startSubmissionServer(tlsFiles);
     t.after(() => server.close());
     const result = await sendAlertMail(target(server.port), ['postmaster@example.com'], {
       id: 10,
@@ -212,7 +164,7 @@ describe('sendAlertMail', () => {
   });
 
   it('fails with the server reply on a wrong password', async (t) => {
-    const server = await submissionServer();
+    const server = await startSubmissionServer(tlsFiles);
     t.after(() => server.close());
     const result = await sendAlertMail(
       target(server.port, { password: 'wrong' }),
