@@ -42,7 +42,7 @@ import {
 
 /** A new policy starts in testing with a short max_age (one day), so mistakes expire quickly. */
 export const NEW_POLICY_MAX_AGE = 86400;
-/** Certificates of the policy host expiring within this many days are a warning. */
+/** Certificates of the policy host expiring within this many days are a warning (unless env.expiryWarningDays says). */
 export const CERT_WARN_DAYS = 14;
 const DAY_MS = 86_400_000;
 
@@ -133,7 +133,7 @@ export async function checkMtaSts(
   for (const w of fetched.warnings) policyWarning(w, corrected, host, publish, add);
   coverage(policy, hosts, add, publish(corrected));
   modeAdvice(corrected, add, publish);
-  certificateExpiry(fetched.certificate, env.now, host, add);
+  certificateExpiry(fetched.certificate, env.now, env.expiryWarningDays ?? CERT_WARN_DAYS, host, add);
   if (txt.kind === 'valid' && env.previousPolicy) {
     idUnchanged(txt.id, fetched.body, env.previousPolicy, policy, add, freshTxt);
   }
@@ -384,6 +384,7 @@ function modeAdvice(policy: StsPolicy, add: Add, publish: (p: StsPolicy) => stri
 function certificateExpiry(
   certificate: { validTo: string; subject: string },
   now: Date,
+  warnDays: number,
   host: string,
   add: Add,
 ): void {
@@ -394,7 +395,7 @@ function certificateExpiry(
       host,
       fix: renew,
     });
-  } else if (daysLeft < CERT_WARN_DAYS) {
+  } else if (daysLeft < warnDays) {
     add(
       'warn',
       'MTASTS_CERT_EXPIRING',

@@ -47,7 +47,7 @@ export interface TransportData {
 
 /** SMTP probes under way at once, over all hosts of a domain. */
 export const PROBE_CONCURRENCY = 4;
-/** A certificate that expires sooner than this many days is a warning. */
+/** A certificate that expires sooner than this many days is a warning (unless env.expiryWarningDays says). */
 export const EXPIRY_WARNING_DAYS = 14;
 
 const DANE_TA = 2;
@@ -91,7 +91,7 @@ function tlsaOf(mx: MxHost): TlsaView {
 // ---------------------------------------------------------------------------------------------------------
 // Verdicts
 
-type CheckEnv = Pick<CheckEnvironment, 'dnssecValidating' | 'now'>;
+type CheckEnv = Pick<CheckEnvironment, 'dnssecValidating' | 'now' | 'expiryWarningDays'>;
 
 export function transportFindings(
   data: TransportData,
@@ -325,6 +325,7 @@ function certificateDrafts(
   const leaf = tls.chain[0]!;
   const pkix = v.probe.pkix;
   const days = daysUntilExpiry(leaf, env.now);
+  const warningDays = env.expiryWarningDays ?? EXPIRY_WARNING_DAYS;
   const notAfter = validityOf(leaf).notAfter.toISOString().slice(0, 10);
   const effect = policyEffect(policy);
   // RFC 7672 §3.1.1: DANE-EE ignores names and dates, so a PKIX failure is not a DANE failure.
@@ -360,7 +361,7 @@ function certificateDrafts(
       fix: `renew the certificate of ${host}`,
       address,
     });
-  } else if (days < EXPIRY_WARNING_DAYS) {
+  } else if (days < warningDays) {
     drafts.push({
       status: 'warn',
       code: 'TLS_CERT_EXPIRING',
@@ -369,7 +370,7 @@ function certificateDrafts(
       address,
     });
   }
-  if (pkix?.valid && pkix.nameMatches && days >= EXPIRY_WARNING_DAYS) {
+  if (pkix?.valid && pkix.nameMatches && days >= warningDays) {
     drafts.push({
       status: 'pass',
       code: 'TLS_CERT_VALID',

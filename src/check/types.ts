@@ -54,6 +54,11 @@ export interface CheckEnvironment {
   dkimSelectors: string[];
   /** What an earlier run saw of this domain's policy, for the "id unchanged" finding. */
   previousPolicy?: { id: string; body: string };
+  /**
+   * A certificate (MX or policy host) expiring within this many days is a warning (default 14;
+   * `serve`'s monitor passes monitor.expiryDays).
+   */
+  expiryWarningDays?: number;
   now: Date;
 }
 
