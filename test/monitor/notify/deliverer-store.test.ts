@@ -3,7 +3,7 @@
 // fails twice before it recovers and to a real SMTP submission server (STARTTLS, AUTH) on loopback, and
 // listDeliveries shows each delivery's state, attempts and last error as it goes.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,7 +17,8 @@ import type { MonitorSettings } from '../../../src/monitor/settings.js';
 import type { AlertEvent } from '../../../src/store/monitor-types.js';
 import { openSqliteStore } from '../../../src/store/sqlite.js';
 import type { Store } from '../../../src/store/types.js';
-import { standardChain, TestPki } from '../../helpers/pki.js';
+import { TestPki } from '../../helpers/pki.js';
+import { serverTls } from '../../helpers/server-tls.js';
 import {
   SUBMISSION_PASSWORD,
   SUBMISSION_USER,
@@ -41,12 +42,9 @@ describe('Deliverer with the SQLite store', () => {
 
   before(async () => {
     pki = TestPki.create();
-    const chain = standardChain(pki, { host: 'localhost', sans: ['localhost'] });
-    ca = chain.root.pem;
-    smtp = await startSubmissionServer({
-      key: readFileSync(chain.leaf.key.path, 'utf8'),
-      cert: chain.leaf.pem + chain.intermediate.pem,
-    });
+    const tls = serverTls(pki);
+    ca = tls.ca;
+    smtp = await startSubmissionServer(tls);
     // Fails the first two requests, then accepts.
     hookServer = http.createServer((req, res) => {
       const chunks: Buffer[] = [];

@@ -3,13 +3,13 @@
 // only after TLS, a server that hides STARTTLS (no downgrade: nothing is sent), a wrong password and
 // an untrusted certificate.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { simpleParser } from 'mailparser';
 import { alertMail, sendAlertMail } from '../../../src/monitor/notify/email.js';
 import type { EmailTarget } from '../../../src/monitor/settings.js';
 import type { AlertEvent } from '../../../src/store/monitor-types.js';
-import { standardChain, TestPki } from '../../helpers/pki.js';
+import { TestPki } from '../../helpers/pki.js';
+import { type ServerTls, serverTls } from '../../helpers/server-tls.js';
 import { SUBMISSION_PASSWORD, SUBMISSION_USER, startSubmissionServer } from '../../helpers/submission.js';
 
 const FIX =
@@ -66,15 +66,10 @@ describe('alertMail', () => {
 
 describe('sendAlertMail', () => {
   let pki: TestPki;
-  let tlsFiles: { key: string; cert: string; ca: string };
+  let tlsFiles: ServerTls;
   before(() => {
     pki = TestPki.create();
-    const chain = standardChain(pki, { host: 'localhost', sans: ['localhost'] });
-    tlsFiles = {
-      key: readFileSync(chain.leaf.key.path, 'utf8'),
-      cert: chain.leaf.pem + chain.intermediate.pem,
-      ca: chain.root.pem,
-    };
+    tlsFiles = serverTls(pki);
   });
   after(() => pki.remove());
 

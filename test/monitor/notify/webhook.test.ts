@@ -4,14 +4,14 @@
 // receiver times out, HTTPS with a test CA.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { sendWebhook, type WebhookBody } from '../../../src/monitor/notify/webhook.js';
 import type { AlertEvent } from '../../../src/store/monitor-types.js';
-import { standardChain, TestPki } from '../../helpers/pki.js';
+import { TestPki } from '../../helpers/pki.js';
+import { type ServerTls, serverTls } from '../../helpers/server-tls.js';
 
 const EVENT: AlertEvent = {
   event: 'alert.opened',
@@ -154,15 +154,10 @@ describe('sendWebhook', () => {
 
   describe('over HTTPS', () => {
     let pki: TestPki;
-    let cert: { key: string; cert: string; ca: string };
+    let cert: ServerTls;
     before(() => {
       pki = TestPki.create();
-      const chain = standardChain(pki, { host: 'localhost', sans: ['localhost'] });
-      cert = {
-        key: readFileSync(chain.leaf.key.path, 'utf8'),
-        cert: chain.leaf.pem + chain.intermediate.pem,
-        ca: chain.root.pem,
-      };
+      cert = serverTls(pki);
     });
     after(() => pki.remove());
 
