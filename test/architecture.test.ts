@@ -19,6 +19,7 @@ const LAYERS: Record<string, number> = {
   spf: 1,
   dmarc: 1,
   dkim: 1,
+  accesslog: 1,
   // The outside world, handed in as I/O; the record set and the store sit beside them.
   dns: 2,
   smtp: 2,
@@ -33,7 +34,7 @@ const LAYERS: Record<string, number> = {
   monitor: 5,
   cli: 6,
 };
-const PROTOCOL = new Set(['mtasts', 'tlsrpt', 'dane', 'spf', 'dmarc', 'dkim']);
+const PROTOCOL = new Set(['mtasts', 'tlsrpt', 'dane', 'spf', 'dmarc', 'dkim', 'accesslog']);
 /** Modules that reach the outside world: a protocol folder gets its I/O handed in instead. */
 const IO_MODULES =
   /^(node:)?(net|dgram|tls|http|https|http2|fs|fs\/promises|child_process|cluster|worker_threads|dns|dns\/promises)$|^(better-sqlite3|ioredis|pg)$/;

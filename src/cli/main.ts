@@ -25,6 +25,7 @@ const COMMANDS: Record<string, () => Promise<{ register(program: Command): void 
   admin: () => import('./admin.js'),
   check: () => import('./check.js'),
   domain: () => import('./domain.js'),
+  fetchers: () => import('./fetchers.js'),
   policy: () => import('./policy.js'),
   policyd: () => import('./policyd.js'),
   records: () => import('./records.js'),
