@@ -7,7 +7,8 @@ import { StoreError } from './types.js';
 
 // Tables are STRICT (types enforced). Lists (mx, rua, warnings) are JSON arrays in TEXT columns;
 // the report itself is kept whole as JSON next to the rows the dashboard queries.
-const MIGRATIONS: readonly string[] = [
+// Exported for the tests that build a database as an older mxguard left it (migrate with a prefix).
+export const MIGRATIONS: readonly string[] = [
   // 1: the first schema.
   `
   CREATE TABLE settings (

@@ -1,6 +1,7 @@
 // Report retention (src/server/retention.ts): reports whose date range starts more than
 // `retention.reportDays` days ago, and rejected input received that long ago, are deleted in small
-// batches with a pause between them, at start and then every hour, by one process of `serve`.
+// batches with a pause between them, at start and then every hour, by one process of `serve`;
+// monitoring's check runs older than monitor.historyDays (default 90) go the same way.
 // The clock is injected; the store is a real SQLite store; the last test runs the built `serve`.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -88,7 +89,7 @@ describe('applyRetention', () => {
           await save(store, `arrived-${pauses}`, daysAgo(0));
         },
       });
-      assert.deepEqual(run, { reports: 7, rejected: 0, batches: 3 });
+      assert.deepEqual(run, { reports: 7, rejected: 0, checkRuns: 0, batches: 3 });
       assert.equal(pauses, 2, 'a pause between batches, none after the last');
       assert.deepEqual(await reportIds(store), ['arrived-1', 'arrived-2', 'at-cutoff', 'future', 'recent']);
       // the charts lose the deleted reports' sessions
@@ -109,7 +110,7 @@ describe('applyRetention', () => {
         batchSize: 3,
         pause: async () => {},
       });
-      assert.deepEqual(run, { reports: 0, rejected: 4, batches: 2 });
+      assert.deepEqual(run, { reports: 0, rejected: 4, checkRuns: 0, batches: 2 });
       assert.deepEqual(
         (await store.listRejected()).items.map((r) => r.reason),
         ['new'],
@@ -120,12 +121,76 @@ describe('applyRetention', () => {
   it('reportDays 0 keeps everything', async () => {
     await withStore(async (store) => {
       await save(store, 'ancient', new Date('2001-01-01T00:00:00Z'));
-      assert.deepEqual(await applyRetention(store, { reportDays: 0, now: NOW }), {
+      assert.deepEqual(await applyRetention(store, { reportDays: 0, checkRunDays: 0, now: NOW }), {
         reports: 0,
         rejected: 0,
+        checkRuns: 0,
         batches: 0,
       });
       assert.deepEqual(await reportIds(store), ['ancient']);
+    });
+  });
+});
+
+describe('applyRetention of check runs', () => {
+  /** One check of example.com started `when`, opening an alert `opens` when given. */
+  async function check(store: Store, when: Date, opens?: string): Promise<number> {
+    const alert = {
+      domain: 'example.com',
+      code: opens ?? '',
+      subject: '',
+      severity: 'fail' as const,
+      message: 'm',
+    };
+    const run = {
+      domain: 'example.com',
+      at: when.toISOString(),
+      durationMs: 1,
+      status: 'pass' as const,
+      findings: [],
+      trigger: 'schedule' as const,
+    };
+    const open = opens === undefined ? [] : [{ alert, deliveries: [] }];
+    return (await store.recordCheck({ run, open, resolve: [] }, when)).runId;
+  }
+  const runIds = (store: Store) =>
+    store.listCheckRuns('example.com').then((p) => p.items.map((r) => r.id).sort());
+  const settings = {
+    mode: 'testing' as const,
+    mx: ['mx.example.com'],
+    maxAge: 86400,
+    rua: ['mailto:r@example.com'],
+  };
+
+  it('deletes runs older than checkRunDays (default 90) in batches, keeping a run an open alert points to', async () => {
+    await withStore(async (store) => {
+      await store.addDomain('example.com', settings, daysAgo(200));
+      const held = await check(store, daysAgo(150), 'starttls-failed');
+      for (let i = 0; i < 5; i++) await check(store, daysAgo(91 + i));
+      const recent = await check(store, daysAgo(89));
+      const run = await applyRetention(store, {
+        reportDays: 400,
+        now: NOW,
+        batchSize: 2,
+        pause: async () => {},
+      });
+      assert.deepEqual(run, { reports: 0, rejected: 0, checkRuns: 5, batches: 3 });
+      assert.deepEqual(await runIds(store), [held, recent]);
+      const shorter = await applyRetention(store, { reportDays: 0, checkRunDays: 30, now: NOW });
+      assert.equal(shorter.checkRuns, 1, 'reportDays 0 keeps reports, not check runs');
+      assert.deepEqual(await runIds(store), [held]);
+    });
+  });
+
+  it('checkRunDays 0 keeps every run', async () => {
+    await withStore(async (store) => {
+      await store.addDomain('example.com', settings, daysAgo(2000));
+      const ancient = await check(store, daysAgo(1000));
+      assert.equal(
+        (await applyRetention(store, { reportDays: 400, checkRunDays: 0, now: NOW })).checkRuns,
+        0,
+      );
+      assert.deepEqual(await runIds(store), [ancient]);
     });
   });
 });
@@ -155,6 +220,47 @@ describe('startRetention', () => {
       const lines = logged.map((l) => JSON.parse(l) as { msg: string; reports?: number });
       assert.ok(
         lines.some((l) => l.msg === 'retention: deleted old reports' && l.reports === 1),
+        logged.join(''),
+      );
+    });
+  });
+});
+
+describe('startRetention of check runs', () => {
+  it('runs for check runs even when reports are kept forever, and logs what it deleted', async () => {
+    await withStore(async (store) => {
+      const settings = {
+        mode: 'testing' as const,
+        mx: ['mx.example.com'],
+        maxAge: 86400,
+        rua: ['mailto:r@example.com'],
+      };
+      await store.addDomain('example.com', settings, daysAgo(100));
+      const run = {
+        domain: 'example.com',
+        durationMs: 1,
+        status: 'pass' as const,
+        findings: [],
+        trigger: 'schedule' as const,
+      };
+      await store.recordCheck({ run: { ...run, at: daysAgo(40).toISOString() }, open: [], resolve: [] }, NOW);
+      const logged: string[] = [];
+      const logger = pino({ level: 'info' }, { write: (line: string) => logged.push(line) });
+      const retention = startRetention(
+        { store, logger, now: () => NOW },
+        { reportDays: 0, checkRunDays: 30 },
+      );
+      try {
+        await eventually(
+          async () => ((await store.listCheckRuns('example.com')).total === 0 ? true : undefined),
+          'run',
+        );
+      } finally {
+        await retention.stop();
+      }
+      const lines = logged.map((l) => JSON.parse(l) as { msg: string; checkRuns?: number });
+      assert.ok(
+        lines.some((l) => l.msg === 'retention: deleted old check runs' && l.checkRuns === 1),
         logged.join(''),
       );
     });
