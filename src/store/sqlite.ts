@@ -315,9 +315,7 @@ class SqliteStore implements Store {
                ON CONFLICT (domain) DO UPDATE SET policy_id = excluded.policy_id`,
             )
             .run(key, current.policyId);
-          // Its alerts (with their deliveries) before its runs, which the alerts point to.
-          this.db.prepare('DELETE FROM alerts WHERE domain = ?').run(key);
-          this.db.prepare('DELETE FROM check_runs WHERE domain = ?').run(key);
+          // Its check runs, alerts and deliveries go with it (ON DELETE CASCADE, migration 4).
           this.db.prepare('DELETE FROM domains WHERE name = ?').run(key);
           return true;
         })
