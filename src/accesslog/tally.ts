@@ -51,9 +51,10 @@ export class FetchTally {
     if (this.samples.length < SAMPLES) this.samples.push({ where, reason });
   }
 
-  entry(e: AccessEntry): void {
+  /** Count one request; true when it is a policy fetch. */
+  entry(e: AccessEntry): boolean {
     this.counts.requests++;
-    if (e.path !== POLICY_PATH || (e.method !== 'GET' && e.method !== 'HEAD')) return;
+    if (e.path !== POLICY_PATH || (e.method !== 'GET' && e.method !== 'HEAD')) return false;
     this.counts.fetches++;
     const ok = e.status === 200;
     if (!ok) this.counts.failed++;
@@ -64,7 +65,7 @@ export class FetchTally {
     if (row === undefined) {
       if (this.rows.size >= MAX_ROWS) {
         this.counts.droppedRows++;
-        return;
+        return true;
       }
       row = { day, fetcher, fetches: 0, statuses: {}, failed: 0 };
       if (e.host !== undefined) row.host = e.host;
@@ -73,6 +74,7 @@ export class FetchTally {
     row.fetches++;
     row.statuses[e.status] = (row.statuses[e.status] ?? 0) + 1;
     if (!ok) row.failed++;
+    return true;
   }
 
   result(): FetchTallyResult {

@@ -10,23 +10,41 @@ import { createGunzip } from 'node:zlib';
 import type { Command } from 'commander';
 import { MAX_LINE_CHARS, newParserState, parseAccessLine } from '../accesslog/parse.js';
 import { FetchTally, type FetchTallyResult } from '../accesslog/tally.js';
+import { normalizeHost } from '../common/hostname.js';
+import { mxguardCommand } from '../common/invocation.js';
 import { boundedLines } from '../common/lines.js';
 import { terminalText } from '../common/text.js';
 import { policyHost } from '../mtasts/url.js';
+import type { Store } from '../store/types.js';
+import { dataDirOption, withStore } from './domain.js';
 import { CliError, formatTable, printJson } from './util.js';
 
 interface FetchersOptions {
   json?: boolean;
   domain?: string;
+  import?: boolean;
+  dataDir: string;
+}
+
+/** Where imported fetches go: the serve store, and the newest fetch it held before (nothing at or before it is taken). */
+interface ImportTarget {
+  store: Store;
+  domain: string;
+  after: string;
+  imported: number;
 }
 
 export function register(program: Command): void {
-  program
+  const command = program
     .command('fetchers')
     .description('Who fetches your MTA-STS policy, from web server access logs (IIS, nginx, Apache; .gz too)')
     .argument('<file...>', 'access log files, plain or gzip-compressed')
     .option('--domain <domain>', 'count only fetches for mta-sts.<domain> (when the log records the host)')
     .option('--json', 'print the counts as JSON')
+    .option(
+      '--import',
+      "also store the domain's fetches in serve's fetch log (needs --domain), for the dashboard",
+    )
     .addHelpText(
       'after',
       `
@@ -34,36 +52,84 @@ Formats: IIS W3C extended (the #Fields: line is followed), the combined format o
 Apache's vhost_combined. A fetch is a GET or HEAD of /.well-known/mta-sts.txt; senders need a 200 and
 follow no redirect (RFC 8461 §3.3), so every other status is counted as failed.
 
+--import adds the fetches of --domain to the fetch log of \`mxguard serve\` (the domain must be configured there,
+e.g. with \`domain add DOMAIN --watch-only\`): only fetches newer than the newest one stored are taken, so
+importing the same or an older file again adds nothing.
+
 Examples:
   mxguard fetchers C:\\inetpub\\logs\\LogFiles\\W3SVC1\\u_ex2307*.log
   mxguard fetchers /var/log/nginx/access.log /var/log/nginx/access.log.*.gz --domain example.com --json
+  mxguard fetchers u_ex2307*.log --domain example.com --import --data-dir /var/lib/mxguard
 `,
-    )
-    .action(async (files: string[], opts: FetchersOptions) => {
-      const host = opts.domain === undefined ? undefined : policyHost(opts.domain);
-      if (opts.domain !== undefined && host === undefined) {
-        throw new CliError(2, `--domain: "${opts.domain}" is not a domain name`);
-      }
-      const tally = new FetchTally();
-      const unreadable: string[] = [];
-      for (const file of files) {
-        try {
-          await readLog(file, tally, host);
-        } catch (err) {
-          // fs and zlib errors carry a code (ENOENT, Z_DATA_ERROR...); what was read before still counts.
-          const code = (err as NodeJS.ErrnoException).code;
-          if (typeof code !== 'string') throw err;
-          unreadable.push(`${file}: ${code} (${(err as Error).message})`);
+    );
+  dataDirOption(command).action(async (files: string[], opts: FetchersOptions) => {
+    const host = opts.domain === undefined ? undefined : policyHost(opts.domain);
+    if (opts.domain !== undefined && host === undefined) {
+      throw new CliError(2, `--domain: "${opts.domain}" is not a domain name`);
+    }
+    if (opts.import && opts.domain === undefined) throw new CliError(2, '--import needs --domain');
+    if (opts.import) {
+      await withStore(opts.dataDir, async (store) => {
+        const domain = normalizeHost(opts.domain!);
+        if ((await store.getDomain(domain)) === undefined) {
+          throw new CliError(
+            2,
+            `${domain} is not configured in ${opts.dataDir}; add it first: \`${mxguardCommand()} domain add ${domain} --watch-only --data-dir ${opts.dataDir}\``,
+          );
         }
-      }
-      const result = tally.result();
-      if (opts.json) printJson({ ...result, unreadable });
-      else process.stdout.write(humanSummary(result, unreadable));
-      if (unreadable.length > 0) process.exitCode = 2;
-    });
+        const target: ImportTarget = { store, domain, after: await newestFetch(store, domain), imported: 0 };
+        await readAll(files, opts, host, target);
+        if (!opts.json)
+          process.stdout.write(`${target.imported} fetches imported into the fetch log of ${domain}\n`);
+      });
+      return;
+    }
+    await readAll(files, opts, host, undefined);
+  });
 }
 
-async function readLog(file: string, tally: FetchTally, host: string | undefined): Promise<void> {
+/** The latest time in the domain's fetch log ('' when empty); the log is kept in insertion order. */
+async function newestFetch(store: Store, domain: string): Promise<string> {
+  let newest = '';
+  let cursor: string | undefined;
+  do {
+    const page = await store.listFetches(domain, { limit: 10_000, ...(cursor ? { cursor } : {}) });
+    for (const f of page.items) if (f.at > newest) newest = f.at;
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor !== undefined);
+  return newest;
+}
+
+async function readAll(
+  files: string[],
+  opts: FetchersOptions,
+  host: string | undefined,
+  target: ImportTarget | undefined,
+): Promise<void> {
+  const tally = new FetchTally();
+  const unreadable: string[] = [];
+  for (const file of files) {
+    try {
+      await readLog(file, tally, host, target);
+    } catch (err) {
+      // fs and zlib errors carry a code (ENOENT, Z_DATA_ERROR...); what was read before still counts.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (typeof code !== 'string') throw err;
+      unreadable.push(`${file}: ${code} (${(err as Error).message})`);
+    }
+  }
+  const result = tally.result();
+  if (opts.json) printJson({ ...result, unreadable, ...(target ? { imported: target.imported } : {}) });
+  else process.stdout.write(humanSummary(result, unreadable));
+  if (unreadable.length > 0) process.exitCode = 2;
+}
+
+async function readLog(
+  file: string,
+  tally: FetchTally,
+  host: string | undefined,
+  target: ImportTarget | undefined,
+): Promise<void> {
   const gzip = await isGzip(file);
   const raw = createReadStream(file);
   const stream = gzip ? raw.pipe(createGunzip()) : raw;
@@ -82,7 +148,16 @@ async function readLog(file: string, tally: FetchTally, host: string | undefined
       parsed.kind === 'entry' &&
       (host === undefined || parsed.entry.host === undefined || parsed.entry.host === host)
     ) {
-      tally.entry(parsed.entry);
+      const fetch = tally.entry(parsed.entry);
+      if (fetch && target !== undefined && parsed.entry.at > target.after) {
+        target.store.logFetch({
+          at: parsed.entry.at,
+          domain: target.domain,
+          clientIp: parsed.entry.clientIp,
+          userAgent: parsed.entry.userAgent,
+        });
+        target.imported++;
+      }
     }
   }
 }

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
+import { openStore } from '../../src/store/index.js';
 import { runCli } from '../helpers/cli.js';
 
 let dir: string;
@@ -90,5 +91,43 @@ describe('mxguard fetchers', () => {
     const r = runCli(['fetchers', join(dir, 'u_ex230711.log'), '--domain', 'not a domain']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--domain/);
+  });
+
+  it("--import adds the fetches of the domain to serve's fetch log, once", async () => {
+    const data = join(dir, 'data');
+    const add = runCli(['domain', 'add', 'example.com', '--mx', 'mx.example.com', '--data-dir', data]);
+    assert.equal(add.code, 0, add.stderr);
+    const files = [join(dir, 'access.log.1.gz'), join(dir, 'u_ex230711.log')];
+    const first = runCli(['fetchers', ...files, '--domain', 'example.com', '--import', '--data-dir', data]);
+    assert.equal(first.code, 0, first.stderr);
+    // mta-sts.other.net is another domain's; the IIS log records no host, so its two fetches count.
+    assert.match(first.stdout, /^3 fetches imported into the fetch log of example\.com$/m);
+    const again = runCli(['fetchers', ...files, '--domain', 'example.com', '--import', '--data-dir', data]);
+    assert.match(again.stdout, /^0 fetches imported/m);
+    const store = await openStore(data, { mustExist: true });
+    try {
+      const log = await store.listFetches('example.com');
+      assert.deepEqual(log.items.map((f) => [f.at, f.userAgent]).sort(), [
+        ['2023-07-11T08:29:59.000Z', 'Google-SMTP-STS'],
+        ['2023-07-12T01:00:00.000Z', 'Microsoft Exchange'],
+        ['2023-07-12T08:00:00.000Z', 'Google-SMTP-STS'],
+      ]);
+    } finally {
+      await store.close();
+    }
+    const unknown = runCli([
+      'fetchers',
+      files[0]!,
+      '--domain',
+      'nothere.example',
+      '--import',
+      '--data-dir',
+      data,
+    ]);
+    assert.equal(unknown.code, 2);
+    assert.match(
+      unknown.stderr,
+      /nothere\.example is not configured .* domain add nothere\.example --watch-only/,
+    );
   });
 });
