@@ -74,9 +74,9 @@ export class Deliverer {
   private readonly attempts = new Set<Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
   private stopping = new AbortController();
-  /** A look at the store is under way; `again`: another was asked for meanwhile. */
-  private looking = false;
-  private again = false;
+  /** The look at the store under way, and the one asked for meanwhile (one, however many asked). */
+  private looking: Promise<Promise<void>[]> | undefined;
+  private queued: Promise<Promise<void>[]> | undefined;
 
   constructor(options: DelivererOptions) {
     this.options = options;
@@ -110,33 +110,44 @@ export class Deliverer {
 
   /**
    * Starts attempts for due deliveries, as many as free slots allow (one per target), and resolves once
-   * the attempts it started are settled. Tests await it; wake() and the poll do not.
+   * the attempts it started are settled. Asked while a look is under way, it looks again right after
+   * it. Tests await it; wake() and the poll do not.
    */
   async deliverDue(): Promise<void> {
-    if (this.looking) {
-      this.again = true;
-      return;
+    await Promise.all(await this.nextLook());
+  }
+
+  private nextLook(): Promise<Promise<void>[]> {
+    if (this.queued !== undefined) return this.queued;
+    if (this.looking === undefined) {
+      this.looking = this.look().finally(() => {
+        this.looking = undefined;
+      });
+      return this.looking;
     }
-    this.looking = true;
+    this.queued = this.looking
+      .catch(() => [])
+      .then(() => {
+        this.queued = undefined;
+        return this.nextLook();
+      });
+    return this.queued;
+  }
+
+  /** One look: reads the due deliveries and starts what the free slots allow; returns the attempts started. */
+  private async look(): Promise<Promise<void>[]> {
+    if (this.stopping.signal.aborted || this.inFlight.size >= this.concurrency) return [];
+    const due = await this.options.store.dueDeliveries(this.clock(), FETCH_LIMIT);
+    const busy = new Set(this.inFlight.values());
     const started: Promise<void>[] = [];
-    try {
-      do {
-        this.again = false;
-        if (this.stopping.signal.aborted || this.inFlight.size >= this.concurrency) break;
-        const due = await this.options.store.dueDeliveries(this.clock(), FETCH_LIMIT);
-        const busy = new Set(this.inFlight.values());
-        for (const delivery of due) {
-          if (this.inFlight.size >= this.concurrency || this.stopping.signal.aborted) break;
-          const key = delivery.channel === 'email' ? 'email' : `webhook ${delivery.target}`;
-          if (this.inFlight.has(delivery.id) || busy.has(key)) continue;
-          busy.add(key);
-          started.push(this.begin(delivery, key));
-        }
-      } while (this.again);
-    } finally {
-      this.looking = false;
+    for (const delivery of due) {
+      if (this.inFlight.size >= this.concurrency || this.stopping.signal.aborted) break;
+      const key = delivery.channel === 'email' ? 'email' : `webhook ${delivery.target}`;
+      if (this.inFlight.has(delivery.id) || busy.has(key)) continue;
+      busy.add(key);
+      started.push(this.begin(delivery, key));
     }
-    await Promise.all(started);
+    return started;
   }
 
   private begin(delivery: Delivery, key: string): Promise<void> {

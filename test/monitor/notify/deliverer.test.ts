@@ -266,6 +266,35 @@ describe('Deliverer', () => {
     );
   });
 
+  it('looks again after the look under way when asked meanwhile, so what a check wrote is not missed', async (t) => {
+    const r = await receiver((_i, _req, res) => res.writeHead(204).end());
+    t.after(() => r.close());
+    const store = new MemoryDeliveries();
+    // The first look reads the store, then waits until released: the second deliverDue and the new
+    // delivery come while it is under way.
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const dueDeliveries = store.dueDeliveries.bind(store);
+    let looks = 0;
+    store.dueDeliveries = async (now, limit) => {
+      const due = await dueDeliveries(now, limit);
+      if (looks++ === 0) await gate;
+      return due;
+    };
+    const deliverer = new Deliverer({ store, settings: { webhooks: [{ url: r.url }] }, clock: () => T0 });
+    const first = deliverer.deliverDue();
+    const written = store.add({ channel: 'webhook', target: r.url, event: EVENT }, T0);
+    const second = deliverer.deliverDue();
+    release();
+    // The second caller's promise covers the delivery it asked for.
+    await second;
+    assert.equal(store.get(written.id).state, 'delivered');
+    await first;
+    assert.equal(r.received.length, 1);
+  });
+
   it('abandons at once a delivery whose webhook or e-mail is no longer configured', async () => {
     const store = new MemoryDeliveries();
     const hook = store.add({ channel: 'webhook', target: 'http://127.0.0.1:9/removed', event: EVENT }, T0);
