@@ -17,7 +17,7 @@ import {
 import { type ServeLookups, type ServeStarted, StartError, startServe } from '../server/start.js';
 import { DEFAULT_DATA_DIR } from '../store/index.js';
 import { addNetworkOptions, type NetworkOptions, networkFromSettings } from './netopts.js';
-import { CliError, collect } from './util.js';
+import { CliError, collect, intOption } from './util.js';
 
 const EXAMPLES = `
 Examples:
@@ -43,6 +43,8 @@ interface ServeCommandOptions extends Partial<NetworkOptions> {
   trustProxy?: string;
   adminHost?: string[];
   metricsListen?: string;
+  monitorInterval?: string;
+  alertWebhook?: string[];
 }
 
 export function register(program: Command): void {
@@ -66,14 +68,23 @@ export function register(program: Command): void {
       'a host name the dashboard and API answer on, besides the listen hosts and localhost (repeatable)',
       collect,
     )
-    .option('--metrics-listen <host:port>', 'GET /metrics without login here, loopback only (default: none)');
+    .option('--metrics-listen <host:port>', 'GET /metrics without login here, loopback only (default: none)')
+    .option('--monitor-interval <seconds>', 'seconds between two checks of a watched domain (default 3600)')
+    .option(
+      '--alert-webhook <url>',
+      'POST alert changes as JSON to this URL (repeatable; secrets: monitor.webhooks in the config file)',
+      collect,
+    );
   addNetworkOptions(command).addHelpText('after', EXAMPLES);
-  // The lab-only port options of the common set mean nothing to serve's lookups.
+  // The lab-only port options of the common set: the ports the monitor's checks connect to (tests).
   for (const option of command.options) {
     if (option.long === '--smtp-port' || option.long === '--https-port') option.hideHelp();
   }
   command.action(async (options: ServeCommandOptions, cmd: Command) => {
-    await serve(userSetOptions(options, cmd));
+    await serve(userSetOptions(options, cmd), {
+      smtpPort: intOption('--smtp-port', options.smtpPort ?? '25', 1, 65535),
+      httpsPort: intOption('--https-port', options.httpsPort ?? '443', 1, 65535),
+    });
   });
 }
 
@@ -94,6 +105,8 @@ function userSetOptions(options: ServeCommandOptions, cmd: Command): CliSettings
     trustProxy: trustProxy?.join(','),
     adminHosts: adminHosts?.join(','),
     metricsListen: given('metricsListen'),
+    monitorInterval: given('monitorInterval'),
+    alertWebhooks: options.alertWebhook?.join(','),
     resolver: given('resolver'),
     caFile: given('caFile'),
     allowPrivate: given('allowPrivate'),
@@ -101,7 +114,10 @@ function userSetOptions(options: ServeCommandOptions, cmd: Command): CliSettings
   };
 }
 
-export async function serve(cli: CliSettings): Promise<void> {
+export async function serve(
+  cli: CliSettings,
+  ports: { smtpPort?: number; httpsPort?: number } = {},
+): Promise<void> {
   let settings: ServeSettings;
   try {
     settings = loadServeSettings({ cli, env: process.env, cwd: process.cwd() });
@@ -113,7 +129,7 @@ export async function serve(cli: CliSettings): Promise<void> {
   const say = (line: string) => process.stderr.write(`mxguard serve: ${line}\n`);
   try {
     await startServe(settings, {
-      lookups: () => lookups(settings),
+      lookups: () => lookups(settings, ports),
       started: (started) => announce(settings, started, say),
       signalAgain: (signal) => say(`${signal} again, exiting now`),
     });
@@ -124,12 +140,21 @@ export async function serve(cli: CliSettings): Promise<void> {
 }
 
 /** The resolver and network settings from the network options; a bad option stops serve (status 2). */
-async function lookups(settings: ServeSettings): Promise<ServeLookups> {
+async function lookups(
+  settings: ServeSettings,
+  ports: { smtpPort?: number; httpsPort?: number },
+): Promise<ServeLookups> {
   try {
-    const network = await networkFromSettings(settings.network);
+    const network = await networkFromSettings(settings.network, ports);
     return {
       resolver: network.resolver,
-      network: { ca: network.ca, allowPrivate: network.allowPrivate, timeoutMs: network.timeoutMs },
+      network: {
+        ca: network.ca,
+        allowPrivate: network.allowPrivate,
+        timeoutMs: network.timeoutMs,
+        smtpPort: network.smtpPort,
+        httpsPort: network.httpsPort,
+      },
     };
   } catch (err) {
     if (err instanceof CliError) throw new StartError(err.message);

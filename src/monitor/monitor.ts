@@ -32,6 +32,11 @@ export interface MonitorControl {
    * Throws StoreError STORE_DOMAIN_UNKNOWN for a domain that is not watched.
    */
   checkNow(domain: string): Promise<CheckRun>;
+  /**
+   * The audit alone with serve's network, nothing stored, for any domain (the pre-flight of an enforce
+   * policy, src/monitor/preflight.ts). Status `error` when it could not run.
+   */
+  liveCheck(domain: string): Promise<DomainCheck>;
 }
 
 /** The network the checks use: serve's common network options (ServerContext resolver + network). */
@@ -55,6 +60,8 @@ export interface MonitorDeps {
   now(): Date;
   /** The audit; default checkDomain (tests hand in another). */
   check?: (domain: string, env: CheckEnvironment) => Promise<DomainCheck>;
+  /** After a run is stored (the deliverer's wake()). */
+  recorded?: (run: CheckRun) => void;
 }
 
 /** Where the policy first seen under the current `_mta-sts` id is kept, per domain (MTASTS_ID_UNCHANGED). */
@@ -69,7 +76,7 @@ export class Monitor {
     const domain = await store.getDomain(domainKey(name));
     if (!domain) throw new StoreError('STORE_DOMAIN_UNKNOWN', `domain "${name}" is not configured`);
     const started = this.deps.now();
-    const result = await this.audit(domain, started);
+    const result = await this.audit(domain.name, started, await this.seenPolicy(domain.name));
     const findings = result.status === 'error' ? result.findings : await this.withOwnFindings(domain, result);
     const status: CheckRunStatus = result.status === 'error' ? 'error' : worstOf(findings);
     const at = started.toISOString();
@@ -100,14 +107,25 @@ export class Monitor {
     };
     const { runId } = await store.recordCheck(outcome, this.deps.now());
     await this.rememberPolicy(domain.name, result);
-    return { id: runId, ...run };
+    const stored: CheckRun = { id: runId, ...run };
+    this.deps.recorded?.(stored);
+    return stored;
+  }
+
+  /** The audit of any domain, nothing stored (MonitorControl.liveCheck). */
+  liveCheck(name: string): Promise<DomainCheck> {
+    return this.audit(domainKey(name), this.deps.now(), undefined);
   }
 
   /** The audit with serve's network; a resolver that does not answer, or a crash, is a run with `error`. */
-  private async audit(domain: Domain, now: Date): Promise<DomainCheck> {
+  private async audit(
+    name: string,
+    now: Date,
+    previousPolicy: CheckEnvironment['previousPolicy'],
+  ): Promise<DomainCheck> {
     const { network, settings } = this.deps;
     const fail = (error: string): DomainCheck => ({
-      domain: domain.name,
+      domain: name,
       status: 'error',
       findings: [],
       error,
@@ -126,11 +144,11 @@ export class Monitor {
         smtpPort: network.smtpPort ?? 25,
         httpsPort: network.httpsPort ?? 443,
         dkimSelectors: [],
-        previousPolicy: await this.seenPolicy(domain.name),
+        previousPolicy,
         expiryWarningDays: settings.expiryDays,
         now,
       };
-      return await (this.deps.check ?? checkDomain)(domain.name, env);
+      return await (this.deps.check ?? checkDomain)(name, env);
     } catch (err) {
       return fail(`internal error: ${(err as Error).message}`);
     }

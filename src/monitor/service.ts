@@ -1,28 +1,30 @@
 // The monitor as `serve` runs it: the scheduler (scheduler.ts) driving monitored checks (monitor.ts) of
-// every watched domain, in one process only (serve's primary, or the single process). Other processes
-// (serve's HTTP workers, the CLI) get a control without a schedule: their on-demand checks run where
-// they are asked for, one at a time per domain within the process.
+// every watched domain. Every serve process has one for on-demand checks (the API's "check now", which
+// runs where it is asked for, one at a time per domain within the process); the schedule runs in one
+// process only (serve's primary, or the single process: startSchedule).
 import type { Logger } from 'pino';
 import { domainKey } from '../store/domain-rules.js';
+import type { CheckRun } from '../store/monitor-types.js';
 import { type CheckTrigger, Monitor, type MonitorControl, type MonitorDeps } from './monitor.js';
 import { Scheduler, type SchedulerClock } from './scheduler.js';
 
 export interface MonitorService extends MonitorControl {
+  /** Starts the schedule (unless monitor.enabled is false); `recorded` is called after each stored run. */
+  startSchedule(hooks?: { recorded?: (run: CheckRun) => void }): void;
   /** Ends the schedule; resolves once the checks under way are done. */
   stop(): Promise<void>;
 }
 
 export interface MonitorServiceOptions extends MonitorDeps {
   logger: Pick<Logger, 'info' | 'warn' | 'error'>;
-  /** Run the schedule (one process only); false: on-demand checks only. */
-  schedule: boolean;
   clock?: SchedulerClock;
   random?: () => number;
 }
 
-export function startMonitor(options: MonitorServiceOptions): MonitorService {
+export function createMonitor(options: MonitorServiceOptions): MonitorService {
   const { settings, logger } = options;
-  const monitor = new Monitor(options);
+  let recorded = options.recorded;
+  const monitor = new Monitor({ ...options, recorded: (run) => recorded?.(run) });
   const scheduler = new Scheduler({
     domains: async () => (await options.store.listDomains()).map((d) => d.name),
     check: async (domain: string, trigger: CheckTrigger) => {
@@ -37,17 +39,21 @@ export function startMonitor(options: MonitorServiceOptions): MonitorService {
     onError: (err, domain) =>
       logger.error({ domain, err: (err as Error)?.message }, 'monitor: check failed; trying again later'),
   });
-  if (options.schedule && settings.enabled) {
-    scheduler.start();
-    logger.info(
-      { intervalSeconds: settings.intervalSeconds, concurrency: settings.concurrency },
-      'monitor: checking every watched domain now and on schedule',
-    );
-  } else if (options.schedule) {
-    logger.info('monitor: scheduled checks off (monitor.enabled is false); on-demand checks only');
-  }
   return {
     checkNow: (domain) => scheduler.checkNow(domainKey(domain)),
+    liveCheck: (domain) => monitor.liveCheck(domain),
+    startSchedule(hooks = {}) {
+      if (hooks.recorded) recorded = hooks.recorded;
+      if (!settings.enabled) {
+        logger.info('monitor: scheduled checks off (monitor.enabled is false); on-demand checks only');
+        return;
+      }
+      scheduler.start();
+      logger.info(
+        { intervalSeconds: settings.intervalSeconds, concurrency: settings.concurrency },
+        'monitor: checking every watched domain now, then on schedule',
+      );
+    },
     stop: () => scheduler.stop(),
   };
 }

@@ -18,9 +18,11 @@ import {
   hostPort,
   loadConfig,
   numberText,
+  wholeNumber,
 } from '../config/load.js';
 import { LOG_LEVELS, type LogLevel } from '../config/log.js';
 import { NETWORK_KEYS, NETWORK_OPTIONS, type NetworkSettings, networkSettings } from '../config/network.js';
+import { DEFAULT_MONITOR_SETTINGS, type MonitorSettings } from '../monitor/settings.js';
 import { DEFAULT_DATA_DIR } from '../store/index.js';
 import { MIN_PASSWORD_LENGTH } from './auth.js';
 import type { ServeConfig } from './context.js';
@@ -67,6 +69,8 @@ export interface ServeSettings extends ServeConfig {
   metricsListen?: HostPort;
   /** domainLabels: label counters by policy domain / host name; allowNonLoopback: for metricsListen. */
   metrics?: { domainLabels: boolean; allowNonLoopback: boolean };
+  /** Scheduled checks of the watched domains and alerts (docs/monitoring.md); defaults when absent. */
+  monitor?: MonitorSettings;
 }
 
 export const DEFAULT_LISTEN: HostPort = { host: '127.0.0.1', port: 8080 };
@@ -121,6 +125,11 @@ const ENV_KEYS = [
   'imap.password',
   'acme.email',
   ['retention.reportDays', 'MXGUARD_REPORT_RETENTION_DAYS'],
+  'monitor.enabled',
+  ['monitor.intervalSeconds', 'MXGUARD_MONITOR_INTERVAL'],
+  ['monitor.webhooks', 'MXGUARD_ALERT_WEBHOOK'],
+  'monitor.email.password',
+  ['monitor.dashboardUrl', 'MXGUARD_DASHBOARD_URL'],
 ] as const;
 /** The config file when --config is not given: MXGUARD_CONFIG. */
 export const CONFIG_ENV = configFileVariable(ENV_PREFIX);
@@ -152,6 +161,43 @@ const adminHost = z.string().transform((text, ctx) => {
   ctx.addIssue({ code: 'custom', message });
   return z.NEVER;
 });
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' });
+
+// monitor.*: the keys of src/monitor/settings.ts MonitorSettings.
+const monitorSchema = z
+  .object({
+    enabled: z.boolean(),
+    intervalSeconds: wholeNumber(60, 604_800),
+    concurrency: wholeNumber(1, 64),
+    historyDays: wholeNumber(1, 36_500),
+    failChecks: wholeNumber(1, 100),
+    warnChecks: wholeNumber(1, 100),
+    expiryDays: wholeNumber(0, 365),
+    tlsrptFailureRate: z.number().min(0).max(1),
+    tlsrptMinSessions: wholeNumber(1, 1_000_000_000),
+    webhooks: z.array(
+      z
+        .object({ url: httpUrl, secret: z.string().min(1) })
+        .partial({ secret: true })
+        .strict(),
+    ),
+    email: z
+      .object({
+        host: z.string().min(1),
+        port: wholeNumber(1, 65535),
+        security: z.enum(['starttls', 'tls', 'none']),
+        user: z.string().min(1),
+        password: z.string().min(1),
+        from: z.email(),
+        to: z.array(z.email()).min(1),
+      })
+      .partial()
+      .strict(),
+    dashboardUrl: httpUrl,
+  })
+  .partial()
+  .strict();
 
 const SettingsSchema = z
   .object({
@@ -221,6 +267,7 @@ const SettingsSchema = z
       .object({ reportDays: z.int('expected a whole number of days').min(0).max(36500) })
       .partial()
       .strict(),
+    monitor: monitorSchema,
   })
   .partial()
   .strict();
@@ -240,6 +287,9 @@ export interface CliSettings {
   /** --admin-host values joined with commas. */
   adminHosts?: string;
   metricsListen?: string;
+  monitorInterval?: string;
+  /** --alert-webhook values joined with commas. */
+  alertWebhooks?: string;
   resolver?: string[];
   caFile?: string[];
   allowPrivate?: boolean;
@@ -267,6 +317,8 @@ const SERVE_CONFIG: ConfigSpec<Layer> = {
     trustProxy: '--trust-proxy',
     adminHosts: '--admin-host',
     metricsListen: '--metrics-listen',
+    'monitor.intervalSeconds': '--monitor-interval',
+    'monitor.webhooks': '--alert-webhook',
     ...NETWORK_OPTIONS,
   },
   fromText,
@@ -275,7 +327,12 @@ const SERVE_CONFIG: ConfigSpec<Layer> = {
 
 /** Read, validate and merge every source; throws ConfigError listing every problem. */
 export function loadServeSettings(input: LoadInput): ServeSettings {
-  const { config, ...options } = input.cli;
+  const { config, monitorInterval, alertWebhooks, ...rest } = input.cli;
+  const options = {
+    ...rest,
+    'monitor.intervalSeconds': monitorInterval,
+    'monitor.webhooks': alertWebhooks,
+  };
   const loaded = loadConfig(SERVE_CONFIG, { options, configFile: config, env: input.env, cwd: input.cwd });
   const problems: string[] = [];
   const settings = complete(loaded.merged, input.cwd, problems);
@@ -290,7 +347,12 @@ function fromText(key: string, value: string): unknown {
     case 'workers':
     case 'timeout':
     case 'retention.reportDays':
+    case 'monitor.intervalSeconds':
       return numberText(value);
+    case 'monitor.enabled':
+      return booleanText(value);
+    case 'monitor.webhooks':
+      return commaList(value).map((url) => ({ url }));
     case 'trustProxy': {
       const flag = booleanText(value);
       return typeof flag === 'boolean' ? flag : commaList(value);
@@ -339,6 +401,7 @@ function complete(m: Layer, cwd: string, problems: string[]): ServeSettings {
     defaultCertificate: m.defaultCertificate,
     network: networkSettings(m),
     retention: { reportDays: m.retention?.reportDays ?? DEFAULT_REPORT_RETENTION_DAYS },
+    monitor: monitorSettings(m.monitor, problems),
   };
   if (smtpLimits.reservedForNewClients >= smtpLimits.maxClients) {
     problems.push(
@@ -393,11 +456,64 @@ function complete(m: Layer, cwd: string, problems: string[]): ServeSettings {
   return settings;
 }
 
-/** The settings as they may be shown or logged: passwords replaced. */
+/** monitor.*: the defaults, and e-mail only with everything it needs. */
+function monitorSettings(m: Layer['monitor'], problems: string[]): MonitorSettings {
+  const { email, ...rest } = m ?? {};
+  const settings: MonitorSettings = { ...DEFAULT_MONITOR_SETTINGS, ...rest };
+  // MXGUARD_MONITOR_EMAIL_PASSWORD alone does not turn alert mail on: any other email key does.
+  const { password, ...emailRest } = email ?? {};
+  if (Object.keys(emailRest).length > 0) {
+    const missing = (['host', 'from', 'to'] as const).filter((k) => emailRest[k] === undefined);
+    for (const key of missing)
+      problems.push(`monitor.email.${key}: missing; alert mail needs host, from and to`);
+    if (emailRest.user !== undefined && password === undefined) {
+      problems.push(
+        'monitor.email.password: missing (in the config file or MXGUARD_MONITOR_EMAIL_PASSWORD); monitor.email.user is set',
+      );
+    }
+    if (emailRest.host !== undefined && emailRest.from !== undefined && emailRest.to !== undefined) {
+      const security = emailRest.security ?? 'starttls';
+      settings.email = {
+        host: emailRest.host,
+        port: emailRest.port ?? (security === 'tls' ? 465 : 587),
+        security,
+        from: emailRest.from,
+        to: emailRest.to,
+        ...(emailRest.user === undefined ? {} : { user: emailRest.user }),
+        ...(password === undefined ? {} : { password }),
+      };
+    }
+  }
+  return settings;
+}
+
+/** A webhook URL as it may be logged: its path and query can be the secret (Slack, Teams), so only the origin. */
+function redactedUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return u.pathname === '/' && u.search === '' ? u.origin : `${u.origin}/[redacted]`;
+  } catch {
+    return '[redacted]';
+  }
+}
+
+/** The settings as they may be shown or logged: passwords, webhook secrets and webhook paths replaced. */
 export function describeSettings(settings: ServeSettings): Record<string, unknown> {
+  const monitor = settings.monitor;
   return {
     ...settings,
     adminPassword: settings.adminPassword === undefined ? undefined : '[redacted]',
     imap: settings.imap ? { ...settings.imap, password: '[redacted]' } : undefined,
+    monitor: monitor && {
+      ...monitor,
+      webhooks: monitor.webhooks.map((w) => ({
+        url: redactedUrl(w.url),
+        ...(w.secret === undefined ? {} : { secret: '[redacted]' }),
+      })),
+      email: monitor.email && {
+        ...monitor.email,
+        ...(monitor.email.password === undefined ? {} : { password: '[redacted]' }),
+      },
+    },
   };
 }

@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Resolver } from '../dns/resolver.js';
+import type { MonitorControl } from '../monitor/monitor.js';
 import type { Store } from '../store/types.js';
 import type { ReportDecoder } from './report-decoder.js';
 
@@ -75,7 +76,16 @@ export interface ServerContext {
   metrics: Registry;
   /** For live lookups (the published `_mta-sts` id, the policy host's address). */
   resolver: Resolver;
-  network: { ca: string[]; allowPrivate: boolean; timeoutMs: number };
+  network: {
+    ca: string[];
+    allowPrivate: boolean;
+    timeoutMs: number;
+    /** The MX and policy-host ports the monitor's checks connect to (25 and 443 unless a lab says otherwise). */
+    smtpPort?: number;
+    httpsPort?: number;
+  };
+  /** Checks of watched domains on demand, and the live check alone (src/monitor/); in every serve process. */
+  monitor?: MonitorControl;
   /** Where reports are decoded (tests); default the process's pool for config.intake (report-decoder.ts). */
   reportDecoder?: ReportDecoder;
   now(): Date;

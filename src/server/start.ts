@@ -1,6 +1,7 @@
-// Starting and stopping `mxguard serve`: builds the ServerContext (store, logger, metrics, lookups),
-// the HTTP/HTTPS and metrics listeners, and what runs once (SMTP receiver, IMAP polling, ACME renewal,
-// report retention); waits for SIGTERM/SIGINT and shuts everything down. src/cli/serve.ts turns the
+// Starting and stopping `mxguard serve`: builds the ServerContext (store, logger, metrics, lookups, the
+// monitor's on-demand checks), the HTTP/HTTPS and metrics listeners, and what runs once (SMTP receiver,
+// IMAP polling, ACME renewal, report retention, the monitor's schedule and the alert deliverer); waits
+// for SIGTERM/SIGINT and shuts everything down. src/cli/serve.ts turns the
 // options into settings, calls startServe and prints what the user sees.
 //
 // Processes: with workers > 1 the primary process forks node:cluster workers (src/server/cluster.ts)
@@ -12,6 +13,9 @@
 // SHUTDOWN_GRACE_MS), keep-alive connections close, then the store closes; exit status 0.
 import cluster from 'node:cluster';
 import { formatHostPort } from '../common/host-port.js';
+import { Deliverer } from '../monitor/notify/deliverer.js';
+import { createMonitor, type MonitorService } from '../monitor/service.js';
+import { DEFAULT_MONITOR_SETTINGS } from '../monitor/settings.js';
 import { openStore } from '../store/index.js';
 import { AcmeManager } from './acme.js';
 import { buildApp, ListenError, startListeners, startMetricsListener } from './app.js';
@@ -70,11 +74,14 @@ export async function startServe(settings: ServeSettings, hooks: ServeHooks): Pr
 
 // ---- the pieces every role uses ----
 
+/** The context with the monitor service itself (its schedule and stop() are start.ts's business). */
+type RunningContext = ServerContext & { monitor: MonitorService };
+
 async function createContext(
   settings: ServeSettings,
   hooks: ServeHooks,
   role: string,
-): Promise<ServerContext> {
+): Promise<RunningContext> {
   const lookups = await hooks.lookups();
   const logger = createLogger(settings.logLevel).child({ role });
   let store: ServerContext['store'];
@@ -83,6 +90,14 @@ async function createContext(
   } catch (err) {
     throw new StartError(`serve: ${settings.dataDir}: cannot open the store: ${(err as Error).message}`);
   }
+  const now = () => new Date();
+  const monitor = createMonitor({
+    store,
+    settings: settings.monitor ?? DEFAULT_MONITOR_SETTINGS,
+    network: { resolver: lookups.resolver, ...lookups.network },
+    now,
+    logger: logger.child({ component: 'monitor' }),
+  });
   return {
     store,
     config: settings,
@@ -90,7 +105,8 @@ async function createContext(
     metrics: createRegistry({ domainLabels: settings.metrics?.domainLabels }),
     resolver: lookups.resolver,
     network: lookups.network,
-    now: () => new Date(),
+    monitor,
+    now,
   };
 }
 
@@ -172,8 +188,11 @@ function startCertificates(
   return certificates;
 }
 
-/** What runs once: SMTP receiver, IMAP polling, ACME, report retention (after the HTTP listeners are up). */
-async function startBackground(ctx: ServerContext, settings: ServeSettings): Promise<Running[]> {
+/**
+ * What runs once: SMTP receiver, IMAP polling, ACME, report retention, the monitor's schedule and the
+ * alert deliverer (after the HTTP listeners are up).
+ */
+async function startBackground(ctx: RunningContext, settings: ServeSettings): Promise<Running[]> {
   const running: Running[] = [];
   try {
     if (settings.smtp) {
@@ -211,6 +230,7 @@ async function startBackground(ctx: ServerContext, settings: ServeSettings): Pro
       running.push({ stop: () => acme.stop() });
     }
     running.push(startRetention(ctx, settings.retention));
+    running.push(startMonitoring(ctx, settings));
   } catch (err) {
     await Promise.all(running.map((r) => r.stop()));
     const code = (err as NodeJS.ErrnoException).code;
@@ -222,6 +242,24 @@ async function startBackground(ctx: ServerContext, settings: ServeSettings): Pro
     throw err;
   }
   return running;
+}
+
+/** The alert deliverer, then the monitor's schedule, which wakes it after each check. */
+function startMonitoring(ctx: RunningContext, settings: ServeSettings): Running {
+  const deliverer = new Deliverer({
+    store: ctx.store,
+    settings: settings.monitor ?? DEFAULT_MONITOR_SETTINGS,
+    log: ctx.logger.child({ component: 'deliverer' }),
+    ca: ctx.network.ca,
+  });
+  deliverer.start();
+  ctx.monitor.startSchedule({ recorded: () => deliverer.wake() });
+  return {
+    async stop() {
+      await ctx.monitor.stop();
+      await deliverer.stop();
+    },
+  };
 }
 
 /** Hands what the user is told to the CLI, then logs it (logs go to stdout). */
@@ -262,8 +300,10 @@ function shutdownRequested(hooks: ServeHooks): Promise<string> {
   });
 }
 
-async function stopAll(ctx: ServerContext, parts: Running[]): Promise<void> {
+async function stopAll(ctx: RunningContext, parts: Running[]): Promise<void> {
   const results = await Promise.allSettled(parts.map((p) => p.stop()));
+  // On-demand checks under way finish before the store closes (the schedule stopped with its part).
+  results.push(...(await Promise.allSettled([ctx.monitor.stop()])));
   for (const r of results) {
     if (r.status === 'rejected')
       ctx.logger.error({ err: (r.reason as Error)?.message }, 'error while stopping');
@@ -295,7 +335,7 @@ async function runSingle(settings: ServeSettings, hooks: ServeHooks): Promise<vo
 }
 
 async function runWorker(settings: ServeSettings, hooks: ServeHooks): Promise<void> {
-  let ctx: ServerContext | undefined;
+  let ctx: RunningContext | undefined;
   // IPC to a primary that is gone fails with EPIPE; the worker then exits on the disconnect.
   cluster.worker?.on('error', () => undefined);
   try {
