@@ -3,7 +3,9 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import { request } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -227,6 +229,109 @@ describe('publish nginx', () => {
     }
   });
 });
+
+describe('publish azure-static-web-app', () => {
+  const out = freshOut();
+  const r = publish('azure-static-web-app', out);
+
+  it('exits 0 and writes the policy, staticwebapp.config.json, index.html and README.md', () => {
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, TXT_LINE);
+    for (const f of ['.well-known/mta-sts.txt', 'staticwebapp.config.json', 'index.html', 'README.md']) {
+      assert.ok(existsSync(join(out, f)), f);
+    }
+    assert.equal(readFileSync(join(out, '.well-known/mta-sts.txt'), 'utf8'), POLICY);
+    assert.match(readFileSync(join(out, 'README.md'), 'utf8'), /CNAME <app-name>\.azurestaticapps\.net\./);
+  });
+
+  it('the config uses only Static Web Apps keys and no rule that redirects or rewrites', () => {
+    const config = JSON.parse(
+      readFileSync(join(out, 'staticwebapp.config.json'), 'utf8'),
+    ) as StaticWebAppConfig;
+    const known = [
+      'routes',
+      'navigationFallback',
+      'responseOverrides',
+      'globalHeaders',
+      'mimeTypes',
+      'trailingSlash',
+    ];
+    for (const key of Object.keys(config)) assert.ok(known.includes(key), `unknown key ${key}`);
+    for (const route of config.routes ?? []) {
+      assert.equal(typeof route.route, 'string');
+      assert.equal(route.redirect, undefined);
+      assert.equal(route.rewrite, undefined);
+      assert.equal(route.statusCode, undefined);
+    }
+    assert.equal(config.navigationFallback, undefined, 'a fallback would answer unknown paths with a page');
+    assert.ok(['auto', undefined].includes(config.trailingSlash), 'always/never may redirect');
+  });
+
+  it('served by the rules of staticwebapp.config.json: text/plain, 200, no redirect; other paths 404', async () => {
+    const server = staticWebApp(out);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const get = await fetch(`http://127.0.0.1:${port}/.well-known/mta-sts.txt`, { redirect: 'manual' });
+      assert.equal(get.status, 200);
+      assert.equal(get.headers.get('content-type'), 'text/plain; charset=utf-8');
+      assert.equal(get.headers.get('location'), null);
+      assert.equal(await get.text(), POLICY);
+      const head = await fetch(`http://127.0.0.1:${port}/.well-known/mta-sts.txt`, { method: 'HEAD' });
+      assert.equal(head.status, 200);
+      const post = await fetch(`http://127.0.0.1:${port}/.well-known/mta-sts.txt`, { method: 'POST' });
+      assert.equal(post.status, 405);
+      assert.equal((await fetch(`http://127.0.0.1:${port}/other`)).status, 404);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
+
+interface StaticWebAppConfig {
+  routes?: Array<{
+    route: string;
+    methods?: string[];
+    headers?: Record<string, string>;
+    redirect?: string;
+    rewrite?: string;
+    statusCode?: number;
+  }>;
+  mimeTypes?: Record<string, string>;
+  navigationFallback?: unknown;
+  trailingSlash?: string;
+}
+
+/**
+ * A static server with the parts of Azure Static Web Apps' rules the bundle relies on: the first route whose
+ * `route` equals the path applies its `methods` (others: 405) and `headers`; otherwise a file's type comes from
+ * `mimeTypes` by extension; anything missing is 404.
+ */
+function staticWebApp(root: string): Server {
+  const config = JSON.parse(
+    readFileSync(join(root, 'staticwebapp.config.json'), 'utf8'),
+  ) as StaticWebAppConfig;
+  return createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const route = config.routes?.find((r) => r.route === path);
+    if (route?.methods && !route.methods.includes(req.method ?? '')) {
+      res.writeHead(405).end();
+      return;
+    }
+    const file = join(root, path);
+    if (!file.startsWith(root) || !existsSync(file) || path === '/') {
+      res.writeHead(404).end();
+      return;
+    }
+    const extension = path.slice(path.lastIndexOf('.'));
+    const type = config.mimeTypes?.[extension] ?? 'application/octet-stream';
+    // Route headers win over the MIME type (header names compared without case, as HTTP does).
+    const headers: Record<string, string> = { 'content-type': type };
+    for (const [name, value] of Object.entries(route?.headers ?? {})) headers[name.toLowerCase()] = value;
+    res.writeHead(200, headers);
+    res.end(req.method === 'HEAD' ? undefined : readFileSync(file));
+  });
+}
 
 describe('publish: checks before writing', () => {
   it('an invalid policy: exit 1, errors named by file and line, nothing written', () => {
