@@ -183,7 +183,19 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE domains ADD COLUMN watch_only INTEGER NOT NULL DEFAULT 0 CHECK (watch_only IN (0, 1));
 
-  -- findings: a JSON array, bounded when the row is built (sqlite.ts); counts are over every finding.
+  -- Each distinct finding once (its JSON as stored, bounded when the run is built): one check is
+  -- mostly the findings of the one before. hash: the first 16 bytes of the SHA-256 of json;
+  -- last_ms: the newest run holding it, so retention can tell which ones no run needs any more.
+  CREATE TABLE findings (
+    id INTEGER PRIMARY KEY,
+    hash BLOB NOT NULL UNIQUE,
+    json TEXT NOT NULL,
+    last_ms INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX findings_last ON findings (last_ms);
+
+  -- finding_ids: the run's findings as a JSON array of findings ids, in order; counts are over
+  -- every finding of the check, stored or not.
   CREATE TABLE check_runs (
     id INTEGER PRIMARY KEY,
     domain TEXT NOT NULL REFERENCES domains(name) ON DELETE CASCADE,
@@ -196,7 +208,7 @@ export const MIGRATIONS: readonly string[] = [
     warn_count INTEGER NOT NULL,
     fail_count INTEGER NOT NULL,
     omitted_findings INTEGER NOT NULL,
-    findings TEXT NOT NULL
+    finding_ids TEXT NOT NULL
   ) STRICT;
   -- A domain's history page by page; retention by age.
   CREATE INDEX check_runs_domain ON check_runs (domain, at_ms, id);

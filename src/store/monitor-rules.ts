@@ -25,12 +25,12 @@ const EVENTS: readonly string[] = ['alert.opened', 'alert.resolved'];
 const FINDING_TEXT: ReadonlyArray<keyof StoredFinding> = ['section', 'status', 'code', 'message'];
 const FINDING_OPTIONAL: ReadonlyArray<keyof StoredFinding> = ['host', 'fix', 'sender', 'answer'];
 
-/** A check run as stored: bounded findings, their JSON, and the counts over every finding. */
+/** A check run as stored: the JSON of each finding kept, and the counts over every finding. */
 export interface BoundedRun {
   domain: string;
   atMs: number;
   run: NewCheckRun;
-  findingsJson: string;
+  findingsJson: string[];
   omitted: number;
   counts: Record<'pass' | 'warn' | 'fail', number>;
 }
@@ -81,7 +81,7 @@ export function boundedRun(run: NewCheckRun): BoundedRun {
     domain: domainKey(run.domain),
     atMs,
     run: bounded,
-    findingsJson: `[${kept.join(',')}]`,
+    findingsJson: kept,
     omitted: run.findings.length - kept.length,
     counts,
   };

@@ -21,6 +21,7 @@
 // (start_ms, id) for reports and on id for the others, so a page never repeats or skips an item
 // when rows arrive between pages; each page has a byte cap, and list views read long text only up
 // to the clip length, so rows of any size (an older mxguard stored megabyte strings) stay cheap.
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -100,6 +101,8 @@ const USER_AGENT_MAX = 512;
  */
 const BREAKDOWN_MAX_ROWS = 100;
 const LIST_MAX = 10_000;
+/** Findings no run needs any more, deleted per check run purgeCheckRuns may delete. */
+const FINDINGS_PER_RUN_SWEPT = 10;
 /** Lists whose items carry text up to MAX_STORED_FINDING_TEXT (alerts, deliveries) read fewer rows per page. */
 const LONG_LIST_MAX = 1000;
 /** Most API tokens at once. */
@@ -787,11 +790,21 @@ class SqliteStore implements Store {
         .transaction(() => {
           if (!this.readDomain(bounded.domain)) throw unknownDomain(bounded.domain);
           const { run, counts } = bounded;
+          // Each distinct finding is stored once; the run lists their ids in order.
+          const upsertFinding = this.db
+            .prepare<[Buffer, string, number], number>(
+              `INSERT INTO findings (hash, json, last_ms) VALUES (?, ?, ?)
+               ON CONFLICT (hash) DO UPDATE SET last_ms = max(last_ms, excluded.last_ms) RETURNING id`,
+            )
+            .pluck();
+          const findingIds = bounded.findingsJson.map(
+            (json) => upsertFinding.get(createHash('sha256').update(json).digest(), json, bounded.atMs)!,
+          );
           const runId = Number(
             this.db
               .prepare(
                 `INSERT INTO check_runs (domain, at_ms, duration_ms, status, error, started_by, pass_count,
-                   warn_count, fail_count, omitted_findings, findings)
+                   warn_count, fail_count, omitted_findings, finding_ids)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
               )
               .run(
@@ -805,7 +818,7 @@ class SqliteStore implements Store {
                 counts.warn,
                 counts.fail,
                 bounded.omitted,
-                bounded.findingsJson,
+                JSON.stringify(findingIds),
               ).lastInsertRowid,
           );
           // An open key is skipped, whoever opened it (the partial unique index alerts_one_open).
@@ -889,9 +902,11 @@ class SqliteStore implements Store {
     if (!Number.isSafeInteger(id)) return undefined;
     return this.use(() => {
       const row = this.db
-        .prepare<[number], CheckRunRow>(`SELECT ${RUN_COLUMNS}, error, findings FROM check_runs WHERE id = ?`)
+        .prepare<[number], CheckRunRow>(
+          `SELECT ${RUN_COLUMNS}, error, finding_ids FROM check_runs WHERE id = ?`,
+        )
         .get(id);
-      return row && runFromRow(row);
+      return row && this.runWithFindings(row);
     });
   }
 
@@ -900,12 +915,24 @@ class SqliteStore implements Store {
     return this.use(() =>
       this.db
         .prepare<[string, number], CheckRunRow>(
-          `SELECT ${RUN_COLUMNS}, error, findings FROM check_runs WHERE domain = ?
+          `SELECT ${RUN_COLUMNS}, error, finding_ids FROM check_runs WHERE domain = ?
            ORDER BY at_ms DESC, id DESC LIMIT ?`,
         )
         .all(domainKey(domain), limit)
-        .map(runFromRow),
+        .map((row) => this.runWithFindings(row)),
     );
+  }
+
+  /** A whole run: its summary and its findings, in order. */
+  private runWithFindings(row: CheckRunRow): CheckRun {
+    const { counts: _counts, clipped: _clipped, ...run } = runSummaryFromRow(row);
+    const findings = this.db
+      .prepare<[string], string>(
+        'SELECT f.json FROM json_each(?) j JOIN findings f ON f.id = j.value ORDER BY j.key',
+      )
+      .pluck()
+      .all(row.finding_ids ?? '[]');
+    return { ...run, findings: JSON.parse(`[${findings.join(',')}]`) as StoredFinding[] };
   }
 
   async purgeCheckRuns(filter: {
@@ -939,6 +966,17 @@ class SqliteStore implements Store {
             .prepare<[number], number>(`SELECT count(*) FROM check_runs r WHERE ${unheld}`)
             .pluck()
             .get(beforeMs)!;
+          // Once only held runs are older than the cutoff: findings no run needs any more (every run
+          // holding one is older than its last_ms, so only those runs can still hold it).
+          if (remaining === 0) {
+            this.db
+              .prepare(
+                `DELETE FROM findings WHERE id IN (SELECT id FROM findings WHERE last_ms < ? AND id NOT IN
+                   (SELECT j.value FROM check_runs r, json_each(r.finding_ids) j WHERE r.at_ms < ?)
+                 ORDER BY last_ms LIMIT ?)`,
+              )
+              .run(beforeMs, beforeMs, limit * FINDINGS_PER_RUN_SWEPT);
+          }
           return { deleted, remaining };
         })
         .immediate(),
@@ -1330,7 +1368,7 @@ interface CheckRunRow {
   warn_count: number;
   fail_count: number;
   omitted_findings: number;
-  findings?: string;
+  finding_ids?: string;
 }
 
 /** A run without its error and findings. */
@@ -1384,11 +1422,6 @@ function runSummaryFromRow(row: CheckRunRow, listView = false): CheckRunSummary 
   if (row.omitted_findings > 0) summary.omittedFindings = row.omitted_findings;
   if (clipped.length > 0) summary.clipped = clipped;
   return summary;
-}
-
-function runFromRow(row: CheckRunRow): CheckRun {
-  const { counts: _counts, clipped: _clipped, ...run } = runSummaryFromRow(row);
-  return { ...run, findings: JSON.parse(row.findings ?? '[]') as StoredFinding[] };
 }
 
 function alertFromRow(row: AlertRow): Alert {

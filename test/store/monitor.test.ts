@@ -375,7 +375,7 @@ describe('bounds on a run’s findings', () => {
   });
 
   it(`clips every text at ${MAX_STORED_FINDING_TEXT} characters, drops unknown fields, and caps the JSON`, async () => {
-    await withStore(async (store, dataDir) => {
+    await withStore(async (store) => {
       const long = 'x'.repeat(MAX_STORED_FINDING_TEXT * 3);
       const hostile = Array.from(
         { length: MAX_STORED_FINDINGS },
@@ -396,9 +396,7 @@ describe('bounds on a run’s findings', () => {
       assert.ok(first.message.endsWith(CLIP_MARK));
       assert.equal(first.fix?.length, MAX_STORED_FINDING_TEXT);
       assert.equal('extra' in first, false);
-      const bytes = sqlite(dataDir, (db) =>
-        db.prepare('SELECT octet_length(findings) FROM check_runs WHERE id = ?').pluck().get(runId),
-      ) as number;
+      const bytes = Buffer.byteLength(JSON.stringify(stored.findings));
       assert.ok(bytes <= MAX_STORED_FINDINGS_BYTES, `${bytes} bytes stored`);
       assert.ok(stored.findings.length > 0 && stored.findings.length < MAX_STORED_FINDINGS);
       assert.equal(stored.omittedFindings, MAX_STORED_FINDINGS - stored.findings.length);
@@ -428,6 +426,53 @@ describe('bounds on a run’s findings', () => {
       assert.equal(stored?.message.length, MAX_STORED_FINDING_TEXT);
       assert.equal(stored?.fix?.length, MAX_STORED_FINDING_TEXT);
       assert.equal((await store.dueDeliveries(T0, 1))[0]?.event.message.length, MAX_STORED_FINDING_TEXT);
+    });
+  });
+});
+
+describe('findings stored once', () => {
+  it('a finding seen by many runs is stored once; each run reads back its own list, in order', async () => {
+    await withStore(async (store, dataDir) => {
+      const a = finding('a', 'pass');
+      const b = finding('b', 'warn');
+      const c = finding('c', 'fail');
+      const r1 = await store.recordCheck(outcome(T0, [], [], run(T0, [a, b])), T0);
+      const r2 = await store.recordCheck(outcome(at(HOUR), [], [], run(at(HOUR), [b, a, c])), at(HOUR));
+      const r3 = await store.recordCheck(
+        outcome(T0, [], [], run(T0, [a, a], { domain: 'other.example' })),
+        at(2 * HOUR),
+      );
+      assert.equal(rows(dataDir, 'findings'), 3);
+      assert.deepEqual((await store.getCheckRun(r1.runId))?.findings, [a, b]);
+      assert.deepEqual((await store.getCheckRun(r2.runId))?.findings, [b, a, c]);
+      assert.deepEqual((await store.getCheckRun(r3.runId))?.findings, [a, a]);
+    });
+  });
+
+  it('purging sweeps the findings no run holds any more, keeping those of held and newer runs', async () => {
+    await withStore(async (store, dataDir) => {
+      const day = (d: number) => at(d * DAY);
+      const [heldOnly, shared, gone, fresh] = ['held-only', 'shared', 'gone', 'fresh'].map((c) => finding(c));
+      const held = await store.recordCheck(
+        outcome(day(0), [alert('a')], [], run(day(0), [heldOnly!, shared!])),
+        day(0),
+      );
+      for (let d = 1; d < 4; d++)
+        await store.recordCheck(outcome(day(d), [], [], run(day(d), [gone!])), day(d));
+      const recent = await store.recordCheck(
+        outcome(day(100), [], [], run(day(100), [shared!, fresh!])),
+        day(100),
+      );
+      assert.deepEqual(await store.purgeCheckRuns({ before: day(50).toISOString(), limit: 10 }), {
+        deleted: 3,
+        remaining: 0,
+      });
+      assert.deepEqual(
+        sqlite(dataDir, (db) => db.prepare('SELECT json FROM findings ORDER BY id').pluck().all()),
+        [heldOnly, shared, fresh].map((f) => JSON.stringify(f)),
+      );
+      assert.deepEqual((await store.getCheckRun(held.runId))?.findings, [heldOnly, shared]);
+      assert.deepEqual((await store.getCheckRun(recent.runId))?.findings, [shared, fresh]);
     });
   });
 });
