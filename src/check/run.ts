@@ -9,7 +9,7 @@ import { checkMtaSts } from './mtasts.js';
 import { checkMx } from './mx.js';
 import { sendersFindings } from './senders.js';
 import { checkSpf } from './spf.js';
-import { checkTlsRpt } from './tlsrpt.js';
+import { checkMxTlsRpt, checkTlsRpt } from './tlsrpt.js';
 import { gatherTransport, hostTlsFacts, transportFindings } from './transport.js';
 import {
   type CheckEnvironment,
@@ -28,9 +28,10 @@ export async function checkDomain(domain: string, env: CheckEnvironment): Promis
   const mx = await checkMx(domain, env);
   if (mx.fatal) return { domain, status: 'error', findings: mx.findings, error: mx.fatal };
 
-  const [sts, tlsrpt, spf, dmarc, dkim, transport] = await Promise.all([
+  const [sts, tlsrpt, mxTlsrpt, spf, dmarc, dkim, transport] = await Promise.all([
     checkMtaSts(domain, env, mx.hosts),
     checkTlsRpt(domain, env),
+    checkMxTlsRpt(domain, mx.hosts, env),
     checkSpf(domain, env),
     checkDmarc(domain, env),
     checkDkim(domain, env),
@@ -42,6 +43,7 @@ export async function checkDomain(domain: string, env: CheckEnvironment): Promis
     ...transportFindings(transport, sts.state.policy, env),
     ...sendersFindings(mx.path, stsViewOf(sts.seen), hostTlsFacts(transport, env)),
     ...tlsrpt,
+    ...mxTlsrpt,
     ...spf,
     ...dmarc,
     ...dkim,

@@ -1,11 +1,13 @@
 // The TLS-RPT section of `mxguard check` (RFC 8460 §3): the `_smtp._tls` TXT record, its syntax and
 // its report URIs. Without it, senders have nowhere to report the TLS failures that MTA-STS and DANE
-// make them see.
+// make them see. Also the record of each MX host (`_smtp._tls.<mx host>`): DANE senders such as mox
+// report DANE failures of a host to it (RFC 8460 §3 applies to the policy domain, and a DANE policy's
+// domain is the MX host's).
 import { normalizeName } from '../dns/names.js';
 import { TlsRptError } from '../tlsrpt/error.js';
 import { formatTlsRptRecord, parseTlsRptRecord, selectTlsRptRecord } from '../tlsrpt/record.js';
 import { lookupTxt, txtLine } from './lookup.js';
-import { type CheckEnvironment, type Finding, finding, type Status } from './types.js';
+import { type CheckEnvironment, type Finding, finding, type MxHost, type Status } from './types.js';
 
 export async function checkTlsRpt(domain: string, env: CheckEnvironment): Promise<Finding[]> {
   const name = normalizeName(domain);
@@ -89,6 +91,91 @@ export async function checkTlsRpt(domain: string, env: CheckEnvironment): Promis
     }
   }
   add('pass', 'TLSRPT_OK', `${owner}: "${text}"; reports go to ${rua.join(', ')}`);
+  return out;
+}
+
+/** The `_smtp._tls` record of each MX host, shown per host (info: it changes no verdict of the domain). */
+export async function checkMxTlsRpt(
+  domain: string,
+  hosts: readonly MxHost[],
+  env: CheckEnvironment,
+): Promise<Finding[]> {
+  const looked = await Promise.all(
+    hosts.map(async (h) => ({ host: h.host, answer: await lookupTxt(env.resolver, `_smtp._tls.${h.host}`) })),
+  );
+  const out: Finding[] = [];
+  const without: string[] = [];
+  for (const { host, answer } of looked) {
+    const owner = `_smtp._tls.${host}`;
+    if (answer.kind === 'failed') {
+      out.push(
+        finding('tlsrpt', 'info', 'TLSRPT_MX_HOST_DNS', `could not read ${owner}: ${answer.reason}`, {
+          host,
+        }),
+      );
+      continue;
+    }
+    const selection = selectTlsRptRecord(answer.kind === 'records' ? answer.records : []);
+    if (selection.kind === 'none') {
+      without.push(host);
+      continue;
+    }
+    if (selection.kind === 'many') {
+      out.push(
+        finding(
+          'tlsrpt',
+          'warn',
+          'TLSRPT_MX_HOST_INVALID',
+          `${owner} has ${selection.records.length} "v=TLSRPTv1" records: senders send no reports`,
+          { host },
+        ),
+      );
+      continue;
+    }
+    try {
+      const { rua } = parseTlsRptRecord(selection.record).record;
+      out.push(
+        finding(
+          'tlsrpt',
+          'info',
+          'TLSRPT_MX_HOST',
+          `${owner}: DANE senders report failures of ${host} to ${rua.join(', ')}`,
+          {
+            host,
+          },
+        ),
+      );
+    } catch (err) {
+      if (!(err instanceof TlsRptError)) throw err;
+      out.push(
+        finding(
+          'tlsrpt',
+          'warn',
+          'TLSRPT_MX_HOST_INVALID',
+          `${owner}: "${selection.record}" is invalid: ${err.message}`,
+          {
+            host,
+          },
+        ),
+      );
+    }
+  }
+  if (without.length > 0) {
+    out.push(
+      finding(
+        'tlsrpt',
+        'info',
+        'TLSRPT_MX_HOST_NONE',
+        `no TLS-RPT record for the MX host(s) ${without.join(', ')}: DANE senders that report per MX host (mox and ` +
+          'others) have nowhere to send reports about them',
+        {
+          fix: without
+            .map((h) => txtLine(`_smtp._tls.${h}`, `v=TLSRPTv1; rua=mailto:tlsrpt@${normalizeName(domain)}`))
+            .join('\n'),
+        },
+      ),
+    );
+  }
   return out;
 }
 

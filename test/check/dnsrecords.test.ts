@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { checkDkim } from '../../src/check/dkim.js';
 import { checkDmarc } from '../../src/check/dmarc.js';
 import { checkSpf, SPF_MAX_DEPTH, SPF_MAX_QUERIES, spfRecords } from '../../src/check/spf.js';
-import { checkTlsRpt, mailtoDomain, sameOrBelow } from '../../src/check/tlsrpt.js';
+import { checkMxTlsRpt, checkTlsRpt, mailtoDomain, sameOrBelow } from '../../src/check/tlsrpt.js';
 import { type CheckEnvironment, type Finding, SECTIONS, STATUSES } from '../../src/check/types.js';
 import { splitTxt } from '../../src/common/txt.js';
 import { DnsClient } from '../../src/dns/client.js';
@@ -48,6 +48,9 @@ function terms(term: string, n: number): string {
 }
 
 const RECORDS: LabRecord[] = [
+  // TLS-RPT of MX hosts (DANE reports per host)
+  ...txt('_smtp._tls.mx1.hosts.test', 'v=TLSRPTv1; rua=mailto:dane@hosts.test'),
+  ...txt('_smtp._tls.mx2.hosts.test', 'v=TLSRPTv1; rua=ftp://nope'),
   // --- TLS-RPT ---
   ...txt('_smtp._tls.ok.test', 'v=TLSRPTv1; rua=mailto:tlsrpt@ok.test,https://reports.ok.test/tlsrpt'),
   ...txt('_smtp._tls.two.test', 'v=TLSRPTv1; rua=mailto:a@two.test', 'v=TLSRPTv1; rua=mailto:b@two.test'),
@@ -231,6 +234,32 @@ const spf = async (domain: string) => record(await checkSpf(domain, env()), 'spf
 const dmarc = async (domain: string) => record(await checkDmarc(domain, env()), 'dmarc');
 const dkim = async (domain: string, selectors: string[]) =>
   record(await checkDkim(domain, env({ dkimSelectors: selectors })), 'dkim');
+
+describe('checkMxTlsRpt', () => {
+  it("shows each MX host's record, an invalid one as a warning, and the hosts without one with their records", async () => {
+    const hosts = ['mx1', 'mx2', 'mx3'].map((h, i) => ({
+      host: `${h}.hosts.test`,
+      preference: 10 * i,
+      addresses: [],
+      addressesSecure: false,
+    }));
+    const findings = record(await checkMxTlsRpt('hosts.test', hosts, env()), 'tlsrpt');
+    assert.deepEqual(
+      findings.map((f) => [f.code, f.status, f.host ?? null]),
+      [
+        ['TLSRPT_MX_HOST', 'info', 'mx1.hosts.test'],
+        ['TLSRPT_MX_HOST_INVALID', 'warn', 'mx2.hosts.test'],
+        ['TLSRPT_MX_HOST_NONE', 'info', null],
+      ],
+    );
+    assert.match(findings[0]!.message, /report failures of mx1\.hosts\.test to mailto:dane@hosts\.test/);
+    assert.match(findings[2]!.message, /mx3\.hosts\.test/);
+    assert.equal(
+      findings[2]!.fix,
+      '_smtp._tls.mx3.hosts.test. IN TXT "v=TLSRPTv1; rua=mailto:tlsrpt@hosts.test"',
+    );
+  });
+});
 
 describe('checkTlsRpt', () => {
   it('passes a valid record and lists where reports go', async () => {
