@@ -3,48 +3,8 @@
 // stop() waiting for checks under way. Nothing waits for real time: checks are promises the test settles.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  DOMAIN_LIST_REFRESH_MS,
-  Scheduler,
-  type SchedulerClock,
-  type Trigger,
-} from '../../src/monitor/scheduler.js';
-
-class ManualClock implements SchedulerClock {
-  time = 0;
-  private timers: Array<{ at: number; callback: () => void; id: number }> = [];
-  private nextId = 1;
-  now(): number {
-    return this.time;
-  }
-  setTimeout(callback: () => void, ms: number): unknown {
-    const id = this.nextId++;
-    this.timers.push({ at: this.time + ms, callback, id });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.timers = this.timers.filter((t) => t.id !== handle);
-  }
-  /** Moves the time forward, firing the timers that come due on the way, in order. */
-  async advance(ms: number): Promise<void> {
-    const end = this.time + ms;
-    for (;;) {
-      await settle();
-      const next = this.timers.filter((t) => t.at <= end).sort((a, b) => a.at - b.at)[0];
-      if (!next) break;
-      this.timers = this.timers.filter((t) => t !== next);
-      this.time = next.at;
-      next.callback();
-    }
-    this.time = end;
-    await settle();
-  }
-}
-
-/** Lets every promise callback that can run, run (no time passes on the manual clock). */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
-}
+import { DOMAIN_LIST_REFRESH_MS, Scheduler, type Trigger } from '../../src/monitor/scheduler.js';
+import { ManualClock, settle } from '../helpers/manual-clock.js';
 
 /** Checks the test finishes by hand. */
 class Checks {
