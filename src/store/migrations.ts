@@ -251,9 +251,9 @@ export const MIGRATIONS: readonly string[] = [
     last_error TEXT,
     delivered_at TEXT
   ) STRICT;
+  -- The deliverer's question: which pending ones are due (few rows, however many were sent).
   CREATE INDEX deliveries_due ON deliveries (next_attempt_at, id) WHERE state = 'pending';
   CREATE INDEX deliveries_alert ON deliveries (alert, id);
-  CREATE INDEX deliveries_state ON deliveries (state, id);
   `,
 ];
 
