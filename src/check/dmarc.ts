@@ -2,9 +2,11 @@
 // `_dmarc.<domain>` TXT record, its syntax, the strength of its policy, and where reports go,
 // including the external-destination verification of RFC 7489 §7.1.
 //
-// Only `_dmarc.<domain>` itself is read: the organizational-domain fallback of RFC 7489 §6.6.3 needs
-// the Public Suffix List, which mxguard does not carry, so a subdomain relying on its parent's record
-// is reported as having none (docs/findings/records.md says so).
+// A domain without a record of its own falls back to its organizational domain's record (RFC 7489
+// §6.6.3; the organizational domain from the Public Suffix List that the `tldts` package ships, §3.2),
+// whose `sp` (else `p`) then applies. DMARCbis (RFC 9989) finds the record by a DNS tree walk instead;
+// when a domain between the two has a record of its own, the finding says that such receivers use it.
+import { getDomain } from 'tldts';
 import { DmarcError } from '../dmarc/error.js';
 import { type DmarcRecord, formatDmarc, parseDmarc } from '../dmarc/record.js';
 import { normalizeName } from '../dns/names.js';
@@ -46,12 +48,13 @@ export async function checkDmarc(domain: string, env: CheckEnvironment): Promise
     return out;
   }
   const text = records[0] ?? txts.find((t) => LOOKS_LIKE_DMARC.test(t));
+  if (text === undefined && (await organizationalFallback(name, env, add))) return out;
   if (text === undefined) {
     add(
       'warn',
       'DMARC_NONE',
       `${name} has no DMARC record (${owner} TXT); receivers apply no DMARC policy and send no reports ` +
-        "(a parent domain's record, RFC 7489 §6.6.3, is not looked up)",
+        '(nor does its organizational domain, RFC 7489 §6.6.3)',
       `${txtLine(owner, starter)}\n(start with p=none, read the reports, then move to p=quarantine and p=reject)`,
     );
     return out;
@@ -91,6 +94,67 @@ export async function checkDmarc(domain: string, env: CheckEnvironment): Promise
 }
 
 type Add = (status: Status, code: string, message: string, fix?: string) => void;
+
+/** RFC 7489 §3.2: the organizational domain, by the Public Suffix List (its private section included). */
+export function organizationalDomain(name: string): string {
+  return getDomain(name, { allowPrivateDomains: true }) ?? name;
+}
+
+/**
+ * RFC 7489 §6.6.3: no record at `_dmarc.<name>`, so receivers read the organizational domain's. True when that
+ * record exists and the finding was added; false when there is none (or the name is its own org domain).
+ */
+async function organizationalFallback(name: string, env: CheckEnvironment, add: Add): Promise<boolean> {
+  const org = organizationalDomain(name);
+  if (org === name) return false;
+  const owner = `_dmarc.${org}`;
+  const answer = await lookupTxt(env.resolver, owner);
+  const found = answer.kind === 'records' ? answer.records.filter((t) => DMARC_RECORD.test(t)) : [];
+  if (found.length !== 1) return false;
+  let record: DmarcRecord;
+  try {
+    record = parseDmarc(found[0]!).record;
+  } catch (err) {
+    if (!(err instanceof DmarcError)) throw err;
+    return false;
+  }
+  const policy = record.subdomainPolicy ?? record.policy;
+  const which = record.subdomainPolicy === undefined ? 'p' : 'sp';
+  const own = txtLine(`_dmarc.${name}`, `v=DMARC1; p=reject; rua=mailto:dmarc@${org}`);
+  const strong = policy === 'reject' || policy === 'quarantine';
+  add(
+    strong ? 'pass' : 'warn',
+    'DMARC_ORG_FALLBACK',
+    `${name} has no DMARC record of its own; receivers apply the record of its organizational domain ${org} ` +
+      `(RFC 7489 §6.6.3): ${which}=${policy ?? 'none'}` +
+      (strong ? '' : ': monitoring only for mail from this subdomain'),
+    strong
+      ? undefined
+      : `set sp=quarantine (or reject) in ${owner}, or publish this subdomain's own:\n${own}`,
+  );
+  const between = await treeWalkRecord(name, org, env);
+  if (between !== undefined) {
+    add(
+      'info',
+      'DMARC_TREE_WALK',
+      `DMARCbis receivers (RFC 9989 tree walk) use ${between} instead, the nearest record above ${name}`,
+    );
+  }
+  return true;
+}
+
+/** The first `_dmarc.<parent>` with a DMARC record between `name` (exclusive) and `org` (exclusive). */
+async function treeWalkRecord(name: string, org: string, env: CheckEnvironment): Promise<string | undefined> {
+  const labels = name.split('.');
+  const orgLabels = org.split('.').length;
+  // RFC 9989 caps the walk at 8 labels; a name deeper than that starts there.
+  for (let i = Math.max(1, labels.length - 8); labels.length - i > orgLabels; i++) {
+    const owner = `_dmarc.${labels.slice(i).join('.')}`;
+    const answer = await lookupTxt(env.resolver, owner);
+    if (answer.kind === 'records' && answer.records.some((t) => DMARC_RECORD.test(t))) return owner;
+  }
+  return undefined;
+}
 
 /** The parser's warnings and notes as findings, with the corrected record where one follows. */
 function warning(

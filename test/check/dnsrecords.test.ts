@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { checkDkim } from '../../src/check/dkim.js';
-import { checkDmarc } from '../../src/check/dmarc.js';
+import { checkDmarc, organizationalDomain } from '../../src/check/dmarc.js';
 import { checkSpf, SPF_MAX_DEPTH, SPF_MAX_QUERIES, spfRecords } from '../../src/check/spf.js';
 import { checkMxTlsRpt, checkTlsRpt, mailtoDomain, sameOrBelow } from '../../src/check/tlsrpt.js';
 import { type CheckEnvironment, type Finding, SECTIONS, STATUSES } from '../../src/check/types.js';
@@ -48,6 +48,10 @@ function terms(term: string, n: number): string {
 }
 
 const RECORDS: LabRecord[] = [
+  // DMARC: the organizational-domain fallback (RFC 7489 §6.6.3) and the DMARCbis tree walk
+  ...txt('_dmarc.weakparent.test', 'v=DMARC1; p=reject; sp=none; rua=mailto:d@weakparent.test'),
+  ...txt('_dmarc.strongparent.test', 'v=DMARC1; p=reject; rua=mailto:d@strongparent.test'),
+  ...txt('_dmarc.mid.strongparent.test', 'v=DMARC1; p=quarantine'),
   // TLS-RPT of MX hosts (DANE reports per host)
   ...txt('_smtp._tls.mx1.hosts.test', 'v=TLSRPTv1; rua=mailto:dane@hosts.test'),
   ...txt('_smtp._tls.mx2.hosts.test', 'v=TLSRPTv1; rua=ftp://nope'),
@@ -510,6 +514,29 @@ describe('checkDmarc', () => {
 
   it('several records fail', async () => {
     assert.equal(only(await dmarc('two.test'), 'DMARC_MULTIPLE').status, 'fail');
+  });
+
+  it("a subdomain without a record: the organizational domain's sp applies (RFC 7489 §6.6.3)", async () => {
+    const weak = only(await dmarc('mail.weakparent.test'), 'DMARC_ORG_FALLBACK');
+    assert.equal(weak.status, 'warn');
+    assert.match(weak.message, /organizational domain weakparent\.test .*sp=none/);
+    assert.match(weak.fix ?? '', /_dmarc\.mail\.weakparent\.test\. IN TXT "v=DMARC1; p=reject/);
+    const strong = await dmarc('a.mid.strongparent.test');
+    assert.deepEqual(codes(strong), ['DMARC_ORG_FALLBACK', 'DMARC_TREE_WALK']);
+    assert.equal(only(strong, 'DMARC_ORG_FALLBACK').status, 'pass');
+    assert.match(only(strong, 'DMARC_TREE_WALK').message, /_dmarc\.mid\.strongparent\.test/);
+  });
+
+  it('neither the domain nor its organizational domain has a record: DMARC_NONE says so', async () => {
+    const f = only(await dmarc('sub.none.test'), 'DMARC_NONE');
+    assert.match(f.message, /nor does its organizational domain/);
+  });
+
+  it('organizationalDomain follows the Public Suffix List', () => {
+    assert.equal(organizationalDomain('a.b.example.co.uk'), 'example.co.uk');
+    assert.equal(organizationalDomain('mail.example.com'), 'example.com');
+    assert.equal(organizationalDomain('example.com'), 'example.com');
+    assert.equal(organizationalDomain('user.github.io'), 'user.github.io');
   });
 
   it("a syntax error fails and the parser's notes are info", async () => {
