@@ -249,16 +249,22 @@ function probeFailureDraft(p: SmtpProbeFailure, dane: boolean, policy: StsPolicy
   const address = p.address;
   switch (p.code) {
     case 'SMTP_NO_STARTTLS': {
-      // Without STARTTLS, an enforced MTA-STS policy (RFC 8461 §5) or DNSSEC-secure usable TLSA records
-      // (RFC 7672 §2.2) make senders refuse to deliver; otherwise mail still arrives, in plain text.
+      // Always a fail (internet.nl rates it the same): without STARTTLS, an enforced MTA-STS policy (RFC 8461
+      // §5) or DNSSEC-secure usable TLSA records (RFC 7672 §2.2) make senders refuse to deliver, and otherwise
+      // mail travels in plain text, which is what this tool exists to prevent.
       const consequence =
         policy?.mode === 'enforce'
           ? 'the MTA-STS policy is in enforce mode, so MTA-STS senders will not deliver here'
           : dane
             ? 'TLSA records are published, so DANE senders will not deliver here'
-            : 'mail arrives in plain text';
-      const status = policy?.mode === 'enforce' || dane ? 'fail' : 'warn';
-      return { status, code: 'TLS_NO_STARTTLS', text: `${text}; ${consequence}`, fix: STARTTLS_FIX, address };
+            : 'mail to it travels in plain text';
+      return {
+        status: 'fail',
+        code: 'TLS_NO_STARTTLS',
+        text: `${text}; ${consequence}`,
+        fix: STARTTLS_FIX,
+        address,
+      };
     }
     case 'SMTP_STARTTLS_REFUSED':
       return { status: 'fail', code: 'TLS_STARTTLS_REFUSED', text, fix: STARTTLS_FIX, address };

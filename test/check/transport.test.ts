@@ -338,9 +338,9 @@ describe('tls: a good MX over IPv4 and IPv6, with DANE', () => {
 });
 
 describe('tls: STARTTLS and SMTP failures', () => {
-  it('no STARTTLS without policy or TLSA: warn', async () => {
+  it('no STARTTLS without policy or TLSA: still a fail (mail travels in plain text)', async () => {
     const a = await audit('plain', { cert: chainOfA(), behaviour: { noStartTls: true } });
-    const f = expect(a, 'TLS_NO_STARTTLS', 'warn', 'plain');
+    const f = expect(a, 'TLS_NO_STARTTLS', 'fail', 'plain');
     assert.match(f.message, /plain text/);
     assert.match(f.fix ?? '', /smtpd_tls_security_level/);
     expect(a, 'DANE_ZONE_INSECURE', 'skip', 'plain');
