@@ -7,6 +7,7 @@ import { checkDomain, type DomainCheck } from '../check/run.js';
 import type { CheckEnvironment, DomainReport, Finding, Section } from '../check/types.js';
 import { PRESETS, presetNames } from '../common/presets.js';
 import { isValidHostname, normalizeName } from '../dns/names.js';
+import { changesSince, humanChanges, jsonChanges, readPrevious, sinceExitCode } from './check-since.js';
 import { addNetworkOptions, type NetworkOptions, networkFromOptions } from './netopts.js';
 import { CliError, collect, intOption, printJson } from './util.js';
 
@@ -17,6 +18,7 @@ interface CheckOptions extends NetworkOptions {
   dkimSelector?: string[];
   preset?: string;
   state?: string;
+  since?: string;
 }
 
 export function register(program: Command): void {
@@ -32,19 +34,25 @@ export function register(program: Command): void {
     .option(
       '--state <file>',
       'remember each policy between runs to catch an id left unchanged after a policy change',
+    )
+    .option(
+      '--since <file>',
+      'compare with a previous --json result: exit 1 only for new fails, and print what changed',
     );
   addNetworkOptions(command).addHelpText(
     'after',
     `
 Exit status: 0 nothing failed (warnings allowed), 1 a check failed, 2 the check could not run
-(resolver unreachable, bad options). Private, loopback and link-local addresses found in DNS are
-not contacted unless --allow-private is given.
+(resolver unreachable, bad options). With --since FILE (a previous --json result): 1 only for fails
+that are new since then; the report ends with what changed (+ new, ~ status changed, - gone).
+Private, loopback and link-local addresses found in DNS are not contacted unless --allow-private is given.
 
 Examples:
   $ mxguard check example.com
   $ mxguard check example.com --preset exchange-online --json
   $ mxguard check example.com --dkim-selector s1 --resolver 9.9.9.9 --state ~/.mxguard-state.json
-  $ mxguard check --file domains.txt --concurrency 8 > results.ndjson`,
+  $ mxguard check --file domains.txt --concurrency 8 > results.ndjson
+  $ mxguard check example.com --json --since yesterday.json > today.json`,
   );
   command.action(async (domains: string[], opts: CheckOptions) => runCheck(domains, opts));
 }
@@ -66,6 +74,7 @@ async function runCheck(args: string[], opts: CheckOptions): Promise<void> {
     );
   }
   const state = readState(opts.state);
+  const previous = opts.since === undefined ? undefined : readPrevious(opts.since);
   const environment = (domain: string): CheckEnvironment => ({
     resolver: network.resolver,
     dnssecValidating: validating.validating,
@@ -80,29 +89,40 @@ async function runCheck(args: string[], opts: CheckOptions): Promise<void> {
   });
 
   let worst = 0;
+  /** Records the result; returns what changed since the previous result (with --since). */
   const record = (result: DomainCheck) => {
     if (result.mtaSts?.id && result.mtaSts.body !== undefined) {
       state[result.domain] = { id: result.mtaSts.id, body: result.mtaSts.body };
     }
-    worst = Math.max(worst, exitCodeOf(result));
+    if (previous === undefined) {
+      worst = Math.max(worst, exitCodeOf(result));
+      return undefined;
+    }
+    const changes = changesSince(previous.get(result.domain), result.findings);
+    worst = Math.max(worst, sinceExitCode(result, changes));
+    return changes;
   };
+  const json = (result: DomainCheck, changes: ReturnType<typeof record>) =>
+    changes === undefined ? publicReport(result) : { ...publicReport(result), changes: jsonChanges(changes) };
+  const human = (result: DomainCheck, changes: ReturnType<typeof record>) =>
+    humanReport(result) + (changes === undefined ? '' : humanChanges(opts.since!, changes));
   const stream = opts.file !== undefined || domains.length > 1;
   if (stream) {
     const source = opts.file === undefined ? listSource(domains) : fileSource(opts.file);
     const total = opts.file !== undefined && process.stderr.isTTY ? countLines(opts.file) : domains.length;
     // Each result is printed and dropped as it comes: memory stays bounded however long the list.
     await checkMany(source, concurrency, total, environment, (result) => {
-      record(result);
+      const changes = record(result);
       if (opts.json || opts.file !== undefined)
-        process.stdout.write(`${JSON.stringify(publicReport(result))}\n`);
-      else process.stdout.write(humanReport(result));
+        process.stdout.write(`${JSON.stringify(json(result, changes))}\n`);
+      else process.stdout.write(human(result, changes));
     });
   } else {
     if (process.stderr.isTTY) process.stderr.write(`checking ${domains[0]}…\n`);
     const result = await checkOne(domains[0]!, environment);
-    record(result);
-    if (opts.json) printJson(publicReport(result));
-    else process.stdout.write(humanReport(result));
+    const changes = record(result);
+    if (opts.json) printJson(json(result, changes));
+    else process.stdout.write(human(result, changes));
   }
   writeState(opts.state, state);
   process.exitCode = worst;
