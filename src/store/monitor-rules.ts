@@ -139,12 +139,19 @@ export function checkedDelivery(delivery: NewDelivery, where: string): NewDelive
     throw invalid(`${where}.target: must be a non-empty string`);
   }
   const event = delivery.event;
-  if (typeof event !== 'object' || event === null || !EVENTS.includes(event.event)) {
-    throw invalid(`${where}.event: must be an alert event`);
+  if (
+    typeof event !== 'object' ||
+    event === null ||
+    !EVENTS.includes(event.event) ||
+    typeof event.message !== 'string' ||
+    (event.fix !== undefined && typeof event.fix !== 'string') ||
+    (event.host !== undefined && typeof event.host !== 'string')
+  ) {
+    throw invalid(`${where}.event: must be an alert event (event, message, fix and host as text)`);
   }
-  const clipped: AlertEvent = { ...event, message: clipStored(String(event.message)) };
-  if (event.fix !== undefined) clipped.fix = clipStored(String(event.fix));
-  if (event.host !== undefined) clipped.host = clipStored(String(event.host));
+  const clipped: AlertEvent = { ...event, message: clipStored(event.message) };
+  if (event.fix !== undefined) clipped.fix = clipStored(event.fix);
+  if (event.host !== undefined) clipped.host = clipStored(event.host);
   return { channel: delivery.channel, target: clipStored(delivery.target), event: clipped };
 }
 

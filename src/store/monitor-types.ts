@@ -165,8 +165,9 @@ export interface MonitorStore {
    * so the runs they held go too. `remaining`: runs still older than `before` that no alert holds.
    */
   purgeCheckRuns(filter: { before: string; limit: number }): Promise<{ deleted: number; remaining: number }>;
+  /** Newest first (by id); at most 1,000 per page. */
   listAlerts(filter?: AlertFilter): Promise<import('./types.js').Page<Alert>>;
-  /** Open alerts of every domain: the input of each check's comparison and of the metrics. */
+  /** Open alerts of every domain (oldest first): the input of each check's comparison and of the metrics. */
   openAlerts(domain?: string): Promise<Alert[]>;
   /** Pending deliveries due at `now`, oldest first. */
   dueDeliveries(now: Date, limit: number): Promise<Delivery[]>;
@@ -176,6 +177,7 @@ export interface MonitorStore {
     result: { ok: true } | { ok: false; error: string; nextAttemptAt?: Date },
     now: Date,
   ): Promise<void>;
+  /** Newest first (by id); at most 1,000 per page. */
   listDeliveries(filter: {
     alertId?: number;
     state?: Delivery['state'];
