@@ -1,15 +1,22 @@
-// `mxguard domain add|list|show|set|remove`: the domains `mxguard serve` hosts MTA-STS (RFC 8461)
-// policies for, kept in the same store as `serve` (and usable while it runs). Every policy change
-// gets a new `_mta-sts` id (RFC 8461 §3.1), printed with the TXT value to publish.
+// `mxguard domain add|list|show|set|remove|check`: the domains `mxguard serve` hosts MTA-STS (RFC 8461)
+// policies for, or only watches (--watch-only), kept in the same store as `serve` (and usable while it
+// runs). Every policy change gets a new `_mta-sts` id (RFC 8461 §3.1), printed with the TXT value to
+// publish. Before an enforce policy is stored, the live check runs (src/monitor/preflight.ts).
 import type { Command } from 'commander';
+import type { DomainReport } from '../check/types.js';
 import { mxguardCommand } from '../common/invocation.js';
 import { quoteTxt } from '../common/txt.js';
+import { Monitor } from '../monitor/monitor.js';
+import { type PreflightProblem, preflightProblems } from '../monitor/preflight.js';
+import { DEFAULT_MONITOR_SETTINGS } from '../monitor/settings.js';
 import { maxAgeWarnings } from '../mtasts/policy.js';
 import { policyUrl } from '../mtasts/url.js';
 import type { RecordSet } from '../records/build.js';
 import { formatRecords } from '../records/format.js';
 import { DEFAULT_DATA_DIR, openStore } from '../store/index.js';
 import { type Domain, type PolicyVersion, type Store, StoreError } from '../store/types.js';
+import { humanReport } from './check.js';
+import { addNetworkOptions, type NetworkOptions, networkFromOptions } from './netopts.js';
 import { cliRecordSet, modeOption } from './records.js';
 import { CliError, collect, formatTable, intOption, printJson } from './util.js';
 
@@ -22,13 +29,13 @@ const POLICY_HOST_HELP =
   'where mta-sts.DOMAIN points, for its A/AAAA or CNAME record: addresses or one host name';
 const EXIT_STATUS = `
 Exit status: 0 done (also "unchanged"), 1 refused because of what is stored (the domain already
-exists), 2 usage error: a bad option value, an unknown domain, or the data directory cannot be used
+exists) or by the pre-flight of an enforce policy, 2 usage error: a bad option value, an unknown domain, or the data directory cannot be used
 (it holds no database: only \`domain add\` creates one).`;
 
 export function register(program: Command): void {
   const domain = program
     .command('domain')
-    .description('manage the domains `mxguard serve` hosts MTA-STS policies for')
+    .description('manage the domains `mxguard serve` hosts MTA-STS policies for or watches')
     .addHelpText(
       'after',
       `
@@ -43,6 +50,7 @@ ${EXIT_STATUS}`,
   registerShow(domain);
   registerSet(domain);
   registerRemove(domain);
+  registerCheck(domain);
 }
 
 interface StoreOptions {
@@ -96,17 +104,26 @@ export function dataDirOption(command: Command): Command {
 
 // ---- add ----
 
-interface SettingsOptions extends StoreOptions {
+interface SettingsOptions extends StoreOptions, NetworkOptions {
   policyHostTarget?: string[];
   mx?: string[];
   mode?: string;
   maxAge?: string;
   rua?: string[];
   json?: boolean;
+  force?: boolean;
+  watchOnly?: boolean;
 }
 
+const PREFLIGHT_HELP = `
+Before an enforce policy is stored (add --mode enforce, set --mode enforce, or a new --mx of an
+enforced domain), the live check of the domain runs with the network options: when an MX host in DNS
+is not matched by the policy's mx, or fails STARTTLS or PKIX validation for its name, enforcing
+senders would bounce mail, so nothing is stored and the exit status is 1, naming each problem and its
+fix. --force stores the policy anyway and says what will bounce.`;
+
 function registerAdd(domain: Command): void {
-  dataDirOption(
+  const command = dataDirOption(
     domain
       .command('add')
       .description('add a domain and its first MTA-STS policy; prints the DNS records to publish')
@@ -123,57 +140,73 @@ function registerAdd(domain: Command): void {
         'TLS-RPT report address(es), mailto: or https: (default mailto:tlsrpt@DOMAIN)',
         collect,
       )
-      .option('--json', 'print the domain and its records as JSON'),
-  )
-    .option('--policy-host-target <target...>', POLICY_HOST_HELP, collect)
-    .addHelpText(
-      'after',
-      `
+      .option('--json', 'print the domain and its records as JSON')
+      .option(
+        '--watch-only',
+        'only watch the domain: its policy is hosted elsewhere (GitHub Pages, a Worker, IIS); no --mx needed',
+      )
+      .option('--force', 'store an enforce policy although the live check finds MX hosts that would bounce'),
+  ).option('--policy-host-target <target...>', POLICY_HOST_HELP, collect);
+  addNetworkOptions(command).addHelpText(
+    'after',
+    `${PREFLIGHT_HELP}
+
 Examples:
   $ mxguard domain add example.com --mx mail.example.com
   $ mxguard domain add example.com --mx '*.mail.example.net' --mode enforce --rua https://mta-sts.example.com/tlsrpt
+  $ mxguard domain add example.org --watch-only
 ${EXIT_STATUS}`,
-    )
-    .action(async (name: string, opts: SettingsOptions) => {
-      const mode = modeOption(opts.mode ?? 'testing');
-      const maxAge = intOption('--max-age', opts.maxAge ?? '604800');
-      const mx = opts.mx ?? [];
-      // The same checks and defaults as `mxguard records`, before anything is stored.
-      const preview = cliRecordSet(
-        {
-          domain: name,
-          mode,
-          maxAge,
-          ttl: RECORD_TTL,
-          mx,
-          rua: opts.rua,
-          policyHostTargets: opts.policyHostTarget,
-        },
-        new Date(),
-      );
-      const rua = opts.rua ?? [`mailto:tlsrpt@${preview.domain}`];
-      await withStore(
-        opts.dataDir,
-        async (store) => {
-          const added = await store.addDomain(name, { mode, mx, maxAge, rua }, new Date());
-          const set = recordSetFor(added, opts.policyHostTarget);
-          if (opts.json) {
-            printJson({ domain: added, records: set });
-            return;
+  );
+  command.action(async (name: string, opts: SettingsOptions) => {
+    if (opts.watchOnly) return addWatchOnly(name, opts);
+    const mode = modeOption(opts.mode ?? 'testing');
+    const maxAge = intOption('--max-age', opts.maxAge ?? '604800');
+    const mx = opts.mx ?? [];
+    // The same checks and defaults as `mxguard records`, before anything is stored.
+    const preview = cliRecordSet(
+      {
+        domain: name,
+        mode,
+        maxAge,
+        ttl: RECORD_TTL,
+        mx,
+        rua: opts.rua,
+        policyHostTargets: opts.policyHostTarget,
+      },
+      new Date(),
+    );
+    const rua = opts.rua ?? [`mailto:tlsrpt@${preview.domain}`];
+    await withStore(
+      opts.dataDir,
+      async (store) => {
+        if (mode === 'enforce' && mx.length > 0) {
+          if (await store.getDomain(preview.domain)) {
+            throw new CliError(
+              1,
+              `${preview.domain}: the domain exists already (see \`${mxguardCommand()} domain show\`)`,
+            );
           }
-          const out = [
-            `added ${added.name}: policy id ${added.policyId}, mode ${added.mode}`,
-            '',
-            ...stsRecordLines(added),
-            '',
-            ...formatRecords(set, 'bind').trimEnd().split('\n'),
-          ];
-          process.stdout.write(`${out.join('\n')}\n`);
-          printNotes(added, set);
-        },
-        { create: true },
-      );
-    });
+          await preflight(store, preview.domain, mx, opts);
+        }
+        const added = await store.addDomain(name, { mode, mx, maxAge, rua }, new Date());
+        const set = recordSetFor(added, opts.policyHostTarget);
+        if (opts.json) {
+          printJson({ domain: added, records: set });
+          return;
+        }
+        const out = [
+          `added ${added.name}: policy id ${added.policyId}, mode ${added.mode}`,
+          '',
+          ...stsRecordLines(added),
+          '',
+          ...formatRecords(set, 'bind').trimEnd().split('\n'),
+        ];
+        process.stdout.write(`${out.join('\n')}\n`);
+        printNotes(added, set);
+      },
+      { create: true },
+    );
+  });
 }
 
 // ---- list ----
@@ -182,29 +215,50 @@ function registerList(domain: Command): void {
   dataDirOption(
     domain
       .command('list')
-      .description('list the configured domains')
+      .description('list the configured domains with their last check and open alerts')
       .option('--json', 'print the domains as JSON'),
   )
     .addHelpText('after', `\nExample:\n  $ mxguard domain list --data-dir /var/lib/mxguard\n${EXIT_STATUS}`)
     .action(async (opts: StoreOptions & { json?: boolean }) => {
       await withStore(opts.dataDir, async (store) => {
         const domains = await store.listDomains();
+        const open = await store.openAlerts();
+        const watched = await Promise.all(
+          domains.map(async (d) => ({
+            domain: d,
+            lastCheck: (await store.listCheckRuns(d.name, { limit: 1 })).items[0],
+            openAlerts: open.filter((a) => a.domain === d.name).length,
+          })),
+        );
         if (opts.json) {
-          printJson({ domains });
+          printJson({
+            domains: watched.map(({ domain: d, lastCheck, openAlerts }) => ({
+              ...d,
+              lastCheck: lastCheck ? { id: lastCheck.id, at: lastCheck.at, status: lastCheck.status } : null,
+              openAlerts,
+            })),
+          });
           return;
         }
         if (domains.length === 0) {
           process.stdout.write(`no domains configured (add one with \`${mxguardCommand()} domain add\`)\n`);
           return;
         }
-        const rows = domains.map((d) => [
+        const rows = watched.map(({ domain: d, lastCheck, openAlerts }) => [
           d.name,
-          d.mode,
-          d.policyId,
+          d.watchOnly ? 'watch-only' : d.mode,
+          d.watchOnly ? '-' : d.policyId,
           d.mx.join(',') || '-',
-          String(d.maxAge),
+          d.watchOnly ? '-' : String(d.maxAge),
+          lastCheck ? `${lastCheck.status} ${lastCheck.at.slice(0, 16)}Z` : 'never',
+          String(openAlerts),
         ]);
-        process.stdout.write(formatTable([['DOMAIN', 'MODE', 'POLICY ID', 'MX', 'MAX_AGE'], ...rows]));
+        process.stdout.write(
+          formatTable([
+            ['DOMAIN', 'MODE', 'POLICY ID', 'MX', 'MAX_AGE', 'LAST CHECK', 'OPEN ALERTS'],
+            ...rows,
+          ]),
+        );
       });
     });
 }
@@ -290,7 +344,7 @@ function policySummary(text: string): string {
 // ---- set ----
 
 function registerSet(domain: Command): void {
-  dataDirOption(
+  const command = dataDirOption(
     domain
       .command('set')
       .description('change a domain; a changed policy gets a new id, printed with the TXT record to publish')
@@ -299,65 +353,79 @@ function registerSet(domain: Command): void {
       .option('--mode <mode>', 'policy mode: testing, enforce or none')
       .option('--max-age <seconds>', 'policy max_age in seconds')
       .option('--rua <uri...>', 'replace the TLS-RPT report addresses (repeatable)', collect)
-      .option('--json', 'print the result as JSON'),
-  )
-    .addHelpText(
-      'after',
-      `
+      .option('--json', 'print the result as JSON')
+      .option('--force', 'store an enforce policy although the live check finds MX hosts that would bounce'),
+  );
+  addNetworkOptions(command).addHelpText(
+    'after',
+    `
 --mx and --rua replace the whole list. Setting what is already there changes nothing and keeps the id.
+${PREFLIGHT_HELP} Switching testing to enforce also shows the TLS-RPT failures of the last 14 days.
 
 Examples:
   $ mxguard domain set example.com --mode enforce
   $ mxguard domain set example.com --mx mx1.example.com --mx mx2.example.com --max-age 1209600
 ${EXIT_STATUS}`,
-    )
-    .action(async (name: string, opts: SettingsOptions) => {
-      const patch: Partial<Domain> = {};
-      if (opts.mode !== undefined) {
-        patch.mode = modeOption(opts.mode);
+  );
+  command.action(async (name: string, opts: SettingsOptions) => {
+    const patch: Partial<Domain> = {};
+    if (opts.mode !== undefined) {
+      patch.mode = modeOption(opts.mode);
+    }
+    if (opts.maxAge !== undefined) patch.maxAge = intOption('--max-age', opts.maxAge, 0, 31557600);
+    if (opts.mx !== undefined) patch.mx = opts.mx;
+    if (opts.rua !== undefined) patch.rua = opts.rua;
+    if (Object.keys(patch).length === 0)
+      throw new CliError(2, 'give at least one of --mx, --mode, --max-age, --rua');
+    await withStore(opts.dataDir, async (store) => {
+      const before = await store.getDomain(name);
+      if (!before) throw unknownDomain(name);
+      const mode = patch.mode ?? before.mode;
+      const mx = patch.mx ?? before.mx;
+      const mxChanged = mx.join(' ') !== before.mx.join(' ');
+      if (
+        mode === 'enforce' &&
+        (before.mode !== 'enforce' || mxChanged) &&
+        mx.length > 0 &&
+        !before.watchOnly
+      ) {
+        if (before.mode === 'testing') await printRecentFailures(store, before.name);
+        await preflight(store, before.name, mx, opts);
       }
-      if (opts.maxAge !== undefined) patch.maxAge = intOption('--max-age', opts.maxAge, 0, 31557600);
-      if (opts.mx !== undefined) patch.mx = opts.mx;
-      if (opts.rua !== undefined) patch.rua = opts.rua;
-      if (Object.keys(patch).length === 0)
-        throw new CliError(2, 'give at least one of --mx, --mode, --max-age, --rua');
-      await withStore(opts.dataDir, async (store) => {
-        const before = await store.getDomain(name);
-        if (!before) throw unknownDomain(name);
-        const after = await store.updateDomain(before.name, patch, new Date()).catch((err: unknown) => {
-          // Name the domain the refused value was for.
-          if (err instanceof StoreError && err.code === 'STORE_INVALID')
-            throw new CliError(2, `${name}: ${err.message}`);
-          throw err;
-        });
-        const policyChanged = after.policyId !== before.policyId;
-        const ruaChanged = after.rua.join(',') !== before.rua.join(',');
-        const set = recordSetFor(after);
-        if (opts.json) {
-          printJson({ domain: after, policyChanged, ruaChanged, records: set });
-          return;
-        }
-        if (!policyChanged && !ruaChanged) {
-          process.stdout.write(`${after.name}: unchanged (policy id ${after.policyId})\n`);
-          return;
-        }
-        const out: string[] = [];
-        if (policyChanged) {
-          out.push(`${after.name}: policy changed, new id ${after.policyId} (was ${before.policyId})`, '');
-          out.push(...indent(after.policyText), '', ...stsRecordLines(after));
-        }
-        if (ruaChanged) {
-          const tlsrpt = set.records.find((r) => r.name === `_smtp._tls.${after.name}`)!;
-          out.push(
-            ...(policyChanged ? [''] : []),
-            `${after.name}: TLS-RPT addresses changed; publish:`,
-            `  ${tlsrpt.name}.\tTXT\t${quoteTxt(tlsrpt.value)}`,
-          );
-        }
-        process.stdout.write(`${out.join('\n')}\n`);
-        printNotes(after);
+      const after = await store.updateDomain(before.name, patch, new Date()).catch((err: unknown) => {
+        // Name the domain the refused value was for.
+        if (err instanceof StoreError && err.code === 'STORE_INVALID')
+          throw new CliError(2, `${name}: ${err.message}`);
+        throw err;
       });
+      const policyChanged = after.policyId !== before.policyId;
+      const ruaChanged = after.rua.join(',') !== before.rua.join(',');
+      const set = recordSetFor(after);
+      if (opts.json) {
+        printJson({ domain: after, policyChanged, ruaChanged, records: set });
+        return;
+      }
+      if (!policyChanged && !ruaChanged) {
+        process.stdout.write(`${after.name}: unchanged (policy id ${after.policyId})\n`);
+        return;
+      }
+      const out: string[] = [];
+      if (policyChanged) {
+        out.push(`${after.name}: policy changed, new id ${after.policyId} (was ${before.policyId})`, '');
+        out.push(...indent(after.policyText), '', ...stsRecordLines(after));
+      }
+      if (ruaChanged) {
+        const tlsrpt = set.records.find((r) => r.name === `_smtp._tls.${after.name}`)!;
+        out.push(
+          ...(policyChanged ? [''] : []),
+          `${after.name}: TLS-RPT addresses changed; publish:`,
+          `  ${tlsrpt.name}.\tTXT\t${quoteTxt(tlsrpt.value)}`,
+        );
+      }
+      process.stdout.write(`${out.join('\n')}\n`);
+      printNotes(after);
     });
+  });
 }
 
 // ---- remove ----
@@ -398,6 +466,157 @@ ${EXIT_STATUS}`,
         }
       });
     });
+}
+
+// ---- watch-only, the live check, the pre-flight of enforce ----
+
+/** `domain add DOMAIN --watch-only`: watched by serve's monitor; its policy is hosted elsewhere. */
+async function addWatchOnly(name: string, opts: SettingsOptions): Promise<void> {
+  for (const [given, option] of [
+    [opts.mx, '--mx'],
+    [opts.policyHostTarget, '--policy-host-target'],
+    [opts.force, '--force'],
+  ] as const) {
+    if (given !== undefined)
+      throw new CliError(2, `${option}: not with --watch-only (no policy is hosted here)`);
+  }
+  if (opts.mode !== undefined && opts.mode !== 'testing') {
+    throw new CliError(2, '--mode: not with --watch-only (the policy is hosted elsewhere)');
+  }
+  const domain = cliRecordSet(
+    { domain: name, mode: 'none', maxAge: 86400, ttl: RECORD_TTL, mx: [] },
+    new Date(),
+  ).domain;
+  const rua = opts.rua ?? [`mailto:tlsrpt@${domain}`];
+  await withStore(
+    opts.dataDir,
+    async (store) => {
+      // Mode none with no mx: what is stored is never served (policy hosting answers 404 for it).
+      const added = await store.addDomain(
+        domain,
+        { mode: 'none', mx: [], maxAge: 86400, rua, watchOnly: true },
+        new Date(),
+      );
+      if (opts.json) {
+        printJson({ domain: added });
+        return;
+      }
+      process.stdout.write(
+        `added ${added.name} (watch-only): \`${mxguardCommand()} serve\` checks it on its schedule; its policy stays where it is hosted now, serve hosts nothing for it\n` +
+          `check it now: ${mxguardCommand()} domain check ${added.name} --data-dir ${opts.dataDir}\n`,
+      );
+    },
+    { create: true },
+  );
+}
+
+/** The monitor of serve (src/monitor/monitor.ts) on this store, with the common network options. */
+async function cliMonitor(store: Store, opts: NetworkOptions): Promise<Monitor> {
+  const network = await networkFromOptions(opts);
+  return new Monitor({ store, settings: DEFAULT_MONITOR_SETTINGS, network, now: () => new Date() });
+}
+
+/**
+ * The pre-flight of an enforce policy (src/monitor/preflight.ts): the live check of `domain`, then
+ * exit 1 naming each problem and its fix, or with --force a warning saying what will bounce.
+ */
+async function preflight(
+  store: Store,
+  domain: string,
+  mx: readonly string[],
+  opts: SettingsOptions,
+): Promise<void> {
+  if (process.stderr.isTTY) process.stderr.write(`checking ${domain} before enforcing…\n`);
+  // The same live check as serve's pre-flight (ctx.monitor.liveCheck): nothing is stored.
+  const result = await (await cliMonitor(store, opts)).liveCheck(domain);
+  const problems = preflightProblems(domain, result, { mx });
+  if (problems.length === 0) return;
+  if (!opts.force) {
+    throw new CliError(
+      1,
+      [
+        `${domain}: not enforcing: enforcing senders would bounce mail:`,
+        ...problemLines(problems),
+        'fix each problem and run this again, or add --force to enforce anyway',
+      ].join('\n'),
+    );
+  }
+  process.stderr.write(
+    [
+      `${domain}: warning: --force: enforcing although senders that enforce MTA-STS will bounce mail:`,
+      ...problemLines(problems),
+      '',
+    ].join('\n'),
+  );
+}
+
+function problemLines(problems: PreflightProblem[]): string[] {
+  return problems.flatMap((p) => [`  ✗ ${p.message} [${p.code}]`, `    fix: ${p.fix}`]);
+}
+
+/** Before testing turns to enforce: what TLS-RPT reported failing in the last 14 days. */
+async function printRecentFailures(store: Store, domain: string): Promise<void> {
+  const now = new Date();
+  const day = (d: Date) => d.toISOString().slice(0, 10);
+  const since = day(new Date(now.getTime() - 13 * 86_400_000));
+  const counts = await store.dailyCounts(domain, since, day(now));
+  const successful = counts.reduce((sum, c) => sum + c.successful, 0);
+  const failed = counts.reduce((sum, c) => sum + c.failed, 0);
+  const lines = [
+    `${domain}: TLS-RPT of the last 14 days: ${successful} sessions succeeded, ${failed} failed`,
+  ];
+  if (failed > 0) {
+    for (const row of await store.failureBreakdown(domain, 'resultType', since)) {
+      lines.push(`  ${row.count} × ${row.key || '(no result type)'}`);
+    }
+    lines.push('  under enforce, senders that report these failures would not deliver');
+  }
+  process.stderr.write(`${lines.join('\n')}\n`);
+}
+
+// ---- check ----
+
+interface CheckCommandOptions extends StoreOptions, NetworkOptions {
+  json?: boolean;
+}
+
+function registerCheck(domain: Command): void {
+  const command = dataDirOption(
+    domain
+      .command('check')
+      .description(
+        'check a configured or watched domain now, store the run in its history like serve does, print the findings',
+      )
+      .argument('<domain>', 'a configured or watched domain')
+      .option('--json', 'print the stored check run as JSON'),
+  );
+  addNetworkOptions(command).addHelpText(
+    'after',
+    `
+The run opens and resolves alerts as serve's scheduled checks do (notifications go out from serve).
+Exit status: 0 nothing failed, 1 a check failed, 2 the check could not run or a usage error.
+
+Example:
+  $ mxguard domain check example.com --data-dir /var/lib/mxguard`,
+  );
+  command.action(async (name: string, opts: CheckCommandOptions) => {
+    await withStore(opts.dataDir, async (store) => {
+      const found = await store.getDomain(name);
+      if (!found) throw unknownDomain(name);
+      const monitor = await cliMonitor(store, opts);
+      if (process.stderr.isTTY) process.stderr.write(`checking ${found.name}…\n`);
+      const run = await monitor.check(found.name, 'manual');
+      const open = await store.openAlerts(found.name);
+      if (opts.json) printJson({ run, openAlerts: open });
+      else {
+        process.stdout.write(humanReport(run as DomainReport));
+        process.stdout.write(
+          `stored as check run ${run.id}; open alerts: ${open.length === 0 ? 'none' : open.map((a) => `${a.code}${a.subject ? ` (${a.subject})` : ''}`).join(', ')}\n`,
+        );
+      }
+      process.exitCode = run.status === 'error' ? 2 : run.status === 'fail' ? 1 : 0;
+    });
+  });
 }
 
 // ---- records ----

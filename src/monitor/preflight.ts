@@ -47,6 +47,10 @@ const PKIX_CODES: ReadonlySet<string> = new Set([
   'TLS_CERT_EXPIRED',
 ]);
 
+/** What the tls section adds about the current policy (check/transport.ts); the pre-flight says its own. */
+const CONSEQUENCE =
+  /; (mail arrives in plain text|TLSA records are published|the MTA-STS policy is in|no MTA-STS policy in force).*$/;
+
 /**
  * What would bounce if `domain` published an enforce policy with these `mx` patterns, from a live
  * check of the domain. Empty: nothing found that enforcing senders would refuse.
@@ -89,7 +93,7 @@ export function preflightProblems(
     problems.push({
       code: starttls ? 'PREFLIGHT_STARTTLS' : 'PREFLIGHT_PKIX',
       host: f.host,
-      message: `${f.host}: ${f.message.replace(/; (the MTA-STS policy is in|no MTA-STS policy in force).*$/, '')}: enforcing senders will not deliver to it (RFC 8461 §4.2)`,
+      message: `${f.host}: ${f.message.replace(CONSEQUENCE, '')}: enforcing senders will not deliver to it (RFC 8461 §4.2)`,
       fix: f.fix ?? `give ${f.host} STARTTLS with a certificate for its name from a public CA`,
     });
   }

@@ -26,6 +26,12 @@ before(() => {
 });
 after(() => rmSync(root, { recursive: true, force: true }));
 
+/**
+ * Enforcing runs the live check first (test/cli/domain-preflight.test.ts covers it against a lab): here a
+ * resolver on a closed loopback port (the check cannot run) and --force, so nothing leaves the host.
+ */
+const FORCE_NO_DNS = ['--force', '--resolver', '127.0.0.1:9', '--timeout', '1'];
+
 function domainCli(dataDir: string, ...args: string[]) {
   return runCli(['domain', ...args, '--data-dir', dataDir]);
 }
@@ -70,6 +76,7 @@ describe('domain add', () => {
       '--policy-host-target',
       '192.0.2.10',
       '--json',
+      ...FORCE_NO_DNS,
     );
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
@@ -147,13 +154,13 @@ describe('domain list / show', () => {
     const dir = await emptyStoreDir();
     assert.match(domainCli(dir, 'list').stdout, /no domains configured/);
     domainCli(dir, 'add', 'b.example', '--mx', 'mx.b.example');
-    domainCli(dir, 'add', 'a.example', '--mx', 'mx.a.example', '--mode', 'enforce');
+    domainCli(dir, 'add', 'a.example', '--mx', 'mx.a.example', '--mode', 'enforce', ...FORCE_NO_DNS);
     const r = domainCli(dir, 'list');
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trimEnd().split('\n');
-    assert.match(lines[0]!, /^DOMAIN\s+MODE\s+POLICY ID\s+MX\s+MAX_AGE$/);
-    assert.match(lines[1]!, /^a\.example\s+enforce\s+\d{14}\s+mx\.a\.example\s+604800$/);
-    assert.match(lines[2]!, /^b\.example\s+testing\s+\d{14}\s+mx\.b\.example\s+604800$/);
+    assert.match(lines[0]!, /^DOMAIN\s+MODE\s+POLICY ID\s+MX\s+MAX_AGE\s+LAST CHECK\s+OPEN ALERTS$/);
+    assert.match(lines[1]!, /^a\.example\s+enforce\s+\d{14}\s+mx\.a\.example\s+604800\s+never\s+0$/);
+    assert.match(lines[2]!, /^b\.example\s+testing\s+\d{14}\s+mx\.b\.example\s+604800\s+never\s+0$/);
     const json = JSON.parse(domainCli(dir, 'list', '--json').stdout);
     assert.deepEqual(
       json.domains.map((d: { name: string }) => d.name),
@@ -164,7 +171,7 @@ describe('domain list / show', () => {
   it('show prints settings, the policy, its history and the records (bind, powershell, json)', () => {
     const dir = freshDir();
     domainCli(dir, 'add', 'example.com', '--mx', 'mail.example.com');
-    domainCli(dir, 'set', 'example.com', '--mode', 'enforce');
+    domainCli(dir, 'set', 'example.com', '--mode', 'enforce', ...FORCE_NO_DNS);
     const r = domainCli(dir, 'show', 'EXAMPLE.COM');
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^domain: {5}example\.com\nmode: {7}enforce\n/);
@@ -209,7 +216,16 @@ describe('domain set', () => {
   it('a policy change prints the new, greater id and its TXT record; the same change again is "unchanged"', () => {
     const dir = freshDir();
     const first = publishedId(domainCli(dir, 'add', 'example.com', '--mx', 'mail.example.com').stdout);
-    const set = domainCli(dir, 'set', 'example.com', '--mode', 'enforce', '--max-age', '1209600');
+    const set = domainCli(
+      dir,
+      'set',
+      'example.com',
+      '--mode',
+      'enforce',
+      '--max-age',
+      '1209600',
+      ...FORCE_NO_DNS,
+    );
     assert.equal(set.code, 0, set.stderr);
     const second = publishedId(set.stdout);
     assert.ok(second > first, `${second} > ${first}`);

@@ -4,9 +4,10 @@
 // (409) when MX hosts would bounce; and policy hosting's 404 for a watch-only domain.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import type { DomainCheck } from '../../src/check/run.js';
+import type { MonitorControl } from '../../src/monitor/monitor.js';
 import type { CheckedDomain } from '../../src/monitor/preflight.js';
 import { POLICY_PATH } from '../../src/mtasts/url.js';
-import type { DomainChecker } from '../../src/server/api/monitor-routes.js';
 import { policyCacheOf } from '../../src/server/app.js';
 import type { CheckOutcome, StoredFinding } from '../../src/store/monitor-types.js';
 import { openTestApp, type TestApp } from '../helpers/browser.js';
@@ -123,7 +124,7 @@ describe('monitoring API', () => {
     secondRun = second.runId;
     alertId = second.opened[0]!;
     otherRun = (await store.recordCheck(outcome('other.example', later, [mxFinding]), later)).runId;
-    const checker: DomainChecker = {
+    const checker: MonitorControl = {
       async checkNow(domain) {
         const o = outcome(domain, t.clock.now, [mxFinding]);
         const { runId } = await store.recordCheck(
@@ -132,9 +133,10 @@ describe('monitoring API', () => {
         );
         return (await store.getCheckRun(runId))!;
       },
-      liveCheck: async () => live,
+      // The findings are the shape the audit gives; only what the pre-flight reads is filled in.
+      liveCheck: async (domain) => ({ domain, ...live }) as DomainCheck,
     };
-    Object.assign(t.ctx, { monitor: checker });
+    t.ctx.monitor = checker;
   });
   after(async () => {
     await t.close();
@@ -215,14 +217,14 @@ describe('monitoring API', () => {
     const history = (await get('/api/domains/other.example/checks')).json();
     assert.equal(history.runs[0].id, res.json().id);
     assert.equal((await send('POST', '/api/domains/unknown.example/check', {})).statusCode, 404);
-    const checker = (t.ctx as unknown as { monitor: DomainChecker }).monitor;
-    Object.assign(t.ctx, { monitor: undefined });
+    const checker = t.ctx.monitor;
+    t.ctx.monitor = undefined;
     try {
       const off = await send('POST', '/api/domains/other.example/check', {});
       assert.equal(off.statusCode, 503);
       assert.equal(off.json().code, 'MONITOR_UNAVAILABLE');
     } finally {
-      Object.assign(t.ctx, { monitor: checker });
+      t.ctx.monitor = checker;
     }
   });
 

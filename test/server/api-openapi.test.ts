@@ -253,12 +253,12 @@ describe('OpenAPI document', () => {
     await call('POST', '/api/domains/{name}/check', '/api/domains/example.com/check', { payload: {} });
     const checker = {
       checkNow: async () => (await t.ctx.store.getCheckRun(runId))!,
-      liveCheck: async () => ({ status: 'pass', findings: [] }),
+      liveCheck: async (domain: string) => ({ domain, status: 'pass' as const, findings: [] }),
     };
-    Object.assign(t.ctx, { monitor: checker });
+    t.ctx.monitor = checker;
     await call('POST', '/api/domains/{name}/check', '/api/domains/example.com/check', { payload: {} });
     await call('POST', '/api/domains/{name}/check', '/api/domains/unknown.example/check', { payload: {} });
-    Object.assign(t.ctx, { monitor: undefined });
+    t.ctx.monitor = undefined;
     await t.ctx.store.addDomain(
       'other.example',
       { mode: 'testing', mx: ['mx.other.example'], maxAge: 86400, rua: ['mailto:r@other.example'] },

@@ -25,28 +25,12 @@ import {
 import { existingDomain, reportIdParam } from './views.js';
 
 /**
- * What the monitor engine (src/monitor/) offers the API on the server context: a check of a watched
- * domain now, stored and compared with the open alerts like a scheduled one.
- */
-export interface DomainChecker {
-  checkNow(domain: string): Promise<StoredCheckRun>;
-  /** The live check alone, nothing stored (the pre-flight of an enforce policy, maybe before the domain is). */
-  liveCheck(domain: string): Promise<CheckedDomain>;
-}
-
-/** The engine's checker, when this server runs one. */
-export function checkerOf(ctx: ServerContext): DomainChecker | undefined {
-  return (ctx as ServerContext & { monitor?: DomainChecker }).monitor;
-}
-
-/**
  * The pre-flight of an enforce policy with these `mx` patterns (src/monitor/preflight.ts): a 409 answer
  * naming what enforcing senders would bounce, or undefined when nothing would.
  */
 export async function enforcePreflight(ctx: ServerContext, domain: string, mx: readonly string[]) {
-  const checker = checkerOf(ctx);
-  const check: CheckedDomain = checker
-    ? await checker.liveCheck(domain)
+  const check: CheckedDomain = ctx.monitor
+    ? await ctx.monitor.liveCheck(domain)
     : { status: 'error', error: 'this server runs no live checks', findings: [] };
   const problems = preflightProblems(domain, check, { mx });
   if (problems.length === 0) return undefined;
@@ -128,8 +112,7 @@ export const MONITOR_ROUTES = [
     },
   }).handle(async ({ params, ctx }) => {
     const d = await existingDomain(ctx, params.name);
-    const checker = checkerOf(ctx);
-    if (!checker) {
+    if (!ctx.monitor) {
       return {
         status: 503,
         body: {
@@ -138,7 +121,7 @@ export const MONITOR_ROUTES = [
         },
       };
     }
-    return { status: 200, body: await checker.checkNow(d.name) };
+    return { status: 200, body: await ctx.monitor.checkNow(d.name) };
   }),
 
   defineRoute({
