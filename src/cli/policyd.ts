@@ -1,7 +1,9 @@
 // `mxguard policyd`: the Postfix TLS policy daemon (socketmap), DANE-aware MTA-STS enforcement for
 // outgoing mail; and its admin commands `query`, `purge` and `list`, which work on the same data
-// directory while the daemon runs (a purge reaches the daemon within --store-sync seconds).
+// directory while the daemon runs (a purge reaches the daemon within --store-sync seconds); and
+// `postfix-config`, which prints a Postfix smart host that enforces DANE and MTA-STS for Exchange.
 import { existsSync } from 'node:fs';
+import { hostname as machineName } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { formatHostPort } from '../common/host-port.js';
@@ -18,12 +20,13 @@ import { startPolicyd } from '../policyd/daemon.js';
 import { type DomainSnapshot, PolicyEngine } from '../policyd/engine.js';
 import { policydLogger, silentLogger } from '../policyd/log.js';
 import { MemoryPolicyStore } from '../policyd/memory.js';
+import { PostfixConfigError, policydMainCf, postfixSmartHost } from '../policyd/postfix-config.js';
 import { normalizeKey } from '../policyd/socketmap.js';
 import { SqlitePolicyStore, STORE_FILE } from '../policyd/sqlite.js';
 import type { CachedPolicy, PolicyStore } from '../policyd/store.js';
 import { policyFetcher } from '../sender/sts.js';
 import { addNetworkOptions, type Network, networkFromSettings } from './netopts.js';
-import { CliError, printJson } from './util.js';
+import { CliError, collect, printJson } from './util.js';
 
 const DEFAULT_LISTEN = formatHostPort(DEFAULT_POLICYD_LISTEN);
 
@@ -35,11 +38,9 @@ interface OutputOptions {
 }
 
 const MAIN_CF = `
-Postfix main.cf (socketmap tables: Postfix >= 2.10):
-  smtp_dns_support_level = dnssec          # needed for the dane / dane-only answers
-  smtp_tls_security_level = dane           # default for domains without an answer
-  smtp_tls_policy_maps = socketmap:inet:127.0.0.1:8461:postfix
-  (or socketmap:unix:/path/to/policyd.sock:postfix with --socket)`;
+Postfix main.cf (socketmap tables: Postfix >= 2.10; "#" starts a comment only at the start of a line):
+${policydMainCf().trimEnd().replace(/^/gm, '  ')}
+  (socketmap:unix:/path/to/policyd.sock:postfix with --socket; a whole smart host: policyd postfix-config)`;
 
 export function register(program: Command): void {
   const policyd = program
@@ -149,6 +150,78 @@ Examples:
   $ mxguard policyd list --stale --json`,
   );
   list.action(async (_opts: OutputOptions, command: Command) => runList(command));
+
+  policyd
+    .command('postfix-config')
+    .description('print a Postfix smart host (DANE + policyd) and the Exchange Send Connector that uses it')
+    .option(
+      '--relay-for <cidr>',
+      'an Exchange server address or network, IPv4 or IPv6 (repeatable; required)',
+      collect,
+    )
+    .option('--policyd <host:port>', `where Postfix asks mxguard policyd (default ${DEFAULT_LISTEN})`)
+    .option('--policyd-socket <path>', "mxguard policyd's UNIX socket (--socket) instead")
+    .option('--hostname <name>', "the smart host's fully qualified name (default: this machine's name)")
+    .option('--json', 'print mainCf, masterCf and sendConnector as JSON')
+    .addHelpText(
+      'after',
+      `
+Exchange 2019 can enforce neither MTA-STS nor DANE when sending. This prints the answer: main.cf settings
+for a Postfix that relays for the given Exchange servers only (never an open relay), requires STARTTLS from
+them, and sends with DANE (smtp_dns_support_level = dnssec, smtp_tls_security_level = dane) and MTA-STS
+through mxguard policyd, logging each TLS session's result; master.cf lines when needed; and the Exchange
+Management Shell command (New-SendConnector -SmartHosts ... -RequireTLS $true -TlsAuthLevel DomainValidation)
+that routes all outgoing mail through it. Details: docs/policyd.md "Exchange 2019 outbound through Postfix".
+
+Examples:
+  $ mxguard policyd postfix-config --relay-for 10.0.0.5 --relay-for 2001:db8:5::/64 --hostname relay.example.com
+  $ mxguard policyd postfix-config --relay-for 10.0.0.0/28 --policyd-socket /run/mxguard/policyd.sock --json`,
+    )
+    .action((opts: PostfixConfigOptions) => runPostfixConfig(opts));
+}
+
+interface PostfixConfigOptions {
+  relayFor?: string[];
+  policyd?: string;
+  policydSocket?: string;
+  hostname?: string;
+  json?: boolean;
+}
+
+function runPostfixConfig(opts: PostfixConfigOptions): void {
+  let config: ReturnType<typeof postfixSmartHost>;
+  try {
+    config = postfixSmartHost({
+      relayFor: opts.relayFor ?? [],
+      policyd: opts.policyd,
+      policydSocket: opts.policydSocket,
+      hostname: opts.hostname ?? machineName(),
+    });
+  } catch (err) {
+    if (err instanceof PostfixConfigError) {
+      const hint =
+        opts.hostname === undefined && err.code === 'POSTFIX_CONFIG_HOSTNAME'
+          ? " (this machine's name; give --hostname)"
+          : '';
+      throw new CliError(2, `policyd postfix-config: ${err.code}: ${err.message}${hint}`);
+    }
+    throw err;
+  }
+  if (opts.json) {
+    printJson(config);
+    return;
+  }
+  const part = (title: string, text: string) => `# ===== ${title} =====\n${text}`;
+  process.stdout.write(
+    [
+      part('/etc/postfix/main.cf: set these (postconf -e, or edit), then "postfix reload"', config.mainCf),
+      part(
+        '/etc/postfix/master.cf',
+        config.masterCf || '# no change: the default services (smtp inet ... smtpd on port 25) do\n',
+      ),
+      part('Exchange Management Shell (PowerShell), on an Exchange server', config.sendConnector),
+    ].join('\n'),
+  );
 }
 
 const SETTINGS_HELP = `Settings: defaults < config file (--config FILE or MXGUARD_POLICYD_CONFIG: JSON, camelCase keys:
