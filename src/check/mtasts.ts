@@ -132,12 +132,33 @@ export async function checkMtaSts(
   const corrected = correctedPolicy(policy, hosts);
   for (const w of fetched.warnings) policyWarning(w, corrected, host, publish, add);
   coverage(policy, hosts, add, publish(corrected));
-  modeAdvice(corrected, add, publish);
+  // One policy fix per domain: while the policy needs correcting, the mode advice adds no second, different one.
+  // (Mode none skips the coverage checks, so its own advice carries the policy.)
+  const needsCorrection = policy.mode !== 'none' && formatPolicy(corrected) !== formatPolicy(policy);
+  modeAdvice(corrected, add, needsCorrection ? undefined : publish);
   certificateExpiry(fetched.certificate, env.now, env.expiryWarningDays ?? CERT_WARN_DAYS, host, add);
   if (txt.kind === 'valid' && env.previousPolicy) {
     idUnchanged(txt.id, fetched.body, env.previousPolicy, policy, add, freshTxt);
   }
-  return { findings, state, seen };
+  return { findings: oneFixEach(findings), state, seen };
+}
+
+/**
+ * The same fix on several findings (the corrected policy fixes a missing MX and a stale pattern at once) is
+ * given once, on the first; the others point to it, so a reader never publishes two policies.
+ */
+function oneFixEach(findings: Finding[]): Finding[] {
+  const first = new Map<string, string>();
+  return findings.map((f) => {
+    if (f.fix === undefined) return f;
+    const owner = first.get(f.fix);
+    if (owner === undefined) {
+      first.set(f.fix, f.code);
+      return f;
+    }
+    const { fix: _same, ...rest } = f;
+    return { ...rest, message: `${f.message} (the fix of ${owner} covers this)` };
+  });
 }
 
 type Add = (status: Status, code: string, message: string, extra?: { host?: string; fix?: string }) => void;
@@ -222,8 +243,16 @@ function fetchFailure(
   add(FETCH_SEVERITY[fetched.code], fetched.code, message, fix === undefined ? { host } : { host, fix });
 }
 
-function fetchFix(code: FetchFailureCode, url: string, host: string, policy: string): string | undefined {
-  const serve = `serve this policy at ${url} with status 200 and Content-Type text/plain:\n${policy}`;
+function fetchFix(
+  code: FetchFailureCode,
+  url: string,
+  host: string,
+  policy: string | undefined,
+): string | undefined {
+  const serve =
+    policy === undefined
+      ? `serve a policy listing your MX hosts (\`mxguard policy create --mx HOST\`) at ${url} with status 200 and Content-Type text/plain`
+      : `serve this policy at ${url} with status 200 and Content-Type text/plain:\n${policy}`;
   switch (code) {
     case 'MTASTS_FETCH_DOMAIN':
       return undefined;
@@ -347,7 +376,8 @@ function wildcardHint(policy: StsPolicy, host: string): string {
   return deep ? ` ("${deep}" matches exactly one label in place of "*", RFC 8461 §4.1)` : '';
 }
 
-function modeAdvice(policy: StsPolicy, add: Add, publish: (p: StsPolicy) => string): void {
+/** `publish` undefined: the policy needs correcting first (that fix is given once, elsewhere). */
+function modeAdvice(policy: StsPolicy, add: Add, publish: ((p: StsPolicy) => string) | undefined): void {
   const enforced: StsPolicy = { ...policy, mode: 'enforce', maxAge: Math.max(policy.maxAge, ONE_WEEK) };
   switch (policy.mode) {
     case 'enforce':
@@ -362,8 +392,10 @@ function modeAdvice(policy: StsPolicy, add: Add, publish: (p: StsPolicy) => stri
         'warn',
         'MTASTS_MODE_TESTING',
         'mode testing: senders report TLS failures (TLS-RPT) but still deliver without TLS; switch to enforce ' +
-          'once the TLS-RPT reports are clean',
-        { fix: publish(enforced) },
+          (publish === undefined
+            ? 'once the corrected policy above is published and the TLS-RPT reports are clean'
+            : 'once the TLS-RPT reports are clean'),
+        publish === undefined ? {} : { fix: publish(enforced) },
       );
       return;
     case 'none':
@@ -374,7 +406,9 @@ function modeAdvice(policy: StsPolicy, add: Add, publish: (p: StsPolicy) => stri
         {
           fix:
             'if withdrawing: keep this policy served until max_age has passed, then remove the _mta-sts TXT ' +
-            `record and the policy; otherwise publish:\n${publish({ ...enforced, mode: 'testing' })}`,
+            (publish === undefined
+              ? 'record and the policy; otherwise publish the corrected policy above'
+              : `record and the policy; otherwise publish:\n${publish({ ...enforced, mode: 'testing' })}`),
         },
       );
       return;
@@ -444,21 +478,18 @@ function sameMeaning(previousBody: string, body: string, policy: StsPolicy): boo
 }
 
 /** The policy to serve for a domain starting MTA-STS: testing, its MX hosts, one day. */
-function suggestedPolicy(hosts: MxHost[]): string {
+/** A testing policy for the MX hosts found; undefined when none was found (no placeholder a user could paste). */
+function suggestedPolicy(hosts: MxHost[]): string | undefined {
   const mx = [...new Set(hosts.map((h) => normalizeHost(h.host)))];
-  return formatPolicy({
-    mode: 'testing',
-    mx: mx.length > 0 ? mx : ['mx.example.net'],
-    maxAge: NEW_POLICY_MAX_AGE,
-    extensions: [],
-  });
+  if (mx.length === 0) return undefined;
+  return formatPolicy({ mode: 'testing', mx, maxAge: NEW_POLICY_MAX_AGE, extensions: [] });
 }
 
 function newDeploymentFix(name: string, hosts: MxHost[], freshTxt: string): string {
   return (
     `${freshTxt}\n` +
     `and serve at ${policyUrl(name)} (HTTPS, certificate for mta-sts.${name}, Content-Type text/plain):\n` +
-    suggestedPolicy(hosts)
+    (suggestedPolicy(hosts) ?? '')
   );
 }
 

@@ -456,7 +456,7 @@ describe('checkMtaSts: policy contents', () => {
     assert.ok(!findings.some((x) => x.code === 'MTASTS_MX_COVERED'));
   });
 
-  it('an MX host not covered under testing warns, and testing mode advises enforce with the fixed mx list', async () => {
+  it('an MX host not covered under testing warns; one policy fix (still testing), the mode advice points to it', async () => {
     const { findings } = await check(
       'uncovered-testing.test',
       hosts('mx1.uncovered-testing.test', 'mx2.uncovered-testing.test'),
@@ -464,13 +464,24 @@ describe('checkMtaSts: policy contents', () => {
     const f = only(findings, 'MTASTS_MX_NOT_COVERED');
     assert.equal(f.status, 'warn');
     assert.equal(f.host, 'mx2.uncovered-testing.test');
+    assert.ok(
+      f.fix?.includes('mode: testing\nmx: mx1.uncovered-testing.test\nmx: mx2.uncovered-testing.test\n'),
+      f.fix,
+    );
     const mode = only(findings, 'MTASTS_MODE_TESTING');
     assert.equal(mode.status, 'warn');
+    assert.match(mode.message, /switch to enforce once the corrected policy above is published/);
+    assert.equal(mode.fix, undefined);
+    // Never two different policies to publish.
+    const policies = findings.filter((x) => x.fix?.includes('version: STSv1'));
+    assert.equal(policies.length, 1, policies.map((x) => x.code).join(', '));
+  });
+
+  it('without corrections, testing mode advises enforce with the same mx list', async () => {
+    const { findings } = await check('uncovered-testing.test', hosts('mx1.uncovered-testing.test'));
+    const mode = only(findings, 'MTASTS_MODE_TESTING');
     assert.match(mode.message, /switch to enforce once the TLS-RPT reports are clean/);
-    assert.ok(
-      mode.fix?.includes('mode: enforce\nmx: mx1.uncovered-testing.test\nmx: mx2.uncovered-testing.test\n'),
-      mode.fix,
-    );
+    assert.ok(mode.fix?.includes('mode: enforce\nmx: mx1.uncovered-testing.test\n'), mode.fix);
   });
 
   it('a wildcard covers exactly one label (RFC 8461 §4.1)', async () => {
@@ -488,6 +499,15 @@ describe('checkMtaSts: policy contents', () => {
     assert.match(f.message, /"old\.stale\.test" matches none/);
     assert.ok(f.fix?.includes('mode: enforce\nmx: mx1.stale.test\nmax_age'), f.fix);
     assert.equal(only(findings, 'MTASTS_MX_COVERED').status, 'pass');
+  });
+
+  it('a missing MX and a stale pattern: the one corrected policy is given once, the other finding points to it', async () => {
+    const { findings } = await check('stale.test', hosts('mx1.stale.test', 'mx2.stale.test'));
+    const missing = only(findings, 'MTASTS_MX_NOT_COVERED');
+    const stale = only(findings, 'MTASTS_MX_STALE');
+    assert.ok(missing.fix?.includes('mx: mx1.stale.test\nmx: mx2.stale.test\n'), missing.fix);
+    assert.equal(stale.fix, undefined);
+    assert.match(stale.message, /\(the fix of MTASTS_MX_NOT_COVERED covers this\)$/);
   });
 
   it('mode none warns (policy being withdrawn) and skips coverage', async () => {
