@@ -5,12 +5,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { DomainCheck } from '../../src/check/run.js';
+import { DnsClient } from '../../src/dns/client.js';
 import type { MonitorControl } from '../../src/monitor/monitor.js';
 import type { CheckedDomain } from '../../src/monitor/preflight.js';
+import { stsIdFromDate } from '../../src/mtasts/record.js';
 import { POLICY_PATH } from '../../src/mtasts/url.js';
 import { policyCacheOf } from '../../src/server/app.js';
 import type { CheckOutcome, StoredFinding } from '../../src/store/monitor-types.js';
 import { openTestApp, type TestApp } from '../helpers/browser.js';
+import { type LabDnsServer, startDnsServer } from '../lab/dns-server.js';
 
 const START = new Date('2026-05-10T08:00:00Z');
 const settings = {
@@ -308,5 +311,74 @@ describe('monitoring API', () => {
     assert.equal((await policy('mta-sts.other.example')).statusCode, 200);
     const watched = await policy('mta-sts.watched.example');
     assert.equal(watched.statusCode, 404, watched.body);
+  });
+});
+
+describe('setup status', () => {
+  let dns: LabDnsServer;
+  let t: TestApp;
+  const get = async (url: string) =>
+    t.app.inject({ url, headers: { authorization: `Bearer ${t.password}` } });
+
+  before(async () => {
+    const txt = (name: string, data: string) => ({ name, type: 'TXT' as const, data });
+    dns = await startDnsServer([
+      {
+        origin: 'ready.example',
+        records: [
+          txt('_mta-sts.ready.example', `v=STSv1; id=${stsIdFromDate(START)}`),
+          txt('_smtp._tls.ready.example', 'v=TLSRPTv1; rua=mailto:tlsrpt@ready.example'),
+          { name: 'mta-sts.ready.example', type: 'A', data: '192.0.2.10' },
+        ],
+      },
+      { origin: 'bare.example', records: [txt('bare.example', 'v=spf1 -all')] },
+    ]);
+    const resolver = new DnsClient({ servers: [{ host: dns.host, port: dns.port }], timeoutMs: 1000 });
+    t = await openTestApp({ start: START, resolver });
+  });
+  after(async () => {
+    await t.close();
+    await dns.stop();
+  });
+
+  test('a fresh start says plainly that it cannot receive anything yet, and why', async () => {
+    const res = await get('/api/setup');
+    assert.equal(res.statusCode, 200, res.body);
+    const status = res.json();
+    assert.equal(status.receiving, false);
+    assert.equal(
+      status.summary,
+      'mxguard cannot receive anything yet: no domain is configured; no HTTPS listener serves policies or takes reports; no SMTP or IMAP intake takes reports by mail.',
+    );
+    assert.deepEqual(
+      status.items.map((i: { code: string }) => i.code),
+      ['SETUP_NO_DOMAIN', 'SETUP_NO_HTTPS', 'SETUP_NO_MAIL_INTAKE'],
+    );
+    for (const item of status.items) assert.ok(item.fix.length > 0, item.code);
+  });
+
+  test('per domain: the policy host, the published id, the TLS-RPT record and where its reports go', async () => {
+    await t.ctx.store.addDomain('ready.example', settings, START);
+    await t.ctx.store.addDomain('bare.example', settings, START);
+    t.ctx.config.tlsListen = { host: '127.0.0.1', port: 0 };
+    const status = (await get('/api/setup')).json();
+    assert.equal(status.receiving, true);
+    const items = status.items.map((i: { domain?: string; code: string }) => `${i.domain ?? '-'} ${i.code}`);
+    assert.deepEqual(items, [
+      '- SETUP_NO_MAIL_INTAKE',
+      'bare.example SETUP_POLICY_HOST_DNS',
+      'bare.example SETUP_ID_NOT_CURRENT',
+      'bare.example SETUP_NO_TLSRPT',
+      'ready.example SETUP_RUA_UNREACHABLE',
+    ]);
+    const idItem = status.items.find((i: { code: string }) => i.code === 'SETUP_ID_NOT_CURRENT');
+    assert.equal(idItem.fix, `publish _mta-sts.bare.example. TXT "v=STSv1; id=${stsIdFromDate(START)}"`);
+    assert.match(status.summary, /^5 setup problems left/);
+    t.ctx.config.smtp = { host: '127.0.0.1', port: 0 };
+    const withSmtp = (await get('/api/setup')).json();
+    assert.deepEqual(
+      withSmtp.items.map((i: { domain?: string }) => i.domain),
+      ['bare.example', 'bare.example', 'bare.example'],
+    );
   });
 });

@@ -241,6 +241,7 @@ describe('OpenAPI document', () => {
       },
       t.clock.now,
     );
+    await call('GET', '/api/setup', '/api/setup');
     await call('GET', '/api/alerts', '/api/alerts?state=open');
     await call('GET', '/api/alerts', '/api/alerts?state=x');
     await call('GET', '/api/deliveries', `/api/deliveries?alertId=${opened[0]}`);

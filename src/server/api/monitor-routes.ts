@@ -6,6 +6,7 @@ import { type CheckedDomain, preflightProblems } from '../../monitor/preflight.j
 import { domainKey } from '../../store/domain-rules.js';
 import type { CheckRun as StoredCheckRun } from '../../store/monitor-types.js';
 import type { ServerContext } from '../context.js';
+import { setupStatus } from '../setup.js';
 import { ApiError, defineRoute, errorBody } from './route.js';
 import {
   AlertList,
@@ -21,6 +22,7 @@ import {
   DomainParams,
   MonitorUnavailable,
   PageQuery,
+  SetupStatus,
 } from './schemas.js';
 import { existingDomain, reportIdParam } from './views.js';
 
@@ -59,6 +61,14 @@ function summaryOf(run: StoredCheckRun) {
 }
 
 export const MONITOR_ROUTES = [
+  defineRoute({
+    method: 'GET',
+    path: '/api/setup',
+    summary: 'What still stands between the admin and a working setup, each with its fix (live DNS lookups)',
+    tag: 'monitoring',
+    responses: { 200: { description: 'the setup status', schema: SetupStatus } },
+  }).handle(async ({ ctx }) => ({ status: 200, body: await setupStatus(ctx) })),
+
   defineRoute({
     method: 'GET',
     path: '/api/alerts',

@@ -475,6 +475,22 @@ export const PreflightRefused = ApiErrorBody.extend({
   code: z.literal('PREFLIGHT_FAILED'),
   problems: z.array(PreflightProblem).describe('each reason senders would bounce mail, with its fix'),
 });
+export const SetupStatus = z.object({
+  receiving: z
+    .boolean()
+    .describe('false while serve cannot receive anything (no domain, or no way in at all)'),
+  summary: z.string().describe('one sentence for the top of the page'),
+  items: z
+    .array(
+      z.object({
+        domain: z.string().optional().describe('absent: about the server as a whole'),
+        code: z.string().describe('SETUP_NO_DOMAIN, SETUP_NO_HTTPS, SETUP_ID_NOT_CURRENT...'),
+        message: z.string(),
+        fix: z.string(),
+      }),
+    )
+    .describe('what still stands between the admin and a working setup, each with its fix'),
+});
 export const MonitorUnavailable = ApiErrorBody.extend({
   code: z.literal('MONITOR_UNAVAILABLE').describe('this server runs no live checks'),
 });
@@ -541,6 +557,7 @@ export const RESPONSE_SCHEMAS = {
   PreflightProblem,
   PreflightRefused,
   MonitorUnavailable,
+  SetupStatus,
   ApiToken,
   ApiTokenCreated,
   TokenList,
