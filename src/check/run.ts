@@ -14,6 +14,7 @@ import { gatherTransport, hostTlsFacts, transportFindings } from './transport.js
 import {
   type CheckEnvironment,
   type DomainReport,
+  type Finding,
   type MtaStsState,
   SECTIONS,
   worstStatus,
@@ -51,5 +52,38 @@ export async function checkDomain(domain: string, env: CheckEnvironment): Promis
   // Stable order for people and diffs: by section as listed in SECTIONS, then as found.
   const order = (s: string) => SECTIONS.indexOf(s as (typeof SECTIONS)[number]);
   findings.sort((a, b) => order(a.section) - order(b.section));
+  markDnssecConsequences(findings);
   return { domain, status: worstStatus(findings), findings, mtaSts: sts.state };
+}
+
+/** What our DNS failure texts say of a bogus answer (src/sender/dns-failure.ts, and RFC 8914 EDE text). */
+const BOGUS_TEXT = /fails DNSSEC validation \(bogus\)|DNSSEC Bogus/i;
+const ROOT_CODES: ReadonlySet<string> = new Set(['MX_DNSSEC_BOGUS', 'MX_HOST_DNSSEC_BOGUS']);
+
+/**
+ * One DNSSEC cause is reported once: when the domain's zone (MX_DNSSEC_BOGUS) or an MX host's zone
+ * (MX_HOST_DNSSEC_BOGUS) answers bogus, every other failure that is only that bogus answer again (the
+ * `_mta-sts`, TLS-RPT, SPF, DMARC lookups of the same zone; the TLSA lookup of the same host) becomes `skip`
+ * with `cause` naming the first, and loses its fix: repairing the signatures fixes them all.
+ */
+export function markDnssecConsequences(findings: Finding[]): void {
+  const roots = new Map<string, Finding>();
+  for (const f of findings) {
+    const key = f.code === 'MX_DNSSEC_BOGUS' ? '' : f.host;
+    if (ROOT_CODES.has(f.code) && key !== undefined && !roots.has(key)) roots.set(key, f);
+  }
+  if (roots.size === 0) return;
+  for (const [i, f] of findings.entries()) {
+    if (ROOT_CODES.has(f.code) && [...roots.values()].includes(f)) continue;
+    if (f.status !== 'fail' || !BOGUS_TEXT.test(f.message)) continue;
+    const root = (f.host !== undefined ? roots.get(f.host) : undefined) ?? roots.get('');
+    if (root === undefined) continue;
+    const { fix: _theirs, ...rest } = f;
+    findings[i] = {
+      ...rest,
+      status: 'skip',
+      cause: root.code,
+      message: `${f.message} (follows from ${root.code})`,
+    };
+  }
 }

@@ -24,6 +24,11 @@ export interface Finding {
   sender?: SenderKind;
   /** `senders` section, `dane-mta-sts`: the socketmap reply `mxguard policyd` gives for the domain. */
   answer?: string;
+  /**
+   * The code of the finding this one follows from (a bogus DNSSEC answer for the zone): such a finding is
+   * `skip`, without a fix of its own; the cause carries the fix.
+   */
+  cause?: string;
 }
 
 /** The JSON schema of `mxguard check --json` (documented in README; stable). */
