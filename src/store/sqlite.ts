@@ -996,27 +996,7 @@ class SqliteStore implements Store {
       }
       where.push(filter.state === 'open' ? 'resolved_at IS NULL' : 'resolved_at IS NOT NULL');
     }
-    const limit = count(filter.limit, 'limit', 100, LONG_LIST_MAX);
-    const after = filter.cursor === undefined ? undefined : decodeCursor('alerts', filter.cursor);
-    const matching = where.length > 0 ? where.join(' AND ') : '1';
-    return this.use(() =>
-      this.db.transaction(() => {
-        const total = this.db
-          .prepare<unknown[], number>(`SELECT count(*) FROM alerts WHERE ${matching}`)
-          .pluck()
-          .get(...params)!;
-        const rows = this.db
-          .prepare<unknown[], AlertRow>(
-            `SELECT * FROM alerts WHERE ${matching} AND id < ? ORDER BY id DESC LIMIT ?`,
-          )
-          .all(...params, after?.[0] ?? Number.MAX_SAFE_INTEGER, limit + 1);
-        return takePage(rows.slice(0, limit).map(alertFromRow), {
-          more: rows.length > limit,
-          total,
-          cursorOf: (i) => encodeCursor('alerts', [rows[i]!.id]),
-        });
-      })(),
-    );
+    return this.newestFirst('alerts', where, params, filter, alertFromRow);
   }
 
   async openAlerts(domain?: string): Promise<Alert[]> {
@@ -1100,24 +1080,38 @@ class SqliteStore implements Store {
       where.push('state = ?');
       params.push(filter.state);
     }
-    const limit = count(filter.limit, 'limit', 100, LONG_LIST_MAX);
-    const after = filter.cursor === undefined ? undefined : decodeCursor('deliveries', filter.cursor);
+    return this.newestFirst('deliveries', where, params, filter, deliveryFromRow);
+  }
+
+  /**
+   * A page of the alerts or deliveries matching `where` (all true), newest id first: keyset on id, at
+   * most LONG_LIST_MAX rows read (their text is up to MAX_STORED_FINDING_TEXT long).
+   */
+  private newestFirst<Row extends { id: number }, T>(
+    table: 'alerts' | 'deliveries',
+    where: string[],
+    params: unknown[],
+    page: PageRequest,
+    fromRow: (row: Row) => T,
+  ): Page<T> {
+    const limit = count(page.limit, 'limit', 100, LONG_LIST_MAX);
+    const after = page.cursor === undefined ? undefined : decodeCursor(table, page.cursor);
     const matching = where.length > 0 ? where.join(' AND ') : '1';
     return this.use(() =>
       this.db.transaction(() => {
         const total = this.db
-          .prepare<unknown[], number>(`SELECT count(*) FROM deliveries WHERE ${matching}`)
+          .prepare<unknown[], number>(`SELECT count(*) FROM ${table} WHERE ${matching}`)
           .pluck()
           .get(...params)!;
         const rows = this.db
-          .prepare<unknown[], DeliveryRow>(
-            `SELECT * FROM deliveries WHERE ${matching} AND id < ? ORDER BY id DESC LIMIT ?`,
+          .prepare<unknown[], Row>(
+            `SELECT * FROM ${table} WHERE ${matching} AND id < ? ORDER BY id DESC LIMIT ?`,
           )
           .all(...params, after?.[0] ?? Number.MAX_SAFE_INTEGER, limit + 1);
-        return takePage(rows.slice(0, limit).map(deliveryFromRow), {
+        return takePage(rows.slice(0, limit).map(fromRow), {
           more: rows.length > limit,
           total,
-          cursorOf: (i) => encodeCursor('deliveries', [rows[i]!.id]),
+          cursorOf: (i) => encodeCursor(table, [rows[i]!.id]),
         });
       })(),
     );

@@ -24,6 +24,7 @@ import {
   type Store,
   type StoreError,
 } from '../../src/store/types.js';
+import { secondConnection } from '../helpers/store.js';
 
 const root = mkdtempSync(join(tmpdir(), 'mxguard-store-auth-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -52,14 +53,7 @@ async function withStore(work: (store: Store, dataDir: string) => Promise<void>)
 }
 
 /** Runs `sql` on the store's file through a second connection (as another process would). */
-function sqlite<T>(dataDir: string, use: (db: Database.Database) => T): T {
-  const db = new Database(join(dataDir, DATABASE_FILE), { timeout: 10_000 });
-  try {
-    return use(db);
-  } finally {
-    db.close();
-  }
-}
+const sqlite = secondConnection;
 
 describe('admin password and sessions', () => {
   it('a session is valid until it expires, and ends on logout', async () => {

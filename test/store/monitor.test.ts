@@ -26,7 +26,8 @@ import {
 } from '../../src/store/monitor-types.js';
 import { CLIP_MARK, LIST_PAGE_MAX_BYTES, LIST_TEXT_MAX } from '../../src/store/paging.js';
 import { DATABASE_FILE, openSqliteStore } from '../../src/store/sqlite.js';
-import { type DomainSettings, type Store, StoreError } from '../../src/store/types.js';
+import type { DomainSettings, Store } from '../../src/store/types.js';
+import { rejectsWithStoreError, secondConnection } from '../helpers/store.js';
 
 const root = mkdtempSync(join(tmpdir(), 'mxguard-store-monitor-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -56,15 +57,7 @@ async function withStore(work: (store: Store, dataDir: string) => Promise<void>)
   }
 }
 
-/** Runs `use` on the store's file through a second connection (as another process would). */
-function sqlite<T>(dataDir: string, use: (db: Database.Database) => T): T {
-  const db = new Database(join(dataDir, DATABASE_FILE), { timeout: 10_000 });
-  try {
-    return use(db);
-  } finally {
-    db.close();
-  }
-}
+const sqlite = secondConnection;
 
 const rows = (dataDir: string, table: string, where = '1') =>
   sqlite(dataDir, (db) => db.prepare(`SELECT count(*) FROM ${table} WHERE ${where}`).pluck().get() as number);
@@ -120,14 +113,7 @@ function outcome(when: Date, open: NewAlert[] = [], resolve: number[] = [], r = 
   };
 }
 
-async function rejects(promise: Promise<unknown>, code: StoreError['code'], message?: RegExp): Promise<void> {
-  await assert.rejects(promise, (err: unknown) => {
-    assert.ok(err instanceof StoreError, `expected StoreError, got ${err}`);
-    assert.equal(err.code, code, err.message);
-    if (message) assert.match(err.message, message);
-    return true;
-  });
-}
+const rejects = rejectsWithStoreError;
 
 describe('recordCheck', () => {
   it('writes the run, the alerts it opens and their deliveries; the run reads back whole', async () => {

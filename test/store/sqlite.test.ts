@@ -10,10 +10,11 @@ import { openStore } from '../../src/store/index.js';
 import { SCHEMA_VERSION } from '../../src/store/migrations.js';
 import { CLIP_MARK, LIST_PAGE_MAX_BYTES, LIST_TEXT_MAX } from '../../src/store/paging.js';
 import { DATABASE_FILE, FETCH_LOG_KEEP, openSqliteStore } from '../../src/store/sqlite.js';
-import { type DomainSettings, type NewReport, type Store, StoreError } from '../../src/store/types.js';
+import type { DomainSettings, NewReport, Store } from '../../src/store/types.js';
 import type { TlsFailure, TlsPolicyResult, TlsReport } from '../../src/tlsrpt/report.js';
 import { eventually } from '../fixtures/serve/helpers.js';
 import { insertLegacyReports, MIB, rowsOfReport } from '../helpers/legacy-reports.js';
+import { rejectsWithStoreError } from '../helpers/store.js';
 
 let root: string;
 let counter = 0;
@@ -35,14 +36,7 @@ async function withFreshStore(work: (store: Store, dir: string) => Promise<void>
   }
 }
 
-async function rejects(promise: Promise<unknown>, code: StoreError['code'], message?: RegExp): Promise<void> {
-  await assert.rejects(promise, (err: unknown) => {
-    assert.ok(err instanceof StoreError, `expected StoreError, got ${err}`);
-    assert.equal(err.code, code, err.message);
-    if (message) assert.match(err.message, message);
-    return true;
-  });
-}
+const rejects = rejectsWithStoreError;
 
 const T0 = new Date('2024-05-01T10:00:00Z');
 const later = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
