@@ -23,7 +23,7 @@ const SEVERITIES: readonly string[] = ['fail', 'warn'];
 const CHANNELS: readonly string[] = ['webhook', 'email'];
 const EVENTS: readonly string[] = ['alert.opened', 'alert.resolved'];
 const FINDING_TEXT: ReadonlyArray<keyof StoredFinding> = ['section', 'status', 'code', 'message'];
-const FINDING_OPTIONAL: ReadonlyArray<keyof StoredFinding> = ['host', 'fix', 'sender', 'answer'];
+const FINDING_OPTIONAL: ReadonlyArray<keyof StoredFinding> = ['host', 'fix', 'sender', 'answer', 'cause'];
 
 /** A check run as stored: the JSON of each finding kept, and the counts over every finding. */
 export interface BoundedRun {

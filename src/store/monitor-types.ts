@@ -13,6 +13,7 @@ export interface StoredFinding {
   fix?: string;
   sender?: string;
   answer?: string;
+  cause?: string;
 }
 
 export type CheckRunStatus = 'pass' | 'warn' | 'fail' | 'error';

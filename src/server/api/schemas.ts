@@ -377,8 +377,15 @@ export const CheckFinding = z
     message: z.string(),
     host: z.string().optional(),
     fix: z.string().optional().describe('the record or setting that fixes it'),
-    sender: z.string().optional(),
-    answer: z.string().optional(),
+    sender: z.string().optional().describe('senders section: dane-mta-sts, mta-sts or opportunistic'),
+    answer: z
+      .string()
+      .optional()
+      .describe("senders section, dane-mta-sts: mxguard policyd's socketmap reply"),
+    cause: z
+      .string()
+      .optional()
+      .describe('the code of the finding this one follows from (a bogus DNSSEC answer)'),
   })
   .describe('a finding as `mxguard check --json` writes it');
 const checkRunFields = {
