@@ -170,7 +170,7 @@ const monitorSchema = z
     enabled: z.boolean(),
     intervalSeconds: wholeNumber(60, 604_800),
     concurrency: wholeNumber(1, 64),
-    historyDays: wholeNumber(1, 36_500),
+    historyDays: wholeNumber(0, 36_500),
     failChecks: wholeNumber(1, 100),
     warnChecks: wholeNumber(1, 100),
     expiryDays: wholeNumber(0, 365),

@@ -229,7 +229,7 @@ async function startBackground(ctx: RunningContext, settings: ServeSettings): Pr
       acme.start();
       running.push({ stop: () => acme.stop() });
     }
-    running.push(startRetention(ctx, settings.retention));
+    running.push(startRetention(ctx, { ...settings.retention, checkRunDays: settings.monitor?.historyDays }));
     running.push(startMonitoring(ctx, settings));
   } catch (err) {
     await Promise.all(running.map((r) => r.stop()));
