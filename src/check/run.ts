@@ -28,6 +28,8 @@ export interface DomainCheck extends DomainReport {
 export async function checkDomain(domain: string, env: CheckEnvironment): Promise<DomainCheck> {
   const mx = await checkMx(domain, env);
   if (mx.fatal) return { domain, status: 'error', findings: mx.findings, error: mx.fatal };
+  // A domain that does not exist gets that one finding: no records to publish for a name that is not there.
+  if (mx.path.mx.status === 'nxdomain') return { domain, status: 'fail', findings: mx.findings };
 
   const [sts, tlsrpt, mxTlsrpt, spf, dmarc, dkim, transport] = await Promise.all([
     checkMtaSts(domain, env, mx.hosts),

@@ -1,9 +1,12 @@
-// One DNSSEC cause reported once (src/check/run.ts markDnssecConsequences): the failures that are only the same
-// bogus answer again become `skip` with `cause`, lose their fix, and the cause keeps its own.
+// The domain audit (src/check/run.ts): a domain that does not exist gets that one finding; one DNSSEC cause is
+// reported once (markDnssecConsequences): the failures that are only the same bogus answer again become `skip`
+// with `cause`, lose their fix, and the cause keeps its own.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
-import { markDnssecConsequences } from '../../src/check/run.js';
-import { type Finding, finding } from '../../src/check/types.js';
+import { after, before, describe, it } from 'node:test';
+import { checkDomain, markDnssecConsequences } from '../../src/check/run.js';
+import { type CheckEnvironment, type Finding, finding } from '../../src/check/types.js';
+import { DnsClient } from '../../src/dns/client.js';
+import { type LabDnsServer, startDnsServer } from '../lab/dns-server.js';
 
 const bogus = (what: string) => `the answer for ${what} fails DNSSEC validation (bogus)`;
 
@@ -79,5 +82,35 @@ describe('markDnssecConsequences', () => {
     const before = structuredClone(findings);
     markDnssecConsequences(findings);
     assert.deepEqual(findings, before);
+  });
+});
+
+describe('checkDomain', () => {
+  let dns: LabDnsServer;
+  before(async () => {
+    dns = await startDnsServer([
+      { origin: 'nx.test', records: [{ name: 'www.nx.test', type: 'A', data: '127.0.0.1' }] },
+    ]);
+  });
+  after(async () => dns.stop());
+
+  it('a domain that does not exist: the one MX_NXDOMAIN finding, no records to publish for it', async () => {
+    const env: CheckEnvironment = {
+      resolver: new DnsClient({ servers: [{ host: dns.host, port: dns.port }], timeoutMs: 1000, tries: 1 }),
+      dnssecValidating: false,
+      ca: [],
+      allowPrivate: true,
+      timeoutMs: 2000,
+      smtpPort: 1,
+      httpsPort: 1,
+      dkimSelectors: ['selector1'],
+      now: new Date(),
+    };
+    const report = await checkDomain('missing.nx.test', env);
+    assert.equal(report.status, 'fail');
+    assert.deepEqual(
+      report.findings.map((f) => f.code),
+      ['MX_NXDOMAIN'],
+    );
   });
 });
