@@ -21,6 +21,13 @@
 // (start_ms, id) for reports and on id for the others, so a page never repeats or skips an item
 // when rows arrive between pages; each page has a byte cap, and list views read long text only up
 // to the clip length, so rows of any size (an older mxguard stored megabyte strings) stay cheap.
+// Check runs page on (at_ms, id), alerts and deliveries on id.
+//
+// Monitoring (src/store/monitor-types.ts): a check's outcome (run, opened and resolved alerts, their
+// deliveries) is one IMMEDIATE transaction; the partial unique index alerts_one_open keeps one open
+// alert per (domain, code, subject) whichever serve process writes, and a key already open is
+// skipped. Findings are bounded while the row is built (monitor-rules.ts) and each distinct one is
+// stored once (table findings); a run lists their ids.
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
