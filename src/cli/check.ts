@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { checkDomain, type DomainCheck } from '../check/run.js';
 import type { CheckEnvironment, DomainReport, Finding, Section } from '../check/types.js';
 import { PRESETS, presetNames } from '../common/presets.js';
+import { CachingResolver } from '../dns/cache.js';
 import { isValidHostname, normalizeName } from '../dns/names.js';
 import { changesSince, humanChanges, jsonChanges, readPrevious, sinceExitCode } from './check-since.js';
 import { addNetworkOptions, type NetworkOptions, networkFromOptions } from './netopts.js';
@@ -75,8 +76,10 @@ async function runCheck(args: string[], opts: CheckOptions): Promise<void> {
   }
   const state = readState(opts.state);
   const previous = opts.since === undefined ? undefined : readPrevious(opts.since);
+  // One DNS cache for the whole run: domains on the same MX hosts ask for those hosts once (src/dns/cache.ts).
+  const resolver = new CachingResolver(network.resolver);
   const environment = (domain: string): CheckEnvironment => ({
-    resolver: network.resolver,
+    resolver,
     dnssecValidating: validating.validating,
     ca: network.ca,
     allowPrivate: network.allowPrivate,
