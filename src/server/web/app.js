@@ -456,7 +456,11 @@ function showLogin(message) {
 const DOMAINS_PAGE = 100;
 
 async function overviewPage() {
-  const first = await api('GET /api/domains', { query: { limit: DOMAINS_PAGE } });
+  const [first, setup, alerts] = await Promise.all([
+    api('GET /api/domains', { query: { limit: DOMAINS_PAGE } }),
+    api('GET /api/setup'),
+    api('GET /api/alerts', { query: { state: 'open', limit: ALERTS_PAGE } }),
+  ]);
   /** @param {Api['DomainOverview']} d */
   const row = (d) => {
     const total = d.last30Days.successful + d.last30Days.failed;
@@ -473,6 +477,10 @@ async function overviewPage() {
   return h(
     'div',
     {},
+    setupSection(setup),
+    alertsSection(alerts, (cursor) =>
+      api('GET /api/alerts', { query: { state: 'open', limit: ALERTS_PAGE, cursor } }),
+    ),
     section(
       'Domains',
       pagedTable(
@@ -598,7 +606,9 @@ function domainForm() {
       /** @type {Api['DomainCreateRequest']} */
       const body = { name: name.value.trim(), mode: v.mode, mx: v.mx, maxAge: v.maxAge };
       if (v.rua.length > 0) body.rua = v.rua;
-      const change = await api('POST /api/domains', { json: body });
+      const change = await withPreflight((force) =>
+        api('POST /api/domains', { json: force ? { ...body, force } : body }),
+      );
       clearFlash();
       pendingNotice = change;
       location.hash = `#/domains/${encodeURIComponent(change.domain.name)}`;
@@ -618,11 +628,13 @@ let pendingNotice;
 /** @param {string} name */
 async function domainPage(name) {
   const params = { name };
-  const [domain, policy, stats, fetchLog] = await Promise.all([
+  const [domain, policy, stats, fetchLog, alerts, checks] = await Promise.all([
     api('GET /api/domains/{name}', { params }),
     api('GET /api/domains/{name}/policy', { params }),
     api('GET /api/domains/{name}/stats', { params, query: { days: chartDays } }),
     api('GET /api/domains/{name}/fetches', { params, query: { limit: FETCHES_PAGE } }),
+    api('GET /api/alerts', { query: { domain: name, state: 'open', limit: ALERTS_PAGE } }),
+    api('GET /api/domains/{name}/checks', { params, query: { limit: CHECKS_PAGE } }),
   ]);
   const notice = pendingNotice && pendingNotice.domain.name === domain.name ? pendingNotice : undefined;
   pendingNotice = undefined;
@@ -639,6 +651,10 @@ async function domainPage(name) {
       domain.published?.matches ? h('span', { class: 'good' }, '✓ published in DNS') : null,
     ),
     notice ? noticeBox(notice) : publishedWarning(domain),
+    alertsSection(alerts, (cursor) =>
+      api('GET /api/alerts', { query: { domain: name, state: 'open', limit: ALERTS_PAGE, cursor } }),
+    ),
+    checksSection(domain.name, checks),
     section('TLS-RPT: sessions per day', chartDaysPicker(), sessionsChart(stats.daily)),
     failureTables(stats),
     section('DNS records to publish', await recordsView(domain.name)),
@@ -832,10 +848,12 @@ function policySection(domain, policy) {
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     attempt(async () => {
-      const change = await api('PATCH /api/domains/{name}', {
-        params: { name: domain.name },
-        json: values(),
-      });
+      const change = await withPreflight((force) =>
+        api('PATCH /api/domains/{name}', {
+          params: { name: domain.name },
+          json: force ? { ...values(), force } : values(),
+        }),
+      );
       pendingNotice = change;
       clearFlash();
       await render();
@@ -900,6 +918,222 @@ function fetchSection(name, log) {
           }),
         )
       : null,
+  );
+}
+
+// ---- monitoring: setup status, alerts, checks ----
+
+const ALERTS_PAGE = 50;
+const CHECKS_PAGE = 20;
+
+/**
+ * Sends an add or a change; when the pre-flight of an enforce policy refuses it (409
+ * PREFLIGHT_FAILED), says what senders would bounce and sends it again with `force` if the admin
+ * agrees. Declining shows the problems (the refusal's message).
+ * @template T
+ * @param {(force: boolean) => Promise<T>} send
+ * @returns {Promise<T>}
+ */
+async function withPreflight(send) {
+  try {
+    return await send(false);
+  } catch (err) {
+    if (!(err instanceof ApiFailure) || err.body?.code !== 'PREFLIGHT_FAILED') throw err;
+    const problems = /** @type {Api['PreflightProblem'][]} */ (err.body.problems ?? []);
+    const lines = problems.map((p) => `• ${p.message}\n  Fix: ${p.fix}`).join('\n');
+    const question = `Enforcing this policy now would make senders bounce mail:\n\n${lines}\n\nEnforce anyway?`;
+    if (!confirm(question)) throw err;
+    return send(true);
+  }
+}
+
+/** @param {Api['SetupStatus']} setup */
+function setupSection(setup) {
+  const items = setup.items.map((item) =>
+    h(
+      'li',
+      {},
+      h('span', {}, item.domain ? `${item.domain}: ${item.message}` : item.message),
+      h('div', { class: 'fix' }, 'Fix: ', h('code', {}, item.fix)),
+    ),
+  );
+  return h(
+    'section',
+    { class: 'card', 'data-testid': 'setup-status' },
+    h('h2', {}, 'Setup status'),
+    h('p', { class: setup.receiving && setup.items.length === 0 ? 'good' : 'bad' }, setup.summary),
+    items.length > 0 ? h('ul', { class: 'setup-items' }, items) : null,
+  );
+}
+
+/**
+ * The open alerts (of every domain, or of one), with what to do about each.
+ * @param {Api['AlertList']} first
+ * @param {(cursor: string) => Promise<Api['AlertList']>} next
+ */
+function alertsSection(first, next) {
+  /** @param {Api['Alert']} a */
+  const row = (a) => [
+    h('td', {}, h('a', { href: `#/domains/${encodeURIComponent(a.domain)}` }, a.domain)),
+    h(
+      'td',
+      {},
+      h('span', { class: `badge status-${a.severity}` }, a.severity),
+      ' ',
+      h('span', { class: 'mono' }, a.code),
+    ),
+    h('td', { class: 'mono' }, a.subject || '–'),
+    formatTime(a.openedAt),
+    h('td', { class: /\S{33}/.test(a.message) ? 'long' : undefined }, a.message),
+    h('td', {}, a.fix ? h('pre', { class: 'fix' }, a.fix) : '–'),
+  ];
+  return section(
+    `Open alerts (${formatCount(first.total)})`,
+    pagedTable(['Domain', 'Alert', 'About', 'Since', 'What', 'Fix'], first, {
+      key: 'alerts',
+      next,
+      row,
+      empty: 'No open alerts.',
+      testid: 'open-alerts',
+    }),
+  );
+}
+
+/**
+ * A domain's history of checks, a "Check now" button, and what changed between a run and the one
+ * before it (or any two: pick the older one in the select).
+ * @param {string} name
+ * @param {Api['CheckRunList']} first
+ */
+function checksSection(name, first) {
+  const diffBox = h('div', { 'data-testid': 'check-diff' });
+  /** @type {Api['CheckRunSummary'][]} */
+  const runs = [...first.runs];
+  /** @param {Api['CheckRunSummary']} run */
+  const row = (run) => {
+    const index = runs.indexOf(run);
+    const older = runs[index + 1];
+    return [
+      formatTime(run.at),
+      run.trigger,
+      h(
+        'td',
+        {},
+        h('span', { class: `badge status-${run.status}` }, run.status),
+        run.error ? ` ${run.error}` : '',
+      ),
+      num(run.counts.pass),
+      num(run.counts.warn),
+      num(run.counts.fail),
+      h(
+        'td',
+        {},
+        older
+          ? h(
+              'button',
+              {
+                type: 'button',
+                class: 'link',
+                'data-testid': `diff-${run.id}`,
+                onclick: () => attempt(() => showDiff(diffBox, run.id, older.id)),
+              },
+              'What changed',
+            )
+          : '–',
+      ),
+    ];
+  };
+  const checkNow = h(
+    'button',
+    {
+      type: 'button',
+      'data-testid': 'check-now',
+      onclick: () =>
+        attempt(async () => {
+          checkNow.disabled = true;
+          checkNow.textContent = 'Checking…';
+          try {
+            const run = await api('POST /api/domains/{name}/check', { params: { name } });
+            pendingFlash = [`Checked ${name}: ${run.status} (${run.findings.length} findings).`, 'ok'];
+            await render();
+          } finally {
+            checkNow.disabled = false;
+            checkNow.textContent = 'Check now';
+          }
+        }),
+    },
+    'Check now',
+  );
+  return section(
+    'Checks',
+    h(
+      'p',
+      {},
+      checkNow,
+      ' ',
+      h('span', { class: 'muted' }, 'Runs the live check now and stores it like a scheduled one.'),
+    ),
+    pagedTable(['When', 'Trigger', 'Status', 'Pass', 'Warn', 'Fail', ''], first, {
+      key: 'runs',
+      next: async (cursor) => {
+        const page = await api('GET /api/domains/{name}/checks', {
+          params: { name },
+          query: { limit: CHECKS_PAGE, cursor },
+        });
+        runs.push(...page.runs);
+        return page;
+      },
+      row,
+      empty: 'Not checked yet.',
+      testid: 'check-history',
+    }),
+    diffBox,
+  );
+}
+
+/**
+ * Shows what changed from run `against` to run `id` in `box`.
+ * @param {HTMLElement} box
+ * @param {number} id
+ * @param {number} against
+ */
+async function showDiff(box, id, against) {
+  const diff = await api('GET /api/checks/{id}/diff', {
+    params: { id: String(id) },
+    query: { against: String(against) },
+  });
+  /** @param {Api['CheckFinding']} f */
+  const line = (f) => `${f.status.toUpperCase()} ${f.code}${f.host ? ` (${f.host})` : ''}: ${f.message}`;
+  /**
+   * @param {string} title
+   * @param {string} kind
+   * @param {string[]} lines
+   */
+  const part = (title, kind, lines) =>
+    lines.length === 0
+      ? null
+      : h(
+          'div',
+          { class: `diff-${kind}` },
+          h('h4', {}, title),
+          h(
+            'ul',
+            {},
+            lines.map((l) => h('li', {}, l)),
+          ),
+        );
+  const nothing = diff.added.length + diff.gone.length + diff.changed.length === 0;
+  replace(
+    box,
+    h('h3', {}, `What changed from ${formatTime(diff.from.at)} to ${formatTime(diff.to.at)}`),
+    nothing ? h('p', { class: 'muted' }, `Nothing: the same ${diff.unchanged} findings.`) : null,
+    part('New', 'added', diff.added.map(line)),
+    part('Gone', 'gone', diff.gone.map(line)),
+    part(
+      'Changed',
+      'changed',
+      diff.changed.map((c) => `${line(c.after)} (was ${c.before.status.toUpperCase()}: ${c.before.message})`),
+    ),
   );
 }
 
