@@ -90,7 +90,7 @@ export class Monitor {
       ...(result.error === undefined ? {} : { error: result.error }),
     };
     const [previous, open] = await Promise.all([
-      store.recentCheckRuns(domain.name, historyNeeded(settings)),
+      historyNeeded(settings) === 0 ? [] : store.recentCheckRuns(domain.name, historyNeeded(settings)),
       store.openAlerts(domain.name),
     ]);
     const changes = alertChanges(run, previous, open, settings);
