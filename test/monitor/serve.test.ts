@@ -1,7 +1,8 @@
 // The monitor inside `mxguard serve` (the built command, two HTTP workers) against the lab on loopback:
 // every watched domain is checked once on start, by one process only; the alert it opens reaches a real
-// webhook receiver given with --alert-webhook; "check now" through the API (answered by a worker) stores a
-// manual run; the webhook's secret path never reaches the log; SIGTERM stops it all (exit 0).
+// webhook receiver given with --alert-webhook, while a second receiver that never answers holds up
+// nothing; "check now" through the API (answered by a worker) stores a manual run; the webhook's secret
+// path never reaches the log; SIGTERM stops it all (exit 0).
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -26,6 +27,9 @@ let dns: LabDnsServer;
 let smtp: LabSmtpServer;
 let https: PolicyHost;
 let hookServer: http.Server;
+/** Takes the request and never answers. */
+let silentServer: http.Server;
+let silentRequests = 0;
 const hooks: Array<{ event: string; domain: string; code: string; host?: string }> = [];
 let dir: string;
 let serve: ListeningServe;
@@ -65,6 +69,11 @@ before(async () => {
   });
   await new Promise<void>((resolve) => hookServer.listen(0, '127.0.0.1', resolve));
   const hookUrl = `http://127.0.0.1:${(hookServer.address() as AddressInfo).port}${HOOK_PATH}`;
+  silentServer = http.createServer(() => {
+    silentRequests++;
+  });
+  await new Promise<void>((resolve) => silentServer.listen(0, '127.0.0.1', resolve));
+  const silentUrl = `http://127.0.0.1:${(silentServer.address() as AddressInfo).port}/never`;
 
   dir = mkdtempSync(join(tmpdir(), 'mxguard-monitor-serve-'));
   const store = await openSqliteStore(dir);
@@ -94,6 +103,8 @@ before(async () => {
       String(https.port),
       '--alert-webhook',
       hookUrl,
+      '--alert-webhook',
+      silentUrl,
       '--monitor-interval',
       '3600',
     ],
@@ -105,6 +116,8 @@ after(async () => {
   await serve?.stop();
   await Promise.all([dns?.stop(), smtp?.stop(), https?.stop()]);
   await new Promise((resolve) => hookServer?.close(resolve));
+  silentServer?.closeAllConnections();
+  await new Promise((resolve) => silentServer?.close(resolve));
   pki?.remove();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -130,6 +143,12 @@ describe('the monitor in serve', () => {
   });
 
   it('"check now" through the API runs in a worker and stores a manual run; the start check ran once', async () => {
+    // The receiver that never answers has the same notification, still unanswered: checks go on.
+    await eventually(
+      () => (silentRequests > 0 ? true : undefined),
+      'the silent receiver to be called',
+      60_000,
+    );
     const now = await api('POST', '/api/domains/watch.test/check');
     assert.equal(now.status, 200, now.body);
     const run = JSON.parse(now.body) as { trigger: string; status: string };
@@ -142,6 +161,7 @@ describe('the monitor in serve', () => {
     assert.deepEqual(triggers, ['manual', 'start'], 'one start check, by one process');
     // Still the same alert: nothing sent again.
     assert.equal(hooks.length, 1);
+    assert.equal(silentRequests, 1, 'the silent receiver is still waiting on its one request');
   });
 
   it('keeps the webhook path out of the log and stops cleanly', async () => {
