@@ -27,6 +27,8 @@ Examples:
       HTTPS with the certificates in /var/lib/mxguard/certs/mta-sts.<domain>/ (chosen by SNI)
   $ mxguard serve --config /etc/mxguard/serve.json --smtp-listen 0.0.0.0:25
       settings from a file (see docs/serve.md), reports by mail on port 25
+  $ mxguard serve --alert-webhook https://hooks.example.com/mxguard --monitor-interval 1800
+      every watched domain checked on start and every 30 minutes; alerts POSTed (docs/monitoring.md)
 Settings come from defaults < config file (--config or MXGUARD_CONFIG) < MXGUARD_* environment < options.
 Variables: MXGUARD_ + the config key in upper case (MXGUARD_DATA_DIR, MXGUARD_TLS_LISTEN, MXGUARD_ADMIN_PASSWORD,
 MXGUARD_IMAP_PASSWORD, ...); the full list and every config key: docs/serve.md "Settings".
