@@ -68,7 +68,7 @@ export async function checkMtaSts(
 
   const [txt, fetched, cname] = await Promise.all([
     readTxt(name, env, add, freshTxt),
-    fetchPolicy(name, {
+    (env.fetchPolicy ?? fetchPolicy)(name, {
       resolver: env.resolver,
       port: env.httpsPort,
       ca: env.ca,

@@ -65,8 +65,9 @@ export async function gatherTransport(
   const jobs = hosts.flatMap((mx, index) =>
     probeable(mx.addresses, env).map((address) => ({ index, address })),
   );
+  const probe = env.probeSmtp ?? probeSmtp;
   const results = await mapLimit(jobs, PROBE_CONCURRENCY, (job) =>
-    probeSmtp({
+    probe({
       address: job.address,
       port: env.smtpPort,
       mxHost: hosts[job.index]!.host,

@@ -1,9 +1,12 @@
 // The domain audit's data: findings, the environment the checks run in, and what sections share.
 // Verdicts are data, not exceptions (ARCHITECTURE.md); nothing here prints.
 import type { Resolver } from '../dns/resolver.js';
+import type { PolicyFetchAndParseResult } from '../fetch/policy.js';
 import type { StsPolicy } from '../mtasts/policy.js';
 import type { TlsaView } from '../sender/host.js';
 import type { SenderKind } from '../sender/outcome.js';
+import type { FetcherSettings } from '../sender/sts.js';
+import type { SmtpProbeOptions, SmtpProbeResult } from '../smtp/probe.js';
 
 export const SECTIONS = ['mx', 'mtasts', 'tls', 'dane', 'senders', 'tlsrpt', 'spf', 'dmarc', 'dkim'] as const;
 export type Section = (typeof SECTIONS)[number];
@@ -65,6 +68,9 @@ export interface CheckEnvironment {
    */
   expiryWarningDays?: number;
   now: Date;
+  /** The SMTP probe and policy fetch to use; a bulk run shares one per address / policy host (run-cache.ts). */
+  probeSmtp?: (options: SmtpProbeOptions) => Promise<SmtpProbeResult>;
+  fetchPolicy?: (domain: string, settings: FetcherSettings) => Promise<PolicyFetchAndParseResult>;
 }
 
 /** An MX host of the domain with its addresses, as the mx section found them. */

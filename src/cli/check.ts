@@ -4,6 +4,7 @@ import { createInterface } from 'node:readline';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { checkDomain, type DomainCheck } from '../check/run.js';
+import { DEFAULT_PER_HOST_CONCURRENCY, RunCache } from '../check/run-cache.js';
 import type { CheckEnvironment, DomainReport, Finding, Section } from '../check/types.js';
 import { PRESETS, presetNames } from '../common/presets.js';
 import { CachingResolver } from '../dns/cache.js';
@@ -15,6 +16,7 @@ import { CliError, collect, intOption, printJson } from './util.js';
 interface CheckOptions extends NetworkOptions {
   file?: string;
   concurrency: string;
+  perHostConcurrency: string;
   json?: boolean;
   dkimSelector?: string[];
   preset?: string;
@@ -29,6 +31,11 @@ export function register(program: Command): void {
     .argument('[domain...]', 'mail domains to check')
     .option('--file <file>', 'read domains from a file (one per line, # comments), stream NDJSON results')
     .option('--concurrency <n>', 'domains checked at the same time with --file', '4')
+    .option(
+      '--per-host-concurrency <n>',
+      'SMTP connections to one MX address at a time (each address is probed once per MX name in a run)',
+      String(DEFAULT_PER_HOST_CONCURRENCY),
+    )
     .option('--json', 'print the report as JSON (one domain) or NDJSON (several)')
     .option('--dkim-selector <selector>', 'DKIM selector to check (repeatable)', collect)
     .option('--preset <name>', `add a provider's DKIM selectors: ${presetNames().join(', ')}`)
@@ -61,6 +68,7 @@ Examples:
 async function runCheck(args: string[], opts: CheckOptions): Promise<void> {
   if (args.length === 0 && !opts.file) throw new CliError(2, 'give at least one domain, or --file FILE');
   const concurrency = intOption('--concurrency', opts.concurrency, 1, 256);
+  const perHost = intOption('--per-host-concurrency', opts.perHostConcurrency, 1, 64);
   const preset = opts.preset === undefined ? undefined : PRESETS[opts.preset];
   if (opts.preset !== undefined && !preset)
     throw new CliError(2, `--preset: unknown preset "${opts.preset}"`);
@@ -78,6 +86,8 @@ async function runCheck(args: string[], opts: CheckOptions): Promise<void> {
   const previous = opts.since === undefined ? undefined : readPrevious(opts.since);
   // One DNS cache for the whole run: domains on the same MX hosts ask for those hosts once (src/dns/cache.ts).
   const resolver = new CachingResolver(network.resolver);
+  // And one SMTP probe per (address, port, MX name), one policy fetch per policy host (src/check/run-cache.ts).
+  const shared = new RunCache({ perHostConcurrency: perHost });
   const environment = (domain: string): CheckEnvironment => ({
     resolver,
     dnssecValidating: validating.validating,
@@ -89,6 +99,8 @@ async function runCheck(args: string[], opts: CheckOptions): Promise<void> {
     dkimSelectors: [...new Set([...(opts.dkimSelector ?? []), ...(preset?.dkimSelectors ?? [])])],
     previousPolicy: state[domain],
     now: new Date(),
+    probeSmtp: shared.probeSmtp,
+    fetchPolicy: shared.fetchPolicy,
   });
 
   let worst = 0;
