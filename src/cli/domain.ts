@@ -13,6 +13,7 @@ import { maxAgeWarnings } from '../mtasts/policy.js';
 import { policyUrl } from '../mtasts/url.js';
 import type { RecordSet } from '../records/build.js';
 import { formatRecords } from '../records/format.js';
+import { domainSetupItems, type SetupItem } from '../server/setup.js';
 import { DEFAULT_DATA_DIR, openStore } from '../store/index.js';
 import { type Domain, type PolicyVersion, type Store, StoreError } from '../store/types.js';
 import { humanReport } from './check.js';
@@ -266,7 +267,7 @@ function registerList(domain: Command): void {
 // ---- show ----
 
 function registerShow(domain: Command): void {
-  dataDirOption(
+  const command = dataDirOption(
     domain
       .command('show')
       .description('show a domain: settings, policy, its history and the DNS records to publish')
@@ -276,38 +277,65 @@ function registerShow(domain: Command): void {
         `records as ${FORMATS.join(', ')} (json prints everything as JSON)`,
         'bind',
       )
-      .option('--json', 'same as --format json'),
-  )
-    .option('--policy-host-target <target...>', POLICY_HOST_HELP, collect)
-    .addHelpText(
-      'after',
-      `\nExamples:\n  $ mxguard domain show example.com\n  $ mxguard domain show example.com --format powershell\n${EXIT_STATUS}`,
-    )
-    .action(
-      async (
-        name: string,
-        opts: StoreOptions & { format: string; json?: boolean; policyHostTarget?: string[] },
-      ) => {
-        const format = (opts.json ? 'json' : opts.format) as Format;
-        if (!FORMATS.includes(format)) {
-          throw new CliError(2, `--format: unknown format "${opts.format}" (one of ${FORMATS.join(', ')})`);
+      .option('--json', 'same as --format json')
+      .option(
+        '--setup',
+        'also look up in DNS what still stands between the domain and a working setup, each with its fix',
+      ),
+  ).option('--policy-host-target <target...>', POLICY_HOST_HELP, collect);
+  addNetworkOptions(command).addHelpText(
+    'after',
+    `
+--setup looks up mta-sts.DOMAIN, the published _mta-sts id and _smtp._tls with the network options (the
+dashboard's front page shows the same, with what only serve knows: its listeners and intakes).
+
+Examples:
+  $ mxguard domain show example.com
+  $ mxguard domain show example.com --format powershell
+  $ mxguard domain show example.com --setup --resolver 9.9.9.9
+${EXIT_STATUS}`,
+  );
+  command.action(
+    async (
+      name: string,
+      opts: StoreOptions &
+        NetworkOptions & { format: string; json?: boolean; policyHostTarget?: string[]; setup?: boolean },
+    ) => {
+      const format = (opts.json ? 'json' : opts.format) as Format;
+      if (!FORMATS.includes(format)) {
+        throw new CliError(2, `--format: unknown format "${opts.format}" (one of ${FORMATS.join(', ')})`);
+      }
+      await withStore(opts.dataDir, async (store) => {
+        const found = await store.getDomain(name);
+        if (!found) throw unknownDomain(name);
+        const history = await store.policyHistory(found.name);
+        const set = recordSetFor(found, opts.policyHostTarget);
+        const setup = opts.setup ? await setupOf(store, found, opts) : undefined;
+        if (format === 'json') {
+          printJson({ domain: found, history, records: set, ...(setup ? { setup } : {}) });
+          return;
         }
-        await withStore(opts.dataDir, async (store) => {
-          const found = await store.getDomain(name);
-          if (!found) throw unknownDomain(name);
-          const history = await store.policyHistory(found.name);
-          const set = recordSetFor(found, opts.policyHostTarget);
-          if (format === 'json') {
-            printJson({ domain: found, history, records: set });
-            return;
-          }
-          process.stdout.write(
-            `${describeDomain(found, history).join('\n')}\n\n${formatRecords(set, format)}`,
-          );
-          printNotes(found, set);
-        });
-      },
-    );
+        process.stdout.write(`${describeDomain(found, history).join('\n')}\n\n${formatRecords(set, format)}`);
+        if (setup) process.stdout.write(`\n${setupLines(setup).join('\n')}\n`);
+        printNotes(found, set);
+      });
+    },
+  );
+}
+
+/** The setup items of one hosted domain from live lookups (src/server/setup.ts, as the dashboard shows them). */
+async function setupOf(store: Store, d: Domain, opts: NetworkOptions): Promise<SetupItem[]> {
+  if (d.watchOnly) return [];
+  const network = await networkFromOptions(opts);
+  return domainSetupItems({ store, resolver: network.resolver, now: () => new Date() }, d, undefined);
+}
+
+function setupLines(items: SetupItem[]): string[] {
+  if (items.length === 0) return ['setup: nothing left to do that DNS shows'];
+  return [
+    'setup: still to do:',
+    ...items.flatMap((i) => [`  ✗ ${i.message} [${i.code}]`, `    fix: ${i.fix}`]),
+  ];
 }
 
 function describeDomain(d: Domain, history: PolicyVersion[]): string[] {

@@ -49,7 +49,7 @@ const PKIX_CODES: ReadonlySet<string> = new Set([
 
 /** What the tls section adds about the current policy (check/transport.ts); the pre-flight says its own. */
 const CONSEQUENCE =
-  /; (mail arrives in plain text|TLSA records are published|the MTA-STS policy is in|no MTA-STS policy in force).*$/;
+  /; (mail (arrives|to it travels) in plain text|TLSA records are published|the MTA-STS policy is in|no MTA-STS policy in force).*$/;
 
 /**
  * What would bounce if `domain` published an enforce policy with these `mx` patterns, from a live

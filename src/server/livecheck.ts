@@ -20,7 +20,10 @@ export interface PublishedIdStatus {
 }
 
 /** Compare the published `_mta-sts.<domain>` id with the current policy id (throws STORE_DOMAIN_UNKNOWN). */
-export async function publishedIdStatus(ctx: ServerContext, domain: string): Promise<PublishedIdStatus> {
+export async function publishedIdStatus(
+  ctx: Pick<ServerContext, 'store' | 'resolver'>,
+  domain: string,
+): Promise<PublishedIdStatus> {
   const stored = await ctx.store.getDomain(domain);
   if (!stored) throw new StoreError('STORE_DOMAIN_UNKNOWN', `domain "${domain}" is not configured`);
   const current = stored.policyId;

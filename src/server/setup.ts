@@ -62,7 +62,7 @@ export async function setupStatus(ctx: ServerContext): Promise<SetupStatus> {
       fix: "start serve with --smtp-listen 0.0.0.0:25 (and point the rua domain's MX here), configure imap to poll the mailbox, or publish rua=https://mta-sts.DOMAIN/tlsrpt",
     });
   }
-  for (const d of domains) items.push(...(await domainItems(ctx, d, mailIntake)));
+  for (const d of domains) items.push(...(await domainSetupItems(ctx, d, mailIntake)));
   const receiving = domains.length > 0 && (https || behindProxy || mailIntake);
   const why = items
     .filter((i) => i.domain === undefined)
@@ -83,7 +83,12 @@ const GLOBAL_REASON: Record<string, string> = {
   SETUP_NO_MAIL_INTAKE: 'no SMTP or IMAP intake takes reports by mail',
 };
 
-async function domainItems(ctx: ServerContext, d: Domain, mailIntake: boolean): Promise<SetupItem[]> {
+/** What the live lookups show about one hosted domain; `mailIntake` unknown (the CLI): rua not judged. */
+export async function domainSetupItems(
+  ctx: Pick<ServerContext, 'store' | 'resolver' | 'now'>,
+  d: Domain,
+  mailIntake: boolean | undefined,
+): Promise<SetupItem[]> {
   const items: SetupItem[] = [];
   const add = (code: string, message: string, fix: string) =>
     items.push({ domain: d.name, code, message, fix });
@@ -127,7 +132,7 @@ async function domainItems(ctx: ServerContext, d: Domain, mailIntake: boolean): 
         : `${owner} has no valid TLS-RPT record: senders send no reports`,
       `publish ${wanted}`,
     );
-  } else if (!mailIntake && rua.every((u) => u.toLowerCase().startsWith('mailto:'))) {
+  } else if (mailIntake === false && rua.every((u) => u.toLowerCase().startsWith('mailto:'))) {
     add(
       'SETUP_RUA_UNREACHABLE',
       `${owner} sends reports to ${rua.join(', ')}, but serve runs no SMTP or IMAP intake: they never reach it`,

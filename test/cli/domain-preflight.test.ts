@@ -96,7 +96,10 @@ describe('the pre-flight of an enforce policy', () => {
       /mx2\.pre\.test is an MX host of pre\.test in DNS, but no mx pattern .*\[PREFLIGHT_MX_NOT_COVERED\]\n {4}fix: add it to the policy: --mx mx2\.pre\.test/,
     );
     assert.match(r.stderr, /fix: add it to the policy: --mx mx3\.pre\.test/);
-    assert.match(r.stderr, /mx2\.pre\.test: 127\.0\.0\.2: .*STARTTLS is not offered.*\(RFC 3207\): enforcing senders will not deliver to it \(RFC 8461 §4\.2\) \[PREFLIGHT_STARTTLS\]/);
+    assert.match(
+      r.stderr,
+      /mx2\.pre\.test: 127\.0\.0\.2: .*STARTTLS is not offered.*\(RFC 3207\): enforcing senders will not deliver to it \(RFC 8461 §4\.2\) \[PREFLIGHT_STARTTLS\]/,
+    );
     assert.match(
       r.stderr,
       /mx3\.pre\.test: .*does not name mx3\.pre\.test.*\[PREFLIGHT_PKIX\]\n {4}fix: get a certificate with subjectAltName DNS:mx3\.pre\.test/,
@@ -177,6 +180,7 @@ describe('domain check, list and --watch-only', () => {
     );
     const human = await domainCli(dir, 'check', 'pre.test', ...labArgs());
     assert.match(human.stdout, /TLS_CERT_NAME_MISMATCH/);
+    assert.doesNotMatch(human.stdout, /undefined/);
     assert.match(human.stdout, new RegExp(`stored as check run ${out.run.id + 1}; open alerts: `));
     const list = await domainCli(dir, 'list');
     const row = list.stdout.split('\n').find((l) => l.startsWith('pre.test'));
@@ -187,6 +191,30 @@ describe('domain check, list and --watch-only', () => {
     assert.equal(json.domains[0].openAlerts, alerts === 'none' ? 0 : alerts.split(', ').length);
     // Under testing mode a certificate problem is a warning: its alert opens on the second bad check.
     assert.match(alerts, /TLS_CERT_NAME_MISMATCH \(mx3\.pre\.test\/127\.0\.0\.1\)/);
+  });
+
+  it('show --setup lists what DNS still lacks, each with its fix', async () => {
+    const dir = join(root, `d${++dirs}`);
+    assert.equal((await domainCli(dir, 'add', 'pre.test', '--mx', 'mx1.pre.test')).code, 0);
+    const net = ['--resolver', `${dns.host}:${dns.port}`, '--timeout', '5'];
+    const r = await domainCli(dir, 'show', 'pre.test', '--setup', ...net);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^setup: still to do:$/m);
+    assert.match(r.stdout, /✗ mta-sts\.pre\.test does not resolve .*\[SETUP_POLICY_HOST_DNS\]/);
+    assert.match(
+      r.stdout,
+      /\[SETUP_ID_NOT_CURRENT\]\n {4}fix: publish _mta-sts\.pre\.test\. TXT "v=STSv1; id=\d{14}"/,
+    );
+    assert.match(
+      r.stdout,
+      /\[SETUP_NO_TLSRPT\]\n {4}fix: publish _smtp\._tls\.pre\.test\. TXT "v=TLSRPTv1; rua=mailto:tlsrpt@pre\.test"/,
+    );
+    const json = JSON.parse((await domainCli(dir, 'show', 'pre.test', '--setup', '--json', ...net)).stdout);
+    assert.deepEqual(
+      json.setup.map((i: { code: string }) => i.code),
+      ['SETUP_POLICY_HOST_DNS', 'SETUP_ID_NOT_CURRENT', 'SETUP_NO_TLSRPT'],
+    );
+    assert.doesNotMatch((await domainCli(dir, 'show', 'pre.test')).stdout, /setup:/, 'only with --setup');
   });
 
   it('--watch-only adds a domain without a policy; list shows it as watch-only', async () => {
