@@ -9,6 +9,7 @@ const COMMANDS = [
   'admin',
   'check',
   'domain',
+  'fetchers',
   'policy',
   'policyd',
   'publish',
@@ -42,7 +43,7 @@ describe('mxguard', () => {
     const r = runCli(['--help']);
     assert.equal(r.code, 0, r.stderr);
     const listed = [...r.stdout.matchAll(/^ {2}([a-z]+) /gm)].map((m) => m[1]);
-    assert.deepEqual(listed, [...COMMANDS.slice(0, 3), 'help', ...COMMANDS.slice(3)]);
+    assert.deepEqual(listed, [...COMMANDS.slice(0, 4), 'help', ...COMMANDS.slice(4)]);
   });
 
   it('`help COMMAND` and `COMMAND --help` show that command', () => {
