@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { DomainCheck } from '../../src/check/run.js';
 import { DnsClient } from '../../src/dns/client.js';
-import type { MonitorControl } from '../../src/monitor/monitor.js';
+import { Monitor } from '../../src/monitor/monitor.js';
 import type { CheckedDomain } from '../../src/monitor/preflight.js';
+import { DEFAULT_MONITOR_SETTINGS } from '../../src/monitor/settings.js';
 import { stsIdFromDate } from '../../src/mtasts/record.js';
 import { POLICY_PATH } from '../../src/mtasts/url.js';
 import { policyCacheOf } from '../../src/server/app.js';
@@ -65,6 +66,7 @@ function outcome(
 
 describe('monitoring API', () => {
   let t: TestApp;
+  let labDns: LabDnsServer;
   let auth: { authorization: string };
   let firstRun: number;
   let secondRun: number;
@@ -77,7 +79,10 @@ describe('monitoring API', () => {
     t.app.inject({ method, url, headers: auth, payload });
 
   before(async () => {
-    t = await openTestApp({ start: START });
+    // The monitor asks the resolver whether it validates before each audit: a lab DNS server answers.
+    labDns = await startDnsServer([{ origin: 'example.com', records: [] }]);
+    const resolver = new DnsClient({ servers: [{ host: labDns.host, port: labDns.port }], timeoutMs: 1000 });
+    t = await openTestApp({ start: START, resolver });
     auth = { authorization: `Bearer ${t.password}` };
     const store = t.ctx.store;
     await store.addDomain('example.com', settings, START);
@@ -127,22 +132,23 @@ describe('monitoring API', () => {
     secondRun = second.runId;
     alertId = second.opened[0]!;
     otherRun = (await store.recordCheck(outcome('other.example', later, [mxFinding]), later)).runId;
-    const checker: MonitorControl = {
-      async checkNow(domain) {
-        const o = outcome(domain, t.clock.now, [mxFinding]);
-        const { runId } = await store.recordCheck(
-          { ...o, run: { ...o.run, trigger: 'manual' } },
-          t.clock.now,
-        );
-        return (await store.getCheckRun(runId))!;
-      },
-      // The findings are the shape the audit gives; only what the pre-flight reads is filled in.
-      liveCheck: async (domain) => ({ domain, ...live }) as DomainCheck,
+    // The engine's monitor on the real store; only its audit is handed in (the MonitorDeps seam), with
+    // findings of the shape the audit gives (what the pre-flight reads is filled in).
+    const monitor = new Monitor({
+      store,
+      settings: DEFAULT_MONITOR_SETTINGS,
+      network: { resolver: t.ctx.resolver, ca: [], allowPrivate: true, timeoutMs: 1000 },
+      now: () => t.clock.now,
+      check: async (domain) => ({ domain, ...live }) as DomainCheck,
+    });
+    t.ctx.monitor = {
+      checkNow: (domain) => monitor.check(domain, 'manual'),
+      liveCheck: (domain) => monitor.liveCheck(domain),
     };
-    t.ctx.monitor = checker;
   });
   after(async () => {
     await t.close();
+    await labDns.stop();
   });
 
   test('lists the alerts, filtered by domain and state', async () => {
