@@ -24,6 +24,7 @@ import { LOG_LEVELS, type LogLevel } from '../config/log.js';
 import { NETWORK_KEYS, NETWORK_OPTIONS, type NetworkSettings, networkSettings } from '../config/network.js';
 import { DEFAULT_MONITOR_SETTINGS, type MonitorSettings } from '../monitor/settings.js';
 import { DEFAULT_DATA_DIR } from '../store/index.js';
+import { MAX_RECENT_CHECK_RUNS } from '../store/monitor-types.js';
 import { MIN_PASSWORD_LENGTH } from './auth.js';
 import type { ServeConfig } from './context.js';
 import { adminHostName, policyDomainForHost } from './hosts.js';
@@ -171,8 +172,9 @@ const monitorSchema = z
     intervalSeconds: wholeNumber(60, 604_800),
     concurrency: wholeNumber(1, 64),
     historyDays: wholeNumber(0, 36_500),
-    failChecks: wholeNumber(1, 100),
-    warnChecks: wholeNumber(1, 100),
+    // Damping reads the last N runs, and the store gives at most MAX_RECENT_CHECK_RUNS of them.
+    failChecks: wholeNumber(1, MAX_RECENT_CHECK_RUNS),
+    warnChecks: wholeNumber(1, MAX_RECENT_CHECK_RUNS),
     expiryDays: wholeNumber(0, 365),
     tlsrptFailureRate: z.number().min(0).max(1),
     tlsrptMinSessions: wholeNumber(1, 1_000_000_000),
