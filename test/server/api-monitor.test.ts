@@ -317,6 +317,14 @@ describe('monitoring API', () => {
     assert.equal((await policy('mta-sts.other.example')).statusCode, 200);
     const watched = await policy('mta-sts.watched.example');
     assert.equal(watched.statusCode, 404, watched.body);
+    const added = await send('POST', '/api/domains', { name: 'Watched2.example', watchOnly: true });
+    assert.equal(added.statusCode, 201, added.body);
+    assert.equal(added.json().domain.watchOnly, true);
+    assert.equal(added.json().publish, undefined, 'nothing to publish here');
+    await policyCacheOf(t.app).refresh();
+    assert.equal((await policy('mta-sts.watched2.example')).statusCode, 404);
+    assert.equal((await get('/api/domains/watched2.example')).json().watchOnly, true);
+    assert.equal((await get('/api/domains/other.example')).json().watchOnly, undefined);
   });
 });
 

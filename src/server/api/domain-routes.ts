@@ -88,6 +88,22 @@ export const DOMAIN_ROUTES = [
     },
   }).handle(async ({ body, ctx }) => {
     const name = domainKey(body.name);
+    if (body.watchOnly) {
+      // Mode none without mx: stored, never served (policy hosting answers 404 for it).
+      const added = await ctx.store.addDomain(
+        name,
+        { mode: 'none', mx: [], maxAge: 86400, rua: body.rua ?? [`mailto:tlsrpt@${name}`], watchOnly: true },
+        ctx.now(),
+      );
+      return {
+        status: 201,
+        body: {
+          domain: domainView(added),
+          policyIdChanged: false,
+          message: `added ${added.name} (watch-only): serve checks it on its schedule; its policy stays where it is hosted`,
+        },
+      };
+    }
     // Without an mx the store refuses an enforce policy anyway (400).
     if (body.mode === 'enforce' && !body.force && body.mx.length > 0) {
       if (await ctx.store.getDomain(name)) throw new ApiError(409, `domain "${name}" exists already`);

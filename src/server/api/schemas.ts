@@ -94,6 +94,10 @@ export const DomainCreateRequest = z
     maxAge: MaxAge.default(604800),
     rua: RuaList.optional().describe('default: mailto:tlsrpt@<name>'),
     force: Force,
+    watchOnly: z
+      .boolean()
+      .optional()
+      .describe('only watch the domain (its policy is hosted elsewhere): mx and mode are not used'),
   })
   .strict();
 export const DomainUpdateRequest = z
@@ -144,6 +148,10 @@ export const Domain = z.object({
   updatedAt: z.string(),
   mtaStsRecord: TxtRecord,
   published: PublishedStatus.optional().describe('in GET /api/domains and GET /api/domains/{name}'),
+  watchOnly: z
+    .literal(true)
+    .optional()
+    .describe('only watched: its policy is hosted elsewhere, serve hosts nothing for it (404)'),
 });
 export const SessionTotals = z.object({ successful: z.number().int(), failed: z.number().int() });
 export const DomainOverview = Domain.extend({

@@ -53,6 +53,7 @@ export function domainView(d: StoredDomain, published?: PublishedIdStatus): ApiT
       value: formatStsRecord({ id: d.policyId, extensions: [] }),
     },
     ...(published ? { published } : {}),
+    ...(d.watchOnly ? { watchOnly: true } : {}),
   };
 }
 

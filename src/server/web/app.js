@@ -278,6 +278,14 @@ function pagedTable(headers, first, { key, next, row, empty, testid }) {
   return [wrap, h('p', { class: 'more-row' }, more)];
 }
 
+function watchBadge() {
+  return h(
+    'span',
+    { class: 'badge mode-none', title: 'its policy is hosted elsewhere; serve only checks it' },
+    'watch-only',
+  );
+}
+
 /** @param {Api['Domain']['mode']} mode */
 function modeBadge(mode) {
   return h('span', { class: `badge mode-${mode}` }, mode);
@@ -456,18 +464,19 @@ function showLogin(message) {
 const DOMAINS_PAGE = 100;
 
 async function overviewPage() {
-  const [first, setup, alerts] = await Promise.all([
+  const [first, setup, alerts, deliveries] = await Promise.all([
     api('GET /api/domains', { query: { limit: DOMAINS_PAGE } }),
     api('GET /api/setup'),
     api('GET /api/alerts', { query: { state: 'open', limit: ALERTS_PAGE } }),
+    api('GET /api/deliveries', { query: { limit: DELIVERIES_PAGE } }),
   ]);
   /** @param {Api['DomainOverview']} d */
   const row = (d) => {
     const total = d.last30Days.successful + d.last30Days.failed;
     return [
       h('td', {}, h('a', { href: `#/domains/${encodeURIComponent(d.name)}` }, d.name)),
-      h('td', {}, modeBadge(d.mode)),
-      h('td', { class: 'mono' }, d.policyId),
+      h('td', {}, d.watchOnly ? watchBadge() : modeBadge(d.mode)),
+      h('td', { class: 'mono' }, d.watchOnly ? '–' : d.policyId),
       h('td', {}, publishedText(d.published)),
       num(d.last30Days.successful),
       h('td', { class: d.last30Days.failed > 0 ? 'num bad' : 'num' }, formatCount(d.last30Days.failed)),
@@ -496,6 +505,7 @@ async function overviewPage() {
       ),
     ),
     section('Add a domain', domainForm()),
+    deliveriesSection(deliveries),
   );
 }
 
@@ -589,12 +599,15 @@ function settingsFields(current) {
 
 function domainForm() {
   const name = h('input', { id: 'f-name', name: 'name', required: true, placeholder: 'example.com' });
+  const watchOnly = h('input', { id: 'f-watch', name: 'watchOnly', type: 'checkbox' });
   const { rows, values } = settingsFields();
   const form = h(
     'form',
     { class: 'grid-form', 'data-testid': 'add-domain-form' },
     h('label', { for: 'f-name' }, 'Mail domain'),
     name,
+    h('label', { for: 'f-watch' }, 'Watch only'),
+    h('span', {}, watchOnly, ' its policy is hosted elsewhere (GitHub Pages, a Worker, IIS): only check it'),
     rows,
     h('span', {}),
     h('button', { type: 'submit' }, 'Add domain'),
@@ -603,8 +616,10 @@ function domainForm() {
     event.preventDefault();
     attempt(async () => {
       const v = values();
-      /** @type {Api['DomainCreateRequest']} */
-      const body = { name: name.value.trim(), mode: v.mode, mx: v.mx, maxAge: v.maxAge };
+      /** @type {Exchanges['POST /api/domains']['body']} */
+      const body = watchOnly.checked
+        ? { name: name.value.trim(), watchOnly: true }
+        : { name: name.value.trim(), mode: v.mode, mx: v.mx, maxAge: v.maxAge };
       if (v.rua.length > 0) body.rua = v.rua;
       const change = await withPreflight((force) =>
         api('POST /api/domains', { json: force ? { ...body, force } : body }),
@@ -646,19 +661,27 @@ async function domainPage(name) {
       'div',
       { class: 'page-title' },
       h('h1', {}, domain.name),
-      modeBadge(domain.mode),
-      h('span', { class: 'muted mono' }, `policy id ${domain.policyId}`),
+      domain.watchOnly ? watchBadge() : modeBadge(domain.mode),
+      domain.watchOnly ? null : h('span', { class: 'muted mono' }, `policy id ${domain.policyId}`),
       domain.published?.matches ? h('span', { class: 'good' }, '✓ published in DNS') : null,
     ),
-    notice ? noticeBox(notice) : publishedWarning(domain),
+    domain.watchOnly
+      ? h(
+          'p',
+          { class: 'notice' },
+          'Watched only: its policy is hosted elsewhere; serve checks it and reports what breaks.',
+        )
+      : notice
+        ? noticeBox(notice)
+        : publishedWarning(domain),
     alertsSection(alerts, (cursor) =>
       api('GET /api/alerts', { query: { domain: name, state: 'open', limit: ALERTS_PAGE, cursor } }),
     ),
     checksSection(domain.name, checks),
     section('TLS-RPT: sessions per day', chartDaysPicker(), sessionsChart(stats.daily)),
     failureTables(stats),
-    section('DNS records to publish', await recordsView(domain.name)),
-    policySection(domain, policy),
+    domain.watchOnly ? null : section('DNS records to publish', await recordsView(domain.name)),
+    domain.watchOnly ? null : policySection(domain, policy),
     fetchSection(domain.name, fetchLog),
     section(
       'Remove',
@@ -995,6 +1018,43 @@ function alertsSection(first, next) {
       row,
       empty: 'No open alerts.',
       testid: 'open-alerts',
+    }),
+  );
+}
+
+const DELIVERIES_PAGE = 20;
+
+/**
+ * The alert notifications (webhooks, e-mail) and whether they arrived.
+ * @param {Api['DeliveryList']} first
+ */
+function deliveriesSection(first) {
+  /** @param {Api['Delivery']} d */
+  const row = (d) => [
+    formatTime(d.createdAt),
+    `${d.event.event} ${d.event.domain} ${d.event.code}`,
+    d.channel,
+    h('td', { class: 'mono long' }, d.target),
+    h(
+      'td',
+      { class: d.state === 'abandoned' ? 'bad' : d.state === 'delivered' ? 'good' : undefined },
+      d.state,
+    ),
+    num(d.attempts),
+    h(
+      'td',
+      { class: 'long' },
+      d.lastError ?? (d.nextAttemptAt ? `next try ${formatTime(d.nextAttemptAt)}` : '–'),
+    ),
+  ];
+  return section(
+    'Notifications',
+    pagedTable(['Created', 'Event', 'Channel', 'To', 'State', 'Attempts', 'Last error'], first, {
+      key: 'deliveries',
+      next: (cursor) => api('GET /api/deliveries', { query: { limit: DELIVERIES_PAGE, cursor } }),
+      row,
+      empty: 'No notification yet (alerts are sent to monitor.webhooks and monitor.email).',
+      testid: 'deliveries',
     }),
   );
 }

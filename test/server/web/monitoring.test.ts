@@ -65,7 +65,8 @@ describe('monitoring in the dashboard (Chromium)', () => {
     t = await openTestApp({ start: START, listen: true, resolver });
     monitor = new Monitor({
       store: t.ctx.store,
-      settings: DEFAULT_MONITOR_SETTINGS,
+      // A webhook nobody delivers here (no deliverer runs): its delivery stays pending on the page.
+      settings: { ...DEFAULT_MONITOR_SETTINGS, webhooks: [{ url: 'http://127.0.0.1:9/hook' }] },
       network: { resolver, ca: [], allowPrivate: true, timeoutMs: 1000 },
       now: () => t.clock.now,
       check: async (domain): Promise<DomainCheck> => ({
@@ -115,6 +116,10 @@ describe('monitoring in the dashboard (Chromium)', () => {
     assert.match(alerts, /example\.com\s+fail DANE_TLSA_MISMATCH\s+mx\.example\.com/);
     assert.ok(alerts.includes(NEW_TLSA), 'the fix: the new 3 1 1 record');
     assert.doesNotMatch(await text('setup-status'), /no domain is configured/);
+    assert.match(
+      await text('deliveries'),
+      /alert\.opened example\.com DANE_TLSA_MISMATCH\s+webhook\s+http:\/\/127\.0\.0\.1:9\/hook\s+pending\s+0/,
+    );
   });
 
   test('the history of checks shows what changed between two runs', async () => {
@@ -150,6 +155,20 @@ describe('monitoring in the dashboard (Chromium)', () => {
     assert.match(await page.getByRole('heading', { name: /Open alerts/ }).innerText(), /Open alerts \(0\)/);
     const [resolved] = (await t.ctx.store.listAlerts({ state: 'resolved' })).items;
     assert.equal(resolved?.code, 'DANE_TLSA_MISMATCH');
+  });
+
+  test('a watch-only domain is added from the form and shown without a policy', async () => {
+    await page.goto(`${t.url}/#/`);
+    await page.fill('#f-name', 'watched.example');
+    await page.check('#f-watch');
+    await page.click('form[data-testid=add-domain-form] button[type=submit]');
+    await page.getByText('Watched only: its policy is hosted elsewhere').waitFor();
+    assert.equal(page.url(), `${t.url}/#/domains/watched.example`);
+    assert.equal(await page.locator('.page-title .badge').innerText(), 'watch-only');
+    assert.equal(await page.getByRole('heading', { name: 'DNS records to publish' }).count(), 0);
+    assert.equal((await t.ctx.store.getDomain('watched.example'))?.watchOnly, true);
+    await page.goto(`${t.url}/#/domains/example.com`);
+    await page.getByTestId('check-history').waitFor();
   });
 
   test('enforcing with an MX host the policy does not cover asks first, naming it and the fix', async () => {
