@@ -1,6 +1,7 @@
 // `mxguard check DOMAIN...`: the end-to-end audit, printed for people or as JSON / NDJSON for scripts.
-import { createReadStream, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import type { Writable } from 'node:stream';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { checkDomain, type DomainCheck } from '../check/run.js';
@@ -9,6 +10,7 @@ import type { CheckEnvironment, DomainReport, Finding, Section } from '../check/
 import { PRESETS, presetNames } from '../common/presets.js';
 import { CachingResolver } from '../dns/cache.js';
 import { isValidHostname, normalizeName } from '../dns/names.js';
+import { BULK_FORMATS, type BulkFormat, csvHeader, csvRow, doneDomains, hasContent } from './check-output.js';
 import { changesSince, humanChanges, jsonChanges, readPrevious, sinceExitCode } from './check-since.js';
 import { addNetworkOptions, type NetworkOptions, networkFromOptions } from './netopts.js';
 import { CliError, collect, intOption, printJson } from './util.js';
@@ -17,6 +19,10 @@ interface CheckOptions extends NetworkOptions {
   file?: string;
   concurrency: string;
   perHostConcurrency: string;
+  format?: string;
+  out?: string;
+  resume?: boolean;
+  cache: boolean;
   json?: boolean;
   dkimSelector?: string[];
   preset?: string;
@@ -35,6 +41,13 @@ export function register(program: Command): void {
       '--per-host-concurrency <n>',
       'SMTP connections to one MX address at a time (each address is probed once per MX name in a run)',
       String(DEFAULT_PER_HOST_CONCURRENCY),
+    )
+    .option('--format <format>', `output of several domains: ${BULK_FORMATS.join(' or ')} (default ndjson)`)
+    .option('--out <file>', 'write the results of several domains to FILE instead of standard output')
+    .option('--resume', 'with --out: skip the domains FILE already holds and append the others')
+    .option(
+      '--no-cache',
+      'check every domain as if alone: no DNS answers, probes or policies shared in the run',
     )
     .option('--json', 'print the report as JSON (one domain) or NDJSON (several)')
     .option('--dkim-selector <selector>', 'DKIM selector to check (repeatable)', collect)
@@ -69,6 +82,7 @@ async function runCheck(args: string[], opts: CheckOptions): Promise<void> {
   if (args.length === 0 && !opts.file) throw new CliError(2, 'give at least one domain, or --file FILE');
   const concurrency = intOption('--concurrency', opts.concurrency, 1, 256);
   const perHost = intOption('--per-host-concurrency', opts.perHostConcurrency, 1, 64);
+  const format = bulkFormat(opts);
   const preset = opts.preset === undefined ? undefined : PRESETS[opts.preset];
   if (opts.preset !== undefined && !preset)
     throw new CliError(2, `--preset: unknown preset "${opts.preset}"`);
@@ -85,9 +99,9 @@ async function runCheck(args: string[], opts: CheckOptions): Promise<void> {
   const state = readState(opts.state);
   const previous = opts.since === undefined ? undefined : readPrevious(opts.since);
   // One DNS cache for the whole run: domains on the same MX hosts ask for those hosts once (src/dns/cache.ts).
-  const resolver = new CachingResolver(network.resolver);
+  const resolver = opts.cache ? new CachingResolver(network.resolver) : network.resolver;
   // And one SMTP probe per (address, port, MX name), one policy fetch per policy host (src/check/run-cache.ts).
-  const shared = new RunCache({ perHostConcurrency: perHost });
+  const shared = opts.cache ? new RunCache({ perHostConcurrency: perHost }) : undefined;
   const environment = (domain: string): CheckEnvironment => ({
     resolver,
     dnssecValidating: validating.validating,
@@ -99,8 +113,8 @@ async function runCheck(args: string[], opts: CheckOptions): Promise<void> {
     dkimSelectors: [...new Set([...(opts.dkimSelector ?? []), ...(preset?.dkimSelectors ?? [])])],
     previousPolicy: state[domain],
     now: new Date(),
-    probeSmtp: shared.probeSmtp,
-    fetchPolicy: shared.fetchPolicy,
+    probeSmtp: shared?.probeSmtp,
+    fetchPolicy: shared?.fetchPolicy,
   });
 
   let worst = 0;
@@ -121,17 +135,31 @@ async function runCheck(args: string[], opts: CheckOptions): Promise<void> {
     changes === undefined ? publicReport(result) : { ...publicReport(result), changes: jsonChanges(changes) };
   const human = (result: DomainCheck, changes: ReturnType<typeof record>) =>
     humanReport(result) + (changes === undefined ? '' : humanChanges(opts.since!, changes));
-  const stream = opts.file !== undefined || domains.length > 1;
+  const stream =
+    opts.file !== undefined || domains.length > 1 || opts.out !== undefined || opts.format !== undefined;
   if (stream) {
-    const source = opts.file === undefined ? listSource(domains) : fileSource(opts.file);
-    const total = opts.file !== undefined && process.stderr.isTTY ? countLines(opts.file) : domains.length;
-    // Each result is printed and dropped as it comes: memory stays bounded however long the list.
-    await checkMany(source, concurrency, total, environment, (result) => {
+    // --resume: the domains the output file already holds are skipped, the others appended.
+    const done = opts.resume
+      ? await doneDomains(opts.out!, format === 'csv' ? 'csv' : 'ndjson')
+      : new Set<string>();
+    const appending = opts.resume === true && hasContent(opts.out!);
+    const output = opts.out === undefined ? process.stdout : await openOutput(opts.out, appending);
+    if (format === 'csv' && !appending) output.write(csvHeader());
+    const source = skipDone(opts.file === undefined ? listSource(domains) : fileSource(opts.file), done);
+    const listed = !process.stderr.isTTY
+      ? 0
+      : opts.file === undefined
+        ? domains.length
+        : await countDomains(opts.file);
+    // Each result is written and dropped as it comes (waiting while the output is full): memory stays bounded
+    // however long the list.
+    await checkMany(source, concurrency, Math.max(0, listed - done.size), environment, (result) => {
       const changes = record(result);
-      if (opts.json || opts.file !== undefined)
-        process.stdout.write(`${JSON.stringify(json(result, changes))}\n`);
-      else process.stdout.write(human(result, changes));
+      if (format === 'csv') return written(output, csvRow(result));
+      if (format === 'ndjson') return written(output, `${JSON.stringify(json(result, changes))}\n`);
+      return written(output, human(result, changes));
     });
+    if (output !== process.stdout) await new Promise<void>((resolve) => output.end(resolve));
   } else {
     if (process.stderr.isTTY) process.stderr.write(`checking ${domains[0]}…\n`);
     const result = await checkOne(domains[0]!, environment);
@@ -141,6 +169,45 @@ async function runCheck(args: string[], opts: CheckOptions): Promise<void> {
   }
   writeState(opts.state, state);
   process.exitCode = worst;
+}
+
+/** ndjson or csv as asked; without --format: NDJSON for --file or --json, the report for people otherwise. */
+function bulkFormat(opts: CheckOptions): BulkFormat | 'human' {
+  if (opts.resume && opts.out === undefined)
+    throw new CliError(2, '--resume needs --out FILE (the output to resume)');
+  if (opts.format === undefined) {
+    if (opts.resume && !opts.json && opts.file === undefined)
+      throw new CliError(2, '--resume needs --format ndjson or csv (or --file)');
+    return opts.json || opts.file !== undefined ? 'ndjson' : 'human';
+  }
+  const format = BULK_FORMATS.find((f) => f === opts.format);
+  if (format === undefined)
+    throw new CliError(2, `--format: "${opts.format}" is not one of ${BULK_FORMATS.join(', ')}`);
+  return format;
+}
+
+async function openOutput(path: string, append: boolean): Promise<Writable> {
+  const output = createWriteStream(path, { flags: append ? 'a' : 'w' });
+  await new Promise<void>((resolve, reject) => {
+    output.once('open', () => resolve());
+    output.once('error', (err) =>
+      reject(new CliError(2, `--out ${path}: cannot write: ${(err as NodeJS.ErrnoException).code}`)),
+    );
+  });
+  return output;
+}
+
+/** Write; when the output is full (a slow pipe or disk), a promise that resolves once it has drained. */
+function written(output: Writable, text: string): Promise<void> | undefined {
+  if (output.write(text)) return undefined;
+  return new Promise((resolve) => output.once('drain', () => resolve()));
+}
+
+async function* skipDone(source: AsyncIterable<string>, done: ReadonlySet<string>): AsyncGenerator<string> {
+  for await (const line of source) {
+    if (done.size > 0 && (done.has(line) || done.has(normalizeName(line.trim())))) continue;
+    yield line;
+  }
 }
 
 function exitCodeOf(result: DomainReport): number {
@@ -183,14 +250,16 @@ async function* fileSource(path: string): AsyncGenerator<string> {
   }
 }
 
-function countLines(path: string): number {
+/** How many domains the file lists, for the progress bar; counted as a stream (bounded memory). */
+async function countDomains(path: string): Promise<number> {
+  if (path === '-') return 0;
+  let count = 0;
   try {
-    return readFileSync(path, 'utf8')
-      .split('\n')
-      .filter((l) => l.replace(/#.*/, '').trim()).length;
+    for await (const _ of fileSource(path)) count++;
   } catch {
     return 0;
   }
+  return count;
 }
 
 /** Run up to `concurrency` checks at once, pulling domains from `source` only as slots free up. */
@@ -199,11 +268,24 @@ async function checkMany(
   concurrency: number,
   total: number,
   environment: (d: string) => CheckEnvironment,
-  onResult: (r: DomainCheck) => void,
+  onResult: (r: DomainCheck) => Promise<void> | undefined,
 ): Promise<void> {
   const bar =
-    process.stderr.isTTY && total > 0 ? new SingleBar({ stream: process.stderr, etaBuffer: 20 }) : undefined;
-  bar?.start(total, 0);
+    process.stderr.isTTY && total > 0
+      ? new SingleBar({
+          stream: process.stderr,
+          etaBuffer: 200,
+          format: 'checking [{bar}] {value}/{total} | {rate} domains/s | ETA {eta_formatted}',
+        })
+      : undefined;
+  const started = Date.now();
+  let finished = 0;
+  const progress = () => {
+    finished++;
+    const rate = finished / Math.max(0.001, (Date.now() - started) / 1000);
+    bar?.increment(1, { rate: rate.toFixed(rate < 10 ? 1 : 0) });
+  };
+  bar?.start(total, 0, { rate: '0' });
   const iterator = source[Symbol.asyncIterator]();
   const worker = async () => {
     for (;;) {
@@ -213,12 +295,12 @@ async function checkMany(
       try {
         domain = checkedDomain(next.value);
       } catch (err) {
-        onResult({ domain: next.value, status: 'error', findings: [], error: (err as Error).message });
-        bar?.increment();
+        await onResult({ domain: next.value, status: 'error', findings: [], error: (err as Error).message });
+        progress();
         continue;
       }
-      onResult(await checkOne(domain, environment));
-      bar?.increment();
+      await onResult(await checkOne(domain, environment));
+      progress();
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));

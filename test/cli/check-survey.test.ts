@@ -42,6 +42,34 @@ function runCheck(args: string[]): Promise<CliResult> {
   ]);
 }
 
+/** RFC 4180 §2 read independently of the code under test: quoted fields, doubled quotes, CRLF rows. */
+function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') field += text[i++];
+      else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') {
+      row.push(field);
+      field = '';
+    } else if (c === '\r' && text[i + 1] === '\n') {
+      row.push(field);
+      rows.push(row);
+      row = [];
+      field = '';
+      i++;
+    } else field += c;
+  }
+  assert.equal(field + row.join(''), '', 'the CSV ends with CRLF');
+  return rows;
+}
+
 function listFile(name: string, domains: string[]): string {
   const path = join(dir, name);
   writeFileSync(path, `${domains.join('\n')}\n`);
@@ -99,5 +127,106 @@ describe('mxguard check --file at survey scale', () => {
     assert.deepEqual(sessions.map((s) => s.sni).sort(), ['mx.shared.test', 'mx2.shared.test'], r.stderr);
     // Every domain still gets the tls findings of its MX host from the shared probe.
     for (const report of reports) assert.ok(report.findings.some((f) => f.section === 'tls' && f.host));
+  });
+
+  it('--no-cache checks each domain as if alone: one connection per domain and MX name', async () => {
+    const before = smtp.sessions.length;
+    const list = listFile('nocache.txt', ['one.test', 'two.test', 'three.test']);
+    const r = await runCheck(['--no-cache', '--file', list]);
+    assert.equal(r.stdout.trim().split('\n').length, 3, r.stderr);
+    const sessions = smtp.sessions.slice(before).map((s) => s.sni);
+    assert.deepEqual(sessions.sort(), ['mx.shared.test', 'mx.shared.test', 'mx2.shared.test']);
+  });
+
+  it('writes one CSV row per domain with each section, quoted, and no cell a spreadsheet would run', async () => {
+    const hostile = '=HYPERLINK("http://x.test","click"),+1';
+    const r = await runCheck([
+      '--format',
+      'csv',
+      '--file',
+      listFile('csv.txt', ['one.test', 'evil.test', hostile, '@SUM(1)']),
+    ]);
+    const rows = parseCsv(r.stdout);
+    assert.deepEqual(rows[0], [
+      'domain',
+      'status',
+      'mx',
+      'mtasts',
+      'tls',
+      'dane',
+      'senders',
+      'tlsrpt',
+      'spf',
+      'dmarc',
+      'dkim',
+      'fail_codes',
+      'warn_codes',
+      'error',
+    ]);
+    assert.equal(rows.length, 5, r.stdout);
+    for (const row of rows) {
+      assert.equal(row.length, 14, row.join('|'));
+      for (const cell of row) assert.doesNotMatch(cell, /^[=+\-@]/, `cell ${cell}`);
+    }
+    const byDomain = new Map(rows.slice(1).map((row) => [row[0]!, row]));
+    assert.equal(byDomain.get(`'${hostile}`)?.[1], 'error', 'the hostile line kept whole, guarded');
+    assert.equal(byDomain.get("'@SUM(1)")?.[1], 'error');
+    const one = byDomain.get('one.test')!;
+    assert.ok(['pass', 'warn', 'fail'].includes(one[1]!));
+    assert.equal(one[2], 'pass', 'the mx section passed');
+    assert.match(one[11]!, /^[A-Z0-9_ ]*$/);
+  });
+
+  it('--resume skips the domains the --out file holds, drops a line the interruption cut, and appends', async () => {
+    for (const format of ['ndjson', 'csv']) {
+      const out = join(dir, `resume.${format}`);
+      const first = await runCheck(['--format', format, '--out', out, 'one.test', 'two.test']);
+      assert.equal(first.stdout, '', 'results go to --out');
+      // An interrupted run leaves half a line behind.
+      writeFileSync(
+        out,
+        `${readFileSync(out, 'utf8')}${format === 'csv' ? 'three.te' : '{"domain":"three.te'}`,
+      );
+      const before = smtp.sessions.length;
+      const r = await runCheck([
+        '--format',
+        format,
+        '--out',
+        out,
+        '--resume',
+        '--file',
+        listFile('all.txt', ['one.test', 'two.test', 'three.test', 'four.test']),
+      ]);
+      assert.ok([0, 1].includes(r.code), r.stderr);
+      const text = readFileSync(out, 'utf8');
+      const domains =
+        format === 'csv'
+          ? parseCsv(text).map((row) => row[0])
+          : text
+              .trim()
+              .split('\n')
+              .map((l) => (JSON.parse(l) as { domain: string }).domain);
+      assert.deepEqual(
+        domains,
+        format === 'csv'
+          ? ['domain', 'one.test', 'two.test', ...domains.slice(3)]
+          : ['one.test', 'two.test', ...domains.slice(2)],
+      );
+      assert.deepEqual(domains.slice(format === 'csv' ? 3 : 2).sort(), ['four.test', 'three.test']);
+      // This run's probes: one per MX name (each run has its own memo).
+      assert.deepEqual(
+        smtp.sessions
+          .slice(before)
+          .map((s) => s.sni)
+          .sort(),
+        ['mx.shared.test', 'mx2.shared.test'],
+      );
+    }
+  });
+
+  it('--resume without --out is a usage error', async () => {
+    const r = await runCheck(['--resume', '--file', listFile('x.txt', ['one.test'])]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--resume needs --out/);
   });
 });
