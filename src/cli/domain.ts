@@ -7,7 +7,7 @@ import type { DomainReport } from '../check/types.js';
 import { mxguardCommand } from '../common/invocation.js';
 import { quoteTxt } from '../common/txt.js';
 import { Monitor } from '../monitor/monitor.js';
-import { type PreflightProblem, preflightProblems } from '../monitor/preflight.js';
+import { type PreflightProblem, preflightProblems, recentTlsRpt } from '../monitor/preflight.js';
 import { DEFAULT_MONITOR_SETTINGS } from '../monitor/settings.js';
 import { maxAgeWarnings } from '../mtasts/policy.js';
 import { policyUrl } from '../mtasts/url.js';
@@ -417,7 +417,11 @@ ${EXIT_STATUS}`,
         mx.length > 0 &&
         !before.watchOnly
       ) {
-        if (before.mode === 'testing') await printRecentFailures(store, before.name);
+        if (before.mode === 'testing') {
+          process.stderr.write(
+            `${before.name}: ${(await recentTlsRpt(store, before.name, new Date())).text}\n`,
+          );
+        }
         await preflight(store, before.name, mx, opts);
       }
       const after = await store.updateDomain(before.name, patch, new Date()).catch((err: unknown) => {
@@ -580,26 +584,6 @@ async function preflight(
 
 function problemLines(problems: PreflightProblem[]): string[] {
   return problems.flatMap((p) => [`  ✗ ${p.message} [${p.code}]`, `    fix: ${p.fix}`]);
-}
-
-/** Before testing turns to enforce: what TLS-RPT reported failing in the last 14 days. */
-async function printRecentFailures(store: Store, domain: string): Promise<void> {
-  const now = new Date();
-  const day = (d: Date) => d.toISOString().slice(0, 10);
-  const since = day(new Date(now.getTime() - 13 * 86_400_000));
-  const counts = await store.dailyCounts(domain, since, day(now));
-  const successful = counts.reduce((sum, c) => sum + c.successful, 0);
-  const failed = counts.reduce((sum, c) => sum + c.failed, 0);
-  const lines = [
-    `${domain}: TLS-RPT of the last 14 days: ${successful} sessions succeeded, ${failed} failed`,
-  ];
-  if (failed > 0) {
-    for (const row of await store.failureBreakdown(domain, 'resultType', since)) {
-      lines.push(`  ${row.count} × ${row.key || '(no result type)'}`);
-    }
-    lines.push('  under enforce, senders that report these failures would not deliver');
-  }
-  process.stderr.write(`${lines.join('\n')}\n`);
 }
 
 // ---- check ----

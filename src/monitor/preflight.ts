@@ -4,6 +4,7 @@
 // for its name under PKIX (§4.2); every other MX host is refused. One rule, used by `mxguard domain
 // add/set --mode enforce` and by the API's POST/PATCH of a domain (409).
 import { mxPatternMatches } from '../mtasts/match.js';
+import type { Store } from '../store/types.js';
 
 /** The part of a check result the rule reads (check/run.ts DomainCheck and a stored CheckRun fit). */
 export interface CheckedDomain {
@@ -98,4 +99,35 @@ export function preflightProblems(
     });
   }
   return problems;
+}
+
+/** Before testing turns to enforce, the TLS-RPT reports of this many days are shown (issue 12). */
+export const PREFLIGHT_REPORT_DAYS = 14;
+
+/**
+ * What TLS-RPT reported for `domain` in the last PREFLIGHT_REPORT_DAYS days (RFC 8460): the session
+ * counts and the failures by result type, and one sentence saying it (the failures are what enforcing
+ * senders would refuse instead of reporting).
+ */
+export async function recentTlsRpt(
+  store: Pick<Store, 'dailyCounts' | 'failureBreakdown'>,
+  domain: string,
+  now: Date,
+): Promise<{
+  successful: number;
+  failed: number;
+  resultTypes: Array<{ key: string; count: number }>;
+  text: string;
+}> {
+  const day = (d: Date) => d.toISOString().slice(0, 10);
+  const since = day(new Date(now.getTime() - (PREFLIGHT_REPORT_DAYS - 1) * 86_400_000));
+  const counts = await store.dailyCounts(domain, since, day(now));
+  const successful = counts.reduce((sum, c) => sum + c.successful, 0);
+  const failed = counts.reduce((sum, c) => sum + c.failed, 0);
+  const resultTypes = failed > 0 ? await store.failureBreakdown(domain, 'resultType', since) : [];
+  const kinds = resultTypes.map((r) => `${r.count} ${r.key || '(no result type)'}`).join(', ');
+  const text =
+    `TLS-RPT of the last ${PREFLIGHT_REPORT_DAYS} days: ${successful} sessions succeeded, ${failed} failed` +
+    (failed > 0 ? ` (${kinds}): under enforce, those senders would not deliver` : '');
+  return { successful, failed, resultTypes, text };
 }

@@ -13,7 +13,7 @@ import { stsIdFromDate } from '../../src/mtasts/record.js';
 import { POLICY_PATH } from '../../src/mtasts/url.js';
 import { policyCacheOf } from '../../src/server/app.js';
 import type { CheckOutcome, StoredFinding } from '../../src/store/monitor-types.js';
-import { openTestApp, type TestApp } from '../helpers/browser.js';
+import { openTestApp, reportJson, type TestApp } from '../helpers/browser.js';
 import { type LabDnsServer, startDnsServer } from '../lab/dns-server.js';
 
 const START = new Date('2026-05-10T08:00:00Z');
@@ -285,9 +285,29 @@ describe('monitoring API', () => {
     assert.equal(created.json().code, 'PREFLIGHT_FAILED');
     assert.equal((await get('/api/domains/new.example')).statusCode, 404);
 
+    // Testing to enforce: the answer also says what TLS-RPT reported in the last 14 days.
+    const report = reportJson({
+      organization: 'Sender',
+      reportId: 'r-enforce',
+      domain: 'example.com',
+      day: '2026-05-09',
+      successful: 90,
+      failures: [{ resultType: 'certificate-host-mismatch', count: 10 }],
+    });
+    const imported = await t.app.inject({
+      method: 'POST',
+      url: '/api/reports/import',
+      headers: { ...auth, 'content-type': 'application/tlsrpt+json' },
+      payload: report,
+    });
+    assert.equal(imported.statusCode, 200, imported.body);
     const forced = await send('PATCH', '/api/domains/example.com', { mode: 'enforce', force: true });
     assert.equal(forced.statusCode, 200, forced.body);
     assert.equal(forced.json().domain.mode, 'enforce');
+    assert.match(
+      forced.json().message,
+      /TLS-RPT of the last 14 days: 90 sessions succeeded, 10 failed \(10 certificate-host-mismatch\): under enforce, those senders would not deliver/,
+    );
     // Already enforced: a new mx list is checked again.
     const narrower = await send('PATCH', '/api/domains/example.com', {
       mx: ['mx.example.com', 'backup.example.com'],

@@ -1,5 +1,7 @@
 // The API routes of domains: the list, add, change, remove, the policy with its history, the DNS
 // records to publish, the TLS-RPT statistics and the policy fetch log.
+
+import { recentTlsRpt } from '../../monitor/preflight.js';
 import { domainKey } from '../../store/domain-rules.js';
 import { decodeCursor, encodeCursor, takePage } from '../../store/paging.js';
 import type { BreakdownKey } from '../../store/types.js';
@@ -176,6 +178,9 @@ export const DOMAIN_ROUTES = [
         ? `the policy changed, so its id is now ${after.policyId}: publish the TXT record ${view.mtaStsRecord.name} "${view.mtaStsRecord.value}" (senders fetch the new policy only once they see the new id)`
         : 'saved; the policy text is unchanged, so its id stays',
       ...(ruaChanged ? [`rua changed: publish the new _smtp._tls.${after.name} TXT record`] : []),
+      ...(before.mode === 'testing' && after.mode === 'enforce'
+        ? [(await recentTlsRpt(ctx.store, after.name, ctx.now())).text]
+        : []),
     ];
     return {
       status: 200,
