@@ -28,6 +28,8 @@ export interface SetupStatus {
 }
 
 const DAY_MS = 86_400_000;
+/** Domains looked up at the same time. */
+const SETUP_CONCURRENCY = 16;
 /** No report for this long although senders fetch the policy: the rua probably reaches nothing. */
 const REPORT_SILENCE_DAYS = 3;
 
@@ -62,7 +64,12 @@ export async function setupStatus(ctx: ServerContext): Promise<SetupStatus> {
       fix: "start serve with --smtp-listen 0.0.0.0:25 (and point the rua domain's MX here), configure imap to poll the mailbox, or publish rua=https://mta-sts.DOMAIN/tlsrpt",
     });
   }
-  for (const d of domains) items.push(...(await domainSetupItems(ctx, d, mailIntake)));
+  // A few domains at a time: with a resolver that does not answer, each waits for its timeouts.
+  for (let i = 0; i < domains.length; i += SETUP_CONCURRENCY) {
+    const batch = domains.slice(i, i + SETUP_CONCURRENCY);
+    const found = await Promise.all(batch.map((d) => domainSetupItems(ctx, d, mailIntake)));
+    items.push(...found.flat());
+  }
   const receiving = domains.length > 0 && (https || behindProxy || mailIntake);
   const why = items
     .filter((i) => i.domain === undefined)
