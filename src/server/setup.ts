@@ -1,15 +1,19 @@
 // The setup status of `mxguard serve` (issue 12, the dashboard's front page): what still stands between
 // the admin and a working setup, each with its fix. Global items come from the config (no domain, no
-// HTTPS listener, no mail intake); per hosted domain, live lookups: `mta-sts.DOMAIN` must resolve
+// HTTPS listener, no mail intake); per hosted domain the certificate for mta-sts.DOMAIN, and live lookups: `mta-sts.DOMAIN` must resolve
 // (RFC 8461 §3.3: senders fetch the policy over HTTPS there), the published `_mta-sts` id must be the
 // current one (§3.1), `_smtp._tls` must exist with a `rua` serve can receive (RFC 8460 §3), and a report
 // should arrive when senders fetch the policy.
+import { X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { lookupTxt } from '../check/lookup.js';
 import { lookupAddresses } from '../sender/host.js';
 import type { Domain } from '../store/types.js';
 import { parseTlsRptRecord, selectTlsRptRecord } from '../tlsrpt/record.js';
-import type { ServerContext } from './context.js';
+import type { ServeSettings } from './config.js';
+import type { ServeConfig, ServerContext } from './context.js';
 import { publishedIdStatus } from './livecheck.js';
+import { certsDir, hostCertificateFiles } from './tls.js';
 
 export interface SetupItem {
   /** Absent: about the server as a whole. */
@@ -35,7 +39,7 @@ const REPORT_SILENCE_DAYS = 3;
 
 /** The setup status now (live DNS lookups through ctx.resolver, one domain after another). */
 export async function setupStatus(ctx: ServerContext): Promise<SetupStatus> {
-  const config = ctx.config as ServerContext['config'] & { trustProxy?: unknown };
+  const config = ctx.config as Partial<ServeSettings> & ServeConfig;
   const domains = (await ctx.store.listDomains()).filter((d) => !d.watchOnly);
   const https = config.tlsListen !== undefined;
   const behindProxy = config.trustProxy !== undefined && config.trustProxy !== false;
@@ -67,7 +71,12 @@ export async function setupStatus(ctx: ServerContext): Promise<SetupStatus> {
   // A few domains at a time: with a resolver that does not answer, each waits for its timeouts.
   for (let i = 0; i < domains.length; i += SETUP_CONCURRENCY) {
     const batch = domains.slice(i, i + SETUP_CONCURRENCY);
-    const found = await Promise.all(batch.map((d) => domainSetupItems(ctx, d, mailIntake)));
+    const found = await Promise.all(
+      batch.map(async (d) => [
+        ...(https ? certificateItems(config, d, ctx.now()) : []),
+        ...(await domainSetupItems(ctx, d, mailIntake)),
+      ]),
+    );
     items.push(...found.flat());
   }
   const receiving = domains.length > 0 && (https || behindProxy || mailIntake);
@@ -89,6 +98,51 @@ const GLOBAL_REASON: Record<string, string> = {
   SETUP_NO_HTTPS: 'no HTTPS listener serves policies or takes reports',
   SETUP_NO_MAIL_INTAKE: 'no SMTP or IMAP intake takes reports by mail',
 };
+
+/**
+ * The certificate the HTTPS listener would present for mta-sts.DOMAIN (tls.ts: the configured one, else
+ * the certs folder's, else the default): missing, unreadable, expired or not naming the host (RFC 8461
+ * §3.3: senders validate it like any HTTPS certificate).
+ */
+function certificateItems(config: Partial<ServeSettings> & ServeConfig, d: Domain, now: Date): SetupItem[] {
+  const host = `mta-sts.${d.name}`;
+  const inFolder = hostCertificateFiles(certsDir(config.dataDir), host);
+  const files =
+    config.certificates?.[host] ?? (existsSync(inFolder.cert) ? inFolder : config.defaultCertificate);
+  const item = (code: string, message: string): SetupItem[] => [
+    {
+      domain: d.name,
+      code,
+      message,
+      fix: config.acme
+        ? `wait for ACME to issue it (serve orders one for ${host}), or see the serve log for why it failed`
+        : `put fullchain.pem and privkey.pem for ${host} in ${inFolder.cert.replace(/[^/]+$/, '')}, configure certificates["${host}"], or enable acme`,
+    },
+  ];
+  if (!files) return item('SETUP_NO_CERTIFICATE', `the HTTPS listener has no certificate for ${host}`);
+  let leaf: X509Certificate;
+  try {
+    leaf = new X509Certificate(readFileSync(files.cert));
+  } catch (err) {
+    return item(
+      'SETUP_CERTIFICATE_INVALID',
+      `the certificate for ${host} (${files.cert}) cannot be read: ${(err as Error).message}`,
+    );
+  }
+  if (leaf.checkHost(host) === undefined) {
+    return item(
+      'SETUP_CERTIFICATE_INVALID',
+      `the certificate served for ${host} (${files.cert}) does not name it (${leaf.subjectAltName ?? leaf.subject})`,
+    );
+  }
+  if (new Date(leaf.validTo).getTime() <= now.getTime()) {
+    return item(
+      'SETUP_CERTIFICATE_INVALID',
+      `the certificate for ${host} expired on ${new Date(leaf.validTo).toISOString()}`,
+    );
+  }
+  return [];
+}
 
 /** What the live lookups show about one hosted domain; `mailIntake` unknown (the CLI): rua not judged. */
 export async function domainSetupItems(

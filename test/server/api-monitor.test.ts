@@ -3,6 +3,8 @@
 // runs, a check on demand, the notification deliveries; the pre-flight that refuses an enforce policy
 // (409) when MX hosts would bounce; and policy hosting's 404 for a watch-only domain.
 import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { DomainCheck } from '../../src/check/run.js';
 import { DnsClient } from '../../src/dns/client.js';
@@ -14,6 +16,7 @@ import { POLICY_PATH } from '../../src/mtasts/url.js';
 import { policyCacheOf } from '../../src/server/app.js';
 import type { CheckOutcome, StoredFinding } from '../../src/store/monitor-types.js';
 import { openTestApp, reportJson, type TestApp } from '../helpers/browser.js';
+import { TestPki } from '../helpers/pki.js';
 import { type LabDnsServer, startDnsServer } from '../lab/dns-server.js';
 
 const START = new Date('2026-05-10T08:00:00Z');
@@ -351,6 +354,7 @@ describe('monitoring API', () => {
 describe('setup status', () => {
   let dns: LabDnsServer;
   let t: TestApp;
+  let pki: TestPki;
   const get = async (url: string) =>
     t.app.inject({ url, headers: { authorization: `Bearer ${t.password}` } });
 
@@ -369,10 +373,12 @@ describe('setup status', () => {
     ]);
     const resolver = new DnsClient({ servers: [{ host: dns.host, port: dns.port }], timeoutMs: 1000 });
     t = await openTestApp({ start: START, resolver });
+    pki = TestPki.create();
   });
   after(async () => {
     await t.close();
     await dns.stop();
+    pki.remove();
   });
 
   test('a fresh start says plainly that it cannot receive anything yet, and why', async () => {
@@ -395,11 +401,30 @@ describe('setup status', () => {
     await t.ctx.store.addDomain('ready.example', settings, START);
     await t.ctx.store.addDomain('bare.example', settings, START);
     t.ctx.config.tlsListen = { host: '127.0.0.1', port: 0 };
+    const codes = (status: { items: { domain?: string; code: string }[] }) =>
+      status.items.map((i) => `${i.domain ?? '-'} ${i.code}`);
+    // An HTTPS listener without a certificate for either policy host.
+    assert.deepEqual(
+      codes((await get('/api/setup')).json()).filter((c: string) => c.includes('CERTIFICATE')),
+      ['bare.example SETUP_NO_CERTIFICATE', 'ready.example SETUP_NO_CERTIFICATE'],
+    );
+    // ready.example's in the certs folder; bare.example's configured, for another name.
+    const readyCert = pki.issue('mta-sts.ready.example', { sans: ['mta-sts.ready.example'] });
+    const otherCert = pki.issue('other', { sans: ['mta-sts.other.example'] });
+    const folder = join(t.ctx.config.dataDir, 'certs', 'mta-sts.ready.example');
+    mkdirSync(folder, { recursive: true });
+    copyFileSync(readyCert.certPath, join(folder, 'fullchain.pem'));
+    Object.assign(t.ctx.config, {
+      certificates: { 'mta-sts.bare.example': { cert: otherCert.certPath, key: otherCert.key.path } },
+    });
     const status = (await get('/api/setup')).json();
     assert.equal(status.receiving, true);
-    const items = status.items.map((i: { domain?: string; code: string }) => `${i.domain ?? '-'} ${i.code}`);
+    const items = codes(status);
+    const invalid = status.items.find((i: { code: string }) => i.code === 'SETUP_CERTIFICATE_INVALID');
+    assert.match(invalid.message, /does not name it \(DNS:mta-sts\.other\.example\)/);
     assert.deepEqual(items, [
       '- SETUP_NO_MAIL_INTAKE',
+      'bare.example SETUP_CERTIFICATE_INVALID',
       'bare.example SETUP_POLICY_HOST_DNS',
       'bare.example SETUP_ID_NOT_CURRENT',
       'bare.example SETUP_NO_TLSRPT',
@@ -407,12 +432,12 @@ describe('setup status', () => {
     ]);
     const idItem = status.items.find((i: { code: string }) => i.code === 'SETUP_ID_NOT_CURRENT');
     assert.equal(idItem.fix, `publish _mta-sts.bare.example. TXT "v=STSv1; id=${stsIdFromDate(START)}"`);
-    assert.match(status.summary, /^5 setup problems left/);
+    assert.match(status.summary, /^6 setup problems left/);
     t.ctx.config.smtp = { host: '127.0.0.1', port: 0 };
     const withSmtp = (await get('/api/setup')).json();
     assert.deepEqual(
       withSmtp.items.map((i: { domain?: string }) => i.domain),
-      ['bare.example', 'bare.example', 'bare.example'],
+      ['bare.example', 'bare.example', 'bare.example', 'bare.example'],
     );
   });
 });
