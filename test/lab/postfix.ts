@@ -144,7 +144,7 @@ function mainCf(options: PostfixOptions, queueDir: string, dataDir: string, mail
 }
 
 /** The internal services smtpd talks to, none chrooted (master.cf(5) columns). */
-const INTERNAL_SERVICES = [
+export const INTERNAL_SERVICES = [
   'pickup    unix  n - n 60 1 pickup',
   'cleanup   unix  n - n - 0 cleanup',
   'qmgr      unix  n - n 300 1 qmgr',

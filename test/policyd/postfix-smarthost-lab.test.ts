@@ -24,7 +24,7 @@ import { BIN } from '../helpers/cli.js';
 import { standardChain, TestPki } from '../helpers/pki.js';
 import { Daemon, type DnssecLab, requireCommand, requireRoot, run, startDnssecLab } from '../lab/dnssec.js';
 import { labCert, type PolicyHost, startPolicyHost } from '../lab/https-server.js';
-import { type LabPostfix, startPostfix } from '../lab/postfix.js';
+import { INTERNAL_SERVICES, type LabPostfix, startPostfix } from '../lab/postfix.js';
 import { freePort } from '../lab/redis.js';
 
 const AUTHORITATIVE = '127.0.147.1';
@@ -37,29 +37,8 @@ const STRANGER = '127.0.147.31';
 const SMART_HOST_NAME = 'relay.lab.test';
 const MASTER_DIR = '/usr/lib/postfix/sbin';
 
-/** The services a smart host needs, none chrooted (master.cf(5) columns), after the smtpd listener. */
-const SERVICES = [
-  'pickup    unix  n - n 60 1 pickup',
-  'cleanup   unix  n - n - 0 cleanup',
-  'qmgr      unix  n - n 300 1 qmgr',
-  'tlsmgr    unix  - - n 1000? 1 tlsmgr',
-  'rewrite   unix  - - n - - trivial-rewrite',
-  'bounce    unix  - - n - 0 bounce',
-  'defer     unix  - - n - 0 bounce',
-  'trace     unix  - - n - 0 bounce',
-  'verify    unix  - - n - 1 verify',
-  'flush     unix  n - n 1000? 0 flush',
-  'proxymap  unix  - - n - - proxymap',
-  'smtp      unix  - - n - - smtp',
-  'relay     unix  - - n - - smtp',
-  'showq     unix  n - n - - showq',
-  'error     unix  - - n - - error',
-  'retry     unix  - - n - - error',
-  'discard   unix  - - n - - discard',
-  'anvil     unix  - - n - 1 anvil',
-  'scache    unix  - - n - 1 scache',
-  'postlog   unix-dgram n - n - 1 postlogd',
-];
+/** The services a smart host needs, none chrooted: the lab's internal ones plus the SMTP clients that relay. */
+const SERVICES = [...INTERNAL_SERVICES, 'smtp      unix  - - n - - smtp', 'relay     unix  - - n - - smtp'];
 
 /** A Postfix config directory with its own queue, data directory and maillog (no syslog here: LAB-NOTES). */
 interface Instance {
