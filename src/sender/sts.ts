@@ -118,7 +118,8 @@ export function fetchPolicy(domain: string, settings: FetcherSettings): Promise<
   return fetchAndParsePolicy(domain, {
     resolveHost: (host) => resolveHostAddresses(settings.resolver, host),
     port: settings.port,
-    ca: settings.ca === undefined ? undefined : [...settings.ca],
+    // The same array each time: fetch/policy.ts keeps one TLS context per trust-anchor array (no copy here).
+    ca: settings.ca,
     allowPrivate: settings.allowPrivate,
     timeoutMs: settings.timeoutMs,
     connectTimeoutMs:
