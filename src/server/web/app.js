@@ -1103,6 +1103,28 @@ function checksSection(name, first) {
       ),
     ];
   };
+  // Any two runs: the older one first.
+  const older = h('select', { 'aria-label': 'older check', 'data-testid': 'diff-older' });
+  const newer = h('select', { 'aria-label': 'newer check', 'data-testid': 'diff-newer' });
+  /** @param {Api['CheckRunSummary'][]} list */
+  const addChoices = (list) => {
+    for (const select of [older, newer]) {
+      append(
+        select,
+        list.map((r) => h('option', { value: String(r.id) }, `${formatTime(r.at)} (${r.status})`)),
+      );
+    }
+  };
+  addChoices(runs);
+  older.selectedIndex = 1;
+  const compare = h(
+    'button',
+    {
+      type: 'button',
+      onclick: () => attempt(() => showDiff(diffBox, Number(newer.value), Number(older.value))),
+    },
+    'Compare',
+  );
   const checkNow = h(
     'button',
     {
@@ -1141,12 +1163,14 @@ function checksSection(name, first) {
           query: { limit: CHECKS_PAGE, cursor },
         });
         runs.push(...page.runs);
+        addChoices(page.runs);
         return page;
       },
       row,
       empty: 'Not checked yet.',
       testid: 'check-history',
     }),
+    runs.length < 2 ? null : h('p', { class: 'compare' }, 'Compare ', older, ' with ', newer, ' ', compare),
     diffBox,
   );
 }

@@ -155,6 +155,19 @@ describe('monitoring in the dashboard (Chromium)', () => {
     assert.match(await page.getByRole('heading', { name: /Open alerts/ }).innerText(), /Open alerts \(0\)/);
     const [resolved] = (await t.ctx.store.listAlerts({ state: 'resolved' })).items;
     assert.equal(resolved?.code, 'DANE_TLSA_MISMATCH');
+    // Any two runs: the first against the one just made.
+    await page.getByTestId('diff-older').selectOption({ index: 2 });
+    await page.getByRole('button', { name: 'Compare' }).click();
+    await page.getByTestId('check-diff').getByText('Nothing: the same').waitFor();
+    await page.getByTestId('diff-older').selectOption({ index: 1 });
+    await page.getByRole('button', { name: 'Compare' }).click();
+    await page
+      .getByTestId('check-diff')
+      .getByText(/^PASS DANE_TLSA_MATCH/)
+      .waitFor();
+    const diff = await text('check-diff');
+    assert.match(diff, /New\s+PASS DANE_TLSA_MATCH \(mx\.example\.com\)/);
+    assert.match(diff, /Gone\s+FAIL DANE_TLSA_MISMATCH \(mx\.example\.com\)/);
   });
 
   test('a watch-only domain is added from the form and shown without a policy', async () => {
