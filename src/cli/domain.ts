@@ -3,7 +3,7 @@
 // runs). Every policy change gets a new `_mta-sts` id (RFC 8461 §3.1), printed with the TXT value to
 // publish. Before an enforce policy is stored, the live check runs (src/monitor/preflight.ts).
 import type { Command } from 'commander';
-import type { DomainReport } from '../check/types.js';
+import { type DomainReport, SECTIONS } from '../check/types.js';
 import { mxguardCommand } from '../common/invocation.js';
 import { quoteTxt } from '../common/txt.js';
 import { Monitor } from '../monitor/monitor.js';
@@ -621,7 +621,18 @@ Example:
       const open = await store.openAlerts(found.name);
       if (opts.json) printJson({ run, openAlerts: open });
       else {
-        process.stdout.write(humanReport(run as DomainReport));
+        // The audit's sections as `mxguard check` prints them; the monitor's own findings after them.
+        const audit = run.findings.filter((f) => (SECTIONS as readonly string[]).includes(f.section));
+        const own = run.findings.filter((f) => !(SECTIONS as readonly string[]).includes(f.section));
+        process.stdout.write(humanReport({ ...run, findings: audit } as DomainReport));
+        if (own.length > 0) {
+          const lines = ['Monitor'];
+          for (const f of own) {
+            lines.push(`  ⚠ ${f.host ? `${f.host}: ` : ''}${f.message} [${f.code}]`);
+            if (f.fix) lines.push('    fix:', ...f.fix.split('\n').map((l) => `      ${l}`));
+          }
+          process.stdout.write(`${lines.join('\n')}\n\n`);
+        }
         process.stdout.write(
           `stored as check run ${run.id}; open alerts: ${open.length === 0 ? 'none' : open.map((a) => `${a.code}${a.subject ? ` (${a.subject})` : ''}`).join(', ')}\n`,
         );

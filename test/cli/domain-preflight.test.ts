@@ -47,6 +47,8 @@ before(async () => {
         a('mx2.pre.test', '127.0.0.2'),
         // The same server as mx1: its certificate does not name mx3.
         a('mx3.pre.test', '127.0.0.1'),
+        // An id that is not the stored policy's: the monitor's own finding (section monitor).
+        { name: '_mta-sts.pre.test', type: 'TXT' as const, data: 'v=STSv1; id=1' },
       ],
     },
     { origin: 'ok.test', records: [mx('ok.test', 10, 'mx1.ok.test'), a('mx1.ok.test', '127.0.0.1')] },
@@ -181,6 +183,7 @@ describe('domain check, list and --watch-only', () => {
     const human = await domainCli(dir, 'check', 'pre.test', ...labArgs());
     assert.match(human.stdout, /TLS_CERT_NAME_MISMATCH/);
     assert.doesNotMatch(human.stdout, /undefined/);
+    assert.match(human.stdout, /^Monitor\n {2}⚠ .*\[\w+\]$/m);
     assert.match(human.stdout, new RegExp(`stored as check run ${out.run.id + 1}; open alerts: `));
     const list = await domainCli(dir, 'list');
     const row = list.stdout.split('\n').find((l) => l.startsWith('pre.test'));
