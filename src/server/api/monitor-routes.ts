@@ -1,6 +1,7 @@
-// The API routes of monitoring (issue 12): the alerts, each domain's history of checks, one check run
-// with its findings, what changed between two runs, a check on demand, and the state of the alert
-// notifications (webhooks, e-mail).
+// The API routes of monitoring (issue 12): the setup status, the alerts, each domain's history of checks,
+// one check run with its findings, what changed between two runs, a check on demand (ctx.monitor), and
+// the state of the alert notifications (webhooks, e-mail); and the 409 of the enforce pre-flight that
+// domain-routes.ts answers.
 import { diffFindings } from '../../check/diff.js';
 import { type CheckedDomain, preflightProblems } from '../../monitor/preflight.js';
 import { domainKey } from '../../store/domain-rules.js';
@@ -47,6 +48,7 @@ const noRun = { 404: { description: 'no such check run', schema: ApiErrorBody } 
 const noDomain = { 404: { description: 'no such domain', schema: ApiErrorBody } };
 
 async function existingRun(ctx: ServerContext, id: string): Promise<StoredCheckRun> {
+  // The same 1-to-16-digit id rule as reports.
   const n = reportIdParam(id);
   const run = n === undefined ? undefined : await ctx.store.getCheckRun(n);
   if (!run) throw new ApiError(404, `no check run ${id}`);
