@@ -7,7 +7,7 @@
 // `posttls-finger` (what an admin would script) for the ratio. Markdown on stdout, progress on stderr.
 //
 //   npx tsc -p tsconfig.json && node --import tsx bench/survey.ts [--domains 1000] [--mx-hosts 36]
-//     [--concurrency 8,32,64,128] [--no-cache-concurrency 32] [--shell-sample 100]
+//     [--concurrency 8,32,64,128] [--no-cache-concurrency 32] [--shell-sample 100] [--cpu-prof DIR]
 //
 // Needs root (the DNSSEC lab binds port 53 on 127.0.54.1/2) and the Debian packages knot, unbound, bind9-dnsutils
 // (dig) and postfix (posttls-finger). Everything stays on loopback (127.0.54.x DNS, 127.0.55.x SMTP); the lab is
@@ -30,6 +30,7 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '8,32,64,128' },
     'no-cache-concurrency': { type: 'string', default: '32' },
     'shell-sample': { type: 'string', default: '100' },
+    'cpu-prof': { type: 'string' },
   },
 });
 const N = Number(args.domains);
@@ -48,13 +49,18 @@ interface RunResult {
   domainsPerSecond: number;
   smtpConnections: number;
   peakRssMb: number;
+  /** CPU time of the check process (user + system), seconds. */
+  cpuSeconds: number;
   statuses: Record<string, number>;
 }
 
 async function main(): Promise<void> {
   const pki = TestPki.create();
   const root = pki.issue('root', { ca: true });
-  const leaf = pki.issue('mx', { issuer: root, sans: Array.from({ length: M }, (_, k) => `mx${k}.survey.test`) });
+  const leaf = pki.issue('mx', {
+    issuer: root,
+    sans: Array.from({ length: M }, (_, k) => `mx${k}.survey.test`),
+  });
   const spki = createHash('sha256')
     .update(new X509Certificate(leaf.pem).publicKey.export({ type: 'spki', format: 'der' }))
     .digest('hex');
@@ -90,7 +96,8 @@ async function main(): Promise<void> {
   const checkRun = async (label: string, extra: string[]): Promise<RunResult> => {
     const before = sessions();
     const started = process.hrtime.bigint();
-    const { stdout, peakKb } = await runMeasured(process.execPath, [
+    const { stdout, peakKb, cpuTicks } = await runMeasured(process.execPath, [
+      ...(args['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', args['cpu-prof']] : []),
       BIN,
       'check',
       '--file',
@@ -122,18 +129,27 @@ async function main(): Promise<void> {
       domainsPerSecond: N / seconds,
       smtpConnections: sessions() - before,
       peakRssMb: peakKb / 1024,
+      cpuSeconds: cpuTicks / CLOCK_TICKS,
       statuses,
     };
-    log(`${label}: ${result.domainsPerSecond.toFixed(0)} domains/s, ${result.smtpConnections} SMTP connections`);
+    log(
+      `${label}: ${result.domainsPerSecond.toFixed(0)} domains/s, ${result.smtpConnections} SMTP connections`,
+    );
     return result;
   };
 
   const results: RunResult[] = [];
   try {
-    for (const c of args.concurrency.split(',')) results.push(await checkRun(`cached, --concurrency ${c}`, ['--concurrency', c]));
+    for (const c of args.concurrency.split(','))
+      results.push(await checkRun(`cached, --concurrency ${c}`, ['--concurrency', c]));
     const c = args['no-cache-concurrency'];
     results.push(await checkRun(`--no-cache, --concurrency ${c}`, ['--no-cache', '--concurrency', c]));
-    const shell = await shellLoop(Math.min(N, Number(args['shell-sample'])), dns.resolver.host, port, sessions);
+    const shell = await shellLoop(
+      Math.min(N, Number(args['shell-sample'])),
+      dns.resolver.host,
+      port,
+      sessions,
+    );
     printReport(results, shell);
   } finally {
     await Promise.all(smtp.map((s) => s.stop()));
@@ -142,17 +158,31 @@ async function main(): Promise<void> {
   }
 }
 
-/** Runs a command to its end, sampling its peak RSS (VmHWM, a high-water mark) every 100 ms. */
-function runMeasured(command: string, argv: string[]): Promise<{ stdout: string; peakKb: number }> {
+/** USER_HZ: /proc/PID/stat counts CPU time in 1/100 s on Linux. */
+const CLOCK_TICKS = 100;
+
+/**
+ * Runs a command to its end, sampling its peak RSS (VmHWM, a high-water mark) and its CPU time (utime + stime
+ * from /proc/PID/stat) every 100 ms and on each output chunk; the last samples come just before it exits.
+ */
+function runMeasured(
+  command: string,
+  argv: string[],
+): Promise<{ stdout: string; peakKb: number; cpuTicks: number }> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     const chunks: Buffer[] = [];
     let stderr = '';
     let peakKb = 0;
+    let cpuTicks = 0;
     const sample = () => {
       try {
         const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
         if (m) peakKb = Math.max(peakKb, Number(m[1]));
+        const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        // Fields 14 and 15 of proc(5) (utime, stime), counted from the state field (3).
+        cpuTicks = Math.max(cpuTicks, Number(fields[11]) + Number(fields[12]));
       } catch {
         // exited
       }
@@ -169,7 +199,7 @@ function runMeasured(command: string, argv: string[]): Promise<{ stdout: string;
     child.on('close', (code) => {
       clearInterval(timer);
       if (code !== 0 && code !== 1) reject(new Error(`exit ${code}: ${stderr.slice(0, 2000)}`));
-      else resolve({ stdout: Buffer.concat(chunks).toString('utf8'), peakKb });
+      else resolve({ stdout: Buffer.concat(chunks).toString('utf8'), peakKb, cpuTicks });
     });
   });
 }
@@ -204,23 +234,29 @@ done`;
   return { domains: sample, seconds, smtpConnections: sessions() - before };
 }
 
-function printReport(results: RunResult[], shell: { domains: number; seconds: number; smtpConnections: number }) {
+function printReport(
+  results: RunResult[],
+  shell: { domains: number; seconds: number; smtpConnections: number },
+) {
   const out = [
     `${N} domains, ${M} MX hosts (${Math.ceil(M / 3)} with DANE), ${new Date().toISOString().slice(0, 10)}, node ${process.version}`,
     '',
-    '| run | domains/s | seconds | SMTP connections | peak RSS (MB) | statuses |',
-    '|---|---:|---:|---:|---:|---|',
+    '| run | domains/s | seconds | check CPU s | SMTP connections | peak RSS (MB) | statuses |',
+    '|---|---:|---:|---:|---:|---:|---|',
     ...results.map(
       (r) =>
-        `| ${r.label} | ${r.domainsPerSecond.toFixed(0)} | ${r.seconds.toFixed(1)} | ${r.smtpConnections} | ` +
+        `| ${r.label} | ${r.domainsPerSecond.toFixed(0)} | ${r.seconds.toFixed(1)} | ${r.cpuSeconds.toFixed(1)} | ` +
+        `${r.smtpConnections} | ` +
         `${r.peakRssMb.toFixed(0)} | ${Object.entries(r.statuses)
           .map(([s, n]) => `${s} ${n}`)
           .join(', ')} |`,
     ),
     `| shell loop (dig + posttls-finger), first ${shell.domains} | ${(shell.domains / shell.seconds).toFixed(1)} | ` +
-      `${shell.seconds.toFixed(1)} | ${shell.smtpConnections} | – | – |`,
+      `${shell.seconds.toFixed(1)} | – | ${shell.smtpConnections} | – | – |`,
   ];
-  const best = Math.max(...results.filter((r) => r.label.startsWith('cached')).map((r) => r.domainsPerSecond));
+  const best = Math.max(
+    ...results.filter((r) => r.label.startsWith('cached')).map((r) => r.domainsPerSecond),
+  );
   out.push('', `best cached run / shell loop: ${(best / (shell.domains / shell.seconds)).toFixed(0)}×`);
   process.stdout.write(`${out.join('\n')}\n`);
 }

@@ -67,12 +67,17 @@ Exit status: 0 nothing failed (warnings allowed), 1 a check failed, 2 the check 
 (resolver unreachable, bad options). With --since FILE (a previous --json result): 1 only for fails
 that are new since then; the report ends with what changed (+ new, ~ status changed, - gone).
 Private, loopback and link-local addresses found in DNS are not contacted unless --allow-private is given.
+Within one run, DNS answers are cached by their TTL, each MX address is probed once per MX name (at most
+--per-host-concurrency connections to it at a time, 250 ms apart) and each policy is fetched once; --no-cache
+checks every domain as if alone. --format csv: one row per domain with each section's status (RFC 4180; a cell
+starting with = + - @ gets a leading '). --resume (with --out): skip the domains FILE holds, append the rest.
 
 Examples:
   $ mxguard check example.com
   $ mxguard check example.com --preset exchange-online --json
   $ mxguard check example.com --dkim-selector s1 --resolver 9.9.9.9 --state ~/.mxguard-state.json
-  $ mxguard check --file domains.txt --concurrency 8 > results.ndjson
+  $ mxguard check --file domains.txt > results.ndjson
+  $ mxguard check --file domains.txt --format csv --out results.csv --resume
   $ mxguard check example.com --json --since yesterday.json > today.json`,
   );
   command.action(async (domains: string[], opts: CheckOptions) => runCheck(domains, opts));
@@ -348,7 +353,8 @@ export function humanReport(result: DomainReport): string {
   for (const f of result.findings) {
     if (f.section !== section) {
       section = f.section;
-      lines.push('', TITLES[f.section]);
+      // Findings stored by the monitor may carry sections of its own (`monitor`): shown by name.
+      lines.push('', TITLES[f.section] ?? f.section);
     }
     // A senders finding names its hosts in the message, and says what policyd answers.
     const host = f.host && f.sender === undefined ? `${f.host}: ` : '';

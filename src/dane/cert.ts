@@ -115,9 +115,17 @@ function lineOf(text: string, index: number): number {
   return line;
 }
 
+// Exported once per certificate object: a bulk check judges the same probed chain for every domain on that MX.
+const spkiOf = new WeakMap<X509Certificate, Buffer>();
+
 /** The DER SubjectPublicKeyInfo of a certificate (what TLSA selector 1 covers, RFC 6698 §2.1.2). */
 export function spkiDer(cert: X509Certificate): Buffer {
-  return cert.publicKey.export({ type: 'spki', format: 'der' });
+  let der = spkiOf.get(cert);
+  if (der === undefined) {
+    der = cert.publicKey.export({ type: 'spki', format: 'der' });
+    spkiOf.set(cert, der);
+  }
+  return der;
 }
 
 /**

@@ -13,7 +13,7 @@ import { X509Certificate } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import { normalizeHost } from '../common/hostname.js';
-import { type PkixVerdict, pkixVerdict, trustStore } from './pkix.js';
+import { type PkixVerdict, pkixVerdict, trustContext } from './pkix.js';
 import {
   ReplyReader,
   replyText,
@@ -413,7 +413,7 @@ class Conversation {
         servername: net.isIP(s.mxHost) === 0 ? s.mxHost : undefined,
         rejectUnauthorized: false,
         // The chain is judged by OpenSSL against this store; the host name is checked separately (pkix.ts).
-        ca: trustStore(s.ca),
+        secureContext: trustContext(s.ca),
         checkServerIdentity: () => undefined,
       });
       this.socket = socket;
