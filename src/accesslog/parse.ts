@@ -79,14 +79,14 @@ function combinedEntry(m: RegExpExecArray): LineResult {
   const [, vhost, clientIp, time, request, status, userAgent] = m;
   const at = ncsaTime(time!);
   if (at === undefined) return { kind: 'malformed', reason: `unreadable time "${time}"` };
-  const parts = unescape(request!).split(' ');
+  const parts = unbackslash(request!).split(' ');
   if (parts.length < 2) return { kind: 'malformed', reason: 'unreadable request line' };
   const entry: AccessEntry = {
     at,
     method: parts[0]!,
     path: stripQuery(parts[1]!),
     status: Number(status),
-    userAgent: unescape(userAgent!),
+    userAgent: unbackslash(userAgent!),
     clientIp: clientIp!,
   };
   if (vhost !== undefined) entry.host = vhost.toLowerCase();
@@ -146,6 +146,6 @@ function stripQuery(path: string): string {
   return q < 0 ? path : path.slice(0, q);
 }
 
-function unescape(text: string): string {
+function unbackslash(text: string): string {
   return text.replace(/\\(.)/g, '$1');
 }
