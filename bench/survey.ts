@@ -7,7 +7,8 @@
 // `posttls-finger` (what an admin would script) for the ratio. Markdown on stdout, progress on stderr.
 //
 //   npx tsc -p tsconfig.json && node --import tsx bench/survey.ts [--domains 1000] [--mx-hosts 36]
-//     [--concurrency 8,32,64,128] [--no-cache-concurrency 32] [--shell-sample 100] [--cpu-prof DIR]
+//     [--concurrency 8,32,64,128] [--no-cache-concurrency 32 (0: no such run)] [--shell-sample 100] [--cpu-prof DIR]
+//     [--max-old-space MB]   (the check process's V8 heap limit: a run that completes in it kept memory bounded)
 //
 // Needs root (the DNSSEC lab binds port 53 on 127.0.54.1/2) and the Debian packages knot, unbound, bind9-dnsutils
 // (dig) and postfix (posttls-finger). Everything stays on loopback (127.0.54.x DNS, 127.0.55.x SMTP); the lab is
@@ -31,6 +32,7 @@ const { values: args } = parseArgs({
     'no-cache-concurrency': { type: 'string', default: '32' },
     'shell-sample': { type: 'string', default: '100' },
     'cpu-prof': { type: 'string' },
+    'max-old-space': { type: 'string' },
   },
 });
 const N = Number(args.domains);
@@ -98,6 +100,7 @@ async function main(): Promise<void> {
     const started = process.hrtime.bigint();
     const { stdout, peakKb, cpuTicks } = await runMeasured(process.execPath, [
       ...(args['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', args['cpu-prof']] : []),
+      ...(args['max-old-space'] ? [`--max-old-space-size=${args['max-old-space']}`] : []),
       BIN,
       'check',
       '--file',
@@ -143,7 +146,8 @@ async function main(): Promise<void> {
     for (const c of args.concurrency.split(','))
       results.push(await checkRun(`cached, --concurrency ${c}`, ['--concurrency', c]));
     const c = args['no-cache-concurrency'];
-    results.push(await checkRun(`--no-cache, --concurrency ${c}`, ['--no-cache', '--concurrency', c]));
+    if (c !== '0')
+      results.push(await checkRun(`--no-cache, --concurrency ${c}`, ['--no-cache', '--concurrency', c]));
     const shell = await shellLoop(
       Math.min(N, Number(args['shell-sample'])),
       dns.resolver.host,

@@ -3,7 +3,7 @@
 // cost a handful of SMTP connections — with at most `perHostConcurrency` connections to one address at a time
 // and a pause between them; every policy is fetched once per policy host (RFC 8461 §3.3: mta-sts.<domain>).
 // Handed to the checks through CheckEnvironment.probeSmtp / fetchPolicy, so a single-domain check is the same
-// code. Results are kept for the run only, at most `maxEntries` of each (least recently used dropped first).
+// code. Results are kept for the run only, a bounded number of each (least recently used dropped first).
 import { KeyedLimiter } from '../common/limit.js';
 import type { PolicyFetchAndParseResult } from '../fetch/policy.js';
 import { type FetcherSettings, fetchPolicy } from '../sender/sts.js';
@@ -14,8 +14,10 @@ export interface RunCacheOptions {
   perHostConcurrency?: number;
   /** Pause after a connection to an address before the next one to it, in ms (default 250). */
   pauseMs?: number;
-  /** Probe results and policies kept (default 10,000 of each). */
-  maxEntries?: number;
+  /** Probe results kept (default 10,000; one per MX address and name). */
+  maxProbes?: number;
+  /** Policies kept (default 1,000: a policy host serves one domain, so only a domain listed twice reuses one). */
+  maxPolicies?: number;
   /** The real probe and fetch by default; tests may count them. */
   probe?: (options: SmtpProbeOptions) => Promise<SmtpProbeResult>;
   fetch?: (domain: string, settings: FetcherSettings) => Promise<PolicyFetchAndParseResult>;
@@ -46,9 +48,8 @@ export class RunCache {
   private readonly fetch: NonNullable<RunCacheOptions['fetch']>;
 
   constructor(options: RunCacheOptions = {}) {
-    const max = options.maxEntries ?? 10_000;
-    this.probes = new Memo(max);
-    this.policies = new Memo(max);
+    this.probes = new Memo(options.maxProbes ?? 10_000);
+    this.policies = new Memo(options.maxPolicies ?? 1_000);
     this.limiter = new KeyedLimiter(
       Math.max(1, options.perHostConcurrency ?? DEFAULT_PER_HOST_CONCURRENCY),
       options.pauseMs ?? DEFAULT_PER_HOST_PAUSE_MS,

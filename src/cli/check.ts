@@ -36,7 +36,8 @@ export function register(program: Command): void {
     .description('audit domains end to end: MX, MTA-STS, TLS, DANE, TLS-RPT, SPF, DMARC, DKIM')
     .argument('[domain...]', 'mail domains to check')
     .option('--file <file>', 'read domains from a file (one per line, # comments), stream NDJSON results')
-    .option('--concurrency <n>', 'domains checked at the same time with --file', '4')
+    // 32: where domains/s stops rising on a two-core machine (BENCHMARKS.md, check at survey scale).
+    .option('--concurrency <n>', 'domains checked at the same time with --file', '32')
     .option(
       '--per-host-concurrency <n>',
       'SMTP connections to one MX address at a time (each address is probed once per MX name in a run)',

@@ -15,7 +15,7 @@ import {
 } from './resolver.js';
 
 export interface DnsCacheOptions {
-  /** At most this many answers kept (default 100,000). */
+  /** At most this many answers kept (default 10,000: the shared MX hosts' answers stay, a domain's own age out). */
   maxEntries?: number;
   /** How long NXDOMAIN and NODATA answers are kept, in seconds (default 60). */
   negativeTtl?: number;
@@ -59,7 +59,7 @@ export class CachingResolver extends ResolverBase {
     options: DnsCacheOptions = {},
   ) {
     super();
-    this.maxEntries = Math.max(1, options.maxEntries ?? 100_000);
+    this.maxEntries = Math.max(1, options.maxEntries ?? 10_000);
     this.negativeTtl = options.negativeTtl ?? 60;
     this.failureTtl = options.failureTtl ?? 5;
     this.maxTtl = options.maxTtl ?? 3600;
