@@ -224,9 +224,12 @@ describe('mxguard check --file at survey scale', () => {
     }
   });
 
-  it('--resume without --out is a usage error', async () => {
+  it('--resume without --out, and an unknown --format, are usage errors', async () => {
     const r = await runCheck(['--resume', '--file', listFile('x.txt', ['one.test'])]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--resume needs --out/);
+    const f = await runCheck(['--format', 'xml', 'one.test']);
+    assert.equal(f.code, 2);
+    assert.match(f.stderr, /--format: "xml" is not one of ndjson, csv/);
   });
 });
