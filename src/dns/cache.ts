@@ -1,8 +1,8 @@
 // A caching Resolver for one bulk run (`mxguard check --file`): every answer is kept as long as its TTL allows
 // (RFC 1035 §3.2.1: the smallest TTL of the answer's records), so thousands of domains on the same MX hosts
-// ask for those hosts' A/AAAA/TLSA records once. Negative answers (NXDOMAIN, NODATA) are kept for a short
-// default (RFC 2308 §5 would use the SOA minimum, which DnsResult does not carry), failures (SERVFAIL,
-// timeout...) for a few seconds only. Queries already under way for the same question are merged, and the
+// ask for those hosts' A/AAAA/TLSA records once. Negative answers (NXDOMAIN, NODATA) are kept as RFC 2308 §5
+// says (the SOA record's TTL or MINIMUM, whichever is smaller), or for a short default when the reply had no
+// SOA; failures (SERVFAIL, timeout...) for a few seconds only. Queries already under way for the same question are merged, and the
 // cache holds at most `maxEntries` answers (least recently used dropped first), so memory stays bounded.
 // Not for long-running daemons: policyd has its own policy cache, and the monitor wants fresh answers.
 import {
@@ -17,7 +17,7 @@ import {
 export interface DnsCacheOptions {
   /** At most this many answers kept (default 10,000: the shared MX hosts' answers stay, a domain's own age out). */
   maxEntries?: number;
-  /** How long NXDOMAIN and NODATA answers are kept, in seconds (default 60). */
+  /** How long NXDOMAIN and NODATA answers without an SOA record are kept, in seconds (default 60). */
   negativeTtl?: number;
   /** How long SERVFAIL, REFUSED, timeouts and errors are kept, in seconds (default 5). */
   failureTtl?: number;
@@ -110,7 +110,7 @@ export class CachingResolver extends ResolverBase {
       const ttls = result.answers.map((r) => r.ttl ?? 0);
       return Math.min(this.maxTtl, ttls.length === 0 ? this.negativeTtl : Math.min(...ttls));
     }
-    if (NEGATIVE.has(result.outcome)) return this.negativeTtl;
+    if (NEGATIVE.has(result.outcome)) return Math.min(this.maxTtl, result.negativeTtl ?? this.negativeTtl);
     return this.failureTtl;
   }
 

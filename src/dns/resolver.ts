@@ -51,6 +51,11 @@ export interface DnsResult {
   transport?: 'udp' | 'tcp';
   /** Why, for `timeout` and `error`. */
   error?: string;
+  /**
+   * For `nxdomain` and `nodata`: how long the denial may be cached, in seconds, from the SOA record in the
+   * authority section (RFC 2308 §5: the smaller of its TTL and its MINIMUM field); absent without one.
+   */
+  negativeTtl?: number;
 }
 
 /** A typed lookup: the outcome and AD flag of the query, the decoded values, and the full result. */

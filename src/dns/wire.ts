@@ -141,6 +141,12 @@ export function readReply(reply: DnsMessage, name: string, type: RecordType): Re
   };
   if (chain.problem !== undefined) return { ...summary, outcome: 'error', answers: [], error: chain.problem };
   if (summary.outcome === 'error') return { ...summary, error: `server answered ${rcode}` };
+  if (summary.outcome === 'nxdomain' || summary.outcome === 'nodata') {
+    // RFC 2308 §5: a denial is cached for the smaller of the SOA record's TTL and its MINIMUM field.
+    const soa = (reply.authorities ?? []).find((r) => r.type === 'SOA');
+    if (soa?.type === 'SOA')
+      return { ...summary, negativeTtl: Math.min(soa.ttl ?? 0, soa.data.minimum ?? 0) };
+  }
   return summary;
 }
 

@@ -1,8 +1,10 @@
 // CachingResolver (src/dns/cache.ts) over a scripted resolver and an injected clock: answers kept by their
-// smallest TTL, negative answers and failures kept briefly, queries under way merged, the LRU bound.
+// smallest TTL, negative answers and failures kept briefly, queries under way merged, the LRU bound; and over
+// DnsClient against the lab DNS server: a denial kept as its zone's SOA says (RFC 2308 §5).
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { CachingResolver } from '../../src/dns/cache.js';
+import { DnsClient } from '../../src/dns/client.js';
 import {
   type DnsOutcome,
   type DnsRecordType,
@@ -10,6 +12,7 @@ import {
   type QueryOptions,
   ResolverBase,
 } from '../../src/dns/resolver.js';
+import { type LabDnsServer, startDnsServer } from '../lab/dns-server.js';
 
 /** Answers A queries with 127.0.0.1 and the given TTLs (or the given outcome); counts what it is asked. */
 class Scripted extends ResolverBase {
@@ -143,5 +146,54 @@ describe('CachingResolver', () => {
     const cache = new CachingResolver(inner);
     await assert.rejects(cache.a('flaky.test'), /socket closed/);
     assert.equal((await cache.a('flaky.test')).values[0], '127.0.0.1');
+  });
+});
+
+describe('CachingResolver over DnsClient and the lab DNS server', () => {
+  let lab: LabDnsServer;
+  before(async () => {
+    lab = await startDnsServer([
+      {
+        origin: 'neg.test',
+        records: [
+          { name: 'neg.test', type: 'A', data: '127.0.0.1' },
+          {
+            name: 'neg.test',
+            type: 'SOA',
+            ttl: 600,
+            data: {
+              mname: 'ns.neg.test',
+              rname: 'hostmaster.neg.test',
+              serial: 1,
+              refresh: 3600,
+              retry: 600,
+              expire: 86400,
+              minimum: 30,
+            },
+          },
+        ],
+      },
+    ]);
+  });
+  after(() => lab?.stop());
+
+  it('keeps NXDOMAIN and NODATA for the smaller of the SOA TTL and MINIMUM, not the default', async () => {
+    const c = clock();
+    const client = new DnsClient({ servers: [{ host: lab.host, port: lab.port }] });
+    const cache = new CachingResolver(client, { now: c.now, negativeTtl: 3600 });
+    const asked = () => lab.queries.filter((q) => q.name.endsWith('neg.test')).length;
+    const gone = await cache.a('gone.neg.test');
+    assert.equal(gone.outcome, 'nxdomain');
+    assert.equal(gone.result.negativeTtl, 30);
+    await cache.aaaa('neg.test'); // NODATA
+    const first = asked();
+    c.advance(29);
+    await cache.a('gone.neg.test');
+    await cache.aaaa('neg.test');
+    assert.equal(asked(), first, 'both denials answered from the cache for 30 s');
+    c.advance(2);
+    await cache.a('gone.neg.test');
+    await cache.aaaa('neg.test');
+    assert.equal(asked(), first + 2, 'asked again after 30 s, although the default would keep them an hour');
   });
 });
