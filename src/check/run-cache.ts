@@ -58,9 +58,9 @@ export class RunCache {
     this.fetch = options.fetch ?? fetchPolicy;
   }
 
-  /** probeSmtp, once per (address, port, MX name) in the run, under the per-address cap. */
+  /** probeSmtp, once per (address, port, MX name, TLS versions offered) in the run, under the per-address cap. */
   readonly probeSmtp = (options: SmtpProbeOptions): Promise<SmtpProbeResult> => {
-    const key = `${options.address}\0${options.port ?? 25}\0${options.mxHost.toLowerCase()}`;
+    const key = `${options.address}\0${options.port ?? 25}\0${options.mxHost.toLowerCase()}\0${options.tlsVersions ?? 'modern'}`;
     return this.probes.get(
       key,
       () => {

@@ -39,6 +39,11 @@ export interface HostTransport {
   tlsa: TlsaLookup;
   /** One probe per address probed, in the order of `mx.addresses`. */
   probes: SmtpProbeResult[];
+  /**
+   * Per probe, a second one offering only TLS 1.0/1.1 (RFC 8996), made when the first got a TLS session (does
+   * the server still accept old versions?) or failed its handshake (old versions only, or broken?).
+   */
+  oldTls?: Array<SmtpProbeResult | undefined>;
 }
 
 export interface TransportData {
@@ -66,20 +71,25 @@ export async function gatherTransport(
     probeable(mx.addresses, env).map((address) => ({ index, address })),
   );
   const probe = env.probeSmtp ?? probeSmtp;
-  const results = await mapLimit(jobs, PROBE_CONCURRENCY, (job) =>
-    probe({
+  const results = await mapLimit(jobs, PROBE_CONCURRENCY, async (job) => {
+    const options = {
       address: job.address,
       port: env.smtpPort,
       mxHost: hosts[job.index]!.host,
       timeoutMs: env.timeoutMs,
       ca: env.ca,
-    }),
-  );
+    };
+    const first = await probe(options);
+    const askOld = first.ok || first.code === 'SMTP_TLS_HANDSHAKE';
+    return { first, old: askOld ? await probe({ ...options, tlsVersions: 'old' }) : undefined };
+  });
+  const ofHost = (index: number) => results.filter((_, i) => jobs[i]!.index === index);
   return {
     hosts: hosts.map((mx, index) => ({
       mx,
       tlsa: tlsaOf(mx),
-      probes: results.filter((_, i) => jobs[i]!.index === index),
+      probes: ofHost(index).map((r) => r.first),
+      oldTls: ofHost(index).map((r) => r.old),
     })),
   };
 }
@@ -205,8 +215,9 @@ function tlsFindings(
       }),
     ];
   }
-  const drafts = views.flatMap((v): Draft[] => {
+  const drafts = views.flatMap((v, i): Draft[] => {
     const address = v.probe.address;
+    const old = h.oldTls?.[i];
     const out: Draft[] = v.probe.ok
       ? [
           {
@@ -216,13 +227,13 @@ function tlsFindings(
             address,
           },
         ]
-      : [probeFailureDraft(v.probe, daneApplies(h, env), policy)];
-    if (v.tls && OLD_VERSIONS.has(v.tls.version)) {
+      : [probeFailureDraft(v.probe, daneApplies(h, env), policy, old)];
+    if (v.probe.ok && old?.ok) {
       out.push({
         status: 'warn',
-        code: 'TLS_VERSION_OLD',
-        text: `the server negotiated ${v.tls.version}, which RFC 8996 deprecates`,
-        fix: 'enable TLS 1.2 and 1.3 (Postfix: smtpd_tls_protocols = >=TLSv1.2)',
+        code: 'TLS_OLD_VERSIONS_ACCEPTED',
+        text: `the server also accepts ${old.tls.version}, which RFC 8996 deprecates (a downgrade target)`,
+        fix: OLD_TLS_FIX,
         address,
       });
     }
@@ -232,7 +243,9 @@ function tlsFindings(
   return merge('tls', host, drafts);
 }
 
-const OLD_VERSIONS: ReadonlySet<string> = new Set(['SSLv3', 'TLSv1', 'TLSv1.1']);
+const OLD_TLS_FIX =
+  'offer TLS 1.2 and 1.3 only (Postfix: smtpd_tls_protocols = >=TLSv1.2, smtpd_tls_mandatory_protocols = >=TLSv1.2; ' +
+  'Exchange: disable TLS 1.0/1.1 in SCHANNEL)';
 
 /** The part of the probe's message after "address:port (mx host): ". */
 function failureText(p: SmtpProbeFailure): string {
@@ -245,7 +258,12 @@ const STARTTLS_FIX =
   'offer STARTTLS with a certificate for the MX host (Postfix: smtpd_tls_security_level = may, ' +
   'smtpd_tls_chain_files = /etc/ssl/private/mx.pem)';
 
-function probeFailureDraft(p: SmtpProbeFailure, dane: boolean, policy: StsPolicy | undefined): Draft {
+function probeFailureDraft(
+  p: SmtpProbeFailure,
+  dane: boolean,
+  policy: StsPolicy | undefined,
+  old: SmtpProbeResult | undefined,
+): Draft {
   const text = failureText(p);
   const address = p.address;
   switch (p.code) {
@@ -269,19 +287,24 @@ function probeFailureDraft(p: SmtpProbeFailure, dane: boolean, policy: StsPolicy
     }
     case 'SMTP_STARTTLS_REFUSED':
       return { status: 'fail', code: 'TLS_STARTTLS_REFUSED', text, fix: STARTTLS_FIX, address };
-    case 'SMTP_TLS_HANDSHAKE': {
-      const old = /protocol version|unsupported protocol|wrong version|no protocols available/i.test(
-        p.reason ?? '',
-      );
-      const hint = old ? ' (the server may offer only TLS 1.0/1.1, which RFC 8996 deprecates)' : '';
+    case 'SMTP_TLS_HANDSHAKE':
+      // The second probe tells an old-TLS-only server (it completes TLS 1.0/1.1) from a broken one.
+      if (old?.ok) {
+        return {
+          status: 'fail',
+          code: 'TLS_ONLY_OLD_VERSIONS',
+          text: `the server offers only ${old.tls.version} (RFC 8996 deprecates TLS 1.0 and 1.1): senders that need TLS 1.2 or newer get no TLS (${p.reason ?? 'handshake failed'})`,
+          fix: OLD_TLS_FIX,
+          address,
+        };
+      }
       return {
         status: 'fail',
         code: 'TLS_HANDSHAKE_FAILED',
-        text: `${text}${hint}`,
+        text,
         fix: 'enable TLS 1.2 and 1.3 with a certificate and key that belong together',
         address,
       };
-    }
     case 'SMTP_CONNECT':
       return {
         status: 'fail',

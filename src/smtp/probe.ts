@@ -55,7 +55,19 @@ export interface SmtpProbeOptions {
   totalTimeoutMs?: number;
   /** Extra trust anchors (PEM) for the PKIX verdict, on top of Node's bundled roots. */
   ca?: string[];
+  /**
+   * `old`: offer only TLS 1.0 and 1.1 (OpenSSL security level 0), to learn whether the server still accepts
+   * them, or accepts nothing newer (RFC 8996 deprecates both). Default: Node's versions (TLS 1.2 and 1.3).
+   */
+  tlsVersions?: 'modern' | 'old';
 }
+
+/** The versions and cipher rule the `old` probe offers. */
+const OLD_TLS: tls.ConnectionOptions = {
+  minVersion: 'TLSv1',
+  maxVersion: 'TLSv1.1',
+  ciphers: 'DEFAULT:@SECLEVEL=0',
+};
 
 export interface SmtpTlsInfo {
   /** "TLSv1.3", "TLSv1.2"... */
@@ -140,6 +152,7 @@ interface Settings {
   /** Absolute time (Date.now() based) when the whole probe must end. */
   deadline: number;
   ca?: string[];
+  tlsVersions: 'modern' | 'old';
 }
 
 /** Probe one MX address; see the file comment. */
@@ -284,7 +297,20 @@ function checkOptions(o: SmtpProbeOptions): Settings {
     }
   }
   const deadline = o.totalTimeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + o.totalTimeoutMs;
-  return { address: o.address, port, mxHost, ehloName: o.ehloName, timeoutMs, deadline, ca: o.ca };
+  if (o.tlsVersions !== undefined && o.tlsVersions !== 'modern' && o.tlsVersions !== 'old') {
+    throw bad(`tlsVersions must be "modern" or "old", not ${JSON.stringify(o.tlsVersions)}`);
+  }
+  const tlsVersions = o.tlsVersions ?? 'modern';
+  return {
+    address: o.address,
+    port,
+    mxHost,
+    ehloName: o.ehloName,
+    timeoutMs,
+    deadline,
+    ca: o.ca,
+    tlsVersions,
+  };
 }
 
 /** Milliseconds the current step may take: its own limit, or less when the total deadline is nearer. */
@@ -413,7 +439,7 @@ class Conversation {
         servername: net.isIP(s.mxHost) === 0 ? s.mxHost : undefined,
         rejectUnauthorized: false,
         // The chain is judged by OpenSSL against this store; the host name is checked separately (pkix.ts).
-        secureContext: trustContext(s.ca),
+        ...(s.tlsVersions === 'old' ? OLD_TLS : { secureContext: trustContext(s.ca) }),
         checkServerIdentity: () => undefined,
       });
       this.socket = socket;

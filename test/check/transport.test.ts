@@ -300,8 +300,17 @@ describe('tls: a good MX over IPv4 and IPv6, with DANE', () => {
     const a = await audit('good', { cert: chainOfA() }, { ipv6: true, mode: 'enforce' });
     assert.deepEqual(
       a.sessions.map((s) => s.map((x) => [x.sni, x.tls, x.quit])),
-      [[[mxOf('good'), true, true]], [[mxOf('good'), true, true]]],
-      'one session on 127.0.0.1 and one on ::1',
+      [
+        [
+          [mxOf('good'), true, true],
+          [undefined, false, false],
+        ],
+        [
+          [mxOf('good'), true, true],
+          [undefined, false, false],
+        ],
+      ],
+      'on 127.0.0.1 and on ::1: one session, then one offering only TLS 1.0/1.1 (refused)',
     );
     const starttls = expect(a, 'TLS_STARTTLS', 'pass', 'good');
     assert.match(starttls.message, /^127\.0\.0\.1, ::1: STARTTLS offered; TLSv1\.3 with /);
@@ -338,6 +347,21 @@ describe('tls: a good MX over IPv4 and IPv6, with DANE', () => {
 });
 
 describe('tls: STARTTLS and SMTP failures', () => {
+  it('a server that still accepts TLS 1.0/1.1 beside 1.2+: pass for STARTTLS, warn for the old versions', async () => {
+    const wide = { ...chainOfA(), minVersion: 'TLSv1', maxVersion: 'TLSv1.3', ciphers: 'DEFAULT@SECLEVEL=0' };
+    const a = await audit('plain', { cert: wide as LabSmtpOptions['cert'] });
+    expect(a, 'TLS_STARTTLS', 'pass', 'plain');
+    const f = expect(a, 'TLS_OLD_VERSIONS_ACCEPTED', 'warn', 'plain');
+    assert.match(f.message, /accepts TLSv1\.1, which RFC 8996 deprecates/);
+    assert.match(f.fix ?? '', /smtpd_tls_protocols = >=TLSv1\.2/);
+    assert.equal(a.sessions[0]!.length, 2, 'one more connection, offering only the old versions');
+  });
+
+  it('a modern server: no old-version finding', async () => {
+    const a = await audit('plain', { cert: chainOfA() });
+    assert.ok(!a.findings.some((x) => x.code.startsWith('TLS_OLD') || x.code === 'TLS_ONLY_OLD_VERSIONS'));
+  });
+
   it('no STARTTLS without policy or TLSA: still a fail (mail travels in plain text)', async () => {
     const a = await audit('plain', { cert: chainOfA(), behaviour: { noStartTls: true } });
     const f = expect(a, 'TLS_NO_STARTTLS', 'fail', 'plain');
@@ -398,10 +422,11 @@ describe('tls: STARTTLS and SMTP failures', () => {
     expect(a, 'TLS_HANDSHAKE_FAILED', 'fail', 'drop');
   });
 
-  it('a server limited to TLS 1.0/1.1: handshake failure with a hint (RFC 8996)', async () => {
+  it('a server limited to TLS 1.0/1.1: TLS_ONLY_OLD_VERSIONS, told apart from a broken handshake (RFC 8996)', async () => {
     const old = { ...chainOfA(), minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' };
     const a = await audit('oldtls', { cert: old });
-    assert.match(expect(a, 'TLS_HANDSHAKE_FAILED', 'fail', 'oldtls').message, /only TLS 1\.0\/1\.1/);
+    assert.match(expect(a, 'TLS_ONLY_OLD_VERSIONS', 'fail', 'oldtls').message, /offers only TLSv1\.1/);
+    assert.ok(!a.findings.some((x) => x.code === 'TLS_HANDSHAKE_FAILED'));
   });
 
   it('nothing listening: connect failure', async () => {
@@ -665,17 +690,27 @@ function hostData(
 const pureEnv = { dnssecValidating: true, now: new Date('2030-01-01T00:00:00Z') };
 
 describe('transportFindings (pure)', () => {
-  it('TLS 1.0 and 1.1 are warnings (RFC 8996)', () => {
-    for (const version of ['TLSv1', 'TLSv1.1']) {
-      const data = { hosts: [hostData('insecure', [], [success('192.0.2.1', [chainA.leaf.x509], version)])] };
-      const f = one(transportFindings(data, undefined, pureEnv), 'TLS_VERSION_OLD');
-      assert.equal(f.status, 'warn');
-      assert.match(f.message, new RegExp(`${version.replace('.', '\\.')}, which RFC 8996 deprecates`));
-    }
-    const modern = {
-      hosts: [hostData('insecure', [], [success('192.0.2.1', [chainA.leaf.x509], 'TLSv1.2')])],
+  it('the TLS 1.0/1.1 probe: accepted beside 1.2+ warns; the only thing that works fails (RFC 8996)', () => {
+    const modern = success('192.0.2.1', [chainA.leaf.x509], 'TLSv1.3');
+    const old = success('192.0.2.1', [chainA.leaf.x509], 'TLSv1');
+    const both = { hosts: [{ ...hostData('insecure', [], [modern]), oldTls: [old] }] };
+    const f = one(transportFindings(both, undefined, pureEnv), 'TLS_OLD_VERSIONS_ACCEPTED');
+    assert.equal(f.status, 'warn');
+    assert.match(f.message, /also accepts TLSv1, which RFC 8996 deprecates/);
+    const refused = {
+      hosts: [
+        { ...hostData('insecure', [], [modern]), oldTls: [failure('192.0.2.1', 'SMTP_TLS_HANDSHAKE')] },
+      ],
     };
-    assert.ok(!transportFindings(modern, undefined, pureEnv).some((f) => f.code === 'TLS_VERSION_OLD'));
+    assert.ok(
+      !transportFindings(refused, undefined, pureEnv).some((x) => x.code === 'TLS_OLD_VERSIONS_ACCEPTED'),
+    );
+    const oldOnly = {
+      hosts: [{ ...hostData('insecure', [], [failure('192.0.2.1', 'SMTP_TLS_HANDSHAKE')]), oldTls: [old] }],
+    };
+    assert.equal(one(transportFindings(oldOnly, undefined, pureEnv), 'TLS_ONLY_OLD_VERSIONS').status, 'fail');
+    const broken = { hosts: [hostData('insecure', [], [failure('192.0.2.1', 'SMTP_TLS_HANDSHAKE')])] };
+    assert.equal(one(transportFindings(broken, undefined, pureEnv), 'TLS_HANDSHAKE_FAILED').status, 'fail');
   });
 
   it('different verdicts per address stay apart; equal ones merge', () => {

@@ -485,6 +485,30 @@ describe('probeSmtp: time limits', () => {
   });
 });
 
+describe('probeSmtp: tlsVersions "old" (RFC 8996)', () => {
+  const oldServer = () => ({
+    ...serverCert([chain.leaf, chain.intermediate]),
+    minVersion: 'TLSv1' as const,
+    maxVersion: 'TLSv1.1' as const,
+    ciphers: 'DEFAULT@SECLEVEL=0',
+  });
+
+  it('completes TLS 1.1 with a server limited to 1.0/1.1, which the default probe cannot', async () => {
+    const old = await probeLab({ cert: oldServer() }, { tlsVersions: 'old' });
+    assert.equal(success(old.result).tls.version, 'TLSv1.1');
+    const modern = await probeLab({ cert: oldServer() });
+    failure(modern.result, 'SMTP_TLS_HANDSHAKE', 'tls-handshake');
+  });
+
+  it('is refused by a server that speaks TLS 1.2+ only', async () => {
+    const { result } = await probeLab(
+      { cert: serverCert([chain.leaf, chain.intermediate]) },
+      { tlsVersions: 'old' },
+    );
+    failure(result, 'SMTP_TLS_HANDSHAKE', 'tls-handshake');
+  });
+});
+
 describe('probeSmtp: options', () => {
   const bad: Array<[string, Partial<SmtpProbeOptions>, RegExp]> = [
     ['a host name as address', { address: 'mx.example.com' }, /not an IP address/],
@@ -495,6 +519,7 @@ describe('probeSmtp: options', () => {
     ['ehloName with CRLF', { ehloName: 'a\r\nRSET' }, /ehloName/],
     ['timeoutMs 0', { timeoutMs: 0 }, /timeoutMs/],
     ['totalTimeoutMs NaN', { totalTimeoutMs: Number.NaN }, /totalTimeoutMs/],
+    ['tlsVersions "sslv3"', { tlsVersions: 'sslv3' as 'old' }, /tlsVersions/],
   ];
   for (const [name, options, message] of bad) {
     it(`rejects ${name} with SMTP_BAD_OPTIONS`, async () => {
