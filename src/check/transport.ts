@@ -80,7 +80,7 @@ export async function gatherTransport(
       ca: env.ca,
     };
     const first = await probe(options);
-    const askOld = first.ok || first.code === 'SMTP_TLS_HANDSHAKE';
+    const askOld = first.ok ? env.oldTlsProbe !== 'on-failure' : first.code === 'SMTP_TLS_HANDSHAKE';
     return { first, old: askOld ? await probe({ ...options, tlsVersions: 'old' }) : undefined };
   });
   const ofHost = (index: number) => results.filter((_, i) => jobs[i]!.index === index);

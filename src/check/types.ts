@@ -68,6 +68,12 @@ export interface CheckEnvironment {
    */
   expiryWarningDays?: number;
   now: Date;
+  /**
+   * When to make the second probe offering only TLS 1.0/1.1 (RFC 8996): `always` (default: also learns whether
+   * a working server still accepts old versions) or `on-failure` (only to tell an old-TLS-only server from a
+   * broken one; bulk runs, so that each MX address costs one connection).
+   */
+  oldTlsProbe?: 'always' | 'on-failure';
   /** The SMTP probe and policy fetch to use; a bulk run shares one per address / policy host (run-cache.ts). */
   probeSmtp?: (options: SmtpProbeOptions) => Promise<SmtpProbeResult>;
   fetchPolicy?: (domain: string, settings: FetcherSettings) => Promise<PolicyFetchAndParseResult>;

@@ -23,6 +23,7 @@ interface CheckOptions extends NetworkOptions {
   out?: string;
   resume?: boolean;
   cache: boolean;
+  tlsVersions?: boolean;
   json?: boolean;
   dkimSelector?: string[];
   preset?: string;
@@ -49,6 +50,10 @@ export function register(program: Command): void {
     .option(
       '--no-cache',
       'check every domain as if alone: no DNS answers, probes or policies shared in the run',
+    )
+    .option(
+      '--tls-versions',
+      'with several domains: also ask every MX address whether it still accepts TLS 1.0/1.1 (one more connection each)',
     )
     .option('--json', 'print the report as JSON (one domain) or NDJSON (several)')
     .option('--dkim-selector <selector>', 'DKIM selector to check (repeatable)', collect)
@@ -108,6 +113,8 @@ async function runCheck(args: string[], opts: CheckOptions): Promise<void> {
   const resolver = opts.cache ? new CachingResolver(network.resolver) : network.resolver;
   // And one SMTP probe per (address, port, MX name), one policy fetch per policy host (src/check/run-cache.ts).
   const shared = opts.cache ? new RunCache({ perHostConcurrency: perHost }) : undefined;
+  const bulk =
+    opts.file !== undefined || domains.length > 1 || opts.out !== undefined || opts.format !== undefined;
   const environment = (domain: string): CheckEnvironment => ({
     resolver,
     dnssecValidating: validating.validating,
@@ -121,6 +128,8 @@ async function runCheck(args: string[], opts: CheckOptions): Promise<void> {
     now: new Date(),
     probeSmtp: shared?.probeSmtp,
     fetchPolicy: shared?.fetchPolicy,
+    // A bulk run stays at one connection per MX address and name unless --tls-versions asks for more.
+    oldTlsProbe: bulk && !opts.tlsVersions ? 'on-failure' : 'always',
   });
 
   let worst = 0;
@@ -141,8 +150,7 @@ async function runCheck(args: string[], opts: CheckOptions): Promise<void> {
     changes === undefined ? publicReport(result) : { ...publicReport(result), changes: jsonChanges(changes) };
   const human = (result: DomainCheck, changes: ReturnType<typeof record>) =>
     humanReport(result) + (changes === undefined ? '' : humanChanges(opts.since!, changes));
-  const stream =
-    opts.file !== undefined || domains.length > 1 || opts.out !== undefined || opts.format !== undefined;
+  const stream = bulk;
   if (stream) {
     // --resume: the domains the output file already holds are skipped, the others appended.
     const done = opts.resume

@@ -129,6 +129,18 @@ describe('mxguard check --file at survey scale', () => {
     for (const report of reports) assert.ok(report.findings.some((f) => f.section === 'tls' && f.host));
   });
 
+  it('--tls-versions: one more connection per MX address and name, offering only TLS 1.0/1.1', async () => {
+    const before = smtp.sessions.length;
+    await runCheck(['--file', listFile('versions.txt', ['one.test', 'two.test']), '--tls-versions']);
+    const sessions = smtp.sessions.slice(before);
+    // The modern probe names the host (SNI recorded after its handshake); the old one is refused by this server.
+    // Two domains on one MX name: one modern probe and one old-TLS probe for both.
+    assert.deepEqual(sessions.map((s) => s.sni ?? 'refused old TLS').sort(), [
+      'mx.shared.test',
+      'refused old TLS',
+    ]);
+  });
+
   it('--no-cache checks each domain as if alone: one connection per domain and MX name', async () => {
     const before = smtp.sessions.length;
     const list = listFile('nocache.txt', ['one.test', 'two.test', 'three.test']);
