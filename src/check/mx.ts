@@ -30,7 +30,7 @@ export async function checkMx(domain: string, env: CheckEnvironment): Promise<Mx
 }
 
 /** The findings and the hosts to probe, from a gathered sending path. */
-export function mxFindings(path: SendingPath, env: CheckEnvironment): Omit<MxCheck, 'path'> {
+function mxFindings(path: SendingPath, env: CheckEnvironment): Omit<MxCheck, 'path'> {
   const { mx } = path;
   const name = mx.domain;
   switch (mx.status) {

@@ -75,8 +75,9 @@ export function markDnssecConsequences(findings: Finding[]): void {
     if (ROOT_CODES.has(f.code) && key !== undefined && !roots.has(key)) roots.set(key, f);
   }
   if (roots.size === 0) return;
+  const causes = new Set(roots.values());
   for (const [i, f] of findings.entries()) {
-    if (ROOT_CODES.has(f.code) && [...roots.values()].includes(f)) continue;
+    if (causes.has(f)) continue;
     if (f.status !== 'fail' || !BOGUS_TEXT.test(f.message)) continue;
     const root = (f.host !== undefined ? roots.get(f.host) : undefined) ?? roots.get('');
     if (root === undefined) continue;

@@ -188,7 +188,7 @@ export function daneDiscovery(path: SendingPath): DaneDiscovery {
 }
 
 /** What RFC 7672 §2.2 makes of one MX host's lookups. */
-export function hostDane(view: HostView): HostDane {
+function hostDane(view: HostView): HostDane {
   const host = view.mx.host;
   const result = (status: HostStatus, detail: string, tlsa: string[] = []): HostDane => ({
     host,

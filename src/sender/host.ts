@@ -9,7 +9,7 @@ import { answerTtls, classifyDnsFailure, type DnsFailure, isAnswered } from './d
 import type { MxName } from './mx.js';
 
 /** The port of the TLSA owner name for SMTP (RFC 7672 §2.2.3), whatever port a lab probes. */
-export const SMTP_TLSA_PORT = 25;
+const SMTP_TLSA_PORT = 25;
 
 export interface HostAddresses {
   /** A then AAAA values. */

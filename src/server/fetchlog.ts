@@ -2,8 +2,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { PolicyFetch, Store } from '../store/types.js';
 
-export { classifyUserAgent } from '../mtasts/fetcher.js';
-
 // ---- one writer for the fetch log ----
 // In a cluster, every worker writing its own fetch-log batches to SQLite makes the workers wait for
 // each other's write lock (a blocked event loop: slow answers for everyone). Instead the workers

@@ -2,10 +2,10 @@
 // records to publish, the TLS-RPT statistics and the policy fetch log.
 
 import { recentTlsRpt } from '../../monitor/preflight.js';
+import { classifyUserAgent } from '../../mtasts/fetcher.js';
 import { domainKey } from '../../store/domain-rules.js';
 import { decodeCursor, encodeCursor, takePage } from '../../store/paging.js';
 import type { BreakdownKey } from '../../store/types.js';
-import { classifyUserAgent } from '../fetchlog.js';
 import { publishedIdStatus } from '../livecheck.js';
 import { enforcePreflight } from './monitor-routes.js';
 import { ApiError, defineRoute } from './route.js';
