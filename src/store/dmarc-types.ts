@@ -1,0 +1,97 @@
+// What the store keeps for DMARC aggregate reports (issue 15), beside TLS-RPT reports: the report, its rows,
+// and the aggregates the dashboard and API ask for. Plain data, no behaviour. The report type is the one
+// src/dmarc/report.ts reads (layer 1, below the store).
+import type { DmarcDisposition, DmarcReport, DmarcVerdict } from '../dmarc/report.js';
+import type { DkimVerdict, Page, PageRequest, ReportSource } from './types.js';
+
+export interface NewDmarcReport {
+  report: DmarcReport;
+  source: ReportSource;
+  /** DKIM of the e-mail that carried the report (as for TLS-RPT); 'unverified' for files. */
+  dkim: DkimVerdict;
+  submitter?: string;
+  warnings: string[];
+}
+
+export interface DmarcReportSummary {
+  id: number;
+  organization: string;
+  reportId: string;
+  domain: string;
+  begin: string;
+  end: string;
+  /** Sum of the rows' counts. */
+  messages: number;
+  /** Messages whose DMARC result is pass (aligned SPF or DKIM pass). */
+  passed: number;
+  /** Rows (source IP + results). */
+  rows: number;
+  source: ReportSource;
+  receivedAt: string;
+  /** List views: fields cut to LIST_TEXT_MAX characters (see paging.ts); absent when nothing was cut. */
+  clipped?: string[];
+}
+
+export interface StoredDmarcReport extends DmarcReportSummary {
+  report: DmarcReport;
+  submitter?: string;
+  warnings: string[];
+}
+
+export interface DmarcReportFilter extends PageRequest {
+  domain?: string;
+  /** ISO times bounding the report's date range (begin). */
+  since?: string;
+  until?: string;
+  organization?: string;
+  sourceIp?: string;
+  disposition?: DmarcDisposition;
+}
+
+/** Messages per UTC day (by report begin) for one domain, by DMARC outcome. */
+export interface DmarcDailyCounts {
+  day: string;
+  /** DMARC pass (aligned SPF or DKIM). */
+  pass: number;
+  /** DMARC fail and delivered (disposition none). */
+  fail: number;
+  quarantined: number;
+  rejected: number;
+}
+
+/** One sending source (IP) over a time range, ranked by volume. */
+export interface DmarcSourceRow {
+  sourceIp: string;
+  messages: number;
+  /** Messages with aligned SPF pass / aligned DKIM pass / DMARC pass. */
+  spfAligned: number;
+  dkimAligned: number;
+  dmarcPass: number;
+  /** Distinct header_from domains seen for it (at most 10). */
+  headerFrom: string[];
+  /** Reverse DNS name when looked up (the background resolver fills it), else absent. */
+  ptr?: string;
+}
+
+export interface DmarcSourceFilter extends PageRequest {
+  domain: string;
+  since?: string;
+  until?: string;
+  /** Only rows with this DMARC outcome. */
+  verdict?: DmarcVerdict;
+}
+
+export interface DmarcStore {
+  /** Idempotent on (organization, reportId, domain): `created` is false when it was already stored. */
+  saveDmarcReport(input: NewDmarcReport, now: Date): Promise<{ id: number; created: boolean }>;
+  /** Newest begin first (ties: newest id first), with total. */
+  listDmarcReports(filter?: DmarcReportFilter): Promise<Page<DmarcReportSummary>>;
+  getDmarcReport(id: number): Promise<StoredDmarcReport | undefined>;
+  deleteDmarcReports(ids: number[]): Promise<number[]>;
+  dmarcDailyCounts(domain: string, since: string, until: string): Promise<DmarcDailyCounts[]>;
+  /** Sources ranked by messages (desc), paged, with total. */
+  dmarcSources(filter: DmarcSourceFilter): Promise<Page<DmarcSourceRow>>;
+  /** Reverse DNS cache for source IPs: names found (or '' for none) with the time they were looked up. */
+  getPtrNames(ips: string[]): Promise<Map<string, { name: string; at: string }>>;
+  setPtrName(ip: string, name: string, now: Date): Promise<void>;
+}
