@@ -15,7 +15,11 @@ export type DaneErrorCode =
   /** Input that holds no certificate at all. */
   | 'DANE_CERT_MISSING'
   /** A TLSA record cannot be generated for this selector or matching type (RFC 7671 §4: unknown values). */
-  | 'DANE_UNSUPPORTED';
+  | 'DANE_UNSUPPORTED'
+  /** A private or public key that does not parse, or a key that does not belong to the certificate given with it. */
+  | 'DANE_KEY_INVALID'
+  /** A rollover that cannot work: the next key is the current key (RFC 7671 §8.1). */
+  | 'DANE_ROLLOVER';
 
 export class DaneError extends ProtocolError<DaneErrorCode> {
   override readonly name = 'DaneError';
