@@ -2,7 +2,13 @@
 // and the aggregates the dashboard and API ask for. Plain data, no behaviour. The report type is the one
 // src/dmarc/report.ts reads (layer 1, below the store).
 import type { DmarcDisposition, DmarcReport, DmarcVerdict } from '../dmarc/report.js';
-import type { DkimVerdict, Page, PageRequest, ReportSource } from './types.js';
+
+// Inline imports from types.ts (as monitor-types.ts does): types.ts's Store extends DmarcStore, so a
+// static import back would be an import circle (test/architecture.test.ts).
+type DkimVerdict = import('./types.js').DkimVerdict;
+type Page<T> = import('./types.js').Page<T>;
+type PageRequest = import('./types.js').PageRequest;
+type ReportSource = import('./types.js').ReportSource;
 
 export interface NewDmarcReport {
   report: DmarcReport;

@@ -255,6 +255,58 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX deliveries_due ON deliveries (next_attempt_at, id) WHERE state = 'pending';
   CREATE INDEX deliveries_alert ON deliveries (alert, id);
   `,
+  // 5: DMARC aggregate reports (issue 15, src/store/dmarc-types.ts) beside TLS-RPT's: the report whole as
+  // JSON, one row per <record> for the dashboard's sums (its rows go with it by ON DELETE CASCADE), and
+  // the reverse DNS cache of source IPs. The same report (organization + report id + policy domain) is
+  // stored once (unique index; writers use INSERT ... ON CONFLICT DO NOTHING).
+  `
+  CREATE TABLE dmarc_reports (
+    id INTEGER PRIMARY KEY,
+    organization TEXT NOT NULL,
+    report_id TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    begin_at TEXT NOT NULL,
+    end_at TEXT NOT NULL,
+    begin_ms INTEGER NOT NULL,
+    messages INTEGER NOT NULL,
+    passed INTEGER NOT NULL,
+    rows INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    dkim TEXT NOT NULL,
+    submitter TEXT,
+    warnings TEXT NOT NULL,
+    report_json TEXT NOT NULL,
+    received_at TEXT NOT NULL
+  ) STRICT;
+  CREATE UNIQUE INDEX dmarc_reports_same ON dmarc_reports (organization, report_id, domain);
+  CREATE INDEX dmarc_reports_begin ON dmarc_reports (begin_ms, id);
+  CREATE INDEX dmarc_reports_domain ON dmarc_reports (domain, begin_ms, id);
+
+  CREATE TABLE dmarc_rows (
+    id INTEGER PRIMARY KEY,
+    report INTEGER NOT NULL REFERENCES dmarc_reports(id) ON DELETE CASCADE,
+    domain TEXT NOT NULL,
+    begin_ms INTEGER NOT NULL,
+    begin_day TEXT NOT NULL,
+    organization TEXT NOT NULL,
+    source_ip TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    disposition TEXT NOT NULL CHECK (disposition IN ('none', 'quarantine', 'reject')),
+    dkim TEXT NOT NULL CHECK (dkim IN ('pass', 'fail')),
+    spf TEXT NOT NULL CHECK (spf IN ('pass', 'fail')),
+    header_from TEXT NOT NULL
+  ) STRICT;
+  CREATE INDEX dmarc_rows_report ON dmarc_rows (report);
+  CREATE INDEX dmarc_rows_domain ON dmarc_rows (domain, begin_ms);
+  CREATE INDEX dmarc_rows_source ON dmarc_rows (source_ip);
+
+  -- name '' = looked up, none found.
+  CREATE TABLE ptr_names (
+    ip TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    at TEXT NOT NULL
+  ) STRICT;
+  `,
 ];
 
 /** The schema version this code writes. */

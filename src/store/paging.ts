@@ -27,7 +27,9 @@ export type CursorKind =
   | 'domains'
   | 'checkRuns'
   | 'alerts'
-  | 'deliveries';
+  | 'deliveries'
+  | 'dmarcReports'
+  | 'dmarcSources';
 
 /** The opaque cursor for the position after an item: base64url of its kind and sort key. */
 export function encodeCursor(kind: CursorKind, key: ReadonlyArray<string | number>): string {
@@ -35,7 +37,11 @@ export function encodeCursor(kind: CursorKind, key: ReadonlyArray<string | numbe
 }
 
 /** The sort key in a cursor, checked against the kind and the types of its parts. */
-export function decodeCursor(kind: 'reports' | 'checkRuns', cursor: string): [number, number];
+export function decodeCursor(
+  kind: 'reports' | 'checkRuns' | 'dmarcReports',
+  cursor: string,
+): [number, number];
+export function decodeCursor(kind: 'dmarcSources', cursor: string): [number, string];
 export function decodeCursor(
   kind: 'rejected' | 'fetches' | 'alerts' | 'deliveries',
   cursor: string,
@@ -50,6 +56,8 @@ export function decodeCursor(kind: CursorKind, cursor: string): Array<string | n
     checkRuns: ['number', 'number'],
     alerts: ['number'],
     deliveries: ['number'],
+    dmarcReports: ['number', 'number'],
+    dmarcSources: ['number', 'string'],
   }[kind];
   let parts: unknown;
   try {

@@ -34,6 +34,17 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { normalizeHost } from '../common/hostname.js';
 import type { TlsReport } from '../tlsrpt/report.js';
+import { count, timeBound } from './bounds.js';
+import { DKIM_VERDICTS, REPORT_SOURCES } from './dmarc-rules.js';
+import type {
+  DmarcDailyCounts,
+  DmarcReportFilter,
+  DmarcReportSummary,
+  DmarcSourceFilter,
+  DmarcSourceRow,
+  NewDmarcReport,
+  StoredDmarcReport,
+} from './dmarc-types.js';
 import {
   describeValue,
   domainKey,
@@ -61,6 +72,7 @@ import {
   type StoredFinding,
 } from './monitor-types.js';
 import { clippedColumn, clipText, decodeCursor, encodeCursor, LIST_DOMAINS_MAX, takePage } from './paging.js';
+import { SqliteDmarcStore } from './sqlite-dmarc.js';
 import {
   ADMIN_PASSWORD_SETTING,
   type ApiTokenInfo,
@@ -114,10 +126,7 @@ const FINDINGS_PER_RUN_SWEPT = 10;
 const LONG_LIST_MAX = 1000;
 /** Most API tokens at once. */
 export const MAX_API_TOKENS = 100;
-const DAY_MS = 86_400_000;
 
-const SOURCES: readonly ReportSource[] = ['https', 'smtp', 'imap', 'import'];
-const DKIM_VERDICTS: readonly DkimVerdict[] = ['pass', 'fail', 'none', 'unverified'];
 /** PRAGMA synchronous reads back as a number: 0..3. */
 const SYNCHRONOUS_NAMES = ['OFF', 'NORMAL', 'FULL', 'EXTRA'];
 
@@ -206,11 +215,14 @@ class SqliteStore implements Store {
   private closed = false;
   private fetchQueue: PolicyFetch[] = [];
   private fetchTimer: NodeJS.Timeout | undefined;
+  private readonly dmarc: SqliteDmarcStore;
 
   constructor(
     private readonly db: Database.Database,
     private readonly path: string,
-  ) {}
+  ) {
+    this.dmarc = new SqliteDmarcStore(db, (step) => this.use(step));
+  }
 
   // ---- domains ----
 
@@ -577,7 +589,7 @@ class SqliteStore implements Store {
   }
 
   async saveRejected(input: Omit<RejectedInput, 'id' | 'receivedAt'>, now: Date): Promise<number> {
-    if (!SOURCES.includes(input.source))
+    if (!REPORT_SOURCES.includes(input.source))
       throw invalid(`source: "${String(input.source)}" is not a report source`);
     if (typeof input.reason !== 'string') throw invalid('reason: must be a string');
     if (!Number.isSafeInteger(input.size) || input.size < 0) throw invalid('size: must be a byte count');
@@ -693,6 +705,33 @@ class SqliteStore implements Store {
           return clipped.length > 0 ? { key, count: row.count, clipped: true } : row;
         }),
     );
+  }
+
+  // ---- DMARC aggregate reports (sqlite-dmarc.ts) ----
+
+  saveDmarcReport(input: NewDmarcReport, now: Date): Promise<{ id: number; created: boolean }> {
+    return this.dmarc.saveDmarcReport(input, now);
+  }
+  listDmarcReports(filter?: DmarcReportFilter): Promise<Page<DmarcReportSummary>> {
+    return this.dmarc.listDmarcReports(filter);
+  }
+  getDmarcReport(id: number): Promise<StoredDmarcReport | undefined> {
+    return this.dmarc.getDmarcReport(id);
+  }
+  deleteDmarcReports(ids: number[]): Promise<number[]> {
+    return this.dmarc.deleteDmarcReports(ids);
+  }
+  dmarcDailyCounts(domain: string, since: string, until: string): Promise<DmarcDailyCounts[]> {
+    return this.dmarc.dmarcDailyCounts(domain, since, until);
+  }
+  dmarcSources(filter: DmarcSourceFilter): Promise<Page<DmarcSourceRow>> {
+    return this.dmarc.dmarcSources(filter);
+  }
+  getPtrNames(ips: string[]): Promise<Map<string, { name: string; at: string }>> {
+    return this.dmarc.getPtrNames(ips);
+  }
+  setPtrName(ip: string, name: string, now: Date): Promise<void> {
+    return this.dmarc.setPtrName(ip, name, now);
   }
 
   // ---- policy fetch log ----
@@ -1533,7 +1572,7 @@ function summaryFromRow(row: Omit<SummaryRow, 'start_ms'>, listView = false): St
  */
 function checkNewReport(input: NewReport): { startMs: number; successful: number; failed: number } {
   if (typeof input !== 'object' || input === null) throw invalid('report: must be an object');
-  if (!SOURCES.includes(input.source))
+  if (!REPORT_SOURCES.includes(input.source))
     throw invalid(`source: "${String(input.source)}" is not a report source`);
   if (!DKIM_VERDICTS.includes(input.dkim))
     throw invalid(`dkim: "${String(input.dkim)}" is not a DKIM verdict`);
@@ -1581,38 +1620,6 @@ function wholeNumber(value: unknown, field: string): number {
     throw invalid(`${field}: ${describeValue(value)} is not a whole number of sessions`);
   }
   return value;
-}
-
-const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
-const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(Z|[+-]\d{2}:\d{2})?$/i;
-
-/**
- * A since/until bound as epoch milliseconds (undefined when not given). ISO dates or timestamps;
- * a timestamp without a zone is UTC; a date as `until` means the end of that day.
- */
-function timeBound(value: string | undefined, field: string, isUntil: boolean): number | undefined {
-  if (value === undefined) return undefined;
-  let ms = Number.NaN;
-  if (typeof value === 'string' && DATE_ONLY.test(value)) {
-    ms = Date.parse(`${value}T00:00:00Z`) + (isUntil ? DAY_MS : 0);
-  } else if (typeof value === 'string') {
-    const m = DATE_TIME.exec(value);
-    if (m) ms = Date.parse(m[1] ? value : `${value}Z`);
-  }
-  if (Number.isNaN(ms)) throw invalid(`${field}: ${describeValue(value)} is not an ISO date or timestamp`);
-  return ms;
-}
-
-function count(
-  value: number | undefined,
-  field: string,
-  fallback: number,
-  max = Number.MAX_SAFE_INTEGER,
-): number {
-  if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < 0)
-    throw invalid(`${field}: ${describeValue(value)} is not a whole number`);
-  return Math.min(value, max);
 }
 
 function unknownDomain(name: string): StoreError {

@@ -5,6 +5,7 @@
 // promise resolves: callers acknowledge only after `await`.
 import type { StsMode } from '../mtasts/policy.js';
 import type { TlsReport } from '../tlsrpt/report.js';
+import type { DmarcStore } from './dmarc-types.js';
 import type { MonitorStore } from './monitor-types.js';
 
 export interface DomainSettings {
@@ -214,7 +215,7 @@ export class StoreError extends Error {
   }
 }
 
-export interface Store extends MonitorStore {
+export interface Store extends MonitorStore, DmarcStore {
   listDomains(): Promise<Domain[]>;
   getDomain(name: string): Promise<Domain | undefined>;
   /** Creates the domain with a first policy version (throws STORE_DOMAIN_EXISTS). */

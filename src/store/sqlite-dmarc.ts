@@ -1,0 +1,395 @@
+// The SQLite store's DMARC aggregate reports (RFC 7489 Appendix C, RFC 9990; issue 15), beside TLS-RPT's
+// in sqlite.ts and sharing its connection: tables dmarc_reports, dmarc_rows and ptr_names (migration 5).
+//
+// A report is one IMMEDIATE transaction with its rows; the same report (organization + report id +
+// policy domain) is stored once: INSERT ... ON CONFLICT DO NOTHING on a unique index, so two writers
+// racing with the same report (two serve processes, a mailbox and an import) end with one row and the
+// second is told `created: false`. A report belongs to the instant its date range begins (as TLS-RPT's
+// start, see sqlite.ts): the daily chart, since/until and retention all use it.
+//
+// Outcomes per row, for the daily chart: DMARC pass (aligned SPF or DKIM pass, RFC 7489 §6.6.2) first;
+// a row that failed counts by what the receiver did: none = "fail" (delivered), quarantine, reject.
+import type Database from 'better-sqlite3';
+import type { DmarcReport } from '../dmarc/report.js';
+import { count, timeBound } from './bounds.js';
+import { checkNewDmarcReport } from './dmarc-rules.js';
+import type {
+  DmarcDailyCounts,
+  DmarcReportFilter,
+  DmarcReportSummary,
+  DmarcSourceFilter,
+  DmarcSourceRow,
+  DmarcStore,
+  NewDmarcReport,
+  StoredDmarcReport,
+} from './dmarc-types.js';
+import { describeValue, domainKey } from './domain-rules.js';
+import { clippedColumn, clipText, decodeCursor, encodeCursor, takePage } from './paging.js';
+import { type Page, type ReportSource, StoreError } from './types.js';
+
+const LIST_MAX = 10_000;
+/** Distinct header_from domains listed per source. */
+const HEADER_FROM_MAX = 10;
+/** IPs per getPtrNames call. */
+const PTR_LOOKUP_MAX = 1000;
+/** Longest reverse DNS name kept (RFC 1035 §2.3.4: 255 octets). */
+const PTR_NAME_MAX = 255;
+
+interface SummaryRow {
+  id: number;
+  begin_ms: number;
+  organization: string;
+  report_id: string;
+  domain: string;
+  begin_at: string;
+  end_at: string;
+  messages: number;
+  passed: number;
+  rows: number;
+  source: string;
+  received_at: string;
+}
+
+interface ReportRow extends SummaryRow {
+  submitter: string | null;
+  warnings: string;
+  report_json: string;
+}
+
+const SUMMARY_COLUMNS = `id, begin_ms, ${clippedColumn('organization')} AS organization,
+  ${clippedColumn('report_id')} AS report_id, ${clippedColumn('domain')} AS domain, begin_at, end_at,
+  messages, passed, rows, source, received_at`;
+
+/** Runs a database step, turning SQLite failures into StoreError (SqliteStore's `use`). */
+export type StoreStep = <T>(step: () => T) => T;
+
+export class SqliteDmarcStore implements DmarcStore {
+  constructor(
+    private readonly db: Database.Database,
+    private readonly use: StoreStep,
+  ) {}
+
+  async saveDmarcReport(input: NewDmarcReport, now: Date): Promise<{ id: number; created: boolean }> {
+    const checked = checkNewDmarcReport(input);
+    const { report } = input;
+    return this.use(() =>
+      this.db
+        .transaction(() => {
+          const inserted = this.db
+            .prepare<unknown[], { id: number }>(
+              `INSERT INTO dmarc_reports (organization, report_id, domain, begin_at, end_at, begin_ms, messages,
+                 passed, rows, source, dkim, submitter, warnings, report_json, received_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (organization, report_id, domain) DO NOTHING RETURNING id`,
+            )
+            .get(
+              report.organization,
+              report.reportId,
+              checked.domain,
+              report.begin,
+              report.end,
+              checked.beginMs,
+              checked.messages,
+              checked.passed,
+              report.records.length,
+              input.source,
+              input.dkim,
+              input.submitter ?? null,
+              JSON.stringify(input.warnings),
+              JSON.stringify(report),
+              now.toISOString(),
+            );
+          if (!inserted) {
+            const id = this.db
+              .prepare<[string, string, string], number>(
+                'SELECT id FROM dmarc_reports WHERE organization = ? AND report_id = ? AND domain = ?',
+              )
+              .pluck()
+              .get(report.organization, report.reportId, checked.domain)!;
+            return { id, created: false };
+          }
+          this.insertRows(inserted.id, report, checked.domain, checked.beginMs);
+          return { id: inserted.id, created: true };
+        })
+        .immediate(),
+    );
+  }
+
+  private insertRows(reportId: number, report: DmarcReport, domain: string, beginMs: number): void {
+    const beginDay = new Date(beginMs).toISOString().slice(0, 10);
+    const insert = this.db.prepare(
+      `INSERT INTO dmarc_rows (report, domain, begin_ms, begin_day, organization, source_ip, count,
+         disposition, dkim, spf, header_from)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    for (const row of report.records) {
+      insert.run(
+        reportId,
+        domain,
+        beginMs,
+        beginDay,
+        report.organization,
+        row.sourceIp,
+        row.count,
+        row.disposition,
+        row.dkim,
+        row.spf,
+        row.headerFrom === '' ? '' : domainKey(row.headerFrom),
+      );
+    }
+  }
+
+  async listDmarcReports(filter: DmarcReportFilter = {}): Promise<Page<DmarcReportSummary>> {
+    const where: string[] = ['begin_ms >= ?', 'begin_ms < ?'];
+    const params: unknown[] = [
+      timeBound(filter.since, 'since', false) ?? Number.MIN_SAFE_INTEGER,
+      timeBound(filter.until, 'until', true) ?? Number.MAX_SAFE_INTEGER,
+    ];
+    if (filter.domain !== undefined) {
+      where.push('domain = ?');
+      params.push(filter.domain === '' ? '' : domainKey(filter.domain));
+    }
+    if (filter.organization !== undefined) {
+      where.push('organization = ?');
+      params.push(text(filter.organization, 'organization'));
+    }
+    const rowFilters: string[] = [];
+    if (filter.sourceIp !== undefined) {
+      rowFilters.push('source_ip = ?');
+      params.push(text(filter.sourceIp, 'sourceIp'));
+    }
+    if (filter.disposition !== undefined) {
+      if (!['none', 'quarantine', 'reject'].includes(filter.disposition)) {
+        throw invalid(`disposition: ${describeValue(filter.disposition)} is not none, quarantine or reject`);
+      }
+      rowFilters.push('disposition = ?');
+      params.push(filter.disposition);
+    }
+    if (rowFilters.length > 0) {
+      where.push(`id IN (SELECT report FROM dmarc_rows WHERE ${rowFilters.join(' AND ')})`);
+    }
+    const limit = count(filter.limit, 'limit', 100, LIST_MAX);
+    const after = filter.cursor === undefined ? undefined : decodeCursor('dmarcReports', filter.cursor);
+    const pageWhere = after ? [...where, '(begin_ms, id) < (?, ?)'] : where;
+    const pageParams = after ? [...params, ...after] : params;
+    return this.use(() =>
+      this.db.transaction(() => {
+        const total = this.db
+          .prepare<unknown[], number>(`SELECT count(*) FROM dmarc_reports WHERE ${where.join(' AND ')}`)
+          .pluck()
+          .get(...params)!;
+        const rows = this.db
+          .prepare<unknown[], SummaryRow>(
+            `SELECT ${SUMMARY_COLUMNS} FROM dmarc_reports WHERE ${pageWhere.join(' AND ')}
+             ORDER BY begin_ms DESC, id DESC LIMIT ?`,
+          )
+          .all(...pageParams, limit + 1);
+        const items = rows.slice(0, limit).map((row) => summaryFromRow(row, true));
+        return takePage(items, {
+          more: rows.length > limit,
+          total,
+          cursorOf: (i) => encodeCursor('dmarcReports', [rows[i]!.begin_ms, rows[i]!.id]),
+        });
+      })(),
+    );
+  }
+
+  async getDmarcReport(id: number): Promise<StoredDmarcReport | undefined> {
+    if (!Number.isSafeInteger(id)) return undefined;
+    return this.use(() => {
+      const row = this.db
+        .prepare<[number], ReportRow>(
+          `SELECT id, begin_ms, organization, report_id, domain, begin_at, end_at, messages, passed, rows,
+             source, received_at, submitter, warnings, report_json
+           FROM dmarc_reports WHERE id = ?`,
+        )
+        .get(id);
+      if (!row) return undefined;
+      const stored: StoredDmarcReport = {
+        ...summaryFromRow(row),
+        report: JSON.parse(row.report_json) as DmarcReport,
+        warnings: JSON.parse(row.warnings) as string[],
+      };
+      if (row.submitter !== null) stored.submitter = row.submitter;
+      return stored;
+    });
+  }
+
+  async deleteDmarcReports(ids: number[]): Promise<number[]> {
+    if (!Array.isArray(ids) || ids.some((id) => !Number.isSafeInteger(id))) {
+      throw invalid('id: report ids must be whole numbers');
+    }
+    const unique = [...new Set(ids)];
+    return this.use(() =>
+      this.db
+        .transaction(() => {
+          // dmarc_rows go with the report (ON DELETE CASCADE).
+          const remove = this.db
+            .prepare<[number], number>('DELETE FROM dmarc_reports WHERE id = ? RETURNING id')
+            .pluck();
+          return unique.filter((id) => remove.get(id) !== undefined);
+        })
+        .immediate(),
+    );
+  }
+
+  async dmarcDailyCounts(domain: string, since: string, until: string): Promise<DmarcDailyCounts[]> {
+    const from = timeBound(since, 'since', false) ?? Number.MIN_SAFE_INTEGER;
+    const to = timeBound(until, 'until', true) ?? Number.MAX_SAFE_INTEGER;
+    return this.use(() =>
+      this.db
+        .prepare<[string, number, number], DmarcDailyCounts>(
+          `SELECT begin_day AS day,
+             sum(CASE WHEN ${PASS} THEN count ELSE 0 END) AS pass,
+             sum(CASE WHEN NOT ${PASS} AND disposition = 'none' THEN count ELSE 0 END) AS fail,
+             sum(CASE WHEN NOT ${PASS} AND disposition = 'quarantine' THEN count ELSE 0 END) AS quarantined,
+             sum(CASE WHEN NOT ${PASS} AND disposition = 'reject' THEN count ELSE 0 END) AS rejected
+           FROM dmarc_rows WHERE domain = ? AND begin_ms >= ? AND begin_ms < ?
+           GROUP BY begin_day ORDER BY begin_day`,
+        )
+        .all(domainKey(domain), from, to),
+    );
+  }
+
+  async dmarcSources(filter: DmarcSourceFilter): Promise<Page<DmarcSourceRow>> {
+    if (typeof filter?.domain !== 'string') throw invalid('domain: must be a string');
+    if (filter.verdict !== undefined && filter.verdict !== 'pass' && filter.verdict !== 'fail') {
+      throw invalid(`verdict: ${describeValue(filter.verdict)} is not pass or fail`);
+    }
+    const params: unknown[] = [
+      domainKey(filter.domain),
+      timeBound(filter.since, 'since', false) ?? Number.MIN_SAFE_INTEGER,
+      timeBound(filter.until, 'until', true) ?? Number.MAX_SAFE_INTEGER,
+    ];
+    // The rows that count, for table alias `t`.
+    const matchingIn = (t: string) => {
+      const where = [`${t}.domain = ?`, `${t}.begin_ms >= ?`, `${t}.begin_ms < ?`];
+      const pass = `(${t}.spf = 'pass' OR ${t}.dkim = 'pass')`;
+      if (filter.verdict !== undefined) where.push(filter.verdict === 'pass' ? pass : `NOT ${pass}`);
+      return where.join(' AND ');
+    };
+    const limit = count(filter.limit, 'limit', 100, LIST_MAX);
+    const after = filter.cursor === undefined ? undefined : decodeCursor('dmarcSources', filter.cursor);
+    // Ranked by messages (desc), then IP: the cursor is the last (messages, IP) seen.
+    const having = after ? 'HAVING messages < ? OR (messages = ? AND source_ip > ?)' : '';
+    const havingParams = after ? [after[0], after[0], after[1]] : [];
+    return this.use(() =>
+      this.db.transaction(() => {
+        const total = this.db
+          .prepare<unknown[], number>(
+            `SELECT count(DISTINCT source_ip) FROM dmarc_rows g WHERE ${matchingIn('g')}`,
+          )
+          .pluck()
+          .get(...params)!;
+        const rows = this.db
+          .prepare<unknown[], SourceRow>(
+            `SELECT source_ip, sum(count) AS messages,
+               sum(CASE WHEN spf = 'pass' THEN count ELSE 0 END) AS spf_aligned,
+               sum(CASE WHEN dkim = 'pass' THEN count ELSE 0 END) AS dkim_aligned,
+               sum(CASE WHEN ${PASS} THEN count ELSE 0 END) AS dmarc_pass,
+               (SELECT json_group_array(h) FROM (SELECT DISTINCT ${clippedColumn('header_from')} AS h
+                  FROM dmarc_rows x WHERE x.source_ip = g.source_ip AND ${matchingIn('x')}
+                  ORDER BY h LIMIT ${HEADER_FROM_MAX})) AS header_from,
+               (SELECT name FROM ptr_names p WHERE p.ip = g.source_ip AND name <> '') AS ptr
+             FROM dmarc_rows g WHERE ${matchingIn('g')}
+             GROUP BY source_ip ${having} ORDER BY messages DESC, source_ip LIMIT ?`,
+          )
+          .all(...params, ...params, ...havingParams, limit + 1);
+        const items = rows.slice(0, limit).map(sourceFromRow);
+        return takePage(items, {
+          more: rows.length > limit,
+          total,
+          cursorOf: (i) => encodeCursor('dmarcSources', [rows[i]!.messages, rows[i]!.source_ip]),
+        });
+      })(),
+    );
+  }
+
+  async getPtrNames(ips: string[]): Promise<Map<string, { name: string; at: string }>> {
+    if (!Array.isArray(ips) || ips.some((ip) => typeof ip !== 'string')) {
+      throw invalid('ips: must be a list of strings');
+    }
+    if (ips.length > PTR_LOOKUP_MAX) throw invalid(`ips: at most ${PTR_LOOKUP_MAX} at once`);
+    return this.use(() => {
+      const found = new Map<string, { name: string; at: string }>();
+      const read = this.db.prepare<[string], { name: string; at: string }>(
+        'SELECT name, at FROM ptr_names WHERE ip = ?',
+      );
+      for (const ip of new Set(ips)) {
+        const row = read.get(ip);
+        if (row) found.set(ip, { name: row.name, at: row.at });
+      }
+      return found;
+    });
+  }
+
+  async setPtrName(ip: string, name: string, now: Date): Promise<void> {
+    if (typeof ip !== 'string' || ip === '') throw invalid('ip: must be an address');
+    if (typeof name !== 'string' || name.length > PTR_NAME_MAX) {
+      throw invalid(`name: must be a host name of at most ${PTR_NAME_MAX} characters ('' for none)`);
+    }
+    this.use(() =>
+      this.db
+        .prepare(
+          `INSERT INTO ptr_names (ip, name, at) VALUES (?, ?, ?)
+           ON CONFLICT (ip) DO UPDATE SET name = excluded.name, at = excluded.at`,
+        )
+        .run(ip, name, now.toISOString()),
+    );
+  }
+}
+
+/** A row's DMARC pass: aligned SPF or aligned DKIM pass (RFC 7489 §6.6.2). */
+const PASS = "(spf = 'pass' OR dkim = 'pass')";
+
+interface SourceRow {
+  source_ip: string;
+  messages: number;
+  spf_aligned: number;
+  dkim_aligned: number;
+  dmarc_pass: number;
+  header_from: string;
+  ptr: string | null;
+}
+
+function sourceFromRow(row: SourceRow): DmarcSourceRow {
+  const out: DmarcSourceRow = {
+    sourceIp: row.source_ip,
+    messages: row.messages,
+    spfAligned: row.spf_aligned,
+    dkimAligned: row.dkim_aligned,
+    dmarcPass: row.dmarc_pass,
+    headerFrom: (JSON.parse(row.header_from) as string[]).map((h) => clipText(h, 'headerFrom', [])),
+  };
+  if (row.ptr !== null) out.ptr = row.ptr;
+  return out;
+}
+
+function summaryFromRow(row: SummaryRow, listView = false): DmarcReportSummary {
+  const clipped: string[] = [];
+  const field = (value: string, name: string) => (listView ? clipText(value, name, clipped) : value);
+  const summary: DmarcReportSummary = {
+    id: row.id,
+    organization: field(row.organization, 'organization'),
+    reportId: field(row.report_id, 'reportId'),
+    domain: field(row.domain, 'domain'),
+    begin: row.begin_at,
+    end: row.end_at,
+    messages: row.messages,
+    passed: row.passed,
+    rows: row.rows,
+    source: row.source as ReportSource,
+    receivedAt: row.received_at,
+  };
+  if (clipped.length > 0) summary.clipped = clipped;
+  return summary;
+}
+
+function text(value: unknown, field: string): string {
+  if (typeof value !== 'string') throw invalid(`${field}: must be a string`);
+  return value;
+}
+
+function invalid(message: string): StoreError {
+  return new StoreError('STORE_INVALID', message);
+}
