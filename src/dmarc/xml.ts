@@ -1,0 +1,548 @@
+// One DMARC aggregate report from its XML text: RFC 7489 Appendix C (the schema) and RFC 9990 (the
+// DMARCbis aggregate format, namespace urn:ietf:params:xml:ns:dmarc-2.0), read into report.ts's types.
+//
+// Hostile input is refused before the XML parser builds anything: a DOCTYPE or entity declaration
+// (billion laughs, XXE) and any text, attribute or CDATA run longer than MAX_XML_TEXT (a 10 MB value)
+// by one pass over the text, and more than DMARC_REPORT_CAPS.records <record> elements by counting their
+// start tags. fast-xml-parser (well kept, no native code) then reads the well-formed XML; with the DTD
+// refused it only ever expands the five predefined entities and character references.
+//
+// Real reporters' quirks are read with a warning, as parsedmarc reads them: text outside <feedback>
+// (an unclosed <xs:schema> wrapper), unknown elements (ignored), stray text between elements, an empty
+// <reason>, an empty org_name, RFC 9990's disposition "pass". Enumerated values are compared exactly
+// (RFC 7489 Appendix C spells them in lower case): "Pass" or "None" is refused, as parsedmarc refuses
+// its aggregate_invalid sample — a reporter that writes them cannot be trusted to mean the same thing.
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { type Problem, problem } from '../common/errors.js';
+import { shown } from '../common/text.js';
+import { DmarcError, type DmarcErrorCode } from './error.js';
+import type { DmarcAlignment, DmarcPolicy } from './record.js';
+import type {
+  DmarcDisposition,
+  DmarcDkimResult,
+  DmarcPolicyPublished,
+  DmarcReason,
+  DmarcRecordRow,
+  DmarcReport,
+  DmarcSpfResult,
+  DmarcVerdict,
+} from './report.js';
+
+/** The caps on report content: over a "refused" cap the report is refused, over a "clipped" one cut. */
+export const DMARC_REPORT_CAPS = {
+  /** org_name, report_id: refused over (as TLS-RPT's organization-name, report-id). */
+  identity: 256,
+  /** domain names (policy, header_from, envelope_*, auth_results domains; RFC 1035 §2.3.4): refused over. */
+  hostName: 253,
+  /** source_ip: refused over. */
+  address: 45,
+  /** Enumerated values and result / reason types, DKIM selectors: refused over. */
+  typeName: 64,
+  /** email, reason comments, fo: clipped over. */
+  freeText: 1024,
+  /** <record> elements per report: refused over (a real report of a big sender has a few thousand). */
+  records: 10_000,
+  /** auth_results dkim / spf entries and reasons per record: refused over. */
+  listEntries: 100,
+  /** Warnings listed; the rest are counted in one more. */
+  problems: 100,
+} as const;
+
+/** The longest run of text, attribute value or CDATA the XML may hold: refused before parsing. */
+export const MAX_XML_TEXT = 65_536;
+
+// RFC 7489 Appendix C: DispositionType, DMARCResultType; §6.3 p, adkim/aspf.
+const DISPOSITIONS: readonly string[] = ['none', 'quarantine', 'reject'];
+const VERDICTS: readonly string[] = ['pass', 'fail'];
+const POLICIES: readonly string[] = ['none', 'quarantine', 'reject'];
+const ALIGNMENTS: readonly string[] = ['r', 's'];
+
+// Elements that may repeat: fast-xml-parser gives them as arrays even when there is one.
+const REPEATED = new Set([
+  'feedback.record',
+  'feedback.record.auth_results.dkim',
+  'feedback.record.auth_results.spf',
+  'feedback.record.row.policy_evaluated.reason',
+]);
+
+const parser = new XMLParser({
+  ignoreAttributes: true,
+  removeNSPrefix: true,
+  parseTagValue: false,
+  trimValues: true,
+  ignoreDeclaration: true,
+  ignorePiTags: true,
+  processEntities: true,
+  htmlEntities: false,
+  isArray: (_name, jpath) => REPEATED.has(String(jpath)),
+});
+
+type Node = Record<string, unknown>;
+
+/** Reading one report: its warnings, deduplicated and capped. */
+class Reader {
+  readonly warnings: Problem[] = [];
+  private readonly seen = new Set<string>();
+  private dropped = 0;
+
+  warn(code: string, message: string, where?: string): void {
+    const key = `${code}\0${message}`;
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    if (this.warnings.length < DMARC_REPORT_CAPS.problems)
+      this.warnings.push(problem('warning', code, message, where));
+    else this.dropped++;
+  }
+
+  finish(): Problem[] {
+    if (this.dropped > 0) {
+      this.warnings.push(
+        problem('note', 'DMARC_REPORT_MORE_WARNINGS', `${this.dropped} more warnings not listed`),
+      );
+    }
+    return this.warnings;
+  }
+}
+
+function fail(code: DmarcErrorCode, message: string, where?: string): never {
+  throw new DmarcError(code, message, where === undefined ? {} : { where });
+}
+
+/** Read the report in `text` (the decoded XML). Throws DmarcError; quirks come back as warnings. */
+export function reportFromXml(text: string): { report: DmarcReport; warnings: Problem[] } {
+  const reader = new Reader();
+  prescanXml(text);
+  const body = feedbackElement(text, reader);
+  const invalid = XMLValidator.validate(body);
+  if (invalid !== true) {
+    const { msg, line, col } = invalid.err;
+    fail('DMARC_REPORT_BAD_XML', `not well-formed XML: ${msg}`, `line ${line}, column ${col}`);
+  }
+  let doc: Node;
+  try {
+    doc = parser.parse(body) as Node;
+  } catch (err) {
+    fail('DMARC_REPORT_BAD_XML', `not well-formed XML: ${(err as Error)?.message ?? String(err)}`);
+  }
+  const feedback = doc.feedback;
+  if (!isNode(feedback)) fail('DMARC_REPORT_NOT_A_REPORT', 'the XML has no <feedback> root element');
+  return { report: readFeedback(feedback, reader), warnings: reader.finish() };
+}
+
+/**
+ * One pass over the XML text before parsing: refuse a DTD or entity declaration, any run of text,
+ * tag (attribute values) or CDATA longer than MAX_XML_TEXT, and more <record> elements than the cap.
+ */
+export function prescanXml(text: string): void {
+  const declaration = /<!(DOCTYPE|ENTITY|ELEMENT|ATTLIST)/i.exec(text);
+  if (declaration) {
+    fail(
+      'DMARC_REPORT_DTD',
+      `the XML holds a <!${declaration[1]!.toUpperCase()}> declaration; DTDs and entities are refused (no XXE, no entity expansion)`,
+      `offset ${declaration.index}`,
+    );
+  }
+  let runStart = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x3c /* < */ && text.startsWith('<![CDATA[', i)) {
+      const end = text.indexOf(']]>', i);
+      if ((end < 0 ? text.length : end) - i > MAX_XML_TEXT) tooLong(i);
+      i = end < 0 ? text.length : end + 2;
+      runStart = i + 1;
+    } else if (c === 0x3c || c === 0x3e /* > */) {
+      runStart = i + 1;
+    } else if (i - runStart >= MAX_XML_TEXT) {
+      tooLong(runStart);
+    }
+  }
+  let records = 0;
+  const recordTag = /<(?:[A-Za-z_][\w.-]*:)?record[\s/>]/g;
+  while (recordTag.exec(text)) {
+    if (++records > DMARC_REPORT_CAPS.records) {
+      fail(
+        'DMARC_REPORT_TOO_MANY_RECORDS',
+        `more than ${DMARC_REPORT_CAPS.records} <record> elements in one report`,
+        `offset ${recordTag.lastIndex}`,
+      );
+    }
+  }
+}
+
+function tooLong(offset: number): never {
+  fail(
+    'DMARC_REPORT_FIELD_TOO_LONG',
+    `a text, attribute or CDATA run longer than ${MAX_XML_TEXT} characters, more than any report value may be`,
+    `offset ${offset}`,
+  );
+}
+
+/**
+ * The <feedback> element and what it holds. Anything else around it other than the XML declaration,
+ * comments and whitespace (ikea.com's unclosed <xs:schema> wrapper) is left out with a warning.
+ */
+function feedbackElement(text: string, reader: Reader): string {
+  const start = /<(?:[A-Za-z_][\w.-]*:)?feedback[\s>]/.exec(text);
+  if (!start) fail('DMARC_REPORT_NOT_A_REPORT', 'no <feedback> element: not a DMARC aggregate report');
+  const closing = /<\/(?:[A-Za-z_][\w.-]*:)?feedback\s*>/g;
+  let end = -1;
+  for (let m = closing.exec(text); m; m = closing.exec(text)) end = m.index + m[0].length;
+  if (end < start.index) fail('DMARC_REPORT_BAD_XML', 'the <feedback> element is never closed');
+  const outside = (text.slice(0, start.index) + text.slice(end))
+    .replace(/<\?xml[^>]*\?>/g, '')
+    .replace(/<!--[\s\S]*?-->/g, '')
+    .trim();
+  if (outside.length > 0) {
+    reader.warn('DMARC_REPORT_OUTSIDE_FEEDBACK', `text outside <feedback> ignored: "${shown(outside, 60)}"`);
+  }
+  return text.slice(start.index, end);
+}
+
+function isNode(value: unknown): value is Node {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+// ---- the elements of RFC 7489 Appendix C ----
+
+const KNOWN: Record<string, readonly string[]> = {
+  feedback: ['version', 'report_metadata', 'policy_published', 'record', 'extension'],
+  report_metadata: [
+    'org_name',
+    'email',
+    'extra_contact_info',
+    'report_id',
+    'date_range',
+    'error',
+    'generator',
+  ],
+  date_range: ['begin', 'end'],
+  policy_published: ['domain', 'adkim', 'aspf', 'p', 'sp', 'pct', 'fo', 'np', 'testing', 'discovery_method'],
+  record: ['row', 'identifiers', 'auth_results'],
+  row: ['source_ip', 'count', 'policy_evaluated'],
+  policy_evaluated: ['disposition', 'dkim', 'spf', 'reason'],
+  reason: ['type', 'comment'],
+  identifiers: ['header_from', 'envelope_from', 'envelope_to'],
+  auth_results: ['dkim', 'spf'],
+  dkim: ['domain', 'selector', 'result', 'human_result'],
+  spf: ['domain', 'scope', 'result', 'human_result'],
+};
+
+/** The element `name` of `parent` as a node (an element with children); `{}` when it is absent or empty. */
+function child(parent: Node, name: string, where: string, reader: Reader): Node {
+  const value = parent[name];
+  if (value === undefined || value === '') return {};
+  if (!isNode(value)) {
+    reader.warn('DMARC_REPORT_UNEXPECTED_TEXT', `<${name}> holds text where elements belong; ignored`, where);
+    return {};
+  }
+  checkKnown(value, name, `${where}/${name}`, reader);
+  return value;
+}
+
+/** Unknown elements and stray text inside `node` are ignored, with a warning naming them. */
+function checkKnown(node: Node, name: string, where: string, reader: Reader): void {
+  const known = KNOWN[name] ?? [];
+  for (const key of Object.keys(node)) {
+    if (key === '#text') {
+      reader.warn(
+        'DMARC_REPORT_STRAY_TEXT',
+        `stray text inside <${name}> ignored: "${shown(String(node[key]), 40)}"`,
+        where,
+      );
+    } else if (!known.includes(key)) {
+      reader.warn(
+        'DMARC_REPORT_UNKNOWN_ELEMENT',
+        `unknown element <${shown(key, 64)}> inside <${name}> ignored`,
+        where,
+      );
+    }
+  }
+}
+
+/** The text of the element `name` of `parent`, trimmed; undefined when absent or empty. */
+function text(parent: Node, name: string, where: string, reader: Reader): string | undefined {
+  let value = parent[name];
+  if (Array.isArray(value)) {
+    reader.warn(
+      'DMARC_REPORT_REPEATED_ELEMENT',
+      `<${name}> appears more than once; the first is used`,
+      where,
+    );
+    value = value[0];
+  }
+  if (isNode(value)) {
+    // Mixed content: an element holding text and elements (a comment-like child, unknown markup).
+    reader.warn(
+      'DMARC_REPORT_UNEXPECTED_ELEMENT',
+      `<${name}> holds elements where text belongs; its text is used`,
+      where,
+    );
+    value = value['#text'];
+  }
+  if (value === undefined || value === null) return undefined;
+  const s = String(value).trim();
+  return s === '' ? undefined : s;
+}
+
+function required(parent: Node, name: string, where: string, reader: Reader): string {
+  const value = text(parent, name, where, reader);
+  if (value === undefined) fail('DMARC_REPORT_MISSING_FIELD', `<${name}> is missing or empty`, where);
+  return value;
+}
+
+function capped(value: string, max: number, name: string, where: string): string {
+  if (value.length > max) {
+    fail('DMARC_REPORT_FIELD_TOO_LONG', `<${name}> is ${value.length} characters, more than ${max}`, where);
+  }
+  return value;
+}
+
+function clipped(value: string | undefined, name: string, where: string, reader: Reader): string | undefined {
+  if (value === undefined || value.length <= DMARC_REPORT_CAPS.freeText) return value;
+  reader.warn('DMARC_REPORT_CLIPPED', `<${name}> cut to ${DMARC_REPORT_CAPS.freeText} characters`, where);
+  return value.slice(0, DMARC_REPORT_CAPS.freeText);
+}
+
+function oneOf<T extends string>(value: string, allowed: readonly string[], name: string, where: string): T {
+  if (!allowed.includes(value)) {
+    fail(
+      'DMARC_REPORT_BAD_VALUE',
+      `<${name}> is "${shown(value, 40)}", not one of ${allowed.join(', ')} (RFC 7489 Appendix C)`,
+      where,
+    );
+  }
+  return value as T;
+}
+
+function list(value: unknown, name: string, where: string): Node[] {
+  const items = Array.isArray(value) ? value : value === undefined || value === '' ? [] : [value];
+  if (items.length > DMARC_REPORT_CAPS.listEntries) {
+    fail('DMARC_REPORT_BAD_VALUE', `more than ${DMARC_REPORT_CAPS.listEntries} <${name}> entries`, where);
+  }
+  return items.map((item) => (isNode(item) ? item : {}));
+}
+
+/** Unix seconds (RFC 7489 Appendix C: xs:integer; some reporters add a fraction) as an ISO timestamp. */
+function timestamp(parent: Node, name: string, where: string, reader: Reader): string {
+  const value = required(parent, name, where, reader);
+  const seconds = /^\d{1,12}(\.\d*)?$/.test(value) ? Math.floor(Number(value)) : Number.NaN;
+  if (!(seconds <= 253402300799)) {
+    fail('DMARC_REPORT_BAD_VALUE', `<${name}> is "${shown(value, 40)}", not Unix seconds`, where);
+  }
+  return new Date(seconds * 1000).toISOString();
+}
+
+function readFeedback(feedback: Node, reader: Reader): DmarcReport {
+  checkKnown(feedback, 'feedback', 'feedback', reader);
+  const metaWhere = 'report_metadata';
+  const meta = child(feedback, 'report_metadata', 'feedback', reader);
+  const organization = capped(
+    text(meta, 'org_name', metaWhere, reader) ?? '',
+    DMARC_REPORT_CAPS.identity,
+    'org_name',
+    metaWhere,
+  );
+  if (organization === '')
+    reader.warn('DMARC_REPORT_EMPTY_FIELD', '<org_name> is missing or empty', metaWhere);
+  const reportId = capped(
+    required(meta, 'report_id', metaWhere, reader),
+    DMARC_REPORT_CAPS.identity,
+    'report_id',
+    metaWhere,
+  );
+  const email = clipped(text(meta, 'email', metaWhere, reader), 'email', metaWhere, reader);
+  const rangeWhere = `${metaWhere}/date_range`;
+  const range = child(meta, 'date_range', metaWhere, reader);
+  const begin = timestamp(range, 'begin', rangeWhere, reader);
+  const end = timestamp(range, 'end', rangeWhere, reader);
+  if (end < begin)
+    reader.warn(
+      'DMARC_REPORT_BAD_RANGE',
+      `the date range ends (${end}) before it begins (${begin})`,
+      rangeWhere,
+    );
+
+  const policyPublished = readPolicy(child(feedback, 'policy_published', 'feedback', reader), reader);
+  const recordNodes = Array.isArray(feedback.record) ? feedback.record : [];
+  if (recordNodes.length === 0)
+    reader.warn('DMARC_REPORT_NO_RECORDS', 'the report has no <record>', 'feedback');
+  const records = recordNodes.map((node, i) =>
+    readRecord(isNode(node) ? node : {}, `record ${i + 1}`, reader),
+  );
+  return {
+    kind: 'dmarc',
+    organization,
+    reportId,
+    ...(email === undefined ? {} : { email }),
+    begin,
+    end,
+    domain: policyPublished.domain,
+    policyPublished,
+    records,
+  };
+}
+
+function readPolicy(node: Node, reader: Reader): DmarcPolicyPublished {
+  const where = 'policy_published';
+  const domain = capped(required(node, 'domain', where, reader), DMARC_REPORT_CAPS.hostName, 'domain', where);
+  const policy: DmarcPolicyPublished = {
+    domain,
+    p: oneOf<DmarcPolicy>(required(node, 'p', where, reader), POLICIES, 'p', where),
+  };
+  for (const name of ['sp', 'np'] as const) {
+    const value = optionalEnum<DmarcPolicy>(node, name, POLICIES, where, reader);
+    if (value !== undefined) policy[name] = value;
+  }
+  for (const name of ['adkim', 'aspf'] as const) {
+    const value = optionalEnum<DmarcAlignment>(node, name, ALIGNMENTS, where, reader);
+    if (value !== undefined) policy[name] = value;
+  }
+  const pct = text(node, 'pct', where, reader);
+  if (pct !== undefined) {
+    // RFC 7489 §6.3: pct is an integer 0..100.
+    if (/^\d{1,3}$/.test(pct) && Number(pct) <= 100) policy.pct = Number(pct);
+    else reader.warn('DMARC_REPORT_BAD_PCT', `<pct> is "${shown(pct, 40)}", not 0..100; left out`, where);
+  }
+  const fo = clipped(text(node, 'fo', where, reader), 'fo', where, reader);
+  if (fo !== undefined) policy.fo = fo;
+  return policy;
+}
+
+/** An optional policy value that is not one of `allowed` is left out with a warning. */
+function optionalEnum<T extends string>(
+  node: Node,
+  name: string,
+  allowed: readonly string[],
+  where: string,
+  reader: Reader,
+): T | undefined {
+  const value = text(node, name, where, reader);
+  if (value === undefined) return undefined;
+  if (allowed.includes(value)) return value as T;
+  reader.warn(
+    'DMARC_REPORT_BAD_POLICY_VALUE',
+    `<${name}> is "${shown(value, 40)}", not one of ${allowed.join(', ')}; left out`,
+    where,
+  );
+  return undefined;
+}
+
+function readRecord(node: Node, where: string, reader: Reader): DmarcRecordRow {
+  checkKnown(node, 'record', where, reader);
+  const row = child(node, 'row', where, reader);
+  const rowWhere = `${where}/row`;
+  const sourceIp = capped(
+    required(row, 'source_ip', rowWhere, reader),
+    DMARC_REPORT_CAPS.address,
+    'source_ip',
+    rowWhere,
+  );
+  const countText = required(row, 'count', rowWhere, reader);
+  if (!/^\d{1,15}$/.test(countText)) {
+    fail('DMARC_REPORT_BAD_VALUE', `<count> is "${shown(countText, 40)}", not a whole number`, rowWhere);
+  }
+  const evalWhere = `${rowWhere}/policy_evaluated`;
+  const evaluated = child(row, 'policy_evaluated', rowWhere, reader);
+  let dispositionText = required(evaluated, 'disposition', evalWhere, reader);
+  if (dispositionText === 'pass') {
+    // RFC 9990 adds "pass" (the message passed DMARC, so no policy was applied): that is "none" here.
+    reader.warn(
+      'DMARC_REPORT_DISPOSITION_PASS',
+      'disposition "pass" (RFC 9990) is read as "none"',
+      evalWhere,
+    );
+    dispositionText = 'none';
+  }
+  const disposition = oneOf<DmarcDisposition>(dispositionText, DISPOSITIONS, 'disposition', evalWhere);
+  const dkim = oneOf<DmarcVerdict>(
+    required(evaluated, 'dkim', evalWhere, reader),
+    VERDICTS,
+    'dkim',
+    evalWhere,
+  );
+  const spf = oneOf<DmarcVerdict>(required(evaluated, 'spf', evalWhere, reader), VERDICTS, 'spf', evalWhere);
+  const reasons: DmarcReason[] = [];
+  for (const reason of list(evaluated.reason, 'reason', evalWhere)) {
+    checkKnown(reason, 'reason', evalWhere, reader);
+    const type = text(reason, 'type', evalWhere, reader);
+    const comment = clipped(text(reason, 'comment', evalWhere, reader), 'comment', evalWhere, reader);
+    if (type === undefined) {
+      reader.warn('DMARC_REPORT_EMPTY_REASON', '<reason> without a <type> ignored', evalWhere);
+      continue;
+    }
+    reasons.push({
+      type: capped(type, DMARC_REPORT_CAPS.typeName, 'type', evalWhere),
+      ...(comment === undefined ? {} : { comment }),
+    });
+  }
+
+  const idWhere = `${where}/identifiers`;
+  const identifiers = child(node, 'identifiers', where, reader);
+  const host = (name: string) => {
+    const value = text(identifiers, name, idWhere, reader);
+    return value === undefined ? undefined : capped(value, DMARC_REPORT_CAPS.hostName, name, idWhere);
+  };
+  const headerFrom = host('header_from');
+  if (headerFrom === undefined)
+    reader.warn('DMARC_REPORT_EMPTY_FIELD', '<header_from> is missing or empty', idWhere);
+  const envelopeFrom = host('envelope_from');
+  const envelopeTo = host('envelope_to');
+
+  const authWhere = `${where}/auth_results`;
+  const auth = child(node, 'auth_results', where, reader);
+  const dkimResults: DmarcDkimResult[] = list(auth.dkim, 'dkim', authWhere).map((entry) => {
+    checkKnown(entry, 'dkim', authWhere, reader);
+    const selector = text(entry, 'selector', authWhere, reader);
+    return {
+      domain: capped(
+        text(entry, 'domain', authWhere, reader) ?? '',
+        DMARC_REPORT_CAPS.hostName,
+        'domain',
+        authWhere,
+      ),
+      ...(selector === undefined
+        ? {}
+        : { selector: capped(selector, DMARC_REPORT_CAPS.typeName, 'selector', authWhere) }),
+      result: capped(
+        text(entry, 'result', authWhere, reader) ?? 'none',
+        DMARC_REPORT_CAPS.typeName,
+        'result',
+        authWhere,
+      ),
+    };
+  });
+  const spfResults: DmarcSpfResult[] = list(auth.spf, 'spf', authWhere).map((entry) => {
+    checkKnown(entry, 'spf', authWhere, reader);
+    const scope = text(entry, 'scope', authWhere, reader);
+    return {
+      domain: capped(
+        text(entry, 'domain', authWhere, reader) ?? '',
+        DMARC_REPORT_CAPS.hostName,
+        'domain',
+        authWhere,
+      ),
+      ...(scope === undefined
+        ? {}
+        : { scope: capped(scope, DMARC_REPORT_CAPS.typeName, 'scope', authWhere) }),
+      result: capped(
+        text(entry, 'result', authWhere, reader) ?? 'none',
+        DMARC_REPORT_CAPS.typeName,
+        'result',
+        authWhere,
+      ),
+    };
+  });
+  return {
+    sourceIp,
+    count: Number(countText),
+    disposition,
+    dkim,
+    spf,
+    headerFrom: headerFrom ?? '',
+    ...(envelopeFrom === undefined ? {} : { envelopeFrom }),
+    ...(envelopeTo === undefined ? {} : { envelopeTo }),
+    dkimResults,
+    spfResults,
+    reasons,
+  };
+}
