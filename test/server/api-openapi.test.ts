@@ -14,6 +14,7 @@ import { ReportDecoderPool } from '../../src/server/report-decoder.js';
 import { REPORT_DETAIL_MAX_BYTES } from '../../src/store/paging.js';
 import { eventually } from '../fixtures/serve/helpers.js';
 import { openTestApp, reportJson, type TestApp } from '../helpers/browser.js';
+import { dmarcReport } from '../helpers/dmarc.js';
 import { insertLegacyReports } from '../helpers/legacy-reports.js';
 
 const DOC_PATH = new URL('../../docs/api.md', import.meta.url);
@@ -315,6 +316,36 @@ describe('OpenAPI document', () => {
     await call('GET', '/api/reports/{id}', `/api/reports/${giant}`);
     await call('GET', '/api/rejected', '/api/rejected');
     await call('GET', '/api/rejected', '/api/rejected?cursor=nonsense');
+    // DMARC (dmarc-routes.ts): a stored report, its list, detail, per-domain views, delete.
+    const dmarc = await t.ctx.store.saveDmarcReport(
+      {
+        report: dmarcReport({
+          organization: 'Reporter D',
+          reportId: 'd-1',
+          domain: 'example.com',
+          day: '2026-05-08',
+          rows: [{ sourceIp: '192.0.2.25', count: 3 }],
+        }),
+        source: 'import',
+        dkim: 'unverified',
+        warnings: [],
+      },
+      t.clock.now,
+    );
+    const dmarcReports = '/api/dmarc/reports';
+    await call('GET', dmarcReports, `${dmarcReports}?domain=example.com&since=2026-05-01`);
+    await call('GET', dmarcReports, `${dmarcReports}?disposition=x`);
+    await call('GET', `${dmarcReports}/{id}`, `${dmarcReports}/${dmarc.id}`);
+    await call('GET', `${dmarcReports}/{id}`, `${dmarcReports}/424242`);
+    const dmarcView = '/api/domains/{name}/dmarc';
+    await call('GET', dmarcView, '/api/domains/example.com/dmarc?since=2026-05-01');
+    await call('GET', dmarcView, '/api/domains/example.com/dmarc?since=2026-05-09&until=2026-05-01');
+    await call('GET', dmarcView, '/api/domains/unknown.example/dmarc');
+    await call('GET', `${dmarcView}/sources`, '/api/domains/example.com/dmarc/sources?since=2026-05-01');
+    await call('GET', `${dmarcView}/sources`, '/api/domains/example.com/dmarc/sources?verdict=x');
+    await call('GET', `${dmarcView}/sources`, '/api/domains/unknown.example/dmarc/sources');
+    await call('DELETE', `${dmarcReports}/{id}`, `${dmarcReports}/${dmarc.id}`);
+    await call('DELETE', `${dmarcReports}/{id}`, `${dmarcReports}/${dmarc.id}`);
     await call('DELETE', '/api/reports/{id}', `/api/reports/${id}`);
     await call('DELETE', '/api/reports/{id}', `/api/reports/${id}`);
     await call('DELETE', '/api/domains/{name}', '/api/domains/example.com');

@@ -2,6 +2,7 @@
 // the document (GET /api/openapi.json, src/server/openapi.ts) is made from it.
 import { openApiDocument } from '../openapi.js';
 import { AUTH_ROUTES } from './auth-routes.js';
+import { DMARC_ROUTES } from './dmarc-routes.js';
 import { DOMAIN_ROUTES } from './domain-routes.js';
 import { MONITOR_ROUTES } from './monitor-routes.js';
 import { REPORT_ROUTES } from './report-routes.js';
@@ -20,7 +21,14 @@ const openApiRoute = defineRoute({
   body: openApiDocument(API_ROUTES) as typeof OpenApiDocument._input,
 }));
 
-const DECLARED = [openApiRoute, ...AUTH_ROUTES, ...DOMAIN_ROUTES, ...REPORT_ROUTES, ...MONITOR_ROUTES];
+const DECLARED = [
+  openApiRoute,
+  ...AUTH_ROUTES,
+  ...DOMAIN_ROUTES,
+  ...REPORT_ROUTES,
+  ...DMARC_ROUTES,
+  ...MONITOR_ROUTES,
+];
 
 export const API_ROUTES: readonly AnyRoute[] = DECLARED;
 

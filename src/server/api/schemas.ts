@@ -513,6 +513,135 @@ export const MonitorUnavailable = ApiErrorBody.extend({
 export const DecoderBusy = ApiErrorBody.extend({
   code: z.literal('INTAKE_BUSY').describe('every report decoder is busy: retry after Retry-After seconds'),
 });
+// ---- DMARC aggregate reports (issue 15): src/server/api/dmarc-routes.ts ----
+
+/** A UTC day as the range queries take it. */
+const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a UTC day YYYY-MM-DD');
+/** The longest range a day-by-day view covers (ten years: older imported reports stay reachable). */
+export const RANGE_DAYS_MAX = 3660;
+export const DayRangeQuery = z.object({
+  since: Day.optional().describe('first UTC day (inclusive); default: 29 days before until'),
+  until: Day.optional().describe('last UTC day (inclusive); default: today'),
+});
+const DmarcDispositionEnum = z.enum(['none', 'quarantine', 'reject']);
+export const DmarcReportsQuery = PageQuery.extend({
+  ...DayRangeQuery.shape,
+  domain: z.string().min(1).max(253).optional().describe('only reports about this policy domain'),
+  organization: z.string().min(1).max(256).optional().describe('only reports from this reporter'),
+  sourceIp: z.string().min(1).max(45).optional().describe('only reports with a row from this source IP'),
+  disposition: DmarcDispositionEnum.optional().describe('only reports with a row of this disposition'),
+});
+export const DmarcSourcesQuery = PageQuery.extend({
+  ...DayRangeQuery.shape,
+  verdict: z.enum(['pass', 'fail']).optional().describe('only rows with this DMARC result'),
+});
+export const DmarcReportSummary = z.object({
+  id: z.number().int(),
+  organization: z.string(),
+  reportId: z.string(),
+  domain: z.string().describe('the policy domain; "" when the report names none'),
+  begin: z.string(),
+  end: z.string(),
+  messages: z.number().int(),
+  passed: z.number().int().describe('messages that passed DMARC (aligned SPF or DKIM)'),
+  rows: z.number().int(),
+  source: Source,
+  receivedAt: z.string(),
+  clipped,
+});
+export const DmarcReportList = z.object({
+  reports: z.array(DmarcReportSummary).describe('newest begin first'),
+  ...pageFields,
+});
+const DmarcRow = z.object({
+  sourceIp: z.string(),
+  count: z.number().int(),
+  disposition: DmarcDispositionEnum,
+  dkim: z.enum(['pass', 'fail']).describe('DMARC-aligned DKIM result'),
+  spf: z.enum(['pass', 'fail']).describe('DMARC-aligned SPF result'),
+  headerFrom: z.string(),
+  envelopeFrom: z.string().optional(),
+  envelopeTo: z.string().optional(),
+  dkimResults: z.array(z.object({ domain: z.string(), selector: z.string().optional(), result: z.string() })),
+  spfResults: z.array(z.object({ domain: z.string(), scope: z.string().optional(), result: z.string() })),
+  reasons: z.array(z.object({ type: z.string(), comment: z.string().optional() })),
+});
+const DmarcPolicyName = z.enum(['none', 'quarantine', 'reject']);
+export const DmarcReport = DmarcReportSummary.omit({ clipped: true }).extend({
+  report: z
+    .object({
+      kind: z.literal('dmarc'),
+      organization: z.string(),
+      reportId: z.string(),
+      email: z.string().optional(),
+      begin: z.string(),
+      end: z.string(),
+      domain: z.string(),
+      policyPublished: z.object({
+        domain: z.string(),
+        p: DmarcPolicyName,
+        sp: DmarcPolicyName.optional(),
+        pct: z.number().optional(),
+        adkim: z.enum(['r', 's']).optional(),
+        aspf: z.enum(['r', 's']).optional(),
+        np: DmarcPolicyName.optional(),
+        fo: z.string().optional(),
+      }),
+      records: z.array(DmarcRow),
+    })
+    .describe('the aggregate report as received (RFC 7489 Appendix C, RFC 9990), in camelCase'),
+  submitter: z.string().optional(),
+  warnings: z.array(z.string()),
+});
+export const DmarcDailyCounts = z.object({
+  day: z.string().describe('UTC day YYYY-MM-DD (report begin)'),
+  pass: z.number().int().describe('DMARC pass'),
+  fail: z.number().int().describe('DMARC fail, delivered (disposition none)'),
+  quarantined: z.number().int(),
+  rejected: z.number().int(),
+});
+export const DmarcNextStep = z.object({
+  code: z.string().describe('NO_REPORTS, FIX_SOURCES, WAIT, MOVE_TO_QUARANTINE, MOVE_TO_REJECT, AT_REJECT'),
+  message: z.string(),
+  record: TxtRecord.optional().describe('the _dmarc record to publish for this step'),
+});
+export const DmarcOverview = z.object({
+  domain: z.string(),
+  since: z.string(),
+  until: z.string(),
+  daily: z.array(DmarcDailyCounts).describe('every UTC day of the range, oldest first'),
+  totals: DmarcDailyCounts.omit({ day: true }),
+  reporters: z
+    .array(z.object({ organization: z.string(), reports: z.number().int(), messages: z.number().int() }))
+    .describe('who sent reports in the range, most messages first'),
+  reportersCut: z.boolean().describe('true when the range holds more reports than the reporters table reads'),
+  policy: z
+    .string()
+    .optional()
+    .describe('the p= of the newest report in the range (what receivers saw published)'),
+  nextStep: DmarcNextStep,
+});
+export const DmarcSource = z.object({
+  sourceIp: z.string(),
+  messages: z.number().int(),
+  spfAligned: z.number().int(),
+  dkimAligned: z.number().int(),
+  dmarcPass: z.number().int(),
+  headerFrom: z.array(z.string()),
+  ptr: z.string().optional().describe('reverse DNS name (looked up in the background; absent until then)'),
+  legitimacy: z
+    .enum(['own-mx', 'spf-authorised', 'known-provider', 'aligned', 'unknown'])
+    .describe('why the source looks legitimate, or unknown'),
+  provider: z.string().optional().describe('the known provider its reverse DNS name belongs to'),
+});
+export const DmarcSourceList = z.object({
+  domain: z.string(),
+  since: z.string(),
+  until: z.string(),
+  sources: z.array(DmarcSource).describe('most messages first'),
+  ...pageFields,
+});
+
 export const OpenApiDocument = z
   .looseObject({
     openapi: z.literal('3.1.0'),
@@ -559,6 +688,14 @@ export const RESPONSE_SCHEMAS = {
   ImportResult,
   ImportRejected,
   DecoderBusy,
+  DmarcReportSummary,
+  DmarcReportList,
+  DmarcReport,
+  DmarcDailyCounts,
+  DmarcNextStep,
+  DmarcOverview,
+  DmarcSource,
+  DmarcSourceList,
   CheckFinding,
   CheckRunSummary,
   CheckRun,

@@ -122,3 +122,26 @@ export function fillDays(
   }
   return out;
 }
+
+/**
+ * The UTC days of a range query: `until` defaults to today, `since` to 29 days before it; refused (400)
+ * when since is after until or the range is longer than `maxDays`.
+ */
+export function dayRange(
+  query: { since?: string | undefined; until?: string | undefined },
+  now: Date,
+  maxDays: number,
+): { since: string; until: string; days: number } {
+  const until = query.until ?? utcDay(now);
+  const untilMs = Date.parse(`${until}T00:00:00Z`);
+  const since = query.since ?? utcDay(new Date(untilMs - 29 * DAY_MS));
+  const sinceMs = Date.parse(`${since}T00:00:00Z`);
+  if (Number.isNaN(untilMs) || utcDay(new Date(untilMs)) !== until)
+    throw new ApiError(400, `until: no such day ${until}`);
+  if (Number.isNaN(sinceMs) || utcDay(new Date(sinceMs)) !== since)
+    throw new ApiError(400, `since: no such day ${since}`);
+  if (sinceMs > untilMs) throw new ApiError(400, `since ${since} is after until ${until}`);
+  const days = (untilMs - sinceMs) / DAY_MS + 1;
+  if (days > maxDays) throw new ApiError(400, `${since} to ${until} is ${days} days; at most ${maxDays}`);
+  return { since, until, days };
+}
