@@ -16,7 +16,9 @@ export type DnsUpdateErrorCode =
   | 'UPDATE_TIMEOUT'
   | 'UPDATE_SERVFAIL'
   | 'UPDATE_ZONE_NOT_FOUND'
-  | 'UPDATE_BAD_RESPONSE';
+  | 'UPDATE_BAD_RESPONSE'
+  /** The changes themselves are wrong (a name, a TTL, a TLSA record): nothing was sent. */
+  | 'UPDATE_BAD_INPUT';
 
 export class DnsUpdateError extends ProtocolError<DnsUpdateErrorCode> {
   /** BADTIME: server time minus ours, in seconds (from the TSIG "other data" / time signed of the error). */

@@ -50,6 +50,11 @@ export interface DnssecLabOptions {
   authoritativeAddress?: string;
   /** unbound's address (port 53). Default 127.0.53.2. */
   resolverAddress?: string;
+  /**
+   * TSIG keys knotd accepts DNS UPDATE (RFC 2136) with, each for the zones named (knot.conf `key:` + an
+   * `acl: action: update` on those zones). `secret` is base64. None by default: no zone takes updates.
+   */
+  updateKeys?: Array<{ name: string; algorithm: string; secret: string; zones: string[] }>;
 }
 
 export interface DnssecLab {
@@ -207,7 +212,7 @@ export async function startDnssecLab(options: DnssecLabOptions): Promise<DnssecL
   };
   try {
     const knotConf = join(dir, 'knot.conf');
-    writeFileSync(knotConf, knotConfig(dir, authHost, zones));
+    writeFileSync(knotConf, knotConfig(dir, authHost, zones, options.updateKeys ?? []));
 
     // Keys first (offline, into the KASP DB), then every zone file with its children's DS records.
     const signed = zones.filter((z) => z.security !== 'insecure');
@@ -331,12 +336,35 @@ function zoneFile(zone: Zone, zones: Zone[], dsOf: Map<Zone, string>, authHost: 
   return `${lines.join('\n')}\n`;
 }
 
-function knotConfig(dir: string, host: string, zones: Zone[]): string {
-  const zoneLines = zones.flatMap((z) => [
-    `  - domain: "${z.apex}"`,
-    `    file: "${zoneFileName(z)}"`,
-    `    template: ${z.security === 'insecure' ? 'unsigned' : 'signed'}`,
-  ]);
+function knotConfig(
+  dir: string,
+  host: string,
+  zones: Zone[],
+  updateKeys: NonNullable<DnssecLabOptions['updateKeys']>,
+): string {
+  const apex = (name: string) => `${name.toLowerCase().replace(/\.$/, '')}.`;
+  const zoneLines = zones.flatMap((z) => {
+    const acls = updateKeys.flatMap((k, i) => (k.zones.map(apex).includes(z.apex) ? [`update${i}`] : []));
+    return [
+      `  - domain: "${z.apex}"`,
+      `    file: "${zoneFileName(z)}"`,
+      `    template: ${z.security === 'insecure' ? 'unsigned' : 'signed'}`,
+      ...(acls.length > 0 ? [`    acl: [${acls.join(', ')}]`] : []),
+    ];
+  });
+  const keyLines =
+    updateKeys.length === 0
+      ? []
+      : [
+          'key:',
+          ...updateKeys.flatMap((k) => [
+            `  - id: ${k.name}`,
+            `    algorithm: ${k.algorithm}`,
+            `    secret: ${k.secret}`,
+          ]),
+          'acl:',
+          ...updateKeys.flatMap((k, i) => [`  - id: update${i}`, `    key: ${k.name}`, '    action: update']),
+        ];
   return `${[
     'server:',
     `  rundir: "${dir}"`,
@@ -352,6 +380,7 @@ function knotConfig(dir: string, host: string, zones: Zone[]): string {
     `  timer-db: "${dir}/timers"`,
     'control:',
     `  listen: "${dir}/knot.sock"`,
+    ...keyLines,
     'policy:',
     '  - id: lab',
     '    algorithm: ecdsap256sha256',
