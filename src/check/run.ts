@@ -7,6 +7,7 @@ import { checkDkim } from './dkim.js';
 import { checkDmarc } from './dmarc.js';
 import { checkMtaSts } from './mtasts.js';
 import { checkMx } from './mx.js';
+import { checkProvider } from './provider.js';
 import { sendersFindings } from './senders.js';
 import { checkSpf } from './spf.js';
 import { checkMxTlsRpt, checkTlsRpt } from './tlsrpt.js';
@@ -40,6 +41,20 @@ export async function checkDomain(domain: string, env: CheckEnvironment): Promis
     checkDkim(domain, env),
     gatherTransport(domain, env, mx.hosts),
   ]);
+  const provider =
+    env.preset === undefined
+      ? []
+      : await checkProvider(
+          {
+            domain,
+            preset: env.preset,
+            hosts: mx.hosts,
+            mxSecure: mx.path.mx.secure,
+            policy: sts.state.policy,
+            stsFindings: sts.findings,
+          },
+          env,
+        );
   const findings = [
     ...mx.findings,
     ...sts.findings,
@@ -50,6 +65,7 @@ export async function checkDomain(domain: string, env: CheckEnvironment): Promis
     ...spf,
     ...dmarc,
     ...dkim,
+    ...provider,
   ];
   // Stable order for people and diffs: by section as listed in SECTIONS, then as found.
   const order = (s: string) => SECTIONS.indexOf(s as (typeof SECTIONS)[number]);

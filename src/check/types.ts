@@ -1,5 +1,6 @@
 // The domain audit's data: findings, the environment the checks run in, and what sections share.
 // Verdicts are data, not exceptions (ARCHITECTURE.md); nothing here prints.
+import type { Preset } from '../common/presets.js';
 import type { Resolver } from '../dns/resolver.js';
 import type { PolicyFetchAndParseResult } from '../fetch/policy.js';
 import type { StsPolicy } from '../mtasts/policy.js';
@@ -8,7 +9,18 @@ import type { SenderKind } from '../sender/outcome.js';
 import type { FetcherSettings } from '../sender/sts.js';
 import type { SmtpProbeOptions, SmtpProbeResult } from '../smtp/probe.js';
 
-export const SECTIONS = ['mx', 'mtasts', 'tls', 'dane', 'senders', 'tlsrpt', 'spf', 'dmarc', 'dkim'] as const;
+export const SECTIONS = [
+  'mx',
+  'mtasts',
+  'tls',
+  'dane',
+  'senders',
+  'tlsrpt',
+  'spf',
+  'dmarc',
+  'dkim',
+  'provider',
+] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export const STATUSES = ['pass', 'warn', 'fail', 'skip', 'info'] as const;
@@ -60,6 +72,8 @@ export interface CheckEnvironment {
   httpsPort: number;
   /** DKIM selectors to look up (from --dkim-selector and the preset). */
   dkimSelectors: string[];
+  /** `--preset`: the provider the domain's mail is hosted at; adds the `provider` section (provider.ts). */
+  preset?: Preset;
   /** What an earlier run saw of this domain's policy, for the "id unchanged" finding. */
   previousPolicy?: { id: string; body: string };
   /**

@@ -57,7 +57,10 @@ export function register(program: Command): void {
     )
     .option('--json', 'print the report as JSON (one domain) or NDJSON (several)')
     .option('--dkim-selector <selector>', 'DKIM selector to check (repeatable)', collect)
-    .option('--preset <name>', `add a provider's DKIM selectors: ${presetNames().join(', ')}`)
+    .option(
+      '--preset <name>',
+      `the provider the domain's mail is at (${presetNames().join(', ')}): its DKIM selectors, and the Provider section`,
+    )
     .option(
       '--state <file>',
       'remember each policy between runs to catch an id left unchanged after a policy change',
@@ -124,6 +127,7 @@ async function runCheck(args: string[], opts: CheckOptions): Promise<void> {
     smtpPort: network.smtpPort,
     httpsPort: network.httpsPort,
     dkimSelectors: [...new Set([...(opts.dkimSelector ?? []), ...(preset?.dkimSelectors ?? [])])],
+    preset,
     previousPolicy: state[domain],
     now: new Date(),
     probeSmtp: shared?.probeSmtp,
@@ -337,6 +341,7 @@ const TITLES: Record<Section, string> = {
   spf: 'SPF',
   dmarc: 'DMARC',
   dkim: 'DKIM',
+  provider: 'Provider (--preset)',
 };
 
 const MARKS: Record<Finding['status'] | DomainReport['status'], string> = {

@@ -1,5 +1,20 @@
 // Provider presets: the MX patterns, SPF include and DKIM selectors of common hosted mail services.
-// Data only; `records`, `policy` and (later) `check` read it.
+// Data only; `records`, `policy` and `check --preset` (src/check/provider.ts) read it.
+
+/** A form of MX host name a provider hands out, recognised by its suffix. */
+export interface ProviderMxForm {
+  /** The host itself or any name below it ("mail.protection.outlook.com" covers "<tenant>.mail.protection.outlook.com"). */
+  suffix: string;
+  /** What it is, for people. */
+  label: string;
+  /**
+   * current: what the provider gives new setups today; legacy: still served, but the provider moves domains off it
+   * (the policy should already cover the current form before the MX changes).
+   */
+  era: 'current' | 'legacy';
+  /** A host of this form that a policy must match (for the "ready to move" finding); absent when tenant-specific. */
+  example?: string;
+}
 
 export interface Preset {
   name: string;
@@ -12,6 +27,8 @@ export interface Preset {
   dkimSelectors: string[];
   /** Extra advice printed with the records. */
   notes: string[];
+  /** The provider's MX host forms, for `check --preset`. */
+  mxForms: ProviderMxForm[];
 }
 
 export const PRESETS: Record<string, Preset> = {
@@ -26,6 +43,20 @@ export const PRESETS: Record<string, Preset> = {
         '*.<x>-v1.mx.microsoft). A policy wildcard covers one label only (RFC 8461 §4.1), so ' +
         '*.mx.microsoft does NOT cover it.',
     ],
+    mxForms: [
+      // The DNSSEC-signed endpoint of inbound SMTP DANE: <domain-with-dashes>.<x>-v1.mx.microsoft, one per tenant domain.
+      {
+        suffix: 'mx.microsoft',
+        label: 'the DNSSEC-signed Exchange Online endpoint (inbound DANE)',
+        era: 'current',
+      },
+      // outlook.com is not DNSSEC-signed: no DANE for mail to these hosts.
+      {
+        suffix: 'mail.protection.outlook.com',
+        label: 'the Exchange Online endpoint without DNSSEC',
+        era: 'legacy',
+      },
+    ],
   },
   'google-workspace': {
     name: 'google-workspace',
@@ -34,8 +65,36 @@ export const PRESETS: Record<string, Preset> = {
     spf: 'include:_spf.google.com',
     dkimSelectors: ['google'],
     notes: [],
+    mxForms: [
+      {
+        suffix: 'smtp.google.com',
+        label: "Google's single MX for new setups",
+        era: 'current',
+        example: 'smtp.google.com',
+      },
+      {
+        suffix: 'aspmx.l.google.com',
+        label: "Google's classic MX set",
+        era: 'legacy',
+        example: 'aspmx.l.google.com',
+      },
+      {
+        suffix: 'googlemail.com',
+        label: "Google's classic backup MX hosts",
+        era: 'legacy',
+        example: 'aspmx2.googlemail.com',
+      },
+    ],
   },
 };
+
+/** The provider MX form a host name has, if any (the longest matching suffix). */
+export function providerMxForm(preset: Preset, host: string): ProviderMxForm | undefined {
+  const name = host.toLowerCase().replace(/\.$/, '');
+  return preset.mxForms
+    .filter((f) => name === f.suffix || name.endsWith(`.${f.suffix}`))
+    .sort((a, b) => b.suffix.length - a.suffix.length)[0];
+}
 
 export function presetNames(): string[] {
   return Object.keys(PRESETS);
