@@ -1,5 +1,6 @@
-// `mxguard tlsa generate` and `mxguard tlsa verify`: TLSA records (RFC 6698, RFC 7671) for SMTP DANE (RFC 7672).
+// `mxguard tlsa generate`, `tlsa verify` and `tlsa from-host`: TLSA records (RFC 6698, RFC 7671) for SMTP DANE (RFC 7672).
 import type { X509Certificate } from 'node:crypto';
+import net from 'node:net';
 import type { Command } from 'commander';
 import { describeCertificate, loadCertificates, validityOf } from '../dane/cert.js';
 import { DaneError } from '../dane/error.js';
@@ -13,6 +14,11 @@ import {
   tlsaOwner,
 } from '../dane/tlsa.js';
 import { type DaneVerdict, verifyDane } from '../dane/verify.js';
+import { privateAddressReason } from '../fetch/address.js';
+import { defaultTlsStart, presentedChain, type TlsStart } from '../smtp/from-host.js';
+import { type Network, networkFromOptions } from './netopts.js';
+import { register as registerHook } from './tlsa-hook.js';
+import { register as registerRollover } from './tlsa-rollover.js';
 import { CliError, collect, formatProblem, intOption, printJson, readInputBytes } from './util.js';
 
 interface GenerateOptions {
@@ -27,6 +33,16 @@ interface GenerateOptions {
   json?: boolean;
 }
 
+interface FromHostOptions {
+  starttls?: string;
+  all?: boolean;
+  resolver?: string[];
+  caFile?: string[];
+  allowPrivate?: boolean;
+  timeout: string;
+  json?: boolean;
+}
+
 interface VerifyOptions {
   cert: string;
   chain?: string;
@@ -38,7 +54,7 @@ interface VerifyOptions {
 export function register(program: Command): void {
   const tlsa = program
     .command('tlsa')
-    .description('generate and verify DANE TLSA records for an SMTP server');
+    .description('generate, verify, look up and roll over DANE TLSA records for an SMTP server');
 
   tlsa
     .command('generate')
@@ -120,6 +136,40 @@ Examples:
   $ mxguard tlsa verify --cert fullchain.pem --host mx.example.com --record '2 1 1 <hex>' --record '3 1 1 <hex>'`,
     )
     .action((opts: VerifyOptions) => runVerify(opts));
+
+  tlsa
+    .command('from-host')
+    .description('print the TLSA records for the certificate chain a server presents')
+    .argument('<host[:port]>', 'the server host name and port (default 25)')
+    .option(
+      '--starttls <protocol>',
+      'smtp (STARTTLS) or none (implicit TLS); default: none on 443, 465, 993 and 995, smtp on other ports',
+    )
+    .option('--all', 'print every sensible combination, each with a comment on what it pins')
+    .option('--resolver <ip[:port]>', 'DNS resolver to ask (repeatable; default: /etc/resolv.conf)', collect)
+    .option('--ca-file <file>', 'extra trust anchors (PEM) on top of the system ones (repeatable)', collect)
+    .option('--allow-private', 'connect to private, loopback and link-local addresses found in DNS')
+    .option('--timeout <seconds>', 'time limit of each network step', '30')
+    .option('--json', 'print the records as JSON')
+    .addHelpText(
+      'after',
+      `
+Connects to the host's first reachable address (A, then AAAA), takes the certificate chain exactly as
+the server presents it, and prints the records with the owner name _PORT._tcp.HOST. (RFC 6698 §3): by
+default the 3 1 1 of the server's key, with --all every combination as in \`tlsa generate --all\`
+(DANE-TA records pin the last certificate the server sends).
+
+Exit codes: 0 records printed; 2 the host cannot be resolved or reached, or the TLS handshake failed.
+
+Examples:
+  $ mxguard tlsa from-host mx.example.com
+  $ mxguard tlsa from-host mail.example.com:465 --all
+  $ mxguard tlsa from-host mx.example.com:587 --starttls smtp --json`,
+    )
+    .action((target: string, opts: FromHostOptions) => runFromHost(target, opts));
+
+  registerRollover(tlsa);
+  registerHook(tlsa);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -139,6 +189,23 @@ function runGenerate(opts: GenerateOptions): void {
   const owner =
     opts.host === undefined ? undefined : optionValue('--host', () => tlsaOwner(opts.host as string, port));
   const { chain, sources } = readChain(opts.cert, opts.chain);
+  const result = generateRecords(chain, sources, opts);
+  if (opts.json) printJson({ owner: owner ?? null, ...recordsJson(result, chain, owner) });
+  else printRecords(result, owner, opts.all === true);
+}
+
+interface Generated {
+  generated: GeneratedRecord[];
+  notes: string[];
+  hint: string;
+}
+
+/** The records `generate` and `from-host` print for a chain (leaf first), per --all/--usage/--selector/--mtype. */
+function generateRecords(
+  chain: X509Certificate[],
+  sources: string[],
+  opts: { all?: boolean; usage?: string; selector?: string; mtype?: string; cert?: string },
+): Generated {
   // The trust anchor is the last certificate of a chain, or a lone CA certificate given on its own.
   const taIndex = chain.length > 1 || chain[0]?.ca ? chain.length - 1 : undefined;
 
@@ -162,7 +229,7 @@ function runGenerate(opts: GenerateOptions): void {
     if (forCa && taIndex === undefined) {
       throw new CliError(
         2,
-        `--usage ${usage}: ${opts.cert} holds only a leaf (not a CA) certificate; a CA record needs the CA certificate: pass --chain FILE ` +
+        `--usage ${usage}: ${opts.cert ?? 'the server'} holds only a leaf (not a CA) certificate; a CA record needs the CA certificate: pass --chain FILE ` +
           'or a --cert file with the whole chain',
       );
     }
@@ -180,32 +247,33 @@ function runGenerate(opts: GenerateOptions): void {
   if (taIndex !== undefined && (usages.has(2) || usages.has(0))) {
     notes.push(...trustAnchorNotes(chain, taIndex, sources));
   }
-  const hint = rolloverHint(generated, chain);
+  return { generated, notes, hint: rolloverHint(generated, chain) };
+}
 
-  if (opts.json) {
-    printJson({
-      owner: owner ?? null,
-      records: generated.map((g) => ({
-        usage: g.record.usage,
-        selector: g.record.selector,
-        matchingType: g.record.matchingType,
-        data: g.record.data.toString('hex'),
-        rdata: formatTlsa(g.record),
-        ...(owner ? { record: formatTlsa(g.record, owner) } : {}),
-        pins: g.pins,
-        certificate: {
-          index: g.certIndex,
-          subject: describeCertificate(chain[g.certIndex] as X509Certificate),
-        },
-      })),
-      notes,
-      hint,
-    });
-    return;
-  }
+function recordsJson({ generated, notes, hint }: Generated, chain: X509Certificate[], owner?: string) {
+  return {
+    records: generated.map((g) => ({
+      usage: g.record.usage,
+      selector: g.record.selector,
+      matchingType: g.record.matchingType,
+      data: g.record.data.toString('hex'),
+      rdata: formatTlsa(g.record),
+      ...(owner ? { record: formatTlsa(g.record, owner) } : {}),
+      pins: g.pins,
+      certificate: {
+        index: g.certIndex,
+        subject: describeCertificate(chain[g.certIndex] as X509Certificate),
+      },
+    })),
+    notes,
+    hint,
+  };
+}
+
+function printRecords({ generated, notes, hint }: Generated, owner: string | undefined, all: boolean): void {
   for (const g of generated) {
     const line = formatTlsa(g.record, owner);
-    process.stdout.write(opts.all ? `${line} ; ${g.pins}\n` : `${line}\n`);
+    process.stdout.write(all ? `${line} ; ${g.pins}\n` : `${line}\n`);
   }
   for (const note of notes) process.stderr.write(`${note.startsWith('warning:') ? '' : 'note: '}${note}\n`);
   process.stderr.write(`hint: ${hint}\n`);
@@ -271,6 +339,91 @@ function rolloverHint(generated: GeneratedRecord[], chain: X509Certificate[]): s
     'publish a second record so a key change does not break mail (RFC 7671 §8.1): the 3 1 1 of the next key ' +
     '(generate it before switching), or a 2 1 1 for the issuing CA (pass --chain)'
   );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// from-host
+
+async function runFromHost(target: string, opts: FromHostOptions): Promise<void> {
+  const { host, port } = parseHostPort(target);
+  const owner = optionValue('<host>', () => tlsaOwner(host, port));
+  if (opts.starttls !== undefined && opts.starttls !== 'smtp' && opts.starttls !== 'none') {
+    throw new CliError(2, `--starttls: "smtp" or "none", not "${opts.starttls}"`);
+  }
+  const starttls: TlsStart = (opts.starttls as TlsStart | undefined) ?? defaultTlsStart(port);
+  const network = await networkFromOptions({ ...opts, smtpPort: '25', httpsPort: '443' });
+  const addresses = await hostAddresses(network, host);
+  const failures: string[] = [];
+  for (const address of addresses) {
+    const result = await presentedChain({
+      address,
+      port,
+      host,
+      starttls,
+      timeoutMs: network.timeoutMs,
+      ca: network.ca,
+    });
+    if (!result.ok) {
+      failures.push(`${result.code}: ${result.message}`);
+      continue;
+    }
+    const chain = result.tls.chain;
+    if (chain.length === 0) {
+      failures.push(`${address}: the server presented no certificate`);
+      continue;
+    }
+    const generated = generateRecords(
+      chain,
+      chain.map((_, i) => `the chain ${host} presents (certificate ${i + 1})`),
+      opts,
+    );
+    if (opts.json) {
+      printJson({
+        host,
+        port,
+        address,
+        starttls,
+        tls: { version: result.tls.version, cipher: result.tls.cipher },
+        owner,
+        ...recordsJson(generated, chain, owner),
+      });
+    } else {
+      process.stderr.write(
+        `${host} (${address}) port ${port}, ${starttls === 'smtp' ? 'STARTTLS' : 'implicit TLS'}, ${result.tls.version}: ` +
+          `${describeCertificate(chain[0] as X509Certificate)}, ${chain.length} certificate(s) presented\n`,
+      );
+      printRecords(generated, owner, opts.all === true);
+    }
+    return;
+  }
+  throw new CliError(2, `${host}: no address gave a certificate chain:\n  ${failures.join('\n  ')}`);
+}
+
+/** "mx.example.com" or "mx.example.com:465". */
+function parseHostPort(target: string): { host: string; port: number } {
+  const match = /^([^:\s]+)(?::(\d+))?$/.exec(target);
+  if (!match) throw new CliError(2, `"${target}": expected HOST or HOST:PORT (a host name, not an address)`);
+  const host = match[1] as string;
+  if (net.isIP(host) !== 0) {
+    throw new CliError(2, `"${target}": the TLSA owner name needs the host name, not an IP address`);
+  }
+  const port = match[2] === undefined ? 25 : intOption('<host[:port]>', match[2], 1, 65535);
+  return { host, port };
+}
+
+/** The host's A then AAAA addresses; non-public ones only with --allow-private. */
+async function hostAddresses(network: Network, host: string): Promise<string[]> {
+  const [a, aaaa] = await Promise.all([network.resolver.a(host), network.resolver.aaaa(host)]);
+  const all = [...a.values, ...aaaa.values];
+  if (all.length === 0) {
+    throw new CliError(2, `${host}: no A or AAAA record (A: ${a.outcome}, AAAA: ${aaaa.outcome})`);
+  }
+  const usable = network.allowPrivate ? all : all.filter((ip) => privateAddressReason(ip) === undefined);
+  if (usable.length === 0) {
+    const listed = all.map((ip) => `${ip} (${privateAddressReason(ip)})`).join(', ');
+    throw new CliError(2, `${host}: only non-public addresses: ${listed}; pass --allow-private to use them`);
+  }
+  return usable;
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -526,8 +526,8 @@ class Conversation {
   }
 }
 
-/** Version, cipher, the chain as presented and OpenSSL's verdict on it. */
-function captureTls(socket: tls.TLSSocket): SmtpTlsInfo {
+/** Version, cipher, the chain as presented and OpenSSL's verdict on it (also for implicit TLS: from-host.ts). */
+export function captureTls(socket: tls.TLSSocket): SmtpTlsInfo {
   const info: SmtpTlsInfo = {
     version: socket.getProtocol() ?? 'unknown',
     cipher: socket.getCipher()?.name ?? 'unknown',
