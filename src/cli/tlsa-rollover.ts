@@ -152,7 +152,6 @@ Example:
       --dns-server 192.0.2.53 --tsig-key /etc/mxguard/update.key`,
     )
     .action((opts: PublishOptionsCli) => runPublish(opts));
-
 }
 
 // ---------------------------------------------------------------------------------------------------------

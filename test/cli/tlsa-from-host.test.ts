@@ -2,8 +2,8 @@
 // TLS) on loopback, names from the lab DNS server; record data checked against openssl.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
+import tls from 'node:tls';
 import { runCliAsync } from '../helpers/cli.js';
 import { opensslDigest, opensslSpkiDer, type StandardChain, standardChain, TestPki } from '../helpers/pki.js';
 import { type LabDnsServer, startDnsServer } from '../lab/dns-server.js';
