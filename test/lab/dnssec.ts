@@ -52,7 +52,7 @@ export interface DnssecLabOptions {
   resolverAddress?: string;
   /**
    * TSIG keys knotd accepts DNS UPDATE (RFC 2136) with, each for the zones named (knot.conf `key:` + an
-   * `acl: action: update` on those zones). `secret` is base64. None by default: no zone takes updates.
+   * `acl: action: [update, transfer]` on those zones: AXFR with the key too). `secret` is base64. None by default.
    */
   updateKeys?: Array<{ name: string; algorithm: string; secret: string; zones: string[] }>;
 }
@@ -363,7 +363,11 @@ function knotConfig(
             `    secret: ${k.secret}`,
           ]),
           'acl:',
-          ...updateKeys.flatMap((k, i) => [`  - id: update${i}`, `    key: ${k.name}`, '    action: update']),
+          ...updateKeys.flatMap((k, i) => [
+            `  - id: update${i}`,
+            `    key: ${k.name}`,
+            '    action: [update, transfer]',
+          ]),
         ];
   return `${[
     'server:',

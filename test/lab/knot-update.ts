@@ -30,8 +30,8 @@ export interface KnotUpdateLab extends DnssecLab {
   keyFiles: Record<string, string>;
   /** The RRset at knotd (no RRSIG), one presentation rdata per line as dig +short prints it, sorted. */
   authoritativeRRset(name: string, type: string): Promise<string[]>;
-  /** The zone by AXFR from knotd, without DNSSEC records and SOA: "owner ttl class type rdata", sorted. */
-  zoneContents(zone: string): Promise<string[]>;
+  /** The zone by AXFR from knotd (signed with `key`), without DNSSEC records and SOA: "owner ttl class type rdata", sorted. */
+  zoneContents(zone: string, key: string): Promise<string[]>;
 }
 
 const SECRET_BYTES: Record<TsigAlgorithm, number> = {
@@ -82,9 +82,24 @@ export async function startKnotUpdateLab(options: {
         .map((l) => (type === 'TLSA' ? tlsa(l) : l))
         .sort();
     },
-    async zoneContents(zone) {
-      const { stdout } = await run(dig, [at, '-p', port, '+nocmd', '+nostats', '+nocomments', zone, 'AXFR']);
-      const skip = new Set(['RRSIG', 'NSEC', 'NSEC3', 'NSEC3PARAM', 'DNSKEY', 'CDS', 'CDNSKEY', 'SOA']);
+    async zoneContents(zone, keyName) {
+      const k = keys[keyName];
+      if (k === undefined) throw new Error(`knot update lab: no key "${keyName}"`);
+      const y = `${k.algorithm}:${k.name}:${k.secret.toString('base64')}`;
+      const args = [at, '-p', port, '-y', y, '+nocmd', '+nostats', '+nocomments', zone, 'AXFR'];
+      const { stdout } = await run(dig, args);
+      if (/Transfer failed/.test(stdout)) throw new Error(`AXFR of ${zone} failed:\n${stdout}`);
+      const skip = new Set([
+        'TSIG',
+        'RRSIG',
+        'NSEC',
+        'NSEC3',
+        'NSEC3PARAM',
+        'DNSKEY',
+        'CDS',
+        'CDNSKEY',
+        'SOA',
+      ]);
       const lines = stdout
         .split('\n')
         .filter((l) => l !== '' && !l.startsWith(';'))
