@@ -26,6 +26,11 @@ export interface RRsetReplacement {
   ttl: number;
   /** Presentation rdata: TLSA "3 1 1 ab12..." ; TXT the unquoted value (split into 255-byte strings by us). */
   records: string[]; // empty = delete the RRset
+  /**
+   * TXT only: replace just the records whose value starts with this text (case-insensitive, e.g. "v=spf1"),
+   * keeping the other TXT records at the name (an apex holds SPF beside site verifications).
+   */
+  replacePrefix?: string;
 }
 export interface PublishOptions {
   server: UpdateServer;
@@ -76,6 +81,7 @@ interface Planned {
   ttl: number;
   rdata: Buffer[];
   after: string[];
+  replacePrefix?: string;
 }
 
 /** The RRset on the server now. */
@@ -109,7 +115,8 @@ export async function replaceRRsets(
   const pending: Array<{ plan: Planned; current: Current }> = [];
   for (const p of planned) {
     const current = await readRRset(link, p.name, p.type);
-    if (!sameRRset(current, p)) pending.push({ plan: p, current });
+    const target = withKeptRecords(p, current);
+    if (!sameRRset(current, target)) pending.push({ plan: target, current });
   }
   const result: PublishResult = {
     zone,
@@ -162,7 +169,24 @@ function plan(change: RRsetReplacement): Planned {
   }
   const unique = new Set(rdata.map((r) => r.toString('hex')));
   if (unique.size !== rdata.length) badInput(`${name} ${change.type}: the same record is given twice`);
-  return { name, type: change.type, ttl: change.ttl, rdata, after };
+  if (change.replacePrefix !== undefined && change.type !== 'TXT') {
+    badInput(`${name} ${change.type}: replacePrefix is for TXT records only`);
+  }
+  return { name, type: change.type, ttl: change.ttl, rdata, after, replacePrefix: change.replacePrefix };
+}
+
+/** The plan plus the records at the name that `replacePrefix` leaves alone, kept first as they are. */
+function withKeptRecords(p: Planned, current: Current): Planned {
+  const prefix = p.replacePrefix?.toLowerCase();
+  if (prefix === undefined) return p;
+  const kept = current.before.flatMap((text, i) =>
+    text.toLowerCase().startsWith(prefix) ? [] : [{ text, rdata: current.rdata[i]! }],
+  );
+  return {
+    ...p,
+    rdata: [...kept.map((k) => k.rdata), ...p.rdata],
+    after: [...kept.map((k) => k.text), ...p.after],
+  };
 }
 
 function tlsaRdata(usage: number, selector: number, matchingType: number, data: Buffer): Buffer {

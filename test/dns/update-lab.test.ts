@@ -106,6 +106,20 @@ describe('publishing through knotd', () => {
     );
   });
 
+  it('replacePrefix replaces only those TXT records and keeps the others at the name', async () => {
+    const spf = (v: string): RRsetReplacement => ({
+      name: 'u1.test',
+      type: 'TXT',
+      ttl: 300,
+      records: [v],
+      replacePrefix: 'v=spf1',
+    });
+    await publish([spf('v=spf1 mx -all')]);
+    const result = await publish([spf('v=spf1 a mx -all')]);
+    assert.deepEqual(result.changed[0]?.after, ['apex', 'v=spf1 a mx -all']);
+    assert.deepEqual(await lab.authoritativeRRset('u1.test', 'TXT'), ['"apex"', '"v=spf1 a mx -all"']);
+  });
+
   it('no records deletes the RRset', async () => {
     await publish([{ name: 'gone.u1.test', type: 'TXT', ttl: 60, records: ['bye'] }]);
     const result = await publish([{ name: 'gone.u1.test', type: 'TXT', ttl: 60, records: [] }]);
