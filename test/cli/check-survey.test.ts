@@ -171,13 +171,14 @@ describe('mxguard check --file at survey scale', () => {
       'spf',
       'dmarc',
       'dkim',
+      'provider',
       'fail_codes',
       'warn_codes',
       'error',
     ]);
     assert.equal(rows.length, 5, r.stdout);
     for (const row of rows) {
-      assert.equal(row.length, 14, row.join('|'));
+      assert.equal(row.length, 15, row.join('|'));
       for (const cell of row) assert.doesNotMatch(cell, /^[=+\-@]/, `cell ${cell}`);
     }
     const byDomain = new Map(rows.slice(1).map((row) => [row[0]!, row]));
@@ -186,7 +187,8 @@ describe('mxguard check --file at survey scale', () => {
     const one = byDomain.get('one.test')!;
     assert.ok(['pass', 'warn', 'fail'].includes(one[1]!));
     assert.equal(one[2], 'pass', 'the mx section passed');
-    assert.match(one[11]!, /^[A-Z0-9_ ]*$/);
+    assert.equal(one[11], '', 'no provider section without --preset');
+    assert.match(one[12]!, /^[A-Z0-9_ ]*$/);
   });
 
   it('--resume skips the domains the --out file holds, drops a line the interruption cut, and appends', async () => {
