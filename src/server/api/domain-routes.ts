@@ -22,12 +22,14 @@ import {
   PageQuery,
   PolicyWithHistory,
   PreflightRefused,
+  RANGE_DAYS_MAX,
   RecordSet,
   RecordsQuery,
   StatsQuery,
 } from './schemas.js';
 import {
   DAY_MS,
+  dayRange,
   domainView,
   existingDomain,
   fillDays,
@@ -250,11 +252,14 @@ export const DOMAIN_ROUTES = [
     params: DomainParams,
     query: StatsQuery,
     responses: { 200: { description: 'the statistics', schema: DomainStats }, ...notFound },
-  }).handle(async ({ params, query: { days }, ctx }) => {
+  }).handle(async ({ params, query, ctx }) => {
     const d = await existingDomain(ctx, params.name);
     const now = ctx.now();
-    const until = utcDay(now);
-    const since = utcDay(new Date(now.getTime() - (days - 1) * DAY_MS));
+    // A range of days (any length up to RANGE_DAYS_MAX), or the last `days` days.
+    const { since, until, days } =
+      query.since !== undefined || query.until !== undefined
+        ? dayRange(query, now, RANGE_DAYS_MAX)
+        : dayRange({ since: utcDay(new Date(now.getTime() - (query.days - 1) * DAY_MS)) }, now, query.days);
     const stored = await ctx.store.dailyCounts(d.name, since, until);
     const daily = fillDays(stored, since, days);
     const breakdown = async (by: BreakdownKey) => ctx.store.failureBreakdown(d.name, by, since);

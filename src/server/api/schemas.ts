@@ -33,8 +33,18 @@ export const PageQuery = z.object({
     .describe('the nextCursor of the page before (opaque); absent for the first page'),
   offset: z.never({ error: 'replaced by cursor: pass the nextCursor of the page before' }).optional(),
 });
+/** A UTC day as the range queries take it. */
+const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a UTC day YYYY-MM-DD');
+/** The longest range a day-by-day view covers (ten years: older imported reports stay reachable). */
+export const RANGE_DAYS_MAX = 3660;
+export const DayRangeQuery = z.object({
+  since: Day.optional().describe('first UTC day (inclusive); default: 29 days before until'),
+  until: Day.optional().describe('last UTC day (inclusive); default: today'),
+});
 export const ReportsQuery = PageQuery.extend({
   domain: z.string().min(1).max(253).optional().describe('only reports covering this policy domain'),
+  since: DayRangeQuery.shape.since.describe('only reports whose range starts on this UTC day or later'),
+  until: DayRangeQuery.shape.until.describe('only reports whose range starts on this UTC day or earlier'),
 });
 export const RecordsQuery = z.object({
   policyHostTarget: z
@@ -44,8 +54,14 @@ export const RecordsQuery = z.object({
     .describe('where mta-sts.<name> points: IP addresses (A/AAAA) or one host name (CNAME), comma-separated'),
   ttl: z.coerce.number().int().min(0).max(2147483647).default(3600).describe('TTL of every record'),
 });
-export const StatsQuery = z.object({
-  days: z.coerce.number().int().min(1).max(366).default(30).describe('how many days back'),
+export const StatsQuery = DayRangeQuery.extend({
+  days: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(366)
+    .default(30)
+    .describe('how many days back (when neither since nor until is given)'),
 });
 export const ImportQuery = z.object({
   filename: z.string().max(255).optional().describe('kept as the submitter'),
@@ -515,14 +531,6 @@ export const DecoderBusy = ApiErrorBody.extend({
 });
 // ---- DMARC aggregate reports (issue 15): src/server/api/dmarc-routes.ts ----
 
-/** A UTC day as the range queries take it. */
-const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a UTC day YYYY-MM-DD');
-/** The longest range a day-by-day view covers (ten years: older imported reports stay reachable). */
-export const RANGE_DAYS_MAX = 3660;
-export const DayRangeQuery = z.object({
-  since: Day.optional().describe('first UTC day (inclusive); default: 29 days before until'),
-  until: Day.optional().describe('last UTC day (inclusive); default: today'),
-});
 const DmarcDispositionEnum = z.enum(['none', 'quarantine', 'reject']);
 export const DmarcReportsQuery = PageQuery.extend({
   ...DayRangeQuery.shape,

@@ -7,276 +7,32 @@
 // tsconfig.web.json checks this file in `npm run typecheck`.
 import { sessionsChart } from './barchart.js';
 import { append, formatCount, formatTime, h, replace } from './dom.js';
+import {
+  ApiFailure,
+  api,
+  attempt,
+  byId,
+  clearFlash,
+  copyBlock,
+  copyButton,
+  flash,
+  inFormTerms,
+  LoginNeeded,
+  listValue,
+  messageOf,
+  num,
+  onLoginNeeded,
+  pagedTable,
+  section,
+  table,
+} from './kit.js';
 
 /** @typedef {import('../api/schemas.js').ApiTypes} Api */
 /** @typedef {import('../api/routes.js').ApiExchanges} Exchanges */
 /** @typedef {import('./dom.js').Child} Child */
 
-/**
- * An element of index.html.
- * @param {string} id
- */
-function byId(id) {
-  const el = document.getElementById(id);
-  if (!el) throw new Error(`index.html has no #${id}`);
-  return el;
-}
-
 const main = byId('main');
 const nav = byId('nav');
-const flashBox = byId('flash');
-
-// ---------------------------------------------------------------------------------------------
-// API access
-
-class ApiFailure extends Error {
-  /**
-   * @param {number} status
-   * @param {string} message
-   * @param {(Partial<Api['Error']> & Record<string, unknown>) | undefined} body the error answer
-   */
-  constructor(status, message, body) {
-    super(message);
-    this.status = status;
-    this.body = body;
-  }
-}
-
-class LoginNeeded extends Error {}
-
-/**
- * Calls an operation of the API, named as in the OpenAPI document (`GET /api/domains/{name}`):
- * `params` fill the path, `query` the query string (undefined values left out), `json` is the body
- * (`raw`: bytes instead). Answers the operation's success answer; a 401 (outside the login itself)
- * shows the login page. The types come from the route declarations (src/server/api/routes.ts).
- * @template {keyof Exchanges} K
- * @param {K} operation
- * @param {{ params?: Exchanges[K]['params'], query?: Exchanges[K]['query'], json?: Exchanges[K]['body'], raw?: ArrayBuffer }} [options]
- * @returns {Promise<Exchanges[K]['answer']>}
- */
-async function api(operation, { params, query, json, raw } = {}) {
-  const [method, template = ''] = operation.split(' ');
-  const filled = /** @type {Record<string, string>} */ (params ?? {});
-  const path = template.replace(/\{(\w+)\}/g, (_whole, name) => encodeURIComponent(String(filled[name])));
-  const search = new URLSearchParams();
-  for (const [name, value] of Object.entries(query ?? {})) {
-    if (value !== undefined) search.set(name, String(value));
-  }
-  const url = search.toString() ? `${path}?${search}` : path;
-  /** @type {Record<string, string>} */
-  const headers = { accept: 'application/json' };
-  /** @type {RequestInit} */
-  const init = { method, headers, credentials: 'same-origin' };
-  if (raw !== undefined) {
-    init.body = raw;
-    headers['content-type'] = 'application/octet-stream';
-  } else if (method === 'POST' || method === 'PATCH') {
-    init.body = JSON.stringify(json ?? {});
-    headers['content-type'] = 'application/json';
-  }
-  const res = await fetch(url, init);
-  const body = res.status === 204 ? undefined : await res.json().catch(() => undefined);
-  if (res.status === 401 && operation !== 'POST /api/login' && operation !== 'POST /api/password') {
-    showLogin(operation === 'GET /api/session' ? undefined : 'Your session ended: log in again.');
-    throw new LoginNeeded('not logged in');
-  }
-  if (!res.ok) throw new ApiFailure(res.status, body?.message ?? `${res.status} ${res.statusText}`, body);
-  return body;
-}
-
-// ---------------------------------------------------------------------------------------------
-// messages
-
-/**
- * @param {string} message
- * @param {'error' | 'ok'} [kind]
- */
-function flash(message, kind = 'error') {
-  flashBox.hidden = false;
-  flashBox.className = `flash ${kind}`;
-  replace(
-    flashBox,
-    h('span', {}, message),
-    h('button', { type: 'button', class: 'link', onclick: clearFlash }, 'dismiss'),
-  );
-}
-
-function clearFlash() {
-  flashBox.hidden = true;
-  flashBox.replaceChildren();
-}
-
-/**
- * Runs an action from a form or button, showing its failure instead of throwing.
- * @template T
- * @param {() => Promise<T>} action
- * @param {HTMLFormElement} [form]
- * @returns {Promise<T | undefined>}
- */
-async function attempt(action, form) {
-  try {
-    return await action();
-  } catch (err) {
-    if (err instanceof LoginNeeded) return undefined;
-    flash(
-      err instanceof ApiFailure ? inFormTerms(err.message, form) : `Something went wrong: ${messageOf(err)}`,
-    );
-    return undefined;
-  }
-}
-
-/**
- * A message of the API in the words of `form`: a field the API names by its parameter
- * (`maxAge: too big`, `policyHostTarget x: …`, `(policyHostTarget)`) is named by its label instead.
- * @param {string} message
- * @param {HTMLFormElement} [form]
- */
-function inFormTerms(message, form) {
-  if (!form) return message;
-  /** @type {Map<string, string>} */
-  const labels = new Map();
-  for (const field of form.querySelectorAll('[name]')) {
-    const label = field.id ? form.querySelector(`label[for="${field.id}"]`) : null;
-    const name = field.getAttribute('name');
-    if (label && name) labels.set(name, `“${label.textContent}”`);
-  }
-  /** @type {(whole: string, lead?: string, inParens?: string) => string} */
-  const rename = (whole, lead, inParens) => {
-    const label = labels.get(lead ?? inParens ?? '');
-    if (!label) return whole;
-    return lead ? label : `(${label})`;
-  };
-  return message.replace(/^(\w+)(?=[: ])|\((\w+)\)/g, rename);
-}
-
-/**
- * The message of anything thrown.
- * @param {unknown} err
- */
-function messageOf(err) {
-  return err instanceof Error ? err.message : String(err);
-}
-
-// ---------------------------------------------------------------------------------------------
-// small building blocks
-
-/**
- * @param {string} title
- * @param {...Child} children
- */
-function section(title, ...children) {
-  return h('section', { class: 'card' }, h('h2', {}, title), ...children);
-}
-
-/**
- * One table row; a cell is a <td> already, or anything `h` takes as content.
- * @param {Child[]} cells
- */
-function tableRow(cells) {
-  return h(
-    'tr',
-    {},
-    cells.map((c) => (c instanceof Node && c.nodeName === 'TD' ? c : h('td', {}, c))),
-  );
-}
-
-/**
- * @param {string[]} headers
- * @param {Child[][]} rows the cells of each row
- * @param {{ empty?: string, testid?: string }} [options]
- */
-function table(headers, rows, { empty = 'Nothing yet.', testid } = {}) {
-  if (rows.length === 0) return h('p', { class: 'muted' }, empty);
-  const bodyRows = rows.map(tableRow);
-  // A column of numbers (td.num) gets a right-aligned header.
-  const numeric = [...(bodyRows[0]?.children ?? [])].map((td) => td.classList.contains('num'));
-  return h(
-    'div',
-    { class: 'table-wrap' },
-    h(
-      'table',
-      { 'data-testid': testid },
-      h(
-        'thead',
-        {},
-        h(
-          'tr',
-          {},
-          headers.map((x, i) => h('th', { scope: 'col', class: numeric[i] ? 'num' : undefined }, x)),
-        ),
-      ),
-      h('tbody', {}, bodyRows),
-    ),
-  );
-}
-
-/** @param {number} n */
-const num = (n) => h('td', { class: 'num' }, formatCount(n));
-
-/**
- * A text cell of a list. A word longer than 32 characters may break anywhere (class `long`), so one
- * long value cannot push the other columns away; the API cut the value when the item's `clipped`
- * names the field (a hint says so). `content` is what the cell shows (default: the text itself).
- * @param {{ clipped?: string[] }} item
- * @param {string} field
- * @param {string} text
- * @param {{ mono?: boolean, content?: Child }} [options]
- */
-function listValue(item, field, text, { mono = false, content = text } = {}) {
-  const classes = [mono ? 'mono' : '', /\S{33}/.test(text) ? 'long' : ''].filter(Boolean).join(' ');
-  return h(
-    'td',
-    {
-      class: classes || undefined,
-      title: item.clipped?.includes(field) ? 'shortened: the report page shows the whole value' : undefined,
-    },
-    content,
-  );
-}
-
-/**
- * A table over a paged list: `first` is the first page's answer, `key` the list in it, `row` makes
- * a row's cells; "Show more" loads the page after `cursor` and appends, until the last page.
- * @template {string} K
- * @template T
- * @param {string[]} headers
- * @param {Record<NoInfer<K>, T[]> & { total: number, nextCursor: string | null }} first
- * @param {{ key: K, next: (cursor: string) => Promise<Record<NoInfer<K>, T[]> & { total: number, nextCursor: string | null }>, row: (item: T) => Child[], empty?: string, testid: string }} options
- */
-function pagedTable(headers, first, { key, next, row, empty, testid }) {
-  const wrap = table(headers, first[key].map(row), { empty, testid });
-  if (first.nextCursor === null) return wrap;
-  const tbody = /** @type {HTMLTableSectionElement} */ (wrap.querySelector('tbody'));
-  let shown = first[key].length;
-  /** @type {string | null} */
-  let cursor = first.nextCursor;
-  let total = first.total;
-  const more = h('button', { type: 'button', class: 'more', 'data-testid': `${testid}-more` });
-  const label = () => {
-    more.textContent = `Show more (${formatCount(shown)} of ${formatCount(total)} shown)`;
-  };
-  label();
-  more.addEventListener('click', () =>
-    attempt(async () => {
-      more.disabled = true;
-      try {
-        const page = await next(cursor ?? '');
-        append(
-          tbody,
-          page[key].map((item) => tableRow(row(item))),
-        );
-        shown += page[key].length;
-        total = page.total;
-        cursor = page.nextCursor;
-      } finally {
-        more.disabled = false;
-      }
-      if (cursor === null) more.remove();
-      else label();
-    }),
-  );
-  return [wrap, h('p', { class: 'more-row' }, more)];
-}
 
 function watchBadge() {
   return h(
@@ -289,54 +45,6 @@ function watchBadge() {
 /** @param {Api['Domain']['mode']} mode */
 function modeBadge(mode) {
   return h('span', { class: `badge mode-${mode}` }, mode);
-}
-
-/**
- * Copies text to the clipboard (falls back to selecting it in a hidden text area).
- * @param {string} text
- */
-async function copyText(text) {
-  try {
-    await navigator.clipboard.writeText(text);
-    return true;
-  } catch {
-    const area = h('textarea', { class: 'offscreen', value: text });
-    document.body.append(area);
-    area.select();
-    const ok = document.execCommand('copy');
-    area.remove();
-    return ok;
-  }
-}
-
-/**
- * @param {() => string} getText
- * @param {string} [label]
- */
-function copyButton(getText, label = 'Copy') {
-  const button = h('button', { type: 'button', class: 'copy' }, label);
-  button.addEventListener('click', async () => {
-    const ok = await copyText(getText());
-    button.textContent = ok ? 'Copied' : 'Copy failed';
-    setTimeout(() => {
-      button.textContent = label;
-    }, 1500);
-  });
-  return button;
-}
-
-/**
- * A <pre> with a copy button.
- * @param {string} text
- * @param {string} testid
- */
-function copyBlock(text, testid) {
-  return h(
-    'div',
-    { class: 'copyblock' },
-    copyButton(() => text),
-    h('pre', { 'data-testid': testid }, text),
-  );
 }
 
 /**
@@ -1562,6 +1270,7 @@ async function settingsPage() {
 // ---------------------------------------------------------------------------------------------
 // start
 
+onLoginNeeded(showLogin);
 byId('logout').addEventListener('click', () =>
   attempt(async () => {
     await api('POST /api/logout');
