@@ -8,11 +8,11 @@
 // Needs root (port 53 on 127.0.56.x) and the Debian packages knot, unbound, bind9-dnsutils.
 // Addresses: 127.0.56.1 knotd, .2 unbound, .25 the SMTP server; no other test file uses 127.0.56.x.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DnsClient } from '../../src/dns/client.js';
-import { runCliAsync } from '../helpers/cli.js';
+import { runCli, runCliAsync } from '../helpers/cli.js';
 import { openssl, opensslDigest, opensslSpkiDer, type TestCert, TestPki } from '../helpers/pki.js';
 import { type KnotUpdateLab, startKnotUpdateLab } from '../lab/knot-update.js';
 import { type LabSmtpServer, startSmtpServer } from '../lab/smtp-server.js';
@@ -260,5 +260,86 @@ describe('a full TLSA rollover through knotd, unbound and the lab SMTP server', 
     assert.equal(r.code, 2);
     assert.match(r.stderr, /next\.key is not the key of the certificate in .*leaf1\.pem/);
     assert.deepEqual(await lab.authoritativeRRset(OWNER, 'TLSA'), before);
+  });
+});
+
+describe('tlsa publish and the hook under certbot, against the same knotd', () => {
+  const host = `mx2.${DOMAIN}`;
+  const owner = `_25._tcp.${host}`;
+
+  it('publishes the certificate key and a next key; a second run sends nothing', async () => {
+    const next = pki.newKey('ec').path;
+    const args = [
+      'tlsa',
+      'publish',
+      '--host',
+      host,
+      '--cert',
+      leaf1.certPath,
+      '--next-key',
+      next,
+      '--ttl',
+      '60',
+    ];
+    const first = await runCliAsync([...args, ...publisher()]);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /; zone roll\.test: RRset replaced/);
+    const want = sorted(`3 1 1 ${spkiHex(leaf1)}`, `3 1 1 ${keyHex(next)}`);
+    assert.deepEqual(await lab.authoritativeRRset(owner, 'TLSA'), want);
+    const again = await runCliAsync([...args, '--json', ...publisher()]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(JSON.parse(again.stdout).changed, []);
+  });
+
+  it('a TSIG key the server does not know: exit 1 with the named error; a server that is down: exit 2', async () => {
+    const before = await lab.authoritativeRRset(owner, 'TLSA');
+    const secret = Buffer.alloc(32, 7).toString('base64');
+    const wrongKey = pki.writeFile('wrong.key', `hmac-sha256:intruder:${secret}\n`);
+    const leaf = issue('leaf-wrong', pki.newKey('ec').path);
+    const base = ['tlsa', 'publish', '--host', host, '--cert', leaf.certPath];
+    const wrong = await runCliAsync([
+      ...base,
+      '--dns-server',
+      `${lab.authoritative.host}:${lab.authoritative.port}`,
+      '--tsig-key',
+      wrongKey,
+      '--data-dir',
+      dataDir,
+    ]);
+    assert.equal(wrong.code, 1, wrong.stderr);
+    assert.match(wrong.stderr, /DNS UPDATE of _25\._tcp\.mx2\.roll\.test\. at 127\.0\.56\.1: TSIG_BADKEY/);
+    const down = await runCliAsync([
+      ...base,
+      '--dns-server',
+      '127.0.56.9',
+      '--tsig-key',
+      lab.keyFiles.upd as string,
+      '--data-dir',
+      dataDir,
+      '--timeout',
+      '2',
+    ]);
+    assert.equal(down.code, 2, down.stderr);
+    assert.match(down.stderr, /UPDATE_(UNREACHABLE|TIMEOUT)/);
+    assert.deepEqual(await lab.authoritativeRRset(owner, 'TLSA'), before);
+  });
+
+  it('the hook reads RENEWED_LINEAGE as certbot sets it (a record published just now is not safe yet)', () => {
+    const lineage = `${pki.dir}/live-mx2`;
+    mkdirSync(lineage);
+    pki.writeFile('live-mx2/cert.pem', leaf1.pem);
+    pki.writeFile('live-mx2/privkey.pem', readFileSync(leaf1.key.path));
+    const r = runCli(['tlsa', 'hook', 'certbot', '--host', host, '--json', ...publisher()], {
+      env: { RENEWED_LINEAGE: lineage },
+    });
+    assert.equal(r.code, 1, r.stderr);
+    const verdict = JSON.parse(r.stdout);
+    assert.equal(verdict.status, 'too-early');
+    assert.equal(verdict.deployed, `3 1 1 ${spkiHex(leaf1)}`);
+    const missing = runCli(['tlsa', 'hook', 'certbot', '--host', host, ...publisher()], {
+      env: { RENEWED_LINEAGE: '' },
+    });
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /RENEWED_LINEAGE is not set/);
   });
 });
