@@ -1,12 +1,16 @@
 // `mxguard records DOMAIN` (every DNS record a domain needs) and `mxguard records validate`:
-// options in, src/records out; RecordsError becomes a usage error naming the option.
+// options in, src/records out; RecordsError becomes a usage error naming the option. With
+// --dns-server and --tsig-key the TXT records are published by DNS UPDATE (src/dns/update.ts).
 import type { Command } from 'commander';
+import { formatHostPort } from '../common/host-port.js';
 import { presetNames } from '../common/presets.js';
+import { DnsUpdateError, type PublishResult, type RRsetReplacement, replaceRRsets } from '../dns/update.js';
 import { isMode, type StsMode } from '../mtasts/policy.js';
 import { buildRecordSet, type RecordSet, type RecordSetInput } from '../records/build.js';
 import { RecordsError, type RecordsField } from '../records/error.js';
 import { formatRecords, recordsZone } from '../records/format.js';
 import { isRecordType, RECORD_TYPES, type RecordType, validateRecord } from '../records/validate.js';
+import { type Publisher, publisherOf } from './tlsa-rollover.js';
 import { CliError, collect, formatProblem, intOption, printJson } from './util.js';
 
 const FORMATS = ['bind', 'powershell', 'json'] as const;
@@ -44,18 +48,34 @@ export function register(program: Command): void {
     .option('--dmarc [policy]', 'also print DMARC with this p= (none, quarantine, reject; default none)')
     .option('--dmarc-rua <uri>', 'DMARC aggregate report address (default mailto:dmarc@DOMAIN)')
     .option('--ttl <seconds>', 'TTL of every record', '3600')
-    .option('--zone <zone>', 'the DNS zone the names live in (default: DOMAIN), for relative names')
+    .option(
+      '--zone <zone>',
+      'the DNS zone the names live in (default: DOMAIN, or found by SOA at --dns-server)',
+    )
     .option('--format <format>', `output: ${FORMATS.join(', ')}`, 'bind')
     .option('--json', 'same as --format json')
+    .option(
+      '--dns-server <ip[:port]>',
+      'publish the TXT records by DNS UPDATE (RFC 2136) to this primary server',
+    )
+    .option('--tsig-key <file>', 'TSIG key for --dns-server: BIND/Knot key file or hmac-sha256:NAME:BASE64')
+    .option('--timeout <seconds>', 'with --dns-server: wait this long for each answer', '5')
     .addHelpText(
       'after',
       `
 The _mta-sts id is a fresh UTC timestamp each run: publish it whenever the policy changes.
 
+With --dns-server and --tsig-key the TXT records (_mta-sts, _smtp._tls, and with --spf/--dmarc those)
+are published instead of printed, each RRset replaced atomically (RFC 2136 prerequisites); at the
+apex only the SPF record is replaced. A/AAAA/CNAME for mta-sts.DOMAIN are listed, not published.
+Exit 0 published (or already up to date), 1 the server refused or failed the update, 2 could not
+run (bad option, unreadable key, server unreachable). See docs/dns-update.md.
+
 Examples:
   $ mxguard records example.com --mx mail.example.com --rua mailto:tlsrpt@example.com
   $ mxguard records example.com --preset exchange-online --policy-host-target mta-sts.example.github.io
   $ mxguard records example.com --preset google-workspace --spf --dmarc quarantine --format powershell
+  $ mxguard records example.com --mx mail.example.com --dns-server 192.0.2.53 --tsig-key /etc/mxguard/upd.key
   $ mxguard records validate --type spf -- 'v=spf1 include:_spf.google.com ~all'`,
     )
     .action((domain: string | undefined, opts: RecordsOptions) => {
@@ -63,7 +83,7 @@ Examples:
         records.help({ error: true });
         return;
       }
-      runRecords(domain, opts);
+      return runRecords(domain, opts);
     });
 
   records
@@ -127,9 +147,12 @@ interface RecordsOptions {
   zone?: string;
   format: string;
   json?: boolean;
+  dnsServer?: string;
+  tsigKey?: string;
+  timeout: string;
 }
 
-function runRecords(domain: string, opts: RecordsOptions): void {
+async function runRecords(domain: string, opts: RecordsOptions): Promise<void> {
   const format = (opts.json ? 'json' : opts.format) as Format;
   if (!FORMATS.includes(format)) throw new CliError(2, `--format: unknown format "${opts.format}"`);
   const set = cliRecordSet(
@@ -150,10 +173,85 @@ function runRecords(domain: string, opts: RecordsOptions): void {
     },
     new Date(),
   );
+  if (opts.dnsServer !== undefined || opts.tsigKey !== undefined) {
+    const target = { dnsServer: opts.dnsServer, tsigKey: opts.tsigKey, dataDir: '', timeout: opts.timeout };
+    const publisher = (await publisherOf(target))!;
+    await publishRecords(
+      set,
+      { ...publisher, zone: opts.zone },
+      intOption('--timeout', opts.timeout),
+      opts.json === true,
+    );
+    for (const note of set.notes) process.stderr.write(`note: ${note}\n`);
+    return;
+  }
   const zone = withOptionNames(() => recordsZone(set, opts.zone ?? set.domain));
   if (format === 'json') printJson(set);
   else process.stdout.write(formatRecords(set, format, zone));
   for (const note of set.notes) process.stderr.write(`note: ${note}\n`);
+}
+
+/**
+ * Publish the set's TXT records in one DNS UPDATE. Each TXT RRset is replaced for the records of its
+ * version tag ("v=spf1", "v=STSv1"...), so other TXT records at a name (the apex) stay.
+ */
+async function publishRecords(set: RecordSet, publisher: Publisher, timeoutSeconds: number, json: boolean) {
+  const changes: RRsetReplacement[] = set.records
+    .filter((r) => r.type === 'TXT')
+    .map((r) => {
+      const tag = /^v=[A-Za-z0-9]+/.exec(r.value)?.[0];
+      return {
+        name: r.name,
+        type: 'TXT',
+        ttl: r.ttl,
+        records: [r.value],
+        ...(tag ? { replacePrefix: tag } : {}),
+      };
+    });
+  const notPublished = set.records.filter((r) => r.type !== 'TXT');
+  const server = formatHostPort(publisher.server);
+  let result: PublishResult;
+  try {
+    result = await replaceRRsets(changes, { ...publisher, timeoutMs: timeoutSeconds * 1000 });
+  } catch (err) {
+    if (!(err instanceof DnsUpdateError)) throw err;
+    const couldNotRun = ['UPDATE_UNREACHABLE', 'UPDATE_TIMEOUT', 'UPDATE_BAD_INPUT'].includes(err.code);
+    throw new CliError(
+      couldNotRun ? 2 : 1,
+      `DNS UPDATE of ${set.domain} at ${server}: ${err.code}: ${err.message}`,
+    );
+  }
+  const changed = new Set(result.changed.map((c) => c.name));
+  const unchanged = changes.filter((c) => !changed.has(c.name)).map((c) => ({ name: c.name, type: c.type }));
+  if (json) {
+    printJson({
+      domain: set.domain,
+      server,
+      zone: result.zone,
+      changed: result.changed,
+      unchanged,
+      notPublished,
+      policy: set.policy,
+    });
+    return;
+  }
+  const quote = (values: string[]) =>
+    values.length === 0 ? 'none' : values.map((v) => JSON.stringify(v)).join(' ');
+  const lines = [`DNS UPDATE at ${server}, zone ${result.zone}:`];
+  for (const c of result.changed) {
+    lines.push(`  changed    ${c.name} ${c.type} ${quote(c.after)} (was: ${quote(c.before)})`);
+  }
+  for (const u of unchanged) lines.push(`  unchanged  ${u.name} ${u.type}`);
+  for (const r of notPublished)
+    lines.push(`  not published (do it yourself): ${r.name} ${r.type} ${r.value}`);
+  lines.push(`Host this policy at ${set.policy.url} (Content-Type: text/plain):`);
+  lines.push(
+    ...set.policy.text
+      .trimEnd()
+      .split('\n')
+      .map((l) => `  ${l}`),
+  );
+  process.stdout.write(`${lines.join('\n')}\n`);
 }
 
 /** The command-line option behind each field of the record-set input. */
