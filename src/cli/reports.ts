@@ -11,6 +11,9 @@ import type { Command } from 'commander';
 import type { Problem } from '../common/errors.js';
 import { mxguardCommand } from '../common/invocation.js';
 import { terminalText } from '../common/text.js';
+import { DmarcError } from '../dmarc/error.js';
+import { decodeDmarcReports, reportKindOf } from '../dmarc/parse.js';
+import type { DmarcReport } from '../dmarc/report.js';
 import { ingestReport, recordRejected, type StoredRef } from '../server/ingest.js';
 import { LIST_TEXT_MAX, REPORT_DETAIL_MAX_BYTES } from '../store/paging.js';
 import {
@@ -65,14 +68,23 @@ function terminalList(values: string[], max = VALUE_MAX): string {
 function registerParse(reports: Command): void {
   reports
     .command('parse')
-    .description('Read TLS-RPT reports (.json, .json.gz or .eml; detected by content) and summarise them')
+    .description(
+      'Read TLS-RPT and DMARC aggregate reports (.json, .json.gz, .xml, .xml.gz, .zip or .eml; detected by content) and summarise them',
+    )
     .argument('<file...>', 'report files; "-" reads standard input')
-    .option('--json', 'print reports, warnings and errors as JSON')
+    .option('--json', 'print reports (each with "kind": "tlsrpt" or "dmarc"), warnings and errors as JSON')
     .addHelpText(
       'after',
       `
+The kind of report (TLS-RPT, RFC 8460, or DMARC aggregate, RFC 7489 / RFC 9990) and its format
+(JSON, XML, gzip, zip with one XML file, or a whole e-mail) are found from the content, not the
+file name. A DMARC report is summarised with its organization, report id, date range, policy
+domain and published policy, then one row per <record>: source IP, message count, disposition
+and the DMARC-aligned DKIM and SPF results.
+
 Examples:
   mxguard reports parse report.json.gz
+  mxguard reports parse 'google.com!example.com!1714521600!1714607999.zip'
   mxguard reports parse --json saved-mail.eml other-report.json
   zcat report.json.gz | mxguard reports parse -
 
@@ -97,13 +109,14 @@ interface FileError {
 interface FileResult {
   file: string;
   reports: TlsReport[];
+  dmarcReports: DmarcReport[];
   warnings: Problem[];
   errors: FileError[];
   exitCode: 0 | 1 | 2;
 }
 
 async function parseFile(file: string): Promise<FileResult> {
-  const result: FileResult = { file, reports: [], warnings: [], errors: [], exitCode: 0 };
+  const result: FileResult = { file, reports: [], dmarcReports: [], warnings: [], errors: [], exitCode: 0 };
   let bytes: Buffer;
   try {
     bytes = readInputBytes(file);
@@ -116,11 +129,17 @@ async function parseFile(file: string): Promise<FileResult> {
     return result;
   }
   try {
-    const decoded = await decodeReports(bytes);
-    result.reports = decoded.reports;
-    result.warnings = decoded.warnings;
+    if (await isDmarc(bytes)) {
+      const decoded = await decodeDmarcReports(bytes);
+      result.dmarcReports = decoded.reports;
+      result.warnings = decoded.warnings;
+    } else {
+      const decoded = await decodeReports(bytes);
+      result.reports = decoded.reports;
+      result.warnings = decoded.warnings;
+    }
   } catch (err) {
-    if (!(err instanceof TlsRptError)) throw err;
+    if (!(err instanceof TlsRptError || err instanceof DmarcError)) throw err;
     result.errors = err.problems.map((p) => ({
       code: p.code,
       message: p.where ? `${p.where}: ${p.message}` : p.message,
@@ -130,11 +149,23 @@ async function parseFile(file: string): Promise<FileResult> {
   return result;
 }
 
+/**
+ * Which decoder reads `bytes`: the DMARC one for DMARC content, and for what is neither kind but
+ * looks like XML or a zip (so that a broken DMARC report gets the DMARC decoder's error).
+ */
+async function isDmarc(bytes: Uint8Array): Promise<boolean> {
+  const kind = await reportKindOf(bytes);
+  if (kind !== 'unknown') return kind === 'dmarc';
+  const head = Buffer.from(bytes.subarray(0, 64)).toString('latin1');
+  return /^(?:\xef\xbb\xbf)?\s*</.test(head) || head.startsWith('PK\x03\x04');
+}
+
 function toJson(results: FileResult[]) {
   return {
-    reports: results.flatMap((r) =>
-      r.reports.map((report) => ({
+    reports: results.flatMap((r) => [
+      ...r.reports.map((report) => ({
         file: r.file,
+        kind: 'tlsrpt' as const,
         organization: report.organization,
         reportId: report.reportId,
         start: report.start,
@@ -148,7 +179,8 @@ function toJson(results: FileResult[]) {
           failures: p.failures.map(failureJson),
         })),
       })),
-    ),
+      ...r.dmarcReports.map((report) => ({ file: r.file, ...report })),
+    ]),
     warnings: results.flatMap((r) =>
       r.warnings.map((w) => ({
         file: r.file,
@@ -172,6 +204,7 @@ function printHuman(results: FileResult[]): void {
   const out: string[] = [];
   for (const r of results) {
     for (const report of r.reports) out.push(...describeReport(`${r.file}: report`, report));
+    for (const report of r.dmarcReports) out.push(...describeDmarcReport(`${r.file}: DMARC report`, report));
     for (const w of r.warnings) out.push(terminalText(formatProblem(r.file, w), 4 * VALUE_MAX));
     for (const e of r.errors) {
       const line = formatProblem(r.file, { severity: 'error', code: e.code, message: e.message });
@@ -204,6 +237,53 @@ function describeReport(title: string, report: TlsReport, received?: string): st
   }
   if (report.policies.length > LIST_SHOWN * 20) {
     lines.push(`  (+${report.policies.length - LIST_SHOWN * 20} more policies: see --json)`);
+  }
+  return lines;
+}
+
+/** A DMARC aggregate report for the terminal: its facts, then one row per record (at most LIST_SHOWN * 20). */
+function describeDmarcReport(title: string, report: DmarcReport): string[] {
+  const t = (text: string, max = VALUE_MAX) => terminalText(text, max);
+  const contact = report.email ? ` <${t(report.email)}>` : '';
+  const policy = report.policyPublished;
+  const published = (['p', 'sp', 'np', 'pct', 'adkim', 'aspf', 'fo'] as const)
+    .filter((tag) => policy[tag] !== undefined)
+    .map((tag) => `${tag}=${t(String(policy[tag]))}`)
+    .join(' ');
+  const messages = report.records.reduce((sum, row) => sum + row.count, 0);
+  const byDisposition = (['none', 'quarantine', 'reject'] as const).map(
+    (d) =>
+      `${d} ${report.records.filter((row) => row.disposition === d).reduce((sum, row) => sum + row.count, 0)}`,
+  );
+  const lines = [
+    `${title} ${t(report.reportId)}`,
+    `  organization: ${report.organization ? t(report.organization) : '(none given)'}${contact}`,
+    `  period:       ${report.begin} to ${report.end}`,
+    `  domain:       ${t(report.domain)}`,
+    `  policy:       ${published}`,
+    `  messages:     ${messages} in ${report.records.length} row${report.records.length === 1 ? '' : 's'} (${byDisposition.join(', ')})`,
+  ];
+  if (report.records.length === 0) return lines;
+  const shown = report.records.slice(0, LIST_SHOWN * 20);
+  const table = formatTable([
+    ['SOURCE IP', 'COUNT', 'DISPOSITION', 'DKIM ALIGNED', 'SPF ALIGNED', 'HEADER FROM'],
+    ...shown.map((row) => [
+      t(row.sourceIp, CELL_MAX),
+      String(row.count),
+      row.disposition,
+      row.dkim,
+      row.spf,
+      row.headerFrom ? t(row.headerFrom, CELL_MAX) : '-',
+    ]),
+  ]);
+  lines.push(
+    ...table
+      .trimEnd()
+      .split('\n')
+      .map((line) => `    ${line}`),
+  );
+  if (report.records.length > shown.length) {
+    lines.push(`    (+${report.records.length - shown.length} more rows: see --json)`);
   }
   return lines;
 }

@@ -329,7 +329,8 @@ function timestamp(parent: Node, name: string, where: string, reader: Reader): s
   if (!(seconds <= 253402300799)) {
     fail('DMARC_REPORT_BAD_VALUE', `<${name}> is "${shown(value, 40)}", not Unix seconds`, where);
   }
-  return new Date(seconds * 1000).toISOString();
+  // Whole seconds, written as TLS-RPT's are: 2024-05-01T00:00:00Z.
+  return new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
 }
 
 function readFeedback(feedback: Node, reader: Reader): DmarcReport {

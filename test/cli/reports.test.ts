@@ -150,6 +150,7 @@ describe('reports parse --json', () => {
       reports: [
         {
           file: file('report.json'),
+          kind: 'tlsrpt',
           organization: 'Sender Mail Co',
           reportId: '2024-05-01_receiver.example_7f3a',
           start: '2024-05-01T00:00:00Z',

@@ -81,8 +81,8 @@ function runDmarcCat(unshare: string, dmarcCat: string, path: string): CatResult
   // "From 2020-02-15 08:00:00 +0000 UTC to 2020-02-16 08:00:00 +0000 UTC"
   const range = /^From (\S+ \S+) \+0000 UTC to (\S+ \S+) \+0000 UTC$/m.exec(r.stdout);
   assert.ok(range, `no date range in dmarc-cat's output for ${path}:\n${r.stdout}`);
-  counts.begin = `${range[1]!.replace(' ', 'T')}.000Z`;
-  counts.end = `${range[2]!.replace(' ', 'T')}.000Z`;
+  counts.begin = `${range[1]!.replace(' ', 'T')}Z`;
+  counts.end = `${range[2]!.replace(' ', 'T')}Z`;
   return { ok: true, counts };
 }
 

@@ -95,8 +95,8 @@ const EXPECTED_REPORT = {
   organization: 'Receiver Mail Co',
   reportId: 'r-2024-05-01-42',
   email: 'dmarc-reports@receiver.example',
-  begin: '2024-05-01T00:00:00.000Z',
-  end: '2024-05-01T23:59:59.000Z',
+  begin: '2024-05-01T00:00:00Z',
+  end: '2024-05-01T23:59:59Z',
   domain: 'example.com',
   policyPublished: {
     domain: 'example.com',
