@@ -4,11 +4,21 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { describe, test } from 'node:test';
-import { crc32, createGzip, deflateRawSync, gzipSync } from 'node:zlib';
+import { createGzip, gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { DmarcError } from '../../src/dmarc/error.js';
 import { decodeDmarcReports, reportKindOf } from '../../src/dmarc/parse.js';
 import { MAX_XML_TEXT } from '../../src/dmarc/xml.js';
+import {
+  dmarcEmail,
+  EXPECTED_REPORT,
+  RECORD_1,
+  RECORD_2,
+  reportXml,
+  XML,
+  ZIP,
+  zipOf,
+} from '../fixtures/dmarc/reports.js';
 import { reportEmail, reportGzip as tlsRptGzip, reportJson as tlsRptJson } from '../fixtures/tlsrpt/build.js';
 
 async function errorOf(promise: Promise<unknown>): Promise<DmarcError> {
@@ -19,186 +29,6 @@ async function errorOf(promise: Promise<unknown>): Promise<DmarcError> {
     return err;
   }
   assert.fail('expected a DmarcError');
-}
-
-const RECORD_1 = `
-  <record>
-    <row>
-      <source_ip>192.0.2.10</source_ip>
-      <count>12</count>
-      <policy_evaluated>
-        <disposition>none</disposition>
-        <dkim>pass</dkim>
-        <spf>fail</spf>
-      </policy_evaluated>
-    </row>
-    <identifiers>
-      <header_from>example.com</header_from>
-      <envelope_from>bounce.example.com</envelope_from>
-    </identifiers>
-    <auth_results>
-      <dkim><domain>example.com</domain><selector>s1</selector><result>pass</result></dkim>
-      <dkim><domain>esp.example</domain><result>fail</result></dkim>
-      <spf><domain>bounce.example.com</domain><scope>mfrom</scope><result>softfail</result></spf>
-    </auth_results>
-  </record>`;
-
-const RECORD_2 = `
-  <record>
-    <row>
-      <source_ip>2001:db8::25</source_ip>
-      <count>3</count>
-      <policy_evaluated>
-        <disposition>quarantine</disposition>
-        <dkim>fail</dkim>
-        <spf>fail</spf>
-        <reason><type>forwarded</type><comment>list &amp; forwarder</comment></reason>
-      </policy_evaluated>
-    </row>
-    <identifiers><header_from>example.com</header_from></identifiers>
-    <auth_results><spf><domain>relay.example</domain><result>fail</result></spf></auth_results>
-  </record>`;
-
-/** A report in the RFC 7489 Appendix C format, with `records` (default: the two above). */
-function reportXml(options: { records?: string; orgName?: string; prolog?: string } = {}): string {
-  const {
-    records = RECORD_1 + RECORD_2,
-    orgName = 'Receiver Mail Co',
-    prolog = '<?xml version="1.0" encoding="UTF-8"?>',
-  } = options;
-  return `${prolog}
-<feedback>
-  <version>1.0</version>
-  <report_metadata>
-    <org_name>${orgName}</org_name>
-    <email>dmarc-reports@receiver.example</email>
-    <report_id>r-2024-05-01-42</report_id>
-    <date_range><begin>1714521600</begin><end>1714607999</end></date_range>
-  </report_metadata>
-  <policy_published>
-    <domain>example.com</domain>
-    <adkim>r</adkim>
-    <aspf>s</aspf>
-    <p>quarantine</p>
-    <sp>reject</sp>
-    <pct>50</pct>
-    <fo>1</fo>
-  </policy_published>${records}
-</feedback>
-`;
-}
-
-const XML = Buffer.from(reportXml());
-
-const EXPECTED_REPORT = {
-  kind: 'dmarc',
-  organization: 'Receiver Mail Co',
-  reportId: 'r-2024-05-01-42',
-  email: 'dmarc-reports@receiver.example',
-  begin: '2024-05-01T00:00:00Z',
-  end: '2024-05-01T23:59:59Z',
-  domain: 'example.com',
-  policyPublished: {
-    domain: 'example.com',
-    p: 'quarantine',
-    sp: 'reject',
-    adkim: 'r',
-    aspf: 's',
-    pct: 50,
-    fo: '1',
-  },
-  records: [
-    {
-      sourceIp: '192.0.2.10',
-      count: 12,
-      disposition: 'none',
-      dkim: 'pass',
-      spf: 'fail',
-      headerFrom: 'example.com',
-      envelopeFrom: 'bounce.example.com',
-      dkimResults: [
-        { domain: 'example.com', selector: 's1', result: 'pass' },
-        { domain: 'esp.example', result: 'fail' },
-      ],
-      spfResults: [{ domain: 'bounce.example.com', scope: 'mfrom', result: 'softfail' }],
-      reasons: [],
-    },
-    {
-      sourceIp: '2001:db8::25',
-      count: 3,
-      disposition: 'quarantine',
-      dkim: 'fail',
-      spf: 'fail',
-      headerFrom: 'example.com',
-      dkimResults: [],
-      spfResults: [{ domain: 'relay.example', result: 'fail' }],
-      reasons: [{ type: 'forwarded', comment: 'list & forwarder' }],
-    },
-  ],
-};
-
-interface ZipPart {
-  name: string;
-  content: Buffer;
-  method?: number;
-  flags?: number;
-  /** The uncompressed size written in the headers (default: the real one). */
-  declaredSize?: number;
-  crc?: number;
-}
-
-/** A ZIP archive (APPNOTE.TXT 4.3) of `parts`, written field by field so that a test can lie in any of them. */
-function zipOf(parts: ZipPart[], options: { entryCount?: number } = {}): Buffer {
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  for (const part of parts) {
-    const method = part.method ?? 8;
-    const data = method === 8 ? deflateRawSync(part.content) : part.content;
-    const name = Buffer.from(part.name, 'latin1');
-    const crc = part.crc ?? crc32(part.content);
-    const size = part.declaredSize ?? part.content.length;
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(part.flags ?? 0, 6);
-    local.writeUInt16LE(method, 8);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(data.length, 18);
-    local.writeUInt32LE(size, 22);
-    local.writeUInt16LE(name.length, 26);
-    const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0);
-    central.writeUInt16LE(20, 4);
-    central.writeUInt16LE(20, 6);
-    central.writeUInt16LE(part.flags ?? 0, 8);
-    central.writeUInt16LE(method, 10);
-    central.writeUInt32LE(crc, 16);
-    central.writeUInt32LE(data.length, 20);
-    central.writeUInt32LE(size, 24);
-    central.writeUInt16LE(name.length, 28);
-    central.writeUInt32LE(offset, 42);
-    locals.push(local, name, data);
-    centrals.push(central, name);
-    offset += local.length + name.length + data.length;
-  }
-  const directory = Buffer.concat(centrals);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(options.entryCount ?? parts.length, 8);
-  end.writeUInt16LE(options.entryCount ?? parts.length, 10);
-  end.writeUInt32LE(directory.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, directory, end]);
-}
-
-const ZIP = zipOf([{ name: 'receiver.example!example.com!1714521600!1714607999.xml', content: XML }]);
-
-/** A DMARC report e-mail: `parts` after a text/plain part, in multipart/mixed. */
-function dmarcEmail(
-  parts: Array<{ type: string; filename?: string; content: Buffer; encoding?: '7bit' }>,
-): Buffer {
-  return reportEmail(parts, { reportHeaders: false, reportType: false });
 }
 
 describe('decodeDmarcReports: formats', () => {
