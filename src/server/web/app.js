@@ -1,11 +1,13 @@
 // The mxguard dashboard: a small single-page app over the JSON API (/api, see /api/openapi.json).
-// Routes live in the URL fragment: #/ (domains), #/domains/NAME, #/reports, #/reports/ID, #/settings.
+// Routes live in the URL fragment: #/ (domains), #/domains/NAME?since=&until=, #/reports?domain=&since=&until=,
+// #/reports/ID, #/dmarc?filters (dmarc.js), #/dmarc/ID, #/settings.
 // Rendering goes through dom.js only (text nodes, never innerHTML): report values are attacker-controlled.
 // Lists come in pages (limit, cursor, total; docs/api.md): a table shows the first page and a
 // "Show more" button appends the next one.
 // @ts-check: the types of the API's answers come from its zod schemas (src/server/api/schemas.ts);
 // tsconfig.web.json checks this file in `npm run typecheck`.
 import { sessionsChart } from './barchart.js';
+import { dmarcReportPage, dmarcReportsPage, dmarcSection } from './dmarc.js';
 import { append, formatCount, formatTime, h, replace } from './dom.js';
 import {
   ApiFailure,
@@ -16,6 +18,7 @@ import {
   copyBlock,
   copyButton,
   flash,
+  hashLink,
   inFormTerms,
   LoginNeeded,
   listValue,
@@ -23,6 +26,7 @@ import {
   num,
   onLoginNeeded,
   pagedTable,
+  rangePicker,
   section,
   table,
 } from './kit.js';
@@ -86,7 +90,9 @@ let renderToken = 0;
 /** Renders the page for the current URL fragment. */
 async function render() {
   const token = ++renderToken;
-  const parts = (location.hash.replace(/^#\/?/, '') || '').split('/').filter(Boolean).map(decodeURIComponent);
+  const [path = '', search = ''] = location.hash.replace(/^#\/?/, '').split('?');
+  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  const query = new URLSearchParams(search);
   for (const link of nav.querySelectorAll('a')) {
     link.classList.toggle(
       'active',
@@ -95,9 +101,11 @@ async function render() {
   }
   let page;
   try {
-    if (parts[0] === 'domains' && parts[1]) page = await domainPage(parts[1]);
+    if (parts[0] === 'domains' && parts[1]) page = await domainPage(parts[1], query);
     else if (parts[0] === 'reports' && parts[1]) page = await reportPage(parts[1]);
-    else if (parts[0] === 'reports') page = await reportsPage();
+    else if (parts[0] === 'reports') page = await reportsPage(query);
+    else if (parts[0] === 'dmarc' && parts[1]) page = await dmarcReportPage(parts[1]);
+    else if (parts[0] === 'dmarc') page = await dmarcReportsPage(query);
     else if (parts[0] === 'settings') page = await settingsPage();
     else page = await overviewPage();
   } catch (err) {
@@ -348,17 +356,25 @@ let pendingNotice;
 
 // ---- one domain ----
 
-/** @param {string} name */
-async function domainPage(name) {
+/**
+ * @param {string} name
+ * @param {URLSearchParams} query the range of days shown (since, until; default the last 30)
+ */
+async function domainPage(name, query) {
   const params = { name };
+  const chosen = { since: query.get('since') || undefined, until: query.get('until') || undefined };
   const [domain, policy, stats, fetchLog, alerts, checks] = await Promise.all([
     api('GET /api/domains/{name}', { params }),
     api('GET /api/domains/{name}/policy', { params }),
-    api('GET /api/domains/{name}/stats', { params, query: { days: chartDays } }),
+    api('GET /api/domains/{name}/stats', {
+      params,
+      query: chosen.since || chosen.until ? chosen : { days: 30 },
+    }),
     api('GET /api/domains/{name}/fetches', { params, query: { limit: FETCHES_PAGE } }),
     api('GET /api/alerts', { query: { domain: name, state: 'open', limit: ALERTS_PAGE } }),
     api('GET /api/domains/{name}/checks', { params, query: { limit: CHECKS_PAGE } }),
   ]);
+  const range = { since: stats.since, until: stats.until };
   const notice = pendingNotice && pendingNotice.domain.name === domain.name ? pendingNotice : undefined;
   pendingNotice = undefined;
 
@@ -386,8 +402,24 @@ async function domainPage(name) {
       api('GET /api/alerts', { query: { domain: name, state: 'open', limit: ALERTS_PAGE, cursor } }),
     ),
     checksSection(domain.name, checks),
-    section('TLS-RPT: sessions per day', chartDaysPicker(), sessionsChart(stats.daily)),
+    rangeSection(domain.name, range),
+    section(
+      'TLS-RPT: sessions per day',
+      sessionsChart(stats.daily, (day) => {
+        location.hash = hashLink('/reports', { domain: domain.name, since: day, until: day });
+      }),
+      h(
+        'p',
+        {},
+        h(
+          'a',
+          { href: hashLink('/reports', { domain: domain.name, ...range }) },
+          'TLS-RPT reports of these days',
+        ),
+      ),
+    ),
     failureTables(stats),
+    await dmarcSection(domain.name, range),
     domain.watchOnly ? null : section('DNS records to publish', await recordsView(domain.name)),
     domain.watchOnly ? null : policySection(domain, policy),
     fetchSection(domain.name, fetchLog),
@@ -412,21 +444,20 @@ async function domainPage(name) {
   );
 }
 
-let chartDays = 30;
-
-function chartDaysPicker() {
-  const select = h(
-    'select',
-    { 'aria-label': 'days shown', class: 'inline' },
-    [7, 30, 90, 365].map((d) =>
-      h('option', { value: String(d), selected: d === chartDays }, `last ${d} days`),
-    ),
+/**
+ * The range of days the domain page's charts and tables show, with the picker that changes it.
+ * @param {string} name
+ * @param {{ since: string, until: string }} range
+ */
+function rangeSection(name, range) {
+  return h(
+    'section',
+    { class: 'card' },
+    h('h2', {}, `Reports from ${range.since} to ${range.until} (UTC)`),
+    rangePicker(range, (chosen) => {
+      location.hash = hashLink(`/domains/${encodeURIComponent(name)}`, chosen);
+    }),
   );
-  select.addEventListener('change', () => {
-    chartDays = Number(select.value);
-    render();
-  });
-  return select;
 }
 
 /** @param {Api['DomainStats']} stats */
@@ -934,9 +965,18 @@ async function showDiff(box, id, against) {
 const REPORTS_PAGE = 50;
 const REJECTED_PAGE = 20;
 
-async function reportsPage() {
+/**
+ * @param {URLSearchParams} query filters: domain, since, until (UTC days the report's range starts in)
+ */
+async function reportsPage(query) {
+  const filters = {
+    domain: query.get('domain') || undefined,
+    since: query.get('since') || undefined,
+    until: query.get('until') || undefined,
+  };
+  const filtered = Object.values(filters).some(Boolean);
   const [reports, rejected] = await Promise.all([
-    api('GET /api/reports', { query: { limit: REPORTS_PAGE } }),
+    api('GET /api/reports', { query: { ...filters, limit: REPORTS_PAGE } }),
     api('GET /api/rejected', { query: { limit: REJECTED_PAGE } }),
   ]);
   return h(
@@ -945,12 +985,14 @@ async function reportsPage() {
     section('Import a report', importForm()),
     section(
       `Reports (${formatCount(reports.total)})`,
+      reportFilters(filters),
+      filtered ? h('p', { class: 'muted' }, h('a', { href: '#/reports' }, 'Show all reports')) : null,
       pagedTable(
         ['Organisation', 'Report id', 'Period start', 'Domains', 'Successful', 'Failed', 'Source', 'DKIM'],
         reports,
         {
           key: 'reports',
-          next: (cursor) => api('GET /api/reports', { query: { limit: REPORTS_PAGE, cursor } }),
+          next: (cursor) => api('GET /api/reports', { query: { ...filters, limit: REPORTS_PAGE, cursor } }),
           row: (r) => [
             listValue(r, 'organization', r.organization, {
               content: h('a', { href: `#/reports/${r.id}` }, r.organization || '(no name)'),
@@ -985,6 +1027,33 @@ async function reportsPage() {
       }),
     ),
   );
+}
+
+/**
+ * The filters of the TLS-RPT report list: a policy domain and a range of days.
+ * @param {{ domain?: string, since?: string, until?: string }} filters
+ */
+function reportFilters(filters) {
+  const domain = h('input', { name: 'domain', value: filters.domain ?? '' });
+  const since = h('input', { type: 'date', name: 'since', value: filters.since ?? '' });
+  const until = h('input', { type: 'date', name: 'until', value: filters.until ?? '' });
+  const form = h(
+    'form',
+    { class: 'filters', 'data-testid': 'report-filters' },
+    h('label', {}, 'Domain', domain),
+    h('label', {}, 'From', since),
+    h('label', {}, 'To', until),
+    h('button', { type: 'submit' }, 'Filter'),
+  );
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    location.hash = hashLink('/reports', {
+      domain: domain.value.trim(),
+      since: since.value,
+      until: until.value,
+    });
+  });
+  return form;
 }
 
 function importForm() {

@@ -1,13 +1,17 @@
-// The TLS-RPT chart: successful and failed sessions per UTC day as stacked SVG bars (failed on top,
-// drawn at least 2 px high so that a handful of failures among thousands of sessions stays visible).
+// The dashboard's charts: counts per UTC day as stacked SVG bars. The TLS-RPT chart stacks successful
+// and failed sessions (failed on top, drawn at least 2 px high so that a handful of failures among
+// thousands of sessions stays visible); the DMARC chart stacks messages by result (pass, fail,
+// quarantined, rejected). A click on a day (or Enter on it) drills down to the reports behind it.
 // @ts-check
 /** @typedef {import('../api/schemas.js').ApiTypes['DailyCounts']} DailyCounts */
+/** @typedef {import('../api/schemas.js').ApiTypes['DmarcDailyCounts']} DmarcDailyCounts */
 import { formatCount, h, svg } from './dom.js';
 
 const WIDTH = 800;
 const HEIGHT = 260;
 const PAD = { left: 64, right: 16, top: 28, bottom: 36 };
 const MIN_FAILED_PX = 2;
+const LEGEND_STEP = 110;
 
 /**
  * The smallest 1, 2 or 5 × 10^k that is at least `n`.
@@ -31,16 +35,24 @@ function percent(failed, total) {
 }
 
 /**
- * The chart of GET /api/domains/{name}/stats `daily` (oldest first).
- * @param {DailyCounts[]} daily
+ * One stack of a chart, bottom first: its legend label, CSS class and value per day.
+ * @template T
+ * @typedef {{ label: string, cls: string, value: (row: T) => number, minPx?: number }} Series
  */
-export function sessionsChart(daily) {
+
+/**
+ * Stacked bars of `rows` (oldest first), one bar per day.
+ * @template {{ day: string }} T
+ * @param {{ rows: T[], series: Series<T>[], title: (row: T) => string, label: string, empty: string, testid: string, caption: import('./dom.js').Child[], onDay?: (day: string) => void }} chart
+ */
+function stackedChart({ rows, series, title, label, empty, testid, caption, onDay }) {
   const plotW = WIDTH - PAD.left - PAD.right;
   const plotH = HEIGHT - PAD.top - PAD.bottom;
+  const sum = (/** @type {T} */ row) => series.reduce((n, s) => n + s.value(row), 0);
   // Four grid steps of a round size, so that every tick label is a whole number.
-  const yMax = 4 * niceCeil(Math.max(0, ...daily.map((d) => d.successful + d.failed)) / 4);
+  const yMax = 4 * niceCeil(Math.max(0, ...rows.map(sum)) / 4);
   const baseY = PAD.top + plotH;
-  const band = plotW / Math.max(1, daily.length);
+  const band = plotW / Math.max(1, rows.length);
   const barW = Math.max(1, band * 0.7);
   const parts = [];
 
@@ -57,26 +69,32 @@ export function sessionsChart(daily) {
     );
   }
 
-  const labelEvery = Math.ceil(daily.length / 10);
-  daily.forEach((d, i) => {
+  const labelEvery = Math.ceil(rows.length / 10);
+  rows.forEach((d, i) => {
     const x = PAD.left + i * band + (band - barW) / 2;
-    const okH = (d.successful / yMax) * plotH;
-    const failH = d.failed > 0 ? Math.max(MIN_FAILED_PX, (d.failed / yMax) * plotH) : 0;
-    const total = d.successful + d.failed;
-    const title = `${d.day}: ${formatCount(d.successful)} successful, ${formatCount(d.failed)} failed (${percent(d.failed, total)} failed)`;
-    parts.push(
-      svg(
-        'g',
-        { class: 'day', 'data-day': d.day },
-        svg('title', {}, title),
-        // An invisible full-height target, so that days with few sessions still show the tooltip.
-        svg('rect', { x: PAD.left + i * band, y: PAD.top, width: band, height: plotH, class: 'hover' }),
-        okH > 0 ? svg('rect', { x, y: baseY - okH, width: barW, height: okH, class: 'bar-ok' }) : null,
-        failH > 0
-          ? svg('rect', { x, y: baseY - okH - failH, width: barW, height: failH, class: 'bar-fail' })
-          : null,
-      ),
+    let top = baseY;
+    const bars = series.map((s) => {
+      const v = s.value(d);
+      const height = v > 0 ? Math.max(s.minPx ?? 0, (v / yMax) * plotH) : 0;
+      top -= height;
+      return height > 0 ? svg('rect', { x, y: top, width: barW, height, class: s.cls }) : null;
+    });
+    const group = svg(
+      'g',
+      { class: onDay ? 'day drill' : 'day', 'data-day': d.day, ...(onDay ? { role: 'link' } : {}) },
+      svg('title', {}, title(d)),
+      // An invisible full-height target, so that days with few messages still show the tooltip.
+      svg('rect', { x: PAD.left + i * band, y: PAD.top, width: band, height: plotH, class: 'hover' }),
+      bars,
     );
+    if (onDay) {
+      group.setAttribute('tabindex', '0');
+      group.addEventListener('click', () => onDay(d.day));
+      group.addEventListener('keydown', (event) => {
+        if (event.key === 'Enter') onDay(d.day);
+      });
+    }
+    parts.push(group);
     if (i % labelEvery === 0) {
       parts.push(
         svg(
@@ -88,32 +106,28 @@ export function sessionsChart(daily) {
     }
   });
   parts.push(svg('line', { x1: PAD.left, x2: WIDTH - PAD.right, y1: baseY, y2: baseY, class: 'baseline' }));
-  if (daily.every((d) => d.successful + d.failed === 0)) {
+  if (rows.every((d) => sum(d) === 0)) {
     parts.push(
       svg(
         'text',
         { x: PAD.left + plotW / 2, y: PAD.top + plotH / 2, 'text-anchor': 'middle', class: 'empty' },
-        'No TLS-RPT reports for these days yet',
+        empty,
       ),
     );
   }
 
-  const legendX = WIDTH - PAD.right - 220;
-  parts.push(
-    svg('rect', { x: legendX, y: 6, width: 12, height: 12, class: 'bar-ok' }),
-    svg('text', { x: legendX + 18, y: 12, 'dominant-baseline': 'middle', class: 'legend' }, 'successful'),
-    svg('rect', { x: legendX + 110, y: 6, width: 12, height: 12, class: 'bar-fail' }),
-    svg('text', { x: legendX + 128, y: 12, 'dominant-baseline': 'middle', class: 'legend' }, 'failed'),
-  );
-
-  const totals = daily.reduce((t, d) => ({ ok: t.ok + d.successful, fail: t.fail + d.failed }), {
-    ok: 0,
-    fail: 0,
+  const legendX = WIDTH - PAD.right - LEGEND_STEP * series.length;
+  series.forEach((s, i) => {
+    const x = legendX + LEGEND_STEP * i;
+    parts.push(
+      svg('rect', { x, y: 6, width: 12, height: 12, class: s.cls }),
+      svg('text', { x: x + 18, y: 12, 'dominant-baseline': 'middle', class: 'legend' }, s.label),
+    );
   });
-  const label = `Sessions per day: ${formatCount(totals.ok)} successful, ${formatCount(totals.fail)} failed`;
+
   return h(
     'figure',
-    { class: 'chart', 'data-testid': 'sessions-chart' },
+    { class: 'chart', 'data-testid': testid },
     svg(
       'svg',
       {
@@ -125,14 +139,80 @@ export function sessionsChart(daily) {
       svg('title', {}, label),
       parts,
     ),
-    h(
-      'figcaption',
-      {},
-      `${daily[0]?.day ?? ''} to ${daily.at(-1)?.day ?? ''} (UTC): `,
+    h('figcaption', {}, `${rows[0]?.day ?? ''} to ${rows.at(-1)?.day ?? ''} (UTC): `, caption),
+  );
+}
+
+/**
+ * The chart of GET /api/domains/{name}/stats `daily` (oldest first); `onDay` opens a day's reports.
+ * @param {DailyCounts[]} daily
+ * @param {(day: string) => void} [onDay]
+ */
+export function sessionsChart(daily, onDay) {
+  const totals = daily.reduce((t, d) => ({ ok: t.ok + d.successful, fail: t.fail + d.failed }), {
+    ok: 0,
+    fail: 0,
+  });
+  return stackedChart({
+    rows: daily,
+    series: [
+      { label: 'successful', cls: 'bar-ok', value: (d) => d.successful },
+      { label: 'failed', cls: 'bar-fail', value: (d) => d.failed, minPx: MIN_FAILED_PX },
+    ],
+    title: (d) =>
+      `${d.day}: ${formatCount(d.successful)} successful, ${formatCount(d.failed)} failed (${percent(d.failed, d.successful + d.failed)} failed)`,
+    label: `Sessions per day: ${formatCount(totals.ok)} successful, ${formatCount(totals.fail)} failed`,
+    empty: 'No TLS-RPT reports for these days yet',
+    testid: 'sessions-chart',
+    caption: [
       h('strong', {}, formatCount(totals.ok)),
       ' successful, ',
       h('strong', { class: totals.fail > 0 ? 'bad' : undefined }, formatCount(totals.fail)),
       ` failed (${percent(totals.fail, totals.ok + totals.fail)})`,
-    ),
+    ],
+    onDay,
+  });
+}
+
+/**
+ * The chart of GET /api/domains/{name}/dmarc `daily`: messages by DMARC result; `onDay` opens a day's reports.
+ * @param {DmarcDailyCounts[]} daily
+ * @param {(day: string) => void} [onDay]
+ */
+export function dmarcChart(daily, onDay) {
+  const t = daily.reduce(
+    (s, d) => ({
+      pass: s.pass + d.pass,
+      fail: s.fail + d.fail,
+      quarantined: s.quarantined + d.quarantined,
+      rejected: s.rejected + d.rejected,
+    }),
+    { pass: 0, fail: 0, quarantined: 0, rejected: 0 },
   );
+  const all = t.pass + t.fail + t.quarantined + t.rejected;
+  return stackedChart({
+    rows: daily,
+    series: [
+      { label: 'pass', cls: 'bar-ok', value: (d) => d.pass },
+      { label: 'fail', cls: 'bar-warn', value: (d) => d.fail, minPx: MIN_FAILED_PX },
+      { label: 'quarantined', cls: 'bar-quarantine', value: (d) => d.quarantined, minPx: MIN_FAILED_PX },
+      { label: 'rejected', cls: 'bar-fail', value: (d) => d.rejected, minPx: MIN_FAILED_PX },
+    ],
+    title: (d) =>
+      `${d.day}: ${formatCount(d.pass)} pass, ${formatCount(d.fail)} fail, ${formatCount(d.quarantined)} quarantined, ${formatCount(d.rejected)} rejected`,
+    label: `DMARC messages per day: ${formatCount(t.pass)} pass, ${formatCount(all - t.pass)} not`,
+    empty: 'No DMARC reports for these days yet',
+    testid: 'dmarc-chart',
+    caption: [
+      h('strong', {}, formatCount(t.pass)),
+      ` pass (${percent(t.pass, all)}), `,
+      h('strong', { class: t.fail > 0 ? 'bad' : undefined }, formatCount(t.fail)),
+      ' fail, ',
+      formatCount(t.quarantined),
+      ' quarantined, ',
+      formatCount(t.rejected),
+      ' rejected',
+    ],
+    onDay,
+  });
 }

@@ -327,3 +327,66 @@ export function copyBlock(text, testid) {
     h('pre', { 'data-testid': testid }, text),
   );
 }
+
+// ---- the URL fragment's query (#/path?since=...) and the range of days ----
+
+/**
+ * A fragment `#/path?name=value...` with empty and undefined values left out.
+ * @param {string} path
+ * @param {Record<string, string | undefined>} [params]
+ */
+export function hashLink(path, params = {}) {
+  const search = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) if (value) search.set(name, value);
+  const query = search.toString();
+  return query ? `#${path}?${query}` : `#${path}`;
+}
+
+/** @param {number} daysBack */
+function utcDayBefore(daysBack) {
+  return new Date(Date.now() - daysBack * 86_400_000).toISOString().slice(0, 10);
+}
+
+/** Presets of the range picker: label and days up to today. */
+const RANGE_PRESETS = /** @type {const} */ ([
+  ['7 days', 7],
+  ['30 days', 30],
+  ['90 days', 90],
+  ['1 year', 365],
+  ['10 years', 3660],
+]);
+
+/**
+ * The range of UTC days a page shows: two date fields (Apply) and presets ending today; `go` opens
+ * the page for the range chosen.
+ * @param {{ since: string, until: string }} range what the page shows now
+ * @param {(range: { since?: string, until?: string }) => void} go
+ */
+export function rangePicker(range, go) {
+  const since = h('input', { type: 'date', name: 'since', value: range.since, 'aria-label': 'first day' });
+  const until = h('input', { type: 'date', name: 'until', value: range.until, 'aria-label': 'last day' });
+  const form = h(
+    'form',
+    { class: 'inline-form range', 'data-testid': 'range-picker' },
+    since,
+    ' to ',
+    until,
+    h('button', { type: 'submit' }, 'Show'),
+    RANGE_PRESETS.map(([label, days]) =>
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'link',
+          onclick: () => go({ since: utcDayBefore(days - 1), until: utcDayBefore(0) }),
+        },
+        label,
+      ),
+    ),
+  );
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    go({ since: since.value || undefined, until: until.value || undefined });
+  });
+  return form;
+}
