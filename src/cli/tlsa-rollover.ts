@@ -29,7 +29,7 @@ import {
   type UpdateServer,
 } from '../dns/update.js';
 import { networkFromOptions } from './netopts.js';
-import { notePublished, readState, writeState } from './tlsa-state.js';
+import { notePublished, readState, type TlsaState, writeState } from './tlsa-state.js';
 import { CliError, collect, intOption, printJson, readInputBytes } from './util.js';
 
 /** The options of every command that publishes. */
@@ -199,8 +199,9 @@ async function runRollover(opts: RolloverOptions): Promise<void> {
 
   let result: PublishResult | undefined;
   if (publisher !== undefined) {
+    const state = readState(opts.dataDir); // a broken state file stops us before anything is published
     result = await publishRRset(publisher, owner, plan.publishNow, plan.ttl, timeoutMs);
-    recordPublication(opts.dataDir, owner, plan.publishNow, formatTlsa(plan.current));
+    recordPublication(opts.dataDir, state, owner, plan.publishNow, formatTlsa(plan.current));
     plan.steps[0]!.done = true;
   }
   if (opts.json) {
@@ -291,8 +292,9 @@ async function runPublish(opts: PublishOptionsCli): Promise<void> {
   const published = await readPublished(reader, owner);
   const kept = (published?.records ?? []).filter((r) => r.usage === 2);
   const rrset = [...records, ...kept];
+  const state = readState(opts.dataDir); // a broken state file stops us before anything is published
   const result = await publishRRset(publisher, owner, rrset, ttl, timeoutMs);
-  recordPublication(opts.dataDir, owner, rrset, formatTlsa(current));
+  recordPublication(opts.dataDir, state, owner, rrset, formatTlsa(current));
   if (opts.json)
     printJson({
       owner,
@@ -393,13 +395,14 @@ export async function publishRRset(
   }
 }
 
-export function recordPublication(
+/** Note in the state file (read before publishing) that `records` are what `owner` holds now. */
+function recordPublication(
   dataDir: string,
+  state: TlsaState,
   owner: string,
   records: TlsaRecord[],
   deployed?: string,
 ): void {
-  const state = readState(dataDir);
   notePublished(
     state,
     owner,

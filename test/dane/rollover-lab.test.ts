@@ -324,6 +324,25 @@ describe('tlsa publish and the hook under certbot, against the same knotd', () =
     assert.deepEqual(await lab.authoritativeRRset(owner, 'TLSA'), before);
   });
 
+  it('a state file that is not ours stops before anything is published: exit 2', async () => {
+    const before = await lab.authoritativeRRset(owner, 'TLSA');
+    const brokenDir = `${pki.dir}/broken-data`;
+    mkdirSync(brokenDir);
+    pki.writeFile('broken-data/tlsa-rollover.json', '{"version": 7}');
+    const args = [
+      'tlsa',
+      'publish',
+      '--host',
+      host,
+      '--cert',
+      issue('leaf-state', pki.newKey('ec').path).certPath,
+    ];
+    const r = await runCliAsync([...args, ...publisher(), '--data-dir', brokenDir]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /broken-data\/tlsa-rollover\.json: not a TLSA rollover state file/);
+    assert.deepEqual(await lab.authoritativeRRset(owner, 'TLSA'), before);
+  });
+
   it('the hook reads RENEWED_LINEAGE as certbot sets it (a record published just now is not safe yet)', () => {
     const lineage = `${pki.dir}/live-mx2`;
     mkdirSync(lineage);
