@@ -18,7 +18,9 @@ export type DnsUpdateErrorCode =
   | 'UPDATE_ZONE_NOT_FOUND'
   | 'UPDATE_BAD_RESPONSE'
   /** The changes themselves are wrong (a name, a TTL, a TLSA record): nothing was sent. */
-  | 'UPDATE_BAD_INPUT';
+  | 'UPDATE_BAD_INPUT'
+  /** The server answered NOERROR but the RRset does not read back as sent (RFC 2136 §3.4.2 skips). */
+  | 'UPDATE_NOT_APPLIED';
 
 export class DnsUpdateError extends ProtocolError<DnsUpdateErrorCode> {
   /** BADTIME: server time minus ours, in seconds (from the TSIG "other data" / time signed of the error). */

@@ -134,6 +134,16 @@ export async function replaceRRsets(
   const signed = signMessage(message, options.key, timeSigned);
   const reply = await link.exchange(signed.bytes, 'UPDATE');
   checkUpdateReply(reply, message.readUInt16BE(0), options.key, signed.mac, timeSigned, zone, link);
+  // RFC 2136 §3.4.2: a server silently skips some updates (a TXT added at a CNAME): read back what landed.
+  for (const { plan: p } of pending) {
+    const landed = await readRRset(link, p.name, p.type);
+    if (!sameRRset(landed, p)) {
+      throw new DnsUpdateError(
+        'UPDATE_NOT_APPLIED',
+        `${link.where} accepted the update, but ${p.name} ${p.type} reads back as ${JSON.stringify(landed.before)} instead of ${JSON.stringify(p.after)}: the server skipped it (is the name a CNAME?)`,
+      );
+    }
+  }
   return result;
 }
 

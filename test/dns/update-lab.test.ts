@@ -27,7 +27,7 @@ let lab: KnotUpdateLab;
 before(async () => {
   lab = await startKnotUpdateLab({
     zones: [
-      { name: 'u1.test', records: ['@ TXT "apex"'] },
+      { name: 'u1.test', records: ['@ TXT "apex"', 'alias CNAME elsewhere.u1.test.'] },
       { name: 'u3.test', records: [] },
       // interop twins: ours and nsupdate's
       { name: 'ours.test', records: ['_mta-sts TXT "v=STSv1; id=1"'] },
@@ -207,6 +207,13 @@ describe('failures are named and change nothing', () => {
       assert.ok(Math.abs(err.clockSkewSeconds + hours * 3600) <= 2, `skew ${err.clockSkewSeconds}`);
     });
   }
+
+  it('a TXT at a name that is a CNAME: the server skips it silently (RFC 2136 §3.4.2.2), UPDATE_NOT_APPLIED', async () => {
+    await assert.rejects(publish([{ name: 'alias.u1.test', type: 'TXT', ttl: 60, records: ['x'] }]), {
+      code: 'UPDATE_NOT_APPLIED',
+    });
+    assert.deepEqual(await lab.authoritativeRRset('alias.u1.test', 'CNAME'), ['elsewhere.u1.test.']);
+  });
 
   it('server down: UPDATE_UNREACHABLE', async () => {
     await failsWith('UPDATE_UNREACHABLE', { server: { host: '127.0.55.9', port: 53 } });

@@ -13,9 +13,12 @@ import { replaceRRsets } from '../../src/dns/update.js';
 
 const KEY: TsigKey = { name: 'upd', algorithm: 'hmac-sha256', secret: Buffer.alloc(32, 5) };
 const ZONE = 'layout.test';
-/** What the fake server holds: name -> TXT strings of its one record. */
-const held = new Map<string, Buffer[]>([['old.layout.test', [Buffer.from('old value')]]]);
+/** What the fake server holds: name -> TTL and TXT strings of its one record. */
+type Held = Map<string, { ttl: number; strings: Buffer[] }>;
+const held: Held = new Map([['old.layout.test', { ttl: 300, strings: [Buffer.from('old value')] }]]);
 const updates: Buffer[] = [];
+/** What the fake server's zone holds after an UPDATE (it records UPDATEs; it does not interpret them). */
+let afterUpdate: Held = new Map();
 let server: net.Server;
 let port: number;
 
@@ -23,6 +26,7 @@ function answer(request: Buffer): Buffer {
   const opcode = (request[2]! >> 3) & 0xf;
   if (opcode === 5) {
     updates.push(request);
+    for (const [name, value] of afterUpdate) held.set(name, value);
     const split = splitTsig(request)!;
     const header = Buffer.from(request.subarray(0, 12));
     header.writeUInt16BE(0x8000 | (5 << 11), 2);
@@ -44,7 +48,7 @@ function answer(request: Buffer): Buffer {
     id: query.id,
     flags: dnsPacket.AUTHORITATIVE_ANSWER,
     questions: [q],
-    answers: q.type === 'TXT' && txt ? [{ name: q.name, type: 'TXT', ttl: 300, data: txt }] : [],
+    answers: q.type === 'TXT' && txt ? [{ name: q.name, type: 'TXT', ttl: txt.ttl, data: txt.strings }] : [],
     authorities: q.type === 'SOA' || !txt ? [soa] : [],
   });
 }
@@ -111,6 +115,10 @@ describe('the UPDATE message', () => {
   it('zone, value-dependent and does-not-exist prerequisites, delete then add, TXT split at 255 octets', async () => {
     updates.length = 0;
     const long = 'a'.repeat(300);
+    afterUpdate = new Map([
+      ['old.layout.test', { ttl: 60, strings: [Buffer.from('new value')] }],
+      ['new.layout.test', { ttl: 120, strings: [Buffer.from('a'.repeat(255)), Buffer.from('a'.repeat(45))] }],
+    ]);
     const result = await replaceRRsets(
       [
         { name: 'old.layout.test', type: 'TXT', ttl: 60, records: ['new value'] },
@@ -136,9 +144,20 @@ describe('the UPDATE message', () => {
     ]);
   });
 
+  it('an UPDATE answered NOERROR that did not land is UPDATE_NOT_APPLIED', async () => {
+    afterUpdate = new Map();
+    await assert.rejects(
+      replaceRRsets([{ name: 'skipped.layout.test', type: 'TXT', ttl: 60, records: ['x'] }], {
+        server: { host: '127.0.0.1', port },
+        key: KEY,
+      }),
+      { code: 'UPDATE_NOT_APPLIED' },
+    );
+  });
+
   it('sends no UPDATE when the server already holds exactly these records', async () => {
     updates.length = 0;
-    held.set('same.layout.test', [Buffer.from('kept')]);
+    held.set('same.layout.test', { ttl: 300, strings: [Buffer.from('kept')] });
     const result = await replaceRRsets(
       [{ name: 'same.layout.test', type: 'TXT', ttl: 300, records: ['kept'] }],
       {
