@@ -5,7 +5,8 @@
 // (billion laughs, XXE) and any text, attribute or CDATA run longer than MAX_XML_TEXT (a 10 MB value)
 // by one pass over the text, and more than DMARC_REPORT_CAPS.records <record> elements by counting their
 // start tags. fast-xml-parser (well kept, no native code) then reads the well-formed XML; with the DTD
-// refused it only ever expands the five predefined entities and character references.
+// refused it only ever replaces the five predefined entities, character references and HTML's named
+// characters (htmlEntities: one character each, so nothing can grow).
 //
 // Real reporters' quirks are read with a warning, as parsedmarc reads them: text outside <feedback>
 // (an unclosed <xs:schema> wrapper), unknown elements (ignored), stray text between elements, an empty
@@ -73,7 +74,7 @@ const parser = new XMLParser({
   ignoreDeclaration: true,
   ignorePiTags: true,
   processEntities: true,
-  htmlEntities: false,
+  htmlEntities: true,
   isArray: (_name, jpath) => REPEATED.has(String(jpath)),
 });
 

@@ -147,6 +147,12 @@ describe('decodeDmarcReports: quirks read with a warning', () => {
     ]);
   });
 
+  test('entities and character references are replaced (XML 1.0 §4.1, §4.6)', async () => {
+    const xml = reportXml({ orgName: 'A&#x41;&#66; &amp; &lt;C&gt; &quot;D&apos;' });
+    const { reports } = await decodeDmarcReports(Buffer.from(xml));
+    assert.equal(reports[0]!.organization, 'AAB & <C> "D\'');
+  });
+
   test('a Latin-1 declaration is honoured', async () => {
     const text = reportXml({
       orgName: 'Caf\u00e9 Mail',
