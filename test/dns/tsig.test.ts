@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import net from 'node:net';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { responseMacValid, signMessage, splitTsig } from '../../src/dns/tsig.js';
 import { TSIG_ALGORITHMS, type TsigKey } from '../../src/dns/tsig-key.js';
 import { requireCommand } from '../lab/dnssec.js';
@@ -150,6 +151,32 @@ describe('splitTsig on hostile input', () => {
   it('a compression loop is an error, not a hang', () => {
     const loop = Buffer.from('000100000000000000000001c00c', 'hex');
     assert.throws(() => splitTsig(loop), RangeError);
+  });
+
+  it('random bytes and random corruptions of a signed message: a result or RangeError, nothing else', () => {
+    const { bytes } = signMessage(
+      Buffer.from('0001280000010000000000000665786d706c650000060001', 'hex'),
+      keyFor('hmac-sha512'),
+      1_700_000_000,
+    );
+    const corrupted = fc
+      .array(fc.tuple(fc.nat(bytes.length - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 8 })
+      .map((edits) => {
+        const copy = Buffer.from(bytes);
+        for (const [at, value] of edits) copy[at] = value;
+        return copy;
+      });
+    const random = fc.uint8Array({ maxLength: 600 }).map((a) => Buffer.from(a));
+    fc.assert(
+      fc.property(fc.oneof(corrupted, random), (input) => {
+        try {
+          splitTsig(input);
+        } catch (err) {
+          if (!(err instanceof RangeError)) throw err;
+        }
+      }),
+      { numRuns: 3000 },
+    );
   });
 
   it('a message without TSIG gives undefined', () => {
