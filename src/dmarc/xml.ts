@@ -493,46 +493,12 @@ function readRecord(node: Node, where: string, reader: Reader): DmarcRecordRow {
   const authWhere = `${where}/auth_results`;
   const auth = child(node, 'auth_results', where, reader);
   const dkimResults: DmarcDkimResult[] = list(auth.dkim, 'dkim', authWhere).map((entry) => {
-    checkKnown(entry, 'dkim', authWhere, reader);
-    const selector = text(entry, 'selector', authWhere, reader);
-    return {
-      domain: capped(
-        text(entry, 'domain', authWhere, reader) ?? '',
-        DMARC_REPORT_CAPS.hostName,
-        'domain',
-        authWhere,
-      ),
-      ...(selector === undefined
-        ? {}
-        : { selector: capped(selector, DMARC_REPORT_CAPS.typeName, 'selector', authWhere) }),
-      result: capped(
-        text(entry, 'result', authWhere, reader) ?? 'none',
-        DMARC_REPORT_CAPS.typeName,
-        'result',
-        authWhere,
-      ),
-    };
+    const { extra, ...result } = authResult(entry, 'dkim', 'selector', authWhere, reader);
+    return extra === undefined ? result : { ...result, selector: extra };
   });
   const spfResults: DmarcSpfResult[] = list(auth.spf, 'spf', authWhere).map((entry) => {
-    checkKnown(entry, 'spf', authWhere, reader);
-    const scope = text(entry, 'scope', authWhere, reader);
-    return {
-      domain: capped(
-        text(entry, 'domain', authWhere, reader) ?? '',
-        DMARC_REPORT_CAPS.hostName,
-        'domain',
-        authWhere,
-      ),
-      ...(scope === undefined
-        ? {}
-        : { scope: capped(scope, DMARC_REPORT_CAPS.typeName, 'scope', authWhere) }),
-      result: capped(
-        text(entry, 'result', authWhere, reader) ?? 'none',
-        DMARC_REPORT_CAPS.typeName,
-        'result',
-        authWhere,
-      ),
-    };
+    const { extra, ...result } = authResult(entry, 'spf', 'scope', authWhere, reader);
+    return extra === undefined ? result : { ...result, scope: extra };
   });
   return {
     sourceIp,
@@ -546,5 +512,24 @@ function readRecord(node: Node, where: string, reader: Reader): DmarcRecordRow {
     dkimResults,
     spfResults,
     reasons,
+  };
+}
+
+/** One `<auth_results>` entry: its domain, result (none when absent) and the selector or scope. */
+function authResult(
+  entry: Node,
+  name: 'dkim' | 'spf',
+  extraName: 'selector' | 'scope',
+  where: string,
+  reader: Reader,
+): { domain: string; result: string; extra?: string } {
+  checkKnown(entry, name, where, reader);
+  const domain = text(entry, 'domain', where, reader) ?? '';
+  const result = text(entry, 'result', where, reader) ?? 'none';
+  const extra = text(entry, extraName, where, reader);
+  return {
+    domain: capped(domain, DMARC_REPORT_CAPS.hostName, 'domain', where),
+    result: capped(result, DMARC_REPORT_CAPS.typeName, 'result', where),
+    ...(extra === undefined ? {} : { extra: capped(extra, DMARC_REPORT_CAPS.typeName, extraName, where) }),
   };
 }
