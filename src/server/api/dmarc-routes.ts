@@ -59,6 +59,7 @@ async function judged(
   domain: string,
   rows: Awaited<ReturnType<DmarcStore['dmarcSources']>>['items'],
 ): Promise<JudgedSource[]> {
+  if (rows.length === 0) return [];
   const [names, authorised] = await Promise.all([
     ptrLookups(ctx).names(rows.map((r) => r.sourceIp)),
     authorisedSenders(ctx.resolver, domain),
