@@ -174,6 +174,8 @@ async function runRecords(domain: string, opts: RecordsOptions): Promise<void> {
     new Date(),
   );
   if (opts.dnsServer !== undefined || opts.tsigKey !== undefined) {
+    if (format !== 'bind' && format !== 'json')
+      throw new CliError(2, '--format: nothing is printed with --dns-server');
     const target = { dnsServer: opts.dnsServer, tsigKey: opts.tsigKey, dataDir: '', timeout: opts.timeout };
     const publisher = (await publisherOf(target))!;
     await publishRecords(

@@ -152,6 +152,16 @@ describe('records --dns-server', () => {
     ]);
     assert.equal(badServer.code, 2);
     assert.match(badServer.stderr, /--dns-server: /);
+    const format = await records('p1.test', [
+      '--dns-server',
+      server(),
+      '--tsig-key',
+      lab.keyFiles.upd!,
+      '--format',
+      'powershell',
+    ]);
+    assert.equal(format.code, 2);
+    assert.match(format.stderr, /--format: nothing is printed with --dns-server/);
     const junk = join(lab.dir, 'junk.key');
     writeFileSync(junk, 'not a key\n');
     const badKey = await records('p1.test', ['--dns-server', server(), '--tsig-key', junk]);
