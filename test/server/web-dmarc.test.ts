@@ -173,6 +173,7 @@ describe('DMARC dashboard in Chromium', () => {
     await page.getByTestId('dmarc-reports-table').waitFor();
     assert.match(page.url(), /sourceIp=233\.252\.0\.1/);
     assert.match(await page.locator('h2').first().innerText(), /DMARC reports \(30\)/);
+    await screenshot('dmarc-05-reports-of-a-source');
   });
 
   test('a range two years back, from the date fields', async () => {
