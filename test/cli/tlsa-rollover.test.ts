@@ -45,12 +45,14 @@ after(async () => {
 
 const resolver = () => ['--resolver', `${dns.host}:${dns.port}`, '--timeout', '2'];
 const rollover = (...args: string[]) => runCliAsync(['tlsa', 'rollover', ...args, ...resolver()]);
+/** A rollover of the lab host's current certificate. */
+const rollCurrent = (...args: string[]) => rollover('--host', HOST, '--cert', current.certPath, ...args);
 const spkiHexOfKey = (file: string) =>
   opensslDigest(openssl(['pkey', '-in', file, '-pubout', '-outform', 'DER']), 'sha256');
 
 describe('tlsa rollover', () => {
   it('prints current + next with the TTL read from DNS and the four steps', async () => {
-    const r = await rollover('--host', HOST, '--cert', current.certPath, '--next-key', nextKey);
+    const r = await rollCurrent('--next-key', nextKey);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.split('\n');
     assert.ok(lines.includes(`; RRset to publish now (TTL 600, from DNS):`), r.stdout);
@@ -62,15 +64,7 @@ describe('tlsa rollover', () => {
   });
 
   it('--json: the same plan as data; --next-cert gives the same next record as its key', async () => {
-    const r = await rollover(
-      '--host',
-      HOST,
-      '--cert',
-      current.certPath,
-      '--next-cert',
-      nextCert.certPath,
-      '--json',
-    );
+    const r = await rollCurrent('--next-cert', nextCert.certPath, '--json');
     assert.equal(r.code, 0, r.stderr);
     const plan = JSON.parse(r.stdout);
     assert.equal(plan.owner, OWNER);
@@ -85,17 +79,7 @@ describe('tlsa rollover', () => {
   });
 
   it('--ttl above the TTL DNS reports wins (a cache reports what it has left)', async () => {
-    const r = await rollover(
-      '--host',
-      HOST,
-      '--cert',
-      current.certPath,
-      '--next-key',
-      nextKey,
-      '--ttl',
-      '3600',
-      '--json',
-    );
+    const r = await rollCurrent('--next-key', nextKey, '--ttl', '3600', '--json');
     assert.equal(r.code, 0, r.stderr);
     const plan = JSON.parse(r.stdout);
     assert.deepEqual([plan.ttl, plan.ttlSource, plan.waitSeconds], [3600, 'option', 7200]);
@@ -103,15 +87,7 @@ describe('tlsa rollover', () => {
 
   it('--generate-next-key: a new EC P-256 key, mode 600, its record in the plan; never overwrites', async () => {
     const file = `${pki.dir}/generated-ec.key`;
-    const r = await rollover(
-      '--host',
-      HOST,
-      '--cert',
-      current.certPath,
-      '--generate-next-key',
-      file,
-      '--json',
-    );
+    const r = await rollCurrent('--generate-next-key', file, '--json');
     assert.equal(r.code, 0, r.stderr);
     assert.equal(statSync(file).mode & 0o777, 0o600);
     assert.match(openssl(['pkey', '-in', file, '-noout', '-text']).toString(), /prime256v1|P-256/);
@@ -120,7 +96,7 @@ describe('tlsa rollover', () => {
     assert.equal(plan.next.generated, true);
 
     const before = readFileSync(file);
-    const again = await rollover('--host', HOST, '--cert', current.certPath, '--generate-next-key', file);
+    const again = await rollCurrent('--generate-next-key', file);
     assert.equal(again.code, 2);
     assert.match(again.stderr, /generated-ec\.key: the file exists; not overwriting a key/);
     assert.deepEqual(readFileSync(file), before);
@@ -128,16 +104,7 @@ describe('tlsa rollover', () => {
 
   it('--key-type rsa: RSA 2048', async () => {
     const file = `${pki.dir}/generated-rsa.key`;
-    const r = await rollover(
-      '--host',
-      HOST,
-      '--cert',
-      current.certPath,
-      '--generate-next-key',
-      file,
-      '--key-type',
-      'rsa',
-    );
+    const r = await rollCurrent('--generate-next-key', file, '--key-type', 'rsa');
     assert.equal(r.code, 0, r.stderr);
     assert.match(openssl(['pkey', '-in', file, '-noout', '-text']).toString(), /2048 bit/);
     assert.match(r.stdout, new RegExp(`3 1 1 ${spkiHexOfKey(file)} ; next key`));
@@ -193,20 +160,11 @@ describe('tlsa rollover', () => {
   });
 
   it('refusals: next key = current key, key/cert mismatch, unreadable files, no next key, exit 2', async () => {
-    const same = await rollover('--host', HOST, '--cert', current.certPath, '--next-key', current.key.path);
+    const same = await rollCurrent('--next-key', current.key.path);
     assert.equal(same.code, 2);
     assert.match(same.stderr, /next key is the key of the current certificate/);
 
-    const mismatch = await rollover(
-      '--host',
-      HOST,
-      '--cert',
-      current.certPath,
-      '--next-key',
-      current.key.path,
-      '--next-cert',
-      nextCert.certPath,
-    );
+    const mismatch = await rollCurrent('--next-key', current.key.path, '--next-cert', nextCert.certPath);
     assert.equal(mismatch.code, 2);
     assert.match(mismatch.stderr, /is not the key of the certificate in .*next\.pem/);
 
@@ -215,7 +173,7 @@ describe('tlsa rollover', () => {
     assert.match(missing.stderr, /nope\.pem/);
 
     const garbage = pki.writeFile('garbage.key', 'not a key\n');
-    const notKey = await rollover('--host', HOST, '--cert', current.certPath, '--next-key', garbage);
+    const notKey = await rollCurrent('--next-key', garbage);
     assert.equal(notKey.code, 2);
     assert.match(notKey.stderr, /garbage\.key: not a PEM private or public key/);
 
@@ -223,16 +181,7 @@ describe('tlsa rollover', () => {
     assert.equal(none.code, 2);
     assert.match(none.stderr, /give the next key/);
 
-    const halfPublisher = await rollover(
-      '--host',
-      HOST,
-      '--cert',
-      current.certPath,
-      '--next-key',
-      nextKey,
-      '--dns-server',
-      '127.0.0.1',
-    );
+    const halfPublisher = await rollCurrent('--next-key', nextKey, '--dns-server', '127.0.0.1');
     assert.equal(halfPublisher.code, 2);
     assert.match(halfPublisher.stderr, /--dns-server and --tsig-key go together/);
     assert.equal(existsSync(`${pki.dir}/data`), false);

@@ -123,6 +123,22 @@ async function validated(): Promise<{ secure: boolean; records: string[] }> {
 
 const sorted = (...records: string[]) => [...records].sort();
 
+/** `mxguard tlsa hook certbot` as acme.sh or dehydrated call it (--cert/--key), publishing to knotd. */
+const hook = (cert: string, key: string, ...extra: string[]) =>
+  runCliAsync([
+    'tlsa',
+    'hook',
+    'certbot',
+    '--host',
+    HOST,
+    '--cert',
+    cert,
+    '--key',
+    key,
+    ...extra,
+    ...publisher(),
+  ]);
+
 describe('a full TLSA rollover through knotd, unbound and the lab SMTP server', () => {
   const k1 = () => `3 1 1 ${spkiHex(leaf1)}`;
   let key2: string;
@@ -159,19 +175,7 @@ describe('a full TLSA rollover through knotd, unbound and the lab SMTP server', 
   });
 
   it('step 2: the certbot hook right after: the new key is not safe yet, exit 1, nothing dropped', async () => {
-    const r = await runCliAsync([
-      'tlsa',
-      'hook',
-      'certbot',
-      '--host',
-      HOST,
-      '--cert',
-      leaf2.certPath,
-      '--key',
-      key2,
-      '--json',
-      ...publisher(),
-    ]);
+    const r = await hook(leaf2.certPath, key2, '--json');
     assert.equal(r.code, 1, r.stderr);
     const verdict = JSON.parse(r.stdout);
     assert.equal(verdict.status, 'too-early');
@@ -197,21 +201,7 @@ describe('a full TLSA rollover through knotd, unbound and the lab SMTP server', 
     const key3 = pki.newKey('ec').path;
     const k2 = `3 1 1 ${keyHex(key2)}`;
     const k3 = `3 1 1 ${keyHex(key3)}`;
-    const r = await runCliAsync([
-      'tlsa',
-      'hook',
-      'certbot',
-      '--host',
-      HOST,
-      '--cert',
-      leaf2.certPath,
-      '--key',
-      key2,
-      '--next-key',
-      key3,
-      '--json',
-      ...publisher(),
-    ]);
+    const r = await hook(leaf2.certPath, key2, '--next-key', key3, '--json');
     assert.equal(r.code, 0, r.stderr);
     const verdict = JSON.parse(r.stdout);
     assert.equal(verdict.status, 'safe');
@@ -226,18 +216,7 @@ describe('a full TLSA rollover through knotd, unbound and the lab SMTP server', 
     const before = await lab.authoritativeRRset(OWNER, 'TLSA');
     const key4 = pki.newKey('ec').path;
     const leaf4 = issue('leaf4', key4);
-    const r = await runCliAsync([
-      'tlsa',
-      'hook',
-      'certbot',
-      '--host',
-      HOST,
-      '--cert',
-      leaf4.certPath,
-      '--key',
-      key4,
-      ...publisher(),
-    ]);
+    const r = await hook(leaf4.certPath, key4);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /DANE ERROR: .*was NOT in DNS/);
     assert.deepEqual(await lab.authoritativeRRset(OWNER, 'TLSA'), sorted(...before, `3 1 1 ${keyHex(key4)}`));
@@ -245,18 +224,7 @@ describe('a full TLSA rollover through knotd, unbound and the lab SMTP server', 
 
   it('a key file that is not the certificate key: exit 2, nothing changed', async () => {
     const before = await lab.authoritativeRRset(OWNER, 'TLSA');
-    const r = await runCliAsync([
-      'tlsa',
-      'hook',
-      'certbot',
-      '--host',
-      HOST,
-      '--cert',
-      leaf1.certPath,
-      '--key',
-      key2,
-      ...publisher(),
-    ]);
+    const r = await hook(leaf1.certPath, key2);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /next\.key is not the key of the certificate in .*leaf1\.pem/);
     assert.deepEqual(await lab.authoritativeRRset(OWNER, 'TLSA'), before);
