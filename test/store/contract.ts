@@ -6,12 +6,20 @@
 // has (SQLite's files and WAL, legacy rows written with SQL) stays in that implementation's tests.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { DmarcStore } from '../../src/store/dmarc-types.js';
+import type { MonitorStore } from '../../src/store/monitor-types.js';
 import { CLIP_MARK, LIST_TEXT_MAX } from '../../src/store/paging.js';
 import type { DomainSettings, NewReport, Store } from '../../src/store/types.js';
 import type { TlsFailure, TlsPolicyResult, TlsReport } from '../../src/tlsrpt/report.js';
 import { rejectsWithStoreError } from '../helpers/store.js';
 
 const rejects = rejectsWithStoreError;
+
+/**
+ * The part of the Store the contract covers (monitoring has its own suite, test/store/monitor.test.ts, and
+ * DMARC test/store/dmarc.test.ts, SQLite only so far).
+ */
+export type ContractStore = Omit<Store, keyof MonitorStore | keyof DmarcStore>;
 const MIB = 1024 * 1024;
 
 export const T0 = new Date('2024-05-01T10:00:00Z');
@@ -49,7 +57,13 @@ export const HOUR = 3_600_000;
 export const FROM = Date.parse('2024-05-01T00:00:00Z');
 
 /** `n` reports about `domain`; three share each start hour, so the id breaks ties. */
-export async function many(store: Store, n: number, prefix: string, domain = 'example.com', from = FROM) {
+export async function many(
+  store: ContractStore,
+  n: number,
+  prefix: string,
+  domain = 'example.com',
+  from = FROM,
+) {
   const ids: number[] = [];
   for (let i = 0; i < n; i++) {
     const start = new Date(from + Math.floor(i / 3) * HOUR).toISOString();
@@ -59,7 +73,7 @@ export async function many(store: Store, n: number, prefix: string, domain = 'ex
   return ids;
 }
 
-export async function allPages(store: Store, filter: Parameters<Store['listReports']>[0] = {}) {
+export async function allPages(store: ContractStore, filter: Parameters<Store['listReports']>[0] = {}) {
   const seen: number[] = [];
   let cursor: string | undefined;
   for (let pages = 0; pages < 1000; pages++) {
@@ -77,9 +91,9 @@ export const fetch = (i: number, domain = 'example.com') => ({
   userAgent: `agent ${i}`,
 });
 
-export function storeContract(name: string, open: () => Promise<Store>): void {
+export function storeContract(name: string, open: () => Promise<ContractStore>): void {
   /** Runs `work` on a fresh, empty store, closed afterwards. */
-  async function withFreshStore(work: (store: Store) => Promise<void>): Promise<void> {
+  async function withFreshStore(work: (store: ContractStore) => Promise<void>): Promise<void> {
     const store = await open();
     try {
       await work(store);
@@ -295,7 +309,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       // 2024-04-30T22:00-05:00 is 2024-05-01T03:00Z: a UTC day, whatever the sender's zone.
       const r4 = report('r4', '2024-04-30T22:00:00-05:00', [policy('example.com', 1, 0)], 'Sender C');
 
-      async function seeded(work: (store: Store, ids: number[]) => Promise<void>): Promise<void> {
+      async function seeded(work: (store: ContractStore, ids: number[]) => Promise<void>): Promise<void> {
         await withFreshStore(async (store) => {
           const ids: number[] = [];
           for (const r of [r1, r2, r3, r4]) ids.push((await store.saveReport(newReport(r), T0)).id);

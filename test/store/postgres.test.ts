@@ -1,0 +1,236 @@
+// The PostgreSQL store (src/store/postgres.ts) against a real PostgreSQL 15 on loopback (test/lab/postgres.ts):
+// the store contract (test/store/contract.ts) on a fresh database per test, plus what only several
+// instances on one database show: migrations applied once, the same report saved by two instances at
+// once stored once, the login throttle and the token cap holding across instances, NUL in report text.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
+import pg from 'pg';
+import { fromPgText, openPostgresStore, type PostgresStore, pgText } from '../../src/store/postgres.js';
+import { PG_MIGRATIONS } from '../../src/store/postgres-migrations.js';
+import { MAX_API_TOKENS } from '../../src/store/sqlite.js';
+import { rejectsWithStoreError } from '../helpers/store.js';
+import { type LabPostgres, startPostgres } from '../lab/postgres.js';
+import { newReport, policy, report, storeContract, T0 } from './contract.js';
+
+let lab: LabPostgres;
+let databases = 0;
+/** A new, empty database on the lab server. */
+const freshDatabase = () => lab.createDatabase(`mxguard_${++databases}`);
+
+before(async () => {
+  lab = await startPostgres();
+});
+after(async () => {
+  await lab?.stop();
+});
+
+storeContract('postgres', async () => openPostgresStore(await freshDatabase()));
+
+/** Opens `n` stores on one new database at the same time, as `n` serve instances starting together. */
+async function instances(n: number): Promise<{ url: string; stores: PostgresStore[] }> {
+  const url = await freshDatabase();
+  const stores = await Promise.all(Array.from({ length: n }, () => openPostgresStore(url)));
+  return { url, stores };
+}
+
+async function closeAll(stores: PostgresStore[]): Promise<void> {
+  await Promise.all(stores.map((s) => s.close()));
+}
+
+async function withClient<T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await use(client);
+  } finally {
+    await client.end();
+  }
+}
+
+describe('opening and migrations (PostgreSQL)', () => {
+  it('several instances opening a new database at once apply each migration once', async () => {
+    const { url, stores } = await instances(4);
+    try {
+      await stores[0]!.addDomain(
+        'example.com',
+        {
+          mode: 'testing',
+          mx: ['mx.example.com'],
+          maxAge: 86400,
+          rua: ['mailto:t@example.com'],
+        },
+        T0,
+      );
+      assert.equal((await stores[3]!.getDomain('example.com'))?.policyId, '20240501100000');
+      const versions = await withClient(
+        url,
+        async (c) => (await c.query('SELECT version FROM mxguard_schema')).rows,
+      );
+      assert.deepEqual(versions, [{ version: PG_MIGRATIONS.length }]);
+    } finally {
+      await closeAll(stores);
+    }
+  });
+
+  it('refuses a database from a newer mxguard', async () => {
+    const url = await freshDatabase();
+    await (await openPostgresStore(url)).close();
+    await withClient(url, (c) => c.query('UPDATE mxguard_schema SET version = version + 1'));
+    await rejectsWithStoreError(openPostgresStore(url), 'STORE_IO', /newer than this mxguard/);
+  });
+
+  it('refuses a server that does not answer, naming it without the password', async () => {
+    const url = `postgres://mxguard:s3cret@127.0.0.1:${lab.port}/no_such_database`;
+    await rejectsWithStoreError(
+      openPostgresStore(url),
+      'STORE_IO',
+      /^postgres:\/\/mxguard:\*\*\*@127\.0\.0\.1:\d+\/no_such_database: cannot open/,
+    );
+    await assert.rejects(openPostgresStore(url), (err: Error) => !err.message.includes('s3cret'));
+  });
+
+  it('commits with synchronous_commit on', async () => {
+    const [store] = (await instances(1)).stores;
+    try {
+      assert.deepEqual(await store!.durability(), { journalMode: 'postgresql-wal', synchronous: 'ON' });
+    } finally {
+      await store!.close();
+    }
+  });
+});
+
+describe('several instances on one database', () => {
+  it('the same reports saved through two instances at once are stored once each', async () => {
+    const { stores } = await instances(2);
+    try {
+      const reports = Array.from({ length: 40 }, (_, i) =>
+        newReport(
+          report(`same-${i}`, '2024-05-01T00:00:00Z', [
+            policy('example.com', 1, 1, [{ resultType: 'x', count: 1 }]),
+          ]),
+        ),
+      );
+      const results = await Promise.all(
+        reports.flatMap((r) => stores.map((store) => store.saveReport(r, T0))),
+      );
+      assert.equal(results.filter((r) => r.created).length, 40, 'each report created once');
+      for (let i = 0; i < 40; i++) assert.equal(results[2 * i]!.id, results[2 * i + 1]!.id);
+      const page = await stores[1]!.listReports({ limit: 100 });
+      assert.equal(page.total, 40);
+      assert.deepEqual(await stores[0]!.dailyCounts('example.com', '2024-05-01', '2024-05-01'), [
+        { day: '2024-05-01', successful: 40, failed: 40 },
+      ]);
+    } finally {
+      await closeAll(stores);
+    }
+  });
+
+  it('the login throttle counts the attempts of every instance: exactly clientMax get a slot', async () => {
+    const { stores } = await instances(3);
+    try {
+      const limits = { windowMs: 60_000, clientMax: 5, accountMax: 100 };
+      const keys = { client: '192.0.2.1', account: 'admin' };
+      const results = await Promise.all(
+        Array.from({ length: 30 }, (_, i) => stores[i % 3]!.reserveAuthAttempt(keys, limits, T0)),
+      );
+      assert.equal(results.filter((r) => r.ok).length, 5);
+      assert.ok(results.every((r) => r.ok || r.retryAfterMs > 0));
+      assert.deepEqual(await stores[2]!.authAttemptAllowed(keys, limits, T0), {
+        ok: false,
+        retryAfterMs: 60_000,
+      });
+    } finally {
+      await closeAll(stores);
+    }
+  });
+
+  it('the API token cap holds when instances create tokens at once', async () => {
+    const { stores } = await instances(2);
+    try {
+      const created = await Promise.allSettled(
+        Array.from({ length: MAX_API_TOKENS + 20 }, (_, i) =>
+          stores[i % 2]!.createApiToken({
+            id: `t${i}`,
+            name: `token ${i}`,
+            hash: `h${i}`,
+            createdAt: T0.toISOString(),
+          }),
+        ),
+      );
+      assert.equal(created.filter((r) => r.status === 'fulfilled').length, MAX_API_TOKENS);
+      assert.equal((await stores[0]!.listApiTokens()).length, MAX_API_TOKENS);
+    } finally {
+      await closeAll(stores);
+    }
+  });
+
+  it('a password change through one instance ends sessions and refuses logins checked under the old one', async () => {
+    const { stores } = await instances(2);
+    const [a, b] = stores as [PostgresStore, PostgresStore];
+    try {
+      await a.setAdminPassword('hash-1');
+      const expiresAt = new Date(T0.getTime() + 3_600_000);
+      assert.equal(await b.createSession({ idHash: 's1', expiresAt }, 'hash-1', T0), true);
+      assert.equal(await a.sessionValid('s1', T0), true);
+      await b.setAdminPassword('hash-2');
+      assert.equal(await a.sessionValid('s1', T0), false);
+      assert.equal(await a.createSession({ idHash: 's2', expiresAt }, 'hash-1', T0), false);
+      assert.equal(await b.sessionValid('s2', T0), false);
+    } finally {
+      await closeAll(stores);
+    }
+  });
+
+  it('a policy change through one instance is read by the other', async () => {
+    const { stores } = await instances(2);
+    const [a, b] = stores as [PostgresStore, PostgresStore];
+    try {
+      await a.addDomain(
+        'example.com',
+        { mode: 'testing', mx: ['mx.example.com'], maxAge: 86400, rua: ['mailto:t@example.com'] },
+        T0,
+      );
+      const changed = await b.updateDomain('example.com', { mode: 'enforce' }, T0);
+      assert.equal(changed.policyId, '20240501100001', 'the same second twice still increases');
+      assert.equal((await a.getDomain('example.com'))?.policyText, changed.policyText);
+    } finally {
+      await closeAll(stores);
+    }
+  });
+});
+
+describe('text PostgreSQL cannot hold (NUL)', () => {
+  it('pgText and fromPgText round-trip any string, and leave text without NUL and U+FFFE unchanged', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: fc.constantFrom('a', '\u0000', '\uFFFE', '0', 'é') }), (s) => {
+        assert.equal(fromPgText(pgText(s)), s);
+        assert.ok(!pgText(s).includes('\u0000'));
+      }),
+    );
+    fc.assert(
+      fc.property(fc.string(), (s) => {
+        fc.pre(!/[\u0000\uFFFE]/.test(s));
+        assert.equal(pgText(s), s);
+      }),
+    );
+  });
+
+  it('a fetch log entry and a rejected input with NUL come back as they were', async () => {
+    const [store] = (await instances(1)).stores;
+    try {
+      store!.logFetch({
+        at: T0.toISOString(),
+        domain: 'example.com',
+        clientIp: '192.0.2.1',
+        userAgent: 'a\u0000b\uFFFE',
+      });
+      assert.equal((await store!.listFetches('example.com')).items[0]?.userAgent, 'a\u0000b\uFFFE');
+      await store!.saveRejected({ source: 'https', reason: 'bad\u0000', submitter: '\u0000', size: 1 }, T0);
+      const [rejected] = (await store!.listRejected()).items;
+      assert.deepEqual([rejected?.reason, rejected?.submitter], ['bad\u0000', '\u0000']);
+    } finally {
+      await store!.close();
+    }
+  });
+});
