@@ -3,6 +3,7 @@
 // docs/serve.md), read by the shared loader (src/config/load.ts) against serve's zod schema; an error
 // names the source (the file, the variable or the option) and the key. Then the defaults and the rules
 // that span several keys.
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
@@ -22,11 +23,13 @@ import {
 } from '../config/load.js';
 import { LOG_LEVELS, type LogLevel } from '../config/log.js';
 import { NETWORK_KEYS, NETWORK_OPTIONS, type NetworkSettings, networkSettings } from '../config/network.js';
+import { parseResolverOption } from '../dns/resolvconf.js';
+import { DnsUpdateError, parseTsigKey } from '../dns/update.js';
 import { DEFAULT_MONITOR_SETTINGS, type MonitorSettings } from '../monitor/settings.js';
 import { DEFAULT_DATA_DIR } from '../store/index.js';
 import { MAX_RECENT_CHECK_RUNS } from '../store/monitor-types.js';
 import { MIN_PASSWORD_LENGTH } from './auth.js';
-import type { ServeConfig } from './context.js';
+import type { IdPublisher, IdPublishers, ServeConfig } from './context.js';
 import { adminHostName, policyDomainForHost } from './hosts.js';
 import { DECODER_DEFAULTS } from './report-decoder.js';
 import { DEFAULT_REPORT_RETENTION_DAYS } from './retention.js';
@@ -106,6 +109,8 @@ export const DEFAULT_IMAP = {
   processedMailbox: 'TLS-RPT processed',
   intervalSeconds: 300,
 };
+/** TTL of the `_mta-sts` TXT record serve publishes by DNS UPDATE, unless dnsUpdate.*.ttl says otherwise. */
+export const DEFAULT_ID_TTL = 300;
 export const LETSENCRYPT_DIRECTORY = 'https://acme-v02.api.letsencrypt.org/directory';
 export const DEFAULT_RENEW_DAYS = 30;
 
@@ -162,6 +167,25 @@ const adminHost = z.string().transform((text, ctx) => {
   ctx.addIssue({ code: 'custom', message });
   return z.NEVER;
 });
+
+// dnsUpdate.domains.<domain> / dnsUpdate.default: where the `_mta-sts` id is published (publish-id.ts).
+const idPublisherSchema = z
+  .object({
+    server: z.string().transform((text, ctx) => {
+      try {
+        return parseResolverOption(text);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    }),
+    tsigKey: path,
+    zone: hostName,
+    ttl: wholeNumber(1, 86_400),
+  })
+  .partial({ zone: true, ttl: true })
+  .strict();
+type IdPublisherLayer = z.infer<typeof idPublisherSchema>;
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' });
 
@@ -270,6 +294,10 @@ const SettingsSchema = z
       .partial()
       .strict(),
     monitor: monitorSchema,
+    dnsUpdate: z
+      .object({ domains: z.record(hostName, idPublisherSchema), default: idPublisherSchema })
+      .partial()
+      .strict(),
   })
   .partial()
   .strict();
@@ -377,6 +405,16 @@ function resolvePaths(layer: Layer, abs: (path: string) => string): Layer {
     out.certificates = Object.fromEntries(Object.entries(out.certificates).map(([h, f]) => [h, files(f)]));
   }
   if (out.acme?.caFile !== undefined) out.acme = { ...out.acme, caFile: abs(out.acme.caFile) };
+  if (out.dnsUpdate !== undefined) {
+    const keyPath = (p: IdPublisherLayer): IdPublisherLayer => ({ ...p, tsigKey: abs(p.tsigKey) });
+    const { domains, default: fallback } = out.dnsUpdate;
+    out.dnsUpdate = {
+      ...(domains && {
+        domains: Object.fromEntries(Object.entries(domains).map(([d, p]) => [d, keyPath(p)])),
+      }),
+      ...(fallback && { default: keyPath(fallback) }),
+    };
+  }
   return out;
 }
 
@@ -404,6 +442,7 @@ function complete(m: Layer, cwd: string, problems: string[]): ServeSettings {
     network: networkSettings(m),
     retention: { reportDays: m.retention?.reportDays ?? DEFAULT_REPORT_RETENTION_DAYS },
     monitor: monitorSettings(m.monitor, problems),
+    dnsUpdate: idPublishers(m.dnsUpdate, problems),
   };
   if (smtpLimits.reservedForNewClients >= smtpLimits.maxClients) {
     problems.push(
@@ -458,6 +497,34 @@ function complete(m: Layer, cwd: string, problems: string[]): ServeSettings {
   return settings;
 }
 
+/** dnsUpdate.*: each key file read now, so a bad one stops serve at start, naming the key and the domain. */
+function idPublishers(m: Layer['dnsUpdate'], problems: string[]): IdPublishers | undefined {
+  if (m === undefined || (m.default === undefined && Object.keys(m.domains ?? {}).length === 0))
+    return undefined;
+  const publisher = (p: IdPublisherLayer, key: string): IdPublisher | undefined => {
+    try {
+      const tsigKey = parseTsigKey(readFileSync(p.tsigKey, 'utf8'), p.tsigKey);
+      return { server: p.server, key: tsigKey, zone: p.zone, ttl: p.ttl ?? DEFAULT_ID_TTL };
+    } catch (err) {
+      if (!(err instanceof DnsUpdateError) && !(err instanceof Error && 'errno' in err)) throw err;
+      const why =
+        err instanceof DnsUpdateError
+          ? err.message
+          : `cannot read TSIG key file ${p.tsigKey}: ${err.message}`;
+      problems.push(`${key}.tsigKey: ${why}`);
+      return undefined;
+    }
+  };
+  const domains: Record<string, IdPublisher> = {};
+  for (const [domain, p] of Object.entries(m.domains ?? {})) {
+    const name = domain.toLowerCase().replace(/\.$/, '');
+    const found = publisher(p, `dnsUpdate.domains.${domain}`);
+    if (found) domains[name] = found;
+  }
+  const fallback = m.default && publisher(m.default, 'dnsUpdate.default');
+  return { domains, ...(fallback && { default: fallback }) };
+}
+
 /** monitor.*: the defaults, and e-mail only with everything it needs. */
 function monitorSettings(m: Layer['monitor'], problems: string[]): MonitorSettings {
   const { email, ...rest } = m ?? {};
@@ -506,6 +573,7 @@ export function describeSettings(settings: ServeSettings): Record<string, unknow
     ...settings,
     adminPassword: settings.adminPassword === undefined ? undefined : '[redacted]',
     imap: settings.imap ? { ...settings.imap, password: '[redacted]' } : undefined,
+    dnsUpdate: settings.dnsUpdate && redactedPublishers(settings.dnsUpdate),
     monitor: monitor && {
       ...monitor,
       webhooks: monitor.webhooks.map((w) => ({
@@ -517,5 +585,14 @@ export function describeSettings(settings: ServeSettings): Record<string, unknow
         ...(monitor.email.password === undefined ? {} : { password: '[redacted]' }),
       },
     },
+  };
+}
+
+/** The DNS UPDATE publishers without their TSIG secrets (the key name stays). */
+function redactedPublishers(publishers: IdPublishers): Record<string, unknown> {
+  const shown = ({ key, ...rest }: IdPublisher) => ({ ...rest, key: `${key.name} (${key.algorithm})` });
+  return {
+    domains: Object.fromEntries(Object.entries(publishers.domains).map(([d, p]) => [d, shown(p)])),
+    ...(publishers.default && { default: shown(publishers.default) }),
   };
 }

@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Resolver } from '../dns/resolver.js';
+import type { TsigKey, UpdateServer } from '../dns/update.js';
 import type { MonitorControl } from '../monitor/monitor.js';
 import type { Store } from '../store/types.js';
 import type { ReportDecoder } from './report-decoder.js';
@@ -67,6 +68,25 @@ export interface ServeConfig {
   };
   /** ACME (Let's Encrypt-style) certificates for mta-sts.<domain>; off unless given. */
   acme?: { directoryUrl: string; email: string; renewDaysBefore: number; caFile?: string };
+  /** DNS UPDATE of the `_mta-sts` id after a policy change (src/server/publish-id.ts); off unless given. */
+  dnsUpdate?: IdPublishers;
+}
+
+/** Where and how one domain's `_mta-sts` TXT record is published by DNS UPDATE (RFC 2136 + TSIG). */
+export interface IdPublisher {
+  server: UpdateServer;
+  /** Read from its key file when serve starts. */
+  key: TsigKey;
+  /** The zone to update; found by SOA lookup when absent. */
+  zone?: string;
+  /** TTL of the published TXT record, in seconds. */
+  ttl: number;
+}
+
+/** The publishers of the config's `dnsUpdate`: per domain (lowercase, no trailing dot), else the default. */
+export interface IdPublishers {
+  domains: Record<string, IdPublisher>;
+  default?: IdPublisher;
 }
 
 export interface ServerContext {
