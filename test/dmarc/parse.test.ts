@@ -8,7 +8,7 @@ import { createGzip, gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { DmarcError } from '../../src/dmarc/error.js';
 import { decodeDmarcReports, reportKindOf } from '../../src/dmarc/parse.js';
-import { MAX_XML_TEXT } from '../../src/dmarc/xml.js';
+import { MAX_XML_DEPTH, MAX_XML_ELEMENTS, MAX_XML_TEXT } from '../../src/dmarc/xml.js';
 import {
   dmarcEmail,
   EXPECTED_REPORT,
@@ -342,9 +342,9 @@ describe('decodeDmarcReports: hostile XML', () => {
     );
   });
 
-  test('an undeclared entity is not expanded from anywhere: it stays as written', async () => {
-    const { reports } = await decodeDmarcReports(Buffer.from(reportXml({ orgName: '&xxe;' })));
-    assert.equal(reports[0]!.organization, '&xxe;');
+  test('an undeclared entity is not expanded from anywhere: the XML is refused', async () => {
+    const err = await errorOf(decodeDmarcReports(Buffer.from(reportXml({ orgName: '&xxe;' }))));
+    assert.equal(err.code, 'DMARC_REPORT_BAD_XML');
   });
 
   test('a 10 MB single value is refused by the pre-scan, before the parser', async () => {
@@ -372,9 +372,29 @@ describe('decodeDmarcReports: hostile XML', () => {
     );
   });
 
-  test('deep nesting is refused as bad XML', async () => {
+  test('deep nesting and too many elements are refused while parsing', async () => {
     const deep = reportXml({ records: `${'<x>'.repeat(5000)}${'</x>'.repeat(5000)}` });
-    assert.equal((await errorOf(decodeDmarcReports(Buffer.from(deep)))).code, 'DMARC_REPORT_BAD_XML');
+    const err = await errorOf(decodeDmarcReports(Buffer.from(deep)));
+    assert.equal(err.code, 'DMARC_REPORT_TOO_LARGE');
+    assert.match(err.message, new RegExp(`more than ${MAX_XML_DEPTH} levels of nesting`));
+    const wide = reportXml({ records: '<x/>'.repeat(MAX_XML_ELEMENTS) });
+    const tooWide = await errorOf(decodeDmarcReports(Buffer.from(wide)));
+    assert.equal(tooWide.code, 'DMARC_REPORT_TOO_LARGE');
+    assert.match(tooWide.message, new RegExp(`more than ${MAX_XML_ELEMENTS} elements`));
+  });
+
+  test('an element named __proto__ is only a key', async () => {
+    const xml = reportXml().replace(
+      '<version>1.0</version>',
+      '<__proto__><polluted>yes</polluted></__proto__>',
+    );
+    const { reports, warnings } = await decodeDmarcReports(Buffer.from(xml));
+    assert.equal(reports[0]!.reportId, 'r-2024-05-01-42');
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+    assert.deepEqual(
+      warnings.map((w) => w.code),
+      ['DMARC_REPORT_UNKNOWN_ELEMENT'],
+    );
   });
 });
 
