@@ -13,7 +13,7 @@ import { DnsUpdateError, replaceRRsets } from '../dns/update.js';
 import { formatStsRecord } from '../mtasts/record.js';
 import { domainKey } from '../store/domain-rules.js';
 import type { Domain, Store } from '../store/types.js';
-import type { IdPublisher, IdPublishers } from './context.js';
+import type { IdPublisher, IdPublishers, ServerContext } from './context.js';
 import { publishedIdStatus } from './livecheck.js';
 
 /** published: the authoritative server took it, the resolver does not show it yet; visible: it does. */
@@ -99,6 +99,37 @@ export async function publishPolicyId(
     deps.logger?.warn({ ...log, error: outcome.error }, 'publishing the _mta-sts id failed');
   else deps.logger?.info(log, 'published the _mta-sts id');
   return outcome;
+}
+
+/** publishPolicyId with serve's publisher for the domain, resolver, logger and clock. */
+export function publishFromServe(
+  ctx: Pick<ServerContext, 'store' | 'resolver' | 'config' | 'logger' | 'now' | 'network'>,
+  domain: Pick<Domain, 'name' | 'policyId'>,
+): Promise<PublishIdOutcome> {
+  const deps = {
+    store: ctx.store,
+    resolver: ctx.resolver,
+    dataDir: ctx.config.dataDir,
+    logger: ctx.logger,
+    now: ctx.now,
+    timeoutMs: ctx.network.timeoutMs,
+  };
+  return publishPolicyId(deps, publisherFor(ctx.config.dnsUpdate, domain.name), domain);
+}
+
+/** What to tell the user about an outcome, after the policy change itself. */
+export function outcomeSentence(outcome: PublishIdOutcome): string {
+  const txt = `the TXT record ${outcome.record.name} "${outcome.record.value}"`;
+  switch (outcome.status) {
+    case 'visible':
+      return `published ${txt} by DNS UPDATE (zone ${outcome.zone}); the resolver answers it`;
+    case 'published':
+      return `published ${txt} by DNS UPDATE (zone ${outcome.zone}); not visible through the resolver yet: ${outcome.error}`;
+    case 'failed':
+      return `publishing ${txt} by DNS UPDATE failed (${outcome.code}): ${outcome.error}; the policy is stored: publish the record by hand`;
+    case 'not-configured':
+      return `publish ${txt}`;
+  }
 }
 
 /** visible once the resolver answers the new id; otherwise the reason it does not (yet). */

@@ -7,6 +7,7 @@ import { domainKey } from '../../store/domain-rules.js';
 import { decodeCursor, encodeCursor, takePage } from '../../store/paging.js';
 import type { BreakdownKey } from '../../store/types.js';
 import { publishedIdStatus } from '../livecheck.js';
+import { lastPublishOutcome, outcomeSentence, publisherFor, publishFromServe } from '../publish-id.js';
 import { enforcePreflight } from './monitor-routes.js';
 import { ApiError, defineRoute } from './route.js';
 import {
@@ -122,13 +123,16 @@ export const DOMAIN_ROUTES = [
     };
     const added = await ctx.store.addDomain(name, settings, ctx.now());
     const view = domainView(added);
+    // After the store commit: a failed publish is reported, the domain stays added.
+    const dnsUpdate = await publishFromServe(ctx, added);
     return {
       status: 201,
       body: {
         domain: view,
         policyIdChanged: true,
         publish: view.mtaStsRecord,
-        message: `added ${added.name}: publish the TXT record ${view.mtaStsRecord.name} "${view.mtaStsRecord.value}" and the records of GET /api/domains/${added.name}/records`,
+        dnsUpdate,
+        message: `added ${added.name}: ${outcomeSentence(dnsUpdate)} and the records of GET /api/domains/${added.name}/records`,
       },
     };
   }),
@@ -142,7 +146,11 @@ export const DOMAIN_ROUTES = [
     responses: { 200: { description: 'the domain', schema: Domain }, ...notFound },
   }).handle(async ({ params, ctx }) => {
     const d = await existingDomain(ctx, params.name);
-    return { status: 200, body: domainView(d, await publishedIdStatus(ctx, d.name)) };
+    const view = domainView(d, await publishedIdStatus(ctx, d.name));
+    const lastUpdate = publisherFor(ctx.config.dnsUpdate, d.name)
+      ? lastPublishOutcome(ctx.config.dataDir, d.name)
+      : undefined;
+    return { status: 200, body: lastUpdate ? { ...view, dnsUpdate: lastUpdate } : view };
   }),
 
   defineRoute({
@@ -175,9 +183,11 @@ export const DOMAIN_ROUTES = [
     const view = domainView(after);
     const changed = after.policyId !== before.policyId;
     const ruaChanged = patch.rua !== undefined && patch.rua.join(' ') !== before.rua.join(' ');
+    // After the store commit: a failed publish is reported, the policy change stays.
+    const dnsUpdate = changed && !after.watchOnly ? await publishFromServe(ctx, after) : undefined;
     const messages = [
       changed
-        ? `the policy changed, so its id is now ${after.policyId}: publish the TXT record ${view.mtaStsRecord.name} "${view.mtaStsRecord.value}" (senders fetch the new policy only once they see the new id)`
+        ? `the policy changed, so its id is now ${after.policyId}: ${dnsUpdate ? outcomeSentence(dnsUpdate) : `publish the TXT record ${view.mtaStsRecord.name} "${view.mtaStsRecord.value}"`} (senders fetch the new policy only once they see the new id)`
         : 'saved; the policy text is unchanged, so its id stays',
       ...(ruaChanged ? [`rua changed: publish the new _smtp._tls.${after.name} TXT record`] : []),
       ...(before.mode === 'testing' && after.mode === 'enforce'
@@ -190,6 +200,7 @@ export const DOMAIN_ROUTES = [
         domain: view,
         policyIdChanged: changed,
         ...(changed ? { publish: view.mtaStsRecord } : {}),
+        ...(dnsUpdate ? { dnsUpdate } : {}),
         message: messages.join('; '),
       },
     };

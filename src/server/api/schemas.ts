@@ -151,6 +151,23 @@ export const PublishedStatus = z
       .describe('why there is no usable record: none, several, broken, DNS failure'),
   })
   .describe('the live `_mta-sts` TXT lookup (RFC 8461 §3.1) compared with the current policy id');
+export const IdPublishOutcome = z
+  .object({
+    status: z
+      .enum(['published', 'visible', 'failed', 'not-configured'])
+      .describe(
+        'visible: published by DNS UPDATE and the resolver answers it; published: the DNS server took it, the resolver does not show it yet; failed: not published (see error, code); not-configured: no dnsUpdate publisher for the domain',
+      ),
+    policyId: z.string().describe('the id the record carries'),
+    at: z.string().describe('when it was tried'),
+    record: z
+      .object({ name: z.string(), value: z.string() })
+      .describe('the TXT record published, or to publish by hand when it failed'),
+    zone: z.string().optional().describe('the zone updated'),
+    error: z.string().optional().describe('why it failed, or why the resolver does not show it yet'),
+    code: z.string().optional().describe('the DNS UPDATE error code (TSIG_BADKEY, UPDATE_REFUSED, ...)'),
+  })
+  .describe('publishing the `_mta-sts` id by DNS UPDATE (RFC 2136) after a policy change (config dnsUpdate)');
 export const Domain = z.object({
   name: z.string(),
   mode: Mode,
@@ -164,6 +181,9 @@ export const Domain = z.object({
   updatedAt: z.string(),
   mtaStsRecord: TxtRecord,
   published: PublishedStatus.optional().describe('in GET /api/domains and GET /api/domains/{name}'),
+  dnsUpdate: IdPublishOutcome.optional().describe(
+    'in GET /api/domains/{name}: the last DNS UPDATE of its _mta-sts id, when a publisher is configured',
+  ),
   watchOnly: z
     .literal(true)
     .optional()
@@ -177,6 +197,9 @@ export const DomainChange = z.object({
   domain: Domain,
   policyIdChanged: z.boolean(),
   publish: TxtRecord.optional().describe('present when the policy id changed: publish this TXT value'),
+  dnsUpdate: IdPublishOutcome.optional().describe(
+    'present when the policy id changed: whether serve published it by DNS UPDATE itself',
+  ),
   message: z.string(),
 });
 export const PolicyVersion = z.object({
@@ -674,6 +697,7 @@ export const RESPONSE_SCHEMAS = {
   SessionInfo,
   TxtRecord,
   PublishedStatus,
+  IdPublishOutcome,
   Domain,
   DomainOverview,
   DomainList,
