@@ -29,18 +29,20 @@ import type { TlsReport } from '../tlsrpt/report.js';
 import { count, timeBound } from './bounds.js';
 import { REPORT_SOURCES } from './dmarc-rules.js';
 import type { DmarcStore } from './dmarc-types.js';
-import {
-  describeValue,
-  domainKey,
-  nextPolicyId,
-  policyTextFor,
-  validDomainName,
-  validSettings,
-} from './domain-rules.js';
+import { domainKey, nextPolicyId, policyTextFor, validDomainName, validSettings } from './domain-rules.js';
 import type { MonitorStore } from './monitor-types.js';
 import { clippedColumn, clipText, decodeCursor, encodeCursor, LIST_DOMAINS_MAX, takePage } from './paging.js';
 import { migratePostgres } from './postgres-migrations.js';
 import { checkNewReport } from './report-rules.js';
+import {
+  type DomainRow,
+  domainFromRow,
+  type RejectedRow,
+  type ReportSummaryRow,
+  rejectedFromRow,
+  reportSummary,
+  watchOnlyFlag,
+} from './sql-rows.js';
 import {
   AUTH_ATTEMPTS_KEEP,
   AUTH_PURGE_BATCH,
@@ -57,7 +59,6 @@ import {
   type BreakdownKey,
   type BreakdownRow,
   type DailyCounts,
-  type DkimVerdict,
   type Domain,
   type DomainSettings,
   type NewApiToken,
@@ -70,7 +71,6 @@ import {
   type PurgeFilter,
   type RejectedInput,
   type ReportFilter,
-  type ReportSource,
   type Store,
   type StoreDurability,
   type StoredReport,
@@ -192,47 +192,14 @@ async function one<R>(db: Db, sql: string, params: unknown[] = []): Promise<R | 
 
 // ---- rows ----
 
-interface DomainRow {
-  name: string;
-  mode: string;
-  mx: string;
-  max_age: number;
-  rua: string;
-  policy_id: string;
-  policy_text: string;
-  created_at: string;
-  updated_at: string;
-  watch_only: boolean;
-}
-
-interface SummaryRow {
-  id: number;
+interface SummaryRow extends ReportSummaryRow {
   start_ms: number;
-  organization: string;
-  report_id: string;
-  start_at: string;
-  end_at: string;
-  successful: number;
-  failed: number;
-  source: string;
-  dkim: string;
-  received_at: string;
-  domains: string[];
 }
 
 interface ReportRow extends SummaryRow {
   submitter: string | null;
   warnings: string;
   report_json: string;
-}
-
-interface RejectedRow {
-  id: number;
-  source: string;
-  submitter: string | null;
-  reason: string;
-  size: number;
-  received_at: string;
 }
 
 const SUMMARY_COLUMNS = `r.id, r.start_ms, ${clippedColumn('r.organization')} AS organization,
@@ -453,7 +420,7 @@ class PgStore implements PostgresStore {
         [...pageParams, limit + 1],
       );
       return takePage(
-        rows.slice(0, limit).map((row) => summaryFromRow(row, true)),
+        rows.slice(0, limit).map((row) => reportSummary(row, true)),
         {
           more: rows.length > limit,
           total: total!.n,
@@ -484,7 +451,7 @@ class PgStore implements PostgresStore {
             id,
           ]);
           if (!row) return undefined;
-          return { ...summaryFromRow(row, true), tooLarge: { bytes: size.bytes, maxBytes: limits.maxBytes } };
+          return { ...reportSummary(row, true), tooLarge: { bytes: size.bytes, maxBytes: limits.maxBytes } };
         }
       }
       const row = await one<ReportRow>(
@@ -496,7 +463,7 @@ class PgStore implements PostgresStore {
       );
       if (!row) return undefined;
       const stored: StoredReport = {
-        ...summaryFromRow(row),
+        ...reportSummary(row),
         report: JSON.parse(row.report_json) as TlsReport,
         warnings: JSON.parse(row.warnings) as string[],
       };
@@ -585,20 +552,7 @@ class PgStore implements PostgresStore {
          FROM rejected WHERE id < ? ORDER BY id DESC LIMIT ?`,
         [after?.[0] ?? Number.MAX_SAFE_INTEGER, limit + 1],
       );
-      const items = rows.slice(0, limit).map((row) => {
-        const clipped: string[] = [];
-        const out: RejectedInput = {
-          id: row.id,
-          source: row.source as ReportSource,
-          reason: '',
-          size: row.size,
-          receivedAt: row.received_at,
-        };
-        if (row.submitter !== null) out.submitter = clipText(row.submitter, 'submitter', clipped);
-        out.reason = clipText(row.reason, 'reason', clipped);
-        if (clipped.length > 0) out.clipped = clipped;
-        return out;
-      });
+      const items = rows.slice(0, limit).map(rejectedFromRow);
       return takePage(items, {
         more: rows.length > limit,
         total: total!.n,
@@ -1085,56 +1039,6 @@ async function clientRefusal(
   );
   if (recent!.n < limits.clientMax) return undefined;
   return { ok: false, retryAfterMs: Math.max(1, recent!.oldest! + limits.windowMs - nowMs) };
-}
-
-function domainFromRow(row: DomainRow): Domain {
-  const domain: Domain = {
-    name: row.name,
-    mode: row.mode as Domain['mode'],
-    mx: JSON.parse(row.mx) as string[],
-    maxAge: row.max_age,
-    rua: JSON.parse(row.rua) as string[],
-    policyId: row.policy_id,
-    policyText: row.policy_text,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
-  if (row.watch_only) domain.watchOnly = true;
-  return domain;
-}
-
-function watchOnlyFlag(value: unknown, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw invalid(`watchOnly: ${describeValue(value)} is not true or false`);
-  return value;
-}
-
-function summaryFromRow(row: SummaryRow, listView = false): StoredReportSummary {
-  const clipped: string[] = [];
-  const text = (value: string, field: string) => (listView ? clipText(value, field, clipped) : value);
-  const organization = text(row.organization, 'organization');
-  const reportId = text(row.report_id, 'reportId');
-  let domains = row.domains;
-  if (listView && domains.length > LIST_DOMAINS_MAX) {
-    domains = domains.slice(0, LIST_DOMAINS_MAX);
-    clipped.push('domains');
-  }
-  domains = domains.map((d) => text(d, 'domains')).sort();
-  const summary: StoredReportSummary = {
-    id: row.id,
-    organization,
-    reportId,
-    start: row.start_at,
-    end: row.end_at,
-    domains,
-    successful: row.successful,
-    failed: row.failed,
-    source: row.source as ReportSource,
-    dkim: row.dkim as DkimVerdict,
-    receivedAt: row.received_at,
-  };
-  if (clipped.length > 0) summary.clipped = clipped;
-  return summary;
 }
 
 function unknownDomain(name: string): StoreError {

@@ -73,6 +73,14 @@ import {
 } from './monitor-types.js';
 import { clippedColumn, clipText, decodeCursor, encodeCursor, LIST_DOMAINS_MAX, takePage } from './paging.js';
 import { checkNewReport } from './report-rules.js';
+import {
+  type DomainRow,
+  domainFromRow,
+  type RejectedRow,
+  rejectedFromRow,
+  reportSummary,
+  watchOnlyFlag,
+} from './sql-rows.js';
 import { SqliteDmarcStore } from './sqlite-dmarc.js';
 import {
   ADMIN_PASSWORD_SETTING,
@@ -83,7 +91,6 @@ import {
   type BreakdownKey,
   type BreakdownRow,
   type DailyCounts,
-  type DkimVerdict,
   type Domain,
   type DomainSettings,
   type NewApiToken,
@@ -96,7 +103,6 @@ import {
   type PurgeFilter,
   type RejectedInput,
   type ReportFilter,
-  type ReportSource,
   type Store,
   type StoreDurability,
   type StoredReport,
@@ -155,19 +161,6 @@ export async function openSqliteStore(dataDir: string): Promise<Store> {
   }
 }
 
-interface DomainRow {
-  name: string;
-  mode: string;
-  mx: string;
-  max_age: number;
-  rua: string;
-  policy_id: string;
-  policy_text: string;
-  created_at: string;
-  updated_at: string;
-  watch_only: number;
-}
-
 interface ReportRow {
   id: number;
   organization: string;
@@ -193,15 +186,6 @@ const SUMMARY_COLUMNS = `r.id, r.start_ms, ${clippedColumn('r.organization')} AS
   r.dkim, r.received_at,
   (SELECT json_group_array(d) FROM (SELECT DISTINCT ${clippedColumn('domain')} AS d FROM report_policies
      WHERE report = r.id AND domain <> '' ORDER BY d LIMIT ${LIST_DOMAINS_MAX + 1})) AS domains`;
-
-interface RejectedRow {
-  id: number;
-  source: string;
-  submitter: string | null;
-  reason: string;
-  size: number;
-  received_at: string;
-}
 
 /** Sessions kept at most (the ones expiring last); only the admin creates them, by logging in. */
 export const SESSIONS_KEEP = 1000;
@@ -619,20 +603,7 @@ class SqliteStore implements Store {
              FROM rejected WHERE id < ? ORDER BY id DESC LIMIT ?`,
           )
           .all(after?.[0] ?? Number.MAX_SAFE_INTEGER, limit + 1);
-        const items = rows.slice(0, limit).map((row) => {
-          const clipped: string[] = [];
-          const out: RejectedInput = {
-            id: row.id,
-            source: row.source as ReportSource,
-            reason: '',
-            size: row.size,
-            receivedAt: row.received_at,
-          };
-          if (row.submitter !== null) out.submitter = clipText(row.submitter, 'submitter', clipped);
-          out.reason = clipText(row.reason, 'reason', clipped);
-          if (clipped.length > 0) out.clipped = clipped;
-          return out;
-        });
+        const items = rows.slice(0, limit).map(rejectedFromRow);
         return takePage(items, {
           more: rows.length > limit,
           total,
@@ -1511,60 +1482,9 @@ const BREAKDOWN_COLUMNS: Record<Exclude<BreakdownKey, 'organization'>, string> =
   sendingMtaIp: 'sending_mta_ip',
 };
 
-/** A domain from its row; `watchOnly` only when true (DomainSettings: absent means false). */
-function domainFromRow(row: DomainRow): Domain {
-  const domain: Domain = {
-    name: row.name,
-    mode: row.mode as Domain['mode'],
-    mx: JSON.parse(row.mx) as string[],
-    maxAge: row.max_age,
-    rua: JSON.parse(row.rua) as string[],
-    policyId: row.policy_id,
-    policyText: row.policy_text,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
-  if (row.watch_only === 1) domain.watchOnly = true;
-  return domain;
-}
-
-/** DomainSettings.watchOnly as given, or `fallback` when absent. */
-function watchOnlyFlag(value: unknown, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw invalid(`watchOnly: ${describeValue(value)} is not true or false`);
-  return value;
-}
-
-/**
- * A report's summary from its row; as a list view (`listView`, the row read by SUMMARY_COLUMNS) long
- * text is cut and `clipped` names the fields.
- */
+/** A report's summary from its row (domains as the JSON array the query builds). */
 function summaryFromRow(row: Omit<SummaryRow, 'start_ms'>, listView = false): StoredReportSummary {
-  const clipped: string[] = [];
-  const text = (value: string, field: string) => (listView ? clipText(value, field, clipped) : value);
-  const organization = text(row.organization, 'organization');
-  const reportId = text(row.report_id, 'reportId');
-  let domains = JSON.parse(row.domains) as string[];
-  if (listView && domains.length > LIST_DOMAINS_MAX) {
-    domains = domains.slice(0, LIST_DOMAINS_MAX);
-    clipped.push('domains');
-  }
-  domains = domains.map((d) => text(d, 'domains')).sort();
-  const summary: StoredReportSummary = {
-    id: row.id,
-    organization,
-    reportId,
-    start: row.start_at,
-    end: row.end_at,
-    domains,
-    successful: row.successful,
-    failed: row.failed,
-    source: row.source as ReportSource,
-    dkim: row.dkim as DkimVerdict,
-    receivedAt: row.received_at,
-  };
-  if (clipped.length > 0) summary.clipped = clipped;
-  return summary;
+  return reportSummary({ ...row, domains: JSON.parse(row.domains) as string[] }, listView);
 }
 
 function unknownDomain(name: string): StoreError {
