@@ -1,7 +1,7 @@
 // `mxguard tlsa rollover` (built binary): the plan against the RRset a lab DNS server holds, --generate-next-key,
 // and the refusals. Record data is checked against openssl; publishing is proven in test/dane/rollover-lab.test.ts.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { runCliAsync } from '../helpers/cli.js';
 import { openssl, opensslDigest, opensslSpkiDer, type TestCert, TestPki } from '../helpers/pki.js';
@@ -184,6 +184,24 @@ describe('tlsa rollover', () => {
     const halfPublisher = await rollCurrent('--next-key', nextKey, '--dns-server', '127.0.0.1');
     assert.equal(halfPublisher.code, 2);
     assert.match(halfPublisher.stderr, /--dns-server and --tsig-key go together/);
-    assert.equal(existsSync(`${pki.dir}/data`), false);
+  });
+
+  it('tlsa publish and tlsa hook certbot need --dns-server and --tsig-key: exit 2', async () => {
+    const publish = await runCliAsync(['tlsa', 'publish', '--host', HOST, '--cert', current.certPath]);
+    assert.equal(publish.code, 2);
+    assert.match(publish.stderr, /tlsa publish needs --dns-server and --tsig-key/);
+    const hook = await runCliAsync([
+      'tlsa',
+      'hook',
+      'certbot',
+      '--host',
+      HOST,
+      '--cert',
+      current.certPath,
+      '--key',
+      current.key.path,
+    ]);
+    assert.equal(hook.code, 2);
+    assert.match(hook.stderr, /tlsa hook certbot needs --dns-server and --tsig-key/);
   });
 });
