@@ -1,6 +1,7 @@
-// `mxguard reports ...`: TLS-RPT (RFC 8460) aggregate reports. `parse` reads report files
-// (JSON, gzip or whole emails, found by content) and summarises them; `list`, `show`, `import`,
-// `delete` and `purge` work on the store of `mxguard serve`.
+// `mxguard reports ...`: TLS-RPT (RFC 8460) and DMARC (RFC 7489) aggregate reports. `parse` reads report
+// files (JSON, XML, gzip, zip or whole emails, found by content) and summarises them; `list` (both
+// kinds, reports-list.ts; CSV export: dmarc-csv.ts), `show`, `import` (both kinds), `delete` and `purge`
+// work on the store of `mxguard serve`.
 //
 // Report fields are attacker-controlled: human output passes every one through terminalText
 // (control and bidi characters escaped, long values cut); --json prints them as data.
@@ -15,6 +16,7 @@ import { DmarcError } from '../dmarc/error.js';
 import { decodeDmarcReports, reportKindOf } from '../dmarc/parse.js';
 import type { DmarcReport } from '../dmarc/report.js';
 import { ingestReport, recordRejected, type StoredRef } from '../server/ingest.js';
+import type { DmarcReportSummary } from '../store/dmarc-types.js';
 import { LIST_TEXT_MAX, REPORT_DETAIL_MAX_BYTES } from '../store/paging.js';
 import {
   type Page,
@@ -27,13 +29,15 @@ import {
 import { TlsRptError } from '../tlsrpt/error.js';
 import { DEFAULT_DECODE_LIMITS, decodeReports } from '../tlsrpt/parse.js';
 import type { TlsFailure, TlsReport } from '../tlsrpt/report.js';
+import { dmarcCsvHeader, dmarcCsvLines } from './dmarc-csv.js';
 import { dataDirOption, withStore } from './domain.js';
+import { LIST_KINDS, type Listing, type ListKind, listReportsOfKind } from './reports-list.js';
 import { CliError, formatProblem, formatTable, intOption, printJson, readInputBytes } from './util.js';
 
 export function register(program: Command): void {
   const reports = program
     .command('reports')
-    .description('Work with TLS-RPT (RFC 8460) aggregate reports')
+    .description('Work with TLS-RPT (RFC 8460) and DMARC (RFC 7489) aggregate reports')
     .addHelpText(
       'after',
       `
@@ -307,17 +311,25 @@ function registerList(reports: Command): void {
     reports
       .command('list')
       .description('list the reports stored by `mxguard serve` or `reports import`, newest first')
+      .option('--kind <kind>', 'tlsrpt, dmarc or all (both, merged by date)', 'all')
       .option('--domain <domain>', 'only reports about this policy domain')
       .option('--since <date>', 'only reports starting at or after this ISO date/time (UTC)')
       .option('--until <date>', 'only reports starting before this ISO date/time (a date: up to its end)')
       .option('--limit <n>', 'at most this many reports (a page also ends at 1 MiB)', '100')
+      .option('--all', 'every matching report (page after page), instead of --limit')
       .option('--cursor <cursor>', 'continue after an earlier listing (its nextCursor)')
       .option('--rejected', 'list the rejected input (not reports, with the reason) instead'),
   )
-    .option('--json', 'print the list as JSON, with total and nextCursor')
+    .option('--json', 'print the list as JSON, with kind per report, total, nextCursor and cut')
+    .option('--format <format>', 'table (default), json (as --json) or csv (DMARC: parsedmarc columns)')
     .addHelpText(
       'after',
       `
+TLS-RPT and DMARC reports are numbered apart: "kind" (JSON) or the KIND column tells them apart.
+Without --all, a listing that stops before the last matching report says so on stderr (and
+"cut": true in JSON) with the cursor of the next page. --format csv writes one line per DMARC
+record with parsedmarc's aggregate CSV columns (needs --kind dmarc; see docs/reports.md for the
+columns left empty).
 Values longer than 256 characters are cut in lists (ending in "…", named in "clipped");
 \`mxguard reports show ID --json\` prints a report whole. On the terminal, control and bidi
 characters in report values are escaped (\\x1b, \\u{202e}) and long values cut.
@@ -326,6 +338,7 @@ Examples:
   mxguard reports list --domain example.com
   mxguard reports list --since 2024-05-01 --until 2024-05-31 --json
   mxguard reports list --limit 50 --cursor WyJyZXBvcnRzIiwxNzE0NTIxNjAwMDAwLDQxXQ
+  mxguard reports list --kind dmarc --domain example.com --all --format csv > dmarc.csv
   mxguard reports list --rejected
 
 Exit status: 0 listed (also when empty), 2 usage error or the data directory cannot be used.
@@ -340,43 +353,142 @@ Exit status: 0 listed (also when empty), 2 usage error or the data directory can
           limit: string;
           cursor?: string;
           rejected?: boolean;
+          kind: string;
+          all?: boolean;
+          format?: string;
         },
       ) => {
         const limit = intOption('--limit', options.limit, 1, 10_000);
+        const kind = listKindOption(options.kind);
+        const format = listFormatOption(options.format, options.json === true);
+        if (format === 'csv' && kind !== 'dmarc') {
+          throw new CliError(2, "--format csv: give --kind dmarc (the CSV has parsedmarc's DMARC columns)");
+        }
+        if (options.all && options.cursor !== undefined) throw new CliError(2, '--all: not with --cursor');
         await withStore(options.dataDir, async (store) => {
           if (options.rejected) {
             const page = await store.listRejected({ limit, cursor: options.cursor });
-            if (options.json)
+            if (format === 'json')
               printJson({ rejected: page.items, total: page.total, nextCursor: page.nextCursor });
             else printRejected(page);
             return;
           }
-          const found = await store.listReports({
+          const listing = await listReportsOfKind(store, {
+            kind,
             domain: options.domain,
             since: options.since,
             until: options.until,
-            limit,
+            limit: options.all ? 1000 : limit,
             cursor: options.cursor,
+            all: options.all === true,
           });
-          if (options.json)
-            printJson({ reports: found.items, total: found.total, nextCursor: found.nextCursor });
-          else printReportList(found);
+          if (format === 'json') printJson(listing);
+          else if (format === 'csv') await printDmarcCsv(store, listing);
+          else printListing(listing);
+          if (listing.cut) {
+            process.stderr.write(
+              `mxguard: reports list: ${listing.reports.length} of ${listing.total} reports listed; ` +
+                `--all lists every one, --cursor ${listing.nextCursor} the next ones\n`,
+            );
+          }
         });
       },
     );
 }
 
-function printReportList(found: Page<StoredReportSummary>): void {
-  if (found.items.length === 0) {
+function listKindOption(value: string): ListKind {
+  if (!(LIST_KINDS as readonly string[]).includes(value)) {
+    throw new CliError(
+      2,
+      `--kind: expected ${LIST_KINDS.join(', ')}, got "${terminalText(value, CELL_MAX)}"`,
+    );
+  }
+  return value as ListKind;
+}
+
+function listFormatOption(value: string | undefined, json: boolean): 'table' | 'json' | 'csv' {
+  if (value === undefined) return json ? 'json' : 'table';
+  if (value !== 'table' && value !== 'json' && value !== 'csv') {
+    throw new CliError(2, `--format: expected table, json or csv, got "${terminalText(value, CELL_MAX)}"`);
+  }
+  if (json && value !== 'json') throw new CliError(2, `--json: not with --format ${value}`);
+  return value;
+}
+
+/** A table per kind (the TLS-RPT one first); "no reports stored" when there is none. */
+function printListing(listing: Listing): void {
+  const tlsrpt = listing.reports.flatMap((r) => (r.kind === 'tlsrpt' ? [r] : []));
+  const dmarc = listing.reports.flatMap((r) => (r.kind === 'dmarc' ? [r] : []));
+  if (tlsrpt.length === 0 && dmarc.length === 0) {
     process.stdout.write('no reports stored\n');
     return;
   }
+  const both = tlsrpt.length > 0 && dmarc.length > 0;
+  if (tlsrpt.length > 0) {
+    if (both) process.stdout.write('TLS-RPT reports:\n');
+    printReportList(tlsrpt);
+  }
+  if (dmarc.length > 0) {
+    if (both) process.stdout.write('DMARC reports:\n');
+    printDmarcList(dmarc);
+  }
+}
+
+function printDmarcList(items: DmarcReportSummary[]): void {
+  const cell = (r: DmarcReportSummary, field: 'organization' | 'reportId' | 'domain') =>
+    r[field] === ''
+      ? '-'
+      : r.clipped?.includes(field)
+        ? terminalText(r[field], CELL_MAX, `over ${LIST_TEXT_MAX}`)
+        : terminalText(r[field], CELL_MAX);
+  const rows = items.map((r) => [
+    String(r.id),
+    `${r.begin} to ${r.end}`,
+    cell(r, 'organization'),
+    cell(r, 'reportId'),
+    cell(r, 'domain'),
+    String(r.messages),
+    String(r.passed),
+    String(r.rows),
+    r.source,
+  ]);
+  const header = [
+    'ID',
+    'PERIOD',
+    'ORGANIZATION',
+    'REPORT ID',
+    'DOMAIN',
+    'MESSAGES',
+    'DMARC PASS',
+    'ROWS',
+    'SOURCE',
+  ];
+  process.stdout.write(formatTable([header, ...rows]));
+}
+
+/** The listed DMARC reports read whole, one CSV line per record, with cached reverse DNS names. */
+async function printDmarcCsv(store: Store, listing: Listing): Promise<void> {
+  process.stdout.write(dmarcCsvHeader());
+  for (const listed of listing.reports) {
+    if (listed.kind !== 'dmarc') continue;
+    const stored = await store.getDmarcReport(listed.id);
+    if (!stored) continue; // deleted meanwhile
+    const ips = [...new Set(stored.report.records.map((r) => r.sourceIp))];
+    const names = new Map<string, string>();
+    for (let i = 0; i < ips.length; i += 1000) {
+      for (const [ip, found] of await store.getPtrNames(ips.slice(i, i + 1000))) names.set(ip, found.name);
+    }
+    process.stdout.write(dmarcCsvLines(stored.report, names));
+  }
+}
+
+function printReportList(items: StoredReportSummary[]): void {
   // A value the list view cut (see paging.ts) is longer than shown here too.
   const cell = (r: StoredReportSummary, field: 'organization' | 'reportId') =>
     r.clipped?.includes(field)
       ? terminalText(r[field], CELL_MAX, `over ${LIST_TEXT_MAX}`)
       : terminalText(r[field], CELL_MAX);
-  const rows = found.items.map((r) => [
+  const rows = items.map((r) => [
     String(r.id),
     `${terminalText(r.start, CELL_MAX)} to ${terminalText(r.end, CELL_MAX)}`,
     cell(r, 'organization'),
@@ -389,7 +501,6 @@ function printReportList(found: Page<StoredReportSummary>): void {
   ]);
   const header = ['ID', 'PERIOD', 'ORGANIZATION', 'REPORT ID', 'DOMAINS', 'OK', 'FAILED', 'SOURCE', 'DKIM'];
   process.stdout.write(formatTable([header, ...rows]));
-  printMore(found, 'reports');
 }
 
 function printRejected(rejected: Page<RejectedInput>): void {
@@ -587,7 +698,7 @@ Exit status: 0 done (also when nothing matched), 2 usage error or the data direc
 // ---- import ----
 
 /** File names a directory walk picks up; files named on the command line are read whatever their name. */
-const REPORT_FILE_NAME = /\.(?:json|json\.gz|gz|eml)$/i;
+const REPORT_FILE_NAME = /\.(?:json|json\.gz|gz|eml|xml|zip)$/i;
 /** How deep a directory walk goes. */
 const MAX_WALK_DEPTH = 16;
 
@@ -605,10 +716,10 @@ function registerImport(reports: Command): void {
   dataDirOption(
     reports
       .command('import')
-      .description('store report files, emails and Maildir folders (as if they had been received)')
+      .description('store TLS-RPT and DMARC report files, emails and Maildir folders (as if received)')
       .argument(
         '<path...>',
-        'files (.json, .json.gz, .eml: found by content), Maildir folders, or directories',
+        'files (.json, .json.gz, .xml, .xml.gz, .zip, .eml: kind and format found by content), Maildir folders, or directories',
       ),
   )
     .option('--json', 'print what happened to each file as JSON')
@@ -618,14 +729,17 @@ function registerImport(reports: Command): void {
 A Maildir (a folder with cur/ or new/) is read message by message from cur/ and new/ (tmp/ and
 subfolders are left alone, nothing is moved). Any other folder is walked (hidden names and symbolic
 links to folders skipped): Maildirs inside it are read as above, and files named *.json, *.json.gz,
-*.gz or *.eml are imported; other files are skipped and counted. Reports are stored with source
-"import" and DKIM "unverified" (nothing is checked offline); a report already stored (same
-organization and report-id) is reported as "already stored". Input that is not a report is kept in
-the rejected list with the reason (see \`mxguard reports list --rejected\`) and printed.
+*.xml, *.gz, *.zip or *.eml are imported; other files are skipped and counted. Each file may hold a
+TLS-RPT report (RFC 8460) or a DMARC aggregate report (RFC 7489), told apart by content. Reports are
+stored with source "import" and DKIM "unverified" (nothing is checked offline); a report already
+stored (same organization and report-id, for DMARC also the same policy domain) is reported as
+"already stored". Input that is not a report is kept in the rejected list with the reason (see
+\`mxguard reports list --rejected\`) and printed.
 
 Examples:
   mxguard reports import google.com!example.com!1725321600!1725407999!001.json.gz
   mxguard reports import ~/Maildir/.TLS-Reports /srv/saved-reports --data-dir /var/lib/mxguard
+  mxguard reports import 'google.com!example.com!1549929600!1550015999.zip'
 
 Exit status: 0 everything stored or already stored, 1 some input was rejected (not a report),
 2 some path could not be read, or a usage error. All paths are processed either way. A data
@@ -664,7 +778,10 @@ async function gatherFiles(
   }
   if (info.isFile()) {
     if (named || REPORT_FILE_NAME.test(path)) files.push(path);
-    else results.push({ path, status: 'skipped', reason: 'name is not *.json, *.json.gz, *.gz or *.eml' });
+    else {
+      const reason = 'name is not *.json, *.json.gz, *.xml, *.gz, *.zip or *.eml';
+      results.push({ path, status: 'skipped', reason });
+    }
     return;
   }
   if (!info.isDirectory()) {
@@ -773,7 +890,8 @@ function printImport(results: ImportResult[], summary: ImportSummary): void {
   for (const r of results) {
     if (r.status === 'stored') {
       for (const s of r.reports ?? []) {
-        const what = `report "${terminalText(s.reportId, VALUE_MAX)}" from ${terminalText(s.organization, VALUE_MAX)} (id ${s.id})`;
+        const label = s.kind === 'dmarc' ? 'DMARC report' : 'report';
+        const what = `${label} "${terminalText(s.reportId, VALUE_MAX)}" from ${terminalText(s.organization, VALUE_MAX)} (id ${s.id})`;
         process.stdout.write(`${r.path}: ${s.created ? 'stored' : 'already stored:'} ${what}\n`);
       }
     } else if (r.status === 'rejected') {

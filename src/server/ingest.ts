@@ -1,25 +1,34 @@
-// The one step every TLS-RPT (RFC 8460) intake channel shares: bytes -> decodeReports (with the size,
-// decompression, JSON depth and field caps of src/tlsrpt, in a worker thread: report-decoder.ts) ->
-// store.saveReport for each report, or store.saveRejected with the reason. Used by HTTPS (intake.ts),
-// SMTP (mail.ts), IMAP (imap.ts), the API's upload and `mxguard reports import`, so every channel has
-// the same caps. Refusals for size (refusedForSize: over a byte or field cap, or more time or memory
+// The one step every report intake channel shares: bytes -> decodeReports (TLS-RPT, RFC 8460: the size,
+// decompression, JSON depth and field caps of src/tlsrpt) or decodeDmarcReports (DMARC aggregate
+// reports, RFC 7489 §7.2: the caps of src/dmarc), in a worker thread (report-decoder.ts) ->
+// store.saveReport / saveDmarcReport for each report, or store.saveRejected with the reason. Used by
+// HTTPS (intake.ts, TLS-RPT only: RFC 8460 §5.4; DMARC has no HTTPS delivery), SMTP (mail.ts), IMAP
+// (imap.ts), the API's upload and `mxguard reports import` (both kinds, told apart by content: one
+// mailbox receives both), so every channel has the same caps. Refusals for size (refusedForSize: over a byte or field cap, or more time or memory
 // than a decoder thread may use) are HTTP 413 and SMTP 552; other refusals HTTP 400 and SMTP 250 with
 // the code (the report is kept in the rejected list either way). A full decoder queue is neither: it
 // is thrown (DecoderBusyError), and the channel answers "try again later".
 //
-// Nothing is dropped silently: input is either stored (idempotent on organization + report-id, so a
-// report delivered twice is stored once) or kept in the rejected list with the reason. Store failures
+// Nothing is dropped silently: input is either stored (idempotent on organization + report-id, and for
+// DMARC + policy domain, so a report delivered twice is stored once) or kept in the rejected list with the reason. Store failures
 // are not rejections: they propagate, so the caller answers "try again later" (HTTP 5xx, SMTP 451,
 // IMAP message left in the mailbox) and nothing is acknowledged that is not committed.
 import type { Counter, Registry } from 'prom-client';
 import type { Problem } from '../common/errors.js';
+import { DmarcError, type DmarcErrorCode } from '../dmarc/error.js';
+import type { DmarcReport } from '../dmarc/report.js';
 import { domainKey } from '../store/domain-rules.js';
 import { type DkimVerdict, type ReportSource, type Store, StoreError } from '../store/types.js';
 import { TlsRptError, type TlsRptErrorCode } from '../tlsrpt/error.js';
 import type { TlsReport } from '../tlsrpt/report.js';
 import type { ServeConfig, ServerContext } from './context.js';
 import { counter } from './metrics.js';
-import { DecodeLimitError, type ReportDecoder, reportDecoderFor } from './report-decoder.js';
+import {
+  type DecodedInput,
+  DecodeLimitError,
+  type ReportDecoder,
+  reportDecoderFor,
+} from './report-decoder.js';
 
 export interface IngestDeps {
   store: Store;
@@ -54,12 +63,16 @@ export interface IngestMeta {
   policyDomain?: string;
 }
 
+/** Which kind of aggregate report: TLS-RPT (RFC 8460) or DMARC (RFC 7489 Appendix C). */
+export type ReportKind = 'tlsrpt' | 'dmarc';
+
 /**
  * Why input was refused: a TLS-RPT decoding error, a report about another domain (policyDomain), or a
  * report the store refuses as invalid (e.g. session counts too large to add up).
  */
 export type IngestRejectCode =
   | TlsRptErrorCode
+  | DmarcErrorCode
   | DecodeLimitError['code']
   | 'INTAKE_WRONG_DOMAIN'
   | 'INTAKE_STORE_INVALID';
@@ -68,6 +81,9 @@ const SIZE_CODES: readonly string[] = [
   'TLSRPT_TOO_LARGE',
   'TLSRPT_FIELD_TOO_LONG',
   'TLSRPT_LIST_TOO_LONG',
+  'DMARC_REPORT_TOO_LARGE',
+  'DMARC_REPORT_FIELD_TOO_LONG',
+  'DMARC_REPORT_TOO_MANY_RECORDS',
   'INTAKE_DECODE_TIMEOUT',
   'INTAKE_DECODE_MEMORY',
 ] satisfies IngestRejectCode[];
@@ -78,8 +94,10 @@ export function refusedForSize(code: string): boolean {
 }
 
 export interface StoredRef {
+  kind: ReportKind;
+  /** The id in its kind's list (TLS-RPT reports and DMARC reports are numbered apart). */
   id: number;
-  /** False when the same organization + report-id was already stored. */
+  /** False when the same organization + report-id (DMARC: + policy domain) was already stored. */
   created: boolean;
   organization: string;
   reportId: string;
@@ -97,20 +115,28 @@ export async function ingestReport(
   bytes: Uint8Array,
   meta: IngestMeta,
 ): Promise<IngestResult> {
-  const counters = deps.metrics ? intakeMetrics(deps.metrics) : undefined;
-  let reports: TlsReport[];
-  let warnings: Problem[];
   const decoder = deps.decoder ?? reportDecoderFor(deps.limits);
+  const limits = {
+    maxCompressedBytes: deps.limits.maxBytes,
+    maxDecompressedBytes: deps.limits.maxDecompressedBytes,
+  };
+  let decoded: DecodedInput;
   try {
-    ({ reports, warnings } = await decoder.decode(bytes, {
-      maxCompressedBytes: deps.limits.maxBytes,
-      maxDecompressedBytes: deps.limits.maxDecompressedBytes,
-    }));
+    // RFC 8460 §5.4: HTTPS delivers TLS-RPT only; mail and files may hold either kind.
+    decoded =
+      meta.source === 'https'
+        ? { kind: 'tlsrpt', ...(await decoder.decode(bytes, limits)) }
+        : await decoder.decodeAny(bytes, limits);
   } catch (err) {
     // DecoderBusyError and failures of the decoder itself go up: "try again later".
-    if (!(err instanceof TlsRptError || err instanceof DecodeLimitError)) throw err;
+    if (!(err instanceof TlsRptError || err instanceof DmarcError || err instanceof DecodeLimitError))
+      throw err;
     return reject(deps, bytes, meta, err.code, err.message);
   }
+  if (decoded.kind === 'dmarc') return ingestDmarc(deps, bytes, meta, decoded.reports, decoded.warnings);
+  let { reports } = decoded;
+  const { warnings } = decoded;
+  const counters = deps.metrics ? intakeMetrics(deps.metrics) : undefined;
 
   if (meta.policyDomain !== undefined) {
     const wanted = domainKey(meta.policyDomain);
@@ -145,7 +171,45 @@ export async function ingestReport(
       return reject(deps, bytes, meta, 'INTAKE_STORE_INVALID', reason);
     }
     counters?.received.inc({ source: meta.source, outcome: saved.created ? 'created' : 'duplicate' });
-    stored.push({ ...saved, organization: report.organization, reportId: report.reportId });
+    stored.push({ kind: 'tlsrpt', ...saved, organization: report.organization, reportId: report.reportId });
+  }
+  return { stored, warnings };
+}
+
+/** The DMARC half of ingestReport: the same rules (policy domain, store refusals, counters). */
+async function ingestDmarc(
+  deps: IngestDeps,
+  bytes: Uint8Array,
+  meta: IngestMeta,
+  reports: DmarcReport[],
+  warnings: Problem[],
+): Promise<IngestResult> {
+  if (meta.policyDomain !== undefined) {
+    const wanted = domainKey(meta.policyDomain);
+    const other = reports.find((r) => domainKey(r.domain) !== wanted);
+    if (other) {
+      const reason = `report ${JSON.stringify(other.reportId)} is about ${other.domain || 'no domain'}, not ${wanted}`;
+      return reject(deps, bytes, meta, 'INTAKE_WRONG_DOMAIN', reason);
+    }
+  }
+  const counters = deps.metrics ? intakeMetrics(deps.metrics) : undefined;
+  const now = deps.now();
+  const stored: StoredRef[] = [];
+  const warningTexts = warnings.map(describeProblem);
+  for (const report of reports) {
+    let saved: { id: number; created: boolean };
+    try {
+      saved = await deps.store.saveDmarcReport(
+        { report, source: meta.source, dkim: meta.dkim, submitter: meta.submitter, warnings: warningTexts },
+        now,
+      );
+    } catch (err) {
+      if (!(err instanceof StoreError && err.code === 'STORE_INVALID')) throw err;
+      const reason = `report ${JSON.stringify(report.reportId)}: ${err.message}`;
+      return reject(deps, bytes, meta, 'INTAKE_STORE_INVALID', reason);
+    }
+    counters?.dmarcReceived.inc({ source: meta.source, outcome: saved.created ? 'created' : 'duplicate' });
+    stored.push({ kind: 'dmarc', ...saved, organization: report.organization, reportId: report.reportId });
   }
   return { stored, warnings };
 }
@@ -203,9 +267,11 @@ function clip(text: string): string {
 }
 
 export interface IntakeMetrics {
-  /** Reports stored, by source and outcome (created | duplicate). */
+  /** TLS-RPT reports stored, by source and outcome (created | duplicate). */
   received: Counter<'source' | 'outcome'>;
-  /** Input refused, by source and code (a TLS-RPT error code, DKIM_*, INTAKE_*). */
+  /** DMARC aggregate reports stored, by source and outcome (created | duplicate). */
+  dmarcReceived: Counter<'source' | 'outcome'>;
+  /** Input refused, by source and code (a TLS-RPT or DMARC error code, DKIM_*, INTAKE_*). */
   rejected: Counter<'source' | 'code'>;
 }
 
@@ -216,7 +282,13 @@ export function intakeMetrics(registry: Registry): IntakeMetrics {
       'source',
       'outcome',
     ]),
-    rejected: counter(registry, 'mxguard_reports_rejected_total', 'TLS-RPT input refused', [
+    dmarcReceived: counter(
+      registry,
+      'mxguard_dmarc_reports_received_total',
+      'DMARC aggregate reports stored',
+      ['source', 'outcome'],
+    ),
+    rejected: counter(registry, 'mxguard_reports_rejected_total', 'report input refused (TLS-RPT or DMARC)', [
       'source',
       'code',
     ]),

@@ -1,5 +1,6 @@
 // Decoding TLS-RPT reports (RFC 8460 §5: gunzip, the email's MIME, JSON, the field caps of src/tlsrpt)
-// off the event loop, in a small pool of worker threads per process, so that no report, however hostile,
+// and DMARC aggregate reports (RFC 7489 §7.2.1.1: XML, gzip, zip, e-mail; the caps of src/dmarc) off the
+// event loop, in a small pool of worker threads per process, so that no report, however hostile,
 // stalls policy hosting (RFC 8461 §3.3) or the API while it is read.
 //
 // Bounded on every side:
@@ -12,12 +13,17 @@
 // - memory: each thread runs with a V8 heap limit (`maxHeapMiB`, resourceLimits), and a job that
 //   passes it ends its thread (INTAKE_DECODE_MEMORY), not the process.
 // A thread idle for a minute is ended (and made again when needed); idle threads never keep the
-// process alive. `threads: 0` decodes on the calling thread instead (the behaviour before the pool:
+// process alive. `decode` reads TLS-RPT only (HTTPS intake: RFC 8460 §5.4; DMARC has no HTTPS delivery);
+// `decodeAny` reads either kind, chosen by content (reportKindOf; input of neither kind goes to the
+// DMARC reader when it looks like XML or a zip, else to the TLS-RPT reader, whose error names it): a
+// mailbox or a directory that receives both. `threads: 0` decodes on the calling thread instead (the behaviour before the pool:
 // for the benchmark that measures the difference, bench/intake-hostile.ts).
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Problem } from '../common/errors.js';
+import { DmarcError, type DmarcErrorCode } from '../dmarc/error.js';
+import { type DecodedDmarcReports, decodeDmarcReports, reportKindOf } from '../dmarc/parse.js';
 import { TlsRptError, type TlsRptErrorCode } from '../tlsrpt/error.js';
 import { type DecodedReports, decodeReports } from '../tlsrpt/parse.js';
 
@@ -26,9 +32,17 @@ export interface DecodeLimits {
   maxDecompressedBytes: number;
 }
 
+/** What decodeAny read: TLS-RPT or DMARC reports, by the input's content. */
+export type DecodedInput = ({ kind: 'tlsrpt' } & DecodedReports) | ({ kind: 'dmarc' } & DecodedDmarcReports);
+
+/** Which kinds a job may read: TLS-RPT only (HTTPS) or either (mail, IMAP, import). */
+export type DecodeKinds = 'tlsrpt' | 'any';
+
 export interface ReportDecoder {
   /** decodeReports in a worker thread: its result, its TlsRptError, or a pool error (below). */
   decode(bytes: Uint8Array, limits: DecodeLimits): Promise<DecodedReports>;
+  /** TLS-RPT or DMARC, by content: the result, TlsRptError or DmarcError, or a pool error. */
+  decodeAny(bytes: Uint8Array, limits: DecodeLimits): Promise<DecodedInput>;
   /** Jobs being decoded now. */
   readonly running: number;
   /** True when one more job would be refused with DecoderBusyError. */
@@ -84,14 +98,17 @@ export interface DecodeJob {
   id: number;
   bytes: Uint8Array;
   limits: DecodeLimits;
+  /** Absent: 'tlsrpt'. */
+  kinds?: DecodeKinds;
 }
 
 type SentError =
   | { kind: 'tlsrpt'; code: TlsRptErrorCode; message: string; where?: string; problems: Problem[] }
+  | { kind: 'dmarc'; code: DmarcErrorCode; message: string; where?: string; problems: Problem[] }
   | { kind: 'other'; message: string };
 
 export type DecodeReply =
-  | { id: number; ok: true; decoded: DecodedReports }
+  | { id: number; ok: true; decoded: DecodedInput }
   | { id: number; ok: false; error: SentError };
 
 /** What a thread posts once it has loaded and can take jobs. */
@@ -100,17 +117,18 @@ export const DECODER_READY = 'mxguard:decoder-ready';
 /** Run one job (in the thread; report-decoder-worker.ts). Never throws. */
 export async function runDecodeJob(job: DecodeJob): Promise<DecodeReply> {
   try {
-    return { id: job.id, ok: true, decoded: await decodeReports(job.bytes, job.limits) };
+    return { id: job.id, ok: true, decoded: await decodeInput(job.bytes, job.limits, job.kinds ?? 'tlsrpt') };
   } catch (err) {
-    if (err instanceof TlsRptError) {
+    if (err instanceof TlsRptError || err instanceof DmarcError) {
       // ProtocolError puts "where: " in front of the message; it is added back on the other side.
       const prefix = err.where ? `${err.where}: ` : '';
       const message = err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message;
-      return {
-        id: job.id,
-        ok: false,
-        error: { kind: 'tlsrpt', code: err.code, message, where: err.where, problems: err.problems },
-      };
+      const { where, problems } = err;
+      const error: SentError =
+        err instanceof DmarcError
+          ? { kind: 'dmarc', code: err.code, message, where, problems }
+          : { kind: 'tlsrpt', code: err.code, message, where, problems };
+      return { id: job.id, ok: false, error };
     }
     return {
       id: job.id,
@@ -124,7 +142,33 @@ function errorFromReply(error: SentError): Error {
   if (error.kind === 'tlsrpt') {
     return new TlsRptError(error.code, error.message, { where: error.where, problems: error.problems });
   }
+  if (error.kind === 'dmarc') {
+    return new DmarcError(error.code, error.message, { where: error.where, problems: error.problems });
+  }
   return new Error(`report decoder: ${error.message}`);
+}
+
+/** Decode `bytes` as the kinds allow; with 'any', the kind is found from the content. */
+async function decodeInput(
+  bytes: Uint8Array,
+  limits: DecodeLimits,
+  kinds: DecodeKinds,
+): Promise<DecodedInput> {
+  if (kinds === 'any') {
+    const kind = await reportKindOf(bytes);
+    if (kind === 'dmarc' || (kind === 'unknown' && looksLikeXmlOrZip(bytes))) {
+      return { kind: 'dmarc', ...(await decodeDmarcReports(bytes, limits)) };
+    }
+  }
+  return { kind: 'tlsrpt', ...(await decodeReports(bytes, limits)) };
+}
+
+/** XML (first byte after blanks and a UTF-8 BOM is "<") or a zip archive ("PK\3\4"): never TLS-RPT. */
+function looksLikeXmlOrZip(bytes: Uint8Array): boolean {
+  if (bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) return true;
+  let i = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  while (i < bytes.length && i < 1024 && [0x20, 0x09, 0x0a, 0x0d].includes(bytes[i]!)) i++;
+  return bytes[i] === 0x3c;
 }
 
 // ---- the pool ----
@@ -143,7 +187,8 @@ interface Pending {
   id: number;
   bytes: Uint8Array;
   limits: DecodeLimits;
-  resolve(decoded: DecodedReports): void;
+  kinds: DecodeKinds;
+  resolve(decoded: DecodedInput): void;
   reject(err: Error): void;
 }
 
@@ -181,10 +226,21 @@ export class ReportDecoderPool implements ReportDecoder {
     return !canStart && this.waiting.length >= this.options.queue;
   }
 
-  decode(bytes: Uint8Array, limits: DecodeLimits): Promise<DecodedReports> {
+  async decode(bytes: Uint8Array, limits: DecodeLimits): Promise<DecodedReports> {
+    const { kind: _tlsrpt, ...decoded } = (await this.submit(bytes, limits, 'tlsrpt')) as DecodedInput & {
+      kind: 'tlsrpt';
+    };
+    return decoded;
+  }
+
+  decodeAny(bytes: Uint8Array, limits: DecodeLimits): Promise<DecodedInput> {
+    return this.submit(bytes, limits, 'any');
+  }
+
+  private submit(bytes: Uint8Array, limits: DecodeLimits, kinds: DecodeKinds): Promise<DecodedInput> {
     if (this.closed) return Promise.reject(new Error('report decoder: closed'));
     return new Promise((resolve, reject) => {
-      const job: Pending = { id: this.nextId++, bytes, limits, resolve, reject };
+      const job: Pending = { id: this.nextId++, bytes, limits, kinds, resolve, reject };
       const slot = this.freeSlot();
       if (slot) this.start(slot, job);
       else if (this.waiting.length < this.options.queue) this.waiting.push(job);
@@ -239,7 +295,9 @@ export class ReportDecoderPool implements ReportDecoder {
     const job = slot.job!;
     // A copy the thread can own (the caller's buffer may be a slice of a larger one).
     const bytes = new Uint8Array(job.bytes);
-    slot.worker.postMessage({ id: job.id, bytes, limits: job.limits } satisfies DecodeJob, [bytes.buffer]);
+    slot.worker.postMessage({ id: job.id, bytes, limits: job.limits, kinds: job.kinds } satisfies DecodeJob, [
+      bytes.buffer,
+    ]);
     slot.timer = setTimeout(() => {
       const seconds = this.options.timeoutMs / 1000;
       void this.end(
@@ -315,6 +373,15 @@ export class InProcessDecoder implements ReportDecoder {
     this.running++;
     try {
       return await decodeReports(bytes, limits);
+    } finally {
+      this.running--;
+    }
+  }
+
+  async decodeAny(bytes: Uint8Array, limits: DecodeLimits): Promise<DecodedInput> {
+    this.running++;
+    try {
+      return await decodeInput(bytes, limits, 'any');
     } finally {
       this.running--;
     }

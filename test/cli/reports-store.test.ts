@@ -94,7 +94,9 @@ describe('reports import: files', () => {
         {
           path: gz,
           status: 'stored',
-          reports: [{ id: 2, created: false, organization: 'Sender Mail Co', reportId: 'gz-1' }],
+          reports: [
+            { kind: 'tlsrpt', id: 2, created: false, organization: 'Sender Mail Co', reportId: 'gz-1' },
+          ],
         },
       ],
       summary: { stored: 0, alreadyStored: 1, rejected: 0, unreadable: 0, skipped: 0 },
@@ -289,6 +291,7 @@ describe('reports list', () => {
     const { receivedAt, ...rest } = reports[1];
     assert.match(receivedAt, /^\d{4}-\d\d-\d\dT/);
     assert.deepEqual(rest, {
+      kind: 'tlsrpt',
       id: 2,
       organization: 'Sender Mail Co',
       reportId: FIXTURE_ID,
@@ -430,11 +433,18 @@ describe('reports list, show: hostile and giant values on the terminal', () => {
       [...first.reports, ...second.reports].map((x: { reportId: string }) => x.reportId),
       ['page-4', 'page-3', 'page-2', 'page-1'],
     );
+    assert.equal(first.cut, true);
     const human = listCli(data, '--limit', '2');
     assert.match(
-      human.stdout,
-      new RegExp(`^2 of 5 reports; the next ones: --cursor ${first.nextCursor}$`, 'm'),
+      human.stderr,
+      new RegExp(
+        `^mxguard: reports list: 2 of 5 reports listed; --all lists every one, --cursor ${first.nextCursor} the next ones$`,
+        'm',
+      ),
     );
+    const all = JSON.parse(listCli(data, '--limit', '2', '--all', '--json').stdout);
+    assert.equal(all.reports.length, 5);
+    assert.equal(all.cut, false);
     const bad = listCli(data, '--cursor', 'nonsense');
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /cursor/);

@@ -274,7 +274,7 @@ describe('ingestReport with store failures (stub store)', () => {
     const a = intakeMetrics(metrics);
     const b = intakeMetrics(metrics);
     assert.equal(a.received, b.received);
-    assert.equal(metrics.getMetricsAsArray().length, 2);
+    assert.equal(metrics.getMetricsAsArray().length, 3);
   });
 });
 
