@@ -76,7 +76,7 @@ function implicitTls(o: PresentedChainOptions): Promise<SmtpTlsInfo> {
     };
     const timer = setTimeout(() => {
       const step = connected ? 'tls-handshake' : 'connect';
-      finish(new SmtpError('SMTP_TIMEOUT', `no answer within ${o.timeoutMs} ms (${step})`, { step }));
+      finish(new SmtpError('SMTP_TIMEOUT', `no answer within ${o.timeoutMs} ms`, { step }));
     }, o.timeoutMs);
     socket.once('connect', () => {
       connected = true;
