@@ -186,6 +186,9 @@ const idPublisherSchema = z
   .partial({ zone: true, ttl: true })
   .strict();
 type IdPublisherLayer = z.infer<typeof idPublisherSchema>;
+const domainName = z
+  .string()
+  .refine((d) => hostName.safeParse(d.replace(/\.$/, '')).success, 'expected a domain name');
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' });
 
@@ -295,7 +298,10 @@ const SettingsSchema = z
       .strict(),
     monitor: monitorSchema,
     dnsUpdate: z
-      .object({ domains: z.record(hostName, idPublisherSchema), default: idPublisherSchema })
+      .object({
+        domains: z.record(domainName, idPublisherSchema),
+        default: idPublisherSchema,
+      })
       .partial()
       .strict(),
   })

@@ -1,0 +1,176 @@
+// serve publishes the `_mta-sts` id itself (src/server/publish-id.ts) against a real authoritative server:
+// knotd signing the lab zones and taking TSIG-signed DNS UPDATEs (test/lab/knot-update.ts), unbound
+// validating. serve's app runs with settings loaded from a config file with `dnsUpdate` (per domain) and
+// its live lookups going to unbound. A policy change through the API publishes the new id, read back
+// with AD through unbound; a key the zone does not accept gives `failed` with its code while the policy
+// is stored and DNS is unchanged; a domain without a publisher sends nothing (knotd's RRset unchanged).
+//
+// Needs root (port 53 on 127.0.58.x) and the Debian packages knot, unbound, bind9-dnsutils.
+// Addresses: 127.0.58.1 knotd, .2 unbound; no other test file uses 127.0.58.x.
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { DnsClient } from '../../src/dns/client.js';
+import { joinTxt } from '../../src/dns/resolver.js';
+import { buildApp } from '../../src/server/app.js';
+import { ensureAdminPassword } from '../../src/server/auth.js';
+import { loadServeSettings } from '../../src/server/config.js';
+import type { ServerContext } from '../../src/server/context.js';
+import { openSqliteStore } from '../../src/store/sqlite.js';
+import { type KnotUpdateLab, startKnotUpdateLab } from '../lab/knot-update.js';
+
+let lab: KnotUpdateLab;
+let app: FastifyInstance;
+let ctx: ServerContext;
+let dir: string;
+let auth: { authorization: string };
+// The store's clock (policy ids are UTC seconds); TSIG signs with the real time.
+let clock = new Date('2026-12-07T10:00:00Z');
+
+before(async () => {
+  lab = await startKnotUpdateLab({
+    zones: [
+      { name: 'p1.test', records: [] },
+      { name: 'p2.test', records: ['_mta-sts TXT "v=STSv1; id=1"'] },
+      { name: 'p3.test', records: ['_mta-sts TXT "v=STSv1; id=1"'] },
+    ],
+    keys: [
+      // upd may update every zone (so p3.test would change if anything were sent for it); other only p1.test.
+      { name: 'upd', algorithm: 'hmac-sha256', zones: ['p1.test', 'p2.test', 'p3.test'] },
+      { name: 'other', algorithm: 'hmac-sha512', zones: ['p1.test'] },
+    ],
+    authoritativeAddress: '127.0.58.1',
+    resolverAddress: '127.0.58.2',
+  });
+  dir = mkdtempSync(join(tmpdir(), 'mxguard-publish-id-'));
+  const server = `${lab.authoritative.host}:${lab.authoritative.port}`;
+  const configFile = join(dir, 'mxguard.json');
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      dnsUpdate: {
+        domains: {
+          // TTL 1: the resolver's cached earlier id expires while serve looks for the new one.
+          'p1.test': { server, tsigKey: lab.keyFiles.upd, ttl: 1 },
+          'P2.test.': { server, tsigKey: lab.keyFiles.other, zone: 'p2.test' },
+        },
+      },
+    }),
+  );
+  const settings = loadServeSettings({
+    cli: { config: configFile, dataDir: join(dir, 'data') },
+    env: {},
+    cwd: dir,
+  });
+  const store = await openSqliteStore(settings.dataDir);
+  ctx = {
+    store,
+    config: settings,
+    logger: pino({ level: 'silent' }),
+    metrics: new Registry(),
+    resolver: new DnsClient({ servers: [lab.resolver], timeoutMs: 2000 }),
+    network: { ca: [], allowPrivate: true, timeoutMs: 5000 },
+    now: () => clock,
+  };
+  const password = await ensureAdminPassword(ctx, undefined);
+  auth = { authorization: `Bearer ${password}` };
+  app = buildApp(ctx);
+  await app.ready();
+});
+
+after(async () => {
+  await app?.close();
+  await ctx?.store.close();
+  await lab?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const request = async (method: 'GET' | 'POST' | 'PATCH', url: string, payload?: object) => {
+  clock = new Date(clock.getTime() + 60_000);
+  return app.inject({ method, url, headers: auth, ...(payload ? { payload } : {}) });
+};
+
+/** The `_mta-sts` TXT answer through the validating resolver: the values and whether it is AD. */
+async function throughResolver(domain: string): Promise<{ values: string[]; secure: boolean }> {
+  const answer = await new DnsClient({ servers: [lab.resolver] }).query(`_mta-sts.${domain}`, 'TXT');
+  assert.equal(answer.outcome, 'ok', lab.logs());
+  return {
+    values: answer.answers.map((r) => (r.type === 'TXT' ? joinTxt(r.data) : '')),
+    secure: answer.secure,
+  };
+}
+
+describe('serve publishes the _mta-sts id by DNS UPDATE', () => {
+  it('adding a domain publishes its id; the validating resolver answers it with AD', async () => {
+    const res = await request('POST', '/api/domains', { name: 'p1.test', mx: ['mx.p1.test'] });
+    assert.equal(res.statusCode, 201, res.body);
+    const body = res.json();
+    const id = body.domain.policyId;
+    assert.equal(body.dnsUpdate.status, 'visible', JSON.stringify(body.dnsUpdate));
+    assert.equal(body.dnsUpdate.zone, 'p1.test');
+    assert.equal(body.dnsUpdate.policyId, id);
+    assert.match(
+      body.message,
+      /published the TXT record _mta-sts\.p1\.test "v=STSv1; id=\d{14}" by DNS UPDATE/,
+    );
+    assert.deepEqual(await lab.authoritativeRRset('_mta-sts.p1.test', 'TXT'), [`"v=STSv1; id=${id}"`]);
+    assert.deepEqual(await throughResolver('p1.test'), { values: [`v=STSv1; id=${id}`], secure: true });
+  });
+
+  it('a policy change publishes the new id, visible through the resolver and on the domain', async () => {
+    const before = (await request('GET', '/api/domains/p1.test')).json();
+    const res = await request('PATCH', '/api/domains/p1.test', { maxAge: 86400 });
+    assert.equal(res.statusCode, 200, res.body);
+    const body = res.json();
+    assert.equal(body.policyIdChanged, true);
+    assert.notEqual(body.domain.policyId, before.policyId);
+    assert.equal(body.dnsUpdate.status, 'visible', JSON.stringify(body.dnsUpdate));
+    const id = body.domain.policyId;
+    assert.deepEqual(await lab.authoritativeRRset('_mta-sts.p1.test', 'TXT'), [`"v=STSv1; id=${id}"`]);
+    assert.deepEqual(await throughResolver('p1.test'), { values: [`v=STSv1; id=${id}`], secure: true });
+    const shown = (await request('GET', '/api/domains/p1.test')).json();
+    assert.equal(shown.published.matches, true);
+    assert.equal(shown.dnsUpdate.status, 'visible');
+    assert.equal(shown.dnsUpdate.policyId, id);
+  });
+
+  it('a key the zone does not take: failed with its code, the policy changed anyway, DNS unchanged', async () => {
+    const res = await request('POST', '/api/domains', { name: 'p2.test', mx: ['mx.p2.test'] });
+    assert.equal(res.statusCode, 201, res.body);
+    const body = res.json();
+    assert.equal(body.dnsUpdate.status, 'failed', JSON.stringify(body.dnsUpdate));
+    assert.equal(body.dnsUpdate.code, 'TSIG_BADKEY');
+    assert.match(body.message, /failed \(TSIG_BADKEY\).*publish the record by hand/);
+    assert.deepEqual(body.dnsUpdate.record, {
+      name: '_mta-sts.p2.test',
+      value: `v=STSv1; id=${body.domain.policyId}`,
+    });
+    const changed = await request('PATCH', '/api/domains/p2.test', { maxAge: 86400 });
+    assert.equal(changed.statusCode, 200, changed.body);
+    assert.equal(changed.json().dnsUpdate.code, 'TSIG_BADKEY');
+    const shown = (await request('GET', '/api/domains/p2.test')).json();
+    assert.equal(shown.maxAge, 86400);
+    assert.equal(shown.policyId, changed.json().domain.policyId);
+    assert.equal(shown.dnsUpdate.status, 'failed');
+    assert.equal(shown.published.matches, false);
+    assert.deepEqual(await lab.authoritativeRRset('_mta-sts.p2.test', 'TXT'), ['"v=STSv1; id=1"']);
+  });
+
+  it('without a publisher for the domain nothing is sent: the API says not-configured, DNS unchanged', async () => {
+    const res = await request('POST', '/api/domains', { name: 'p3.test', mx: ['mx.p3.test'] });
+    assert.equal(res.statusCode, 201, res.body);
+    assert.equal(res.json().dnsUpdate.status, 'not-configured');
+    assert.match(res.json().message, /publish the TXT record _mta-sts\.p3\.test "v=STSv1; id=\d{14}"/);
+    const changed = await request('PATCH', '/api/domains/p3.test', { maxAge: 86400 });
+    assert.equal(changed.json().dnsUpdate.status, 'not-configured');
+    assert.deepEqual(await lab.authoritativeRRset('_mta-sts.p3.test', 'TXT'), ['"v=STSv1; id=1"']);
+    const shown = (await request('GET', '/api/domains/p3.test')).json();
+    assert.equal(shown.dnsUpdate, undefined);
+    assert.equal(existsSync(join(ctx.config.dataDir, 'dns-update', 'p3.test.json')), false);
+  });
+});
