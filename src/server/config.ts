@@ -186,9 +186,6 @@ const idPublisherSchema = z
   .partial({ zone: true, ttl: true })
   .strict();
 type IdPublisherLayer = z.infer<typeof idPublisherSchema>;
-const domainName = z
-  .string()
-  .refine((d) => hostName.safeParse(d.replace(/\.$/, '')).success, 'expected a domain name');
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' });
 
@@ -299,7 +296,7 @@ const SettingsSchema = z
     monitor: monitorSchema,
     dnsUpdate: z
       .object({
-        domains: z.record(domainName, idPublisherSchema),
+        domains: z.record(z.string(), idPublisherSchema),
         default: idPublisherSchema,
       })
       .partial()
@@ -524,6 +521,10 @@ function idPublishers(m: Layer['dnsUpdate'], problems: string[]): IdPublishers |
   const domains: Record<string, IdPublisher> = {};
   for (const [domain, p] of Object.entries(m.domains ?? {})) {
     const name = domain.toLowerCase().replace(/\.$/, '');
+    if (!hostName.safeParse(name).success) {
+      problems.push(`dnsUpdate.domains: "${domain}": expected a domain name`);
+      continue;
+    }
     const found = publisher(p, `dnsUpdate.domains.${domain}`);
     if (found) domains[name] = found;
   }
