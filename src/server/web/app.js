@@ -57,15 +57,21 @@ function modeBadge(mode) {
  */
 function noticeBox(change) {
   if (!change.publish) return h('p', { class: 'notice' }, change.message);
+  const published = change.dnsUpdate?.status === 'visible' || change.dnsUpdate?.status === 'published';
+  if (published) return h('p', { class: 'notice', 'data-testid': 'publish-txt' }, change.message);
   const record = change.publish;
   const added = change.domain.createdAt === change.domain.updatedAt;
   const note = added
     ? `${change.domain.name} added. Publish the DNS records below, starting with this one:`
     : `The policy changed, so its id is now ${change.domain.policyId}. Publish this TXT record: senders fetch the new policy only once they see the new id.`;
+  const failed =
+    change.dnsUpdate?.status === 'failed'
+      ? `Publishing it by DNS UPDATE failed: ${change.dnsUpdate.error} [${change.dnsUpdate.code}]. `
+      : '';
   return h(
     'div',
     { class: 'publish', 'data-testid': 'publish-txt' },
-    h('p', {}, note),
+    h('p', {}, failed + note),
     h(
       'div',
       { class: 'copyblock' },
@@ -237,6 +243,21 @@ function publishedText(published) {
 }
 
 /**
+ * Where serve publishes the id by DNS UPDATE (config dnsUpdate): in DNS yes, not yet, or publishing failed.
+ * @param {Api['Domain']} domain
+ */
+function dnsUpdateText(domain) {
+  const last = domain.dnsUpdate;
+  if (!last) return null;
+  const attrs = (/** @type {string} */ cls) => ({ class: cls, 'data-testid': 'dns-update' });
+  if (domain.published?.matches) return h('span', attrs('good'), 'in DNS: yes (published by DNS UPDATE)');
+  if (last.status === 'failed' && last.policyId === domain.policyId) {
+    return h('span', attrs('bad'), `in DNS: publishing failed: ${last.error} [${last.code}]`);
+  }
+  return h('span', attrs('muted'), `in DNS: not yet${last.error ? ` (${last.error})` : ''}`);
+}
+
+/**
  * The warning while the `_mta-sts` record in DNS does not carry the current policy id.
  * @param {Api['Domain']} domain
  */
@@ -388,6 +409,7 @@ async function domainPage(name, query) {
       domain.watchOnly ? watchBadge() : modeBadge(domain.mode),
       domain.watchOnly ? null : h('span', { class: 'muted mono' }, `policy id ${domain.policyId}`),
       domain.published?.matches ? h('span', { class: 'good' }, '✓ published in DNS') : null,
+      dnsUpdateText(domain),
     ),
     domain.watchOnly
       ? h(
