@@ -1,4 +1,5 @@
-// TLS-RPT reports from an existing mailbox (RFC 8460 §3 "mailto:" rua delivered elsewhere): every
+// TLS-RPT and DMARC aggregate reports from an existing mailbox (RFC 8460 §3 / RFC 7489 §7.2.1.1 "mailto:"
+// rua delivered elsewhere; one mailbox may receive both, told apart by content in ingest.ts): every
 // config.imap.intervalSeconds the poller logs in with imapflow, reads each message of config.imap.mailbox,
 // checks it like the SMTP receiver does (DKIM of the reporting domain, RFC 8460 §3; see mail.ts), and
 // moves it to config.imap.processedMailbox (created when missing) once the report, or its rejection

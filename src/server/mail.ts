@@ -1,5 +1,10 @@
-// TLS-RPT reports by mail (RFC 8460 §3 "mailto:" rua, §5.3 email format): the built-in SMTP receiver
-// (smtp-server) and the DKIM rule shared with the IMAP poller.
+// TLS-RPT reports by mail (RFC 8460 §3 "mailto:" rua, §5.3 email format) and DMARC aggregate reports
+// (RFC 7489 §7.2.1.1: one mailbox usually receives both; ingest.ts tells them apart by content): the
+// built-in SMTP receiver (smtp-server) and the DKIM rule shared with the IMAP poller.
+//
+// DMARC reports get the same DKIM rule: RFC 7489 does not require a signature, but an unsigned report
+// could have been written by anyone; real reporters (Google, Microsoft, Yahoo...) sign. Set
+// config.intake.acceptUnsigned to keep unsigned ones (stored with dkim "none").
 //
 // RFC 8460 §3: reports sent by mail must carry a valid DKIM signature (RFC 6376) of the reporting
 // domain, without the l= tag, and reports without one are to be ignored. Here a message passes when
