@@ -35,7 +35,13 @@ before(async () => {
   nextHex = opensslDigest(opensslSpkiDer(nextCert.certPath), 'sha256');
   dns = await startDnsServer([
     { origin: 'lab.test', records: [tlsa(currentHex, 600)] },
-    { origin: 'both.test', records: [{ ...tlsa(currentHex, 900), name: `_25._tcp.mx.both.test` }] },
+    {
+      origin: 'both.test',
+      records: [tlsa(currentHex, 900), tlsa(nextHex, 900)].map((r) => ({
+        ...r,
+        name: '_25._tcp.mx.both.test',
+      })),
+    },
   ]);
 });
 after(async () => {
@@ -123,38 +129,29 @@ describe('tlsa rollover', () => {
       '--json',
       ...resolver(),
     ]);
-    // Only the current record is at mx.both.test: publish not done; TTL 900 from there.
+    // mx.both.test holds the current and the next record already (TTL 900): the publish step is done.
     assert.equal(both.code, 0, both.stderr);
     assert.equal(JSON.parse(both.stdout).ttl, 900);
-    assert.equal(JSON.parse(both.stdout).steps[0].done, false);
+    assert.equal(JSON.parse(both.stdout).steps[0].done, true);
 
     const silent = ['--resolver', `127.0.0.1:${await freePort()}`, '--timeout', '1'];
-    const down = await runCliAsync([
-      'tlsa',
-      'rollover',
-      '--host',
-      HOST,
-      '--cert',
-      current.certPath,
-      '--next-key',
-      nextKey,
-      ...silent,
-    ]);
+    const offline = (...extra: string[]) =>
+      runCliAsync([
+        'tlsa',
+        'rollover',
+        '--host',
+        HOST,
+        '--cert',
+        current.certPath,
+        '--next-key',
+        nextKey,
+        ...extra,
+        ...silent,
+      ]);
+    const down = await offline();
     assert.equal(down.code, 2);
     assert.match(down.stderr, /TTL of the TLSA RRset is unknown.*--ttl/);
-    const given = await runCliAsync([
-      'tlsa',
-      'rollover',
-      '--host',
-      HOST,
-      '--cert',
-      current.certPath,
-      '--next-key',
-      nextKey,
-      '--ttl',
-      '300',
-      ...silent,
-    ]);
+    const given = await offline('--ttl', '300');
     assert.equal(given.code, 0, given.stderr);
     assert.match(given.stdout, /TTL 300, from --ttl\)/);
   });
