@@ -4,6 +4,8 @@
 // its live lookups going to unbound. A policy change through the API publishes the new id, read back
 // with AD through unbound; a key the zone does not accept gives `failed` with its code while the policy
 // is stored and DNS is unchanged; a domain without a publisher sends nothing (knotd's RRset unchanged).
+// The dashboard in Chromium shows each domain's state: in DNS yes, publishing failed with the record to
+// publish by hand, nothing for a domain without a publisher.
 //
 // Needs root (port 53 on 127.0.58.x) and the Debian packages knot, unbound, bind9-dnsutils.
 // Addresses: 127.0.58.1 knotd, .2 unbound; no other test file uses 127.0.58.x.
@@ -22,6 +24,7 @@ import { ensureAdminPassword } from '../../src/server/auth.js';
 import { loadServeSettings } from '../../src/server/config.js';
 import type { ServerContext } from '../../src/server/context.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
+import { launchBrowser } from '../helpers/browser.js';
 import { type KnotUpdateLab, startKnotUpdateLab } from '../lab/knot-update.js';
 
 let lab: KnotUpdateLab;
@@ -29,6 +32,7 @@ let app: FastifyInstance;
 let ctx: ServerContext;
 let dir: string;
 let auth: { authorization: string };
+let password: string;
 // The store's clock (policy ids are UTC seconds); TSIG signs with the real time.
 let clock = new Date('2026-12-07T10:00:00Z');
 
@@ -77,7 +81,9 @@ before(async () => {
     network: { ca: [], allowPrivate: true, timeoutMs: 5000 },
     now: () => clock,
   };
-  const password = await ensureAdminPassword(ctx, undefined);
+  const generated = await ensureAdminPassword(ctx, undefined);
+  if (generated === undefined) throw new Error('a fresh store must get a generated admin password');
+  password = generated;
   auth = { authorization: `Bearer ${password}` };
   app = buildApp(ctx);
   await app.ready();
@@ -172,5 +178,40 @@ describe('serve publishes the _mta-sts id by DNS UPDATE', () => {
     const shown = (await request('GET', '/api/domains/p3.test')).json();
     assert.equal(shown.dnsUpdate, undefined);
     assert.equal(existsSync(join(ctx.config.dataDir, 'dns-update', 'p3.test.json')), false);
+  });
+
+  it('the dashboard shows for each domain whether its id is in DNS', async () => {
+    const url = await app.listen({ host: '127.0.0.1', port: 0 });
+    const browser = await launchBrowser();
+    try {
+      const { page } = browser;
+      await page.goto(url);
+      await page.fill('#password', password);
+      await page.click('form[data-testid=login-form] button[type=submit]');
+      await page.locator('#nav').waitFor();
+
+      await page.goto(`${url}/#/domains/p1.test`);
+      await page.locator('h1', { hasText: 'p1.test' }).waitFor();
+      assert.equal(
+        await page.getByTestId('dns-update').textContent(),
+        'in DNS: yes (published by DNS UPDATE)',
+      );
+
+      await page.goto(`${url}/#/domains/p2.test`);
+      await page.locator('h1', { hasText: 'p2.test' }).waitFor();
+      const failed = await page.getByTestId('dns-update').textContent();
+      assert.match(failed ?? '', /^in DNS: publishing failed: .*\[TSIG_BADKEY\]$/);
+      const id = (await request('GET', '/api/domains/p2.test')).json().policyId;
+      const warning = await page.getByTestId('published-warning').textContent();
+      assert.match(warning ?? '', new RegExp(`_mta-sts\\.p2\\.test\\.  TXT  "v=STSv1; id=${id}"`));
+
+      await page.goto(`${url}/#/domains/p3.test`);
+      await page.locator('h1', { hasText: 'p3.test' }).waitFor();
+      await page.getByTestId('published-warning').waitFor();
+      assert.equal(await page.getByTestId('dns-update').count(), 0);
+      assert.deepEqual(browser.errors, []);
+    } finally {
+      await browser.close();
+    }
   });
 });
