@@ -1,6 +1,7 @@
 // Report retention for `mxguard serve`: reports whose date range starts more than
 // `retention.reportDays` days ago (the instant the store files them under, see sqlite.ts) are
-// deleted with their policy and failure rows, and so is rejected input received that long ago.
+// deleted with their policy and failure rows, DMARC aggregate reports (by the begin of their date
+// range) with their rows, and rejected input received that long ago.
 // Monitoring's check runs older than `monitor.historyDays` go too (with the alerts resolved that
 // long ago; a run an alert still points to stays, see the store's purgeCheckRuns).
 // Deletion runs in small transactions with a pause between them, so intake and the dashboard keep
@@ -22,8 +23,10 @@ const PAUSE_MS = 200;
 const INTERVAL_MS = 3_600_000;
 
 export interface RetentionRun {
-  /** Reports deleted. */
+  /** TLS-RPT reports deleted. */
   reports: number;
+  /** DMARC aggregate reports deleted. */
+  dmarcReports: number;
   /** Rejected inputs deleted. */
   rejected: number;
   /** Check runs deleted. */
@@ -50,13 +53,14 @@ export async function applyRetention(
   store: ServerContext['store'],
   options: RetentionOptions,
 ): Promise<RetentionRun> {
-  const run: RetentionRun = { reports: 0, rejected: 0, checkRuns: 0, batches: 0 };
+  const run: RetentionRun = { reports: 0, dmarcReports: 0, rejected: 0, checkRuns: 0, batches: 0 };
   const limit = options.batchSize ?? RETENTION_BATCH;
   const pause = options.pause ?? (() => new Promise<void>((resolve) => setTimeout(resolve, PAUSE_MS)));
   const checkRunDays = options.checkRunDays ?? DEFAULT_CHECK_RUN_RETENTION_DAYS;
   // Reports first, then rejected input, then check runs; each until nothing older than its cutoff is left.
   const steps = [
     ['reports', options.reportDays, (o: Purge) => store.purgeReports(o)],
+    ['dmarcReports', options.reportDays, (o: Purge) => purgeDmarcReports(store, o)],
     ['rejected', options.reportDays, (o: Purge) => store.purgeRejected(o)],
     ['checkRuns', checkRunDays, (o: Purge) => store.purgeCheckRuns(o)],
   ] as const;
@@ -76,6 +80,16 @@ export async function applyRetention(
 }
 
 type Purge = { before: string; limit: number };
+
+/** Up to `limit` DMARC reports whose date range begins before `before`, as one batch. */
+async function purgeDmarcReports(
+  store: ServerContext['store'],
+  { before, limit }: Purge,
+): Promise<{ deleted: number; remaining: number }> {
+  const old = await store.listDmarcReports({ until: before, limit });
+  const deleted = (await store.deleteDmarcReports(old.items.map((r) => r.id))).length;
+  return { deleted, remaining: old.total - deleted };
+}
 
 export interface RetentionJob {
   /** Ends the schedule; resolves once a run in progress stopped (after its current batch). */
@@ -111,7 +125,7 @@ export function startRetention(
         stopped: () => stopping,
       });
       const { checkRuns, ...reports } = run;
-      if (run.reports > 0 || run.rejected > 0) {
+      if (run.reports > 0 || run.dmarcReports > 0 || run.rejected > 0) {
         logger.info({ ...reports, reportDays }, 'retention: deleted old reports');
       }
       if (checkRuns > 0) logger.info({ checkRuns, checkRunDays }, 'retention: deleted old check runs');

@@ -89,7 +89,7 @@ describe('applyRetention', () => {
           await save(store, `arrived-${pauses}`, daysAgo(0));
         },
       });
-      assert.deepEqual(run, { reports: 7, rejected: 0, checkRuns: 0, batches: 3 });
+      assert.deepEqual(run, { reports: 7, dmarcReports: 0, rejected: 0, checkRuns: 0, batches: 3 });
       assert.equal(pauses, 2, 'a pause between batches, none after the last');
       assert.deepEqual(await reportIds(store), ['arrived-1', 'arrived-2', 'at-cutoff', 'future', 'recent']);
       // the charts lose the deleted reports' sessions
@@ -110,7 +110,7 @@ describe('applyRetention', () => {
         batchSize: 3,
         pause: async () => {},
       });
-      assert.deepEqual(run, { reports: 0, rejected: 4, checkRuns: 0, batches: 2 });
+      assert.deepEqual(run, { reports: 0, dmarcReports: 0, rejected: 4, checkRuns: 0, batches: 2 });
       assert.deepEqual(
         (await store.listRejected()).items.map((r) => r.reason),
         ['new'],
@@ -123,6 +123,7 @@ describe('applyRetention', () => {
       await save(store, 'ancient', new Date('2001-01-01T00:00:00Z'));
       assert.deepEqual(await applyRetention(store, { reportDays: 0, checkRunDays: 0, now: NOW }), {
         reports: 0,
+        dmarcReports: 0,
         rejected: 0,
         checkRuns: 0,
         batches: 0,
@@ -174,7 +175,7 @@ describe('applyRetention of check runs', () => {
         batchSize: 2,
         pause: async () => {},
       });
-      assert.deepEqual(run, { reports: 0, rejected: 0, checkRuns: 5, batches: 3 });
+      assert.deepEqual(run, { reports: 0, dmarcReports: 0, rejected: 0, checkRuns: 5, batches: 3 });
       assert.deepEqual(await runIds(store), [held, recent]);
       const shorter = await applyRetention(store, { reportDays: 0, checkRunDays: 30, now: NOW });
       assert.equal(shorter.checkRuns, 1, 'reportDays 0 keeps reports, not check runs');
