@@ -236,6 +236,11 @@ describe('decodeDmarcReports: hostile archives', () => {
       { entryCount: 1 },
     );
     assert.equal((await errorOf(decodeDmarcReports(hidden))).code, 'DMARC_ZIP_ENTRIES');
+    // And an end record counting two entries where the directory has one.
+    const counted = zipOf([{ name: 'a.xml', content: XML }], { entryCount: 2 });
+    assert.equal((await errorOf(decodeDmarcReports(counted))).code, 'DMARC_ZIP_ENTRIES');
+    // An empty archive has no local header, so it does not even start like a zip.
+    assert.equal((await errorOf(decodeDmarcReports(zipOf([])))).code, 'DMARC_REPORT_NOT_A_REPORT');
   });
 
   for (const name of [
@@ -252,6 +257,17 @@ describe('decodeDmarcReports: hostile archives', () => {
       assert.equal(err.code, 'DMARC_ZIP_PATH');
     });
   }
+
+  test('the local header is checked too: a path trick or encryption only there is refused', async () => {
+    const localPath = zipOf([{ name: 'r.xml', localName: '../r.xml', content: XML }]);
+    assert.equal((await errorOf(decodeDmarcReports(localPath))).code, 'DMARC_ZIP_PATH');
+    const localEncrypted = zipOf([{ name: 'r.xml', localFlags: 1, content: XML }]);
+    assert.equal((await errorOf(decodeDmarcReports(localEncrypted))).code, 'DMARC_ZIP_ENCRYPTED');
+    const centralPath = zipOf([{ name: '../r.xml', localName: 'r.xml', content: XML }]);
+    assert.equal((await errorOf(decodeDmarcReports(centralPath))).code, 'DMARC_ZIP_PATH');
+    const centralEncrypted = zipOf([{ name: 'r.xml', flags: 1, localFlags: 0, content: XML }]);
+    assert.equal((await errorOf(decodeDmarcReports(centralEncrypted))).code, 'DMARC_ZIP_ENCRYPTED');
+  });
 
   test('encrypted entry: DMARC_ZIP_ENCRYPTED; bzip2: DMARC_ZIP_METHOD; bad CRC: DMARC_ZIP_BAD', async () => {
     const encrypted = zipOf([{ name: 'r.xml', content: XML, flags: 1 }]);
