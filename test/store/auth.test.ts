@@ -1,10 +1,8 @@
-// The authentication part of the SQLite store (src/store/sqlite.ts, migration 2): the admin password
-// change that ends every session in the same transaction, sessions refused when the password changed
-// while the login was checked, API tokens as rows, the login throttle (reserve before the password
-// check, settle after; in-flight attempts count; bounded table, never cleared for everyone) and the
-// upgrade of a schema-1 database whose sessions and tokens were JSON values in `settings`.
+// The authentication part of the SQLite store (src/store/sqlite.ts, migration 2) beyond the store contract
+// (test/store/contract-auth.ts, run by sqlite.test.ts): the bounded sessions and throttle tables, secrets
+// absent from the file, a second connection seeing changes and sharing the counts, and the upgrade of a
+// schema-1 database whose sessions and tokens were JSON values in `settings`.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,33 +12,16 @@ import {
   AUTH_ATTEMPTS_KEEP,
   AUTH_PURGE_BATCH,
   DATABASE_FILE,
-  MAX_API_TOKENS,
   openSqliteStore,
   SESSIONS_KEEP,
 } from '../../src/store/sqlite.js';
-import {
-  ADMIN_PASSWORD_SETTING,
-  type AuthAttemptLimits,
-  type Store,
-  type StoreError,
-} from '../../src/store/types.js';
+import { ADMIN_PASSWORD_SETTING, type Store } from '../../src/store/types.js';
 import { secondConnection } from '../helpers/store.js';
+import { ADMIN, at, LIMITS, sha256, T0 } from './contract-auth.js';
 
 const root = mkdtempSync(join(tmpdir(), 'mxguard-store-auth-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 let dirs = 0;
-
-const T0 = new Date('2026-03-01T12:00:00Z');
-const LIMITS: AuthAttemptLimits = { windowMs: 15 * 60_000, clientMax: 10, accountMax: 50 };
-const ADMIN = 'admin';
-
-function at(ms: number): Date {
-  return new Date(T0.getTime() + ms);
-}
-
-function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('base64url');
-}
 
 async function withStore(work: (store: Store, dataDir: string) => Promise<void>): Promise<void> {
   const dataDir = join(root, `s${++dirs}`);
@@ -56,42 +37,6 @@ async function withStore(work: (store: Store, dataDir: string) => Promise<void>)
 const sqlite = secondConnection;
 
 describe('admin password and sessions', () => {
-  it('a session is valid until it expires, and ends on logout', async () => {
-    await withStore(async (store) => {
-      await store.setAdminPassword('hash-1');
-      assert.equal(await store.getSetting(ADMIN_PASSWORD_SETTING), 'hash-1');
-      const session = { idHash: sha256('session-a'), expiresAt: at(60_000) };
-      assert.equal(await store.createSession(session, 'hash-1', T0), true);
-      assert.equal(await store.sessionValid(session.idHash, at(59_999)), true);
-      assert.equal(await store.sessionValid(session.idHash, at(60_000)), false, 'expired');
-      assert.equal(await store.sessionValid(sha256('other'), T0), false, 'unknown');
-      await store.endSession(session.idHash);
-      assert.equal(await store.sessionValid(session.idHash, T0), false, 'ended');
-      await store.endSession(session.idHash); // ending twice is harmless
-    });
-  });
-
-  it('changing the password ends every session in the same transaction', async () => {
-    await withStore(async (store) => {
-      await store.setAdminPassword('hash-1');
-      const ids = ['a', 'b', 'c'].map(sha256);
-      for (const idHash of ids) await store.createSession({ idHash, expiresAt: at(60_000) }, 'hash-1', T0);
-      await store.setAdminPassword('hash-2');
-      for (const idHash of ids) assert.equal(await store.sessionValid(idHash, T0), false);
-    });
-  });
-
-  it('a login checked against the old password gets no session once the password changed', async () => {
-    await withStore(async (store) => {
-      await store.setAdminPassword('hash-1');
-      await store.setAdminPassword('hash-2'); // committed while the login was running its scrypt
-      const late = { idHash: sha256('late'), expiresAt: at(60_000) };
-      assert.equal(await store.createSession(late, 'hash-1', T0), false);
-      assert.equal(await store.sessionValid(late.idHash, T0), false);
-      assert.equal(await store.createSession(late, 'hash-2', T0), true);
-    });
-  });
-
   it(`keeps at most ${SESSIONS_KEEP} sessions (the longest-lived), and drops expired ones`, async () => {
     await withStore(async (store, dataDir) => {
       await store.setAdminPassword('h');
@@ -115,46 +60,20 @@ describe('admin password and sessions', () => {
 });
 
 describe('API tokens', () => {
-  it('create, list, find by hash, delete', async () => {
+  it('the secrets of API tokens are not in the database file (only their SHA-256)', async () => {
     await withStore(async (store, dataDir) => {
-      const a = { id: 'id-a', name: 'backup', createdAt: T0.toISOString(), hash: sha256('mxg_secret-a') };
-      const b = { id: 'id-b', name: 'ci', createdAt: at(1000).toISOString(), hash: sha256('mxg_secret-b') };
-      await store.createApiToken(a);
-      await store.createApiToken(b);
-      assert.deepEqual(await store.listApiTokens(), [
-        { id: 'id-a', name: 'backup', createdAt: a.createdAt },
-        { id: 'id-b', name: 'ci', createdAt: b.createdAt },
-      ]);
-      assert.equal(await store.findApiToken(a.hash), 'id-a');
-      assert.equal(await store.findApiToken(sha256('mxg_other')), undefined);
-      assert.equal(await store.deleteApiToken('id-a'), true);
-      assert.equal(await store.deleteApiToken('id-a'), false);
-      assert.equal(await store.findApiToken(a.hash), undefined, 'a deleted token is gone at once');
-      assert.equal(await store.findApiToken(b.hash), 'id-b');
-      const text = readFileSync(join(dataDir, DATABASE_FILE)).toString('latin1');
-      assert.ok(!text.includes('mxg_secret'), 'no secret in the file');
-    });
-  });
-
-  it(`at most MAX_API_TOKENS (${MAX_API_TOKENS}) at once: one more is refused until one is revoked`, async () => {
-    await withStore(async (store) => {
-      const token = (i: number) => ({
-        id: `id-${i}`,
-        name: `t${i}`,
+      await store.createApiToken({
+        id: 'id-a',
+        name: 'backup',
         createdAt: T0.toISOString(),
-        hash: sha256(`mxg_secret-${i}`),
+        hash: sha256('mxg_secret-a'),
       });
-      for (let i = 0; i < MAX_API_TOKENS; i++) await store.createApiToken(token(i));
-      await assert.rejects(store.createApiToken(token(MAX_API_TOKENS)), (err: StoreError) => {
-        assert.equal(err.code, 'STORE_INVALID');
-        assert.match(err.message, /revoke one/);
-        return true;
-      });
-      assert.equal((await store.listApiTokens()).length, MAX_API_TOKENS);
-      assert.equal(await store.findApiToken(token(MAX_API_TOKENS).hash), undefined);
-      await store.deleteApiToken('id-0');
-      await store.createApiToken(token(MAX_API_TOKENS));
-      assert.equal(await store.findApiToken(token(MAX_API_TOKENS).hash), `id-${MAX_API_TOKENS}`);
+      // The committed row is in the WAL until a checkpoint: read the database file and its WAL.
+      const text = ['', '-wal']
+        .map((suffix) => readFileSync(join(dataDir, DATABASE_FILE + suffix)).toString('latin1'))
+        .join('');
+      assert.ok(text.includes('id-a'), 'the token is in the files');
+      assert.ok(!text.includes('mxg_secret'), 'no secret in the files');
     });
   });
 
@@ -176,43 +95,6 @@ describe('API tokens', () => {
 
 describe('the login throttle', () => {
   const keys = (client: string) => ({ client, account: ADMIN });
-
-  it('in-flight attempts count: the client key is refused at its limit before any check ends', async () => {
-    await withStore(async (store) => {
-      const ids: number[] = [];
-      for (let i = 0; i < LIMITS.clientMax; i++) {
-        const r = await store.reserveAuthAttempt(keys('192.0.2.1'), LIMITS, at(i * 1000));
-        assert.ok(r.ok);
-        ids.push(r.id);
-      }
-      const refused = await store.reserveAuthAttempt(keys('192.0.2.1'), LIMITS, at(20_000));
-      assert.deepEqual(refused, { ok: false, retryAfterMs: LIMITS.windowMs - 20_000 });
-      assert.ok((await store.reserveAuthAttempt(keys('192.0.2.2'), LIMITS, at(20_000))).ok, 'other key');
-      // A success frees its slot; a failure keeps it until the window ends.
-      await store.settleAuthAttempt(ids[0]!, true);
-      await store.settleAuthAttempt(ids[1]!, false);
-      assert.ok((await store.reserveAuthAttempt(keys('192.0.2.1'), LIMITS, at(21_000))).ok);
-      assert.equal((await store.reserveAuthAttempt(keys('192.0.2.1'), LIMITS, at(21_000))).ok, false);
-      // The second-oldest (failed, at 1 s) leaves the window first.
-      assert.ok((await store.reserveAuthAttempt(keys('192.0.2.1'), LIMITS, at(LIMITS.windowMs + 1000))).ok);
-    });
-  });
-
-  it('the account counts every client; beyond its limit the excess is reported, never a refusal', async () => {
-    await withStore(async (store) => {
-      for (let i = 0; i < LIMITS.accountMax; i++) {
-        const r = await store.reserveAuthAttempt(keys(`198.51.100.${i}`), LIMITS, T0);
-        assert.ok(r.ok && r.accountExcess === 0, `attempt ${i}`);
-        await store.settleAuthAttempt(r.id, false);
-      }
-      const over = await store.reserveAuthAttempt(keys('203.0.113.1'), LIMITS, T0);
-      assert.ok(over.ok && over.accountExcess === 1, JSON.stringify(over));
-      const further = await store.reserveAuthAttempt(keys('203.0.113.2'), LIMITS, T0);
-      assert.ok(further.ok && further.accountExcess === 2, JSON.stringify(further));
-      const other = await store.reserveAuthAttempt({ client: '203.0.113.3', account: 'someone' }, LIMITS, T0);
-      assert.ok(other.ok && other.accountExcess === 0);
-    });
-  });
 
   it('two connections on one file share the counts (as serve workers do)', async () => {
     await withStore(async (store, dataDir) => {
@@ -276,16 +158,6 @@ describe('the login throttle', () => {
         db.prepare("SELECT count(*) FROM auth_attempts WHERE client_key LIKE 'k%'").pluck().get(),
       ) as number;
       assert.ok(kept >= AUTH_ATTEMPTS_KEEP - 40, `${kept} of the other keys' rows kept`);
-    });
-  });
-
-  it('clearAuthAttempts forgets every client', async () => {
-    await withStore(async (store) => {
-      for (let i = 0; i < LIMITS.clientMax; i++)
-        await store.reserveAuthAttempt(keys('192.0.2.1'), LIMITS, T0);
-      assert.equal((await store.reserveAuthAttempt(keys('192.0.2.1'), LIMITS, T0)).ok, false);
-      await store.clearAuthAttempts();
-      assert.ok((await store.reserveAuthAttempt(keys('192.0.2.1'), LIMITS, T0)).ok);
     });
   });
 });

@@ -2,8 +2,9 @@
 // data. Each implementation's test file runs it with a function that opens a fresh, empty store:
 //   storeContract('sqlite', () => openSqliteStore(freshDir()));
 // Domains and policy ids, reports (idempotent saves, list pages and filters, detail, deletion, purging,
-// dashboard queries), rejected input, the policy fetch log, settings. What only one implementation
-// has (SQLite's files and WAL, legacy rows written with SQL) stays in that implementation's tests.
+// dashboard queries), rejected input, the policy fetch log, authentication (contract-auth.ts), settings.
+// What only one implementation has (SQLite's files and WAL, legacy rows written with SQL, several
+// instances on one database) stays in that implementation's tests.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DmarcStore } from '../../src/store/dmarc-types.js';
@@ -12,6 +13,7 @@ import { CLIP_MARK, LIST_TEXT_MAX } from '../../src/store/paging.js';
 import type { DomainSettings, NewReport, Store } from '../../src/store/types.js';
 import type { TlsFailure, TlsPolicyResult, TlsReport } from '../../src/tlsrpt/report.js';
 import { rejectsWithStoreError } from '../helpers/store.js';
+import { authContract } from './contract-auth.js';
 
 const rejects = rejectsWithStoreError;
 
@@ -821,6 +823,8 @@ export function storeContract(name: string, open: () => Promise<ContractStore>):
         });
       });
     });
+
+    authContract(withFreshStore);
 
     describe('settings', () => {
       it('get, set, overwrite; unknown keys are undefined', async () => {
