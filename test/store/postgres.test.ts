@@ -9,6 +9,8 @@ import pg from 'pg';
 import { fromPgText, openPostgresStore, type PostgresStore, pgText } from '../../src/store/postgres.js';
 import { PG_MIGRATIONS } from '../../src/store/postgres-migrations.js';
 import { MAX_API_TOKENS } from '../../src/store/sqlite.js';
+import { ADMIN_PASSWORD_SETTING } from '../../src/store/types.js';
+import { eventually } from '../fixtures/serve/helpers.js';
 import { rejectsWithStoreError } from '../helpers/store.js';
 import { type LabPostgres, startPostgres } from '../lab/postgres.js';
 import { newReport, policy, report, storeContract, T0 } from './contract.js';
@@ -179,6 +181,42 @@ describe('several instances on one database', () => {
       assert.equal(await b.sessionValid('s2', T0), false);
     } finally {
       await closeAll(stores);
+    }
+  });
+
+  it('a login checked under the old password gets no session when the change commits meanwhile', async () => {
+    const { url, stores } = await instances(1);
+    const store = stores[0]!;
+    try {
+      await store.setAdminPassword('hash-1');
+      await withClient(url, async (change) => {
+        // Another instance's password change, caught between its statements and its commit.
+        await change.query('BEGIN');
+        await change.query('UPDATE settings SET value = $1 WHERE key = $2', [
+          'hash-2',
+          ADMIN_PASSWORD_SETTING,
+        ]);
+        await change.query('DELETE FROM sessions');
+        let settled = false;
+        const login = store
+          .createSession({ idHash: 'late', expiresAt: new Date(T0.getTime() + 3_600_000) }, 'hash-1', T0)
+          .finally(() => {
+            settled = true;
+          });
+        // The login either waits for the change's row lock or (without one) has finished.
+        await eventually(
+          async () =>
+            settled || (await change.query('SELECT 1 FROM pg_locks WHERE NOT granted')).rowCount! > 0
+              ? true
+              : undefined,
+          'the login waiting for the password row, or done',
+        );
+        await change.query('COMMIT');
+        assert.equal(await login, false, 'no session under the old password');
+      });
+      assert.equal(await store.sessionValid('late', T0), false);
+    } finally {
+      await store.close();
     }
   });
 
