@@ -252,6 +252,7 @@ const SettingsSchema = z
         decodeThreads: z.int().min(0).max(64),
         decodeQueue: z.int().min(0).max(10_000),
         decodeTimeoutSeconds: z.int().min(1).max(3600),
+        otherDomains: z.enum(['keep', 'refuse']),
       })
       .partial()
       .strict(),

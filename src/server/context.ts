@@ -35,6 +35,12 @@ export interface ServeConfig {
     decodeQueue?: number;
     /** Longest a decoder thread may work on one input. */
     decodeTimeoutSeconds?: number;
+    /**
+     * Reports about domains that are not configured (a DMARC report's policy domain, or every policy
+     * domain of a TLS-RPT report): 'keep' them (default; listed under "other domains") or 'refuse' them
+     * (kept in the rejected list, INTAKE_OTHER_DOMAIN). By mail, IMAP and HTTPS; `reports import` keeps them.
+     */
+    otherDomains?: 'keep' | 'refuse';
   };
   /** Built-in SMTP receiver for rua=mailto: reports; off unless given. */
   smtp?: { host: string; port: number };

@@ -75,6 +75,7 @@ export type IngestRejectCode =
   | DmarcErrorCode
   | DecodeLimitError['code']
   | 'INTAKE_WRONG_DOMAIN'
+  | 'INTAKE_OTHER_DOMAIN'
   | 'INTAKE_STORE_INVALID';
 
 const SIZE_CODES: readonly string[] = [
@@ -154,6 +155,11 @@ export async function ingestReport(
     }
   }
 
+  const refused = await aboutOtherDomains(
+    deps,
+    reports.map((r) => ({ reportId: r.reportId, domains: r.policies.map((p) => p.domain) })),
+  );
+  if (refused) return reject(deps, bytes, meta, 'INTAKE_OTHER_DOMAIN', refused);
   const now = deps.now();
   const stored: StoredRef[] = [];
   const warningTexts = warnings.map(describeProblem);
@@ -192,6 +198,11 @@ async function ingestDmarc(
       return reject(deps, bytes, meta, 'INTAKE_WRONG_DOMAIN', reason);
     }
   }
+  const refused = await aboutOtherDomains(
+    deps,
+    reports.map((r) => ({ reportId: r.reportId, domains: [r.domain] })),
+  );
+  if (refused) return reject(deps, bytes, meta, 'INTAKE_OTHER_DOMAIN', refused);
   const counters = deps.metrics ? intakeMetrics(deps.metrics) : undefined;
   const now = deps.now();
   const stored: StoredRef[] = [];
@@ -245,6 +256,27 @@ async function reject(
     code,
   });
   return { rejected: reason, code, rejectedId };
+}
+
+/**
+ * With intake.otherDomains 'refuse': why the first report none of whose domains is configured is
+ * refused (a report without any domain is about none); undefined when every report may be kept.
+ */
+async function aboutOtherDomains(
+  deps: IngestDeps,
+  reports: Array<{ reportId: string; domains: string[] }>,
+): Promise<string | undefined> {
+  if (deps.limits.otherDomains !== 'refuse') return undefined;
+  for (const report of reports) {
+    const named = [...new Set(report.domains.filter((d) => d !== '').map(domainKey))];
+    let configured = false;
+    for (const domain of named) if (await deps.store.getDomain(domain)) configured = true;
+    if (!configured) {
+      const about = named.length > 0 ? named.join(', ') : 'no domain';
+      return `report ${JSON.stringify(report.reportId)} is about ${about}, not a configured domain (intake.otherDomains is "refuse")`;
+    }
+  }
+  return undefined;
 }
 
 /** Policies sent without a policy-domain are about the domain the report was posted for. */
