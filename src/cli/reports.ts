@@ -13,7 +13,7 @@ import type { Problem } from '../common/errors.js';
 import { mxguardCommand } from '../common/invocation.js';
 import { terminalText } from '../common/text.js';
 import { DmarcError } from '../dmarc/error.js';
-import { decodeDmarcReports, reportKindOf } from '../dmarc/parse.js';
+import { decodeDmarcReports, isDmarcInput } from '../dmarc/parse.js';
 import type { DmarcReport } from '../dmarc/report.js';
 import { ingestReport, recordRejected, type StoredRef } from '../server/ingest.js';
 import type { DmarcReportSummary } from '../store/dmarc-types.js';
@@ -133,7 +133,7 @@ async function parseFile(file: string): Promise<FileResult> {
     return result;
   }
   try {
-    if (await isDmarc(bytes)) {
+    if (await isDmarcInput(bytes)) {
       const decoded = await decodeDmarcReports(bytes);
       result.dmarcReports = decoded.reports;
       result.warnings = decoded.warnings;
@@ -151,17 +151,6 @@ async function parseFile(file: string): Promise<FileResult> {
     result.exitCode = 1;
   }
   return result;
-}
-
-/**
- * Which decoder reads `bytes`: the DMARC one for DMARC content, and for what is neither kind but
- * looks like XML or a zip (so that a broken DMARC report gets the DMARC decoder's error).
- */
-async function isDmarc(bytes: Uint8Array): Promise<boolean> {
-  const kind = await reportKindOf(bytes);
-  if (kind !== 'unknown') return kind === 'dmarc';
-  const head = Buffer.from(bytes.subarray(0, 64)).toString('latin1');
-  return /^(?:\xef\xbb\xbf)?\s*</.test(head) || head.startsWith('PK\x03\x04');
 }
 
 function toJson(results: FileResult[]) {

@@ -338,6 +338,18 @@ export async function reportKindOf(bytes: Uint8Array): Promise<'dmarc' | 'tlsrpt
   }
 }
 
+/**
+ * Whether `bytes` go to decodeDmarcReports rather than TLS-RPT's decoder: DMARC content, or content of
+ * neither kind that starts like XML or a zip (TLS-RPT is never either, RFC 8460 §5.3), so that a broken
+ * DMARC report gets the DMARC decoder's error. For intake and `reports parse`, which take both kinds.
+ */
+export async function isDmarcInput(bytes: Uint8Array): Promise<boolean> {
+  const kind = await reportKindOf(bytes);
+  if (kind !== 'unknown') return kind === 'dmarc';
+  const container = sniff(bytes);
+  return container === 'xml' || container === 'zip';
+}
+
 async function kindOfPayload(bytes: Uint8Array): Promise<'dmarc' | 'tlsrpt' | 'unknown'> {
   let head = bytes.subarray(0, SNIFF_BYTES);
   const kind = sniff(bytes);

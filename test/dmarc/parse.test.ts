@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import { createGzip, gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { DmarcError } from '../../src/dmarc/error.js';
-import { decodeDmarcReports, reportKindOf } from '../../src/dmarc/parse.js';
+import { decodeDmarcReports, isDmarcInput, reportKindOf } from '../../src/dmarc/parse.js';
 import { MAX_XML_DEPTH, MAX_XML_ELEMENTS, MAX_XML_TEXT } from '../../src/dmarc/xml.js';
 import {
   dmarcEmail,
@@ -430,6 +430,29 @@ describe('reportKindOf', () => {
     }
     assert.equal(await reportKindOf(Buffer.from([0x1f, 0x8b, 1, 2, 3])), 'unknown');
     assert.equal(await reportKindOf(Buffer.from('PK\x03\x04 broken')), 'unknown');
+  });
+});
+
+describe('isDmarcInput', () => {
+  test('DMARC content, and XML or zip of neither kind, go to the DMARC decoder; the rest to TLS-RPT', async () => {
+    for (const input of [
+      XML,
+      gzipSync(XML),
+      ZIP,
+      Buffer.from(' <html></html>'),
+      Buffer.from('PK\x03\x04 broken'),
+    ]) {
+      assert.equal(await isDmarcInput(input), true, input.subarray(0, 20).toString('latin1'));
+    }
+    for (const input of [
+      tlsRptJson,
+      tlsRptGzip,
+      Buffer.from('hello'),
+      Buffer.from(''),
+      Buffer.from([0x1f, 0x8b, 1]),
+    ]) {
+      assert.equal(await isDmarcInput(input), false, input.subarray(0, 20).toString('latin1'));
+    }
   });
 });
 
