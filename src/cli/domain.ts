@@ -13,12 +13,21 @@ import { maxAgeWarnings } from '../mtasts/policy.js';
 import { policyUrl } from '../mtasts/url.js';
 import type { RecordSet } from '../records/build.js';
 import { formatRecords } from '../records/format.js';
+import { ConfigError, DEFAULT_ID_TTL, loadServeSettings } from '../server/config.js';
+import type { IdPublisher } from '../server/context.js';
+import {
+  outcomeSentence,
+  type PublishIdOutcome,
+  publisherFor,
+  publishPolicyId,
+} from '../server/publish-id.js';
 import { domainSetupItems, type SetupItem } from '../server/setup.js';
 import { DEFAULT_DATA_DIR, openStore } from '../store/index.js';
 import { type Domain, type PolicyVersion, type Store, StoreError } from '../store/types.js';
 import { humanReport } from './check.js';
 import { addNetworkOptions, type NetworkOptions, networkFromOptions } from './netopts.js';
 import { cliRecordSet, modeOption } from './records.js';
+import { publisherOf } from './tlsa-rollover.js';
 import { CliError, collect, formatTable, intOption, printJson } from './util.js';
 
 const FORMATS = ['bind', 'powershell', 'json'] as const;
@@ -114,6 +123,10 @@ interface SettingsOptions extends StoreOptions, NetworkOptions {
   json?: boolean;
   force?: boolean;
   watchOnly?: boolean;
+  dnsServer?: string;
+  tsigKey?: string;
+  zone?: string;
+  config?: string;
 }
 
 const PREFLIGHT_HELP = `
@@ -122,6 +135,25 @@ enforced domain), the live check of the domain runs with the network options: wh
 is not matched by the policy's mx, or fails STARTTLS or PKIX validation for its name, enforcing
 senders would bounce mail, so nothing is stored and the exit status is 1, naming each problem and its
 fix. --force stores the policy anyway and says what will bounce.`;
+
+const ID_PUBLISH_HELP = `
+With --dns-server and --tsig-key, or --config naming serve's config file with a dnsUpdate publisher
+for the domain (docs/dns-update.md), a new policy id is published as the _mta-sts TXT record by DNS
+UPDATE (RFC 2136, signed with TSIG) once the change is stored, then looked up through the resolver
+(--resolver) until it shows. A failed publish keeps the change: exit status 1 (2 when the server
+cannot be reached), naming the error and the record to publish by hand.`;
+
+/** The options that publish the new `_mta-sts` id (add, set). */
+function addIdPublishingOptions(command: Command): Command {
+  return command
+    .option(
+      '--dns-server <ip[:port]>',
+      'publish a new policy id by DNS UPDATE (RFC 2136) to this primary server',
+    )
+    .option('--tsig-key <file>', 'TSIG key for --dns-server: BIND/Knot key file or hmac-sha256:NAME:BASE64')
+    .option('--zone <zone>', 'with --dns-server: the zone of _mta-sts.DOMAIN (default: found by SOA)')
+    .option('--config <file>', "take the publisher from serve's config file (dnsUpdate), as serve does");
+}
 
 function registerAdd(domain: Command): void {
   const command = dataDirOption(
@@ -148,9 +180,10 @@ function registerAdd(domain: Command): void {
       )
       .option('--force', 'store an enforce policy although the live check finds MX hosts that would bounce'),
   ).option('--policy-host-target <target...>', POLICY_HOST_HELP, collect);
-  addNetworkOptions(command).addHelpText(
+  addNetworkOptions(addIdPublishingOptions(command)).addHelpText(
     'after',
     `${PREFLIGHT_HELP}
+${ID_PUBLISH_HELP}
 
 Examples:
   $ mxguard domain add example.com --mx mail.example.com
@@ -177,6 +210,7 @@ ${EXIT_STATUS}`,
       new Date(),
     );
     const rua = opts.rua ?? [`mailto:tlsrpt@${preview.domain}`];
+    const publisher = await idPublisherOf(preview.domain, opts);
     await withStore(
       opts.dataDir,
       async (store) => {
@@ -191,14 +225,17 @@ ${EXIT_STATUS}`,
         }
         const added = await store.addDomain(name, { mode, mx, maxAge, rua }, new Date());
         const set = recordSetFor(added, opts.policyHostTarget);
+        const dnsUpdate = publisher && (await publishId(store, added, publisher, opts));
         if (opts.json) {
-          printJson({ domain: added, records: set });
+          printJson({ domain: added, records: set, ...(dnsUpdate && { dnsUpdate }) });
           return;
         }
         const out = [
           `added ${added.name}: policy id ${added.policyId}, mode ${added.mode}`,
           '',
-          ...stsRecordLines(added),
+          ...(dnsUpdate && dnsUpdate.status !== 'failed'
+            ? [outcomeSentence(dnsUpdate)]
+            : stsRecordLines(added)),
           '',
           ...formatRecords(set, 'bind').trimEnd().split('\n'),
         ];
@@ -384,11 +421,12 @@ function registerSet(domain: Command): void {
       .option('--json', 'print the result as JSON')
       .option('--force', 'store an enforce policy although the live check finds MX hosts that would bounce'),
   );
-  addNetworkOptions(command).addHelpText(
+  addNetworkOptions(addIdPublishingOptions(command)).addHelpText(
     'after',
     `
 --mx and --rua replace the whole list. Setting what is already there changes nothing and keeps the id.
 ${PREFLIGHT_HELP} Switching testing to enforce also shows the TLS-RPT failures of the last 14 days.
+${ID_PUBLISH_HELP}
 
 Examples:
   $ mxguard domain set example.com --mode enforce
@@ -408,6 +446,7 @@ ${EXIT_STATUS}`,
     await withStore(opts.dataDir, async (store) => {
       const before = await store.getDomain(name);
       if (!before) throw unknownDomain(name);
+      const publisher = before.watchOnly ? undefined : await idPublisherOf(before.name, opts);
       const mode = patch.mode ?? before.mode;
       const mx = patch.mx ?? before.mx;
       const mxChanged = mx.join(' ') !== before.mx.join(' ');
@@ -433,8 +472,15 @@ ${EXIT_STATUS}`,
       const policyChanged = after.policyId !== before.policyId;
       const ruaChanged = after.rua.join(',') !== before.rua.join(',');
       const set = recordSetFor(after);
+      const dnsUpdate = policyChanged && publisher && (await publishId(store, after, publisher, opts));
       if (opts.json) {
-        printJson({ domain: after, policyChanged, ruaChanged, records: set });
+        printJson({
+          domain: after,
+          policyChanged,
+          ruaChanged,
+          records: set,
+          ...(dnsUpdate && { dnsUpdate }),
+        });
         return;
       }
       if (!policyChanged && !ruaChanged) {
@@ -444,7 +490,13 @@ ${EXIT_STATUS}`,
       const out: string[] = [];
       if (policyChanged) {
         out.push(`${after.name}: policy changed, new id ${after.policyId} (was ${before.policyId})`, '');
-        out.push(...indent(after.policyText), '', ...stsRecordLines(after));
+        out.push(
+          ...indent(after.policyText),
+          '',
+          ...(dnsUpdate && dnsUpdate.status !== 'failed'
+            ? [outcomeSentence(dnsUpdate)]
+            : stsRecordLines(after)),
+        );
       }
       if (ruaChanged) {
         const tlsrpt = set.records.find((r) => r.name === `_smtp._tls.${after.name}`)!;
@@ -500,6 +552,59 @@ ${EXIT_STATUS}`,
     });
 }
 
+// ---- publishing the _mta-sts id ----
+
+/** The publisher of `domain`'s id: --dns-server/--tsig-key, or serve's config file (--config); none without. */
+async function idPublisherOf(domain: string, opts: SettingsOptions): Promise<IdPublisher | undefined> {
+  if (opts.config === undefined) {
+    const publisher = await publisherOf({ ...opts, timeout: opts.timeout ?? '30' });
+    return publisher && { ...publisher, ttl: DEFAULT_ID_TTL };
+  }
+  if (opts.dnsServer !== undefined || opts.tsigKey !== undefined || opts.zone !== undefined) {
+    throw new CliError(
+      2,
+      '--config: not with --dns-server, --tsig-key or --zone (the config file names them)',
+    );
+  }
+  try {
+    const settings = loadServeSettings({ cli: { config: opts.config }, env: {}, cwd: process.cwd() });
+    return publisherFor(settings.dnsUpdate, domain);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CliError(2, err.message);
+    throw err;
+  }
+}
+
+/**
+ * Publish the stored domain's id (src/server/publish-id.ts, as serve does) and look it up through the
+ * resolver. A failure keeps the stored change and sets the exit status: 2 unreachable, else 1.
+ */
+async function publishId(
+  store: Store,
+  d: Domain,
+  publisher: IdPublisher,
+  opts: SettingsOptions,
+): Promise<PublishIdOutcome> {
+  const network = await networkFromOptions(opts);
+  const outcome = await publishPolicyId(
+    {
+      store,
+      resolver: network.resolver,
+      dataDir: opts.dataDir,
+      now: () => new Date(),
+      timeoutMs: network.timeoutMs,
+    },
+    publisher,
+    d,
+  );
+  if (outcome.status === 'failed') {
+    const couldNotRun = outcome.code === 'UPDATE_UNREACHABLE' || outcome.code === 'UPDATE_TIMEOUT';
+    process.exitCode = couldNotRun ? 2 : 1;
+    process.stderr.write(`${d.name}: ${outcomeSentence(outcome)}\n`);
+  }
+  return outcome;
+}
+
 // ---- watch-only, the live check, the pre-flight of enforce ----
 
 /** `domain add DOMAIN --watch-only`: watched by serve's monitor; its policy is hosted elsewhere. */
@@ -508,6 +613,7 @@ async function addWatchOnly(name: string, opts: SettingsOptions): Promise<void> 
     [opts.mx, '--mx'],
     [opts.policyHostTarget, '--policy-host-target'],
     [opts.force, '--force'],
+    [opts.dnsServer ?? opts.tsigKey ?? opts.config, '--dns-server, --tsig-key, --config'],
   ] as const) {
     if (given !== undefined)
       throw new CliError(2, `${option}: not with --watch-only (no policy is hosted here)`);
