@@ -274,11 +274,12 @@ const KNOWN: Record<string, readonly string[]> = {
   ],
   date_range: ['begin', 'end'],
   policy_published: ['domain', 'adkim', 'aspf', 'p', 'sp', 'pct', 'fo', 'np', 'testing', 'discovery_method'],
-  record: ['row', 'identifiers', 'auth_results'],
+  record: ['row', 'identifiers', 'identities', 'auth_results'],
   row: ['source_ip', 'count', 'policy_evaluated'],
   policy_evaluated: ['disposition', 'dkim', 'spf', 'reason'],
   reason: ['type', 'comment'],
   identifiers: ['header_from', 'envelope_from', 'envelope_to'],
+  identities: ['header_from', 'envelope_from', 'envelope_to'],
   auth_results: ['dkim', 'spf'],
   dkim: ['domain', 'selector', 'result', 'human_result'],
   spf: ['domain', 'scope', 'result', 'human_result'],
@@ -535,7 +536,10 @@ function readRecord(node: Node, where: string, reader: Reader): DmarcRecordRow {
   }
 
   const idWhere = `${where}/identifiers`;
-  const identifiers = child(node, 'identifiers', where, reader);
+  // Some early reporters wrote <identities> (parsedmarc reads it as <identifiers> too).
+  const oldName = node.identifiers === undefined && node.identities !== undefined;
+  if (oldName) reader.warn('DMARC_REPORT_OLD_DRAFT', '<identities> read as <identifiers>', where);
+  const identifiers = child(node, oldName ? 'identities' : 'identifiers', where, reader);
   const host = (name: string) => {
     const value = text(identifiers, name, idWhere, reader);
     return value === undefined ? undefined : capped(value, DMARC_REPORT_CAPS.hostName, name, idWhere);

@@ -147,6 +147,16 @@ describe('decodeDmarcReports: quirks read with a warning', () => {
     ]);
   });
 
+  test('<identities> of early drafts is read as <identifiers>', async () => {
+    const xml = reportXml({ records: RECORD_2.replace(/identifiers>/g, 'identities>') });
+    const { reports, warnings } = await decodeDmarcReports(Buffer.from(xml));
+    assert.equal(reports[0]!.records[0]!.headerFrom, 'example.com');
+    assert.deepEqual(
+      warnings.map((w) => [w.code, w.where]),
+      [['DMARC_REPORT_OLD_DRAFT', 'record 1']],
+    );
+  });
+
   test('entities and character references are replaced (XML 1.0 §4.1, §4.6)', async () => {
     const xml = reportXml({ orgName: 'A&#x41;&#66; &amp; &lt;C&gt; &quot;D&apos;' });
     const { reports } = await decodeDmarcReports(Buffer.from(xml));
