@@ -137,7 +137,6 @@ export async function ingestReport(
   if (decoded.kind === 'dmarc') return ingestDmarc(deps, bytes, meta, decoded.reports, decoded.warnings);
   let { reports } = decoded;
   const { warnings } = decoded;
-  const counters = deps.metrics ? intakeMetrics(deps.metrics) : undefined;
 
   if (meta.policyDomain !== undefined) {
     const wanted = domainKey(meta.policyDomain);
@@ -160,26 +159,9 @@ export async function ingestReport(
     reports.map((r) => ({ reportId: r.reportId, domains: r.policies.map((p) => p.domain) })),
   );
   if (refused) return reject(deps, bytes, meta, 'INTAKE_OTHER_DOMAIN', refused);
-  const now = deps.now();
-  const stored: StoredRef[] = [];
-  const warningTexts = warnings.map(describeProblem);
-  for (const report of reports) {
-    let saved: { id: number; created: boolean };
-    try {
-      saved = await deps.store.saveReport(
-        { report, source: meta.source, dkim: meta.dkim, submitter: meta.submitter, warnings: warningTexts },
-        now,
-      );
-    } catch (err) {
-      // Invalid content is the sender's problem, not the store's: reject it instead of "try again".
-      if (!(err instanceof StoreError && err.code === 'STORE_INVALID')) throw err;
-      const reason = `report ${JSON.stringify(report.reportId)}: ${err.message}`;
-      return reject(deps, bytes, meta, 'INTAKE_STORE_INVALID', reason);
-    }
-    counters?.received.inc({ source: meta.source, outcome: saved.created ? 'created' : 'duplicate' });
-    stored.push({ kind: 'tlsrpt', ...saved, organization: report.organization, reportId: report.reportId });
-  }
-  return { stored, warnings };
+  return storeEach(deps, bytes, meta, 'tlsrpt', reports, warnings, (input, now) =>
+    deps.store.saveReport(input, now),
+  );
 }
 
 /** The DMARC half of ingestReport: the same rules (policy domain, store refusals, counters). */
@@ -203,24 +185,47 @@ async function ingestDmarc(
     reports.map((r) => ({ reportId: r.reportId, domains: [r.domain] })),
   );
   if (refused) return reject(deps, bytes, meta, 'INTAKE_OTHER_DOMAIN', refused);
+  return storeEach(deps, bytes, meta, 'dmarc', reports, warnings, (input, now) =>
+    deps.store.saveDmarcReport(input, now),
+  );
+}
+
+/**
+ * Store each decoded report of one kind with `save`, counting it; a report the store refuses as
+ * invalid rejects the input. Store failures go up (the caller answers "try again later").
+ */
+async function storeEach<R extends { organization: string; reportId: string }>(
+  deps: IngestDeps,
+  bytes: Uint8Array,
+  meta: IngestMeta,
+  kind: ReportKind,
+  reports: R[],
+  warnings: Problem[],
+  save: (
+    input: { report: R; source: ReportSource; dkim: DkimVerdict; submitter?: string; warnings: string[] },
+    now: Date,
+  ) => Promise<{ id: number; created: boolean }>,
+): Promise<IngestResult> {
   const counters = deps.metrics ? intakeMetrics(deps.metrics) : undefined;
+  const counter = kind === 'dmarc' ? counters?.dmarcReceived : counters?.received;
   const now = deps.now();
   const stored: StoredRef[] = [];
   const warningTexts = warnings.map(describeProblem);
   for (const report of reports) {
     let saved: { id: number; created: boolean };
     try {
-      saved = await deps.store.saveDmarcReport(
+      saved = await save(
         { report, source: meta.source, dkim: meta.dkim, submitter: meta.submitter, warnings: warningTexts },
         now,
       );
     } catch (err) {
+      // Invalid content is the sender's problem, not the store's: reject it instead of "try again".
       if (!(err instanceof StoreError && err.code === 'STORE_INVALID')) throw err;
       const reason = `report ${JSON.stringify(report.reportId)}: ${err.message}`;
       return reject(deps, bytes, meta, 'INTAKE_STORE_INVALID', reason);
     }
-    counters?.dmarcReceived.inc({ source: meta.source, outcome: saved.created ? 'created' : 'duplicate' });
-    stored.push({ kind: 'dmarc', ...saved, organization: report.organization, reportId: report.reportId });
+    counter?.inc({ source: meta.source, outcome: saved.created ? 'created' : 'duplicate' });
+    stored.push({ kind, ...saved, organization: report.organization, reportId: report.reportId });
   }
   return { stored, warnings };
 }
