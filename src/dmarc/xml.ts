@@ -443,7 +443,13 @@ function readFeedback(feedback: Node, reader: Reader): DmarcReport {
 
 function readPolicy(node: Node, reader: Reader): DmarcPolicyPublished {
   const where = 'policy_published';
-  const domain = capped(required(node, 'domain', where, reader), DMARC_REPORT_CAPS.hostName, 'domain', where);
+  // RFC 4343: domain names compare without case; kept lower-cased so that reports group by domain.
+  const domain = capped(
+    required(node, 'domain', where, reader),
+    DMARC_REPORT_CAPS.hostName,
+    'domain',
+    where,
+  ).toLowerCase();
   const policy: DmarcPolicyPublished = {
     domain,
     p: oneOf<DmarcPolicy>(required(node, 'p', where, reader), POLICIES, 'p', where),
@@ -544,7 +550,7 @@ function readRecord(node: Node, where: string, reader: Reader): DmarcRecordRow {
     const value = text(identifiers, name, idWhere, reader);
     return value === undefined ? undefined : capped(value, DMARC_REPORT_CAPS.hostName, name, idWhere);
   };
-  const headerFrom = host('header_from');
+  const headerFrom = host('header_from')?.toLowerCase();
   if (headerFrom === undefined)
     reader.warn('DMARC_REPORT_EMPTY_FIELD', '<header_from> is missing or empty', idWhere);
   const envelopeFrom = host('envelope_from');

@@ -147,6 +147,19 @@ describe('decodeDmarcReports: quirks read with a warning', () => {
     ]);
   });
 
+  test('the policy domain and header From are lower-cased (RFC 4343)', async () => {
+    const xml = reportXml().replace('<domain>example.com</domain>', '<domain>Example.COM</domain>');
+    const { reports } = await decodeDmarcReports(
+      Buffer.from(xml.replace(/<header_from>example\.com/g, '<header_from>EXAMPLE.com')),
+    );
+    assert.equal(reports[0]!.domain, 'example.com');
+    assert.equal(reports[0]!.policyPublished.domain, 'example.com');
+    assert.deepEqual(
+      reports[0]!.records.map((r) => r.headerFrom),
+      ['example.com', 'example.com'],
+    );
+  });
+
   test('<identities> of early drafts is read as <identifiers>', async () => {
     const xml = reportXml({ records: RECORD_2.replace(/identifiers>/g, 'identities>') });
     const { reports, warnings } = await decodeDmarcReports(Buffer.from(xml));
