@@ -115,6 +115,10 @@ describe('interop with dmarc-cat (Debian)', () => {
   before(() => {
     unshare = requireCommand('unshare', 'util-linux');
     dmarcCat = requireCommand('dmarc-cat', 'dmarc-cat');
+    const probe = spawnSync(unshare, ['-n', 'true'], { encoding: 'utf8' });
+    if (probe.status !== 0) {
+      throw new Error(`"unshare -n" does not work here (it needs root): ${probe.stderr.trim()}`);
+    }
     dir = mkdtempSync(join(tmpdir(), 'mxguard-dmarc-cat-'));
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
