@@ -72,11 +72,6 @@ export function addPublishingOptions(command: Command): Command {
     .option('--tsig-key <file>', 'TSIG key file (BIND/Knot `key "name" {...};` or hmac-sha256:name:secret)')
     .option('--zone <zone>', 'the zone to update (default: found by SOA lookup at --dns-server)')
     .option('--data-dir <dir>', `where the rollover state file (tlsa-rollover.json) lives`, './data')
-    .option(
-      '--resolver <ip[:port]>',
-      'DNS resolver to read the RRset from (repeatable; default: /etc/resolv.conf)',
-      collect,
-    )
     .option('--timeout <seconds>', 'time limit of each DNS step', '10');
 }
 
@@ -95,7 +90,12 @@ export function register(tlsa: Command): void {
         'make the next key and write it here (mode 600; never overwrites)',
       )
       .option('--key-type <type>', 'for --generate-next-key: ec (P-256) or rsa (2048)', 'ec')
-      .option('--ttl <seconds>', 'the TLSA TTL when DNS cannot tell (the plan waits for the larger of both)'),
+      .option('--ttl <seconds>', 'the TLSA TTL when DNS cannot tell (the plan waits for the larger of both)')
+      .option(
+        '--resolver <ip[:port]>',
+        'without --dns-server: the DNS resolver to read the RRset from (repeatable; default: /etc/resolv.conf)',
+        collect,
+      ),
   )
     .option('--json', 'print the plan as JSON')
     .addHelpText(
