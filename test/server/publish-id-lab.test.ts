@@ -6,6 +6,8 @@
 // is stored and DNS is unchanged; a domain without a publisher sends nothing (knotd's RRset unchanged).
 // The dashboard in Chromium shows each domain's state: in DNS yes, publishing failed with the record to
 // publish by hand, nothing for a domain without a publisher.
+// `mxguard domain add|set` (the built CLI, on its own data directory) publishes the same way with
+// --dns-server/--tsig-key or --config (serve's config file).
 //
 // Needs root (port 53 on 127.0.58.x) and the Debian packages knot, unbound, bind9-dnsutils.
 // Addresses: 127.0.58.1 knotd, .2 unbound; no other test file uses 127.0.58.x.
@@ -25,6 +27,7 @@ import { loadServeSettings } from '../../src/server/config.js';
 import type { ServerContext } from '../../src/server/context.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import { launchBrowser } from '../helpers/browser.js';
+import { runCli } from '../helpers/cli.js';
 import { type KnotUpdateLab, startKnotUpdateLab } from '../lab/knot-update.js';
 
 let lab: KnotUpdateLab;
@@ -33,6 +36,7 @@ let ctx: ServerContext;
 let dir: string;
 let auth: { authorization: string };
 let password: string;
+let configFile: string;
 // The store's clock (policy ids are UTC seconds); TSIG signs with the real time.
 let clock = new Date('2026-12-07T10:00:00Z');
 
@@ -42,10 +46,16 @@ before(async () => {
       { name: 'p1.test', records: [] },
       { name: 'p2.test', records: ['_mta-sts TXT "v=STSv1; id=1"'] },
       { name: 'p3.test', records: ['_mta-sts TXT "v=STSv1; id=1"'] },
+      { name: 'p4.test', records: [] },
+      { name: 'p5.test', records: ['_mta-sts TXT "v=STSv1; id=1"'] },
     ],
     keys: [
       // upd may update every zone (so p3.test would change if anything were sent for it); other only p1.test.
-      { name: 'upd', algorithm: 'hmac-sha256', zones: ['p1.test', 'p2.test', 'p3.test'] },
+      {
+        name: 'upd',
+        algorithm: 'hmac-sha256',
+        zones: ['p1.test', 'p2.test', 'p3.test', 'p4.test', 'p5.test'],
+      },
       { name: 'other', algorithm: 'hmac-sha512', zones: ['p1.test'] },
     ],
     authoritativeAddress: '127.0.58.1',
@@ -53,7 +63,7 @@ before(async () => {
   });
   dir = mkdtempSync(join(tmpdir(), 'mxguard-publish-id-'));
   const server = `${lab.authoritative.host}:${lab.authoritative.port}`;
-  const configFile = join(dir, 'mxguard.json');
+  configFile = join(dir, 'mxguard.json');
   writeFileSync(
     configFile,
     JSON.stringify({
@@ -62,6 +72,8 @@ before(async () => {
           // TTL 1: the resolver's cached earlier id expires while serve looks for the new one.
           'p1.test': { server, tsigKey: lab.keyFiles.upd, ttl: 1 },
           'P2.test.': { server, tsigKey: lab.keyFiles.other, zone: 'p2.test' },
+          // for `mxguard domain set --config` only
+          'p4.test': { server, tsigKey: lab.keyFiles.upd, ttl: 1 },
         },
       },
     }),
@@ -213,5 +225,78 @@ describe('serve publishes the _mta-sts id by DNS UPDATE', () => {
     } finally {
       await browser.close();
     }
+  });
+});
+
+describe('mxguard domain add|set publish the _mta-sts id by DNS UPDATE', () => {
+  const dataDir = () => join(dir, 'cli-data');
+  const network = () => ['--resolver', `${lab.resolver.host}:${lab.resolver.port}`, '--timeout', '5'];
+  const server = () => `${lab.authoritative.host}:${lab.authoritative.port}`;
+
+  it('add with --config publishes the first id; set with --dns-server and --tsig-key the next', async () => {
+    // The config gives p4.test TTL 1, so the resolver's cached first id expires while set looks.
+    const added = runCli([
+      ...['domain', 'add', 'p4.test', '--mx', 'mx.p4.test', '--data-dir', dataDir(), '--json'],
+      ...['--config', configFile, ...network()],
+    ]);
+    assert.equal(added.code, 0, added.stderr);
+    const first = JSON.parse(added.stdout);
+    assert.equal(first.dnsUpdate.status, 'visible', added.stdout);
+    assert.deepEqual(await lab.authoritativeRRset('_mta-sts.p4.test', 'TXT'), [
+      `"v=STSv1; id=${first.domain.policyId}"`,
+    ]);
+    const set = runCli([
+      ...['domain', 'set', 'p4.test', '--max-age', '86400', '--data-dir', dataDir()],
+      ...['--dns-server', server(), '--tsig-key', lab.keyFiles.upd!, ...network()],
+    ]);
+    assert.equal(set.code, 0, set.stderr);
+    const shown = JSON.parse(runCli(['domain', 'show', 'p4.test', '--json', '--data-dir', dataDir()]).stdout);
+    assert.notEqual(shown.domain.policyId, first.domain.policyId);
+    assert.match(
+      set.stdout,
+      new RegExp(
+        `published the TXT record _mta-sts\\.p4\\.test "v=STSv1; id=${shown.domain.policyId}" by DNS UPDATE \\(zone p4\\.test\\); the resolver answers it`,
+      ),
+    );
+    assert.deepEqual(await throughResolver('p4.test'), {
+      values: [`v=STSv1; id=${shown.domain.policyId}`],
+      secure: true,
+    });
+  });
+
+  it('set with a key the zone refuses: exit 1 naming the code and the record, the change stored, DNS unchanged', async () => {
+    const added = runCli(['domain', 'add', 'p5.test', '--mx', 'mx.p5.test', '--data-dir', dataDir()]);
+    assert.equal(added.code, 0, added.stderr);
+    const set = runCli([
+      ...['domain', 'set', 'p5.test', '--max-age', '86400', '--data-dir', dataDir()],
+      ...['--dns-server', server(), '--tsig-key', lab.keyFiles.other!, ...network()],
+    ]);
+    assert.equal(set.code, 1, set.stderr);
+    const shown = JSON.parse(runCli(['domain', 'show', 'p5.test', '--json', '--data-dir', dataDir()]).stdout);
+    assert.equal(shown.domain.maxAge, 86400);
+    assert.match(
+      set.stderr,
+      new RegExp(
+        `p5\\.test: publishing the TXT record _mta-sts\\.p5\\.test "v=STSv1; id=${shown.domain.policyId}" by DNS UPDATE failed \\(TSIG_BADKEY\\)`,
+      ),
+    );
+    assert.match(
+      set.stdout,
+      new RegExp(`_mta-sts\\.p5\\.test\\.\\tTXT\\t"v=STSv1; id=${shown.domain.policyId}"`),
+    );
+    assert.deepEqual(await lab.authoritativeRRset('_mta-sts.p5.test', 'TXT'), ['"v=STSv1; id=1"']);
+  });
+
+  it('a key file that is not one: exit 2 before anything is stored', () => {
+    const broken = join(dir, 'broken.key');
+    writeFileSync(broken, 'not a key\n');
+    const res = runCli([
+      ...['domain', 'set', 'p5.test', '--max-age', '3600', '--data-dir', dataDir()],
+      ...['--dns-server', server(), '--tsig-key', broken, ...network()],
+    ]);
+    assert.equal(res.code, 2, res.stderr);
+    assert.match(res.stderr, /--tsig-key: .*broken\.key/);
+    const shown = JSON.parse(runCli(['domain', 'show', 'p5.test', '--json', '--data-dir', dataDir()]).stdout);
+    assert.equal(shown.domain.maxAge, 86400);
   });
 });
