@@ -43,12 +43,21 @@ import {
   reportSummary,
   watchOnlyFlag,
 } from './sql-rows.js';
+// The limits both stores keep (SQLite defines them, as the default store).
 import {
+  ACCOUNT_EXCESS_COUNTED,
   AUTH_ATTEMPTS_KEEP,
   AUTH_PURGE_BATCH,
+  BREAKDOWN_COLUMNS,
+  BREAKDOWN_MAX_ROWS,
+  FETCH_BACKLOG_MAX,
+  FETCH_BATCH,
+  FETCH_FLUSH_MS,
   FETCH_LOG_KEEP,
+  LIST_MAX,
   MAX_API_TOKENS,
   SESSIONS_KEEP,
+  USER_AGENT_MAX,
 } from './sqlite.js';
 import {
   ADMIN_PASSWORD_SETTING,
@@ -82,15 +91,6 @@ import {
 export type PostgresStore = Omit<Store, keyof MonitorStore | keyof DmarcStore>;
 
 const POOL_SIZE = 10;
-/** Fetch log batching: written every second, or at once when this many entries wait. */
-const FETCH_BATCH = 100;
-const FETCH_FLUSH_MS = 1000;
-/** Entries kept in memory while the database refuses writes; the oldest go first beyond this. */
-const FETCH_BACKLOG_MAX = 10_000;
-const USER_AGENT_MAX = 512;
-const BREAKDOWN_MAX_ROWS = 100;
-const LIST_MAX = 10_000;
-const ACCOUNT_EXCESS_COUNTED = 1000;
 /** pg_advisory_xact_lock keys ("mxg" + a number; 1 is MIGRATION_LOCK): the throttle, the token cap. */
 const AUTH_LOCK = 0x6d786702;
 const TOKENS_LOCK = 0x6d786703;
@@ -207,12 +207,6 @@ const SUMMARY_COLUMNS = `r.id, r.start_ms, ${clippedColumn('r.organization')} AS
   r.dkim, r.received_at,
   ARRAY(SELECT DISTINCT ${clippedColumn('domain')} COLLATE "C" AS d FROM report_policies
      WHERE report = r.id AND domain <> '' ORDER BY d LIMIT ${LIST_DOMAINS_MAX + 1}) AS domains`;
-
-const BREAKDOWN_COLUMNS: Record<Exclude<BreakdownKey, 'organization'>, string> = {
-  resultType: 'result_type',
-  receivingMxHostname: 'receiving_mx_hostname',
-  sendingMtaIp: 'sending_mta_ip',
-};
 
 class PgStore implements PostgresStore {
   private closed = false;

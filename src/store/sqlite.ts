@@ -113,20 +113,20 @@ import {
 export const DATABASE_FILE = 'mxguard.sqlite';
 const BUSY_TIMEOUT_MS = 10_000;
 /** Fetch log batching: written every second, or at once when this many entries wait. */
-const FETCH_BATCH = 100;
-const FETCH_FLUSH_MS = 1000;
+export const FETCH_BATCH = 100;
+export const FETCH_FLUSH_MS = 1000;
 /** Entries kept in memory while the database refuses writes; the oldest go first beyond this. */
-const FETCH_BACKLOG_MAX = 10_000;
+export const FETCH_BACKLOG_MAX = 10_000;
 /** The fetch log keeps this many newest entries (pruned at most once a minute). */
 export const FETCH_LOG_KEEP = 200_000;
 /** Longest User-Agent kept: it is whatever the client sent. */
-const USER_AGENT_MAX = 512;
+export const USER_AGENT_MAX = 512;
 /**
  * Rows of a breakdown: the biggest groups first (sending IPs are attacker-chosen and unbounded).
  * With keys clipped to LIST_TEXT_MAX, the four breakdowns of the statistics stay under 1 MiB.
  */
-const BREAKDOWN_MAX_ROWS = 100;
-const LIST_MAX = 10_000;
+export const BREAKDOWN_MAX_ROWS = 100;
+export const LIST_MAX = 10_000;
 /** Findings no run needs any more, deleted per check run purgeCheckRuns may delete. */
 const FINDINGS_PER_RUN_SWEPT = 10;
 /** Lists whose items carry text up to MAX_STORED_FINDING_TEXT (alerts, deliveries) read fewer rows per page. */
@@ -194,7 +194,7 @@ export const AUTH_ATTEMPTS_KEEP = 100_000;
 /** Expired (or surplus) throttle rows deleted per reservation: small steps, never one long delete. */
 export const AUTH_PURGE_BATCH = 100;
 /** How far beyond accountMax the account's attempts are counted (bounds the count's index scan). */
-const ACCOUNT_EXCESS_COUNTED = 1000;
+export const ACCOUNT_EXCESS_COUNTED = 1000;
 
 class SqliteStore implements Store {
   private closed = false;
@@ -1476,7 +1476,7 @@ function checkedDeliveries(deliveries: NewDelivery[], where: string): NewDeliver
   return deliveries.map((d, i) => checkedDelivery(d, `${where}.deliveries[${i}]`));
 }
 
-const BREAKDOWN_COLUMNS: Record<Exclude<BreakdownKey, 'organization'>, string> = {
+export const BREAKDOWN_COLUMNS: Record<Exclude<BreakdownKey, 'organization'>, string> = {
   resultType: 'result_type',
   receivingMxHostname: 'receiving_mx_hostname',
   sendingMtaIp: 'sending_mta_ip',
