@@ -319,9 +319,7 @@ export interface Publisher {
 }
 
 /** --dns-server + --tsig-key (both or neither). */
-export async function publisherOf(
-  opts: Pick<PublishingOptions, 'dnsServer' | 'tsigKey' | 'zone'>,
-): Promise<Publisher | undefined> {
+export async function publisherOf(opts: PublishingOptions): Promise<Publisher | undefined> {
   if (opts.dnsServer === undefined && opts.tsigKey === undefined) {
     if (opts.zone !== undefined) throw new CliError(2, '--zone goes with --dns-server and --tsig-key');
     return undefined;
