@@ -1,4 +1,4 @@
-// decodeDmarcReports over the shared corpus of real reports (../shared/corpus/dmarc, SOURCES.md says where
+// decodeDmarcReports and reportKindOf over the shared corpus of real reports (../shared/corpus/dmarc, SOURCES.md says where
 // each came from): every file is read or refused as its name says (invalid_* and empty* refused with a
 // named error, the rest read). The record counts, message sums, organizations and policy domains below
 // were taken by reading the files themselves (grep of <record>, <count>, <org_name>, <domain> in the XML
@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { DmarcError } from '../../src/dmarc/error.js';
-import { decodeDmarcReports, reportKindOf } from '../../src/dmarc/parse.js';
+import { decodeDmarcReports, isDmarcInput, reportKindOf } from '../../src/dmarc/parse.js';
 
 const CORPUS = new URL('../../../shared/corpus/dmarc/', import.meta.url);
 
@@ -277,7 +277,8 @@ const REFUSED: Array<{ file: string; code: string }> = [
   { file: 'invalid_xml.xml', code: 'DMARC_REPORT_BAD_XML' },
 ];
 
-const read = (file: string) => readFileSync(new URL(encodeURIComponent(file), CORPUS));
+const TLSRPT_CORPUS = new URL('../tlsrpt/', CORPUS);
+const read = (file: string, dir = CORPUS) => readFileSync(new URL(encodeURIComponent(file), dir));
 
 describe('DMARC corpus', () => {
   test('the table names every corpus file once, by the rule of its name', () => {
@@ -322,4 +323,13 @@ describe('DMARC corpus', () => {
       });
     });
   }
+
+  test('every TLS-RPT corpus report is told apart: kind tlsrpt, never routed to the DMARC decoder', async () => {
+    const files = readdirSync(TLSRPT_CORPUS);
+    assert.ok(files.length >= 10, `${files.length} files`);
+    for (const file of files) {
+      assert.equal(await reportKindOf(read(file, TLSRPT_CORPUS)), 'tlsrpt', file);
+      assert.equal(await isDmarcInput(read(file, TLSRPT_CORPUS)), false, file);
+    }
+  });
 });
