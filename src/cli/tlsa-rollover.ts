@@ -107,7 +107,8 @@ A key rollover that never breaks DANE (RFC 7671 §8.1):
   3. deploy the certificate for the next key;
   4. replace the RRset with the next key's record (and stage the key after it).
 The TTL is read from DNS (from --dns-server when given: the zone's own TTL; a caching resolver may report
-less, so --ttl raises it). DANE-TA (2 x x) records already published are kept; other keys' records are dropped.
+less, so --ttl raises it). DANE-TA (2 x x) records already published are kept; any other record (other keys,
+or other parameters than 3 1 1) is dropped.
 
 --generate-next-key FILE writes a new private key (EC P-256 or RSA 2048, mode 600) for the next certificate
 request: certbot certonly --csr (a CSR made with that key), acme.sh --keypath; see README "Rotating a
@@ -261,7 +262,7 @@ function printPlan(
     out.push(`${formatTlsa(r, plan.owner)} ; ${what}`);
   }
   for (const r of plan.dropped)
-    out.push(`; dropped: ${formatTlsa(r)} (neither the current nor the next key)`);
+    out.push(`; dropped: ${formatTlsa(r)} (not the 3 1 1 of the current or the next key)`);
   out.push('; steps:');
   for (const [i, s] of plan.steps.entries()) {
     out.push(`;  ${i + 1}. [${s.done ? 'done' : 'todo'}] ${s.text}`);
