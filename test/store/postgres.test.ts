@@ -1,7 +1,8 @@
 // The PostgreSQL store (src/store/postgres.ts) against a real PostgreSQL 15 on loopback (test/lab/postgres.ts):
 // the store contract (test/store/contract.ts) on a fresh database per test, plus what only several
 // instances on one database show: migrations applied once, the same report saved by two instances at
-// once stored once, the login throttle and the token cap holding across instances, NUL in report text.
+// once stored once, the login throttle, the token cap and the password change holding across instances,
+// connections ended by the server, NUL in report text.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -9,7 +10,7 @@ import pg from 'pg';
 import { fromPgText, openPostgresStore, type PostgresStore, pgText } from '../../src/store/postgres.js';
 import { PG_MIGRATIONS } from '../../src/store/postgres-migrations.js';
 import { MAX_API_TOKENS } from '../../src/store/sqlite.js';
-import { ADMIN_PASSWORD_SETTING } from '../../src/store/types.js';
+import { ADMIN_PASSWORD_SETTING, StoreError } from '../../src/store/types.js';
 import { eventually } from '../fixtures/serve/helpers.js';
 import { rejectsWithStoreError } from '../helpers/store.js';
 import { type LabPostgres, startPostgres } from '../lab/postgres.js';
@@ -98,6 +99,42 @@ describe('opening and migrations (PostgreSQL)', () => {
       assert.deepEqual(await store!.durability(), { journalMode: 'postgresql-wal', synchronous: 'ON' });
     } finally {
       await store!.close();
+    }
+  });
+});
+
+describe('connection loss', () => {
+  it("the server ending the store's connections (restart, failover) crashes nothing: calls fail as STORE_IO at most, then reconnect", async () => {
+    const { url, stores } = await instances(1);
+    const store = stores[0]!;
+    try {
+      await store.setSetting('k', 'v');
+      const name = new URL(url).pathname.slice(1);
+      // The server ends every session of the database (as a restart or a failover does).
+      const ended = await withClient(
+        lab.adminUrl,
+        async (admin) =>
+          (
+            await admin.query(
+              'SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+              [name],
+            )
+          ).rows.length,
+      );
+      assert.ok(ended > 0, 'the store had a connection open');
+      const outcomes: string[] = [];
+      for (let attempt = 0; attempt < 3 && outcomes.at(-1) !== 'v'; attempt++) {
+        try {
+          outcomes.push(String(await store.getSetting('k')));
+        } catch (err) {
+          assert.ok(err instanceof StoreError, String(err));
+          assert.equal(err.code, 'STORE_IO');
+          outcomes.push(err.code);
+        }
+      }
+      assert.equal(outcomes.at(-1), 'v', `answers after the loss: ${outcomes.join(', ')}`);
+    } finally {
+      await store.close();
     }
   });
 });
