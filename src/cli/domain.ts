@@ -39,7 +39,8 @@ const POLICY_HOST_HELP =
   'where mta-sts.DOMAIN points, for its A/AAAA or CNAME record: addresses or one host name';
 const EXIT_STATUS = `
 Exit status: 0 done (also "unchanged"), 1 refused because of what is stored (the domain already
-exists) or by the pre-flight of an enforce policy, 2 usage error: a bad option value, an unknown domain, or the data directory cannot be used
+exists) or by the pre-flight of an enforce policy, or publishing the new id by DNS UPDATE failed (the
+change is stored), 2 usage error: a bad option value, an unknown domain, or the data directory cannot be used
 (it holds no database: only \`domain add\` creates one).`;
 
 export function register(program: Command): void {
@@ -431,6 +432,7 @@ ${ID_PUBLISH_HELP}
 Examples:
   $ mxguard domain set example.com --mode enforce
   $ mxguard domain set example.com --mx mx1.example.com --mx mx2.example.com --max-age 1209600
+  $ mxguard domain set example.com --mode enforce --dns-server 192.0.2.53 --tsig-key /etc/mxguard/mxguard.key
 ${EXIT_STATUS}`,
   );
   command.action(async (name: string, opts: SettingsOptions) => {

@@ -93,7 +93,15 @@ export async function publishPolicyId(
     if (!(err instanceof DnsUpdateError)) throw err;
     outcome = { status: 'failed', ...base, error: err.message, code: err.code };
   }
-  rememberOutcome(deps.dataDir, domain.name, outcome);
+  try {
+    rememberOutcome(deps.dataDir, domain.name, outcome);
+  } catch (err) {
+    // The dashboard then shows the live lookup alone; the change and the publish stand.
+    deps.logger?.warn(
+      { domain: domain.name, error: (err as Error).message },
+      'cannot record the publish outcome',
+    );
+  }
   const log = { domain: domain.name, policyId: domain.policyId, status: outcome.status, code: outcome.code };
   if (outcome.status === 'failed')
     deps.logger?.warn({ ...log, error: outcome.error }, 'publishing the _mta-sts id failed');
