@@ -48,13 +48,14 @@ before(async () => {
       { name: 'p3.test', records: ['_mta-sts TXT "v=STSv1; id=1"'] },
       { name: 'p4.test', records: [] },
       { name: 'p5.test', records: ['_mta-sts TXT "v=STSv1; id=1"'] },
+      { name: 'p6.test', records: [] },
     ],
     keys: [
       // upd may update every zone (so p3.test would change if anything were sent for it); other only p1.test.
       {
         name: 'upd',
         algorithm: 'hmac-sha256',
-        zones: ['p1.test', 'p2.test', 'p3.test', 'p4.test', 'p5.test'],
+        zones: ['p1.test', 'p2.test', 'p3.test', 'p4.test', 'p5.test', 'p6.test'],
       },
       { name: 'other', algorithm: 'hmac-sha512', zones: ['p1.test'] },
     ],
@@ -74,6 +75,8 @@ before(async () => {
           'P2.test.': { server, tsigKey: lab.keyFiles.other, zone: 'p2.test' },
           // for `mxguard domain set --config` only
           'p4.test': { server, tsigKey: lab.keyFiles.upd, ttl: 1 },
+          // the default TTL (300): the resolver keeps the first id cached
+          'p6.test': { server, tsigKey: lab.keyFiles.upd },
         },
       },
     }),
@@ -192,6 +195,22 @@ describe('serve publishes the _mta-sts id by DNS UPDATE', () => {
     assert.equal(existsSync(join(ctx.config.dataDir, 'dns-update', 'p3.test.json')), false);
   });
 
+  it('while the resolver still has the old id cached: published, not visible, said so', async () => {
+    const first = (await request('POST', '/api/domains', { name: 'p6.test', mx: ['mx.p6.test'] })).json();
+    assert.equal(first.dnsUpdate.status, 'visible', JSON.stringify(first.dnsUpdate));
+    const res = await request('PATCH', '/api/domains/p6.test', { maxAge: 86400 });
+    const body = res.json();
+    assert.equal(body.dnsUpdate.status, 'published', JSON.stringify(body.dnsUpdate));
+    assert.match(body.dnsUpdate.error, new RegExp(`the resolver still answers id ${first.domain.policyId}`));
+    assert.match(body.message, /not visible through the resolver yet/);
+    assert.deepEqual(await lab.authoritativeRRset('_mta-sts.p6.test', 'TXT'), [
+      `"v=STSv1; id=${body.domain.policyId}"`,
+    ]);
+    const shown = (await request('GET', '/api/domains/p6.test')).json();
+    assert.equal(shown.published.matches, false);
+    assert.equal(shown.dnsUpdate.status, 'published');
+  });
+
   it('the dashboard shows for each domain whether its id is in DNS', async () => {
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
     const browser = await launchBrowser();
@@ -216,6 +235,13 @@ describe('serve publishes the _mta-sts id by DNS UPDATE', () => {
       const id = (await request('GET', '/api/domains/p2.test')).json().policyId;
       const warning = await page.getByTestId('published-warning').textContent();
       assert.match(warning ?? '', new RegExp(`_mta-sts\\.p2\\.test\\.  TXT  "v=STSv1; id=${id}"`));
+
+      await page.goto(`${url}/#/domains/p6.test`);
+      await page.locator('h1', { hasText: 'p6.test' }).waitFor();
+      assert.match(
+        (await page.getByTestId('dns-update').textContent()) ?? '',
+        /^in DNS: not yet \(the resolver still answers id \d{14} \(a cached record lasts until its TTL ends\)\)$/,
+      );
 
       await page.goto(`${url}/#/domains/p3.test`);
       await page.locator('h1', { hasText: 'p3.test' }).waitFor();
