@@ -536,7 +536,8 @@ function registerShow(reports: Command): void {
     reports
       .command('show')
       .description('show one stored report: its facts, policies and failures by result type')
-      .argument('<id>', 'the report id (the ID column of `mxguard reports list`)'),
+      .argument('<id>', 'the report id (the ID column of `mxguard reports list`)')
+      .option('--kind <kind>', 'tlsrpt or dmarc: which list the id is from', 'tlsrpt'),
   )
     .option('--json', 'print the whole report as JSON: every value whole, every failure detail')
     .addHelpText(
@@ -549,13 +550,26 @@ megabyte strings) is summarised; --json still prints it whole.
 Examples:
   mxguard reports show 42
   mxguard reports show 42 --json --data-dir /var/lib/mxguard
+  mxguard reports show --kind dmarc 7
 
 Exit status: 0 shown, 1 no such report, 2 usage error or the data directory cannot be used.
 `,
     )
-    .action(async (idText: string, options: StoreCommandOptions) => {
+    .action(async (idText: string, options: StoreCommandOptions & { kind: string }) => {
       const id = reportIdArgument(idText);
+      const kind = storedKindOption(options.kind);
       await withStore(options.dataDir, async (store) => {
+        if (kind === 'dmarc') {
+          const dmarc = await store.getDmarcReport(id);
+          if (!dmarc) throw new CliError(1, `reports show: no DMARC report ${id}`);
+          if (options.json) printJson({ kind, ...dmarc });
+          else {
+            const received = `  received:     ${dmarc.receivedAt} via ${dmarc.source}`;
+            const lines = describeDmarcReport(`DMARC report #${id}:`, dmarc.report);
+            process.stdout.write(`${[...lines.slice(0, 2), received, ...lines.slice(2)].join('\n')}\n`);
+          }
+          return;
+        }
         const report = options.json
           ? await store.getReport(id)
           : await store.getReport(id, { maxBytes: REPORT_DETAIL_MAX_BYTES });
@@ -589,6 +603,14 @@ Exit status: 0 shown, 1 no such report, 2 usage error or the data directory cann
     });
 }
 
+/** --kind of show and delete: which numbered list an id is from. */
+function storedKindOption(value: string): 'tlsrpt' | 'dmarc' {
+  if (value !== 'tlsrpt' && value !== 'dmarc') {
+    throw new CliError(2, `--kind: expected tlsrpt or dmarc, got "${terminalText(value, CELL_MAX)}"`);
+  }
+  return value;
+}
+
 function receivedLine(report: StoredReport, received: string): string {
   return report.submitter === undefined
     ? received
@@ -602,7 +624,8 @@ function registerDelete(reports: Command): void {
       .description(
         'delete stored reports with their policy and failure rows (the charts no longer count them)',
       )
-      .argument('<id...>', 'report ids (the ID column of `mxguard reports list`)'),
+      .argument('<id...>', 'report ids (the ID column of `mxguard reports list`)')
+      .option('--kind <kind>', 'tlsrpt or dmarc: which list the ids are from', 'tlsrpt'),
   )
     .option('--json', 'print {"deleted": [ids], "notFound": [ids]}')
     .addHelpText(
@@ -613,19 +636,24 @@ Works while \`mxguard serve\` runs on the same data directory.
 Examples:
   mxguard reports delete 42
   mxguard reports delete 42 43 44 --data-dir /var/lib/mxguard
+  mxguard reports delete --kind dmarc 7
 
 Exit status: 0 every report deleted, 1 some id was not found (the others are deleted),
 2 usage error or the data directory cannot be used.
 `,
     )
-    .action(async (idTexts: string[], options: StoreCommandOptions) => {
+    .action(async (idTexts: string[], options: StoreCommandOptions & { kind: string }) => {
       const ids = idTexts.map(reportIdArgument);
-      const deleted = await withStore(options.dataDir, (store) => store.deleteReports(ids));
+      const kind = storedKindOption(options.kind);
+      const deleted = await withStore(options.dataDir, (store) =>
+        kind === 'dmarc' ? store.deleteDmarcReports(ids) : store.deleteReports(ids),
+      );
       const notFound = [...new Set(ids)].filter((id) => !deleted.includes(id));
+      const what = kind === 'dmarc' ? 'DMARC report' : 'report';
       if (options.json) printJson({ deleted, notFound });
       else {
-        for (const id of deleted) process.stdout.write(`deleted report ${id}\n`);
-        for (const id of notFound) process.stderr.write(`mxguard: reports delete: no report ${id}\n`);
+        for (const id of deleted) process.stdout.write(`deleted ${what} ${id}\n`);
+        for (const id of notFound) process.stderr.write(`mxguard: reports delete: no ${what} ${id}\n`);
       }
       process.exitCode = notFound.length > 0 ? 1 : 0;
     });

@@ -242,6 +242,34 @@ describe('reports list --kind, --limit/--all, --format csv', () => {
     assert.match(badBoth.stderr, /--cursor: not a cursor/);
   });
 
+  it('show --kind dmarc shows a DMARC report; delete --kind dmarc deletes from the DMARC list only', async () => {
+    const zoho = (listJson(data, '--kind', 'dmarc').reports as Listed[]).find(
+      (r) => r.organization === 'zoho.com',
+    );
+    assert.ok(zoho);
+    const shown = cli(data, 'reports', 'show', '--kind', 'dmarc', String(zoho.id));
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /^DMARC report #\d+: e2cb5d97-dcbb-470f-b2dd-45519a2abbb3$/m);
+    assert.match(shown.stdout, /messages: +9 in 8 rows/);
+    const json = JSON.parse(
+      cli(data, 'reports', 'show', '--kind', 'dmarc', String(zoho.id), '--json').stdout,
+    );
+    assert.equal(json.kind, 'dmarc');
+    assert.equal(json.report.records.length, 8);
+    assert.equal(cli(data, 'reports', 'show', '--kind', 'dmarc', '999999').code, 1);
+    assert.equal(cli(data, 'reports', 'show', '--kind', 'spf', '1').code, 2);
+
+    const other = await mailboxDump();
+    cli(other.data, 'reports', 'import', other.folder);
+    const before = listJson(other.data);
+    const removed = cli(other.data, 'reports', 'delete', '--kind', 'dmarc', '1', '--json');
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.deepEqual(JSON.parse(removed.stdout), { deleted: [1], notFound: [] });
+    assert.equal(listJson(other.data, '--kind', 'dmarc').total, DMARC_FILES.length - 1);
+    assert.equal(listJson(other.data, '--kind', 'tlsrpt').total, TLSRPT_FILES.length);
+    assert.equal(listJson(other.data).total, before.total - 1);
+  });
+
   it("--format csv: parsedmarc's columns, one line per record of every DMARC report", () => {
     const r = cli(data, 'reports', 'list', '--kind', 'dmarc', '--all', '--format', 'csv');
     assert.equal(r.code, 0, r.stderr);
