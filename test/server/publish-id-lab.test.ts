@@ -15,15 +15,15 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import pino from 'pino';
 import { Registry } from 'prom-client';
 import { DnsClient } from '../../src/dns/client.js';
 import { joinTxt } from '../../src/dns/resolver.js';
 import { buildApp } from '../../src/server/app.js';
 import { ensureAdminPassword } from '../../src/server/auth.js';
-import { loadServeSettings } from '../../src/server/config.js';
+import { createLogger, loadServeSettings } from '../../src/server/config.js';
 import type { ServerContext } from '../../src/server/context.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import { launchBrowser } from '../helpers/browser.js';
@@ -37,6 +37,8 @@ let dir: string;
 let auth: { authorization: string };
 let password: string;
 let configFile: string;
+/** serve's log lines (JSON). */
+const logLines: string[] = [];
 // The store's clock (policy ids are UTC seconds); TSIG signs with the real time.
 let clock = new Date('2026-12-07T10:00:00Z');
 
@@ -90,7 +92,19 @@ before(async () => {
   ctx = {
     store,
     config: settings,
-    logger: pino({ level: 'silent' }),
+    logger: createLogger(
+      'info',
+      new Writable({
+        write(chunk, _encoding, done) {
+          logLines.push(
+            ...String(chunk)
+              .split('\n')
+              .filter((l) => l !== ''),
+          );
+          done();
+        },
+      }),
+    ),
     metrics: new Registry(),
     resolver: new DnsClient({ servers: [lab.resolver], timeoutMs: 2000 }),
     network: { ca: [], allowPrivate: true, timeoutMs: 5000 },
@@ -180,6 +194,14 @@ describe('serve publishes the _mta-sts id by DNS UPDATE', () => {
     assert.equal(shown.dnsUpdate.status, 'failed');
     assert.equal(shown.published.matches, false);
     assert.deepEqual(await lab.authoritativeRRset('_mta-sts.p2.test', 'TXT'), ['"v=STSv1; id=1"']);
+    const logged = logLines.map((l) => JSON.parse(l)).filter((l) => l.domain === 'p2.test');
+    assert.deepEqual(
+      logged.map((l) => [l.level, l.msg, l.code, l.policyId]),
+      [
+        [40, 'publishing the _mta-sts id failed', 'TSIG_BADKEY', body.domain.policyId],
+        [40, 'publishing the _mta-sts id failed', 'TSIG_BADKEY', shown.policyId],
+      ],
+    );
   });
 
   it('without a publisher for the domain nothing is sent: the API says not-configured, DNS unchanged', async () => {
