@@ -38,6 +38,11 @@ export interface IngestDeps {
   metrics?: Registry;
   /** Where reports are decoded; default the process's pool for `limits` (reportDecoderFor). */
   decoder?: ReportDecoder;
+  /**
+   * Awaited after decoding, before the reports are stored: `reports import` decodes several files at
+   * once but stores them in the order given (report ids follow the files).
+   */
+  storeTurn?: () => Promise<void>;
 }
 
 /** The IngestDeps of a serve process. */
@@ -121,7 +126,8 @@ export async function ingestReport(
     maxCompressedBytes: deps.limits.maxBytes,
     maxDecompressedBytes: deps.limits.maxDecompressedBytes,
   };
-  let decoded: DecodedInput;
+  let decoded: DecodedInput | undefined;
+  let refusal: { code: IngestRejectCode; message: string } | undefined;
   try {
     // RFC 8460 §5.4: HTTPS delivers TLS-RPT only; mail and files may hold either kind.
     decoded =
@@ -132,8 +138,10 @@ export async function ingestReport(
     // DecoderBusyError and failures of the decoder itself go up: "try again later".
     if (!(err instanceof TlsRptError || err instanceof DmarcError || err instanceof DecodeLimitError))
       throw err;
-    return reject(deps, bytes, meta, err.code, err.message);
+    refusal = { code: err.code, message: err.message };
   }
+  await deps.storeTurn?.();
+  if (!decoded) return reject(deps, bytes, meta, refusal!.code, refusal!.message);
   if (decoded.kind === 'dmarc') return ingestDmarc(deps, bytes, meta, decoded.reports, decoded.warnings);
   let { reports } = decoded;
   const { warnings } = decoded;

@@ -1,8 +1,10 @@
 // The SQLite store's DMARC aggregate reports (RFC 7489 Appendix C, RFC 9990; issue 15), beside TLS-RPT's
 // in sqlite.ts and sharing its connection: tables dmarc_reports, dmarc_rows and ptr_names (migration 5).
 //
-// A report is one IMMEDIATE transaction with its rows; the same report (organization + report id +
-// policy domain) is stored once: INSERT ... ON CONFLICT DO NOTHING on a unique index, so two writers
+// A report is written with its rows in one IMMEDIATE transaction, and the reports saved during one turn
+// of the event loop share it (group commit: one fsync for all; each promise resolves only once the
+// transaction committed, and fails with it); the same report (organization + report id + policy domain)
+// is stored once: INSERT ... ON CONFLICT DO NOTHING on a unique index, so two writers
 // racing with the same report (two serve processes, a mailbox and an import) end with one row and the
 // second is told `created: false`. A report belongs to the instant its date range begins (as TLS-RPT's
 // start, see sqlite.ts): the daily chart, since/until and retention all use it.
@@ -12,7 +14,7 @@
 import type Database from 'better-sqlite3';
 import type { DmarcReport } from '../dmarc/report.js';
 import { count, timeBound } from './bounds.js';
-import { checkNewDmarcReport } from './dmarc-rules.js';
+import { type CheckedDmarcReport, checkNewDmarcReport } from './dmarc-rules.js';
 import type {
   DmarcDailyCounts,
   DmarcReportFilter,
@@ -32,6 +34,8 @@ const LIST_MAX = 10_000;
 const HEADER_FROM_MAX = 10;
 /** IPs per getPtrNames call. */
 const PTR_LOOKUP_MAX = 1000;
+/** Reports committed together at most (the rest wait for the next transaction). */
+const SAVE_BATCH_MAX = 100;
 /** Longest reverse DNS name kept (RFC 1035 §2.3.4: 255 octets). */
 const PTR_NAME_MAX = 255;
 
@@ -63,7 +67,17 @@ const SUMMARY_COLUMNS = `id, begin_ms, ${clippedColumn('organization')} AS organ
 /** Runs a database step, turning SQLite failures into StoreError (SqliteStore's `use`). */
 export type StoreStep = <T>(step: () => T) => T;
 
+interface WaitingSave {
+  input: NewDmarcReport;
+  checked: CheckedDmarcReport;
+  now: Date;
+  resolve(saved: { id: number; created: boolean }): void;
+  reject(err: unknown): void;
+}
+
 export class SqliteDmarcStore implements DmarcStore {
+  private readonly waiting: WaitingSave[] = [];
+
   constructor(
     private readonly db: Database.Database,
     private readonly use: StoreStep,
@@ -71,48 +85,65 @@ export class SqliteDmarcStore implements DmarcStore {
 
   async saveDmarcReport(input: NewDmarcReport, now: Date): Promise<{ id: number; created: boolean }> {
     const checked = checkNewDmarcReport(input);
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ input, checked, now, resolve, reject });
+      if (this.waiting.length === 1) setImmediate(() => this.commitWaiting());
+    });
+  }
+
+  /** Group commit: the reports saved since the last turn of the event loop, in one transaction. */
+  private commitWaiting(): void {
+    const batch = this.waiting.splice(0, SAVE_BATCH_MAX);
+    if (this.waiting.length > 0) setImmediate(() => this.commitWaiting());
+    let saved: Array<{ id: number; created: boolean }>;
+    try {
+      saved = this.use(() =>
+        this.db.transaction(() => batch.map((job) => this.insertReport(job))).immediate(),
+      );
+    } catch (err) {
+      for (const job of batch) job.reject(err);
+      return;
+    }
+    batch.forEach((job, i) => job.resolve(saved[i]!));
+  }
+
+  private insertReport({ input, checked, now }: WaitingSave): { id: number; created: boolean } {
     const { report } = input;
-    return this.use(() =>
-      this.db
-        .transaction(() => {
-          const inserted = this.db
-            .prepare<unknown[], { id: number }>(
-              `INSERT INTO dmarc_reports (organization, report_id, domain, begin_at, end_at, begin_ms, messages,
-                 passed, rows, source, dkim, submitter, warnings, report_json, received_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT (organization, report_id, domain) DO NOTHING RETURNING id`,
-            )
-            .get(
-              report.organization,
-              report.reportId,
-              checked.domain,
-              report.begin,
-              report.end,
-              checked.beginMs,
-              checked.messages,
-              checked.passed,
-              report.records.length,
-              input.source,
-              input.dkim,
-              input.submitter ?? null,
-              JSON.stringify(input.warnings),
-              JSON.stringify(report),
-              now.toISOString(),
-            );
-          if (!inserted) {
-            const id = this.db
-              .prepare<[string, string, string], number>(
-                'SELECT id FROM dmarc_reports WHERE organization = ? AND report_id = ? AND domain = ?',
-              )
-              .pluck()
-              .get(report.organization, report.reportId, checked.domain)!;
-            return { id, created: false };
-          }
-          this.insertRows(inserted.id, report, checked.domain, checked.beginMs);
-          return { id: inserted.id, created: true };
-        })
-        .immediate(),
-    );
+    const inserted = this.db
+      .prepare<unknown[], { id: number }>(
+        `INSERT INTO dmarc_reports (organization, report_id, domain, begin_at, end_at, begin_ms, messages,
+           passed, rows, source, dkim, submitter, warnings, report_json, received_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (organization, report_id, domain) DO NOTHING RETURNING id`,
+      )
+      .get(
+        report.organization,
+        report.reportId,
+        checked.domain,
+        report.begin,
+        report.end,
+        checked.beginMs,
+        checked.messages,
+        checked.passed,
+        report.records.length,
+        input.source,
+        input.dkim,
+        input.submitter ?? null,
+        JSON.stringify(input.warnings),
+        JSON.stringify(report),
+        now.toISOString(),
+      );
+    if (!inserted) {
+      const id = this.db
+        .prepare<[string, string, string], number>(
+          'SELECT id FROM dmarc_reports WHERE organization = ? AND report_id = ? AND domain = ?',
+        )
+        .pluck()
+        .get(report.organization, report.reportId, checked.domain)!;
+      return { id, created: false };
+    }
+    this.insertRows(inserted.id, report, checked.domain, checked.beginMs);
+    return { id: inserted.id, created: true };
   }
 
   private insertRows(reportId: number, report: DmarcReport, domain: string, beginMs: number): void {
