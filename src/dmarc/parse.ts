@@ -13,7 +13,8 @@
 // shape, since a protocol folder does not import another.
 
 import { createGunzip, createInflateRaw, gunzipSync } from 'node:zlib';
-import { type Attachment, simpleParser } from 'mailparser';
+import type { Attachment } from 'mailparser';
+import { checkSizeLimits, parseEmail, sniffContainer } from '../common/container.js';
 import { type Problem, problem } from '../common/errors.js';
 import { shown } from '../common/text.js';
 import { DmarcError } from './error.js';
@@ -51,10 +52,7 @@ export async function decodeDmarcReports(
   options: DmarcDecodeOptions = {},
 ): Promise<DecodedDmarcReports> {
   const limits = { ...DEFAULT_DMARC_DECODE_LIMITS, ...options };
-  for (const [name, value] of Object.entries(limits)) {
-    if (!Number.isSafeInteger(value) || value < 1)
-      throw new RangeError(`${name} must be a positive whole number`);
-  }
+  checkSizeLimits(limits);
   try {
     return await decodeInput(bytes, limits);
   } catch (err) {
@@ -76,7 +74,7 @@ async function decodeInput(bytes: Uint8Array, limits: Limits): Promise<DecodedDm
       `the input is ${bytes.length} bytes, more than the limit of ${limits.maxCompressedBytes}`,
     );
   }
-  switch (sniff(bytes)) {
+  switch (sniffContainer(bytes)) {
     case 'gzip':
     case 'zip':
     case 'xml': {
@@ -95,23 +93,6 @@ async function decodeInput(bytes: Uint8Array, limits: Limits): Promise<DecodedDm
   }
 }
 
-type Container = 'gzip' | 'zip' | 'xml' | 'json' | 'email' | 'blank' | 'unknown';
-
-function sniff(bytes: Uint8Array): Container {
-  if (bytes[0] === 0x1f && bytes[1] === 0x8b) return 'gzip';
-  if (bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) return 'zip';
-  const head = Buffer.from(bytes.subarray(0, 4096)).toString('latin1');
-  const text = head.replace(/^\xef\xbb\xbf/, '').trimStart();
-  if (text === '' && bytes.length <= 4096) return 'blank';
-  if (text.startsWith('<')) return 'xml';
-  if (text.startsWith('{') || text.startsWith('[')) return 'json';
-  // RFC 5322 §2.2: a header field is a name of printable characters but ":", then ":". An mbox
-  // "From " separator line may come first.
-  const firstLine = head.replace(/^From [^\n]*\n/, '');
-  if (/^[\x21-\x39\x3b-\x7e]+[ \t]*:/.test(firstLine)) return 'email';
-  return 'unknown';
-}
-
 /**
  * One report from an XML, gzip or zip payload of at most `maxXml` bytes of XML (`capText` names that
  * cap in messages), with the size of its XML.
@@ -123,7 +104,7 @@ async function decodePayload(
 ): Promise<{ report: DmarcReport; warnings: Problem[]; xmlBytes: number }> {
   const warnings: Problem[] = [];
   let xml: Uint8Array = bytes;
-  const kind = sniff(bytes);
+  const kind = sniffContainer(bytes);
   if (kind === 'gzip') xml = gunzipCapped(bytes, maxXml, capText, warnings);
   else if (kind === 'zip') {
     const entry = singleZipEntry(bytes, maxXml, capText);
@@ -134,7 +115,7 @@ async function decodePayload(
     }
     xml = entry.content;
   }
-  if (xml !== bytes && (sniff(xml) === 'gzip' || sniff(xml) === 'zip')) {
+  if (xml !== bytes && (sniffContainer(xml) === 'gzip' || sniffContainer(xml) === 'zip')) {
     throw new DmarcError('DMARC_REPORT_NOT_A_REPORT', 'an archive inside an archive: the content is not XML');
   }
   if (xml.length > maxXml) {
@@ -143,7 +124,7 @@ async function decodePayload(
       `the report XML is ${xml.length} bytes, more than ${capText}`,
     );
   }
-  const content = sniff(xml);
+  const content = sniffContainer(xml);
   if (content === 'blank') throw new DmarcError('DMARC_REPORT_EMPTY', 'the report holds only whitespace');
   if (content !== 'xml') throw new DmarcError('DMARC_REPORT_NOT_A_REPORT', 'the content is not XML');
   const decoded = reportFromXml(decodeText(xml, warnings));
@@ -280,22 +261,11 @@ async function decodeEmail(bytes: Uint8Array, limits: Limits): Promise<DecodedDm
 }
 
 async function emailAttachments(bytes: Uint8Array): Promise<Attachment[]> {
-  try {
-    const mail = await simpleParser(Buffer.from(bytes), {
-      skipHtmlToText: true,
-      skipTextToHtml: true,
-      skipImageLinks: true,
-    });
-    return mail.attachments;
-  } catch (err) {
-    throw new DmarcError(
-      'DMARC_EMAIL_BAD',
-      `cannot parse the e-mail: ${(err as Error)?.message ?? String(err)}`,
-      {
-        cause: err,
-      },
-    );
-  }
+  const mail = await parseEmail(
+    bytes,
+    (reason, cause) => new DmarcError('DMARC_EMAIL_BAD', `cannot parse the e-mail: ${reason}`, { cause }),
+  );
+  return mail.attachments;
 }
 
 /** A part that may hold a report: by its type, its file name, or (octet-stream and the like) its content. */
@@ -304,7 +274,7 @@ function isReportAttachment(attachment: Attachment): boolean {
   if (REPORT_TYPES.includes(type)) return true;
   if (attachment.filename && REPORT_FILENAME.test(attachment.filename)) return true;
   if (type === 'application/octet-stream') {
-    const kind = sniff(attachment.content);
+    const kind = sniffContainer(attachment.content);
     return kind === 'gzip' || kind === 'zip' || kind === 'xml';
   }
   return false;
@@ -327,7 +297,7 @@ const SNIFF_BYTES = 16 * 1024;
 export async function reportKindOf(bytes: Uint8Array): Promise<'dmarc' | 'tlsrpt' | 'unknown'> {
   try {
     if (bytes.length === 0 || bytes.length > DEFAULT_DMARC_DECODE_LIMITS.maxCompressedBytes) return 'unknown';
-    if (sniff(bytes) !== 'email') return kindOfPayload(bytes);
+    if (sniffContainer(bytes) !== 'email') return kindOfPayload(bytes);
     for (const attachment of await emailAttachments(bytes)) {
       const kind = await kindOfPayload(attachment.content);
       if (kind !== 'unknown') return kind;
@@ -346,17 +316,17 @@ export async function reportKindOf(bytes: Uint8Array): Promise<'dmarc' | 'tlsrpt
 export async function isDmarcInput(bytes: Uint8Array): Promise<boolean> {
   const kind = await reportKindOf(bytes);
   if (kind !== 'unknown') return kind === 'dmarc';
-  const container = sniff(bytes);
+  const container = sniffContainer(bytes);
   return container === 'xml' || container === 'zip';
 }
 
 async function kindOfPayload(bytes: Uint8Array): Promise<'dmarc' | 'tlsrpt' | 'unknown'> {
   let head = bytes.subarray(0, SNIFF_BYTES);
-  const kind = sniff(bytes);
+  const kind = sniffContainer(bytes);
   if (kind === 'gzip') head = await inflatedHead(createGunzip(), trimTrailingWhitespace(bytes));
   else if (kind === 'zip') head = await zipHead(bytes);
   const text = Buffer.from(head).toString('latin1');
-  const content = sniff(head);
+  const content = sniffContainer(head);
   if (content === 'xml' && /<(?:[A-Za-z_][\w.-]*:)?feedback[\s>]/.test(text)) return 'dmarc';
   // RFC 8460 §4.4: every report has "organization-name", "report-id" and "policies".
   if (content === 'json' && /"(?:organization-name|report-id|policies)"\s*:/.test(text)) return 'tlsrpt';

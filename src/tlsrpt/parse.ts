@@ -13,7 +13,8 @@
 // 10,000 failure rows fits in about 3 MiB, so more is only ever an attack on memory and storage.
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
-import { type Attachment, simpleParser } from 'mailparser';
+import type { Attachment } from 'mailparser';
+import { checkSizeLimits, parseEmail, sniffContainer } from '../common/container.js';
 import { type Problem, problem } from '../common/errors.js';
 import { TlsRptError } from './error.js';
 import { MAX_FIELD_LENGTH, reportFromWire, type TlsReport } from './report.js';
@@ -47,10 +48,7 @@ export interface DecodedReports {
  */
 export async function decodeReports(bytes: Uint8Array, options: DecodeOptions = {}): Promise<DecodedReports> {
   const limits = { ...DEFAULT_DECODE_LIMITS, ...options };
-  for (const [name, value] of Object.entries(limits)) {
-    if (!Number.isSafeInteger(value) || value < 1)
-      throw new RangeError(`${name} must be a positive whole number`);
-  }
+  checkSizeLimits(limits);
   try {
     return await decodeInput(bytes, limits);
   } catch (err) {
@@ -76,7 +74,7 @@ async function decodeInput(bytes: Uint8Array, limits: Limits): Promise<DecodedRe
       `the input is ${bytes.length} bytes, more than the limit of ${limits.maxCompressedBytes}`,
     );
   }
-  switch (sniff(bytes)) {
+  switch (sniffContainer(bytes)) {
     case 'gzip':
     case 'json': {
       const { report, warnings } = await decodePayload(bytes, limits);
@@ -92,21 +90,6 @@ async function decodeInput(bytes: Uint8Array, limits: Limits): Promise<DecodedRe
     default:
       throw new TlsRptError('TLSRPT_NOT_A_REPORT', 'not a TLS-RPT report: neither JSON, gzip nor an email');
   }
-}
-
-type Kind = 'gzip' | 'json' | 'email' | 'zip' | 'unknown';
-
-function sniff(bytes: Uint8Array): Kind {
-  if (bytes[0] === 0x1f && bytes[1] === 0x8b) return 'gzip';
-  if (bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) return 'zip';
-  const head = Buffer.from(bytes.subarray(0, 4096)).toString('latin1');
-  const text = head.replace(/^\xef\xbb\xbf/, '').trimStart();
-  if (text.startsWith('{') || text.startsWith('[')) return 'json';
-  // RFC 5322 §2.2: a header field is a name of printable characters but ":", then ":". An mbox
-  // "From " separator line may come first.
-  const firstLine = head.replace(/^From [^\n]*\n/, '');
-  if (/^[\x21-\x39\x3b-\x7e]+[ \t]*:/.test(firstLine)) return 'email';
-  return 'unknown';
 }
 
 /**
@@ -216,22 +199,10 @@ const TOLERATED_TYPES = ['application/tlsrpt', 'application/gzip', 'application/
 const REPORT_FILENAME = /\.(?:json|json\.gz|gz)$/i;
 
 async function decodeEmail(bytes: Uint8Array, limits: Limits): Promise<DecodedReports> {
-  let mail: Awaited<ReturnType<typeof simpleParser>>;
-  try {
-    mail = await simpleParser(Buffer.from(bytes), {
-      skipHtmlToText: true,
-      skipTextToHtml: true,
-      skipImageLinks: true,
-    });
-  } catch (err) {
-    throw new TlsRptError(
-      'TLSRPT_BAD_EMAIL',
-      `cannot parse the email: ${(err as Error)?.message ?? String(err)}`,
-      {
-        cause: err,
-      },
-    );
-  }
+  const mail = await parseEmail(
+    bytes,
+    (reason, cause) => new TlsRptError('TLSRPT_BAD_EMAIL', `cannot parse the email: ${reason}`, { cause }),
+  );
   const warnings: Problem[] = [];
   const type = structuredHeader(mail.headers.get('content-type'));
   // RFC 8460 §5.3: Content-Type multipart/report with report-type=tlsrpt.
