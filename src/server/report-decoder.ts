@@ -14,7 +14,7 @@
 //   passes it ends its thread (INTAKE_DECODE_MEMORY), not the process.
 // A thread idle for a minute is ended (and made again when needed); idle threads never keep the
 // process alive. `decode` reads TLS-RPT only (HTTPS intake: RFC 8460 §5.4; DMARC has no HTTPS delivery);
-// `decodeAny` reads either kind, chosen by content (reportKindOf; input of neither kind goes to the
+// `decodeAny` reads either kind, chosen by content (isDmarcInput; input of neither kind goes to the
 // DMARC reader when it looks like XML or a zip, else to the TLS-RPT reader, whose error names it): a
 // mailbox or a directory that receives both. `threads: 0` decodes on the calling thread instead (the behaviour before the pool:
 // for the benchmark that measures the difference, bench/intake-hostile.ts).
@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Problem } from '../common/errors.js';
 import { DmarcError, type DmarcErrorCode } from '../dmarc/error.js';
-import { type DecodedDmarcReports, decodeDmarcReports, reportKindOf } from '../dmarc/parse.js';
+import { type DecodedDmarcReports, decodeDmarcReports, isDmarcInput } from '../dmarc/parse.js';
 import { TlsRptError, type TlsRptErrorCode } from '../tlsrpt/error.js';
 import { type DecodedReports, decodeReports } from '../tlsrpt/parse.js';
 
@@ -154,21 +154,10 @@ async function decodeInput(
   limits: DecodeLimits,
   kinds: DecodeKinds,
 ): Promise<DecodedInput> {
-  if (kinds === 'any') {
-    const kind = await reportKindOf(bytes);
-    if (kind === 'dmarc' || (kind === 'unknown' && looksLikeXmlOrZip(bytes))) {
-      return { kind: 'dmarc', ...(await decodeDmarcReports(bytes, limits)) };
-    }
+  if (kinds === 'any' && (await isDmarcInput(bytes))) {
+    return { kind: 'dmarc', ...(await decodeDmarcReports(bytes, limits)) };
   }
   return { kind: 'tlsrpt', ...(await decodeReports(bytes, limits)) };
-}
-
-/** XML (first byte after blanks and a UTF-8 BOM is "<") or a zip archive ("PK\3\4"): never TLS-RPT. */
-function looksLikeXmlOrZip(bytes: Uint8Array): boolean {
-  if (bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) return true;
-  let i = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
-  while (i < bytes.length && i < 1024 && [0x20, 0x09, 0x0a, 0x0d].includes(bytes[i]!)) i++;
-  return bytes[i] === 0x3c;
 }
 
 // ---- the pool ----
