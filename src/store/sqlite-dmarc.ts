@@ -104,7 +104,7 @@ export class SqliteDmarcStore implements DmarcStore {
       for (const job of batch) job.reject(err);
       return;
     }
-    batch.forEach((job, i) => job.resolve(saved[i]!));
+    for (const [i, job] of batch.entries()) job.resolve(saved[i]!);
   }
 
   private insertReport({ input, checked, now }: WaitingSave): { id: number; created: boolean } {
