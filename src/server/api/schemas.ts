@@ -365,8 +365,15 @@ export const ImportResult = z.object({
   stored: z
     .array(
       z.object({
+        kind: z
+          .enum(['tlsrpt', 'dmarc'])
+          .describe('TLS-RPT or DMARC aggregate report (found from the content); ids are numbered per kind'),
         id: z.number().int(),
-        created: z.boolean().describe('false when the same organization + report-id was stored before'),
+        created: z
+          .boolean()
+          .describe(
+            'false when the same organization + report-id (DMARC: + policy domain) was stored before',
+          ),
         organization: z.string(),
         reportId: z.string(),
       }),
