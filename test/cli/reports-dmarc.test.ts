@@ -1,5 +1,5 @@
 // `mxguard reports import` and `reports list` with both kinds (issue 15): the built command on a real
-// store, with files of the shared corpus (../shared/corpus/dmarc and tlsrpt) as they arrive: a folder
+// store, with files of the shared corpus (test/fixtures/corpus/, copied from ../shared/corpus/dmarc and tlsrpt) as they arrive: a folder
 // with DMARC reports (.xml, .xml.gz, .zip, .eml), TLS-RPT reports (.json, .json.gz, .eml) and junk.
 // Expected numbers come from reading the files (counted by hand / with a script, see the table), not
 // from our parser.
@@ -8,12 +8,12 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { DMARC_CSV_COLUMNS } from '../../src/cli/dmarc-csv.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import { runCli } from '../helpers/cli.js';
+import { CORPUS_DIR } from '../helpers/corpus.js';
 
-const CORPUS = fileURLToPath(new URL('../../../shared/corpus/', import.meta.url));
+const CORPUS = CORPUS_DIR;
 
 /** DMARC files: organization, report id, policy domain, <record>s and the sum of <count> in the XML. */
 const DMARC_FILES = [

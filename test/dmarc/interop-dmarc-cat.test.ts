@@ -1,5 +1,5 @@
 // Interop: decodeDmarcReports against Debian's dmarc-cat (Go, package dmarc-cat) on every report of the
-// shared corpus (../shared/corpus/dmarc) that dmarc-cat can read. Per report, the messages in total, per
+// shared corpus (test/fixtures/corpus/, copied from ../shared/corpus/dmarc) that dmarc-cat can read. Per report, the messages in total, per
 // disposition and per source IP, and the date range, must agree.
 //
 // How dmarc-cat is run: `dmarc-cat -N -j 1 -D FILE` inside `unshare -n` (a network namespace with nothing
@@ -26,11 +26,11 @@ import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { decodeDmarcReports } from '../../src/dmarc/parse.js';
+import { CORPUS_DIR } from '../helpers/corpus.js';
 import { requireCommand } from '../lab/dnssec.js';
 
-const CORPUS = fileURLToPath(new URL('../../../shared/corpus/dmarc/', import.meta.url));
+const CORPUS = join(CORPUS_DIR, 'dmarc');
 
 /** Corpus files dmarc-cat refuses that we read (with a warning) or refuse too. */
 const DMARC_CAT_REFUSES = [

@@ -1,4 +1,4 @@
-// decodeDmarcReports and reportKindOf over the shared corpus of real reports (../shared/corpus/dmarc, SOURCES.md says where
+// decodeDmarcReports and reportKindOf over the shared corpus of real reports (test/fixtures/corpus/, copied from ../shared/corpus/dmarc, SOURCES.md says where
 // each came from): every file is read or refused as its name says (invalid_* and empty* refused with a
 // named error, the rest read). The record counts, message sums, organizations and policy domains below
 // were taken by reading the files themselves (grep of <record>, <count>, <org_name>, <domain> in the XML
@@ -14,8 +14,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { DmarcError } from '../../src/dmarc/error.js';
 import { decodeDmarcReports, isDmarcInput, reportKindOf } from '../../src/dmarc/parse.js';
+import { CORPUS_URL } from '../helpers/corpus.js';
 
-const CORPUS = new URL('../../../shared/corpus/dmarc/', import.meta.url);
+const CORPUS = new URL('dmarc/', CORPUS_URL);
 
 type Read = {
   file: string;

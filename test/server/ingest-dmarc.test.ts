@@ -5,11 +5,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { type IngestDeps, ingestReport } from '../../src/server/ingest.js';
 import { gzippedReport, NOW, type TestContext, testContext } from '../fixtures/intake/helpers.js';
+import { CORPUS_DIR } from '../helpers/corpus.js';
 
-const CORPUS = fileURLToPath(new URL('../../../shared/corpus/dmarc/', import.meta.url));
+const CORPUS = `${CORPUS_DIR}dmarc/`;
 /** Policy domain example.com, report id e2cb5d97-..., 8 records, 9 messages (read from the XML). */
 const ZOHO = readFileSync(`${CORPUS}zoho.com!example.com!1581753600!1581840000.xml`);
 const ZOHO_ID = 'e2cb5d97-dcbb-470f-b2dd-45519a2abbb3';

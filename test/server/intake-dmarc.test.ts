@@ -1,12 +1,11 @@
 // DMARC aggregate reports through the mail intake (issue 15): the SMTP receiver (src/server/mail.ts) and
 // IMAP polling (src/server/imap.ts, a real Dovecot: test/lab/imap.ts) receiving one mailbox with BOTH
 // kinds, signed by the reporting domain (keys in the lab DNS server). Reports come from the shared
-// corpus (../shared/corpus/dmarc) as reporters attach them: zip, gzip, plain XML. Each is stored once
+// corpus (test/fixtures/corpus/, copied from ../shared/corpus/dmarc) as reporters attach them: zip, gzip, plain XML. Each is stored once
 // (organization + report id + domain), with its source and DKIM verdict; junk is rejected with a code.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { DnsClient } from '../../src/dns/client.js';
 import type { ServeConfig } from '../../src/server/context.js';
 import { pollOnce } from '../../src/server/imap.js';
@@ -21,10 +20,11 @@ import {
   type TestContext,
   testContext,
 } from '../fixtures/intake/helpers.js';
+import { CORPUS_DIR } from '../helpers/corpus.js';
 import { type LabDnsServer, startDnsServer } from '../lab/dns-server.js';
 import { type LabImapServer, startImapServer, withImapClient } from '../lab/imap.js';
 
-const CORPUS = fileURLToPath(new URL('../../../shared/corpus/dmarc/', import.meta.url));
+const CORPUS = `${CORPUS_DIR}dmarc/`;
 
 /** Corpus reports with what their XML says (read by hand): organization, report id, policy domain, messages. */
 const ZIP = {
