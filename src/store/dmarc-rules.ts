@@ -5,7 +5,7 @@
 import type { DmarcReport } from '../dmarc/report.js';
 import type { NewDmarcReport } from './dmarc-types.js';
 import { describeValue, domainKey } from './domain-rules.js';
-import { type DkimVerdict, type ReportSource, StoreError } from './types.js';
+import { type DkimVerdict, type ReportSource, storeInvalid } from './types.js';
 
 export const REPORT_SOURCES: readonly ReportSource[] = ['https', 'smtp', 'imap', 'import'];
 export const DKIM_VERDICTS: readonly DkimVerdict[] = ['pass', 'fail', 'none', 'unverified'];
@@ -23,61 +23,58 @@ export interface CheckedDmarcReport {
 
 /** Check a report before it is stored; throws STORE_INVALID naming the field. */
 export function checkNewDmarcReport(input: NewDmarcReport): CheckedDmarcReport {
-  if (typeof input !== 'object' || input === null) throw invalid('report: must be an object');
+  if (typeof input !== 'object' || input === null) throw storeInvalid('report: must be an object');
   if (!REPORT_SOURCES.includes(input.source)) {
-    throw invalid(`source: ${describeValue(input.source)} is not a report source`);
+    throw storeInvalid(`source: ${describeValue(input.source)} is not a report source`);
   }
   if (!DKIM_VERDICTS.includes(input.dkim))
-    throw invalid(`dkim: ${describeValue(input.dkim)} is not a verdict`);
+    throw storeInvalid(`dkim: ${describeValue(input.dkim)} is not a verdict`);
   if (input.submitter !== undefined && typeof input.submitter !== 'string') {
-    throw invalid('submitter: must be a string');
+    throw storeInvalid('submitter: must be a string');
   }
   if (!Array.isArray(input.warnings) || input.warnings.some((w) => typeof w !== 'string')) {
-    throw invalid('warnings: must be a list of strings');
+    throw storeInvalid('warnings: must be a list of strings');
   }
   const r: DmarcReport = input.report;
-  if (typeof r !== 'object' || r === null || r.kind !== 'dmarc') throw invalid('report: not a DMARC report');
+  if (typeof r !== 'object' || r === null || r.kind !== 'dmarc')
+    throw storeInvalid('report: not a DMARC report');
   for (const field of ['organization', 'reportId', 'domain'] as const) {
-    if (typeof r[field] !== 'string') throw invalid(`report.${field}: must be a string`);
+    if (typeof r[field] !== 'string') throw storeInvalid(`report.${field}: must be a string`);
   }
   const beginMs = typeof r.begin === 'string' ? Date.parse(r.begin) : Number.NaN;
-  if (Number.isNaN(beginMs)) throw invalid(`report.begin: ${describeValue(r.begin)} is not a timestamp`);
+  if (Number.isNaN(beginMs)) throw storeInvalid(`report.begin: ${describeValue(r.begin)} is not a timestamp`);
   if (typeof r.end !== 'string' || Number.isNaN(Date.parse(r.end))) {
-    throw invalid(`report.end: ${describeValue(r.end)} is not a timestamp`);
+    throw storeInvalid(`report.end: ${describeValue(r.end)} is not a timestamp`);
   }
   if (typeof r.policyPublished !== 'object' || r.policyPublished === null) {
-    throw invalid('report.policyPublished: must be an object');
+    throw storeInvalid('report.policyPublished: must be an object');
   }
-  if (!Array.isArray(r.records)) throw invalid('report.records: must be a list');
+  if (!Array.isArray(r.records)) throw storeInvalid('report.records: must be a list');
   let messages = 0;
   let passed = 0;
   r.records.forEach((row, i) => {
     const where = `report.records[${i}]`;
-    if (typeof row !== 'object' || row === null) throw invalid(`${where}: must be an object`);
-    if (typeof row.sourceIp !== 'string') throw invalid(`${where}.sourceIp: must be a string`);
-    if (typeof row.headerFrom !== 'string') throw invalid(`${where}.headerFrom: must be a string`);
+    if (typeof row !== 'object' || row === null) throw storeInvalid(`${where}: must be an object`);
+    if (typeof row.sourceIp !== 'string') throw storeInvalid(`${where}.sourceIp: must be a string`);
+    if (typeof row.headerFrom !== 'string') throw storeInvalid(`${where}.headerFrom: must be a string`);
     if (!Number.isSafeInteger(row.count) || row.count < 0) {
-      throw invalid(`${where}.count: ${describeValue(row.count)} is not a whole number of messages`);
+      throw storeInvalid(`${where}.count: ${describeValue(row.count)} is not a whole number of messages`);
     }
     if (!DISPOSITIONS.includes(row.disposition)) {
-      throw invalid(
+      throw storeInvalid(
         `${where}.disposition: ${describeValue(row.disposition)} is not none, quarantine or reject`,
       );
     }
     for (const field of ['dkim', 'spf'] as const) {
       if (!VERDICTS.includes(row[field]))
-        throw invalid(`${where}.${field}: ${describeValue(row[field])} is not pass or fail`);
+        throw storeInvalid(`${where}.${field}: ${describeValue(row[field])} is not pass or fail`);
     }
     for (const field of ['dkimResults', 'spfResults', 'reasons'] as const) {
-      if (!Array.isArray(row[field])) throw invalid(`${where}.${field}: must be a list`);
+      if (!Array.isArray(row[field])) throw storeInvalid(`${where}.${field}: must be a list`);
     }
     messages += row.count;
     if (row.dkim === 'pass' || row.spf === 'pass') passed += row.count;
-    if (!Number.isSafeInteger(messages)) throw invalid('report.records: the counts add up past 2^53');
+    if (!Number.isSafeInteger(messages)) throw storeInvalid('report.records: the counts add up past 2^53');
   });
   return { domain: r.domain === '' ? '' : domainKey(r.domain), beginMs, messages, passed };
-}
-
-function invalid(message: string): StoreError {
-  return new StoreError('STORE_INVALID', message);
 }

@@ -7,7 +7,7 @@ import { validateMxPattern } from '../mtasts/match.js';
 import { formatPolicy, isMode, MAX_AGE_LIMIT, STS_MODES } from '../mtasts/policy.js';
 import { stsIdFromDate } from '../mtasts/record.js';
 import { checkReportUri } from '../tlsrpt/record.js';
-import { type DomainSettings, StoreError } from './types.js';
+import { type DomainSettings, storeInvalid } from './types.js';
 
 /** The form domains are stored and looked up in: lower case, no trailing dot, A-labels. */
 export function domainKey(name: string): string {
@@ -17,11 +17,12 @@ export function domainKey(name: string): string {
 
 /** A new domain's name, normalised; throws STORE_INVALID saying what is wrong with it. */
 export function validDomainName(name: string): string {
-  if (typeof name !== 'string') throw invalid('domain: must be a string');
+  if (typeof name !== 'string') throw storeInvalid('domain: must be a string');
   const key = domainKey(name);
   const why = /[^\x21-\x7e]/.test(key) ? 'not a host name' : hostNameProblem(key);
-  if (why) throw invalid(`domain "${name}": ${why}`);
-  if (!key.includes('.')) throw invalid(`domain "${name}": give the whole mail domain, e.g. example.com`);
+  if (why) throw storeInvalid(`domain "${name}": ${why}`);
+  if (!key.includes('.'))
+    throw storeInvalid(`domain "${name}": give the whole mail domain, e.g. example.com`);
   return key;
 }
 
@@ -30,29 +31,30 @@ export function validDomainName(name: string): string {
  * without repeats. Throws STORE_INVALID naming the field.
  */
 export function validSettings(s: DomainSettings): DomainSettings {
-  if (typeof s !== 'object' || s === null) throw invalid('settings: must be an object');
+  if (typeof s !== 'object' || s === null) throw storeInvalid('settings: must be an object');
   if (typeof s.mode !== 'string' || !isMode(s.mode)) {
-    throw invalid(`mode: ${describeValue(s.mode)} is not one of ${STS_MODES.join(', ')}`);
+    throw storeInvalid(`mode: ${describeValue(s.mode)} is not one of ${STS_MODES.join(', ')}`);
   }
   // RFC 8461 §3.2: max_age is at most 31557600
   if (!Number.isSafeInteger(s.maxAge) || s.maxAge < 0 || s.maxAge > MAX_AGE_LIMIT) {
-    throw invalid(
+    throw storeInvalid(
       `maxAge: ${describeValue(s.maxAge)} is not a whole number of seconds from 0 to ${MAX_AGE_LIMIT}`,
     );
   }
   const mx = uniqueStrings(s.mx, 'mx').map(normalizeHost);
   for (const pattern of mx) {
     const bad = validateMxPattern(pattern);
-    if (bad) throw invalid(`mx: ${bad.message}`);
+    if (bad) throw storeInvalid(`mx: ${bad.message}`);
   }
   // RFC 8461 §3.2: a policy in mode enforce or testing lists the MX hosts it allows.
-  if (s.mode !== 'none' && mx.length === 0) throw invalid(`mx: mode ${s.mode} needs at least one mx host`);
+  if (s.mode !== 'none' && mx.length === 0)
+    throw storeInvalid(`mx: mode ${s.mode} needs at least one mx host`);
   const rua = uniqueStrings(s.rua, 'rua');
   // RFC 8460 §3: the _smtp._tls record needs at least one rua URI.
-  if (rua.length === 0) throw invalid('rua: give at least one report URI (mailto: or https:)');
+  if (rua.length === 0) throw storeInvalid('rua: give at least one report URI (mailto: or https:)');
   for (const uri of rua) {
     const wrong = checkReportUri(uri);
-    if (wrong) throw invalid(`rua: ${wrong}`);
+    if (wrong) throw storeInvalid(`rua: ${wrong}`);
   }
   return { mode: s.mode, maxAge: s.maxAge, mx: [...new Set(mx)], rua };
 }
@@ -82,13 +84,9 @@ export function nextPolicyId(previous: string | undefined, now: Date): string {
 
 function uniqueStrings(value: unknown, field: string): string[] {
   if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) {
-    throw invalid(`${field}: must be a list of strings`);
+    throw storeInvalid(`${field}: must be a list of strings`);
   }
   return [...new Set(value as string[])];
-}
-
-function invalid(message: string): StoreError {
-  return new StoreError('STORE_INVALID', message);
 }
 
 /** A value from untrusted input, for a message: never calls its own toString (which may throw). */

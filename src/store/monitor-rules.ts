@@ -15,7 +15,7 @@ import {
   type StoredFinding,
 } from './monitor-types.js';
 import { CLIP_MARK } from './paging.js';
-import { StoreError } from './types.js';
+import { storeInvalid } from './types.js';
 
 const RUN_STATUSES: readonly string[] = ['pass', 'warn', 'fail', 'error'];
 const TRIGGERS: readonly string[] = ['schedule', 'start', 'manual'];
@@ -45,19 +45,22 @@ export function clipStored(text: string, max = MAX_STORED_FINDING_TEXT): string 
 
 /** Check a new run and bound its findings (MAX_STORED_FINDINGS, MAX_STORED_FINDINGS_BYTES, clipped text). */
 export function boundedRun(run: NewCheckRun): BoundedRun {
-  if (typeof run !== 'object' || run === null) throw invalid('run: must be an object');
-  if (typeof run.domain !== 'string') throw invalid('run.domain: must be a string');
+  if (typeof run !== 'object' || run === null) throw storeInvalid('run: must be an object');
+  if (typeof run.domain !== 'string') throw storeInvalid('run.domain: must be a string');
   const atMs = typeof run.at === 'string' ? Date.parse(run.at) : Number.NaN;
-  if (Number.isNaN(atMs)) throw invalid(`run.at: ${describeValue(run.at)} is not a timestamp`);
+  if (Number.isNaN(atMs)) throw storeInvalid(`run.at: ${describeValue(run.at)} is not a timestamp`);
   if (!Number.isSafeInteger(run.durationMs) || run.durationMs < 0) {
-    throw invalid(`run.durationMs: ${describeValue(run.durationMs)} is not a whole number of milliseconds`);
+    throw storeInvalid(
+      `run.durationMs: ${describeValue(run.durationMs)} is not a whole number of milliseconds`,
+    );
   }
   if (!RUN_STATUSES.includes(run.status))
-    throw invalid(`run.status: ${describeValue(run.status)} is not a status`);
+    throw storeInvalid(`run.status: ${describeValue(run.status)} is not a status`);
   if (!TRIGGERS.includes(run.trigger))
-    throw invalid(`run.trigger: ${describeValue(run.trigger)} is not a trigger`);
-  if (run.error !== undefined && typeof run.error !== 'string') throw invalid('run.error: must be a string');
-  if (!Array.isArray(run.findings)) throw invalid('run.findings: must be a list');
+    throw storeInvalid(`run.trigger: ${describeValue(run.trigger)} is not a trigger`);
+  if (run.error !== undefined && typeof run.error !== 'string')
+    throw storeInvalid('run.error: must be a string');
+  if (!Array.isArray(run.findings)) throw storeInvalid('run.findings: must be a list');
   const counts = { pass: 0, warn: 0, fail: 0 };
   const kept: string[] = [];
   let bytes = 2;
@@ -90,18 +93,18 @@ export function boundedRun(run: NewCheckRun): BoundedRun {
 /** One finding as stored: its known fields only, each text clipped; the status counted later. */
 function storedFinding(finding: unknown, index: number): StoredFinding {
   if (typeof finding !== 'object' || finding === null)
-    throw invalid(`run.findings[${index}]: must be an object`);
+    throw storeInvalid(`run.findings[${index}]: must be an object`);
   const source = finding as Record<string, unknown>;
   const out: Record<string, string> = {};
   for (const field of FINDING_TEXT) {
     const value = source[field];
-    if (typeof value !== 'string') throw invalid(`run.findings[${index}].${field}: must be a string`);
+    if (typeof value !== 'string') throw storeInvalid(`run.findings[${index}].${field}: must be a string`);
     out[field] = clipStored(value);
   }
   for (const field of FINDING_OPTIONAL) {
     const value = source[field];
     if (value === undefined) continue;
-    if (typeof value !== 'string') throw invalid(`run.findings[${index}].${field}: must be a string`);
+    if (typeof value !== 'string') throw storeInvalid(`run.findings[${index}].${field}: must be a string`);
     out[field] = clipStored(value);
   }
   return out as unknown as StoredFinding;
@@ -109,15 +112,15 @@ function storedFinding(finding: unknown, index: number): StoredFinding {
 
 /** A new alert checked, its text clipped. */
 export function checkedAlert(alert: NewAlert, where: string): NewAlert {
-  if (typeof alert !== 'object' || alert === null) throw invalid(`${where}: must be an object`);
+  if (typeof alert !== 'object' || alert === null) throw storeInvalid(`${where}: must be an object`);
   for (const field of ['domain', 'code', 'subject', 'message'] as const) {
-    if (typeof alert[field] !== 'string') throw invalid(`${where}.${field}: must be a string`);
+    if (typeof alert[field] !== 'string') throw storeInvalid(`${where}.${field}: must be a string`);
   }
   if (!SEVERITIES.includes(alert.severity)) {
-    throw invalid(`${where}.severity: ${describeValue(alert.severity)} is not fail or warn`);
+    throw storeInvalid(`${where}.severity: ${describeValue(alert.severity)} is not fail or warn`);
   }
   if (alert.fix !== undefined && typeof alert.fix !== 'string')
-    throw invalid(`${where}.fix: must be a string`);
+    throw storeInvalid(`${where}.fix: must be a string`);
   const out: NewAlert = {
     domain: domainKey(alert.domain),
     code: clipStored(alert.code),
@@ -131,12 +134,12 @@ export function checkedAlert(alert: NewAlert, where: string): NewAlert {
 
 /** A new delivery checked; the event's text clipped as the alert's is. */
 export function checkedDelivery(delivery: NewDelivery, where: string): NewDelivery {
-  if (typeof delivery !== 'object' || delivery === null) throw invalid(`${where}: must be an object`);
+  if (typeof delivery !== 'object' || delivery === null) throw storeInvalid(`${where}: must be an object`);
   if (!CHANNELS.includes(delivery.channel)) {
-    throw invalid(`${where}.channel: ${describeValue(delivery.channel)} is not webhook or email`);
+    throw storeInvalid(`${where}.channel: ${describeValue(delivery.channel)} is not webhook or email`);
   }
   if (typeof delivery.target !== 'string' || delivery.target === '') {
-    throw invalid(`${where}.target: must be a non-empty string`);
+    throw storeInvalid(`${where}.target: must be a non-empty string`);
   }
   const event = delivery.event;
   if (
@@ -147,14 +150,10 @@ export function checkedDelivery(delivery: NewDelivery, where: string): NewDelive
     (event.fix !== undefined && typeof event.fix !== 'string') ||
     (event.host !== undefined && typeof event.host !== 'string')
   ) {
-    throw invalid(`${where}.event: must be an alert event (event, message, fix and host as text)`);
+    throw storeInvalid(`${where}.event: must be an alert event (event, message, fix and host as text)`);
   }
   const clipped: AlertEvent = { ...event, message: clipStored(event.message) };
   if (event.fix !== undefined) clipped.fix = clipStored(event.fix);
   if (event.host !== undefined) clipped.host = clipStored(event.host);
   return { channel: delivery.channel, target: clipStored(delivery.target), event: clipped };
-}
-
-function invalid(message: string): StoreError {
-  return new StoreError('STORE_INVALID', message);
 }

@@ -85,6 +85,7 @@ import {
   type StoredReport,
   type StoredReportSummary,
   StoreError,
+  storeInvalid,
 } from './types.js';
 
 /** What the PostgreSQL store implements so far: the Store without monitoring and DMARC. */
@@ -468,7 +469,7 @@ class PgStore implements PostgresStore {
 
   async deleteReports(ids: number[]): Promise<number[]> {
     if (!Array.isArray(ids) || ids.some((id) => !Number.isSafeInteger(id))) {
-      throw invalid('id: report ids must be whole numbers');
+      throw storeInvalid('id: report ids must be whole numbers');
     }
     const unique = [...new Set(ids)];
     if (unique.length === 0) return this.use(async () => []);
@@ -495,7 +496,7 @@ class PgStore implements PostgresStore {
       where.push('start_ms < ?');
       params.push(timeBound(filter.before, 'before', false));
     }
-    if (where.length === 0) throw invalid('purge: give domain or before (never every report at once)');
+    if (where.length === 0) throw storeInvalid('purge: give domain or before (never every report at once)');
     const limit = count(filter.limit, 'limit', 0, LIST_MAX);
     const matching = where.join(' AND ');
     return this.transaction(async (db) => {
@@ -521,9 +522,9 @@ class PgStore implements PostgresStore {
 
   async saveRejected(input: Omit<RejectedInput, 'id' | 'receivedAt'>, now: Date): Promise<number> {
     if (!REPORT_SOURCES.includes(input.source))
-      throw invalid(`source: "${String(input.source)}" is not a report source`);
-    if (typeof input.reason !== 'string') throw invalid('reason: must be a string');
-    if (!Number.isSafeInteger(input.size) || input.size < 0) throw invalid('size: must be a byte count');
+      throw storeInvalid(`source: "${String(input.source)}" is not a report source`);
+    if (typeof input.reason !== 'string') throw storeInvalid('reason: must be a string');
+    if (!Number.isSafeInteger(input.size) || input.size < 0) throw storeInvalid('size: must be a byte count');
     return this.use(
       async () =>
         (await one<{ id: number }>(
@@ -595,7 +596,7 @@ class PgStore implements PostgresStore {
 
   async failureBreakdown(domain: string, by: BreakdownKey, since?: string): Promise<BreakdownRow[]> {
     if (by !== 'organization' && !Object.hasOwn(BREAKDOWN_COLUMNS, by)) {
-      throw invalid(`by: "${String(by)}" is not a breakdown key`);
+      throw storeInvalid(`by: "${String(by)}" is not a breakdown key`);
     }
     const from = timeBound(since, 'since', false) ?? Number.MIN_SAFE_INTEGER;
     // As in SQLite: "organization" sums the failed sessions of each summary, the others the
@@ -722,8 +723,8 @@ class PgStore implements PostgresStore {
   }
 
   async setSetting(key: string, value: string): Promise<void> {
-    if (typeof key !== 'string' || key === '') throw invalid('key: must be a non-empty string');
-    if (typeof value !== 'string') throw invalid(`${key}: the value must be a string`);
+    if (typeof key !== 'string' || key === '') throw storeInvalid('key: must be a non-empty string');
+    if (typeof value !== 'string') throw storeInvalid(`${key}: the value must be a string`);
     await this.use(() =>
       query(
         this.pool,
@@ -736,7 +737,8 @@ class PgStore implements PostgresStore {
   // ---- authentication ----
 
   async setAdminPassword(hash: string): Promise<void> {
-    if (typeof hash !== 'string' || hash === '') throw invalid('password hash: must be a non-empty string');
+    if (typeof hash !== 'string' || hash === '')
+      throw storeInvalid('password hash: must be a non-empty string');
     await this.transaction(async (db) => {
       await query(
         db,
@@ -801,7 +803,9 @@ class PgStore implements PostgresStore {
       await db.query('SELECT pg_advisory_xact_lock($1)', [TOKENS_LOCK]);
       const tokens = await one<{ n: number }>(db, 'SELECT count(*) AS n FROM api_tokens');
       if (tokens!.n >= MAX_API_TOKENS) {
-        throw invalid(`there are already ${MAX_API_TOKENS} API tokens; revoke one before creating another`);
+        throw storeInvalid(
+          `there are already ${MAX_API_TOKENS} API tokens; revoke one before creating another`,
+        );
       }
       await query(db, 'INSERT INTO api_tokens (id, name, hash, created_at) VALUES (?, ?, ?, ?)', [
         token.id,
@@ -1037,8 +1041,4 @@ async function clientRefusal(
 
 function unknownDomain(name: string): StoreError {
   return new StoreError('STORE_DOMAIN_UNKNOWN', `domain ${domainKey(name)} is not configured`);
-}
-
-function invalid(message: string): StoreError {
-  return new StoreError('STORE_INVALID', message);
 }

@@ -27,7 +27,7 @@ import type {
 } from './dmarc-types.js';
 import { describeValue, domainKey } from './domain-rules.js';
 import { clippedColumn, clipText, decodeCursor, encodeCursor, takePage } from './paging.js';
-import { type Page, type ReportSource, StoreError } from './types.js';
+import { type Page, type ReportSource, storeInvalid } from './types.js';
 
 const LIST_MAX = 10_000;
 /** Distinct header_from domains listed per source. */
@@ -191,7 +191,9 @@ export class SqliteDmarcStore implements DmarcStore {
     }
     if (filter.disposition !== undefined) {
       if (!['none', 'quarantine', 'reject'].includes(filter.disposition)) {
-        throw invalid(`disposition: ${describeValue(filter.disposition)} is not none, quarantine or reject`);
+        throw storeInvalid(
+          `disposition: ${describeValue(filter.disposition)} is not none, quarantine or reject`,
+        );
       }
       rowFilters.push('disposition = ?');
       params.push(filter.disposition);
@@ -248,7 +250,7 @@ export class SqliteDmarcStore implements DmarcStore {
 
   async deleteDmarcReports(ids: number[]): Promise<number[]> {
     if (!Array.isArray(ids) || ids.some((id) => !Number.isSafeInteger(id))) {
-      throw invalid('id: report ids must be whole numbers');
+      throw storeInvalid('id: report ids must be whole numbers');
     }
     const unique = [...new Set(ids)];
     return this.use(() =>
@@ -283,9 +285,9 @@ export class SqliteDmarcStore implements DmarcStore {
   }
 
   async dmarcSources(filter: DmarcSourceFilter): Promise<Page<DmarcSourceRow>> {
-    if (typeof filter?.domain !== 'string') throw invalid('domain: must be a string');
+    if (typeof filter?.domain !== 'string') throw storeInvalid('domain: must be a string');
     if (filter.verdict !== undefined && filter.verdict !== 'pass' && filter.verdict !== 'fail') {
-      throw invalid(`verdict: ${describeValue(filter.verdict)} is not pass or fail`);
+      throw storeInvalid(`verdict: ${describeValue(filter.verdict)} is not pass or fail`);
     }
     const params: unknown[] = [
       domainKey(filter.domain),
@@ -338,9 +340,9 @@ export class SqliteDmarcStore implements DmarcStore {
 
   async getPtrNames(ips: string[]): Promise<Map<string, { name: string; at: string }>> {
     if (!Array.isArray(ips) || ips.some((ip) => typeof ip !== 'string')) {
-      throw invalid('ips: must be a list of strings');
+      throw storeInvalid('ips: must be a list of strings');
     }
-    if (ips.length > PTR_LOOKUP_MAX) throw invalid(`ips: at most ${PTR_LOOKUP_MAX} at once`);
+    if (ips.length > PTR_LOOKUP_MAX) throw storeInvalid(`ips: at most ${PTR_LOOKUP_MAX} at once`);
     return this.use(() => {
       const found = new Map<string, { name: string; at: string }>();
       const read = this.db.prepare<[string], { name: string; at: string }>(
@@ -355,9 +357,9 @@ export class SqliteDmarcStore implements DmarcStore {
   }
 
   async setPtrName(ip: string, name: string, now: Date): Promise<void> {
-    if (typeof ip !== 'string' || ip === '') throw invalid('ip: must be an address');
+    if (typeof ip !== 'string' || ip === '') throw storeInvalid('ip: must be an address');
     if (typeof name !== 'string' || name.length > PTR_NAME_MAX) {
-      throw invalid(`name: must be a host name of at most ${PTR_NAME_MAX} characters ('' for none)`);
+      throw storeInvalid(`name: must be a host name of at most ${PTR_NAME_MAX} characters ('' for none)`);
     }
     this.use(() =>
       this.db
@@ -417,10 +419,6 @@ function summaryFromRow(row: SummaryRow, listView = false): DmarcReportSummary {
 }
 
 function text(value: unknown, field: string): string {
-  if (typeof value !== 'string') throw invalid(`${field}: must be a string`);
+  if (typeof value !== 'string') throw storeInvalid(`${field}: must be a string`);
   return value;
-}
-
-function invalid(message: string): StoreError {
-  return new StoreError('STORE_INVALID', message);
 }

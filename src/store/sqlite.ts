@@ -108,6 +108,7 @@ import {
   type StoredReport,
   type StoredReportSummary,
   StoreError,
+  storeInvalid,
 } from './types.js';
 
 export const DATABASE_FILE = 'mxguard.sqlite';
@@ -521,7 +522,7 @@ class SqliteStore implements Store {
 
   async deleteReports(ids: number[]): Promise<number[]> {
     if (!Array.isArray(ids) || ids.some((id) => !Number.isSafeInteger(id))) {
-      throw invalid('id: report ids must be whole numbers');
+      throw storeInvalid('id: report ids must be whole numbers');
     }
     const unique = [...new Set(ids)];
     return this.use(() =>
@@ -548,7 +549,7 @@ class SqliteStore implements Store {
       where.push('start_ms < ?');
       params.push(timeBound(filter.before, 'before', false));
     }
-    if (where.length === 0) throw invalid('purge: give domain or before (never every report at once)');
+    if (where.length === 0) throw storeInvalid('purge: give domain or before (never every report at once)');
     const limit = count(filter.limit, 'limit', 0, LIST_MAX);
     const matching = where.join(' AND ');
     return this.use(() =>
@@ -575,9 +576,9 @@ class SqliteStore implements Store {
 
   async saveRejected(input: Omit<RejectedInput, 'id' | 'receivedAt'>, now: Date): Promise<number> {
     if (!REPORT_SOURCES.includes(input.source))
-      throw invalid(`source: "${String(input.source)}" is not a report source`);
-    if (typeof input.reason !== 'string') throw invalid('reason: must be a string');
-    if (!Number.isSafeInteger(input.size) || input.size < 0) throw invalid('size: must be a byte count');
+      throw storeInvalid(`source: "${String(input.source)}" is not a report source`);
+    if (typeof input.reason !== 'string') throw storeInvalid('reason: must be a string');
+    if (!Number.isSafeInteger(input.size) || input.size < 0) throw storeInvalid('size: must be a byte count');
     return this.use(() =>
       Number(
         this.db
@@ -654,7 +655,7 @@ class SqliteStore implements Store {
 
   async failureBreakdown(domain: string, by: BreakdownKey, since?: string): Promise<BreakdownRow[]> {
     if (by !== 'organization' && !Object.hasOwn(BREAKDOWN_COLUMNS, by)) {
-      throw invalid(`by: "${String(by)}" is not a breakdown key`);
+      throw storeInvalid(`by: "${String(by)}" is not a breakdown key`);
     }
     const from = timeBound(since, 'since', false) ?? Number.MIN_SAFE_INTEGER;
     // "organization" counts the failed sessions of each sender's summaries (every failure, with or
@@ -788,18 +789,19 @@ class SqliteStore implements Store {
   // ---- monitoring ----
 
   async recordCheck(outcome: CheckOutcome, now: Date): Promise<{ runId: number; opened: number[] }> {
-    if (typeof outcome !== 'object' || outcome === null) throw invalid('outcome: must be an object');
+    if (typeof outcome !== 'object' || outcome === null) throw storeInvalid('outcome: must be an object');
     const bounded = boundedRun(outcome.run);
     if (!Array.isArray(outcome.open) || !Array.isArray(outcome.resolve)) {
-      throw invalid('outcome: open and resolve must be lists');
+      throw storeInvalid('outcome: open and resolve must be lists');
     }
     const open = outcome.open.map((o, i) => {
       const alert = checkedAlert(o?.alert, `open[${i}].alert`);
-      if (alert.domain !== bounded.domain) throw invalid(`open[${i}].alert.domain: not the run's domain`);
+      if (alert.domain !== bounded.domain)
+        throw storeInvalid(`open[${i}].alert.domain: not the run's domain`);
       return { alert, deliveries: checkedDeliveries(o.deliveries, `open[${i}]`) };
     });
     const resolve = outcome.resolve.map((r, i) => {
-      if (!Number.isSafeInteger(r?.alertId)) throw invalid(`resolve[${i}].alertId: must be an alert id`);
+      if (!Number.isSafeInteger(r?.alertId)) throw storeInvalid(`resolve[${i}].alertId: must be an alert id`);
       return { alertId: r.alertId, deliveries: checkedDeliveries(r.deliveries, `resolve[${i}]`) };
     });
     const at = now.toISOString();
@@ -1010,7 +1012,7 @@ class SqliteStore implements Store {
     }
     if (filter.state !== undefined) {
       if (filter.state !== 'open' && filter.state !== 'resolved') {
-        throw invalid(`state: ${describeValue(filter.state)} is not open or resolved`);
+        throw storeInvalid(`state: ${describeValue(filter.state)} is not open or resolved`);
       }
       where.push(filter.state === 'open' ? 'resolved_at IS NULL' : 'resolved_at IS NOT NULL');
     }
@@ -1048,7 +1050,7 @@ class SqliteStore implements Store {
     result: { ok: true } | { ok: false; error: string; nextAttemptAt?: Date },
     now: Date,
   ): Promise<void> {
-    if (!Number.isSafeInteger(id)) throw invalid('id: must be a delivery id');
+    if (!Number.isSafeInteger(id)) throw storeInvalid('id: must be a delivery id');
     const at = now.toISOString();
     this.use(() => {
       // Only a pending delivery changes: a settled one stays as it ended.
@@ -1062,7 +1064,7 @@ class SqliteStore implements Store {
         return;
       }
       const next = result.nextAttemptAt;
-      if (next !== undefined && Number.isNaN(next.getTime())) throw invalid('nextAttemptAt: not a time');
+      if (next !== undefined && Number.isNaN(next.getTime())) throw storeInvalid('nextAttemptAt: not a time');
       this.db
         .prepare(
           `UPDATE deliveries SET state = ?, attempts = attempts + 1, last_attempt_at = ?, last_error = ?,
@@ -1087,13 +1089,13 @@ class SqliteStore implements Store {
     const where: string[] = [];
     const params: unknown[] = [];
     if (filter.alertId !== undefined) {
-      if (!Number.isSafeInteger(filter.alertId)) throw invalid('alertId: must be an alert id');
+      if (!Number.isSafeInteger(filter.alertId)) throw storeInvalid('alertId: must be an alert id');
       where.push('alert = ?');
       params.push(filter.alertId);
     }
     if (filter.state !== undefined) {
       if (!DELIVERY_STATES.includes(filter.state)) {
-        throw invalid(`state: ${describeValue(filter.state)} is not a delivery state`);
+        throw storeInvalid(`state: ${describeValue(filter.state)} is not a delivery state`);
       }
       where.push('state = ?');
       params.push(filter.state);
@@ -1144,8 +1146,8 @@ class SqliteStore implements Store {
   }
 
   async setSetting(key: string, value: string): Promise<void> {
-    if (typeof key !== 'string' || key === '') throw invalid('key: must be a non-empty string');
-    if (typeof value !== 'string') throw invalid(`${key}: the value must be a string`);
+    if (typeof key !== 'string' || key === '') throw storeInvalid('key: must be a non-empty string');
+    if (typeof value !== 'string') throw storeInvalid(`${key}: the value must be a string`);
     this.use(() => {
       this.db
         .prepare(
@@ -1158,7 +1160,8 @@ class SqliteStore implements Store {
   // ---- authentication ----
 
   async setAdminPassword(hash: string): Promise<void> {
-    if (typeof hash !== 'string' || hash === '') throw invalid('password hash: must be a non-empty string');
+    if (typeof hash !== 'string' || hash === '')
+      throw storeInvalid('password hash: must be a non-empty string');
     this.use(() =>
       this.db
         .transaction(() => {
@@ -1229,7 +1232,7 @@ class SqliteStore implements Store {
           // Bounded, so that the token list (API, dashboard) stays small whoever holds a session.
           const count = this.db.prepare<[], number>('SELECT count(*) FROM api_tokens').pluck().get()!;
           if (count >= MAX_API_TOKENS) {
-            throw invalid(
+            throw storeInvalid(
               `there are already ${MAX_API_TOKENS} API tokens; revoke one before creating another`,
             );
           }
@@ -1472,7 +1475,7 @@ function deliveryFromRow(row: DeliveryRow): Delivery {
 }
 
 function checkedDeliveries(deliveries: NewDelivery[], where: string): NewDelivery[] {
-  if (!Array.isArray(deliveries)) throw invalid(`${where}.deliveries: must be a list`);
+  if (!Array.isArray(deliveries)) throw storeInvalid(`${where}.deliveries: must be a list`);
   return deliveries.map((d, i) => checkedDelivery(d, `${where}.deliveries[${i}]`));
 }
 
@@ -1489,8 +1492,4 @@ function summaryFromRow(row: Omit<SummaryRow, 'start_ms'>, listView = false): St
 
 function unknownDomain(name: string): StoreError {
   return new StoreError('STORE_DOMAIN_UNKNOWN', `domain ${domainKey(name)} is not configured`);
-}
-
-function invalid(message: string): StoreError {
-  return new StoreError('STORE_INVALID', message);
 }

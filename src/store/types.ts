@@ -215,6 +215,11 @@ export class StoreError extends Error {
   }
 }
 
+/** The store refuses input that breaks its rules (a bad name, a count out of range): STORE_INVALID. */
+export function storeInvalid(message: string): StoreError {
+  return new StoreError('STORE_INVALID', message);
+}
+
 export interface Store extends MonitorStore, DmarcStore {
   listDomains(): Promise<Domain[]>;
   getDomain(name: string): Promise<Domain | undefined>;
