@@ -21,6 +21,14 @@ interface Hint {
   add: string;
 }
 
+/**
+ * npm's cache for this run only: `npx mxguard` links the clone into the cache's _npx folder once per path and
+ * makes the bin executable only then, so an entry left by an earlier clone at the same path (a rerun on the same
+ * machine) would point at a fresh, non-executable dist/cli/main.js.
+ */
+const NPM_CACHE = mkdtempSync(join(tmpdir(), 'mxguard-first-run-npm-cache-'));
+after(() => rmSync(NPM_CACHE, { recursive: true, force: true }));
+
 /** This environment without what npm adds (a test may itself run under `npm test`), npm kept offline. */
 function plainEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
@@ -31,6 +39,7 @@ function plainEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
     MXGUARD_CONFIG: '',
     NO_COLOR: '1',
     npm_config_offline: 'true',
+    npm_config_cache: NPM_CACHE,
     npm_config_update_notifier: 'false',
     // `npx mxguard` in a clone links the clone into npx's cache, and npm runs the linked package's
     // `prepare` (our build) on it: a tsc rewriting dist/ while the other test files run from it.
