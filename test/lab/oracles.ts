@@ -55,6 +55,9 @@ function exec(command: string, args: string[], options: { env?: NodeJS.ProcessEn
         else resolve({ stdout, stderr, code: typeof code === 'number' ? code : null });
       },
     );
+    // A tool that quits before reading its input (ldns-dane, posttls-finger on a refusal) closes the pipe: the
+    // EPIPE is not a failure, its exit status above is the answer.
+    child.stdin?.on('error', () => {});
     child.stdin?.end(options.input ?? '');
   });
 }
