@@ -594,25 +594,31 @@ class PgStore implements PostgresStore {
     );
   }
 
-  async failureBreakdown(domain: string, by: BreakdownKey, since?: string): Promise<BreakdownRow[]> {
+  async failureBreakdown(
+    domain: string,
+    by: BreakdownKey,
+    since?: string,
+    until?: string,
+  ): Promise<BreakdownRow[]> {
     if (by !== 'organization' && !Object.hasOwn(BREAKDOWN_COLUMNS, by)) {
       throw storeInvalid(`by: "${String(by)}" is not a breakdown key`);
     }
     const from = timeBound(since, 'since', false) ?? Number.MIN_SAFE_INTEGER;
+    const to = timeBound(until, 'until', true) ?? Number.MAX_SAFE_INTEGER;
     // As in SQLite: "organization" sums the failed sessions of each summary, the others the
     // failure-details entries ("" for a detail the sender left out); keys grouped clipped.
     const grouped =
       by === 'organization'
         ? `SELECT ${clippedColumn('organization')} AS key, sum(failed)::bigint AS n FROM report_policies
-           WHERE domain = ? AND start_ms >= ? AND failed > 0 GROUP BY 1`
+           WHERE domain = ? AND start_ms >= ? AND start_ms < ? AND failed > 0 GROUP BY 1`
         : `SELECT coalesce(${clippedColumn(BREAKDOWN_COLUMNS[by])}, '') AS key, sum(count)::bigint AS n
-           FROM failures WHERE domain = ? AND start_ms >= ? GROUP BY 1`;
+           FROM failures WHERE domain = ? AND start_ms >= ? AND start_ms < ? GROUP BY 1`;
     return this.use(async () =>
       (
         await query<{ key: string; n: number }>(
           this.pool,
           `SELECT key, n FROM (${grouped}) g ORDER BY n DESC, key COLLATE "C" LIMIT ?`,
-          [domainKey(domain), from, BREAKDOWN_MAX_ROWS],
+          [domainKey(domain), from, to, BREAKDOWN_MAX_ROWS],
         )
       ).map((row) => {
         const clipped: string[] = [];

@@ -653,11 +653,17 @@ class SqliteStore implements Store {
     );
   }
 
-  async failureBreakdown(domain: string, by: BreakdownKey, since?: string): Promise<BreakdownRow[]> {
+  async failureBreakdown(
+    domain: string,
+    by: BreakdownKey,
+    since?: string,
+    until?: string,
+  ): Promise<BreakdownRow[]> {
     if (by !== 'organization' && !Object.hasOwn(BREAKDOWN_COLUMNS, by)) {
       throw storeInvalid(`by: "${String(by)}" is not a breakdown key`);
     }
     const from = timeBound(since, 'since', false) ?? Number.MIN_SAFE_INTEGER;
+    const to = timeBound(until, 'until', true) ?? Number.MAX_SAFE_INTEGER;
     // "organization" counts the failed sessions of each sender's summaries (every failure, with or
     // without failure-details); the others sum the failure-details entries. A detail the sender
     // left out is grouped under the key "".
@@ -665,13 +671,13 @@ class SqliteStore implements Store {
     const sql =
       by === 'organization'
         ? `SELECT ${clippedColumn('organization')} AS key, sum(failed) AS count FROM report_policies
-           WHERE domain = ? AND start_ms >= ? AND failed > 0 GROUP BY key`
+           WHERE domain = ? AND start_ms >= ? AND start_ms < ? AND failed > 0 GROUP BY key`
         : `SELECT coalesce(${clippedColumn(BREAKDOWN_COLUMNS[by])}, '') AS key, sum(count) AS count FROM failures
-           WHERE domain = ? AND start_ms >= ? GROUP BY key`;
+           WHERE domain = ? AND start_ms >= ? AND start_ms < ? GROUP BY key`;
     return this.use(() =>
       this.db
-        .prepare<[string, number, number], BreakdownRow>(`${sql} ORDER BY count DESC, key LIMIT ?`)
-        .all(domainKey(domain), from, BREAKDOWN_MAX_ROWS)
+        .prepare<[string, number, number, number], BreakdownRow>(`${sql} ORDER BY count DESC, key LIMIT ?`)
+        .all(domainKey(domain), from, to, BREAKDOWN_MAX_ROWS)
         .map((row) => {
           const clipped: string[] = [];
           const key = clipText(row.key, 'key', clipped);

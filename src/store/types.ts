@@ -253,7 +253,8 @@ export interface Store extends MonitorStore, DmarcStore {
   /** Deletes up to `limit` entries received before the ISO time `before`, oldest first. */
   purgeRejected(filter: { before: string; limit: number }): Promise<{ deleted: number; remaining: number }>;
   dailyCounts(domain: string, since: string, until: string): Promise<DailyCounts[]>;
-  failureBreakdown(domain: string, by: BreakdownKey, since?: string): Promise<BreakdownRow[]>;
+  /** Failures by key of the reports starting from `since` and before the end of `until` (as dailyCounts). */
+  failureBreakdown(domain: string, by: BreakdownKey, since?: string, until?: string): Promise<BreakdownRow[]>;
 
   /** Policy fetches are logged in batches; a lost entry on a crash is acceptable (not acknowledged). */
   logFetch(entry: PolicyFetch): void;

@@ -54,6 +54,9 @@ describe('TLS-RPT ranges', () => {
       old.daily.find((d: { day: string }) => d.day === '2024-02-10'),
       { day: '2024-02-10', successful: 10, failed: 1 },
     );
+    // The failure tables count the same range: the 2026 reports' failures are not in it.
+    assert.deepEqual(old.failures.resultType, [{ key: 'certificate-expired', count: 1 }]);
+    assert.deepEqual(old.failures.organization, [{ key: 'Sender 0', count: 1 }]);
     const recent = await get('/api/domains/example.com/stats?days=30');
     assert.equal(recent.since, '2026-04-11');
     assert.equal(recent.until, '2026-05-10');

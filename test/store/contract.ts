@@ -558,11 +558,31 @@ export function storeContract(name: string, open: () => Promise<ContractStore>):
         ],
         ['resultType', '2024-05-01T06:00:00Z', [['certificate-expired', 3]]],
         ['organization', '2024-05-02', []],
+        // until: before the end of that day (a date) or that time
+        [
+          'resultType',
+          '..2024-05-01T06:00:00Z',
+          [
+            ['certificate-expired', 5],
+            ['starttls-not-supported', 2],
+          ],
+        ],
+        ['organization', '..2024-04-30', []],
+        [
+          'organization',
+          '2024-05-01..2024-05-01',
+          [
+            ['Sender A', 7],
+            ['Sender B', 3],
+          ],
+        ],
       ];
-      for (const [by, since, expected] of breakdowns) {
-        it(`failureBreakdown by ${by}${since ? ` since ${since}` : ''}`, async () => {
+      for (const [by, range, expected] of breakdowns) {
+        it(`failureBreakdown by ${by}${range ? ` in ${range}` : ''}`, async () => {
           await seeded(async (store) => {
-            const rows = await store.failureBreakdown('example.com', by, since);
+            // "since", "..until" or "since..until"
+            const [since, until] = range?.includes('..') ? range.split('..') : [range, undefined];
+            const rows = await store.failureBreakdown('example.com', by, since || undefined, until);
             assert.deepEqual(
               rows.map((r) => [r.key, r.count]),
               expected,

@@ -273,7 +273,7 @@ export const DOMAIN_ROUTES = [
         : dayRange({ since: utcDay(new Date(now.getTime() - (query.days - 1) * DAY_MS)) }, now, query.days);
     const stored = await ctx.store.dailyCounts(d.name, since, until);
     const daily = fillDays(stored, since, days);
-    const breakdown = async (by: BreakdownKey) => ctx.store.failureBreakdown(d.name, by, since);
+    const breakdown = async (by: BreakdownKey) => ctx.store.failureBreakdown(d.name, by, since, until);
     const [resultType, organization, receivingMxHostname, sendingMtaIp] = await Promise.all([
       breakdown('resultType'),
       breakdown('organization'),
