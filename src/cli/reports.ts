@@ -21,6 +21,7 @@ import type { DmarcReportSummary } from '../store/dmarc-types.js';
 import { LIST_TEXT_MAX, REPORT_DETAIL_MAX_BYTES } from '../store/paging.js';
 import {
   type Page,
+  type PurgeFilter,
   type RejectedInput,
   type Store,
   type StoredReport,
@@ -670,47 +671,62 @@ function registerPurge(reports: Command): void {
       .description('delete every report about a domain, or starting before a date, or both')
       .option('--domain <domain>', 'reports covering this policy domain (as `reports list --domain`)')
       .option('--before <date>', 'reports whose date range starts before this ISO date (00:00 UTC) or time')
+      .option('--kind <kind>', 'tlsrpt, dmarc or all (both)', 'all')
       .option('--dry-run', 'only count the reports that would be deleted'),
   )
-    .option('--json', 'print {"dryRun": false, "reports": N}')
+    .option('--json', 'print {"dryRun": false, "reports": N, "tlsrpt": N, "dmarc": N}')
     .addHelpText(
       'after',
       `
 Give --domain, --before or both (then a report must match both). Reports are deleted with their
-policy and failure rows, ${PURGE_BATCH} per transaction, oldest first; this works while \`mxguard serve\`
-runs on the same data directory. \`serve\` also deletes old reports by itself: see
+policy and failure rows (DMARC: their records), ${PURGE_BATCH} per transaction, oldest first; this works while
+\`mxguard serve\` runs on the same data directory. --kind all (the default) purges both kinds: a DMARC report
+matches --domain by its policy domain and --before by the start of its date range. \`serve\` also deletes old reports by itself: see
 retention.reportDays in docs/serve.md.
 
 Examples:
   mxguard reports purge --domain old-domain.example --dry-run
   mxguard reports purge --before 2024-01-01 --data-dir /var/lib/mxguard
   mxguard reports purge --domain example.com --before 2024-06-01T00:00:00Z --json
+  mxguard reports purge --kind dmarc --before 2025-01-01
 
 Exit status: 0 done (also when nothing matched), 2 usage error or the data directory cannot be used.
 `,
     )
-    .action(async (options: StoreCommandOptions & { domain?: string; before?: string; dryRun?: boolean }) => {
-      if (options.domain === undefined && options.before === undefined) {
-        throw new CliError(2, 'reports purge: give --domain or --before (or both)');
-      }
-      const filter = { domain: options.domain, before: options.before };
-      const count = await withStore(options.dataDir, async (store) => {
-        if (options.dryRun) return (await store.purgeReports({ ...filter, limit: 0 })).remaining;
-        let deleted = 0;
-        for (;;) {
-          const batch = await store.purgeReports({ ...filter, limit: PURGE_BATCH });
-          deleted += batch.deleted;
-          if (batch.remaining === 0 || batch.deleted === 0) return deleted;
+    .action(
+      async (
+        options: StoreCommandOptions & { domain?: string; before?: string; kind: string; dryRun?: boolean },
+      ) => {
+        if (options.domain === undefined && options.before === undefined) {
+          throw new CliError(2, 'reports purge: give --domain or --before (or both)');
         }
-      });
-      const dryRun = options.dryRun === true;
-      if (options.json) printJson({ dryRun, reports: count });
-      else if (dryRun) {
-        process.stdout.write(
-          `${count} report${count === 1 ? '' : 's'} would be deleted (dry run: nothing deleted)\n`,
-        );
-      } else process.stdout.write(`deleted ${count} report${count === 1 ? '' : 's'}\n`);
-    });
+        const kind = listKindOption(options.kind);
+        const filter = { domain: options.domain, before: options.before };
+        type Purge = (f: PurgeFilter) => Promise<{ deleted: number; remaining: number }>;
+        /** Deleted (or, with --dry-run, matching) reports of one kind, in batches. */
+        const purgeAll = async (purge: Purge): Promise<number> => {
+          if (options.dryRun) return (await purge({ ...filter, limit: 0 })).remaining;
+          let deleted = 0;
+          for (;;) {
+            const batch = await purge({ ...filter, limit: PURGE_BATCH });
+            deleted += batch.deleted;
+            if (batch.remaining === 0 || batch.deleted === 0) return deleted;
+          }
+        };
+        const counts = await withStore(options.dataDir, async (store) => ({
+          tlsrpt: kind === 'dmarc' ? 0 : await purgeAll((f) => store.purgeReports(f)),
+          dmarc: kind === 'tlsrpt' ? 0 : await purgeAll((f) => store.purgeDmarcReports(f)),
+        }));
+        const count = counts.tlsrpt + counts.dmarc;
+        const dryRun = options.dryRun === true;
+        if (options.json) printJson({ dryRun, reports: count, ...counts });
+        else if (dryRun) {
+          process.stdout.write(
+            `${count} report${count === 1 ? '' : 's'} would be deleted (dry run: nothing deleted)\n`,
+          );
+        } else process.stdout.write(`deleted ${count} report${count === 1 ? '' : 's'}\n`);
+      },
+    );
 }
 
 // ---- import ----

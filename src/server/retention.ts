@@ -60,7 +60,7 @@ export async function applyRetention(
   // Reports first, then rejected input, then check runs; each until nothing older than its cutoff is left.
   const steps = [
     ['reports', options.reportDays, (o: Purge) => store.purgeReports(o)],
-    ['dmarcReports', options.reportDays, (o: Purge) => purgeDmarcReports(store, o)],
+    ['dmarcReports', options.reportDays, (o: Purge) => store.purgeDmarcReports(o)],
     ['rejected', options.reportDays, (o: Purge) => store.purgeRejected(o)],
     ['checkRuns', checkRunDays, (o: Purge) => store.purgeCheckRuns(o)],
   ] as const;
@@ -80,16 +80,6 @@ export async function applyRetention(
 }
 
 type Purge = { before: string; limit: number };
-
-/** Up to `limit` DMARC reports whose date range begins before `before`, as one batch. */
-async function purgeDmarcReports(
-  store: ServerContext['store'],
-  { before, limit }: Purge,
-): Promise<{ deleted: number; remaining: number }> {
-  const old = await store.listDmarcReports({ until: before, limit });
-  const deleted = (await store.deleteDmarcReports(old.items.map((r) => r.id))).length;
-  return { deleted, remaining: old.total - deleted };
-}
 
 export interface RetentionJob {
   /** Ends the schedule; resolves once a run in progress stopped (after its current batch). */

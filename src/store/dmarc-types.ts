@@ -8,6 +8,7 @@ import type { DmarcDisposition, DmarcReport, DmarcVerdict } from '../dmarc/repor
 type DkimVerdict = import('./types.js').DkimVerdict;
 type Page<T> = import('./types.js').Page<T>;
 type PageRequest = import('./types.js').PageRequest;
+type PurgeFilter = import('./types.js').PurgeFilter;
 type ReportSource = import('./types.js').ReportSource;
 
 export interface NewDmarcReport {
@@ -94,6 +95,11 @@ export interface DmarcStore {
   listDmarcReports(filter?: DmarcReportFilter): Promise<Page<DmarcReportSummary>>;
   getDmarcReport(id: number): Promise<StoredDmarcReport | undefined>;
   deleteDmarcReports(ids: number[]): Promise<number[]>;
+  /**
+   * Deletes up to `limit` reports of the policy domain `domain` and/or whose range begins before `before`, oldest
+   * first, in one transaction (0: only count); `remaining` is how many still match afterwards (as purgeReports).
+   */
+  purgeDmarcReports(filter: PurgeFilter): Promise<{ deleted: number; remaining: number }>;
   dmarcDailyCounts(domain: string, since: string, until: string): Promise<DmarcDailyCounts[]>;
   /** Sources ranked by messages (desc), paged, with total. */
   dmarcSources(filter: DmarcSourceFilter): Promise<Page<DmarcSourceRow>>;

@@ -27,7 +27,7 @@ import type {
 } from './dmarc-types.js';
 import { describeValue, domainKey } from './domain-rules.js';
 import { clippedColumn, clipText, decodeCursor, encodeCursor, takePage } from './paging.js';
-import { type Page, type ReportSource, storeInvalid } from './types.js';
+import { type Page, type PurgeFilter, type ReportSource, storeInvalid } from './types.js';
 
 const LIST_MAX = 10_000;
 /** Distinct header_from domains listed per source. */
@@ -261,6 +261,43 @@ export class SqliteDmarcStore implements DmarcStore {
             .prepare<[number], number>('DELETE FROM dmarc_reports WHERE id = ? RETURNING id')
             .pluck();
           return unique.filter((id) => remove.get(id) !== undefined);
+        })
+        .immediate(),
+    );
+  }
+
+  async purgeDmarcReports(filter: PurgeFilter): Promise<{ deleted: number; remaining: number }> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.domain !== undefined) {
+      where.push('domain = ?');
+      params.push(domainKey(filter.domain));
+    }
+    if (filter.before !== undefined) {
+      where.push('begin_ms < ?');
+      params.push(timeBound(filter.before, 'before', false));
+    }
+    if (where.length === 0) throw storeInvalid('purge: give domain or before (never every report at once)');
+    const limit = count(filter.limit, 'limit', 0, LIST_MAX);
+    const matching = where.join(' AND ');
+    return this.use(() =>
+      this.db
+        .transaction(() => {
+          // dmarc_rows go with the report (ON DELETE CASCADE).
+          const deleted =
+            limit === 0
+              ? 0
+              : this.db
+                  .prepare(
+                    `DELETE FROM dmarc_reports WHERE id IN
+                       (SELECT id FROM dmarc_reports WHERE ${matching} ORDER BY begin_ms, id LIMIT ?)`,
+                  )
+                  .run(...params, limit).changes;
+          const remaining = this.db
+            .prepare<unknown[], number>(`SELECT count(*) FROM dmarc_reports WHERE ${matching}`)
+            .pluck()
+            .get(...params)!;
+          return { deleted, remaining };
         })
         .immediate(),
     );

@@ -700,6 +700,9 @@ class SqliteStore implements Store {
   deleteDmarcReports(ids: number[]): Promise<number[]> {
     return this.dmarc.deleteDmarcReports(ids);
   }
+  purgeDmarcReports(filter: PurgeFilter): Promise<{ deleted: number; remaining: number }> {
+    return this.dmarc.purgeDmarcReports(filter);
+  }
   dmarcDailyCounts(domain: string, since: string, until: string): Promise<DmarcDailyCounts[]> {
     return this.dmarc.dmarcDailyCounts(domain, since, until);
   }

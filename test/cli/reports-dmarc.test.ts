@@ -270,6 +270,43 @@ describe('reports list --kind, --limit/--all, --format csv', () => {
     assert.equal(listJson(other.data).total, before.total - 1);
   });
 
+  it('purge --kind dmarc: by policy domain and by the start of the range; --kind all (default) purges both', async () => {
+    const other = await mailboxDump();
+    cli(other.data, 'reports', 'import', other.folder);
+    const purge = (...args: string[]) => {
+      const r = cli(other.data, 'reports', 'purge', ...args, '--json');
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout);
+    };
+    // example.com: the example.net and zoho.com reports (policy domain), nothing of TLS-RPT is asked for.
+    assert.deepEqual(purge('--kind', 'dmarc', '--domain', 'example.com', '--dry-run'), {
+      dryRun: true,
+      reports: 2,
+      tlsrpt: 0,
+      dmarc: 2,
+    });
+    // Ranges starting in 2018 (example.net, fastmail.com); the dry run above deleted nothing.
+    assert.deepEqual(purge('--kind', 'dmarc', '--before', '2019-01-01'), {
+      dryRun: false,
+      reports: 2,
+      tlsrpt: 0,
+      dmarc: 2,
+    });
+    const left = (listJson(other.data, '--kind', 'dmarc').reports as Listed[])
+      .map((r) => r.organization)
+      .sort();
+    assert.deepEqual(left, ['AMAZON-SES', 'google.com', 'zoho.com']);
+    assert.equal(listJson(other.data, '--kind', 'tlsrpt').total, TLSRPT_FILES.length);
+    assert.deepEqual(purge('--before', '2030-01-01'), {
+      dryRun: false,
+      reports: TLSRPT_FILES.length + 3,
+      tlsrpt: TLSRPT_FILES.length,
+      dmarc: 3,
+    });
+    assert.equal(listJson(other.data).total, 0);
+    assert.equal(cli(other.data, 'reports', 'purge', '--kind', 'spf', '--before', '2030-01-01').code, 2);
+  });
+
   it("--format csv: parsedmarc's columns, one line per record of every DMARC report", () => {
     const r = cli(data, 'reports', 'list', '--kind', 'dmarc', '--all', '--format', 'csv');
     assert.equal(r.code, 0, r.stderr);

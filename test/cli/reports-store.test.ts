@@ -537,6 +537,8 @@ describe('reports delete and purge', () => {
     assert.deepEqual(JSON.parse(purge('--before', '2024-04-03', '--dry-run', '--json').stdout), {
       dryRun: true,
       reports: 4,
+      tlsrpt: 4,
+      dmarc: 0,
     });
     assert.equal(ids(data).length, 5, 'a dry run deletes nothing');
     const both = purge('--domain', 'other.example', '--before', '2024-04-02');
@@ -546,6 +548,8 @@ describe('reports delete and purge', () => {
     assert.deepEqual(JSON.parse(purge('--before', '2024-04-03', '--json').stdout), {
       dryRun: false,
       reports: 3,
+      tlsrpt: 3,
+      dmarc: 0,
     });
     assert.deepEqual(ids(data), ['a-3']);
     const none = purge('--data-dir', data);
