@@ -450,6 +450,11 @@ class SqliteStore implements Store {
       where.push('r.id IN (SELECT report FROM report_policies WHERE domain = ?)');
       params.push(domainKey(filter.domain));
     }
+    if (filter.organization !== undefined) {
+      if (typeof filter.organization !== 'string') throw storeInvalid('organization: must be a string');
+      where.push('r.organization = ?');
+      params.push(filter.organization);
+    }
     const limit = count(filter.limit, 'limit', 100, LIST_MAX);
     const after = filter.cursor === undefined ? undefined : decodeCursor('reports', filter.cursor);
     const pageWhere = after ? [...where, '(r.start_ms, r.id) < (?, ?)'] : where;

@@ -143,6 +143,8 @@ export interface ReportFilter extends PageRequest {
   /** ISO timestamps bounding the report's date range. */
   since?: string;
   until?: string;
+  /** Only reports from this sending organization (exactly as stored: a row of the failure table). */
+  organization?: string;
 }
 
 /** Which reports purgeReports deletes: at least one of `domain` and `before`. */

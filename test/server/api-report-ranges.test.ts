@@ -66,6 +66,19 @@ describe('TLS-RPT ranges', () => {
     assert.deepEqual(long.totals, { successful: 100, failed: 10 });
   });
 
+  test('the reports of one sending organisation (a row of the failure table), in the range', async () => {
+    const sender = await get(
+      '/api/reports?domain=example.com&organization=Sender%202&since=2026-05-01&until=2026-05-01',
+    );
+    assert.equal(sender.total, 1);
+    assert.deepEqual(
+      sender.reports.map((r: { reportId: string }) => r.reportId),
+      ['r-2'],
+    );
+    const none = await get('/api/reports?organization=Sender%202&until=2025-01-01');
+    assert.equal(none.total, 0);
+  });
+
   test('the reports of one day (a bar of the chart), with the total', async () => {
     const day = await get('/api/reports?domain=example.com&since=2026-05-01&until=2026-05-01');
     assert.equal(day.total, 2);

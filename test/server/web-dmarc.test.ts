@@ -111,6 +111,8 @@ describe('DMARC dashboard in Chromium', () => {
           domain: 'example.com',
           day: dayOf(i % DAYS),
           successful: 10,
+          // One sender with failures on the last day, for the failure tables' drill-down.
+          ...(i === DAYS - 1 ? { failures: [{ resultType: 'certificate-expired', count: 4 }] } : {}),
         }),
       });
       assert.equal(res.statusCode, 200, res.body);
@@ -243,6 +245,27 @@ describe('DMARC dashboard in Chromium', () => {
     // Reports i with i % 35 === 34: 34, 69, 104, 139, 174, 209.
     assert.match(await page.locator('h2', { hasText: 'Reports (' }).innerText(), /Reports \(6\)/);
     assert.equal(await rowsOf('reports-table').count(), 6);
+    assert.deepEqual(browser.errors, []);
+  });
+
+  test("a row of the failures by sending organisation opens that sender's reports of the range", async () => {
+    await page.goto(`${t.url}/#/domains/example.com`);
+    const table = page.getByTestId('failures-organization');
+    await table.waitFor();
+    assert.deepEqual(await rowsOf('failures-organization').allInnerTexts(), [`Sender ${DAYS - 1}\t4`]);
+    await table.getByRole('link', { name: `Sender ${DAYS - 1}` }).click();
+    await page.waitForURL(
+      /#\/reports\?domain=example\.com&organization=Sender\+34&since=\d{4}-\d\d-\d\d&until=/,
+    );
+    await page.getByTestId('reports-organization').waitFor();
+    assert.match(await page.locator('h2', { hasText: 'Reports (' }).innerText(), /Reports \(1\)/);
+    assert.deepEqual(await rowsOf('reports-table').locator('td:nth-child(2)').allInnerTexts(), [
+      `tls-${DAYS - 1}`,
+    ]);
+    await page.getByRole('link', { name: 'Every organisation' }).click();
+    await page.waitForURL((url) => !url.hash.includes('organization'));
+    await page.getByTestId('reports-table').waitFor();
+    assert.doesNotMatch(await page.locator('h2', { hasText: 'Reports (' }).innerText(), /Reports \(1\)/);
     assert.deepEqual(browser.errors, []);
   });
 });

@@ -474,6 +474,9 @@ export function storeContract(name: string, open: () => Promise<ContractStore>):
         ['a timestamp without zone is UTC', { until: '2024-05-01T03:00:00' }, ['r1']],
         ['a zone offset', { since: '2024-05-01T13:00:00+01:00' }, ['r3', 'r2']],
         ['limit', { limit: 2 }, ['r3', 'r2']],
+        ['by sending organization', { organization: 'Sender A' }, ['r3', 'r1']],
+        ['an organization is matched exactly', { organization: 'sender a' }, []],
+        ['organization and domain together', { organization: 'Sender B', domain: 'other.org' }, ['r2']],
         [
           'domain and time together',
           { domain: 'example.com', since: '2024-05-01T01:00:00Z', until: '2024-05-01' },

@@ -45,6 +45,12 @@ export const ReportsQuery = PageQuery.extend({
   domain: z.string().min(1).max(253).optional().describe('only reports covering this policy domain'),
   since: DayRangeQuery.shape.since.describe('only reports whose range starts on this UTC day or later'),
   until: DayRangeQuery.shape.until.describe('only reports whose range starts on this UTC day or earlier'),
+  organization: z
+    .string()
+    .min(1)
+    .max(256)
+    .optional()
+    .describe('only reports from this sending organization (a row of the failure table)'),
 });
 export const RecordsQuery = z.object({
   policyHostTarget: z

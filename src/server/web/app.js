@@ -1,5 +1,5 @@
 // The mxguard dashboard: a small single-page app over the JSON API (/api, see /api/openapi.json).
-// Routes live in the URL fragment: #/ (domains), #/domains/NAME?since=&until=, #/reports?domain=&since=&until=,
+// Routes live in the URL fragment: #/ (domains), #/domains/NAME?since=&until=, #/reports?domain=&since=&until=&organization=,
 // #/reports/ID, #/dmarc?filters (dmarc.js), #/dmarc/ID, #/settings.
 // Rendering goes through dom.js only (text nodes, never innerHTML): report values are attacker-controlled.
 // Lists come in pages (limit, cursor, total; docs/api.md): a table shows the first page and a
@@ -440,7 +440,7 @@ async function domainPage(name, query) {
         ),
       ),
     ),
-    failureTables(stats),
+    failureTables(stats, domain.name),
     await dmarcSection(domain.name, range),
     domain.watchOnly ? null : section('DNS records to publish', await recordsView(domain.name)),
     domain.watchOnly ? null : policySection(domain, policy),
@@ -482,16 +482,29 @@ function rangeSection(name, range) {
   );
 }
 
-/** @param {Api['DomainStats']} stats */
-function failureTables(stats) {
+/**
+ * @param {Api['DomainStats']} stats
+ * @param {string} domain
+ */
+function failureTables(stats, domain) {
   /** @param {Api['BreakdownRow'][]} list */
   const rows = (list) =>
     list.map((r) => [r.key === '' ? h('span', { class: 'muted' }, '(not given)') : r.key, num(r.count)]);
+  // A sending organisation opens its reports of these days (a clipped name is no longer the stored one).
+  const range = { since: stats.since, until: stats.until };
+  /** @param {Api['BreakdownRow'][]} list */
+  const organizationRows = (list) =>
+    list.map((r) => [
+      r.key === '' || r.clipped
+        ? r.key || h('span', { class: 'muted' }, '(not given)')
+        : h('a', { href: hashLink('/reports', { domain, organization: r.key, ...range }) }, r.key),
+      num(r.count),
+    ]);
   const f = stats.failures;
   return h(
     'section',
     { class: 'card' },
-    h('h2', {}, `Failures since ${stats.since}`),
+    h('h2', {}, `Failures from ${stats.since} to ${stats.until}`),
     h(
       'div',
       { class: 'four' },
@@ -508,7 +521,7 @@ function failureTables(stats) {
         'div',
         {},
         h('h3', {}, 'By sending organisation'),
-        table(['Organisation', 'Sessions'], rows(f.organization), {
+        table(['Organisation', 'Sessions'], organizationRows(f.organization), {
           empty: 'No failures.',
           testid: 'failures-organization',
         }),
@@ -988,13 +1001,14 @@ const REPORTS_PAGE = 50;
 const REJECTED_PAGE = 20;
 
 /**
- * @param {URLSearchParams} query filters: domain, since, until (UTC days the report's range starts in)
+ * @param {URLSearchParams} query filters: domain, since, until (UTC days the report's range starts in), organization
  */
 async function reportsPage(query) {
   const filters = {
     domain: query.get('domain') || undefined,
     since: query.get('since') || undefined,
     until: query.get('until') || undefined,
+    organization: query.get('organization') || undefined,
   };
   const filtered = Object.values(filters).some(Boolean);
   const [reports, rejected] = await Promise.all([
@@ -1008,6 +1022,18 @@ async function reportsPage(query) {
     section(
       `Reports (${formatCount(reports.total)})`,
       reportFilters(filters),
+      filters.organization
+        ? h(
+            'p',
+            { 'data-testid': 'reports-organization' },
+            `From ${filters.organization} only. `,
+            h(
+              'a',
+              { href: hashLink('/reports', { ...filters, organization: undefined }) },
+              'Every organisation',
+            ),
+          )
+        : null,
       filtered ? h('p', { class: 'muted' }, h('a', { href: '#/reports' }, 'Show all reports')) : null,
       pagedTable(
         ['Organisation', 'Report id', 'Period start', 'Domains', 'Successful', 'Failed', 'Source', 'DKIM'],
@@ -1053,7 +1079,7 @@ async function reportsPage(query) {
 
 /**
  * The filters of the TLS-RPT report list: a policy domain and a range of days.
- * @param {{ domain?: string, since?: string, until?: string }} filters
+ * @param {{ domain?: string, since?: string, until?: string, organization?: string }} filters
  */
 function reportFilters(filters) {
   const domain = h('input', { name: 'domain', value: filters.domain ?? '' });
@@ -1073,6 +1099,7 @@ function reportFilters(filters) {
       domain: domain.value.trim(),
       since: since.value,
       until: until.value,
+      organization: filters.organization,
     });
   });
   return form;
