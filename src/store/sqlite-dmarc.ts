@@ -27,6 +27,7 @@ import type {
 } from './dmarc-types.js';
 import { describeValue, domainKey } from './domain-rules.js';
 import { clippedColumn, clipText, decodeCursor, encodeCursor, takePage } from './paging.js';
+import { deleteByIds, deleteOldest } from './sqlite-delete.js';
 import { type Page, type PurgeFilter, type ReportSource, storeInvalid } from './types.js';
 
 const LIST_MAX = 10_000;
@@ -249,21 +250,8 @@ export class SqliteDmarcStore implements DmarcStore {
   }
 
   async deleteDmarcReports(ids: number[]): Promise<number[]> {
-    if (!Array.isArray(ids) || ids.some((id) => !Number.isSafeInteger(id))) {
-      throw storeInvalid('id: report ids must be whole numbers');
-    }
-    const unique = [...new Set(ids)];
-    return this.use(() =>
-      this.db
-        .transaction(() => {
-          // dmarc_rows go with the report (ON DELETE CASCADE).
-          const remove = this.db
-            .prepare<[number], number>('DELETE FROM dmarc_reports WHERE id = ? RETURNING id')
-            .pluck();
-          return unique.filter((id) => remove.get(id) !== undefined);
-        })
-        .immediate(),
-    );
+    // dmarc_rows go with the report (ON DELETE CASCADE).
+    return this.use(() => deleteByIds(this.db, 'dmarc_reports', ids));
   }
 
   async purgeDmarcReports(filter: PurgeFilter): Promise<{ deleted: number; remaining: number }> {
@@ -279,27 +267,8 @@ export class SqliteDmarcStore implements DmarcStore {
     }
     if (where.length === 0) throw storeInvalid('purge: give domain or before (never every report at once)');
     const limit = count(filter.limit, 'limit', 0, LIST_MAX);
-    const matching = where.join(' AND ');
     return this.use(() =>
-      this.db
-        .transaction(() => {
-          // dmarc_rows go with the report (ON DELETE CASCADE).
-          const deleted =
-            limit === 0
-              ? 0
-              : this.db
-                  .prepare(
-                    `DELETE FROM dmarc_reports WHERE id IN
-                       (SELECT id FROM dmarc_reports WHERE ${matching} ORDER BY begin_ms, id LIMIT ?)`,
-                  )
-                  .run(...params, limit).changes;
-          const remaining = this.db
-            .prepare<unknown[], number>(`SELECT count(*) FROM dmarc_reports WHERE ${matching}`)
-            .pluck()
-            .get(...params)!;
-          return { deleted, remaining };
-        })
-        .immediate(),
+      deleteOldest(this.db, { table: 'dmarc_reports', where, params, oldestBy: 'begin_ms', limit }),
     );
   }
 

@@ -81,6 +81,7 @@ import {
   reportSummary,
   watchOnlyFlag,
 } from './sql-rows.js';
+import { deleteByIds, deleteOldest } from './sqlite-delete.js';
 import { SqliteDmarcStore } from './sqlite-dmarc.js';
 import {
   ADMIN_PASSWORD_SETTING,
@@ -526,21 +527,8 @@ class SqliteStore implements Store {
   }
 
   async deleteReports(ids: number[]): Promise<number[]> {
-    if (!Array.isArray(ids) || ids.some((id) => !Number.isSafeInteger(id))) {
-      throw storeInvalid('id: report ids must be whole numbers');
-    }
-    const unique = [...new Set(ids)];
-    return this.use(() =>
-      this.db
-        .transaction(() => {
-          // report_policies and failures go with the report (ON DELETE CASCADE).
-          const remove = this.db
-            .prepare<[number], number>('DELETE FROM reports WHERE id = ? RETURNING id')
-            .pluck();
-          return unique.filter((id) => remove.get(id) !== undefined);
-        })
-        .immediate(),
-    );
+    // report_policies and failures go with the report (ON DELETE CASCADE).
+    return this.use(() => deleteByIds(this.db, 'reports', ids));
   }
 
   async purgeReports(filter: PurgeFilter): Promise<{ deleted: number; remaining: number }> {
@@ -556,26 +544,8 @@ class SqliteStore implements Store {
     }
     if (where.length === 0) throw storeInvalid('purge: give domain or before (never every report at once)');
     const limit = count(filter.limit, 'limit', 0, LIST_MAX);
-    const matching = where.join(' AND ');
     return this.use(() =>
-      this.db
-        .transaction(() => {
-          const deleted =
-            limit === 0
-              ? 0
-              : this.db
-                  .prepare(
-                    `DELETE FROM reports WHERE id IN
-                       (SELECT id FROM reports WHERE ${matching} ORDER BY start_ms, id LIMIT ?)`,
-                  )
-                  .run(...params, limit).changes;
-          const remaining = this.db
-            .prepare<unknown[], number>(`SELECT count(*) FROM reports WHERE ${matching}`)
-            .pluck()
-            .get(...params)!;
-          return { deleted, remaining };
-        })
-        .immediate(),
+      deleteOldest(this.db, { table: 'reports', where, params, oldestBy: 'start_ms', limit }),
     );
   }
 
@@ -626,21 +596,13 @@ class SqliteStore implements Store {
     const before = new Date(timeBound(filter.before ?? '', 'before', false)!).toISOString();
     const limit = count(filter.limit, 'limit', 0, LIST_MAX);
     return this.use(() =>
-      this.db
-        .transaction(() => {
-          const deleted = this.db
-            .prepare(
-              `DELETE FROM rejected WHERE id IN
-                 (SELECT id FROM rejected WHERE received_at < ? ORDER BY received_at, id LIMIT ?)`,
-            )
-            .run(before, limit).changes;
-          const remaining = this.db
-            .prepare<[string], number>('SELECT count(*) FROM rejected WHERE received_at < ?')
-            .pluck()
-            .get(before)!;
-          return { deleted, remaining };
-        })
-        .immediate(),
+      deleteOldest(this.db, {
+        table: 'rejected',
+        where: ['received_at < ?'],
+        params: [before],
+        oldestBy: 'received_at',
+        limit,
+      }),
     );
   }
 
