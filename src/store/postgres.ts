@@ -42,6 +42,7 @@ import {
   rejectedFromRow,
   reportSummary,
   watchOnlyFlag,
+  withReportContent,
 } from './sql-rows.js';
 // The limits both stores keep (SQLite defines them, as the default store).
 import {
@@ -462,13 +463,7 @@ class PgStore implements PostgresStore {
         [id],
       );
       if (!row) return undefined;
-      const stored: StoredReport = {
-        ...reportSummary(row),
-        report: JSON.parse(row.report_json) as TlsReport,
-        warnings: JSON.parse(row.warnings) as string[],
-      };
-      if (row.submitter !== null) stored.submitter = row.submitter;
-      return stored;
+      return withReportContent<StoredReportSummary, TlsReport>(reportSummary(row), row);
     });
   }
 

@@ -124,3 +124,24 @@ export function rejectedFromRow(row: RejectedRow): RejectedInput {
   if (clipped.length > 0) out.clipped = clipped;
   return out;
 }
+
+/** The stored content columns of a report row (either kind): the report as JSON, its warnings, who sent it. */
+export interface ReportContentRow {
+  report_json: string;
+  warnings: string;
+  submitter: string | null;
+}
+
+/** A whole stored report: its summary with the report, warnings and (when known) submitter read back. */
+export function withReportContent<S, R>(
+  summary: S,
+  row: ReportContentRow,
+): S & { report: R; warnings: string[]; submitter?: string } {
+  const stored: S & { report: R; warnings: string[]; submitter?: string } = {
+    ...summary,
+    report: JSON.parse(row.report_json) as R,
+    warnings: JSON.parse(row.warnings) as string[],
+  };
+  if (row.submitter !== null) stored.submitter = row.submitter;
+  return stored;
+}

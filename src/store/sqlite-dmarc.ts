@@ -27,6 +27,7 @@ import type {
 } from './dmarc-types.js';
 import { describeValue, domainKey } from './domain-rules.js';
 import { clippedColumn, clipText, decodeCursor, encodeCursor, takePage } from './paging.js';
+import { withReportContent } from './sql-rows.js';
 import { deleteByIds, deleteOldest } from './sqlite-delete.js';
 import { type Page, type PurgeFilter, type ReportSource, storeInvalid } from './types.js';
 
@@ -239,13 +240,7 @@ export class SqliteDmarcStore implements DmarcStore {
         )
         .get(id);
       if (!row) return undefined;
-      const stored: StoredDmarcReport = {
-        ...summaryFromRow(row),
-        report: JSON.parse(row.report_json) as DmarcReport,
-        warnings: JSON.parse(row.warnings) as string[],
-      };
-      if (row.submitter !== null) stored.submitter = row.submitter;
-      return stored;
+      return withReportContent<DmarcReportSummary, DmarcReport>(summaryFromRow(row), row);
     });
   }
 

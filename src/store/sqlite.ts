@@ -80,6 +80,7 @@ import {
   rejectedFromRow,
   reportSummary,
   watchOnlyFlag,
+  withReportContent,
 } from './sql-rows.js';
 import { deleteByIds, deleteOldest } from './sqlite-delete.js';
 import { SqliteDmarcStore } from './sqlite-dmarc.js';
@@ -516,13 +517,7 @@ class SqliteStore implements Store {
         )
         .get(id);
       if (!row) return undefined;
-      const stored: StoredReport = {
-        ...summaryFromRow(row),
-        report: JSON.parse(row.report_json) as TlsReport,
-        warnings: JSON.parse(row.warnings) as string[],
-      };
-      if (row.submitter !== null) stored.submitter = row.submitter;
-      return stored;
+      return withReportContent<StoredReportSummary, TlsReport>(summaryFromRow(row), row);
     });
   }
 
