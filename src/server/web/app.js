@@ -27,6 +27,7 @@ import {
   onLoginNeeded,
   pagedTable,
   rangePicker,
+  reportFactsSection,
   section,
   table,
 } from './kit.js';
@@ -1246,21 +1247,7 @@ async function reportPage(id) {
     'div',
     {},
     h('p', {}, h('a', { href: '#/reports' }, '← all reports')),
-    section(
-      'Report',
-      h(
-        'dl',
-        { class: 'facts', 'data-testid': 'report-facts' },
-        facts.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]),
-      ),
-      r.warnings.length > 0
-        ? h(
-            'ul',
-            { class: 'notes' },
-            r.warnings.map((w) => h('li', {}, w)),
-          )
-        : null,
-    ),
+    reportFactsSection('Report', 'report-facts', facts, r.warnings),
     r.report.policies.map((p) =>
       section(
         `Policy ${p.type} for ${p.domain || '(no domain given)'}`,

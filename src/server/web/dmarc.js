@@ -6,7 +6,18 @@
 // @ts-check
 import { dmarcChart } from './barchart.js';
 import { formatCount, formatTime, h } from './dom.js';
-import { api, attempt, copyBlock, hashLink, listValue, num, pagedTable, section, table } from './kit.js';
+import {
+  api,
+  attempt,
+  copyBlock,
+  hashLink,
+  listValue,
+  num,
+  pagedTable,
+  reportFactsSection,
+  section,
+  table,
+} from './kit.js';
 
 /** @typedef {import('../api/schemas.js').ApiTypes} Api */
 
@@ -239,21 +250,7 @@ export async function dmarcReportPage(id) {
     'div',
     {},
     h('p', {}, h('a', { href: '#/dmarc' }, '← all DMARC reports')),
-    section(
-      'DMARC report',
-      h(
-        'dl',
-        { class: 'facts', 'data-testid': 'dmarc-report-facts' },
-        facts.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]),
-      ),
-      r.warnings.length > 0
-        ? h(
-            'ul',
-            { class: 'notes' },
-            r.warnings.map((w) => h('li', {}, w)),
-          )
-        : null,
-    ),
+    reportFactsSection('DMARC report', 'dmarc-report-facts', facts, r.warnings),
     section(
       `Rows (${formatCount(r.report.records.length)})`,
       table(

@@ -171,6 +171,31 @@ export function section(title, ...children) {
 }
 
 /**
+ * A stored report's facts (label, value) and the warnings its parser gave, as the card of its page.
+ * @param {string} title
+ * @param {string} testid
+ * @param {string[][]} facts pairs of label and value
+ * @param {string[]} warnings
+ */
+export function reportFactsSection(title, testid, facts, warnings) {
+  return section(
+    title,
+    h(
+      'dl',
+      { class: 'facts', 'data-testid': testid },
+      facts.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]),
+    ),
+    warnings.length > 0
+      ? h(
+          'ul',
+          { class: 'notes' },
+          warnings.map((w) => h('li', {}, w)),
+        )
+      : null,
+  );
+}
+
+/**
  * One table row; a cell is a <td> already, or anything `h` takes as content.
  * @param {Child[]} cells
  */
