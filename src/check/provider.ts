@@ -64,7 +64,7 @@ export async function checkProvider(input: ProviderInput, env: CheckEnvironment)
   }
 
   if (input.policy !== undefined && input.policy.mode !== 'none') {
-    policyReadiness(input, add);
+    policyReadiness(input, input.policy, add);
   }
   if (preset.name === EXCHANGE_ONLINE && ours.length > 0) daneReadiness(input, add);
   policyHosting(input, add, findings);
@@ -75,8 +75,7 @@ export async function checkProvider(input: ProviderInput, env: CheckEnvironment)
 type Add = (status: Status, code: string, message: string, extra?: { host?: string; fix?: string }) => void;
 
 /** The policy covers the provider's current MX form before the domain moves to it. */
-function policyReadiness(input: ProviderInput, add: Add): void {
-  const policy = input.policy as StsPolicy;
+function policyReadiness(input: ProviderInput, policy: StsPolicy, add: Add): void {
   const { preset } = input;
   for (const pattern of policy.mx) {
     if (misleadingMicrosoftWildcard(pattern)) {
