@@ -207,6 +207,8 @@ export class StoreError extends Error {
       | 'STORE_DOMAIN_UNKNOWN'
       | 'STORE_INVALID'
       | 'STORE_IO'
+      /** The database cannot be reached (connection refused or lost): try again later (HTTP 503). */
+      | 'STORE_UNAVAILABLE'
       /** openStore with mustExist: the data directory holds no database. */
       | 'STORE_MISSING',
     message: string,
