@@ -30,7 +30,7 @@
 // stored once (table findings); a run lists their ids.
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { normalizeHost } from '../common/hostname.js';
 import type { TlsReport } from '../tlsrpt/report.js';
@@ -54,18 +54,27 @@ import {
   validSettings,
 } from './domain-rules.js';
 import { migrate } from './migrations.js';
-import { boundedRun, checkedAlert, checkedDelivery, clipStored } from './monitor-rules.js';
+import {
+  type AlertRow,
+  alertFromRow,
+  type CheckRunRow,
+  checkedDeliveries,
+  DELIVERY_STATES,
+  type DeliveryRow,
+  deliveryFromRow,
+  FINDINGS_PER_RUN_SWEPT,
+  LONG_LIST_MAX,
+  RUN_COLUMNS,
+  runSummaryFromRow,
+} from './monitor-rows.js';
+import { boundedRun, checkedAlert, clipStored } from './monitor-rules.js';
 import {
   type Alert,
-  type AlertEvent,
   type AlertFilter,
-  type AlertSeverity,
   type CheckOutcome,
   type CheckRun,
-  type CheckRunStatus,
   type CheckRunSummary,
   type Delivery,
-  type DeliveryChannel,
   MAX_DELIVERY_ERROR,
   MAX_RECENT_CHECK_RUNS,
   type NewDelivery,
@@ -83,6 +92,7 @@ import {
   withReportContent,
 } from './sql-rows.js';
 import { deleteByIds, deleteOldest } from './sqlite-delete.js';
+import { type OtherDomainRow, TLSRPT_NO_POLICY_DOMAIN, TLSRPT_OTHER_DOMAINS } from './other-domains.js';
 import { SqliteDmarcStore } from './sqlite-dmarc.js';
 import {
   ADMIN_PASSWORD_SETTING,
@@ -130,22 +140,20 @@ export const USER_AGENT_MAX = 512;
  */
 export const BREAKDOWN_MAX_ROWS = 100;
 export const LIST_MAX = 10_000;
-/** Findings no run needs any more, deleted per check run purgeCheckRuns may delete. */
-const FINDINGS_PER_RUN_SWEPT = 10;
-/** Lists whose items carry text up to MAX_STORED_FINDING_TEXT (alerts, deliveries) read fewer rows per page. */
-const LONG_LIST_MAX = 1000;
 /** Most API tokens at once. */
 export const MAX_API_TOKENS = 100;
 
 /** PRAGMA synchronous reads back as a number: 0..3. */
 const SYNCHRONOUS_NAMES = ['OFF', 'NORMAL', 'FULL', 'EXTRA'];
 
-/** Open (creating when needed) the store in `dataDir` and bring its schema up to date. */
-export async function openSqliteStore(dataDir: string): Promise<Store> {
-  const path = join(dataDir, DATABASE_FILE);
+/**
+ * Open (creating when needed) the store in `dataDir` (its file `path`, by default DATABASE_FILE there)
+ * and bring its schema up to date.
+ */
+export async function openSqliteStore(dataDir: string, path = join(dataDir, DATABASE_FILE)): Promise<Store> {
   let db: Database.Database | undefined;
   try {
-    mkdirSync(dataDir, { recursive: true });
+    mkdirSync(dirname(path), { recursive: true });
     db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
     // WAL is a property of the file; setting it again is a no-op.
     const mode = db.pragma('journal_mode = WAL', { simple: true });
@@ -448,10 +456,12 @@ class SqliteStore implements Store {
       timeBound(filter.since, 'since', false) ?? Number.MIN_SAFE_INTEGER,
       timeBound(filter.until, 'until', true) ?? Number.MAX_SAFE_INTEGER,
     ];
-    if (filter.domain !== undefined) {
+    if (filter.domain === '') where.push(TLSRPT_NO_POLICY_DOMAIN);
+    else if (filter.domain !== undefined) {
       where.push('r.id IN (SELECT report FROM report_policies WHERE domain = ?)');
       params.push(domainKey(filter.domain));
     }
+    if (filter.otherDomains === true) where.push(TLSRPT_OTHER_DOMAINS);
     if (filter.organization !== undefined) {
       if (typeof filter.organization !== 'string') throw storeInvalid('organization: must be a string');
       where.push('r.organization = ?');
@@ -676,6 +686,9 @@ class SqliteStore implements Store {
   }
   setPtrName(ip: string, name: string, now: Date): Promise<void> {
     return this.dmarc.setPtrName(ip, name, now);
+  }
+  listOtherDomains(page?: PageRequest): Promise<Page<OtherDomainRow>> {
+    return this.dmarc.listOtherDomains(page);
   }
 
   // ---- policy fetch log ----
@@ -1340,114 +1353,6 @@ class SqliteStore implements Store {
       throw new StoreError('STORE_IO', `${this.path}: ${(err as Error).message}`, { cause: err });
     }
   }
-}
-
-interface CheckRunRow {
-  id: number;
-  domain: string;
-  at_ms: number;
-  duration_ms: number;
-  status: string;
-  error: string | null;
-  started_by: string;
-  pass_count: number;
-  warn_count: number;
-  fail_count: number;
-  omitted_findings: number;
-  finding_ids?: string;
-}
-
-/** A run without its error and findings. */
-const RUN_COLUMNS = `id, domain, at_ms, duration_ms, status, started_by, pass_count, warn_count, fail_count,
-  omitted_findings`;
-
-interface AlertRow {
-  id: number;
-  domain: string;
-  code: string;
-  subject: string;
-  severity: string;
-  message: string;
-  fix: string | null;
-  opened_at: string;
-  opened_by: number;
-  resolved_at: string | null;
-  resolved_by: number | null;
-}
-
-interface DeliveryRow {
-  id: number;
-  alert: number;
-  channel: string;
-  target: string;
-  event: string;
-  state: string;
-  attempts: number;
-  created_at: string;
-  next_attempt_at: string | null;
-  last_attempt_at: string | null;
-  last_error: string | null;
-  delivered_at: string | null;
-}
-
-const DELIVERY_STATES: readonly string[] = ['pending', 'delivered', 'abandoned'];
-
-/** A run's summary; as a list view (`listView`) its error is cut to LIST_TEXT_MAX. */
-function runSummaryFromRow(row: CheckRunRow, listView = false): CheckRunSummary {
-  const clipped: string[] = [];
-  const summary: CheckRunSummary = {
-    id: row.id,
-    domain: row.domain,
-    at: new Date(row.at_ms).toISOString(),
-    durationMs: row.duration_ms,
-    status: row.status as CheckRunStatus,
-    trigger: row.started_by as CheckRun['trigger'],
-    counts: { pass: row.pass_count, warn: row.warn_count, fail: row.fail_count },
-  };
-  if (row.error !== null) summary.error = listView ? clipText(row.error, 'error', clipped) : row.error;
-  if (row.omitted_findings > 0) summary.omittedFindings = row.omitted_findings;
-  if (clipped.length > 0) summary.clipped = clipped;
-  return summary;
-}
-
-function alertFromRow(row: AlertRow): Alert {
-  const alert: Alert = {
-    id: row.id,
-    domain: row.domain,
-    code: row.code,
-    subject: row.subject,
-    severity: row.severity as AlertSeverity,
-    message: row.message,
-    openedAt: row.opened_at,
-    openedBy: row.opened_by,
-  };
-  if (row.fix !== null) alert.fix = row.fix;
-  if (row.resolved_at !== null) alert.resolvedAt = row.resolved_at;
-  if (row.resolved_by !== null) alert.resolvedBy = row.resolved_by;
-  return alert;
-}
-
-function deliveryFromRow(row: DeliveryRow): Delivery {
-  const delivery: Delivery = {
-    id: row.id,
-    alertId: row.alert,
-    channel: row.channel as DeliveryChannel,
-    target: row.target,
-    event: JSON.parse(row.event) as AlertEvent,
-    state: row.state as Delivery['state'],
-    attempts: row.attempts,
-    createdAt: row.created_at,
-  };
-  if (row.next_attempt_at !== null) delivery.nextAttemptAt = row.next_attempt_at;
-  if (row.last_attempt_at !== null) delivery.lastAttemptAt = row.last_attempt_at;
-  if (row.last_error !== null) delivery.lastError = row.last_error;
-  if (row.delivered_at !== null) delivery.deliveredAt = row.delivered_at;
-  return delivery;
-}
-
-function checkedDeliveries(deliveries: NewDelivery[], where: string): NewDelivery[] {
-  if (!Array.isArray(deliveries)) throw storeInvalid(`${where}.deliveries: must be a list`);
-  return deliveries.map((d, i) => checkedDelivery(d, `${where}.deliveries[${i}]`));
 }
 
 export const BREAKDOWN_COLUMNS: Record<Exclude<BreakdownKey, 'organization'>, string> = {
