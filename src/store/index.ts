@@ -1,10 +1,12 @@
-// The store `mxguard serve` and the state-keeping CLI commands use: SQLite in the data directory.
-// A PostgreSQL store would be chosen here (by config) without touching any caller.
-// The one place that decides whether opening may create a new, empty store.
+// The store `mxguard serve` and the state-keeping CLI commands use, chosen here without touching any
+// caller: SQLite in the data directory (the default), a SQLite file named by `database`, or PostgreSQL
+// (`database` = postgres://user:pass@host:port/db?sslmode=...). Which `database` wins (--database,
+// MXGUARD_DATABASE_URL, the config file's `database`) is decided in chooseDatabase alone. The one place
+// that decides whether opening may create a new, empty store.
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { DATABASE_FILE, openSqliteStore } from './sqlite.js';
-import { type Store, StoreError } from './types.js';
+import { type Store, StoreError, storeInvalid } from './types.js';
 
 export type * from './types.js';
 export { StoreError } from './types.js';
@@ -12,18 +14,125 @@ export { StoreError } from './types.js';
 /** Where every command keeps its data when --data-dir is not given (relative to the working directory). */
 export const DEFAULT_DATA_DIR = './data';
 
+/** The environment variable naming the database, below --database and above the config file. */
+export const DATABASE_ENV = 'MXGUARD_DATABASE_URL';
+
 export interface OpenStoreOptions {
   /**
-   * Refuse (StoreError STORE_MISSING, nothing created on disk) when `dataDir` holds no database,
-   * instead of creating the folder and an empty store: a mistyped --data-dir must not look empty.
+   * A postgres:// (or postgresql://) URL, or the path of a SQLite file; absent: `<dataDir>/mxguard.sqlite`.
+   * chooseDatabase picks it from the option, the environment and the config file.
+   */
+  database?: string;
+  /**
+   * Refuse (StoreError STORE_MISSING, nothing created) when there is no mxguard database yet, instead
+   * of creating an empty store: a mistyped --data-dir or database name must not look empty.
    */
   mustExist?: boolean;
 }
 
-/** Open the default store in `dataDir`: `<dataDir>/mxguard.sqlite` (created when missing, unless mustExist). */
+/** Open the store: `database` when given, else `<dataDir>/mxguard.sqlite` (created when missing, unless mustExist). */
 export async function openStore(dataDir: string, options: OpenStoreOptions = {}): Promise<Store> {
-  if (options.mustExist === true && !existsSync(join(dataDir, DATABASE_FILE))) {
-    throw new StoreError('STORE_MISSING', `${dataDir}: no mxguard database here (${DATABASE_FILE})`);
+  const { database, mustExist = false } = options;
+  if (database !== undefined) {
+    const problem = databaseProblem(database);
+    if (problem !== undefined) throw storeInvalid(`database: ${problem}`);
+    if (isPostgresDatabase(database)) return openPostgres(database, mustExist);
   }
-  return openSqliteStore(dataDir);
+  if (database === undefined) {
+    if (mustExist && !existsSync(join(dataDir, DATABASE_FILE))) {
+      throw new StoreError('STORE_MISSING', `${dataDir}: no mxguard database here (${DATABASE_FILE})`);
+    }
+    return openSqliteStore(dataDir);
+  }
+  const file = resolve(database);
+  if (mustExist && !existsSync(file)) {
+    throw new StoreError('STORE_MISSING', `${database}: no mxguard database here (no such SQLite file)`);
+  }
+  return openSqliteStore(dirname(file), file);
+}
+
+async function openPostgres(url: string, mustExist: boolean): Promise<Store> {
+  // Until the PostgreSQL store implements the whole Store (monitoring, DMARC), nothing may reach it.
+  void mustExist;
+  throw storeInvalid(`${describeDatabase(url)}: the PostgreSQL store is not complete yet`);
+}
+
+export interface DatabaseChoices {
+  /** --database, as given on the command line. */
+  option?: string;
+  /** The environment: DATABASE_ENV is read from it. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** The config file's `database` key (a relative SQLite path already resolved against the file's folder). */
+  config?: string;
+  /** The config file, to name it in a message about `config`. */
+  configFile?: string;
+}
+
+/**
+ * The database to open: --database > MXGUARD_DATABASE_URL > the config file's `database` > undefined
+ * (the default, `<dataDir>/mxguard.sqlite`). Empty text counts as not given. A bad value is refused
+ * with StoreError STORE_INVALID naming where it came from (never showing a password).
+ */
+export function chooseDatabase(choices: DatabaseChoices): string | undefined {
+  const candidates: Array<[source: string, value: string | undefined]> = [
+    ['--database', choices.option],
+    [DATABASE_ENV, choices.env?.[DATABASE_ENV]],
+    [choices.configFile === undefined ? 'database' : `${choices.configFile}: database`, choices.config],
+  ];
+  for (const [source, value] of candidates) {
+    if (value === undefined || value.trim() === '') continue;
+    const problem = databaseProblem(value);
+    if (problem !== undefined) throw storeInvalid(`${source}: ${problem}`);
+    return value;
+  }
+  return undefined;
+}
+
+/** postgres:// or postgresql:// (RFC 3986 schemes are case-insensitive). */
+function isPostgresDatabase(text: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(text);
+}
+
+/** pg's sslmode values (pg-connection-string); anything else would silently mean "no TLS". */
+const SSL_MODES = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'];
+
+/** What is wrong with a `database` value, or undefined; never repeats a password. */
+export function databaseProblem(text: string): string | undefined {
+  if (text.trim() === '') return 'must not be empty';
+  if (!isPostgresDatabase(text)) {
+    const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(text)?.[1];
+    if (scheme !== undefined) {
+      return `"${scheme}://" is not a database this store opens: expected postgres://user:pass@host:5432/db or the path of a SQLite file`;
+    }
+    return undefined;
+  }
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return 'not a valid URL: expected postgres://user:pass@host:5432/db?sslmode=require';
+  }
+  if (url.hostname === '' && !url.searchParams.has('host')) {
+    return `${describeDatabase(text)}: names no host: expected postgres://user:pass@host:5432/db`;
+  }
+  const sslmode = url.searchParams.get('sslmode');
+  if (sslmode !== null && !SSL_MODES.includes(sslmode)) {
+    return `${describeDatabase(text)}: sslmode "${sslmode}" is not one of ${SSL_MODES.join(', ')}`;
+  }
+  return undefined;
+}
+
+/** The database as it may be logged or shown: a URL's password replaced by ***, a file path as it is. */
+export function describeDatabase(database: string): string {
+  if (!isPostgresDatabase(database)) return database;
+  try {
+    const url = new URL(database);
+    if (url.password !== '') url.password = '***';
+    for (const key of ['password', 'sslpassword']) {
+      if (url.searchParams.has(key)) url.searchParams.set(key, '***');
+    }
+    return url.toString();
+  } catch {
+    return 'a postgres:// URL that does not parse';
+  }
 }
