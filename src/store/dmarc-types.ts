@@ -10,6 +10,7 @@ type Page<T> = import('./types.js').Page<T>;
 type PageRequest = import('./types.js').PageRequest;
 type PurgeFilter = import('./types.js').PurgeFilter;
 type ReportSource = import('./types.js').ReportSource;
+type OtherDomainRow = import('./other-domains.js').OtherDomainRow;
 
 export interface NewDmarcReport {
   report: DmarcReport;
@@ -46,7 +47,10 @@ export interface StoredDmarcReport extends DmarcReportSummary {
 }
 
 export interface DmarcReportFilter extends PageRequest {
+  /** '' for the reports that name no policy domain. */
   domain?: string;
+  /** Only reports whose policy domain is not configured (src/store/other-domains.ts). */
+  otherDomains?: boolean;
   /** ISO times bounding the report's date range (begin). */
   since?: string;
   until?: string;
@@ -106,4 +110,9 @@ export interface DmarcStore {
   /** Reverse DNS cache for source IPs: names found (or '' for none) with the time they were looked up. */
   getPtrNames(ips: string[]): Promise<Map<string, { name: string; at: string }>>;
   setPtrName(ip: string, name: string, now: Date): Promise<void>;
+  /**
+   * Policy domains of stored reports of both kinds (TLS-RPT and DMARC) that are not configured, by name
+   * ('' first: reports naming none), with counts, paged with total. Here beside DMARC as issue 15's view.
+   */
+  listOtherDomains(page?: PageRequest): Promise<Page<OtherDomainRow>>;
 }

@@ -26,10 +26,16 @@ import type {
   StoredDmarcReport,
 } from './dmarc-types.js';
 import { describeValue, domainKey } from './domain-rules.js';
+import {
+  DMARC_OTHER_DOMAIN,
+  type OtherDomainRow,
+  otherDomainFromRow,
+  otherDomainsQueries,
+} from './other-domains.js';
 import { clippedColumn, clipText, decodeCursor, encodeCursor, takePage } from './paging.js';
 import { withReportContent } from './sql-rows.js';
 import { deleteByIds, deleteOldest } from './sqlite-delete.js';
-import { type Page, type PurgeFilter, type ReportSource, storeInvalid } from './types.js';
+import { type Page, type PageRequest, type PurgeFilter, type ReportSource, storeInvalid } from './types.js';
 
 const LIST_MAX = 10_000;
 /** Distinct header_from domains listed per source. */
@@ -182,6 +188,7 @@ export class SqliteDmarcStore implements DmarcStore {
       where.push('domain = ?');
       params.push(filter.domain === '' ? '' : domainKey(filter.domain));
     }
+    if (filter.otherDomains === true) where.push(DMARC_OTHER_DOMAIN);
     if (filter.organization !== undefined) {
       where.push('organization = ?');
       params.push(text(filter.organization, 'organization'));
@@ -334,6 +341,26 @@ export class SqliteDmarcStore implements DmarcStore {
           more: rows.length > limit,
           total,
           cursorOf: (i) => encodeCursor('dmarcSources', [rows[i]!.messages, rows[i]!.source_ip]),
+        });
+      })(),
+    );
+  }
+
+  async listOtherDomains(page: PageRequest = {}): Promise<Page<OtherDomainRow>> {
+    const limit = count(page.limit, 'limit', 100, LIST_MAX);
+    const after = page.cursor === undefined ? undefined : decodeCursor('domains', page.cursor);
+    const queries = otherDomainsQueries(() => '?', after !== undefined);
+    return this.use(() =>
+      this.db.transaction(() => {
+        const total = this.db.prepare<[], number>(queries.total).pluck().get()!;
+        const rows = this.db
+          .prepare<unknown[], Parameters<typeof otherDomainFromRow>[0]>(queries.page)
+          .all(...(after ?? []), limit + 1);
+        const items = rows.slice(0, limit).map(otherDomainFromRow);
+        return takePage(items, {
+          more: rows.length > limit,
+          total,
+          cursorOf: (i) => encodeCursor('domains', [items[i]!.domain]),
         });
       })(),
     );

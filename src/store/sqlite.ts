@@ -80,6 +80,7 @@ import {
   type NewDelivery,
   type StoredFinding,
 } from './monitor-types.js';
+import { type OtherDomainRow, TLSRPT_NO_POLICY_DOMAIN, TLSRPT_OTHER_DOMAINS } from './other-domains.js';
 import { clippedColumn, clipText, decodeCursor, encodeCursor, LIST_DOMAINS_MAX, takePage } from './paging.js';
 import { checkNewReport } from './report-rules.js';
 import {
@@ -686,6 +687,9 @@ class SqliteStore implements Store {
   }
   setPtrName(ip: string, name: string, now: Date): Promise<void> {
     return this.dmarc.setPtrName(ip, name, now);
+  }
+  listOtherDomains(page?: PageRequest): Promise<Page<OtherDomainRow>> {
+    return this.dmarc.listOtherDomains(page);
   }
   listOtherDomains(page?: PageRequest): Promise<Page<OtherDomainRow>> {
     return this.dmarc.listOtherDomains(page);

@@ -139,7 +139,10 @@ export interface Page<T> {
 }
 
 export interface ReportFilter extends PageRequest {
+  /** Reports with a policy for this domain; '' for the reports that name no policy domain. */
   domain?: string;
+  /** Only reports none of whose policy domains is configured (src/store/other-domains.ts). */
+  otherDomains?: boolean;
   /** ISO timestamps bounding the report's date range. */
   since?: string;
   until?: string;
