@@ -93,7 +93,6 @@ import {
   withReportContent,
 } from './sql-rows.js';
 import { deleteByIds, deleteOldest } from './sqlite-delete.js';
-import { type OtherDomainRow, TLSRPT_NO_POLICY_DOMAIN, TLSRPT_OTHER_DOMAINS } from './other-domains.js';
 import { SqliteDmarcStore } from './sqlite-dmarc.js';
 import {
   ADMIN_PASSWORD_SETTING,
