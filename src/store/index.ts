@@ -89,7 +89,7 @@ export function chooseDatabase(choices: DatabaseChoices): string | undefined {
 }
 
 /** postgres:// or postgresql:// (RFC 3986 schemes are case-insensitive). */
-function isPostgresDatabase(text: string): boolean {
+export function isPostgresDatabase(text: string): boolean {
   return /^postgres(ql)?:\/\//i.test(text);
 }
 

@@ -135,7 +135,7 @@ export async function openPostgresStore(url: string): Promise<PostgresStore> {
 }
 
 /** The URL without its password, for messages. */
-export function describeUrl(url: string): string {
+function describeUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password !== '') parsed.password = '***';
