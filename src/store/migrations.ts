@@ -307,6 +307,32 @@ export const MIGRATIONS: readonly string[] = [
     at TEXT NOT NULL
   ) STRICT;
   `,
+  // 6: the bulk-check queue (issue 16, src/store/check-queue.ts): one job per (batch, domain), queued, then
+  // claimed by a worker (holder) until lease_until_ms (epoch ms), then done with its result (one NDJSON
+  // line). attempts counts the claims. Each state has its own partial index: claims, counts and results
+  // read only the rows of their state.
+  `
+  CREATE TABLE check_jobs (
+    id INTEGER PRIMARY KEY,
+    batch TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('queued', 'claimed', 'done')),
+    attempts INTEGER NOT NULL,
+    holder TEXT,
+    lease_until_ms INTEGER,
+    result TEXT,
+    enqueued_at TEXT NOT NULL,
+    claimed_at TEXT,
+    done_at TEXT,
+    UNIQUE (batch, domain),
+    CHECK ((state = 'claimed') = (holder IS NOT NULL AND lease_until_ms IS NOT NULL)),
+    CHECK ((state = 'done') = (result IS NOT NULL))
+  ) STRICT;
+  CREATE INDEX check_jobs_queued ON check_jobs (batch, id) WHERE state = 'queued';
+  CREATE INDEX check_jobs_leased ON check_jobs (batch, lease_until_ms) WHERE state = 'claimed';
+  CREATE INDEX check_jobs_holder ON check_jobs (holder) WHERE state = 'claimed';
+  CREATE INDEX check_jobs_done ON check_jobs (batch, id) WHERE state = 'done';
+  `,
 ];
 
 /** The schema version this code writes. */
