@@ -2,7 +2,8 @@
 //
 // The routes are declared once in src/server/api/ (input and answer schemas, handler, documentation);
 // this module registers them with what every route shares: the admin host guard, security headers,
-// authentication, the CSRF rules and the error answers.
+// authentication, the CSRF rules and the error answers (503 STORE_UNAVAILABLE with Retry-After while
+// the database cannot be reached: store-unavailable.ts).
 //
 // Everything here needs the admin (session cookie or bearer token, see auth.ts) except the routes
 // declared public (login and the OpenAPI document itself) and the static assets, which hold no
@@ -28,6 +29,12 @@ import { apiFieldName } from './api/views.js';
 import { Auth, sendAuthFailure } from './auth.js';
 import type { ServerContext } from './context.js';
 import { adminHostGuard, adminHostNames } from './hosts.js';
+import {
+  isStoreUnavailable,
+  logStoreUnavailable,
+  replyUnavailable,
+  STORE_UNAVAILABLE_MESSAGE,
+} from './store-unavailable.js';
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -169,6 +176,10 @@ function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply, ctx: 
     status = err.statusCode;
     message = err.message;
     issues = err.issues;
+  } else if (isStoreUnavailable(err)) {
+    logStoreUnavailable(ctx.logger, err, req.url);
+    const body = { ...errorBody(503, STORE_UNAVAILABLE_MESSAGE), code: err.code };
+    return replyUnavailable(reply).send(body);
   } else if (err instanceof StoreError && err.code !== 'STORE_IO') {
     status = err.code === 'STORE_DOMAIN_EXISTS' ? 409 : err.code === 'STORE_DOMAIN_UNKNOWN' ? 404 : 400;
     message = err.message;

@@ -30,6 +30,7 @@ import { formatHostPort, type HostPort } from '../common/host-port.js';
 import { classifyUserAgent } from '../mtasts/fetcher.js';
 import { POLICY_PATH } from '../mtasts/url.js';
 import type { PolicyFetch, Store } from '../store/types.js';
+import { errorBody } from './api/route.js';
 import { registerApi } from './api.js';
 import { sendAuthFailure } from './auth.js';
 import type { ServeSettings } from './config.js';
@@ -37,6 +38,15 @@ import type { ServerContext } from './context.js';
 import { adminHostGuard, adminHostNames, hostHeaderProblem, policyDomainForHost } from './hosts.js';
 import { registerIntake } from './intake.js';
 import { metricsText, registerAlertMetrics, type ServerMetrics, serverMetrics } from './metrics.js';
+import {
+  HEALTH_TIMEOUT_MS,
+  isStoreUnavailable,
+  logStoreUnavailable,
+  replyUnavailable,
+  STORE_HEALTH_MESSAGES,
+  STORE_UNAVAILABLE_MESSAGE,
+  storeHealth,
+} from './store-unavailable.js';
 import type { CertificateStore } from './tls.js';
 
 export { policyDomainForHost };
@@ -114,6 +124,8 @@ export interface AppOptions {
   policyRefreshMs?: number;
   /** Where policy fetches are logged (default ctx.store.logFetch; cluster workers relay them). */
   logFetch?: (entry: PolicyFetch) => void;
+  /** Overrides HEALTH_TIMEOUT_MS (tests). */
+  healthTimeoutMs?: number;
 }
 
 /** The fastify app with every route; call `await app.ready()` (startListeners does) before use. */
@@ -138,6 +150,17 @@ export function buildApp(ctx: ServerContext, options: AppOptions = {}): FastifyI
     policies.start();
   });
   app.addHook('onClose', async () => policies.stop());
+  // Routes without their own error handler (policy hosting's neighbours, /metrics, the dashboard's
+  // assets): an unreachable store is 503 (store-unavailable.ts), anything else fastify's default.
+  app.setErrorHandler((error, request, reply) => {
+    if (!isStoreUnavailable(error)) throw error;
+    logStoreUnavailable(ctx.logger, error, request.url);
+    metrics.httpErrors.inc({ code: '503' });
+    return replyUnavailable(reply).send({
+      ...errorBody(503, STORE_UNAVAILABLE_MESSAGE),
+      code: error.code,
+    });
+  });
   app.addHook('onError', async (request, _reply, error) => {
     const code = error.statusCode ?? 500;
     metrics.httpErrors.inc({ code: String(code) });
@@ -166,13 +189,15 @@ export function buildApp(ctx: ServerContext, options: AppOptions = {}): FastifyI
     return reply.type(TEXT_PLAIN).send(keyAuthorization);
   });
 
-  app.get('/healthz', async (_request, reply) => {
-    try {
-      await ctx.store.getSetting('healthz');
-    } catch (err) {
-      return reply.code(503).send({ status: 'error', error: `store: ${(err as Error).message}` });
-    }
-    return { status: 'ok', domains: policies.size };
+  // For load balancers: 200 while the store answers a one-row read, else 503 naming it (the only
+  // dependency; policies are served from memory either way).
+  app.get('/healthz', async (request, reply) => {
+    const store = await storeHealth(ctx.store, options.healthTimeoutMs ?? HEALTH_TIMEOUT_MS);
+    if (store.state === 'ok') return { status: 'ok', store: 'ok', domains: policies.size };
+    request.log.warn({ err: store.detail }, `/healthz: the store is ${store.state}`);
+    if (store.state === 'unavailable') replyUnavailable(reply);
+    else reply.code(503);
+    return { status: 'error', store: store.state, message: STORE_HEALTH_MESSAGES[store.state] };
   });
 
   app.register(async (scope) => registerIntake(scope, ctx));

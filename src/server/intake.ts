@@ -10,9 +10,11 @@
 // (the body, the decompressed JSON, a field or list over its cap, more time or memory than a decoder
 // thread may use; ingest.ts refusedForSize), 400 for other bad content, 503 INTAKE_BUSY with
 // Retry-After when every report decoder thread is busy and its queue is full (checked before the body
-// is read, and again when it is handed over). Content types: the two of RFC 8460 §5.4;
-// application/json, application/gzip, application/x-gzip and application/octet-stream are accepted too
-// (senders get it wrong) with a warning in the reply; anything else is 415 before the body is read.
+// is read, and again when it is handed over), 503 STORE_UNAVAILABLE with Retry-After while the
+// database cannot be reached (store-unavailable.ts; nothing of the report is kept). Content types:
+// the two of RFC 8460 §5.4; application/json, application/gzip, application/x-gzip and
+// application/octet-stream are accepted too (senders get it wrong) with a warning in the reply;
+// anything else is 415 before the body is read.
 // Limits: a token bucket per client (clientKey: IPv6 per /64) and worker process
 // (config.intake.ratePerMinute, 429 with Retry-After, checked before the body is read), the request body cap (config.intake.maxBytes: 413, reading stops at the cap), and the
 // caps of decodeReports (decompressed size, JSON depth, every field: a gzip bomb is 413 with bounded
@@ -28,6 +30,12 @@ import type { ServerContext } from './context.js';
 import { ingestDeps, ingestReport, intakeMetrics, recordRejected, refusedForSize } from './ingest.js';
 import { RateLimiter } from './ratelimit.js';
 import { DecoderBusyError, reportDecoderFor } from './report-decoder.js';
+import {
+  isStoreUnavailable,
+  logStoreUnavailable,
+  replyUnavailable,
+  STORE_UNAVAILABLE_MESSAGE,
+} from './store-unavailable.js';
 
 // RFC 8460 §5.4: the media types of a report POST.
 const STANDARD_TYPES = ['application/tlsrpt+json', 'application/tlsrpt+gzip'];
@@ -97,6 +105,10 @@ async function intakeRoutes(scope: FastifyInstance, ctx: ServerContext): Promise
       counters.rejected.inc({ source: 'https', code: refused.code });
       request.log.info({ ip: request.ip, code: refused.code }, 'TLS-RPT report refused');
       return sendError(reply, refused.status, refused.code, refused.message);
+    }
+    if (isStoreUnavailable(error)) {
+      logStoreUnavailable(ctx.logger, error, request.url);
+      return sendError(replyUnavailable(reply), 503, error.code, STORE_UNAVAILABLE_MESSAGE);
     }
     ctx.logger.error({ err: error, ip: request.ip }, 'TLS-RPT intake failed');
     reply.header('retry-after', '60');

@@ -35,6 +35,7 @@ import { ingestDeps, ingestReport, recordRejected, refusedForSize, type StoredRe
 import { counter } from './metrics.js';
 import { RateLimiter } from './ratelimit.js';
 import { type Refusal, SmtpLimiter } from './smtp-limits.js';
+import { isStoreUnavailable, logStoreUnavailable, STORE_UNAVAILABLE_SMTP } from './store-unavailable.js';
 
 // ---- DKIM (RFC 6376) as RFC 8460 §3 wants it ----
 
@@ -277,6 +278,10 @@ export async function startMailIntake(
         (reply) => answer(null, reply),
         (err: unknown) => {
           if (isSmtpError(err)) return answer(err);
+          if (isStoreUnavailable(err)) {
+            logStoreUnavailable(log, err, `SMTP from ${session.remoteAddress}`);
+            return answer(smtpError(451, STORE_UNAVAILABLE_SMTP));
+          }
           if ((err as NodeJS.ErrnoException).code === 'ECONNECTION') {
             // The client left (or was cut by dataSeconds) in the middle of the message.
             log.info({ client: session.remoteAddress }, 'the connection closed during DATA');
