@@ -7,16 +7,14 @@
 import type { Command } from 'commander';
 import { generatePassword, hashPassword, PASSWORD_ENV, passwordProblem } from '../server/auth.js';
 import type { Store } from '../store/types.js';
-import { dataDirOption, withStore } from './domain.js';
+import { type StoreOptions, storeOptions, withStore } from './store-options.js';
 import { CliError, readInputText } from './util.js';
 
 const EXIT_STATUS = `
 Exit status: 0 done, 2 usage error: a bad option value, a password that is too short, or no mxguard
 database in the data directory.`;
 
-interface AdminOptions {
-  dataDir: string;
-}
+type AdminOptions = StoreOptions;
 
 export function register(program: Command): void {
   const admin = program
@@ -34,7 +32,7 @@ Examples:
 ${EXIT_STATUS}`,
     );
 
-  dataDirOption(
+  storeOptions(
     admin
       .command('reset-password')
       .description(
@@ -45,7 +43,7 @@ ${EXIT_STATUS}`,
     const chosen = chosenPassword(options.passwordStdin === true);
     const password = chosen?.password ?? generatePassword();
     const hash = await hashPassword(password);
-    await withStore(options.dataDir, async (store) => {
+    await withStore(options, async (store) => {
       await store.setAdminPassword(hash);
       await store.clearAuthAttempts();
     });
@@ -55,12 +53,12 @@ ${EXIT_STATUS}`,
     );
   });
 
-  dataDirOption(
+  storeOptions(
     admin
       .command('unlock')
       .description('clear the login throttle of every address (the password and the sessions stay)'),
   ).action(async (options: AdminOptions) => {
-    await withStore(options.dataDir, (store: Store) => store.clearAuthAttempts());
+    await withStore(options, (store: Store) => store.clearAuthAttempts());
     say('the login throttle is cleared');
   });
 }

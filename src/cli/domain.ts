@@ -22,11 +22,11 @@ import {
   publishPolicyId,
 } from '../server/publish-id.js';
 import { domainSetupItems, type SetupItem } from '../server/setup.js';
-import { DEFAULT_DATA_DIR, openStore } from '../store/index.js';
 import { type Domain, type PolicyVersion, type Store, StoreError } from '../store/types.js';
 import { humanReport } from './check.js';
 import { addNetworkOptions, type NetworkOptions, networkFromOptions } from './netopts.js';
 import { cliRecordSet, modeOption } from './records.js';
+import { type StoreOptions, storeOptions, withStore } from './store-options.js';
 import { publisherOf } from './tlsa-rollover.js';
 import { CliError, collect, formatTable, intOption, printJson } from './util.js';
 
@@ -62,55 +62,6 @@ ${EXIT_STATUS}`,
   registerSet(domain);
   registerRemove(domain);
   registerCheck(domain);
-}
-
-interface StoreOptions {
-  dataDir: string;
-}
-
-/**
- * Open the store of `--data-dir`, run `work`, close it; store failures become CLI errors. A folder
- * without a database is refused (exit 2, nothing created) unless `create` (only `domain add`).
- */
-export async function withStore<T>(
-  dataDir: string,
-  work: (store: Store) => Promise<T>,
-  { create = false }: { create?: boolean } = {},
-): Promise<T> {
-  let store: Store;
-  try {
-    store = await openStore(dataDir, { mustExist: !create });
-  } catch (err) {
-    if (err instanceof StoreError && err.code === 'STORE_MISSING') {
-      const mxguard = mxguardCommand();
-      throw new CliError(
-        2,
-        `${err.message}; create one with \`${mxguard} serve --data-dir ${dataDir}\` or \`${mxguard} domain add DOMAIN --mx HOST --data-dir ${dataDir}\``,
-      );
-    }
-    throw toCliError(err);
-  }
-  try {
-    return await work(store);
-  } catch (err) {
-    throw toCliError(err);
-  } finally {
-    await store.close();
-  }
-}
-
-function toCliError(err: unknown): unknown {
-  if (!(err instanceof StoreError)) return err;
-  return new CliError(err.code === 'STORE_DOMAIN_EXISTS' ? 1 : 2, err.message);
-}
-
-/** `--data-dir`, as every command that opens the store takes it. */
-export function dataDirOption(command: Command): Command {
-  return command.option(
-    '--data-dir <dir>',
-    'where the database lives (the same as `mxguard serve --data-dir`); only `serve` and `domain add` create one',
-    DEFAULT_DATA_DIR,
-  );
 }
 
 // ---- add ----
@@ -157,7 +108,7 @@ function addIdPublishingOptions(command: Command): Command {
 }
 
 function registerAdd(domain: Command): void {
-  const command = dataDirOption(
+  const command = storeOptions(
     domain
       .command('add')
       .description('add a domain and its first MTA-STS policy; prints the DNS records to publish')
@@ -213,7 +164,7 @@ ${EXIT_STATUS}`,
     const rua = opts.rua ?? [`mailto:tlsrpt@${preview.domain}`];
     const publisher = await idPublisherOf(preview.domain, opts);
     await withStore(
-      opts.dataDir,
+      opts,
       async (store) => {
         if (mode === 'enforce' && mx.length > 0) {
           if (await store.getDomain(preview.domain)) {
@@ -251,7 +202,7 @@ ${EXIT_STATUS}`,
 // ---- list ----
 
 function registerList(domain: Command): void {
-  dataDirOption(
+  storeOptions(
     domain
       .command('list')
       .description('list the configured domains with their last check and open alerts')
@@ -259,7 +210,7 @@ function registerList(domain: Command): void {
   )
     .addHelpText('after', `\nExample:\n  $ mxguard domain list --data-dir /var/lib/mxguard\n${EXIT_STATUS}`)
     .action(async (opts: StoreOptions & { json?: boolean }) => {
-      await withStore(opts.dataDir, async (store) => {
+      await withStore(opts, async (store) => {
         const domains = await store.listDomains();
         const open = await store.openAlerts();
         const watched = await Promise.all(
@@ -305,7 +256,7 @@ function registerList(domain: Command): void {
 // ---- show ----
 
 function registerShow(domain: Command): void {
-  const command = dataDirOption(
+  const command = storeOptions(
     domain
       .command('show')
       .description('show a domain: settings, policy, its history and the DNS records to publish')
@@ -343,7 +294,7 @@ ${EXIT_STATUS}`,
       if (!FORMATS.includes(format)) {
         throw new CliError(2, `--format: unknown format "${opts.format}" (one of ${FORMATS.join(', ')})`);
       }
-      await withStore(opts.dataDir, async (store) => {
+      await withStore(opts, async (store) => {
         const found = await store.getDomain(name);
         if (!found) throw unknownDomain(name);
         const history = await store.policyHistory(found.name);
@@ -410,7 +361,7 @@ function policySummary(text: string): string {
 // ---- set ----
 
 function registerSet(domain: Command): void {
-  const command = dataDirOption(
+  const command = storeOptions(
     domain
       .command('set')
       .description('change a domain; a changed policy gets a new id, printed with the TXT record to publish')
@@ -445,7 +396,7 @@ ${EXIT_STATUS}`,
     if (opts.rua !== undefined) patch.rua = opts.rua;
     if (Object.keys(patch).length === 0)
       throw new CliError(2, 'give at least one of --mx, --mode, --max-age, --rua');
-    await withStore(opts.dataDir, async (store) => {
+    await withStore(opts, async (store) => {
       const before = await store.getDomain(name);
       if (!before) throw unknownDomain(name);
       const publisher = before.watchOnly ? undefined : await idPublisherOf(before.name, opts);
@@ -517,7 +468,7 @@ ${EXIT_STATUS}`,
 // ---- remove ----
 
 function registerRemove(domain: Command): void {
-  dataDirOption(
+  storeOptions(
     domain
       .command('remove')
       .description('stop hosting the policy of a domain (its reports stay)')
@@ -535,7 +486,7 @@ Example:
 ${EXIT_STATUS}`,
     )
     .action(async (name: string, opts: StoreOptions & { json?: boolean }) => {
-      await withStore(opts.dataDir, async (store) => {
+      await withStore(opts, async (store) => {
         const found = await store.getDomain(name);
         if (!found || !(await store.removeDomain(found.name))) throw unknownDomain(name);
         if (opts.json) {
@@ -629,7 +580,7 @@ async function addWatchOnly(name: string, opts: SettingsOptions): Promise<void> 
   ).domain;
   const rua = opts.rua ?? [`mailto:tlsrpt@${domain}`];
   await withStore(
-    opts.dataDir,
+    opts,
     async (store) => {
       // Mode none with no mx: what is stored is never served (policy hosting answers 404 for it).
       const added = await store.addDomain(
@@ -701,7 +652,7 @@ interface CheckCommandOptions extends StoreOptions, NetworkOptions {
 }
 
 function registerCheck(domain: Command): void {
-  const command = dataDirOption(
+  const command = storeOptions(
     domain
       .command('check')
       .description(
@@ -720,7 +671,7 @@ Example:
   $ mxguard domain check example.com --data-dir /var/lib/mxguard`,
   );
   command.action(async (name: string, opts: CheckCommandOptions) => {
-    await withStore(opts.dataDir, async (store) => {
+    await withStore(opts, async (store) => {
       const found = await store.getDomain(name);
       if (!found) throw unknownDomain(name);
       const monitor = await cliMonitor(store, opts);

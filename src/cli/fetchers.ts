@@ -16,14 +16,13 @@ import { boundedLines } from '../common/lines.js';
 import { terminalText } from '../common/text.js';
 import { policyHost } from '../mtasts/url.js';
 import type { Store } from '../store/types.js';
-import { dataDirOption, withStore } from './domain.js';
+import { type StoreOptions, storeOptions, withStore } from './store-options.js';
 import { CliError, formatTable, printJson } from './util.js';
 
-interface FetchersOptions {
+interface FetchersOptions extends StoreOptions {
   json?: boolean;
   domain?: string;
   import?: boolean;
-  dataDir: string;
 }
 
 /** Where imported fetches go: the serve store, and the newest fetch it held before (nothing at or before it is taken). */
@@ -62,14 +61,14 @@ Examples:
   mxguard fetchers u_ex2307*.log --domain example.com --import --data-dir /var/lib/mxguard
 `,
     );
-  dataDirOption(command).action(async (files: string[], opts: FetchersOptions) => {
+  storeOptions(command).action(async (files: string[], opts: FetchersOptions) => {
     const host = opts.domain === undefined ? undefined : policyHost(opts.domain);
     if (opts.domain !== undefined && host === undefined) {
       throw new CliError(2, `--domain: "${opts.domain}" is not a domain name`);
     }
     if (opts.import && opts.domain === undefined) throw new CliError(2, '--import needs --domain');
     if (opts.import) {
-      await withStore(opts.dataDir, async (store) => {
+      await withStore(opts, async (store) => {
         const domain = normalizeHost(opts.domain!);
         if ((await store.getDomain(domain)) === undefined) {
           throw new CliError(

@@ -32,8 +32,8 @@ import { TlsRptError } from '../tlsrpt/error.js';
 import { DEFAULT_DECODE_LIMITS, decodeReports } from '../tlsrpt/parse.js';
 import type { TlsFailure, TlsReport } from '../tlsrpt/report.js';
 import { dmarcCsvHeader, dmarcCsvLines } from './dmarc-csv.js';
-import { dataDirOption, withStore } from './domain.js';
 import { LIST_KINDS, type Listing, type ListKind, listReportsOfKind } from './reports-list.js';
+import { type StoreOptions, storeOptions, withStore } from './store-options.js';
 import { CliError, formatProblem, formatTable, intOption, printJson, readInputBytes } from './util.js';
 
 export function register(program: Command): void {
@@ -292,13 +292,12 @@ function failuresByType(failures: TlsFailure[]): Map<string, number> {
 // ---------------------------------------------------------------------------------------------
 // reports list / reports import: the store `mxguard serve` keeps reports in.
 
-interface StoreCommandOptions {
-  dataDir: string;
+interface StoreCommandOptions extends StoreOptions {
   json?: boolean;
 }
 
 function registerList(reports: Command): void {
-  dataDirOption(
+  storeOptions(
     reports
       .command('list')
       .description('list the reports stored by `mxguard serve` or `reports import`, newest first')
@@ -356,7 +355,7 @@ Exit status: 0 listed (also when empty), 2 usage error or the data directory can
           throw new CliError(2, "--format csv: give --kind dmarc (the CSV has parsedmarc's DMARC columns)");
         }
         if (options.all && options.cursor !== undefined) throw new CliError(2, '--all: not with --cursor');
-        await withStore(options.dataDir, async (store) => {
+        await withStore(options, async (store) => {
           if (options.rejected) {
             const page = await store.listRejected({ limit, cursor: options.cursor });
             if (format === 'json')
@@ -534,7 +533,7 @@ function reportIdArgument(text: string): number {
 }
 
 function registerShow(reports: Command): void {
-  dataDirOption(
+  storeOptions(
     reports
       .command('show')
       .description('show one stored report: its facts, policies and failures by result type')
@@ -560,7 +559,7 @@ Exit status: 0 shown, 1 no such report, 2 usage error or the data directory cann
     .action(async (idText: string, options: StoreCommandOptions & { kind: string }) => {
       const id = reportIdArgument(idText);
       const kind = storedKindOption(options.kind);
-      await withStore(options.dataDir, async (store) => {
+      await withStore(options, async (store) => {
         if (kind === 'dmarc') {
           const dmarc = await store.getDmarcReport(id);
           if (!dmarc) throw new CliError(1, `reports show: no DMARC report ${id}`);
@@ -620,7 +619,7 @@ function receivedLine(report: StoredReport, received: string): string {
 }
 
 function registerDelete(reports: Command): void {
-  dataDirOption(
+  storeOptions(
     reports
       .command('delete')
       .description(
@@ -647,7 +646,7 @@ Exit status: 0 every report deleted, 1 some id was not found (the others are del
     .action(async (idTexts: string[], options: StoreCommandOptions & { kind: string }) => {
       const ids = idTexts.map(reportIdArgument);
       const kind = storedKindOption(options.kind);
-      const deleted = await withStore(options.dataDir, (store) =>
+      const deleted = await withStore(options, (store) =>
         kind === 'dmarc' ? store.deleteDmarcReports(ids) : store.deleteReports(ids),
       );
       const notFound = [...new Set(ids)].filter((id) => !deleted.includes(id));
@@ -665,7 +664,7 @@ Exit status: 0 every report deleted, 1 some id was not found (the others are del
 const PURGE_BATCH = 500;
 
 function registerPurge(reports: Command): void {
-  dataDirOption(
+  storeOptions(
     reports
       .command('purge')
       .description('delete every report about a domain, or starting before a date, or both')
@@ -713,7 +712,7 @@ Exit status: 0 done (also when nothing matched), 2 usage error or the data direc
             if (batch.remaining === 0 || batch.deleted === 0) return deleted;
           }
         };
-        const counts = await withStore(options.dataDir, async (store) => ({
+        const counts = await withStore(options, async (store) => ({
           tlsrpt: kind === 'dmarc' ? 0 : await purgeAll((f) => store.purgeReports(f)),
           dmarc: kind === 'tlsrpt' ? 0 : await purgeAll((f) => store.purgeDmarcReports(f)),
         }));
@@ -754,7 +753,7 @@ interface ImportResult {
 }
 
 function registerImport(reports: Command): void {
-  dataDirOption(
+  storeOptions(
     reports
       .command('import')
       .description('store TLS-RPT and DMARC report files, emails and Maildir folders (as if received)')
@@ -792,7 +791,7 @@ create it.
       const results: ImportResult[] = [];
       const files: string[] = [];
       for (const path of paths) await gatherFiles(path, files, results, true, 0);
-      await withStore(options.dataDir, async (store) => {
+      await withStore(options, async (store) => {
         // Decoded several at once, stored in the order given: file i waits for file i - 1 to be done.
         const done = files.map(() => {
           let resolve = () => {};

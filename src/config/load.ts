@@ -94,30 +94,48 @@ export function loadConfig<T extends Layer>(spec: ConfigSpec<T>, input: ConfigIn
   return { merged: mergeLayers([fileLayer, envLayer, optionLayer]) as T, configFile, warnings };
 }
 
+/**
+ * One top-level key of a config file (undefined when absent), for commands that read a single setting
+ * of serve's file (the CLI's `database`); throws ConfigError naming the file when it cannot be read.
+ */
+export function readConfigKey(file: string, key: string): unknown {
+  const problems: string[] = [];
+  const raw = readJsonFile(file, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+  if (!isPlainObject(raw)) throw new ConfigError([`${file}: expected a JSON object`]);
+  return raw[key];
+}
+
+/** The parsed JSON of a config file, or undefined with the problem pushed (size cap, unreadable, bad JSON). */
+function readJsonFile(file: string, problems: string[]): unknown {
+  let text: string;
+  try {
+    if (statSync(file).size > MAX_CONFIG_BYTES) {
+      problems.push(`${file}: larger than ${MAX_CONFIG_BYTES} bytes: not a config file`);
+      return undefined;
+    }
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    problems.push(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    return undefined;
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    problems.push(`${file}: not valid JSON: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
 function readConfigFile<T extends Layer>(
   spec: ConfigSpec<T>,
   file: string,
   problems: string[],
   warnings: string[],
 ): T {
-  let text: string;
-  try {
-    if (statSync(file).size > MAX_CONFIG_BYTES) {
-      problems.push(`${file}: larger than ${MAX_CONFIG_BYTES} bytes: not a config file`);
-      return {} as T;
-    }
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    problems.push(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    return {} as T;
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    problems.push(`${file}: not valid JSON: ${(err as Error).message}`);
-    return {} as T;
-  }
+  const before = problems.length;
+  let raw = readJsonFile(file, problems);
+  if (problems.length > before) return {} as T;
   if (spec.deprecatedKeys && isPlainObject(raw)) {
     raw = renameDeprecated(spec, raw, file, problems, warnings);
   }

@@ -88,6 +88,14 @@ export function chooseDatabase(choices: DatabaseChoices): string | undefined {
   return undefined;
 }
 
+/** A `database` read from a file or given relative: a SQLite path is made absolute against `base`, a URL stays. */
+export function resolveDatabasePath(database: string, base: string): string {
+  return URL_SCHEME.test(database) ? database : resolve(base, database);
+}
+
+/** "scheme://" at the start: a URL, never a file path. */
+const URL_SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i;
+
 /** postgres:// or postgresql:// (RFC 3986 schemes are case-insensitive). */
 export function isPostgresDatabase(text: string): boolean {
   return /^postgres(ql)?:\/\//i.test(text);
@@ -100,7 +108,7 @@ const SSL_MODES = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full', '
 export function databaseProblem(text: string): string | undefined {
   if (text.trim() === '') return 'must not be empty';
   if (!isPostgresDatabase(text)) {
-    const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(text)?.[1];
+    const scheme = URL_SCHEME.exec(text)?.[1];
     if (scheme !== undefined) {
       return `"${scheme}://" is not a database this store opens: expected postgres://user:pass@host:5432/db or the path of a SQLite file`;
     }
