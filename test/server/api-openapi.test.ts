@@ -316,6 +316,8 @@ describe('OpenAPI document', () => {
     await call('GET', '/api/reports/{id}', `/api/reports/${giant}`);
     await call('GET', '/api/rejected', '/api/rejected');
     await call('GET', '/api/rejected', '/api/rejected?cursor=nonsense');
+    await call('GET', '/api/other-domains', '/api/other-domains');
+    await call('GET', '/api/reports', '/api/reports?otherDomains=true&noPolicyDomain=true');
     // DMARC (dmarc-routes.ts): a stored report, its list, detail, per-domain views, delete.
     const dmarc = await t.ctx.store.saveDmarcReport(
       {

@@ -25,7 +25,7 @@ import {
   RANGE_DAYS_MAX,
   ReportParams,
 } from './schemas.js';
-import { DAY_MS, dayRange, existingDomain, reportIdParam, utcDay } from './views.js';
+import { DAY_MS, dayRange, existingDomain, otherDomainsFilter, reportIdParam, utcDay } from './views.js';
 
 const notFound = { 404: { description: 'no such report', schema: ApiErrorBody } };
 const noDomain = { 404: { description: 'no such domain', schema: ApiErrorBody } };
@@ -92,6 +92,7 @@ export const DMARC_ROUTES = [
       organization,
       sourceIp,
       disposition,
+      ...otherDomainsFilter(query),
     });
     return {
       status: 200,

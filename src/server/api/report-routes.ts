@@ -11,6 +11,7 @@ import {
   ImportQuery,
   ImportRejected,
   ImportResult,
+  OtherDomainList,
   PageQuery,
   RejectedList,
   Report,
@@ -19,7 +20,7 @@ import {
   ReportsQuery,
   ReportTooLarge,
 } from './schemas.js';
-import { reportIdParam } from './views.js';
+import { otherDomainsFilter, reportIdParam } from './views.js';
 
 const notFound = { 404: { description: 'no such report', schema: ApiErrorBody } };
 
@@ -32,10 +33,33 @@ export const REPORT_ROUTES = [
     query: ReportsQuery,
     responses: { 200: { description: 'a page of the reports, long values clipped', schema: ReportList } },
   }).handle(async ({ query, ctx }) => {
-    const page = await ctx.store.listReports(query);
+    const { otherDomains, noPolicyDomain, ...filter } = query;
+    const page = await ctx.store.listReports({ ...filter, ...otherDomainsFilter(query) });
     return {
       status: 200,
       body: { reports: page.items, total: page.total, nextCursor: page.nextCursor, limit: query.limit },
+    };
+  }),
+
+  defineRoute({
+    method: 'GET',
+    path: '/api/other-domains',
+    summary:
+      'Policy domains of stored reports (TLS-RPT and DMARC) that are not configured, with counts, and intake.otherDomains',
+    tag: 'reports',
+    query: PageQuery,
+    responses: { 200: { description: 'a page of the other domains, by name', schema: OtherDomainList } },
+  }).handle(async ({ query, ctx }) => {
+    const page = await ctx.store.listOtherDomains(query);
+    return {
+      status: 200,
+      body: {
+        domains: page.items,
+        setting: ctx.config.intake.otherDomains ?? 'keep',
+        total: page.total,
+        nextCursor: page.nextCursor,
+        limit: query.limit,
+      },
     };
   }),
 

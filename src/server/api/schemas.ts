@@ -41,7 +41,16 @@ export const DayRangeQuery = z.object({
   since: Day.optional().describe('first UTC day (inclusive); default: 29 days before until'),
   until: Day.optional().describe('last UTC day (inclusive); default: today'),
 });
+/** The filters of both report lists for reports about domains that are not configured (issue 15). */
+const OtherDomainsFilters = {
+  otherDomains: z
+    .enum(['true'])
+    .optional()
+    .describe('only reports about domains that are not configured ("other domains", intake.otherDomains)'),
+  noPolicyDomain: z.enum(['true']).optional().describe('only reports that name no policy domain'),
+};
 export const ReportsQuery = PageQuery.extend({
+  ...OtherDomainsFilters,
   domain: z.string().min(1).max(253).optional().describe('only reports covering this policy domain'),
   since: DayRangeQuery.shape.since.describe('only reports whose range starts on this UTC day or later'),
   until: DayRangeQuery.shape.until.describe('only reports whose range starts on this UTC day or earlier'),
@@ -570,6 +579,7 @@ export const DecoderBusy = ApiErrorBody.extend({
 const DmarcDispositionEnum = z.enum(['none', 'quarantine', 'reject']);
 export const DmarcReportsQuery = PageQuery.extend({
   ...DayRangeQuery.shape,
+  ...OtherDomainsFilters,
   domain: z.string().min(1).max(253).optional().describe('only reports about this policy domain'),
   organization: z.string().min(1).max(256).optional().describe('only reports from this reporter'),
   sourceIp: z.string().min(1).max(45).optional().describe('only reports with a row from this source IP'),
@@ -636,6 +646,22 @@ export const DmarcReport = DmarcReportSummary.omit({ clipped: true }).extend({
     .describe('the aggregate report as received (RFC 7489 Appendix C, RFC 9990), in camelCase'),
   submitter: z.string().optional(),
   warnings: z.array(z.string()),
+});
+export const OtherDomain = z.object({
+  domain: z.string().describe('the policy domain as reported; "" for reports that name none'),
+  tlsrptReports: z
+    .number()
+    .int()
+    .describe('TLS-RPT reports with a policy for it ("": with no named policy domain at all)'),
+  dmarcReports: z.number().int(),
+  lastReportAt: z.string().describe("the newest report's range start"),
+});
+export const OtherDomainList = z.object({
+  domains: z.array(OtherDomain).describe('by name, "" first'),
+  setting: z
+    .enum(['keep', 'refuse'])
+    .describe('intake.otherDomains: "keep" stores such reports, "refuse" puts them in the rejected list'),
+  ...pageFields,
 });
 export const DmarcDailyCounts = z.object({
   day: z.string().describe('UTC day YYYY-MM-DD (report begin)'),
@@ -733,6 +759,8 @@ export const RESPONSE_SCHEMAS = {
   ImportResult,
   ImportRejected,
   DecoderBusy,
+  OtherDomain,
+  OtherDomainList,
   DmarcReportSummary,
   DmarcReportList,
   DmarcReport,

@@ -20,6 +20,24 @@ export function reportIdParam(text: string): number | undefined {
   return Number.isSafeInteger(id) ? id : undefined;
 }
 
+/**
+ * The store filter of the report lists' otherDomains/noPolicyDomain query (both kinds): reports about
+ * domains that are not configured; the store's domain '' for reports that name no policy domain.
+ */
+export function otherDomainsFilter(query: {
+  otherDomains?: 'true';
+  noPolicyDomain?: 'true';
+  domain?: string;
+}): { otherDomains?: true; domain?: string } {
+  if (query.noPolicyDomain && query.domain !== undefined) {
+    throw new ApiError(400, 'give domain or noPolicyDomain, not both');
+  }
+  return {
+    ...(query.otherDomains ? { otherDomains: true } : {}),
+    ...(query.noPolicyDomain ? { domain: '' } : {}),
+  };
+}
+
 /** A stored domain passed validDomainName, so it has a policy URL (RFC 8461 §3.3). */
 export function storedPolicyUrl(domain: string): string {
   const url = policyUrl(domain);
