@@ -15,8 +15,9 @@ import {
   type ServeSettings,
 } from '../server/config.js';
 import { type ServeLookups, type ServeStarted, StartError, startServe } from '../server/start.js';
-import { DEFAULT_DATA_DIR } from '../store/index.js';
+import { DEFAULT_DATA_DIR, describeDatabase } from '../store/index.js';
 import { addNetworkOptions, type NetworkOptions, networkFromSettings } from './netopts.js';
+import { databaseOption } from './store-options.js';
 import { CliError, collect, intOption } from './util.js';
 
 const EXAMPLES = `
@@ -27,6 +28,8 @@ Examples:
       HTTPS with the certificates in /var/lib/mxguard/certs/mta-sts.<domain>/ (chosen by SNI)
   $ mxguard serve --config /etc/mxguard/serve.json --smtp-listen 0.0.0.0:25
       settings from a file (see docs/serve.md), reports by mail on port 25
+  $ MXGUARD_DATABASE_URL='postgres://mxguard:PASSWORD@db.example.net:5432/mxguard?sslmode=require' mxguard serve
+      the store in PostgreSQL (several serve instances may share it; docs/serve.md)
   $ mxguard serve --alert-webhook https://hooks.example.com/mxguard --monitor-interval 1800
       every watched domain checked on start and every 30 minutes; alerts POSTed (docs/monitoring.md)
 Settings come from defaults < config file (--config or MXGUARD_CONFIG) < MXGUARD_* environment < options.
@@ -36,6 +39,7 @@ MXGUARD_IMAP_PASSWORD, ...); the full list and every config key: docs/serve.md "
 
 interface ServeCommandOptions extends Partial<NetworkOptions> {
   dataDir?: string;
+  database?: string;
   listen?: string;
   tlsListen?: string;
   smtpListen?: string;
@@ -77,7 +81,7 @@ export function register(program: Command): void {
       'POST alert changes as JSON to this URL (repeatable; secrets: monitor.webhooks in the config file)',
       collect,
     );
-  addNetworkOptions(command).addHelpText('after', EXAMPLES);
+  addNetworkOptions(databaseOption(command)).addHelpText('after', EXAMPLES);
   // The lab-only port options of the common set: the ports the monitor's checks connect to (tests).
   for (const option of command.options) {
     if (option.long === '--smtp-port' || option.long === '--https-port') option.hideHelp();
@@ -98,6 +102,7 @@ function userSetOptions(options: ServeCommandOptions, cmd: Command): CliSettings
   const adminHosts = options.adminHost;
   return {
     dataDir: given('dataDir'),
+    database: given('database'),
     listen: given('listen'),
     tlsListen: given('tlsListen'),
     smtpListen: given('smtpListen'),
@@ -183,7 +188,10 @@ function announce(settings: ServeSettings, started: ServeStarted, say: (line: st
   if (settings.imap)
     say(`polling IMAP ${settings.imap.user}@${settings.imap.host} every ${settings.imap.intervalSeconds} s`);
   if (settings.acme) say(`ACME certificates from ${settings.acme.directoryUrl}`);
-  say(`data in ${settings.dataDir}; ${settings.workers} HTTP process${settings.workers > 1 ? 'es' : ''}`);
+  const database = settings.database === undefined ? '' : `, database ${describeDatabase(settings.database)}`;
+  say(
+    `data in ${settings.dataDir}${database}; ${settings.workers} HTTP process${settings.workers > 1 ? 'es' : ''}`,
+  );
   if (generatedPassword !== undefined) {
     say(`admin password (generated now, shown only once): ${generatedPassword}`);
   } else if (settings.adminPassword !== undefined) {

@@ -26,7 +26,14 @@ import { NETWORK_KEYS, NETWORK_OPTIONS, type NetworkSettings, networkSettings } 
 import { parseResolverOption } from '../dns/resolvconf.js';
 import { DnsUpdateError, parseTsigKey } from '../dns/update.js';
 import { DEFAULT_MONITOR_SETTINGS, type MonitorSettings } from '../monitor/settings.js';
-import { DEFAULT_DATA_DIR } from '../store/index.js';
+import {
+  chooseDatabase,
+  DEFAULT_DATA_DIR,
+  databaseProblem,
+  describeDatabase,
+  resolveDatabasePath,
+  StoreError,
+} from '../store/index.js';
 import { MAX_RECENT_CHECK_RUNS } from '../store/monitor-types.js';
 import { MIN_PASSWORD_LENGTH } from './auth.js';
 import type { IdPublisher, IdPublishers, ServeConfig } from './context.js';
@@ -49,6 +56,11 @@ export type TrustProxy = boolean | string[];
 
 /** Everything serve needs: the shared ServeConfig plus what only the server runtime reads. */
 export interface ServeSettings extends ServeConfig {
+  /**
+   * The database (src/store/index.ts chooseDatabase: --database > MXGUARD_DATABASE_URL > config
+   * `database`): a postgres:// URL or an absolute SQLite file path; undefined = <dataDir>/mxguard.sqlite.
+   */
+  database?: string;
   /** Processes serving HTTP (node:cluster workers); 1 = everything in one process. */
   workers: number;
   logLevel: LogLevel;
@@ -225,9 +237,16 @@ const monitorSchema = z
   .partial()
   .strict();
 
+// database: a postgres:// URL or a SQLite file path (src/store/index.ts says what is wrong with one).
+const database = z.string().superRefine((text, ctx) => {
+  const problem = databaseProblem(text);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+});
+
 const SettingsSchema = z
   .object({
     dataDir: path,
+    database,
     listen: hostPort,
     tlsListen: hostPort,
     smtpListen: hostPort,
@@ -311,6 +330,8 @@ type Layer = z.infer<typeof SettingsSchema>;
 /** Options of `mxguard serve` as commander gives them; only those the user actually set. */
 export interface CliSettings {
   dataDir?: string;
+  /** --database (the environment's MXGUARD_DATABASE_URL is read by chooseDatabase). */
+  database?: string;
   listen?: string;
   tlsListen?: string;
   smtpListen?: string;
@@ -361,7 +382,7 @@ const SERVE_CONFIG: ConfigSpec<Layer> = {
 
 /** Read, validate and merge every source; throws ConfigError listing every problem. */
 export function loadServeSettings(input: LoadInput): ServeSettings {
-  const { config, monitorInterval, alertWebhooks, ...rest } = input.cli;
+  const { config, monitorInterval, alertWebhooks, database, ...rest } = input.cli;
   const options = {
     ...rest,
     'monitor.intervalSeconds': monitorInterval,
@@ -370,6 +391,18 @@ export function loadServeSettings(input: LoadInput): ServeSettings {
   const loaded = loadConfig(SERVE_CONFIG, { options, configFile: config, env: input.env, cwd: input.cwd });
   const problems: string[] = [];
   const settings = complete(loaded.merged, input.cwd, problems);
+  try {
+    const chosen = chooseDatabase({
+      option: database,
+      env: input.env,
+      config: loaded.merged.database,
+      configFile: loaded.configFile,
+    });
+    if (chosen !== undefined) settings.database = resolveDatabasePath(chosen, input.cwd);
+  } catch (err) {
+    if (!(err instanceof StoreError)) throw err;
+    problems.push(err.message);
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   settings.configFile = loaded.configFile;
   return settings;
@@ -403,6 +436,7 @@ function resolvePaths(layer: Layer, abs: (path: string) => string): Layer {
   const files = (f: CertificateFiles): CertificateFiles => ({ cert: abs(f.cert), key: abs(f.key) });
   const out: Layer = { ...layer };
   if (out.dataDir !== undefined) out.dataDir = abs(out.dataDir);
+  if (out.database !== undefined) out.database = resolveDatabasePath(out.database, abs('.'));
   if (out.caFile !== undefined) out.caFile = out.caFile.map(abs);
   if (out.defaultCertificate !== undefined) out.defaultCertificate = files(out.defaultCertificate);
   if (out.certificates !== undefined) {
@@ -579,6 +613,7 @@ export function describeSettings(settings: ServeSettings): Record<string, unknow
   const monitor = settings.monitor;
   return {
     ...settings,
+    database: settings.database === undefined ? undefined : describeDatabase(settings.database),
     adminPassword: settings.adminPassword === undefined ? undefined : '[redacted]',
     imap: settings.imap ? { ...settings.imap, password: '[redacted]' } : undefined,
     dnsUpdate: settings.dnsUpdate && redactedPublishers(settings.dnsUpdate),

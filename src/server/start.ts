@@ -16,7 +16,7 @@ import { formatHostPort } from '../common/host-port.js';
 import { Deliverer } from '../monitor/notify/deliverer.js';
 import { createMonitor, type MonitorService } from '../monitor/service.js';
 import { DEFAULT_MONITOR_SETTINGS } from '../monitor/settings.js';
-import { openStore } from '../store/index.js';
+import { describeDatabase, openStore } from '../store/index.js';
 import { AcmeManager } from './acme.js';
 import { buildApp, ListenError, startListeners, startMetricsListener } from './app.js';
 import { ensureAdminPassword } from './auth.js';
@@ -86,9 +86,10 @@ async function createContext(
   const logger = createLogger(settings.logLevel).child({ role });
   let store: ServerContext['store'];
   try {
-    store = await openStore(settings.dataDir);
+    store = await openStore(settings.dataDir, { database: settings.database });
   } catch (err) {
-    throw new StartError(`serve: ${settings.dataDir}: cannot open the store: ${(err as Error).message}`);
+    const where = settings.database === undefined ? settings.dataDir : describeDatabase(settings.database);
+    throw new StartError(`serve: ${where}: cannot open the store: ${(err as Error).message}`);
   }
   const now = () => new Date();
   const monitor = createMonitor({
