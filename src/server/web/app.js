@@ -1,6 +1,6 @@
 // The mxguard dashboard: a small single-page app over the JSON API (/api, see /api/openapi.json).
 // Routes live in the URL fragment: #/ (domains), #/domains/NAME?since=&until=, #/reports?domain=&since=&until=&organization=,
-// #/reports/ID, #/dmarc?filters (dmarc.js), #/dmarc/ID, #/settings.
+// #/reports/ID, #/dmarc?filters (dmarc.js), #/dmarc/ID, #/other (other-domains.js), #/settings.
 // Rendering goes through dom.js only (text nodes, never innerHTML): report values are attacker-controlled.
 // Lists come in pages (limit, cursor, total; docs/api.md): a table shows the first page and a
 // "Show more" button appends the next one.
@@ -31,6 +31,7 @@ import {
   section,
   table,
 } from './kit.js';
+import { otherDomainsNote, otherDomainsPage } from './other-domains.js';
 
 /** @typedef {import('../api/schemas.js').ApiTypes} Api */
 /** @typedef {import('../api/routes.js').ApiExchanges} Exchanges */
@@ -113,6 +114,7 @@ async function render() {
     else if (parts[0] === 'reports') page = await reportsPage(query);
     else if (parts[0] === 'dmarc' && parts[1]) page = await dmarcReportPage(parts[1]);
     else if (parts[0] === 'dmarc') page = await dmarcReportsPage(query);
+    else if (parts[0] === 'other') page = await otherDomainsPage();
     else if (parts[0] === 'settings') page = await settingsPage();
     else page = await overviewPage();
   } catch (err) {
@@ -1002,7 +1004,8 @@ const REPORTS_PAGE = 50;
 const REJECTED_PAGE = 20;
 
 /**
- * @param {URLSearchParams} query filters: domain, since, until (UTC days the report's range starts in), organization
+ * @param {URLSearchParams} query filters: domain, since, until (UTC days the report's range starts in), organization,
+ * otherDomains / noPolicyDomain ('true': reports about domains that are not configured / naming none)
  */
 async function reportsPage(query) {
   const filters = {
@@ -1010,6 +1013,8 @@ async function reportsPage(query) {
     since: query.get('since') || undefined,
     until: query.get('until') || undefined,
     organization: query.get('organization') || undefined,
+    otherDomains: query.get('otherDomains') === 'true' ? /** @type {const} */ ('true') : undefined,
+    noPolicyDomain: query.get('noPolicyDomain') === 'true' ? /** @type {const} */ ('true') : undefined,
   };
   const filtered = Object.values(filters).some(Boolean);
   const [reports, rejected] = await Promise.all([
@@ -1035,6 +1040,7 @@ async function reportsPage(query) {
             ),
           )
         : null,
+      otherDomainsNote(filters),
       filtered ? h('p', { class: 'muted' }, h('a', { href: '#/reports' }, 'Show all reports')) : null,
       pagedTable(
         ['Organisation', 'Report id', 'Period start', 'Domains', 'Successful', 'Failed', 'Source', 'DKIM'],
@@ -1048,7 +1054,9 @@ async function reportsPage(query) {
             }),
             listValue(r, 'reportId', r.reportId, { mono: true }),
             formatTime(r.start),
-            listValue(r, 'domains', r.domains.join(', ')),
+            r.domains.length === 0
+              ? h('span', { class: 'muted' }, '(no policy domain)')
+              : listValue(r, 'domains', r.domains.join(', ')),
             num(r.successful),
             h('td', { class: r.failed > 0 ? 'num bad' : 'num' }, formatCount(r.failed)),
             r.source,
@@ -1080,7 +1088,7 @@ async function reportsPage(query) {
 
 /**
  * The filters of the TLS-RPT report list: a policy domain and a range of days.
- * @param {{ domain?: string, since?: string, until?: string, organization?: string }} filters
+ * @param {{ domain?: string, since?: string, until?: string, organization?: string, otherDomains?: 'true' }} filters
  */
 function reportFilters(filters) {
   const domain = h('input', { name: 'domain', value: filters.domain ?? '' });
@@ -1101,6 +1109,7 @@ function reportFilters(filters) {
       since: since.value,
       until: until.value,
       organization: filters.organization,
+      otherDomains: filters.otherDomains,
     });
   });
   return form;

@@ -18,6 +18,7 @@ import {
   section,
   table,
 } from './kit.js';
+import { otherDomainsNote } from './other-domains.js';
 
 /** @typedef {import('../api/schemas.js').ApiTypes} Api */
 
@@ -141,7 +142,12 @@ export async function dmarcReportsPage(query) {
   /** @type {Record<string, string | undefined>} */
   const filters = {};
   for (const [key] of FILTERS) filters[key] = query.get(key) || undefined;
+  const other = {
+    otherDomains: query.get('otherDomains') === 'true' ? /** @type {const} */ ('true') : undefined,
+    noPolicyDomain: query.get('noPolicyDomain') === 'true' ? /** @type {const} */ ('true') : undefined,
+  };
   const listQuery = {
+    ...other,
     domain: filters.domain,
     since: filters.since,
     until: filters.until,
@@ -179,7 +185,7 @@ export async function dmarcReportsPage(query) {
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     /** @type {Record<string, string>} */
-    const chosen = {};
+    const chosen = { otherDomains: other.otherDomains ?? '' };
     for (const [key, value] of new FormData(form)) chosen[key] = String(value).trim();
     location.hash = hashLink('/dmarc', chosen);
   });
@@ -188,6 +194,7 @@ export async function dmarcReportsPage(query) {
     {},
     section(
       `DMARC reports (${formatCount(reports.total)})`,
+      otherDomainsNote(other),
       form,
       pagedTable(
         ['Reporter', 'Report id', 'Period start', 'Domain', 'Messages', 'DMARC pass', 'Rows', 'Source'],
