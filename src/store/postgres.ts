@@ -32,6 +32,7 @@ import type { DmarcStore } from './dmarc-types.js';
 import { domainKey, nextPolicyId, policyTextFor, validDomainName, validSettings } from './domain-rules.js';
 import type { MonitorStore } from './monitor-types.js';
 import { clippedColumn, clipText, decodeCursor, encodeCursor, LIST_DOMAINS_MAX, takePage } from './paging.js';
+import { notifyDomainsChanged, PgCluster } from './postgres-cluster.js';
 import { migratePostgres } from './postgres-migrations.js';
 import { checkNewReport } from './report-rules.js';
 import {
@@ -71,6 +72,8 @@ import {
   type DailyCounts,
   type Domain,
   type DomainSettings,
+  type DomainWatch,
+  type HeldLock,
   type NewApiToken,
   type NewReport,
   type OversizedReport,
@@ -217,10 +220,24 @@ class PgStore implements PostgresStore {
   /** The flush in progress: flushes run one after another. */
   private flushing: Promise<void> = Promise.resolve();
 
+  private readonly cluster: PgCluster;
+
   constructor(
     private readonly pool: pg.Pool,
     private readonly where: string,
-  ) {}
+  ) {
+    this.cluster = new PgCluster(pool.options, where);
+  }
+
+  // ---- several instances on one database (postgres-cluster.ts) ----
+
+  watchDomains(listener: () => void): Promise<DomainWatch> {
+    return this.cluster.watchDomains(listener);
+  }
+
+  tryLock(name: string): Promise<HeldLock | undefined> {
+    return this.cluster.tryLock(name);
+  }
 
   // ---- domains ----
 
@@ -272,6 +289,7 @@ class PgStore implements PostgresStore {
       );
       if (inserted.length === 0) throw exists();
       await insertPolicyVersion(db, key, policyId, policyText, at);
+      await notifyDomainsChanged(db);
       return (await readDomain(db, key))!;
     });
   }
@@ -314,6 +332,7 @@ class PgStore implements PostgresStore {
         ],
       );
       if (policyChanged) await insertPolicyVersion(db, key, policyId, policyText, at);
+      await notifyDomainsChanged(db);
       return (await readDomain(db, key))!;
     });
   }
@@ -330,6 +349,7 @@ class PgStore implements PostgresStore {
         [key, current.policyId],
       );
       await query(db, 'DELETE FROM domains WHERE name = ?', [key]);
+      await notifyDomainsChanged(db);
       return true;
     });
   }
@@ -919,6 +939,7 @@ class PgStore implements PostgresStore {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    await this.cluster.close();
     await this.flushFetches();
     this.closed = true;
     clearTimeout(this.fetchTimer);

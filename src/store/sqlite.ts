@@ -92,6 +92,7 @@ import {
   watchOnlyFlag,
   withReportContent,
 } from './sql-rows.js';
+import { bumpDomainsVersion, SqliteCluster } from './sqlite-cluster.js';
 import { deleteByIds, deleteOldest } from './sqlite-delete.js';
 import { SqliteDmarcStore } from './sqlite-dmarc.js';
 import {
@@ -105,6 +106,8 @@ import {
   type DailyCounts,
   type Domain,
   type DomainSettings,
+  type DomainWatch,
+  type HeldLock,
   type NewApiToken,
   type NewReport,
   type OversizedReport,
@@ -212,12 +215,24 @@ class SqliteStore implements Store {
   private fetchQueue: PolicyFetch[] = [];
   private fetchTimer: NodeJS.Timeout | undefined;
   private readonly dmarc: SqliteDmarcStore;
+  private readonly cluster: SqliteCluster;
 
   constructor(
     private readonly db: Database.Database,
     private readonly path: string,
   ) {
     this.dmarc = new SqliteDmarcStore(db, (step) => this.use(step));
+    this.cluster = new SqliteCluster(db, (step) => this.use(step));
+  }
+
+  // ---- several processes on one file (sqlite-cluster.ts) ----
+
+  watchDomains(listener: () => void): Promise<DomainWatch> {
+    return this.cluster.watchDomains(listener);
+  }
+
+  tryLock(name: string): Promise<HeldLock | undefined> {
+    return this.cluster.tryLock(name);
   }
 
   // ---- domains ----
@@ -267,6 +282,7 @@ class SqliteStore implements Store {
               watchOnly ? 1 : 0,
             );
           this.insertPolicyVersion(key, policyId, policyText, at);
+          bumpDomainsVersion(this.db);
           return this.readDomain(key)!;
         })
         .immediate(),
@@ -314,6 +330,7 @@ class SqliteStore implements Store {
               key,
             );
           if (policyChanged) this.insertPolicyVersion(key, policyId, policyText, at);
+          bumpDomainsVersion(this.db);
           return this.readDomain(key)!;
         })
         .immediate(),
@@ -335,6 +352,7 @@ class SqliteStore implements Store {
             .run(key, current.policyId);
           // Its check runs, alerts and deliveries go with it (ON DELETE CASCADE, migration 4).
           this.db.prepare('DELETE FROM domains WHERE name = ?').run(key);
+          bumpDomainsVersion(this.db);
           return true;
         })
         .immediate(),
@@ -1339,6 +1357,7 @@ class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    await this.cluster.close();
     this.flushFetches();
     this.closed = true;
     clearTimeout(this.fetchTimer);

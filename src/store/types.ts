@@ -227,7 +227,38 @@ export function storeInvalid(message: string): StoreError {
   return new StoreError('STORE_INVALID', message);
 }
 
+/** A lock this process holds (Store.tryLock): no other process on the database holds it meanwhile. */
+export interface HeldLock {
+  /**
+   * Resolves when the lock is gone without release() (its connection dropped, its lease expired or was
+   * taken over, the store closed): stop the work it guards at once. Never resolves after release().
+   */
+  lost: Promise<void>;
+  /** Frees the lock for the others; idempotent. */
+  release(): Promise<void>;
+}
+
+/** A watchDomains subscription. */
+export interface DomainWatch {
+  stop(): Promise<void>;
+}
+
 export interface Store extends MonitorStore, DmarcStore {
+  // ---- several processes on one database (postgres-cluster.ts, sqlite-cluster.ts) ----
+
+  /**
+   * Calls `listener` soon after any process on the database added, changed or removed a domain (this
+   * one included), and whenever changes may have been missed (after a lost connection came back).
+   * Calls may be merged; the listener re-reads what it needs.
+   */
+  watchDomains(listener: () => void): Promise<DomainWatch>;
+  /**
+   * Takes the lock `name` ([a-z0-9._-], 1-64 characters) unless another holder has it: undefined
+   * then. A holder that dies (kill -9) frees it: PostgreSQL at once (a session advisory lock), SQLite
+   * when its lease runs out.
+   */
+  tryLock(name: string): Promise<HeldLock | undefined>;
+
   listDomains(): Promise<Domain[]>;
   getDomain(name: string): Promise<Domain | undefined>;
   /** Creates the domain with a first policy version (throws STORE_DOMAIN_EXISTS). */
