@@ -5,10 +5,10 @@
 // (port and trailing dot dropped, no case); any other host gets 404, and nothing ever redirects
 // (§3.3: "HTTP 3xx redirects MUST NOT be followed"). Every GET of a policy is logged in the store's
 // fetch log (time, domain, client IP, User-Agent) and counted by fetcher (fetchlog.ts).
-// The policies are kept in memory and re-read from the store every POLICY_REFRESH_MS: the `domain`
-// CLI changes them from another process, and a cheap change marker does not exist (SQLite's
-// data_version moves with every fetch-log batch too), so a periodic listDomains() of a handful of
-// rows is the simplest thing that keeps the hot path free of database reads.
+// The policies are kept in memory (PolicyCache), so the hot path reads no database: they are re-read
+// when the store says a domain changed, through any process on the database (Store.watchDomains:
+// PostgreSQL LISTEN/NOTIFY, SQLite's change counter), plus every POLICY_REFRESH_MS in case the feed
+// missed something.
 //
 // Also: /healthz, /metrics (Prometheus; admin host names and login, like the API), HTTP-01 answers
 // for ACME (RFC 8555 §8.3) from the files acme.ts writes, TLS-RPT intake (intake.ts, any host) and
@@ -29,7 +29,7 @@ import type { Registry } from 'prom-client';
 import { formatHostPort, type HostPort } from '../common/host-port.js';
 import { classifyUserAgent } from '../mtasts/fetcher.js';
 import { POLICY_PATH } from '../mtasts/url.js';
-import type { PolicyFetch, Store } from '../store/types.js';
+import type { DomainWatch, PolicyFetch, Store } from '../store/types.js';
 import { errorBody } from './api/route.js';
 import { registerApi } from './api.js';
 import { sendAuthFailure } from './auth.js';
@@ -52,19 +52,22 @@ import type { CertificateStore } from './tls.js';
 export { policyDomainForHost };
 
 export const ACME_CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
-/** How often the in-memory policies are re-read from the store. */
-export const POLICY_REFRESH_MS = 1000;
+/** The slow safety refresh of the in-memory policies (changes arrive through watchDomains at once). */
+export const POLICY_REFRESH_MS = 60_000;
 /** Where HTTP-01 key authorizations are kept: one file per token, shared by all processes. */
 export const CHALLENGES_SUBDIR = join('acme', 'challenges');
 const TEXT_PLAIN = 'text/plain; charset=utf-8';
 // RFC 8555 §8.1: a token is base64url.
 const CHALLENGE_TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
 
-/** Every domain's policy text, in memory, refreshed from the store in the background. */
+/** Every domain's policy text, in memory, re-read when the store reports a domain change. */
 export class PolicyCache {
   private policies = new Map<string, Buffer>();
   private timer: NodeJS.Timeout | undefined;
+  private watch: DomainWatch | undefined;
   private refreshing: Promise<void> | undefined;
+  /** The read after the one under way, for changes that came while it ran. */
+  private queued: Promise<void> | undefined;
 
   constructor(
     private readonly store: Store,
@@ -80,26 +83,47 @@ export class PolicyCache {
     return this.policies.size;
   }
 
-  /** Re-read every domain now (a refresh already running is awaited instead of doubled). */
+  /**
+   * Re-read every domain; resolves once a read that started after this call is in memory. A read
+   * under way may predate the change that asks for this one: then one more follows it (shared by
+   * every call that comes meanwhile).
+   */
   refresh(): Promise<void> {
-    this.refreshing ??= this.load().finally(() => {
-      this.refreshing = undefined;
-    });
-    return this.refreshing;
+    if (this.refreshing === undefined) {
+      this.refreshing = this.load().finally(() => {
+        this.refreshing = undefined;
+      });
+      return this.refreshing;
+    }
+    this.queued ??= this.refreshing
+      .catch(() => undefined)
+      .then(() => {
+        this.queued = undefined;
+        return this.refresh();
+      });
+    return this.queued;
   }
 
-  start(): void {
-    this.timer ??= setInterval(() => {
-      this.refresh().catch((err: Error) =>
-        this.logger.error({ err: err.message }, 'cannot re-read the policies; serving the ones in memory'),
-      );
-    }, this.refreshMs);
+  /** Follow the store's domain changes (and refresh every refreshMs); then read every domain. */
+  async start(): Promise<void> {
+    this.watch ??= await this.store.watchDomains(() => this.refreshInBackground());
+    this.timer ??= setInterval(() => this.refreshInBackground(), this.refreshMs);
     this.timer.unref();
+    await this.refresh();
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
+    const watch = this.watch;
+    this.watch = undefined;
+    await watch?.stop();
+  }
+
+  private refreshInBackground(): void {
+    this.refresh().catch((err: Error) =>
+      this.logger.error({ err: err.message }, 'cannot re-read the policies; serving the ones in memory'),
+    );
   }
 
   private async load(): Promise<void> {
@@ -120,7 +144,7 @@ export function policyCacheOf(app: FastifyInstance): PolicyCache {
 export interface AppOptions {
   /** Overrides settings.trustProxy. */
   trustProxy?: ServeSettings['trustProxy'];
-  /** Overrides POLICY_REFRESH_MS (tests). */
+  /** Overrides POLICY_REFRESH_MS, the safety refresh (tests). */
   policyRefreshMs?: number;
   /** Where policy fetches are logged (default ctx.store.logFetch; cluster workers relay them). */
   logFetch?: (entry: PolicyFetch) => void;
@@ -146,10 +170,9 @@ export function buildApp(ctx: ServerContext, options: AppOptions = {}): FastifyI
   app.decorate(POLICIES_DECORATION, policies);
 
   app.addHook('onReady', async () => {
-    await policies.refresh();
-    policies.start();
+    await policies.start();
   });
-  app.addHook('onClose', async () => policies.stop());
+  app.addHook('onClose', () => policies.stop());
   // Routes without their own error handler (policy hosting's neighbours, /metrics, the dashboard's
   // assets): an unreachable store is 503 (store-unavailable.ts), anything else fastify's default.
   app.setErrorHandler((error, request, reply) => {
