@@ -26,6 +26,8 @@ export interface LabPostgres {
   createDatabase(name: string): Promise<string>;
   /** The server's output so far, for failure messages. */
   log(): string;
+  /** Stops the server (fast shutdown: sessions ended) and starts it again on the same data and port. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -75,27 +77,29 @@ export async function startPostgres(): Promise<LabPostgres> {
     // The port is free when we look; another process may take it before postgres binds: then try another.
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
-      const child = spawn(
-        postgres,
-        [
-          '-D',
-          data,
-          '-h',
-          HOST,
-          '-p',
-          String(port),
-          '-k',
-          dir,
-          '-c',
-          'fsync=off',
-          '-c',
-          'full_page_writes=off',
-          '-c',
-          'max_connections=200',
-        ],
-        { ...as, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      const server = watch(child);
+      const launch = () =>
+        spawn(
+          postgres,
+          [
+            '-D',
+            data,
+            '-h',
+            HOST,
+            '-p',
+            String(port),
+            '-k',
+            dir,
+            '-c',
+            'fsync=off',
+            '-c',
+            'full_page_writes=off',
+            '-c',
+            'max_connections=200',
+          ],
+          { ...as, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+      let child = launch();
+      let server = watch(child);
       try {
         await server.waitFor(/database system is ready to accept connections/);
       } catch (err) {
@@ -107,9 +111,11 @@ export async function startPostgres(): Promise<LabPostgres> {
       return {
         host: HOST,
         port,
-        pid: child.pid ?? 0,
+        get pid() {
+          return child.pid ?? 0;
+        },
         adminUrl,
-        log: server.log,
+        log: () => server.log(),
         createDatabase: async (name) => {
           if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name))
             throw new Error(`database name "${name}": use [a-z0-9_]`);
@@ -121,6 +127,12 @@ export async function startPostgres(): Promise<LabPostgres> {
             await client.end();
           }
           return `postgres://${USER}@${HOST}:${port}/${name}`;
+        },
+        restart: async () => {
+          await server.stop();
+          child = launch();
+          server = watch(child);
+          await server.waitFor(/database system is ready to accept connections/);
         },
         stop: async () => {
           await server.stop();
