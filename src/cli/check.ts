@@ -4,29 +4,28 @@ import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import { checkDomain, type DomainCheck } from '../check/run.js';
-import { DEFAULT_PER_HOST_CONCURRENCY, RunCache } from '../check/run-cache.js';
-import type { CheckEnvironment, DomainReport, Finding, Section } from '../check/types.js';
-import { PRESETS, presetNames } from '../common/presets.js';
-import { CachingResolver } from '../dns/cache.js';
-import { isValidHostname, normalizeName } from '../dns/names.js';
+import type { DomainCheck } from '../check/run.js';
+import type { DomainReport, Finding, Section } from '../check/types.js';
+import { normalizeName } from '../dns/names.js';
 import { BULK_FORMATS, type BulkFormat, csvHeader, csvRow, doneDomains, hasContent } from './check-output.js';
+import {
+  addCheckRunOptions,
+  type CheckRun,
+  type CheckRunOptions,
+  checkedDomain,
+  exitCodeOf,
+  prepareCheckRun,
+  publicReport,
+} from './check-run.js';
 import { changesSince, humanChanges, jsonChanges, readPrevious, sinceExitCode } from './check-since.js';
-import { addNetworkOptions, type NetworkOptions, networkFromOptions } from './netopts.js';
-import { CliError, collect, intOption, printJson } from './util.js';
+import { CliError, printJson } from './util.js';
 
-interface CheckOptions extends NetworkOptions {
+interface CheckOptions extends CheckRunOptions {
   file?: string;
-  concurrency: string;
-  perHostConcurrency: string;
   format?: string;
   out?: string;
   resume?: boolean;
-  cache: boolean;
-  tlsVersions?: boolean;
   json?: boolean;
-  dkimSelector?: string[];
-  preset?: string;
   state?: string;
   since?: string;
 }
@@ -37,30 +36,10 @@ export function register(program: Command): void {
     .description('audit domains end to end: MX, MTA-STS, TLS, DANE, TLS-RPT, SPF, DMARC, DKIM')
     .argument('[domain...]', 'mail domains to check')
     .option('--file <file>', 'read domains from a file (one per line, # comments), stream NDJSON results')
-    // 32: where domains/s stops rising on a two-core machine (BENCHMARKS.md, check at survey scale).
-    .option('--concurrency <n>', 'domains checked at the same time with --file', '32')
-    .option(
-      '--per-host-concurrency <n>',
-      'SMTP connections to one MX address at a time (each address is probed once per MX name in a run)',
-      String(DEFAULT_PER_HOST_CONCURRENCY),
-    )
     .option('--format <format>', `output of several domains: ${BULK_FORMATS.join(' or ')} (default ndjson)`)
     .option('--out <file>', 'write the results of several domains to FILE instead of standard output')
     .option('--resume', 'with --out: skip the domains FILE already holds and append the others')
-    .option(
-      '--no-cache',
-      'check every domain as if alone: no DNS answers, probes or policies shared in the run',
-    )
-    .option(
-      '--tls-versions',
-      'with several domains: also ask every MX address whether it still accepts TLS 1.0/1.1 (one more connection each)',
-    )
     .option('--json', 'print the report as JSON (one domain) or NDJSON (several)')
-    .option('--dkim-selector <selector>', 'DKIM selector to check (repeatable)', collect)
-    .option(
-      '--preset <name>',
-      `the provider the domain's mail is at (${presetNames().join(', ')}): its DKIM selectors, and the Provider section`,
-    )
     .option(
       '--state <file>',
       'remember each policy between runs to catch an id left unchanged after a policy change',
@@ -69,7 +48,7 @@ export function register(program: Command): void {
       '--since <file>',
       'compare with a previous --json result: exit 1 only for new fails, and print what changed',
     );
-  addNetworkOptions(command).addHelpText(
+  addCheckRunOptions(command).addHelpText(
     'after',
     `
 Exit status: 0 nothing failed (warnings allowed), 1 a check failed, 2 the check could not run
@@ -94,47 +73,13 @@ Examples:
 
 async function runCheck(args: string[], opts: CheckOptions): Promise<void> {
   if (args.length === 0 && !opts.file) throw new CliError(2, 'give at least one domain, or --file FILE');
-  const concurrency = intOption('--concurrency', opts.concurrency, 1, 256);
-  const perHost = intOption('--per-host-concurrency', opts.perHostConcurrency, 1, 64);
   const format = bulkFormat(opts);
-  const preset = opts.preset === undefined ? undefined : PRESETS[opts.preset];
-  if (opts.preset !== undefined && !preset)
-    throw new CliError(2, `--preset: unknown preset "${opts.preset}"`);
   const domains = args.map(checkedDomain);
-  const network = await networkFromOptions(opts);
-  const validating = await network.resolver.checkValidating();
-  if (validating.result.outcome === 'timeout' || validating.result.outcome === 'error') {
-    const servers = network.servers.map((s) => `${s.host}:${s.port}`).join(', ');
-    throw new CliError(
-      2,
-      `resolver unreachable (${servers}): ${validating.result.error ?? validating.result.outcome}`,
-    );
-  }
-  const state = readState(opts.state);
-  const previous = opts.since === undefined ? undefined : readPrevious(opts.since);
-  // One DNS cache for the whole run: domains on the same MX hosts ask for those hosts once (src/dns/cache.ts).
-  const resolver = opts.cache ? new CachingResolver(network.resolver) : network.resolver;
-  // And one SMTP probe per (address, port, MX name), one policy fetch per policy host (src/check/run-cache.ts).
-  const shared = opts.cache ? new RunCache({ perHostConcurrency: perHost }) : undefined;
   const bulk =
     opts.file !== undefined || domains.length > 1 || opts.out !== undefined || opts.format !== undefined;
-  const environment = (domain: string): CheckEnvironment => ({
-    resolver,
-    dnssecValidating: validating.validating,
-    ca: network.ca,
-    allowPrivate: network.allowPrivate,
-    timeoutMs: network.timeoutMs,
-    smtpPort: network.smtpPort,
-    httpsPort: network.httpsPort,
-    dkimSelectors: [...new Set([...(opts.dkimSelector ?? []), ...(preset?.dkimSelectors ?? [])])],
-    preset,
-    previousPolicy: state[domain],
-    now: new Date(),
-    probeSmtp: shared?.probeSmtp,
-    fetchPolicy: shared?.fetchPolicy,
-    // A bulk run stays at one connection per MX address and name unless --tls-versions asks for more.
-    oldTlsProbe: bulk && !opts.tlsVersions ? 'on-failure' : 'always',
-  });
+  const run = await prepareCheckRun(opts, { bulk });
+  const state = readState(opts.state);
+  const previous = opts.since === undefined ? undefined : readPrevious(opts.since);
 
   let worst = 0;
   /** Records the result; returns what changed since the previous result (with --since). */
@@ -171,7 +116,7 @@ async function runCheck(args: string[], opts: CheckOptions): Promise<void> {
         : await countDomains(opts.file);
     // Each result is written and dropped as it comes (waiting while the output is full): memory stays bounded
     // however long the list.
-    await checkMany(source, concurrency, Math.max(0, listed - done.size), environment, (result) => {
+    await checkMany(source, run, Math.max(0, listed - done.size), state, (result) => {
       const changes = record(result);
       if (format === 'csv') return written(output, csvRow(result));
       if (format === 'ndjson') return written(output, `${JSON.stringify(json(result, changes))}\n`);
@@ -180,7 +125,7 @@ async function runCheck(args: string[], opts: CheckOptions): Promise<void> {
     if (output !== process.stdout) await new Promise<void>((resolve) => output.end(resolve));
   } else {
     if (process.stderr.isTTY) process.stderr.write(`checking ${domains[0]}…\n`);
-    const result = await checkOne(domains[0]!, environment);
+    const result = await run.check(domains[0]!, state[domains[0]!]);
     const changes = record(result);
     if (opts.json) printJson(json(result, changes));
     else process.stdout.write(human(result, changes));
@@ -228,26 +173,6 @@ async function* skipDone(source: AsyncIterable<string>, done: ReadonlySet<string
   }
 }
 
-function exitCodeOf(result: DomainReport): number {
-  if (result.status === 'error') return 2;
-  return result.status === 'fail' ? 1 : 0;
-}
-
-function checkedDomain(input: string): string {
-  const domain = normalizeName(input.trim());
-  if (!isValidHostname(domain)) throw new CliError(2, `${input}: not a valid domain name`);
-  return domain;
-}
-
-/** A domain whose check throws (a bug, not a finding) is reported as could-not-run; the others go on. */
-async function checkOne(domain: string, environment: (d: string) => CheckEnvironment): Promise<DomainCheck> {
-  try {
-    return await checkDomain(domain, environment(domain));
-  } catch (err) {
-    return { domain, status: 'error', findings: [], error: `internal error: ${(err as Error).message}` };
-  }
-}
-
 async function* listSource(domains: string[]): AsyncGenerator<string> {
   yield* domains;
 }
@@ -280,12 +205,12 @@ async function countDomains(path: string): Promise<number> {
   return count;
 }
 
-/** Run up to `concurrency` checks at once, pulling domains from `source` only as slots free up. */
+/** Run up to --concurrency checks at once, pulling domains from `source` only as slots free up. */
 async function checkMany(
   source: AsyncIterable<string>,
-  concurrency: number,
+  run: CheckRun,
   total: number,
-  environment: (d: string) => CheckEnvironment,
+  state: State,
   onResult: (r: DomainCheck) => Promise<void> | undefined,
 ): Promise<void> {
   const bar =
@@ -317,18 +242,12 @@ async function checkMany(
         progress();
         continue;
       }
-      await onResult(await checkOne(domain, environment));
+      await onResult(await run.check(domain, state[domain]));
       progress();
     }
   };
-  await Promise.all(Array.from({ length: concurrency }, worker));
+  await Promise.all(Array.from({ length: run.concurrency }, worker));
   bar?.stop();
-}
-
-/** The documented JSON schema: {domain, status, findings[, error]} (the policy state stays internal). */
-function publicReport(result: DomainCheck): DomainReport {
-  const { domain, status, findings, error } = result;
-  return error === undefined ? { domain, status, findings } : { domain, status, findings, error };
 }
 
 const TITLES: Record<Section, string> = {
