@@ -26,8 +26,11 @@ export interface LabPostgres {
   createDatabase(name: string): Promise<string>;
   /** The server's output so far, for failure messages. */
   log(): string;
-  /** Stops the server (fast shutdown: sessions ended) and starts it again on the same data and port. */
-  restart(): Promise<void>;
+  /**
+   * Stops the server (fast shutdown: sessions ended), runs `whileStopped` (an outage), then starts it
+   * again on the same data and port.
+   */
+  restart(whileStopped?: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -128,11 +131,15 @@ export async function startPostgres(): Promise<LabPostgres> {
           }
           return `postgres://${USER}@${HOST}:${port}/${name}`;
         },
-        restart: async () => {
+        restart: async (whileStopped) => {
           await server.stop();
-          child = launch();
-          server = watch(child);
-          await server.waitFor(/database system is ready to accept connections/);
+          try {
+            await whileStopped?.();
+          } finally {
+            child = launch();
+            server = watch(child);
+            await server.waitFor(/database system is ready to accept connections/);
+          }
         },
         stop: async () => {
           await server.stop();
