@@ -4,10 +4,10 @@
 // cached one (source_reverse_dns) and its registrable domain (source_base_domain, Public Suffix List).
 // Left empty: xml_schema and errors (not kept), org_extra_contact_info, source_country (no GeoIP data).
 // Booleans are "True"/"False" and lists are joined with "|", as parsedmarc writes them. Times are UTC,
-// "YYYY-MM-DD HH:MM:SS". Cells are quoted per RFC 4180, and a cell starting with = + - @ (or a tab or
-// CR) gets a leading apostrophe so that a spreadsheet does not run it as a formula: report values
-// are whatever the reporter wrote.
+// "YYYY-MM-DD HH:MM:SS". Cells are written by src/common/csv.ts (RFC 4180, formulas defused: report
+// values are whatever the reporter wrote).
 import { getDomain } from 'tldts';
+import { csvRecord, csvRow } from '../common/csv.js';
 import type { DmarcRecordRow, DmarcReport } from '../dmarc/report.js';
 
 export const DMARC_CSV_COLUMNS = [
@@ -52,7 +52,7 @@ type Column = (typeof DMARC_CSV_COLUMNS)[number];
 
 /** The header line, CRLF-terminated (RFC 4180 §2). */
 export function dmarcCsvHeader(): string {
-  return `${DMARC_CSV_COLUMNS.join(',')}\r\n`;
+  return csvRow(DMARC_CSV_COLUMNS);
 }
 
 /** One CSV line per record of `report`; `ptrNames` maps source IPs to cached reverse DNS names. */
@@ -60,7 +60,9 @@ export function dmarcCsvLines(
   report: DmarcReport,
   ptrNames: ReadonlyMap<string, string> = new Map(),
 ): string {
-  return report.records.map((row) => line(cells(report, row, ptrNames.get(row.sourceIp) ?? ''))).join('');
+  return report.records
+    .map((row) => csvRecord(DMARC_CSV_COLUMNS, cells(report, row, ptrNames.get(row.sourceIp) ?? '')))
+    .join('');
 }
 
 function cells(report: DmarcReport, row: DmarcRecordRow, ptr: string): Record<Column, string> {
@@ -105,17 +107,8 @@ function cells(report: DmarcReport, row: DmarcRecordRow, ptr: string): Record<Co
   };
 }
 
-function line(values: Record<Column, string>): string {
-  return `${DMARC_CSV_COLUMNS.map((c) => csvCell(values[c])).join(',')}\r\n`;
-}
-
-/** RFC 4180 §2: quoted when it holds a comma, quote or line break; formula starts defused. */
-export function csvCell(value: string): string {
-  const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
-  return /[",\r\n]/.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
-}
-
-function csvTime(iso: string): string {
+/** UTC "YYYY-MM-DD HH:MM:SS", as parsedmarc writes times. */
+export function csvTime(iso: string): string {
   const ms = Date.parse(iso);
   return Number.isNaN(ms) ? iso : new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
 }

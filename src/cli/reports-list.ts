@@ -24,6 +24,8 @@ export interface ListRequest {
   cursor?: string;
   /** Every matching report, page after page. */
   all: boolean;
+  /** Only reports about domains that are not configured (src/store/other-domains.ts). */
+  otherDomains?: boolean;
 }
 
 export interface Listing {
@@ -53,7 +55,13 @@ async function onePage(
   request: ListRequest,
   cursor: string | undefined,
 ): Promise<Page<ListedReport>> {
-  const filter = { domain: request.domain, since: request.since, until: request.until, limit: request.limit };
+  const filter = {
+    domain: request.domain,
+    since: request.since,
+    until: request.until,
+    limit: request.limit,
+    ...(request.otherDomains ? { otherDomains: true } : {}),
+  };
   if (request.kind === 'tlsrpt') return tagged(await store.listReports({ ...filter, cursor }), 'tlsrpt');
   if (request.kind === 'dmarc') return tagged(await store.listDmarcReports({ ...filter, cursor }), 'dmarc');
   return mergedPage(store, filter, cursor === undefined ? { tlsrpt: '', dmarc: '' } : decodeBoth(cursor));

@@ -28,6 +28,7 @@ import {
   type StoredReportSummary,
   StoreError,
 } from '../store/types.js';
+import { tlsrptCsvHeader, tlsrptCsvLines } from '../tlsrpt/csv.js';
 import { TlsRptError } from '../tlsrpt/error.js';
 import { DEFAULT_DECODE_LIMITS, decodeReports } from '../tlsrpt/parse.js';
 import type { TlsFailure, TlsReport } from '../tlsrpt/report.js';
@@ -308,18 +309,25 @@ function registerList(reports: Command): void {
       .option('--limit <n>', 'at most this many reports (a page also ends at 1 MiB)', '100')
       .option('--all', 'every matching report (page after page), instead of --limit')
       .option('--cursor <cursor>', 'continue after an earlier listing (its nextCursor)')
+      .option('--other-domains', 'only reports about domains that are not configured ("other domains")')
       .option('--rejected', 'list the rejected input (not reports, with the reason) instead'),
   )
     .option('--json', 'print the list as JSON, with kind per report, total, nextCursor and cut')
-    .option('--format <format>', 'table (default), json (as --json) or csv (DMARC: parsedmarc columns)')
+    .option(
+      '--format <format>',
+      "table (default), json (as --json) or csv (parsedmarc's columns of the --kind)",
+    )
     .addHelpText(
       'after',
       `
 TLS-RPT and DMARC reports are numbered apart: "kind" (JSON) or the KIND column tells them apart.
 Without --all, a listing that stops before the last matching report says so on stderr (and
-"cut": true in JSON) with the cursor of the next page. --format csv writes one line per DMARC
-record with parsedmarc's aggregate CSV columns (needs --kind dmarc; see docs/reports.md for the
-columns left empty).
+"cut": true in JSON) with the cursor of the next page. --format csv needs --kind tlsrpt or
+--kind dmarc and writes parsedmarc's flat CSV of that kind: TLS-RPT one row per policy of a report
+plus one per failure detail (parsedmarc's smtp_tls columns), DMARC one line per record (its
+aggregate columns; see docs/dmarc-reports.md for the columns left empty).
+--other-domains lists the reports about domains serve does not host (the dashboard's "Other
+domains"); with --kind tlsrpt, those none of whose policy domains is configured.
 Values longer than 256 characters are cut in lists (ending in "…", named in "clipped");
 \`mxguard reports show ID --json\` prints a report whole. On the terminal, control and bidi
 characters in report values are escaped (\\x1b, \\u{202e}) and long values cut.
@@ -329,6 +337,8 @@ Examples:
   mxguard reports list --since 2024-05-01 --until 2024-05-31 --json
   mxguard reports list --limit 50 --cursor WyJyZXBvcnRzIiwxNzE0NTIxNjAwMDAwLDQxXQ
   mxguard reports list --kind dmarc --domain example.com --all --format csv > dmarc.csv
+  mxguard reports list --kind tlsrpt --since 2026-01-01 --all --format csv > tlsrpt.csv
+  mxguard reports list --other-domains
   mxguard reports list --rejected
 
 Exit status: 0 listed (also when empty), 2 usage error or the data directory cannot be used.
@@ -346,13 +356,17 @@ Exit status: 0 listed (also when empty), 2 usage error or the data directory can
           kind: string;
           all?: boolean;
           format?: string;
+          otherDomains?: boolean;
         },
       ) => {
         const limit = intOption('--limit', options.limit, 1, 10_000);
         const kind = listKindOption(options.kind);
         const format = listFormatOption(options.format, options.json === true);
-        if (format === 'csv' && kind !== 'dmarc') {
-          throw new CliError(2, "--format csv: give --kind dmarc (the CSV has parsedmarc's DMARC columns)");
+        if (format === 'csv' && kind === 'all') {
+          throw new CliError(
+            2,
+            "--format csv: give --kind tlsrpt or --kind dmarc (each kind has parsedmarc's columns of its own)",
+          );
         }
         if (options.all && options.cursor !== undefined) throw new CliError(2, '--all: not with --cursor');
         await withStore(options, async (store) => {
@@ -371,8 +385,10 @@ Exit status: 0 listed (also when empty), 2 usage error or the data directory can
             limit: options.all ? 1000 : limit,
             cursor: options.cursor,
             all: options.all === true,
+            otherDomains: options.otherDomains === true,
           });
           if (format === 'json') printJson(listing);
+          else if (format === 'csv' && kind === 'tlsrpt') await printTlsrptCsv(store, listing);
           else if (format === 'csv') await printDmarcCsv(store, listing);
           else printListing(listing);
           if (listing.cut) {
@@ -469,6 +485,16 @@ async function printDmarcCsv(store: Store, listing: Listing): Promise<void> {
       for (const [ip, found] of await store.getPtrNames(ips.slice(i, i + 1000))) names.set(ip, found.name);
     }
     process.stdout.write(dmarcCsvLines(stored.report, names));
+  }
+}
+
+/** The listed TLS-RPT reports read whole: per policy a summary row, then a row per failure detail. */
+async function printTlsrptCsv(store: Store, listing: Listing): Promise<void> {
+  process.stdout.write(tlsrptCsvHeader());
+  for (const listed of listing.reports) {
+    if (listed.kind !== 'tlsrpt') continue;
+    const stored = await store.getReport(listed.id);
+    if (stored) process.stdout.write(tlsrptCsvLines(stored.report)); // else deleted meanwhile
   }
 }
 

@@ -3,8 +3,10 @@
 // its registrable domain from the cache, empty cells for what is not known.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { csvCell, DMARC_CSV_COLUMNS, dmarcCsvHeader, dmarcCsvLines } from '../../src/cli/dmarc-csv.js';
+import { DMARC_CSV_COLUMNS, dmarcCsvHeader, dmarcCsvLines } from '../../src/cli/dmarc-csv.js';
+import { csvCell } from '../../src/common/csv.js';
 import type { DmarcReport } from '../../src/dmarc/report.js';
+import { parseCsv } from '../helpers/csv.js';
 
 const REPORT: DmarcReport = {
   kind: 'dmarc',
@@ -92,32 +94,3 @@ describe('DMARC CSV', () => {
     assert.equal(dmarcCsvLines({ ...REPORT, records: [] }), '');
   });
 });
-
-/** RFC 4180 rows (CRLF-terminated, quoted cells may hold commas, quotes and line breaks). */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let cell = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        cell += '"';
-        i++;
-      } else if (c === '"') quoted = false;
-      else cell += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') {
-      row.push(cell);
-      cell = '';
-    } else if (c === '\r' && text[i + 1] === '\n') {
-      row.push(cell);
-      rows.push(row);
-      row = [];
-      cell = '';
-      i++;
-    } else cell += c;
-  }
-  return rows;
-}
