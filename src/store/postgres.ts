@@ -1,7 +1,7 @@
 // The PostgreSQL store (issue 16): the Store's domains, reports, rejected input, fetch log, settings and
 // authentication on a PostgreSQL database shared by several `serve` instances, through a `pg` Pool.
-// Not complete: monitoring (MonitorStore) and DMARC (DmarcStore) are missing, so no command opens it yet;
-// only the store contract tests do (test/store/postgres.test.ts).
+// Monitoring is in postgres-monitor.ts, DMARC reports in postgres-dmarc.ts, the SQL plumbing (placeholders,
+// text escaping, failures) in postgres-sql.ts.
 //
 // Durability: every connection runs with synchronous_commit=on, and a method's promise resolves only
 // after its transaction committed, so an acknowledged report or policy change is on disk. The fetch log
@@ -18,6 +18,10 @@
 // - a session is created under a FOR SHARE lock on the admin password row: a password change either
 //   committed before (the login is refused) or waits and then deletes the new session with the others.
 //
+// Failures: a database that cannot be reached (refused, lost, shutting down: postgres-sql.ts isUnreachable)
+// is STORE_UNAVAILABLE, anything else STORE_IO; the pool replaces broken connections by itself, so the
+// next call after the server is back succeeds.
+//
 // Text: PostgreSQL text cannot hold NUL, which reports from the Internet may. Every string goes in
 // through pgText and comes out through fromPgText, a reversible escape that leaves text without NUL
 // and U+FFFE as it is (so clipping, ordering and lookups work unchanged). Text is ordered COLLATE "C",
@@ -28,12 +32,32 @@ import { normalizeHost } from '../common/hostname.js';
 import type { TlsReport } from '../tlsrpt/report.js';
 import { count, timeBound } from './bounds.js';
 import { REPORT_SOURCES } from './dmarc-rules.js';
-import type { DmarcStore } from './dmarc-types.js';
+import type {
+  DmarcDailyCounts,
+  DmarcReportFilter,
+  DmarcReportSummary,
+  DmarcSourceFilter,
+  DmarcSourceRow,
+  NewDmarcReport,
+  StoredDmarcReport,
+} from './dmarc-types.js';
 import { domainKey, nextPolicyId, policyTextFor, validDomainName, validSettings } from './domain-rules.js';
-import type { MonitorStore } from './monitor-types.js';
+import type {
+  Alert,
+  AlertFilter,
+  CheckOutcome,
+  CheckRun,
+  CheckRunSummary,
+  Delivery,
+} from './monitor-types.js';
+import { type OtherDomainRow, TLSRPT_NO_POLICY_DOMAIN, TLSRPT_OTHER_DOMAINS } from './other-domains.js';
 import { clippedColumn, clipText, decodeCursor, encodeCursor, LIST_DOMAINS_MAX, takePage } from './paging.js';
 import { notifyDomainsChanged, PgCluster } from './postgres-cluster.js';
+import { checkedIds, deleteByIds, deleteOldest } from './postgres-delete.js';
+import { PgDmarcStore } from './postgres-dmarc.js';
 import { migratePostgres } from './postgres-migrations.js';
+import { PgMonitorStore } from './postgres-monitor.js';
+import { type Db, one, type PgRunner, pgText, query, storeFailure } from './postgres-sql.js';
 import { checkNewReport } from './report-rules.js';
 import {
   type DomainRow,
@@ -92,10 +116,16 @@ import {
   storeInvalid,
 } from './types.js';
 
-/** What the PostgreSQL store implements so far: the Store without monitoring and DMARC. */
-export type PostgresStore = Omit<Store, keyof MonitorStore | keyof DmarcStore>;
+export { fromPgText, pgText } from './postgres-sql.js';
+
+/** Whether `text` is a PostgreSQL connection URL (postgres:// or postgresql://), not a SQLite path. */
+export function isPostgresUrl(text: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(text);
+}
 
 const POOL_SIZE = 10;
+/** How long a new connection may take before the database counts as unreachable. */
+const CONNECT_TIMEOUT_MS = 10_000;
 /** pg_advisory_xact_lock keys ("mxg" + a number; 1 is MIGRATION_LOCK): the throttle, the token cap. */
 const AUTH_LOCK = 0x6d786702;
 const TOKENS_LOCK = 0x6d786703;
@@ -107,11 +137,12 @@ const INT8_OID = 20;
  * Open the store at `url` (postgres://user:pass@host:port/db?sslmode=...), check that it answers, and
  * bring its schema up to date (once, under an advisory lock, whoever starts at the same time).
  */
-export async function openPostgresStore(url: string): Promise<PostgresStore> {
+export async function openPostgresStore(url: string): Promise<Store> {
   const where = describeUrl(url);
   const pool = new pg.Pool({
     connectionString: url,
     max: POOL_SIZE,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     options: '-c synchronous_commit=on',
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
@@ -130,10 +161,7 @@ export async function openPostgresStore(url: string): Promise<PostgresStore> {
     return new PgStore(pool, where);
   } catch (err) {
     await pool.end().catch(() => {});
-    if (err instanceof StoreError) throw err;
-    throw new StoreError('STORE_IO', `${where}: cannot open the database: ${(err as Error).message}`, {
-      cause: err,
-    });
+    throw storeFailure(err, where, 'cannot open the database');
   }
 }
 
@@ -146,53 +174,6 @@ function describeUrl(url: string): string {
   } catch {
     return 'postgres database';
   }
-}
-
-// ---- text escaping (NUL) ----
-
-const ESCAPE = '\uFFFE';
-
-/** Text as stored: NUL becomes ESCAPE + "0", ESCAPE itself is doubled. */
-export function pgText(text: string): string {
-  return /[\u0000\uFFFE]/.test(text)
-    ? text.replace(/[\u0000\uFFFE]/g, (c) => (c === ESCAPE ? ESCAPE + ESCAPE : `${ESCAPE}0`))
-    : text;
-}
-
-/** The text pgText stored (a lone ESCAPE, as substr may leave at the end, stays as it is). */
-export function fromPgText(text: string): string {
-  return text.includes(ESCAPE)
-    ? text.replace(/\uFFFE([\uFFFE0])/g, (_m, c: string) => (c === '0' ? '\u0000' : ESCAPE))
-    : text;
-}
-
-function fromPgValue(value: unknown): unknown {
-  if (typeof value === 'string') return fromPgText(value);
-  if (Array.isArray(value)) return value.map(fromPgValue);
-  return value;
-}
-
-/** SQL written with `?` placeholders (as in the SQLite store) in pg's numbered form. */
-function numbered(sql: string): string {
-  let n = 0;
-  return sql.replace(/\?/g, () => `$${++n}`);
-}
-
-type Db = pg.Pool | pg.PoolClient;
-
-async function query<R>(db: Db, sql: string, params: unknown[] = []): Promise<R[]> {
-  const result = await db.query(
-    numbered(sql),
-    params.map((p) => (typeof p === 'string' ? pgText(p) : p)),
-  );
-  return result.rows.map((row: Record<string, unknown>) => {
-    for (const key of Object.keys(row)) row[key] = fromPgValue(row[key]);
-    return row as R;
-  });
-}
-
-async function one<R>(db: Db, sql: string, params: unknown[] = []): Promise<R | undefined> {
-  return (await query<R>(db, sql, params))[0];
 }
 
 // ---- rows ----
@@ -213,12 +194,14 @@ const SUMMARY_COLUMNS = `r.id, r.start_ms, ${clippedColumn('r.organization')} AS
   ARRAY(SELECT DISTINCT ${clippedColumn('domain')} COLLATE "C" AS d FROM report_policies
      WHERE report = r.id AND domain <> '' ORDER BY d LIMIT ${LIST_DOMAINS_MAX + 1}) AS domains`;
 
-class PgStore implements PostgresStore {
+class PgStore implements Store {
   private closed = false;
   private fetchQueue: PolicyFetch[] = [];
   private fetchTimer: NodeJS.Timeout | undefined;
   /** The flush in progress: flushes run one after another. */
   private flushing: Promise<void> = Promise.resolve();
+  private readonly monitor: PgMonitorStore;
+  private readonly dmarc: PgDmarcStore;
 
   private readonly cluster: PgCluster;
 
@@ -226,6 +209,14 @@ class PgStore implements PostgresStore {
     private readonly pool: pg.Pool,
     private readonly where: string,
   ) {
+    const runner: PgRunner = {
+      pool,
+      use: (work) => this.use(work),
+      transaction: (work) => this.transaction(work),
+      snapshot: (work) => this.snapshot(work),
+    };
+    this.monitor = new PgMonitorStore(runner);
+    this.dmarc = new PgDmarcStore(runner);
     this.cluster = new PgCluster(pool.options, where);
   }
 
@@ -415,10 +406,12 @@ class PgStore implements PostgresStore {
       timeBound(filter.since, 'since', false) ?? Number.MIN_SAFE_INTEGER,
       timeBound(filter.until, 'until', true) ?? Number.MAX_SAFE_INTEGER,
     ];
-    if (filter.domain !== undefined) {
+    if (filter.domain === '') where.push(TLSRPT_NO_POLICY_DOMAIN);
+    else if (filter.domain !== undefined) {
       where.push('r.id IN (SELECT report FROM report_policies WHERE domain = ?)');
       params.push(domainKey(filter.domain));
     }
+    if (filter.otherDomains === true) where.push(TLSRPT_OTHER_DOMAINS);
     if (filter.organization !== undefined) {
       if (typeof filter.organization !== 'string') throw storeInvalid('organization: must be a string');
       where.push('r.organization = ?');
@@ -488,21 +481,9 @@ class PgStore implements PostgresStore {
   }
 
   async deleteReports(ids: number[]): Promise<number[]> {
-    if (!Array.isArray(ids) || ids.some((id) => !Number.isSafeInteger(id))) {
-      throw storeInvalid('id: report ids must be whole numbers');
-    }
-    const unique = [...new Set(ids)];
-    if (unique.length === 0) return this.use(async () => []);
-    return this.transaction(async (db) => {
-      // report_policies and failures go with the report (ON DELETE CASCADE).
-      const deleted = await query<{ id: number }>(
-        db,
-        'DELETE FROM reports WHERE id = ANY(?::bigint[]) RETURNING id',
-        [unique],
-      );
-      const gone = new Set(deleted.map((row) => row.id));
-      return unique.filter((id) => gone.has(id));
-    });
+    const unique = checkedIds(ids);
+    // report_policies and failures go with the report (ON DELETE CASCADE).
+    return this.transaction((db) => deleteByIds(db, 'reports', unique));
   }
 
   async purgeReports(filter: PurgeFilter): Promise<{ deleted: number; remaining: number }> {
@@ -518,26 +499,9 @@ class PgStore implements PostgresStore {
     }
     if (where.length === 0) throw storeInvalid('purge: give domain or before (never every report at once)');
     const limit = count(filter.limit, 'limit', 0, LIST_MAX);
-    const matching = where.join(' AND ');
-    return this.transaction(async (db) => {
-      const deleted =
-        limit === 0
-          ? 0
-          : (
-              await query(
-                db,
-                `DELETE FROM reports WHERE id IN
-                   (SELECT id FROM reports WHERE ${matching} ORDER BY start_ms, id LIMIT ?) RETURNING id`,
-                [...params, limit],
-              )
-            ).length;
-      const remaining = await one<{ n: number }>(
-        db,
-        `SELECT count(*) AS n FROM reports WHERE ${matching}`,
-        params,
-      );
-      return { deleted, remaining: remaining!.n };
-    });
+    return this.transaction((db) =>
+      deleteOldest(db, { table: 'reports', where, params, oldestBy: 'start_ms', limit }),
+    );
   }
 
   async saveRejected(input: Omit<RejectedInput, 'id' | 'receivedAt'>, now: Date): Promise<number> {
@@ -582,22 +546,15 @@ class PgStore implements PostgresStore {
   }): Promise<{ deleted: number; remaining: number }> {
     const before = new Date(timeBound(filter.before ?? '', 'before', false)!).toISOString();
     const limit = count(filter.limit, 'limit', 0, LIST_MAX);
-    return this.transaction(async (db) => {
-      const deleted = (
-        await query(
-          db,
-          `DELETE FROM rejected WHERE id IN
-             (SELECT id FROM rejected WHERE received_at < ? ORDER BY received_at, id LIMIT ?) RETURNING id`,
-          [before, limit],
-        )
-      ).length;
-      const remaining = await one<{ n: number }>(
-        db,
-        'SELECT count(*) AS n FROM rejected WHERE received_at < ?',
-        [before],
-      );
-      return { deleted, remaining: remaining!.n };
-    });
+    return this.transaction((db) =>
+      deleteOldest(db, {
+        table: 'rejected',
+        where: ['received_at < ?'],
+        params: [before],
+        oldestBy: 'received_at',
+        limit,
+      }),
+    );
   }
 
   async dailyCounts(domain: string, since: string, until: string): Promise<DailyCounts[]> {
@@ -646,6 +603,81 @@ class PgStore implements PostgresStore {
         return clipped.length > 0 ? { key, count: row.n, clipped: true } : { key, count: row.n };
       }),
     );
+  }
+
+  // ---- DMARC aggregate reports (postgres-dmarc.ts) ----
+
+  saveDmarcReport(input: NewDmarcReport, now: Date): Promise<{ id: number; created: boolean }> {
+    return this.dmarc.saveDmarcReport(input, now);
+  }
+  listDmarcReports(filter?: DmarcReportFilter): Promise<Page<DmarcReportSummary>> {
+    return this.dmarc.listDmarcReports(filter);
+  }
+  getDmarcReport(id: number): Promise<StoredDmarcReport | undefined> {
+    return this.dmarc.getDmarcReport(id);
+  }
+  deleteDmarcReports(ids: number[]): Promise<number[]> {
+    return this.dmarc.deleteDmarcReports(ids);
+  }
+  purgeDmarcReports(filter: PurgeFilter): Promise<{ deleted: number; remaining: number }> {
+    return this.dmarc.purgeDmarcReports(filter);
+  }
+  dmarcDailyCounts(domain: string, since: string, until: string): Promise<DmarcDailyCounts[]> {
+    return this.dmarc.dmarcDailyCounts(domain, since, until);
+  }
+  dmarcSources(filter: DmarcSourceFilter): Promise<Page<DmarcSourceRow>> {
+    return this.dmarc.dmarcSources(filter);
+  }
+  listOtherDomains(page?: PageRequest): Promise<Page<OtherDomainRow>> {
+    return this.dmarc.listOtherDomains(page);
+  }
+  getPtrNames(ips: string[]): Promise<Map<string, { name: string; at: string }>> {
+    return this.dmarc.getPtrNames(ips);
+  }
+  setPtrName(ip: string, name: string, now: Date): Promise<void> {
+    return this.dmarc.setPtrName(ip, name, now);
+  }
+
+  // ---- monitoring (postgres-monitor.ts) ----
+
+  recordCheck(outcome: CheckOutcome, now: Date): Promise<{ runId: number; opened: number[] }> {
+    return this.monitor.recordCheck(outcome, now);
+  }
+  listCheckRuns(domain: string, page?: PageRequest): Promise<Page<CheckRunSummary>> {
+    return this.monitor.listCheckRuns(domain, page);
+  }
+  getCheckRun(id: number): Promise<CheckRun | undefined> {
+    return this.monitor.getCheckRun(id);
+  }
+  recentCheckRuns(domain: string, howMany: number): Promise<CheckRun[]> {
+    return this.monitor.recentCheckRuns(domain, howMany);
+  }
+  purgeCheckRuns(filter: { before: string; limit: number }): Promise<{ deleted: number; remaining: number }> {
+    return this.monitor.purgeCheckRuns(filter);
+  }
+  listAlerts(filter?: AlertFilter): Promise<Page<Alert>> {
+    return this.monitor.listAlerts(filter);
+  }
+  openAlerts(domain?: string): Promise<Alert[]> {
+    return this.monitor.openAlerts(domain);
+  }
+  dueDeliveries(now: Date, limit: number): Promise<Delivery[]> {
+    return this.monitor.dueDeliveries(now, limit);
+  }
+  settleDelivery(
+    id: number,
+    result: { ok: true } | { ok: false; error: string; nextAttemptAt?: Date },
+    now: Date,
+  ): Promise<void> {
+    return this.monitor.settleDelivery(id, result, now);
+  }
+  listDeliveries(filter: {
+    alertId?: number;
+    state?: Delivery['state'];
+    limit?: number;
+    cursor?: string;
+  }): Promise<Page<Delivery>> {
+    return this.monitor.listDeliveries(filter);
   }
 
   // ---- policy fetch log ----
@@ -949,14 +981,16 @@ class PgStore implements PostgresStore {
 
   // ---- plumbing ----
 
-  /** Run database work; database failures become STORE_IO naming the database (never its password). */
+  /**
+   * Run database work; database failures become STORE_UNAVAILABLE (cannot be reached) or STORE_IO,
+   * naming the database (never its password).
+   */
   private async use<T>(work: () => Promise<T>): Promise<T> {
     if (this.closed) throw new StoreError('STORE_IO', `${this.where}: the store is closed`);
     try {
       return await work();
     } catch (err) {
-      if (err instanceof StoreError) throw err;
-      throw new StoreError('STORE_IO', `${this.where}: ${(err as Error).message}`, { cause: err });
+      throw storeFailure(err, this.where);
     }
   }
 

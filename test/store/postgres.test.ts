@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import pg from 'pg';
-import { fromPgText, openPostgresStore, type PostgresStore, pgText } from '../../src/store/postgres.js';
+import { fromPgText, openPostgresStore, pgText } from '../../src/store/postgres.js';
 import { PG_MIGRATIONS } from '../../src/store/postgres-migrations.js';
 import { MAX_API_TOKENS } from '../../src/store/sqlite.js';
-import { ADMIN_PASSWORD_SETTING, StoreError } from '../../src/store/types.js';
+import { ADMIN_PASSWORD_SETTING, type Store, StoreError } from '../../src/store/types.js';
 import { eventually } from '../fixtures/serve/helpers.js';
 import { rejectsWithStoreError } from '../helpers/store.js';
 import { type LabPostgres, startPostgres } from '../lab/postgres.js';
@@ -31,13 +31,13 @@ after(async () => {
 storeContract('postgres', async () => openPostgresStore(await freshDatabase()));
 
 /** Opens `n` stores on one new database at the same time, as `n` serve instances starting together. */
-async function instances(n: number): Promise<{ url: string; stores: PostgresStore[] }> {
+async function instances(n: number): Promise<{ url: string; stores: Store[] }> {
   const url = await freshDatabase();
   const stores = await Promise.all(Array.from({ length: n }, () => openPostgresStore(url)));
   return { url, stores };
 }
 
-async function closeAll(stores: PostgresStore[]): Promise<void> {
+async function closeAll(stores: Store[]): Promise<void> {
   await Promise.all(stores.map((s) => s.close()));
 }
 
@@ -104,7 +104,7 @@ describe('opening and migrations (PostgreSQL)', () => {
 });
 
 describe('connection loss', () => {
-  it("the server ending the store's connections (restart, failover) crashes nothing: calls fail as STORE_IO at most, then reconnect", async () => {
+  it("the server ending the store's connections (restart, failover) crashes nothing: calls fail as STORE_UNAVAILABLE at most, then reconnect", async () => {
     const { url, stores } = await instances(1);
     const store = stores[0]!;
     try {
@@ -128,7 +128,7 @@ describe('connection loss', () => {
           outcomes.push(String(await store.getSetting('k')));
         } catch (err) {
           assert.ok(err instanceof StoreError, String(err));
-          assert.equal(err.code, 'STORE_IO');
+          assert.equal(err.code, 'STORE_UNAVAILABLE');
           outcomes.push(err.code);
         }
       }
@@ -206,7 +206,7 @@ describe('several instances on one database', () => {
 
   it('a password change through one instance ends sessions and refuses logins checked under the old one', async () => {
     const { stores } = await instances(2);
-    const [a, b] = stores as [PostgresStore, PostgresStore];
+    const [a, b] = stores as [Store, Store];
     try {
       await a.setAdminPassword('hash-1');
       const expiresAt = new Date(T0.getTime() + 3_600_000);
@@ -259,7 +259,7 @@ describe('several instances on one database', () => {
 
   it('a policy change through one instance is read by the other', async () => {
     const { stores } = await instances(2);
-    const [a, b] = stores as [PostgresStore, PostgresStore];
+    const [a, b] = stores as [Store, Store];
     try {
       await a.addDomain(
         'example.com',
