@@ -1,5 +1,6 @@
-// No silent new database: every command that opens the store of `--data-dir` refuses a folder that
-// holds none (exit 2, one line naming the path and how to create one) and leaves nothing behind;
+// No silent new database: every command that opens the store of `--data-dir` (or `--database FILE`)
+// refuses a folder (a file) that holds none (exit 2, one line naming the path and how to create one)
+// and leaves nothing behind;
 // only `domain add` (and `serve`'s first start, see test/cli/serve.test.ts) create the store.
 // The command is the built one (dist/cli/main.js, as `npm test` builds it).
 import assert from 'node:assert/strict';
@@ -64,6 +65,26 @@ describe('a --data-dir without an mxguard store is refused', () => {
       mkdirSync(dataDir);
       assertRefused(args, dataDir);
       assert.deepEqual(readdirSync(dataDir), []);
+    });
+  }
+});
+
+describe('a --database naming a SQLite file that does not exist is refused the same way', () => {
+  for (const args of COMMANDS) {
+    it(`${args.slice(0, 2).join(' ')}: the file and its folder stay absent`, () => {
+      const file = join(root, `no-file-${++dirs}`, 'mxguard.sqlite');
+      const r = runCli([...args, '--database', file], { env: { ...ENV, MXGUARD_DATABASE_URL: '' } });
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stdout, '');
+      const path = escapeRegExp(file);
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `^mxguard: ${path}: no mxguard database here \\(no such SQLite file\\); create one with ` +
+            `\`(.+) serve --database ${path}\` or \`\\1 domain add DOMAIN --mx HOST --database ${path}\`\n$`,
+        ),
+      );
+      assert.equal(existsSync(join(file, '..')), false);
     });
   }
 });
