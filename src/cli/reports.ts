@@ -17,6 +17,7 @@ import { DmarcError } from '../dmarc/error.js';
 import { decodeDmarcReports, isDmarcInput } from '../dmarc/parse.js';
 import type { DmarcReport } from '../dmarc/report.js';
 import { ingestReport, recordRejected, type StoredRef } from '../server/ingest.js';
+import { type ReportDecoder, reportDecoderFor } from '../server/report-decoder.js';
 import type { DmarcReportSummary } from '../store/dmarc-types.js';
 import { LIST_TEXT_MAX, REPORT_DETAIL_MAX_BYTES } from '../store/paging.js';
 import {
@@ -818,8 +819,9 @@ create it.
       const files: string[] = [];
       for (const path of paths) await gatherFiles(path, files, results, true, 0);
       await withStore(options, async (store) => {
-        // Decoded several at once, stored in the order given: file i waits for file i - 1 to be done.
-        const done = files.map(() => {
+        // Decoded several at once, stored in the order given: file i stores once file i - 1 has handed
+        // all its reports to the store (not once they are committed: consecutive files share commits).
+        const handedOver = files.map(() => {
           let resolve = () => {};
           const promise = new Promise<void>((r) => {
             resolve = r;
@@ -828,12 +830,14 @@ create it.
         });
         const indexes = files.map((_, i) => i);
         const imported = await mapLimit(indexes, IMPORT_CONCURRENCY, async (i) => {
+          const turn = {
+            wait: () => (i === 0 ? Promise.resolve() : handedOver[i - 1]!.promise),
+            pass: handedOver[i]!.resolve,
+          };
           try {
-            return await importFile(store, files[i]!, () =>
-              i === 0 ? Promise.resolve() : done[i - 1]!.promise,
-            );
+            return await importFile(store, files[i]!, turn);
           } finally {
-            done[i]!.resolve();
+            turn.pass();
           }
         });
         results.push(...imported);
@@ -929,8 +933,19 @@ const IMPORT_LIMITS = {
   decodeQueue: IMPORT_CONCURRENCY,
 };
 
-async function importFile(store: Store, path: string, storeTurn: () => Promise<void>): Promise<ImportResult> {
-  const deps = { store, limits: IMPORT_LIMITS, now: () => new Date(), storeTurn };
+/** A file's turn to store: wait for the file before it, pass the turn on once its reports are handed over. */
+interface StoreTurn {
+  wait(): Promise<void>;
+  pass(): void;
+}
+
+async function importFile(store: Store, path: string, turn: StoreTurn): Promise<ImportResult> {
+  const deps = {
+    ...passingTurnOn(store, turn),
+    limits: IMPORT_LIMITS,
+    now: () => new Date(),
+    storeTurn: turn.wait,
+  };
   const meta = { source: 'import' as const, dkim: 'unverified' as const, submitter: path };
   let bytes: Buffer;
   try {
@@ -949,6 +964,39 @@ async function importFile(store: Store, path: string, storeTurn: () => Promise<v
   const result = await ingestReport(deps, bytes, meta);
   if ('rejected' in result) return { path, status: 'rejected', code: result.code, reason: result.rejected };
   return { path, status: 'stored', reports: result.stored };
+}
+
+/**
+ * The store and decoder ingestReport gets for one file: they count the reports decoded and the saves
+ * handed to the store, and pass the turn on with the last save, before its commit.
+ */
+function passingTurnOn(store: Store, turn: StoreTurn): { store: Store; decoder: ReportDecoder } {
+  const pool = reportDecoderFor(IMPORT_LIMITS);
+  let reports = Number.POSITIVE_INFINITY;
+  let saves = 0;
+  const counted = <T>(saving: Promise<T>): Promise<T> => {
+    if (++saves >= reports) turn.pass();
+    return saving;
+  };
+  const decoder: ReportDecoder = {
+    decode: (bytes, limits) => pool.decode(bytes, limits),
+    decodeAny: async (bytes, limits) => {
+      const decoded = await pool.decodeAny(bytes, limits);
+      reports = decoded.reports.length;
+      return decoded;
+    },
+    get running() {
+      return pool.running;
+    },
+    get full() {
+      return pool.full;
+    },
+    close: () => pool.close(),
+  };
+  const counting = Object.create(store) as Store;
+  counting.saveReport = (input, now) => counted(store.saveReport(input, now));
+  counting.saveDmarcReport = (input, now) => counted(store.saveDmarcReport(input, now));
+  return { store: counting, decoder };
 }
 
 interface ImportSummary {
