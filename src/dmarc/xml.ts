@@ -64,13 +64,30 @@ const VERDICTS: readonly string[] = ['pass', 'fail'];
 const POLICIES: readonly string[] = ['none', 'quarantine', 'reject'];
 const ALIGNMENTS: readonly string[] = ['r', 's'];
 
-// Elements that may repeat: given as arrays even when there is one.
-const REPEATED = new Set([
-  'feedback/record',
-  'feedback/record/auth_results/dkim',
-  'feedback/record/auth_results/spf',
-  'feedback/record/row/policy_evaluated/reason',
-]);
+/** The element paths below the root that matter while the tree is built; `repeated` ones become arrays. */
+interface PathStep {
+  repeated?: boolean;
+  children?: Record<string, PathStep>;
+}
+
+// Elements that may repeat: given as arrays even when there is one (feedback/record,
+// feedback/record/auth_results/dkim and spf, feedback/record/row/policy_evaluated/reason). A tree of
+// steps rather than a set of path strings: no string is built per element.
+const PATHS: PathStep = {
+  children: {
+    feedback: {
+      children: {
+        record: {
+          repeated: true,
+          children: {
+            auth_results: { children: { dkim: { repeated: true }, spf: { repeated: true } } },
+            row: { children: { policy_evaluated: { children: { reason: { repeated: true } } } } },
+          },
+        },
+      },
+    },
+  },
+};
 
 type Node = Record<string, unknown>;
 
@@ -126,8 +143,9 @@ export function prescanXml(text: string): void {
       `offset ${declaration.index}`,
     );
   }
+  // A run cannot be longer than the whole text: most reports are far shorter than the cap.
   let runStart = 0;
-  for (let i = 0; i < text.length; i++) {
+  for (let i = 0; text.length > MAX_XML_TEXT && i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x3c /* < */ && text.startsWith('<![CDATA[', i)) {
       const end = text.indexOf(']]>', i);
@@ -192,8 +210,8 @@ function feedbackElement(text: string, reader: Reader): string {
 function parseTree(xml: string): Node {
   // Prototype-less nodes: an element named __proto__ is just a key.
   const root: Node = Object.create(null);
-  const stack: Array<{ node: Node; name: string; path: string; text: string; children: number }> = [
-    { node: root, name: '', path: '', text: '', children: 0 },
+  const stack: Array<{ node: Node; name: string; step?: PathStep; text: string; children: number }> = [
+    { node: root, name: '', step: PATHS, text: '', children: 0 },
   ];
   let elements = 0;
   const parser = new SaxesParser({ position: true });
@@ -207,10 +225,11 @@ function parseTree(xml: string): Node {
     const name = tag.name.slice(tag.name.indexOf(':') + 1);
     const parent = stack[stack.length - 1]!;
     parent.children++;
+    const children = parent.step?.children;
     stack.push({
       node: Object.create(null),
       name,
-      path: parent.path ? `${parent.path}/${name}` : name,
+      step: children && Object.hasOwn(children, name) ? children[name] : undefined,
       text: '',
       children: 0,
     });
@@ -230,7 +249,7 @@ function parseTree(xml: string): Node {
     else if (text !== '') element.node['#text'] = text;
     const key = element.name;
     const existing = Object.hasOwn(parent.node, key) ? parent.node[key] : undefined;
-    if (existing === undefined) parent.node[key] = REPEATED.has(element.path) ? [value] : value;
+    if (existing === undefined) parent.node[key] = element.step?.repeated ? [value] : value;
     else if (Array.isArray(existing)) existing.push(value);
     else parent.node[key] = [existing, value];
   });
