@@ -33,6 +33,7 @@ const COMMANDS: Record<string, () => Promise<{ register(program: Command): void 
   reports: () => import('./reports.js'),
   publish: () => import('./publish.js'),
   serve: () => import('./serve.js'),
+  store: () => import('./store.js'),
 };
 
 // The command named first on the command line; anything else (--help, `help`, a typo) needs them all.
