@@ -2,11 +2,18 @@
 // derived from the route declarations (src/server/api/routes.ts) and their zod schemas: the named
 // schemas of api/schemas.ts become components, every other schema is written inline. Besides the
 // answers a route declares, each operation lists the ones the API gives every route of its kind
-// (a 400 for invalid input, 401/429 for authentication, 403/415 for the CSRF rules of api.ts).
+// (a 400 for invalid input, 401/429 for authentication, 403/415 for the CSRF rules of api.ts, 503
+// STORE_UNAVAILABLE when the database cannot be reached).
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { AnyRoute, Responses } from './api/route.js';
-import { ApiErrorBody, PAGE_LIMIT_MAX, REQUEST_SCHEMAS, RESPONSE_SCHEMAS } from './api/schemas.js';
+import {
+  ApiErrorBody,
+  PAGE_LIMIT_MAX,
+  REQUEST_SCHEMAS,
+  RESPONSE_SCHEMAS,
+  StoreUnavailable,
+} from './api/schemas.js';
 
 type JsonObject = Record<string, unknown>;
 type Io = 'input' | 'output';
@@ -83,6 +90,12 @@ export function documentedResponses(route: AnyRoute): Responses {
   }
   if (route.body) common[413] = error('the JSON body is larger than 1 MiB');
   const all: Responses = { ...common, ...route.responses };
+  // Any route may find the database unreachable (api.ts, store-unavailable.ts).
+  const own = route.responses[503];
+  all[503] = {
+    description: `${own ? `${own.description}; or ` : ''}the database cannot be reached (code STORE_UNAVAILABLE, Retry-After)`,
+    schema: own?.schema ? z.union([own.schema, StoreUnavailable]) : StoreUnavailable,
+  };
   // Integer keys: Object.entries lists them in ascending order.
   return all;
 }

@@ -6,10 +6,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { POLICY_PATH } from '../../src/mtasts/url.js';
+import { API_ROUTES } from '../../src/server/api/routes.js';
+import { StoreUnavailable } from '../../src/server/api/schemas.js';
 import { buildApp } from '../../src/server/app.js';
 import { ensureAdminPassword } from '../../src/server/auth.js';
 import type { ServerContext } from '../../src/server/context.js';
 import { type MailIntake, startMailIntake } from '../../src/server/mail.js';
+import { openApiDocument } from '../../src/server/openapi.js';
 import { STORE_RETRY_AFTER_SECONDS } from '../../src/server/store-unavailable.js';
 import { type Store, StoreError } from '../../src/store/types.js';
 import {
@@ -139,8 +142,9 @@ describe('serve over HTTP while the store cannot be reached', () => {
       ]) {
         const res = await app.inject(request);
         assertRetryLater(res);
+        // The body is the one the OpenAPI document gives every operation for 503 (checked below).
+        assert.deepEqual(StoreUnavailable.strict().parse(res.json()), res.json(), request.url);
         assert.equal(res.json().code, 'STORE_UNAVAILABLE', request.url);
-        assert.equal(res.json().error, 'Service Unavailable');
       }
     } finally {
       switched.state = 'up';
@@ -148,6 +152,18 @@ describe('serve over HTTP while the store cannot be reached', () => {
     const domains = await app.inject({ url: '/api/domains', headers: auth });
     assert.equal(domains.statusCode, 200, domains.body);
     assert.equal(await base.store.getDomain('new.example'), undefined);
+  });
+
+  it('the OpenAPI document lists that 503 for every operation', () => {
+    const doc = openApiDocument(API_ROUTES) as {
+      paths: Record<string, Record<string, { responses: Record<string, { description: string }> }>>;
+    };
+    const operations = Object.entries(doc.paths).flatMap(([path, methods]) =>
+      Object.entries(methods).map(([method, op]) => [`${method} ${path}`, op] as const),
+    );
+    assert.ok(operations.length > 10);
+    for (const [name, op] of operations)
+      assert.match(op.responses['503']?.description ?? '', /STORE_UNAVAILABLE/, name);
   });
 
   it('answers /metrics (login through the store) with 503', async () => {

@@ -574,6 +574,11 @@ export const MonitorUnavailable = ApiErrorBody.extend({
 export const DecoderBusy = ApiErrorBody.extend({
   code: z.literal('INTAKE_BUSY').describe('every report decoder is busy: retry after Retry-After seconds'),
 });
+export const StoreUnavailable = ApiErrorBody.extend({
+  code: z
+    .literal('STORE_UNAVAILABLE')
+    .describe('the database cannot be reached: retry after Retry-After seconds'),
+});
 // ---- DMARC aggregate reports (issue 15): src/server/api/dmarc-routes.ts ----
 
 const DmarcDispositionEnum = z.enum(['none', 'quarantine', 'reject']);
@@ -759,6 +764,7 @@ export const RESPONSE_SCHEMAS = {
   ImportResult,
   ImportRejected,
   DecoderBusy,
+  StoreUnavailable,
   OtherDomain,
   OtherDomainList,
   DmarcReportSummary,
