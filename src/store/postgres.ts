@@ -31,6 +31,7 @@ import pg from 'pg';
 import { normalizeHost } from '../common/hostname.js';
 import type { TlsReport } from '../tlsrpt/report.js';
 import { count, timeBound } from './bounds.js';
+import type { CheckQueue } from './check-queue-types.js';
 import { REPORT_SOURCES } from './dmarc-rules.js';
 import type {
   DmarcDailyCounts,
@@ -52,6 +53,7 @@ import type {
 } from './monitor-types.js';
 import { type OtherDomainRow, TLSRPT_NO_POLICY_DOMAIN, TLSRPT_OTHER_DOMAINS } from './other-domains.js';
 import { clippedColumn, clipText, decodeCursor, encodeCursor, LIST_DOMAINS_MAX, takePage } from './paging.js';
+import { PgCheckQueue } from './postgres-check-queue.js';
 import { notifyDomainsChanged, PgCluster } from './postgres-cluster.js';
 import { checkedIds, deleteByIds, deleteOldest } from './postgres-delete.js';
 import { PgDmarcStore } from './postgres-dmarc.js';
@@ -202,6 +204,7 @@ class PgStore implements Store {
   private flushing: Promise<void> = Promise.resolve();
   private readonly monitor: PgMonitorStore;
   private readonly dmarc: PgDmarcStore;
+  private readonly checks: PgCheckQueue;
 
   private readonly cluster: PgCluster;
 
@@ -217,6 +220,7 @@ class PgStore implements Store {
     };
     this.monitor = new PgMonitorStore(runner);
     this.dmarc = new PgDmarcStore(runner);
+    this.checks = new PgCheckQueue(runner);
     this.cluster = new PgCluster(pool.options, where);
   }
 
@@ -769,6 +773,12 @@ class PgStore implements Store {
       }
     });
     return this.flushing;
+  }
+
+  // ---- the bulk-check queue (postgres-check-queue.ts) ----
+
+  checkQueue(): CheckQueue {
+    return this.checks;
   }
 
   // ---- settings ----

@@ -35,6 +35,7 @@ import Database from 'better-sqlite3';
 import { normalizeHost } from '../common/hostname.js';
 import type { TlsReport } from '../tlsrpt/report.js';
 import { count, timeBound } from './bounds.js';
+import { type CheckQueue, SqliteCheckQueue } from './check-queue.js';
 import { REPORT_SOURCES } from './dmarc-rules.js';
 import type {
   DmarcDailyCounts,
@@ -1140,6 +1141,12 @@ class SqliteStore implements Store {
         });
       })(),
     );
+  }
+
+  // ---- the bulk-check queue (check-queue.ts) ----
+
+  checkQueue(): CheckQueue {
+    return new SqliteCheckQueue(this.db, (step) => this.use(step));
   }
 
   // ---- settings ----

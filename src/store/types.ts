@@ -5,6 +5,7 @@
 // promise resolves: callers acknowledge only after `await`.
 import type { StsMode } from '../mtasts/policy.js';
 import type { TlsReport } from '../tlsrpt/report.js';
+import type { CheckQueue } from './check-queue-types.js';
 import type { DmarcStore } from './dmarc-types.js';
 import type { MonitorStore } from './monitor-types.js';
 
@@ -341,6 +342,9 @@ export interface Store extends MonitorStore, DmarcStore {
   settleAuthAttempt(id: number, success: boolean): Promise<void>;
   /** Forgets every attempt of every client (mxguard admin reset-password / unlock). */
   clearAuthAttempts(): Promise<void>;
+
+  /** The bulk-check queue on this database (check --enqueue, worker, check --results; check-queue.ts). */
+  checkQueue(): CheckQueue;
 
   getSetting(key: string): Promise<string | undefined>;
   setSetting(key: string, value: string): Promise<void>;
