@@ -5,9 +5,14 @@
 // that decides whether opening may create a new, empty store.
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import pg from 'pg';
+import { isPostgresUrl, openPostgresStore } from './postgres.js';
+import { storeFailure } from './postgres-sql.js';
 import { DATABASE_FILE, openSqliteStore } from './sqlite.js';
 import { type Store, StoreError, storeInvalid } from './types.js';
 
+/** postgres:// or postgresql:// (store copy tells a URL from a path the same way). */
+export { isPostgresUrl as isPostgresDatabase, isPostgresUrl } from './postgres.js';
 export type * from './types.js';
 export { StoreError } from './types.js';
 
@@ -36,7 +41,7 @@ export async function openStore(dataDir: string, options: OpenStoreOptions = {})
   if (database !== undefined) {
     const problem = databaseProblem(database);
     if (problem !== undefined) throw storeInvalid(`database: ${problem}`);
-    if (isPostgresDatabase(database)) return openPostgres(database, mustExist);
+    if (isPostgresUrl(database)) return openPostgres(database, mustExist);
   }
   if (database === undefined) {
     if (mustExist && !existsSync(join(dataDir, DATABASE_FILE))) {
@@ -52,9 +57,37 @@ export async function openStore(dataDir: string, options: OpenStoreOptions = {})
 }
 
 async function openPostgres(url: string, mustExist: boolean): Promise<Store> {
-  // Until the PostgreSQL store implements the whole Store (monitoring, DMARC), nothing may reach it.
-  void mustExist;
-  throw storeInvalid(`${describeDatabase(url)}: the PostgreSQL store is not complete yet`);
+  if (mustExist && !(await holdsMxguardSchema(url))) {
+    throw new StoreError(
+      'STORE_MISSING',
+      `${describeDatabase(url)}: no mxguard database here (no mxguard tables)`,
+    );
+  }
+  return openPostgresStore(url);
+}
+
+/** How long the mustExist look waits for a connection (as the store's own pool does). */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * Whether the database already holds the mxguard schema (its version table), looked at before
+ * openPostgresStore would create every table in a mistyped database. Unreachable: STORE_UNAVAILABLE.
+ */
+async function holdsMxguardSchema(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ present: boolean }>(
+      // mxguard_schema: the version table every migration run creates first (postgres-migrations.ts).
+      `SELECT to_regclass('mxguard_schema') IS NOT NULL AS present`,
+    );
+    return rows[0]?.present === true;
+  } catch (err) {
+    throw storeFailure(err, describeDatabase(url), 'cannot open the database');
+  } finally {
+    await client.end().catch(() => {});
+  }
 }
 
 export interface DatabaseChoices {
@@ -96,18 +129,13 @@ export function resolveDatabasePath(database: string, base: string): string {
 /** "scheme://" at the start: a URL, never a file path. */
 const URL_SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i;
 
-/** postgres:// or postgresql:// (RFC 3986 schemes are case-insensitive). */
-export function isPostgresDatabase(text: string): boolean {
-  return /^postgres(ql)?:\/\//i.test(text);
-}
-
 /** pg's sslmode values (pg-connection-string); anything else would silently mean "no TLS". */
 const SSL_MODES = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'];
 
 /** What is wrong with a `database` value, or undefined; never repeats a password. */
 export function databaseProblem(text: string): string | undefined {
   if (text.trim() === '') return 'must not be empty';
-  if (!isPostgresDatabase(text)) {
+  if (!isPostgresUrl(text)) {
     const scheme = URL_SCHEME.exec(text)?.[1];
     if (scheme !== undefined) {
       return `"${scheme}://" is not a database this store opens: expected postgres://user:pass@host:5432/db or the path of a SQLite file`;
@@ -132,7 +160,7 @@ export function databaseProblem(text: string): string | undefined {
 
 /** The database as it may be logged or shown: a URL's password replaced by ***, a file path as it is. */
 export function describeDatabase(database: string): string {
-  if (!isPostgresDatabase(database)) return database;
+  if (!isPostgresUrl(database)) return database;
   try {
     const url = new URL(database);
     if (url.password !== '') url.password = '***';

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
 import {
   chooseDatabase,
   DATABASE_ENV,
@@ -16,7 +17,9 @@ import {
 } from '../../src/store/index.js';
 import { DATABASE_FILE } from '../../src/store/sqlite.js';
 import { DOMAIN_SETTINGS } from '../fixtures/serve/helpers.js';
+import { freePort } from '../helpers/ports.js';
 import { rejectsWithStoreError } from '../helpers/store.js';
+import { type LabPostgres, startPostgres } from '../lab/postgres.js';
 
 const root = mkdtempSync(join(tmpdir(), 'mxguard-store-index-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -168,5 +171,72 @@ describe('openStore', () => {
       /^database: "mysql:\/\/" is not a database/,
     );
     assert.equal(existsSync(dataDir), false);
+  });
+});
+
+describe('openStore on PostgreSQL (the lab server)', () => {
+  let lab: LabPostgres;
+  let databases = 0;
+  before(async () => {
+    lab = await startPostgres();
+  });
+  after(async () => {
+    await lab?.stop();
+  });
+
+  const tables = async (url: string): Promise<number> => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const { rows } = await client.query(
+        "SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = 'public'",
+      );
+      return rows[0].n as number;
+    } finally {
+      await client.end();
+    }
+  };
+
+  it('mustExist refuses a database without the mxguard tables (STORE_MISSING) and creates none', async () => {
+    const url = await lab.createDatabase(`index_${++databases}`);
+    await rejectsWithStoreError(
+      openStore(freshDir(), { database: url, mustExist: true }),
+      'STORE_MISSING',
+      /^postgres:\/\/postgres@127\.0\.0\.1:\d+\/index_\d+: no mxguard database here/,
+    );
+    assert.equal(await tables(url), 0);
+  });
+
+  it('without mustExist the schema is made; then mustExist opens it and sees what was stored', async () => {
+    const url = await lab.createDatabase(`index_${++databases}`);
+    const dataDir = freshDir();
+    const store = await openStore(dataDir, { database: url });
+    await store.addDomain('example.test', DOMAIN_SETTINGS, new Date());
+    await store.close();
+    assert.equal(existsSync(dataDir), false, 'nothing in the data directory');
+    const again = await openStore(dataDir, { database: url, mustExist: true });
+    try {
+      assert.deepEqual(
+        (await again.listDomains()).map((d) => d.name),
+        ['example.test'],
+      );
+    } finally {
+      await again.close();
+    }
+  });
+
+  it('a server that does not answer is STORE_UNAVAILABLE, with or without mustExist, never showing the password', async () => {
+    const url = `postgres://mxguard:s3cret@127.0.0.1:${await freePort()}/none`;
+    for (const mustExist of [true, false]) {
+      await assert.rejects(
+        openStore(freshDir(), { database: url, mustExist }),
+        (err: Error & { code?: string }) => {
+          assert.equal(err.code, 'STORE_UNAVAILABLE', err.message);
+          assert.match(err.message, /postgres:\/\/mxguard:\*\*\*@127\.0\.0\.1/);
+          assert.doesNotMatch(err.message, /s3cret/);
+          return true;
+        },
+      );
+    }
   });
 });
