@@ -2,6 +2,8 @@
 // (concurrency, the per-host connection limit, the run cache, old TLS versions, DKIM selectors, a preset, the
 // network options) and the set-up that turns them into one function checking a domain, so a domain checked
 // by a worker from the queue gets exactly the audit `check --file` gives it.
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { checkDomain, type DomainCheck } from '../check/run.js';
 import { DEFAULT_PER_HOST_CONCURRENCY, RunCache } from '../check/run-cache.js';
@@ -126,4 +128,24 @@ export function publicReport(result: DomainCheck): DomainReport {
 export function exitCodeOf(result: DomainReport): number {
   if (result.status === 'error') return 2;
   return result.status === 'fail' ? 1 : 0;
+}
+
+/**
+ * The lines of a domain list (`-`: standard input) that name something, trimmed, without blanks and # comments,
+ * with their line numbers; read as a stream (bounded memory). CliError (exit 2) when it cannot be read.
+ */
+export async function* listedLines(path: string): AsyncGenerator<{ text: string; line: number }> {
+  const input = createReadStream(path === '-' ? '/dev/stdin' : path);
+  await new Promise<void>((resolve, reject) => {
+    input.once('open', () => resolve());
+    input.once('error', (err) =>
+      reject(new CliError(2, `${path}: cannot read: ${(err as NodeJS.ErrnoException).code}`)),
+    );
+  });
+  let line = 0;
+  for await (const raw of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })) {
+    line++;
+    const text = raw.replace(/#.*/, '').trim();
+    if (text) yield { text, line };
+  }
 }

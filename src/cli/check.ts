@@ -1,26 +1,31 @@
 // `mxguard check DOMAIN...`: the end-to-end audit, printed for people or as JSON / NDJSON for scripts.
-import { createReadStream, createWriteStream, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { createWriteStream, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import type { DomainCheck } from '../check/run.js';
 import type { DomainReport, Finding, Section } from '../check/types.js';
 import { normalizeName } from '../dns/names.js';
+import { DEFAULT_BATCH } from '../store/check-queue.js';
 import { BULK_FORMATS, type BulkFormat, csvHeader, csvRow, doneDomains, hasContent } from './check-output.js';
+import { enqueueDomains, printResults, type QueueOptions } from './check-queue.js';
 import {
   addCheckRunOptions,
   type CheckRun,
   type CheckRunOptions,
   checkedDomain,
   exitCodeOf,
+  listedLines,
   prepareCheckRun,
   publicReport,
 } from './check-run.js';
 import { changesSince, humanChanges, jsonChanges, readPrevious, sinceExitCode } from './check-since.js';
+import { storeOptions } from './store-options.js';
 import { CliError, printJson } from './util.js';
 
-interface CheckOptions extends CheckRunOptions {
+interface CheckOptions extends CheckRunOptions, QueueOptions {
+  enqueue?: boolean;
+  results?: boolean;
   file?: string;
   format?: string;
   out?: string;
@@ -47,7 +52,14 @@ export function register(program: Command): void {
     .option(
       '--since <file>',
       'compare with a previous --json result: exit 1 only for new fails, and print what changed',
-    );
+    )
+    .option(
+      '--enqueue',
+      'put the domains in the check queue of --database for `mxguard worker` processes to check',
+    )
+    .option('--results', 'print the results of a queued batch (NDJSON as --file writes, or --format csv)')
+    .option('--batch <name>', `with --enqueue / --results: the batch (default ${DEFAULT_BATCH})`);
+  storeOptions(command);
   addCheckRunOptions(command).addHelpText(
     'after',
     `
@@ -60,18 +72,27 @@ Within one run, DNS answers are cached by their TTL, each MX address is probed o
 checks every domain as if alone. --format csv: one row per domain with each section's status (RFC 4180; a cell
 starting with = + - @ gets a leading '). --resume (with --out): skip the domains FILE holds, append the rest.
 
+A survey spread over machines: --enqueue puts the domains in a batch of the database's check queue (enqueueing
+again adds only new ones; prints the counts, --json too; exit 1 when lines were not domain names, skipped),
+\`mxguard worker --database URL\` processes on any machine check them, and --results prints what they found in
+list order, while they work or after (how many are not checked yet goes to standard error).
+
 Examples:
   $ mxguard check example.com
   $ mxguard check example.com --preset exchange-online --json
   $ mxguard check example.com --dkim-selector s1 --resolver 9.9.9.9 --state ~/.mxguard-state.json
   $ mxguard check --file domains.txt > results.ndjson
   $ mxguard check --file domains.txt --format csv --out results.csv --resume
-  $ mxguard check example.com --json --since yesterday.json > today.json`,
+  $ mxguard check example.com --json --since yesterday.json > today.json
+  $ mxguard check --file domains.txt --enqueue --batch survey --database postgres://mxguard@db/mxguard
+  $ mxguard check --results --batch survey --database postgres://mxguard@db/mxguard > results.ndjson`,
   );
   command.action(async (domains: string[], opts: CheckOptions) => runCheck(domains, opts));
 }
 
 async function runCheck(args: string[], opts: CheckOptions): Promise<void> {
+  if (opts.enqueue || opts.results) return runQueued(args, opts);
+  if (opts.batch !== undefined) throw new CliError(2, '--batch goes with --enqueue or --results');
   if (args.length === 0 && !opts.file) throw new CliError(2, 'give at least one domain, or --file FILE');
   const format = bulkFormat(opts);
   const domains = args.map(checkedDomain);
@@ -134,6 +155,22 @@ async function runCheck(args: string[], opts: CheckOptions): Promise<void> {
   process.exitCode = worst;
 }
 
+/** --enqueue / --results: the store's check queue (check-queue.ts); nothing is checked here. */
+async function runQueued(args: string[], opts: CheckOptions): Promise<void> {
+  if (opts.enqueue && opts.results) throw new CliError(2, '--enqueue and --results do not go together');
+  const local = { '--out': opts.out, '--resume': opts.resume, '--state': opts.state, '--since': opts.since };
+  for (const [name, value] of Object.entries(local))
+    if (value !== undefined) throw new CliError(2, `${name} does not go with --enqueue or --results`);
+  if (opts.enqueue) {
+    if (args.length === 0 && !opts.file) throw new CliError(2, 'give the domains to enqueue, or --file FILE');
+    return enqueueDomains(args, opts.file, opts);
+  }
+  if (args.length > 0 || opts.file !== undefined)
+    throw new CliError(2, '--results takes no domains: it prints those of the batch');
+  const format = opts.format === undefined ? 'ndjson' : bulkFormat(opts);
+  return printResults(opts, format === 'human' ? 'ndjson' : format, process.stdout);
+}
+
 /** ndjson or csv as asked; without --format: NDJSON for --file or --json, the report for people otherwise. */
 function bulkFormat(opts: CheckOptions): BulkFormat | 'human' {
   if (opts.resume && opts.out === undefined)
@@ -177,20 +214,9 @@ async function* listSource(domains: string[]): AsyncGenerator<string> {
   yield* domains;
 }
 
-/** Lines of the file, trimmed, without blanks and # comments; read as a stream (bounded memory). */
+/** The domains a list file names (check-run.ts listedLines), as text. */
 async function* fileSource(path: string): AsyncGenerator<string> {
-  const input = createReadStream(path === '-' ? '/dev/stdin' : path);
-  const opened = new Promise<void>((resolve, reject) => {
-    input.once('open', () => resolve());
-    input.once('error', (err) =>
-      reject(new CliError(2, `${path}: cannot read: ${(err as NodeJS.ErrnoException).code}`)),
-    );
-  });
-  await opened;
-  for await (const line of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })) {
-    const text = line.replace(/#.*/, '').trim();
-    if (text) yield text;
-  }
+  for await (const { text } of listedLines(path)) yield text;
 }
 
 /** How many domains the file lists, for the progress bar; counted as a stream (bounded memory). */
