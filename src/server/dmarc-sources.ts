@@ -4,14 +4,14 @@
 // in the background through the configured resolver (bounded, cached in the store's PTR table), and the
 // next step the data supports (RFC 7489 §6.3 p=none -> quarantine -> reject) with the record to publish.
 //
-// SPF: src/spf has a record parser but no evaluator, so only the top-level record's pass mechanisms are
-// read here: ip4/ip6 networks, `a` and `mx` (the domain's own A/AAAA and MX addresses). include: and
-// redirect= are not followed; a source authorised only through them shows as a known provider (by its
-// reverse DNS name) or by its alignment.
+// SPF: a source is SPF-authorised when the domain's SPF record gives it "pass" (RFC 7208 check_host(),
+// src/spf/evaluate.ts: include: and redirect= followed, ip4/ip6/a/mx/exists matched, at most 10 DNS-querying
+// terms). What the domain authorises is looked up with serve's resolver and kept per domain for a while
+// (AuthorisedSenders: answers and verdicts cached, bounded in domains, addresses and DNS names).
 import { BlockList, isIP } from 'node:net';
 import { type DmarcRecord, formatDmarc, parseDmarc } from '../dmarc/record.js';
-import type { Resolver } from '../dns/resolver.js';
-import { parseSpf } from '../spf/record.js';
+import type { Lookup, Resolver } from '../dns/resolver.js';
+import { type SpfDns, type SpfDnsAnswer, SpfEvaluator, type SpfResult } from '../spf/evaluate.js';
 import type { DmarcDailyCounts, DmarcSourceRow, DmarcStore } from '../store/dmarc-types.js';
 
 export type Legitimacy = 'own-mx' | 'spf-authorised' | 'known-provider' | 'aligned' | 'unknown';
@@ -50,18 +50,16 @@ export function providerOf(ptr: string | undefined): string | undefined {
   return KNOWN_PROVIDERS.find(([suffix]) => name === suffix || name.endsWith(`.${suffix}`))?.[1];
 }
 
-/** What the domain itself authorises to send: its MX addresses and its SPF record's pass networks. */
+/** What the domain itself authorises to send: its MX addresses, and the source IPs its SPF record passes. */
 export interface Authorised {
   mx: BlockList;
-  spf: BlockList;
+  /** Of the addresses asked about, those SPF gives "pass" (RFC 7208 §2.6.3). */
+  spfPass: ReadonlySet<string>;
 }
 
-function addAddress(list: BlockList, ip: string, prefix?: number): void {
+function addAddress(list: BlockList, ip: string): void {
   const family = isIP(ip);
-  if (family === 0) return;
-  const type = family === 4 ? 'ipv4' : 'ipv6';
-  if (prefix === undefined) list.addAddress(ip, type);
-  else list.addSubnet(ip, prefix, type);
+  if (family !== 0) list.addAddress(ip, family === 4 ? 'ipv4' : 'ipv6');
 }
 
 /** At most this many MX hosts are resolved to addresses for one domain. */
@@ -72,40 +70,108 @@ async function addressesOf(resolver: Resolver, host: string): Promise<string[]> 
   return [...a.values, ...aaaa.values];
 }
 
-/** Looks up the domain's MX addresses and SPF record (top level only, see the header) through `resolver`. */
-export async function authorisedSenders(resolver: Resolver, domain: string): Promise<Authorised> {
+/** The addresses of the domain's MX hosts (the first MX_HOSTS_MAX by preference). */
+async function mxAddresses(resolver: Resolver, domain: string): Promise<BlockList> {
   const mx = new BlockList();
-  const spf = new BlockList();
-  const mxLookup = await resolver.mx(domain);
-  const mxHosts = mxLookup.values
+  const lookup = await resolver.mx(domain);
+  const hosts = lookup.values
     .map((r) => r.exchange)
     .filter((x) => x !== '.')
     .slice(0, MX_HOSTS_MAX);
-  const mxAddresses = (await Promise.all(mxHosts.map((h) => addressesOf(resolver, h)))).flat();
-  for (const ip of mxAddresses) addAddress(mx, ip);
-  const txt = await resolver.txt(domain);
-  // RFC 7208 §4.5: exactly one record starting with "v=spf1"; none or several: nothing authorised by SPF.
-  const records = txt.values.filter((v) => /^v=spf1(\s|$)/i.test(v));
-  if (records.length !== 1) return { mx, spf };
-  let terms: ReturnType<typeof parseSpf>['record']['terms'];
-  try {
-    terms = parseSpf(records[0]!).record.terms;
-  } catch {
-    return { mx, spf };
+  for (const ip of (await Promise.all(hosts.map((h) => addressesOf(resolver, h)))).flat()) addAddress(mx, ip);
+  return mx;
+}
+
+/** A lookup as SPF sees it: NXDOMAIN and NODATA are void lookups, other failures DNS errors. */
+function spfAnswer<T>(lookup: Lookup<T>, value: (v: T) => string): SpfDnsAnswer {
+  if (lookup.outcome === 'ok' && lookup.values.length > 0)
+    return { outcome: 'ok', values: lookup.values.map(value) };
+  return lookup.outcome === 'ok' || lookup.outcome === 'nxdomain' || lookup.outcome === 'nodata'
+    ? { outcome: 'void' }
+    : { outcome: 'error' };
+}
+
+/** serve's resolver as the SPF evaluator asks it. */
+export function spfDns(resolver: Resolver): SpfDns {
+  const same = (v: string) => v;
+  return {
+    txt: async (name) => spfAnswer(await resolver.txt(name), same),
+    a: async (name) => spfAnswer(await resolver.a(name), same),
+    aaaa: async (name) => spfAnswer(await resolver.aaaa(name), same),
+    mx: async (name) => spfAnswer(await resolver.mx(name), (r) => r.exchange),
+  };
+}
+
+export interface AuthorisedSendersOptions {
+  /** A domain's MX addresses and SPF answers are looked up again after this long. */
+  ttlMs: number;
+  /** Domains kept at most (the oldest go first). */
+  maxDomains: number;
+  /** SPF verdicts kept per domain at most (then forgotten together; the DNS answers stay). */
+  maxVerdicts: number;
+}
+
+export const AUTHORISED_SENDERS_DEFAULTS: AuthorisedSendersOptions = {
+  ttlMs: 10 * 60_000,
+  maxDomains: 1000,
+  maxVerdicts: 10_000,
+};
+
+interface DomainSenders {
+  at: number;
+  mx: Promise<BlockList>;
+  spf: SpfEvaluator;
+  verdicts: Map<string, Promise<SpfResult>>;
+}
+
+/**
+ * What each domain authorises, looked up through `resolver` and kept for `ttlMs`: its MX addresses and an
+ * SPF evaluator with its DNS answers, so judging a page of sources asks each name once.
+ */
+export class AuthorisedSenders {
+  private readonly domains = new Map<string, DomainSenders>();
+
+  constructor(
+    private readonly resolver: Resolver,
+    private readonly now: () => Date,
+    private readonly options: AuthorisedSendersOptions = AUTHORISED_SENDERS_DEFAULTS,
+  ) {}
+
+  /** The domain's MX addresses, and which of `ips` its SPF record passes. */
+  async of(domain: string, ips: readonly string[]): Promise<Authorised> {
+    const senders = this.senders(domain);
+    if (senders.verdicts.size + ips.length > this.options.maxVerdicts) senders.verdicts.clear();
+    const verdicts = await Promise.all(
+      ips.map((ip) => {
+        let verdict = senders.verdicts.get(ip);
+        if (!verdict) {
+          verdict = senders.spf.check(ip, domain);
+          senders.verdicts.set(ip, verdict);
+        }
+        return verdict;
+      }),
+    );
+    const spfPass = new Set(ips.filter((_, i) => verdicts[i] === 'pass'));
+    return { mx: await senders.mx, spfPass };
   }
-  for (const term of terms) {
-    if (term.kind !== 'mechanism' || term.qualifier !== '+') continue;
-    if ((term.name === 'ip4' || term.name === 'ip6') && term.ip) {
-      addAddress(spf, term.ip, term.name === 'ip4' ? term.cidr4 : term.cidr6);
-    } else if (term.name === 'mx' && !term.domainSpec) {
-      for (const ip of mxAddresses) addAddress(spf, ip, isIP(ip) === 4 ? term.cidr4 : term.cidr6);
-    } else if (term.name === 'a' && !term.domainSpec) {
-      for (const ip of await addressesOf(resolver, domain)) {
-        addAddress(spf, ip, isIP(ip) === 4 ? term.cidr4 : term.cidr6);
-      }
+
+  private senders(domain: string): DomainSenders {
+    const now = this.now().getTime();
+    const kept = this.domains.get(domain);
+    if (kept && now - kept.at < this.options.ttlMs) return kept;
+    this.domains.delete(domain);
+    if (this.domains.size >= this.options.maxDomains) {
+      this.domains.delete(this.domains.keys().next().value!);
     }
+    const fresh: DomainSenders = {
+      at: now,
+      mx: mxAddresses(this.resolver, domain).catch(() => new BlockList()),
+      spf: new SpfEvaluator(spfDns(this.resolver)),
+      verdicts: new Map(),
+    };
+    this.domains.set(domain, fresh);
+    return fresh;
   }
-  return { mx, spf };
 }
 
 function listed(list: BlockList, ip: string): boolean {
@@ -118,7 +184,7 @@ export function judgeSource(row: DmarcSourceRow, authorised: Authorised): Judged
   const provider = providerOf(row.ptr);
   const legitimacy: Legitimacy = listed(authorised.mx, row.sourceIp)
     ? 'own-mx'
-    : listed(authorised.spf, row.sourceIp)
+    : authorised.spfPass.has(row.sourceIp)
       ? 'spf-authorised'
       : provider
         ? 'known-provider'

@@ -4,7 +4,7 @@
 import type { DmarcStore } from '../../store/dmarc-types.js';
 import type { ServerContext } from '../context.js';
 import {
-  authorisedSenders,
+  AuthorisedSenders,
   type JudgedSource,
   judgeSource,
   nextStep,
@@ -46,6 +46,17 @@ export function ptrLookups(ctx: ServerContext): PtrLookups {
   return queue;
 }
 
+/** What each domain authorises (MX addresses, SPF verdicts), kept per server for a while. */
+const authorisedByServer = new WeakMap<ServerContext, AuthorisedSenders>();
+function authorisedSenders(ctx: ServerContext): AuthorisedSenders {
+  let senders = authorisedByServer.get(ctx);
+  if (!senders) {
+    senders = new AuthorisedSenders(ctx.resolver, () => ctx.now());
+    authorisedByServer.set(ctx, senders);
+  }
+  return senders;
+}
+
 /** Reports read for the reporters table of one range at most (more: `reportersCut`). */
 const REPORTERS_READ_MAX = 10_000;
 /** Sources judged for the next step at most (the largest by volume). */
@@ -62,7 +73,10 @@ async function judged(
   if (rows.length === 0) return [];
   const [names, authorised] = await Promise.all([
     ptrLookups(ctx).names(rows.map((r) => r.sourceIp)),
-    authorisedSenders(ctx.resolver, domain),
+    authorisedSenders(ctx).of(
+      domain,
+      rows.map((r) => r.sourceIp),
+    ),
   ]);
   return rows.map((r) => {
     const ptr = r.ptr ?? names.get(r.sourceIp);
