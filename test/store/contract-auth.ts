@@ -7,8 +7,12 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { MAX_API_TOKENS } from '../../src/store/sqlite.js';
-import { ADMIN_PASSWORD_SETTING, type AuthAttemptLimits, type StoreError } from '../../src/store/types.js';
-import type { ContractStore } from './contract.js';
+import {
+  ADMIN_PASSWORD_SETTING,
+  type AuthAttemptLimits,
+  type Store,
+  type StoreError,
+} from '../../src/store/types.js';
 
 export const T0 = new Date('2026-03-01T12:00:00Z');
 export const LIMITS: AuthAttemptLimits = { windowMs: 15 * 60_000, clientMax: 10, accountMax: 50 };
@@ -23,9 +27,7 @@ export function sha256(text: string): string {
 }
 
 /** The authentication tests, each on a fresh store from `withStore`. */
-export function authContract(
-  withStore: (work: (store: ContractStore) => Promise<void>) => Promise<void>,
-): void {
+export function authContract(withStore: (work: (store: Store) => Promise<void>) => Promise<void>): void {
   describe('authentication: admin password and sessions', () => {
     it('a session is valid until it expires, and ends on logout', async () => {
       await withStore(async (store) => {

@@ -3,12 +3,11 @@
 //   storeContract('sqlite', () => openSqliteStore(freshDir()));
 // Domains and policy ids, reports (idempotent saves, list pages and filters, detail, deletion, purging,
 // dashboard queries), rejected input, the policy fetch log, authentication (contract-auth.ts), settings.
+// Monitoring (contract-monitor.ts) and DMARC reports (contract-dmarc.ts) are contract parts of their own.
 // What only one implementation has (SQLite's files and WAL, legacy rows written with SQL, several
 // instances on one database) stays in that implementation's tests.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { DmarcStore } from '../../src/store/dmarc-types.js';
-import type { MonitorStore } from '../../src/store/monitor-types.js';
 import { CLIP_MARK, LIST_TEXT_MAX } from '../../src/store/paging.js';
 import type { DomainSettings, NewReport, Store } from '../../src/store/types.js';
 import type { TlsFailure, TlsPolicyResult, TlsReport } from '../../src/tlsrpt/report.js';
@@ -18,10 +17,21 @@ import { authContract } from './contract-auth.js';
 const rejects = rejectsWithStoreError;
 
 /**
- * The part of the Store the contract covers (monitoring has its own suite, test/store/monitor.test.ts, and
- * DMARC test/store/dmarc.test.ts, SQLite only so far).
+ * A fresh, empty store for the contract parts that need more than the Store: another instance on the
+ * same database, and raw row counts (both stores share table and column names).
  */
-export type ContractStore = Omit<Store, keyof MonitorStore | keyof DmarcStore>;
+export interface StoreFixture {
+  store: Store;
+  /** Another store on the same database, as another process or `serve` instance opens it. */
+  another(): Promise<Store>;
+  /** Rows of `table` matching the SQL condition `where`. */
+  rows(table: string, where?: string): Promise<number>;
+  /** The first column of the rows an SQL query returns. */
+  column(sql: string): Promise<unknown[]>;
+  /** Closes the store and every other instance opened through `another`. */
+  close(): Promise<void>;
+}
+export type OpenFixture = () => Promise<StoreFixture>;
 const MIB = 1024 * 1024;
 
 export const T0 = new Date('2024-05-01T10:00:00Z');
@@ -59,13 +69,7 @@ export const HOUR = 3_600_000;
 export const FROM = Date.parse('2024-05-01T00:00:00Z');
 
 /** `n` reports about `domain`; three share each start hour, so the id breaks ties. */
-export async function many(
-  store: ContractStore,
-  n: number,
-  prefix: string,
-  domain = 'example.com',
-  from = FROM,
-) {
+export async function many(store: Store, n: number, prefix: string, domain = 'example.com', from = FROM) {
   const ids: number[] = [];
   for (let i = 0; i < n; i++) {
     const start = new Date(from + Math.floor(i / 3) * HOUR).toISOString();
@@ -75,7 +79,7 @@ export async function many(
   return ids;
 }
 
-export async function allPages(store: ContractStore, filter: Parameters<Store['listReports']>[0] = {}) {
+export async function allPages(store: Store, filter: Parameters<Store['listReports']>[0] = {}) {
   const seen: number[] = [];
   let cursor: string | undefined;
   for (let pages = 0; pages < 1000; pages++) {
@@ -93,9 +97,9 @@ export const fetch = (i: number, domain = 'example.com') => ({
   userAgent: `agent ${i}`,
 });
 
-export function storeContract(name: string, open: () => Promise<ContractStore>): void {
+export function storeContract(name: string, open: () => Promise<Store>): void {
   /** Runs `work` on a fresh, empty store, closed afterwards. */
-  async function withFreshStore(work: (store: ContractStore) => Promise<void>): Promise<void> {
+  async function withFreshStore(work: (store: Store) => Promise<void>): Promise<void> {
     const store = await open();
     try {
       await work(store);
@@ -311,7 +315,7 @@ export function storeContract(name: string, open: () => Promise<ContractStore>):
       // 2024-04-30T22:00-05:00 is 2024-05-01T03:00Z: a UTC day, whatever the sender's zone.
       const r4 = report('r4', '2024-04-30T22:00:00-05:00', [policy('example.com', 1, 0)], 'Sender C');
 
-      async function seeded(work: (store: ContractStore, ids: number[]) => Promise<void>): Promise<void> {
+      async function seeded(work: (store: Store, ids: number[]) => Promise<void>): Promise<void> {
         await withFreshStore(async (store) => {
           const ids: number[] = [];
           for (const r of [r1, r2, r3, r4]) ids.push((await store.saveReport(newReport(r), T0)).id);

@@ -14,7 +14,9 @@ import { ADMIN_PASSWORD_SETTING, type Store, StoreError } from '../../src/store/
 import { eventually } from '../fixtures/serve/helpers.js';
 import { rejectsWithStoreError } from '../helpers/store.js';
 import { type LabPostgres, startPostgres } from '../lab/postgres.js';
-import { newReport, policy, report, storeContract, T0 } from './contract.js';
+import { newReport, policy, report, type StoreFixture, storeContract, T0 } from './contract.js';
+import { dmarcContract } from './contract-dmarc.js';
+import { monitorContract } from './contract-monitor.js';
 
 let lab: LabPostgres;
 let databases = 0;
@@ -29,6 +31,43 @@ after(async () => {
 });
 
 storeContract('postgres', async () => openPostgresStore(await freshDatabase()));
+
+/** pg's type id of BIGINT: raw queries read it as a number, as the store does. */
+const INT8_OID = 20;
+
+/** The contract parts' fixture on a new database: another instance is another store on it (a second pool). */
+async function postgresFixture(): Promise<StoreFixture> {
+  const url = await freshDatabase();
+  const store = await openPostgresStore(url);
+  const others: Store[] = [];
+  return {
+    store,
+    another: async () => {
+      const other = await openPostgresStore(url);
+      others.push(other);
+      return other;
+    },
+    rows: (table, where) =>
+      withClient(url, async (c) =>
+        Number(
+          (await c.query(`SELECT count(*) AS n FROM ${table}${where === undefined ? '' : ` WHERE ${where}`}`))
+            .rows[0].n,
+        ),
+      ),
+    column: (sql) =>
+      withClient(url, async (c) => {
+        const result = await c.query({ text: sql, rowMode: 'array' });
+        const int8 = result.fields[0]?.dataTypeID === INT8_OID;
+        return result.rows.map((row: unknown[]) => (int8 ? Number(row[0]) : fromPgText(String(row[0]))));
+      }),
+    close: async () => {
+      await Promise.all([store, ...others].map((s) => s.close()));
+    },
+  };
+}
+
+monitorContract('postgres', postgresFixture);
+dmarcContract('postgres', postgresFixture);
 
 /** Opens `n` stores on one new database at the same time, as `n` serve instances starting together. */
 async function instances(n: number): Promise<{ url: string; stores: Store[] }> {

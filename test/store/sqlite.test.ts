@@ -14,7 +14,7 @@ import { DATABASE_FILE, FETCH_LOG_KEEP, openSqliteStore } from '../../src/store/
 import type { Store } from '../../src/store/types.js';
 import { eventually } from '../fixtures/serve/helpers.js';
 import { insertLegacyReports, MIB, rowsOfReport } from '../helpers/legacy-reports.js';
-import { rejectsWithStoreError } from '../helpers/store.js';
+import { rejectsWithStoreError, secondConnection } from '../helpers/store.js';
 import {
   allPages,
   FROM,
@@ -23,10 +23,13 @@ import {
   newReport,
   policy,
   report,
+  type StoreFixture,
   settings,
   storeContract,
   T0,
 } from './contract.js';
+import { dmarcContract } from './contract-dmarc.js';
+import { monitorContract } from './contract-monitor.js';
 
 let root: string;
 let counter = 0;
@@ -51,6 +54,37 @@ async function withFreshStore(work: (store: Store, dir: string) => Promise<void>
 const rejects = rejectsWithStoreError;
 
 storeContract('sqlite', () => openSqliteStore(freshDir()));
+
+/** The contract parts' fixture on a fresh data directory: another instance is another connection to the file. */
+async function sqliteFixture(): Promise<StoreFixture> {
+  const dir = freshDir();
+  const store = await openSqliteStore(dir);
+  const others: Store[] = [];
+  return {
+    store,
+    another: async () => {
+      const other = await openSqliteStore(dir);
+      others.push(other);
+      return other;
+    },
+    rows: async (table, where) =>
+      secondConnection(
+        dir,
+        (db) =>
+          db
+            .prepare(`SELECT count(*) FROM ${table}${where === undefined ? '' : ` WHERE ${where}`}`)
+            .pluck()
+            .get() as number,
+      ),
+    column: async (sql) => secondConnection(dir, (db) => db.prepare(sql).pluck().all()),
+    close: async () => {
+      await Promise.all([store, ...others].map((s) => s.close()));
+    },
+  };
+}
+
+monitorContract('sqlite', sqliteFixture);
+dmarcContract('sqlite', sqliteFixture);
 
 describe('opening and migrations', () => {
   it('creates the data directory and the database file, at the current schema version', async () => {
