@@ -20,7 +20,7 @@ import {
   copyStore,
   StoreCopyError,
 } from '../../src/store/copy.js';
-import { COPIED_TABLES, NOT_COPIED } from '../../src/store/copy-tables.js';
+import { COPIED_TABLES, copiedRowsWhere, NOT_COPIED } from '../../src/store/copy-tables.js';
 import { MIGRATIONS, migrate } from '../../src/store/migrations.js';
 import { openPostgresStore, pgText } from '../../src/store/postgres.js';
 import { DATABASE_FILE, openSqliteStore } from '../../src/store/sqlite.js';
@@ -229,12 +229,15 @@ async function filledSqlite(): Promise<{ dir: string; expected: Awaited<ReturnTy
   }
 }
 
-/** Every copied table's rows as SQLite holds them, in key order. */
+/** Every copied table's copied rows as SQLite holds them, in key order. */
 function rawRows(dir: string): Record<string, unknown[]> {
   const db = new Database(join(dir, DATABASE_FILE), { readonly: true });
   try {
     return Object.fromEntries(
-      COPIED_TABLES.map((t) => [t.name, db.prepare(`SELECT * FROM ${t.name} ORDER BY ${t.key}`).all()]),
+      COPIED_TABLES.map((t) => [
+        t.name,
+        db.prepare(`SELECT * FROM ${t.name} ${copiedRowsWhere(t, undefined)} ORDER BY ${t.key}`).all(),
+      ]),
     );
   } finally {
     db.close();
