@@ -2,7 +2,7 @@
 // 1f 8b, RFC 1952 §2.3.1), zip (local file header "PK\3\4"), XML ("<"), JSON ("{" or "["), or a whole
 // e-mail (a header block, RFC 5322 §2.2). Shared by the TLS-RPT and DMARC report readers, with the option
 // check of their size caps and the e-mail parse.
-import { type ParsedMail, simpleParser } from 'mailparser';
+import type { ParsedMail } from 'mailparser';
 
 export type Container = 'gzip' | 'zip' | 'xml' | 'json' | 'email' | 'blank' | 'unknown';
 
@@ -40,6 +40,9 @@ export async function parseEmail(
   bytes: Uint8Array,
   failed: (reason: string, cause: unknown) => Error,
 ): Promise<ParsedMail> {
+  // Loaded on first use: most reports arrive as files, not e-mails, and mailparser takes a third of
+  // the start-up of a decoder thread (`reports import`, bench/dmarc-import.ts).
+  const { simpleParser } = await import('mailparser');
   try {
     return await simpleParser(Buffer.from(bytes), {
       skipHtmlToText: true,

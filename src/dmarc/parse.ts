@@ -53,8 +53,13 @@ export async function decodeDmarcReports(
 ): Promise<DecodedDmarcReports> {
   const limits = { ...DEFAULT_DMARC_DECODE_LIMITS, ...options };
   checkSizeLimits(limits);
+  return readOrRefuse(() => decodeInput(bytes, limits));
+}
+
+/** `read`'s result; anything but a DmarcError it throws becomes one. */
+async function readOrRefuse<T>(read: () => T | Promise<T>): Promise<T> {
   try {
-    return await decodeInput(bytes, limits);
+    return await read();
   } catch (err) {
     if (err instanceof DmarcError) throw err;
     // Anything a library throws on hostile input is still just "not a report".
@@ -103,19 +108,42 @@ async function decodePayload(
   capText = `the limit of ${maxXml} bytes`,
 ): Promise<{ report: DmarcReport; warnings: Problem[]; xmlBytes: number }> {
   const warnings: Problem[] = [];
-  let xml: Uint8Array = bytes;
+  const { xml } = inflatePayload(bytes, maxXml, capText, warnings);
+  return reportFromPayload(bytes, xml, maxXml, capText, warnings);
+}
+
+/**
+ * The XML of a gzip or zip payload, inflated within `maxXml` (`bytes` themselves for anything else),
+ * with where a zip's one entry starts.
+ */
+function inflatePayload(
+  bytes: Uint8Array,
+  maxXml: number,
+  capText: string,
+  warnings: Problem[],
+): { xml: Uint8Array; zipOffset?: number } {
   const kind = sniffContainer(bytes);
-  if (kind === 'gzip') xml = gunzipCapped(bytes, maxXml, capText, warnings);
-  else if (kind === 'zip') {
-    const entry = singleZipEntry(bytes, maxXml, capText);
-    if (!/\.xml$/i.test(entry.name)) {
-      warnings.push(
-        problem('warning', 'DMARC_ZIP_NAME', `the ZIP entry "${shown(entry.name, 80)}" is not named *.xml`),
-      );
-    }
-    xml = entry.content;
+  if (kind === 'gzip') return { xml: gunzipCapped(bytes, maxXml, capText, warnings) };
+  if (kind !== 'zip') return { xml: bytes };
+  const entry = singleZipEntry(bytes, maxXml, capText);
+  if (!/\.xml$/i.test(entry.name)) {
+    warnings.push(
+      problem('warning', 'DMARC_ZIP_NAME', `the ZIP entry "${shown(entry.name, 80)}" is not named *.xml`),
+    );
   }
-  if (xml !== bytes && (sniffContainer(xml) === 'gzip' || sniffContainer(xml) === 'zip')) {
+  return { xml: entry.content, zipOffset: entry.localOffset };
+}
+
+/** The report in `xml`, the content of the payload `bytes` (inflatePayload): the checks on the XML itself. */
+function reportFromPayload(
+  bytes: Uint8Array,
+  xml: Uint8Array,
+  maxXml: number,
+  capText: string,
+  warnings: Problem[],
+): { report: DmarcReport; warnings: Problem[]; xmlBytes: number } {
+  const content = sniffContainer(xml);
+  if (xml !== bytes && (content === 'gzip' || content === 'zip')) {
     throw new DmarcError('DMARC_REPORT_NOT_A_REPORT', 'an archive inside an archive: the content is not XML');
   }
   if (xml.length > maxXml) {
@@ -124,7 +152,6 @@ async function decodePayload(
       `the report XML is ${xml.length} bytes, more than ${capText}`,
     );
   }
-  const content = sniffContainer(xml);
   if (content === 'blank') throw new DmarcError('DMARC_REPORT_EMPTY', 'the report holds only whitespace');
   if (content !== 'xml') throw new DmarcError('DMARC_REPORT_NOT_A_REPORT', 'the content is not XML');
   const decoded = reportFromXml(decodeText(xml, warnings));
@@ -320,11 +347,58 @@ export async function isDmarcInput(bytes: Uint8Array): Promise<boolean> {
   return container === 'xml' || container === 'zip';
 }
 
+/**
+ * decodeDmarcReports(bytes) when isDmarcInput(bytes), else undefined (for TLS-RPT's decoder): the two
+ * steps of intake that takes both kinds, with the same results and errors. A gzip or zip file (where
+ * its one entry's header comes first) is inflated once for both: the kind is then judged on the first
+ * SNIFF_BYTES of the whole XML rather than of a separate partial inflate. Anything else, and any
+ * payload that does not inflate, takes the two steps.
+ */
+export async function decodeIfDmarc(
+  bytes: Uint8Array,
+  options: DmarcDecodeOptions = {},
+): Promise<DecodedDmarcReports | undefined> {
+  const limits = { ...DEFAULT_DMARC_DECODE_LIMITS, ...options };
+  checkSizeLimits(limits);
+  const container = sniffContainer(bytes);
+  // reportKindOf looks at nothing over the default cap, whatever the options say.
+  const sniffable = Math.min(limits.maxCompressedBytes, DEFAULT_DMARC_DECODE_LIMITS.maxCompressedBytes);
+  if ((container === 'gzip' || container === 'zip') && bytes.length <= sniffable) {
+    const max = limits.maxDecompressedBytes;
+    const capText = `the limit of ${max} bytes`;
+    const warnings: Problem[] = [];
+    let inflated: { xml: Uint8Array; zipOffset?: number } | undefined;
+    try {
+      inflated = inflatePayload(bytes, max, capText, warnings);
+    } catch {
+      inflated = undefined; // the two steps below give the error of the reader that takes it
+    }
+    const kind =
+      inflated && (inflated.zipOffset ?? 0) === 0
+        ? kindOfContent(inflated.xml.subarray(0, SNIFF_BYTES))
+        : 'unknown';
+    if (kind === 'tlsrpt') return undefined;
+    if (kind === 'dmarc') {
+      const xml = inflated!.xml;
+      return readOrRefuse(() => {
+        const decoded = reportFromPayload(bytes, xml, max, capText, warnings);
+        return { reports: [decoded.report], warnings: decoded.warnings };
+      });
+    }
+  }
+  return (await isDmarcInput(bytes)) ? decodeDmarcReports(bytes, options) : undefined;
+}
+
 async function kindOfPayload(bytes: Uint8Array): Promise<'dmarc' | 'tlsrpt' | 'unknown'> {
   let head = bytes.subarray(0, SNIFF_BYTES);
   const kind = sniffContainer(bytes);
   if (kind === 'gzip') head = await inflatedHead(createGunzip(), trimTrailingWhitespace(bytes));
   else if (kind === 'zip') head = await zipHead(bytes);
+  return kindOfContent(head);
+}
+
+/** The kind of report the first (inflated) bytes of a payload begin. */
+function kindOfContent(head: Uint8Array): 'dmarc' | 'tlsrpt' | 'unknown' {
   const text = Buffer.from(head).toString('latin1');
   const content = sniffContainer(head);
   if (content === 'xml' && /<(?:[A-Za-z_][\w.-]*:)?feedback[\s>]/.test(text)) return 'dmarc';

@@ -25,6 +25,8 @@ const METHOD_DEFLATE = 8;
 export interface ZipEntry {
   name: string;
   content: Buffer;
+  /** Where its local file header starts (0 in an archive written front to back). */
+  localOffset: number;
 }
 
 /**
@@ -120,7 +122,7 @@ export function singleZipEntry(zip: Uint8Array, maxBytes: number, capText = `${m
     bad(`the ZIP entry "${name}" is ${content.length} bytes, but declares ${declaredSize}`);
   }
   if (crc32(content) !== crc) bad(`the ZIP entry "${name}" fails its CRC-32 check`);
-  return { name, content };
+  return { name, content, localOffset };
 }
 
 function findEndRecord(bytes: Buffer): number {

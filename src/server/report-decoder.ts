@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Problem } from '../common/errors.js';
 import { DmarcError, type DmarcErrorCode } from '../dmarc/error.js';
-import { type DecodedDmarcReports, decodeDmarcReports, isDmarcInput } from '../dmarc/parse.js';
+import { type DecodedDmarcReports, decodeIfDmarc } from '../dmarc/parse.js';
 import { TlsRptError, type TlsRptErrorCode } from '../tlsrpt/error.js';
 import { type DecodedReports, decodeReports } from '../tlsrpt/parse.js';
 
@@ -154,9 +154,9 @@ async function decodeInput(
   limits: DecodeLimits,
   kinds: DecodeKinds,
 ): Promise<DecodedInput> {
-  if (kinds === 'any' && (await isDmarcInput(bytes))) {
-    return { kind: 'dmarc', ...(await decodeDmarcReports(bytes, limits)) };
-  }
+  // decodeIfDmarc: isDmarcInput and decodeDmarcReports in one step (a gzip or zip inflated once).
+  const dmarc = kinds === 'any' ? await decodeIfDmarc(bytes, limits) : undefined;
+  if (dmarc) return { kind: 'dmarc', ...dmarc };
   return { kind: 'tlsrpt', ...(await decodeReports(bytes, limits)) };
 }
 

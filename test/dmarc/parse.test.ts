@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import { createGzip, gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { DmarcError } from '../../src/dmarc/error.js';
-import { decodeDmarcReports, isDmarcInput, reportKindOf } from '../../src/dmarc/parse.js';
+import { decodeDmarcReports, decodeIfDmarc, isDmarcInput, reportKindOf } from '../../src/dmarc/parse.js';
 import { MAX_XML_DEPTH, MAX_XML_ELEMENTS, MAX_XML_TEXT } from '../../src/dmarc/xml.js';
 import {
   dmarcEmail,
@@ -477,6 +477,82 @@ describe('isDmarcInput', () => {
       assert.equal(await isDmarcInput(input), false, input.subarray(0, 20).toString('latin1'));
     }
   });
+});
+
+describe('decodeIfDmarc', () => {
+  /** The two steps it stands for: isDmarcInput, then decodeDmarcReports; errors as code, where and message. */
+  async function outcome(run: () => Promise<unknown>): Promise<unknown> {
+    try {
+      return { read: await run() };
+    } catch (err) {
+      assert.ok(err instanceof DmarcError, `expected DmarcError, got ${err}`);
+      return { code: err.code, where: err.where, message: err.message };
+    }
+  }
+  const second = Buffer.from(reportXml({ records: RECORD_2 }).replace('r-2024-05-01-42', 'second'));
+  const cases: Array<[string, Buffer, { maxCompressedBytes?: number; maxDecompressedBytes?: number }?]> = [
+    ['XML', XML],
+    ['gzip', gzipSync(XML)],
+    ['zip', ZIP],
+    ['stored zip', zipOf([{ name: 'r.xml', content: XML, method: 0 }])],
+    ['zip entry not named *.xml (a warning)', zipOf([{ name: 'report.txt', content: XML }])],
+    ['gzip and a CRLF after it (a warning)', Buffer.concat([gzipSync(XML), Buffer.from('\r\n')])],
+    ['gzip over the XML cap', gzipSync(XML), { maxDecompressedBytes: 100 }],
+    ['zip over the XML cap', ZIP, { maxDecompressedBytes: 100 }],
+    ['gzip over the input cap', gzipSync(XML), { maxCompressedBytes: 10 }],
+    [
+      'zip with two files',
+      zipOf([
+        { name: 'a.xml', content: XML },
+        { name: 'b.xml', content: second },
+      ]),
+    ],
+    ['zip with a ../ name', zipOf([{ name: '../r.xml', content: XML }])],
+    ['zip in gzip', gzipSync(ZIP)],
+    ['gzip of broken XML', gzipSync('<feedback><report_metadata>')],
+    ['gzip of whitespace', gzipSync('   \n')],
+    ['gzip of other XML', gzipSync('<html></html>')],
+    ['gzip of text', gzipSync('hello')],
+    ['broken gzip', Buffer.from([0x1f, 0x8b, 1, 2, 3])],
+    ['broken zip', Buffer.from('PK\x03\x04 broken')],
+    ['TLS-RPT JSON', tlsRptJson],
+    ['TLS-RPT gzip', tlsRptGzip],
+    ['TLS-RPT in a zip', zipOf([{ name: 'r.json', content: tlsRptJson }])],
+    [
+      'DMARC e-mail',
+      dmarcEmail([{ type: 'application/gzip', filename: 'r.xml.gz', content: gzipSync(XML) }]),
+    ],
+    ['empty', Buffer.from('')],
+  ];
+  test('the same as the two steps for mutated gzip and zip reports', async () => {
+    const inputs = [gzipSync(XML), ZIP, tlsRptGzip, zipOf([{ name: 'r.xml', content: XML, method: 0 }])];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...inputs),
+        fc.nat(),
+        fc.nat(),
+        fc.integer({ min: 0, max: 255 }),
+        async (base, at, cut, byte) => {
+          const input = Buffer.from(base.subarray(0, base.length - (cut % 20)));
+          input[at % input.length] = byte;
+          const twoSteps = await outcome(async () =>
+            (await isDmarcInput(input)) ? decodeDmarcReports(input) : undefined,
+          );
+          assert.deepEqual(await outcome(() => decodeIfDmarc(input)), twoSteps);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  for (const [name, input, options] of cases) {
+    test(`the same as isDmarcInput then decodeDmarcReports: ${name}`, async () => {
+      const twoSteps = await outcome(async () =>
+        (await isDmarcInput(input)) ? decodeDmarcReports(input, options) : undefined,
+      );
+      assert.deepEqual(await outcome(() => decodeIfDmarc(input, options)), twoSteps);
+    });
+  }
 });
 
 describe('decodeDmarcReports: only DmarcError for any input', () => {
