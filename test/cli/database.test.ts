@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { describeSettings, loadServeSettings } from '../../src/server/config.js';
 import { runCli } from '../helpers/cli.js';
-import { startServe } from '../helpers/serve-process.js';
+import { httpRequest, startServe } from '../helpers/serve-process.js';
+import { type LabPostgres, startPostgres } from '../lab/postgres.js';
 
 const root = mkdtempSync(join(tmpdir(), 'mxguard-cli-database-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -174,6 +175,72 @@ describe('serve --database', () => {
       await serve.waitFor(/data in .*serve-data, database .*served\.sqlite;/, 'the data line');
       assert.equal(existsSync(file), true);
       assert.equal(existsSync(join(dataDir, 'mxguard.sqlite')), false);
+    } finally {
+      assert.equal(await serve.stop(), 0);
+    }
+  });
+});
+
+describe('--database postgres:// (the lab server)', () => {
+  let lab: LabPostgres;
+  before(async () => {
+    lab = await startPostgres();
+  });
+  after(async () => {
+    await lab?.stop();
+  });
+
+  it('domain add through PostgreSQL, then domain list, reports list and admin unlock there see that database', async () => {
+    const url = await lab.createDatabase('cli_add');
+    const add = cli(['domain', 'add', 'pg.test', '--mx', 'mx.pg.test', '--database', url]);
+    assert.equal(add.code, 0, add.stderr);
+    assert.deepEqual(domainsIn([], { MXGUARD_DATABASE_URL: url }), ['pg.test']);
+    assert.equal(existsSync(join(root, 'data')), false, 'nothing in the data directory');
+    for (const command of [
+      ['reports', 'list'],
+      ['admin', 'unlock'],
+    ]) {
+      const r = cli([...command, '--database', url]);
+      assert.equal(r.code, 0, `${command.join(' ')}: ${r.stderr}`);
+    }
+  });
+
+  it('a database without the mxguard tables is refused (exit 2), and no table is created there', async () => {
+    const url = await lab.createDatabase('cli_empty');
+    const r = cli(['domain', 'list', '--database', url]);
+    assert.equal(r.code, 2);
+    assert.match(
+      r.stderr,
+      /^mxguard: postgres:\/\/postgres@127\.0\.0\.1:\d+\/cli_empty: no mxguard database here \(no mxguard tables\); create one with `.+ serve --database postgres:/,
+    );
+    const again = cli(['domain', 'list', '--database', url]);
+    assert.match(again.stderr, /no mxguard tables/, 'still none: the first refusal created nothing');
+  });
+
+  it('serve --workers 2 on PostgreSQL: every worker opens its own pool and hosts the policy stored by the CLI', async () => {
+    const url = await lab.createDatabase('cli_serve');
+    const add = cli(['domain', 'add', 'served.test', '--mx', 'mx.served.test', '--database', url]);
+    assert.equal(add.code, 0, add.stderr);
+    const serve = await startServe(['--data-dir', join(root, 'pg-serve-data'), '--workers', '2'], {
+      env: { ...CLEAN, MXGUARD_DATABASE_URL: url },
+    });
+    try {
+      await serve.waitFor(
+        /, database postgres:\/\/postgres@127\.0\.0\.1:\d+\/cli_serve; 2 HTTP processes/,
+        'the data line',
+      );
+      const answers = await Promise.all(
+        Array.from({ length: 20 }, () =>
+          httpRequest(serve.port, {
+            path: '/.well-known/mta-sts.txt',
+            headers: { host: 'mta-sts.served.test' },
+          }),
+        ),
+      );
+      for (const answer of answers) {
+        assert.equal(answer.status, 200, answer.body);
+        assert.match(answer.body, /^version: STSv1\r?\nmode: testing\r?\nmx: mx\.served\.test/);
+      }
     } finally {
       assert.equal(await serve.stop(), 0);
     }
