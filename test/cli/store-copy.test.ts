@@ -91,6 +91,11 @@ describe('mxguard store copy', () => {
       assert.equal((await store.listReports({})).items.length, 3);
     });
 
+    // The installation now runs from PostgreSQL: the commands reach it with --database.
+    const list = runCli(['domain', 'list', '--database', url]);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /example\.com[^\n]*enforce/);
+
     const again = runCli(['store', 'copy', '--from', dir, '--to', url]);
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /^reports\s+3\s+0\s+3\s+3\s+ok$/m);
