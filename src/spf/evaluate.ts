@@ -1,6 +1,7 @@
 // SPF evaluation: RFC 7208 §4 check_host() for a client IP and a domain, following include: (§5.2) and
 // redirect= (§6.1), matching ip4/ip6 (§5.6), a (§5.3), mx (§5.4) and exists (§5.7), with the processing
-// limits of §4.6.4 (at most 10 DNS-querying terms, at most 2 void lookups, at most 10 MX names per mx).
+// limits of §4.6.4 (at most 10 DNS-querying terms, at most 2 void lookups, at most 10 MX names' addresses
+// per mx). Checked against Debian's Mail::SPF (test/spf/interop-mail-spf.test.ts).
 // DNS comes in through SpfDns (the resolver lives in a layer above); answers are kept per evaluator, so
 // judging many addresses against one domain asks each name once, and an evaluator asks at most
 // `maxQueries` names in all (past that: temperror), whatever the records say.
@@ -27,7 +28,7 @@ export interface SpfDns {
 
 /** RFC 7208 §4.6.4: void lookups allowed per evaluation. */
 export const SPF_MAX_VOID_LOOKUPS = 2;
-/** RFC 7208 §4.6.4: MX names an mx mechanism may look at. */
+/** RFC 7208 §4.6.4: MX names whose addresses an mx mechanism may look up. */
 export const SPF_MAX_MX_NAMES = 10;
 /** Names one evaluator asks at most (a record tree within the limits asks far fewer). */
 export const SPF_EVALUATOR_MAX_QUERIES = 100;
@@ -134,9 +135,10 @@ export class SpfEvaluator {
         return this.inAddresses(run, await this.addresses(run, target, true), term);
       case 'mx': {
         const mx = await this.values(run, 'mx', target, true);
-        if (mx.length > SPF_MAX_MX_NAMES) throw new Ended('permerror');
-        for (const exchange of mx) {
-          // RFC 7208 §4.6.4: the address lookups of the MX names are not counted as void lookups.
+        for (const [i, exchange] of mx.entries()) {
+          // RFC 7208 §4.6.4: an mx mechanism MUST NOT query more than 10 address records: the 11th is
+          // permerror (a match among the first ten ends it before). Not counted as void lookups.
+          if (i === SPF_MAX_MX_NAMES) throw new Ended('permerror');
           if (this.inAddresses(run, await this.addresses(run, normalize(exchange), false), term)) return true;
         }
         return false;

@@ -133,7 +133,7 @@ describe('check_host', () => {
     assert.deepEqual(await results(zone, 'off.example', ['192.0.2.1']), ['fail']);
   });
 
-  it('RFC 7208 §4.6.4: the 11th DNS-querying term, the 3rd void lookup and the 11th MX name are permerror', async () => {
+  it('RFC 7208 §4.6.4: the 11th DNS-querying term, the 3rd void lookup and the 11th MX name lookup are permerror', async () => {
     const chain: Zone = {};
     for (let i = 0; i < 11; i++) chain[`TXT l${i}.example`] = [`v=spf1 include:l${i + 1}.example -all`];
     chain['TXT l11.example'] = ['v=spf1 ip4:192.0.2.1 -all'];
@@ -146,15 +146,21 @@ describe('check_host', () => {
     const twoVoids = { 'TXT example.com': ['v=spf1 a:v1.example a:v2.example ip4:192.0.2.1 -all'] };
     assert.deepEqual(await results(twoVoids, 'example.com', ['192.0.2.1']), ['pass']);
 
+    // The 11th MX name's address lookup is the permerror; a match among the first ten ends the mx before it.
     const names = Array.from({ length: 11 }, (_, i) => `mx${i}.example.com`);
     const manyMx = {
       'TXT example.com': ['v=spf1 mx -all'],
       'MX example.com': names,
       'A mx0.example.com': ['192.0.2.1'],
+      'A mx10.example.com': ['192.0.2.99'],
     };
-    assert.deepEqual(await results(manyMx, 'example.com', ['192.0.2.1']), ['permerror']);
+    assert.deepEqual(await results(manyMx, 'example.com', ['192.0.2.1', '192.0.2.99', '192.0.2.50']), [
+      'pass',
+      'permerror',
+      'permerror',
+    ]);
     const tenMx = { ...manyMx, 'MX example.com': names.slice(0, 10) };
-    assert.deepEqual(await results(tenMx, 'example.com', ['192.0.2.1']), ['pass']);
+    assert.deepEqual(await results(tenMx, 'example.com', ['192.0.2.1', '192.0.2.50']), ['pass', 'fail']);
   });
 
   it('a record that includes itself ends at the lookup limit: permerror', async () => {
