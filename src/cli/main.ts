@@ -34,6 +34,7 @@ const COMMANDS: Record<string, () => Promise<{ register(program: Command): void 
   publish: () => import('./publish.js'),
   serve: () => import('./serve.js'),
   store: () => import('./store.js'),
+  worker: () => import('./worker.js'),
 };
 
 // The command named first on the command line; anything else (--help, `help`, a typo) needs them all.

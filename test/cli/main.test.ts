@@ -17,6 +17,7 @@ const COMMANDS = [
   'reports',
   'serve',
   'tlsa',
+  'worker',
 ];
 
 /** The npm packages a run of `mxguard ARGS` imports, seen by a module resolve hook. */
