@@ -83,6 +83,26 @@ describe('SPF-authorised sources, lab DNS', () => {
     assert.ok(lab.queries.length > asked, 'asked again after the cache time');
   });
 
+  it('keeps at most maxDomains domains and maxVerdicts verdicts per domain', async () => {
+    const now = new Date('2026-05-10T12:00:00Z');
+    const senders = new AuthorisedSenders(resolver, () => now, {
+      ttlMs: 3_600_000,
+      maxDomains: 1,
+      maxVerdicts: 2,
+    });
+    const ips = [OWN_A, '198.51.100.1', '233.252.0.1'];
+    const first = await senders.of('example.com', ips);
+    assert.deepEqual([...first.spfPass].sort(), [OWN_A, '198.51.100.1'].sort());
+    const asked = lab.queries.length;
+    await senders.of('esp.example', ['198.51.100.1']);
+    const afterOther = lab.queries.length;
+    assert.ok(afterOther > asked);
+    // example.com was let go for esp.example: its names are asked again, its verdicts are the same.
+    const again = await senders.of('example.com', ips);
+    assert.ok(lab.queries.length > afterOther);
+    assert.deepEqual([...again.spfPass].sort(), [...first.spfPass].sort());
+  });
+
   it('the API calls a source authorised only through the include chain "spf-authorised"', async () => {
     const start = new Date('2026-05-10T12:00:00Z');
     const t = await openTestApp({ start, resolver });
