@@ -9,14 +9,16 @@ import fc from 'fast-check';
 import pg from 'pg';
 import { fromPgText, openPostgresStore, pgText } from '../../src/store/postgres.js';
 import { PG_MIGRATIONS } from '../../src/store/postgres-migrations.js';
+import { isUnreachable, storeFailure } from '../../src/store/postgres-sql.js';
 import { MAX_API_TOKENS } from '../../src/store/sqlite.js';
 import { ADMIN_PASSWORD_SETTING, type Store, StoreError } from '../../src/store/types.js';
 import { eventually } from '../fixtures/serve/helpers.js';
+import { freePort } from '../helpers/ports.js';
 import { rejectsWithStoreError } from '../helpers/store.js';
 import { type LabPostgres, startPostgres } from '../lab/postgres.js';
-import { newReport, policy, report, type StoreFixture, storeContract, T0 } from './contract.js';
+import { newReport, policy, report, type StoreFixture, settings, storeContract, T0 } from './contract.js';
 import { dmarcContract } from './contract-dmarc.js';
-import { monitorContract } from './contract-monitor.js';
+import { alert, monitorContract, run } from './contract-monitor.js';
 
 let lab: LabPostgres;
 let databases = 0;
@@ -175,6 +177,91 @@ describe('connection loss', () => {
     } finally {
       await store.close();
     }
+  });
+
+  it('a database that is down answers STORE_UNAVAILABLE, stores nothing half, and the pool reconnects when it is back', async () => {
+    const { stores } = await instances(1);
+    const store = stores[0]!;
+    try {
+      await store.setSetting('k', 'v');
+      await store.addDomain('example.com', settings, T0);
+      await lab.restart(async () => {
+        await rejectsWithStoreError(store.getSetting('k'), 'STORE_UNAVAILABLE', /127\.0\.0\.1/);
+        await rejectsWithStoreError(
+          store.saveReport(
+            newReport(report('down', '2024-05-01T00:00:00Z', [policy('example.com', 1, 0)])),
+            T0,
+          ),
+          'STORE_UNAVAILABLE',
+        );
+        await rejectsWithStoreError(
+          store.recordCheck(
+            { run: run(T0), open: [{ alert: alert('down'), deliveries: [] }], resolve: [] },
+            T0,
+          ),
+          'STORE_UNAVAILABLE',
+        );
+      });
+      const outcomes: string[] = [];
+      for (let attempt = 0; attempt < 3 && outcomes.at(-1) !== 'v'; attempt++) {
+        try {
+          outcomes.push(String(await store.getSetting('k')));
+        } catch (err) {
+          assert.ok(err instanceof StoreError, String(err));
+          outcomes.push(err.code);
+        }
+      }
+      assert.deepEqual(
+        outcomes.filter((o) => o !== 'STORE_UNAVAILABLE'),
+        ['v'],
+        `answers once the server is back: ${outcomes.join(', ')}`,
+      );
+      assert.equal((await store.listReports()).total, 0, 'the report refused during the outage is not there');
+      assert.deepEqual(await store.openAlerts(), []);
+      assert.equal((await store.listCheckRuns('example.com')).total, 0);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('nothing listening on the port: opening answers STORE_UNAVAILABLE naming the database', async () => {
+    const port = await freePort();
+    await rejectsWithStoreError(
+      openPostgresStore(`postgres://mxguard:s3cret@127.0.0.1:${port}/mxguard`),
+      'STORE_UNAVAILABLE',
+      new RegExp(`^postgres://mxguard:\\*\\*\\*@127\\.0\\.0\\.1:${port}/mxguard: cannot open the database`),
+    );
+  });
+
+  it('tells a database out of reach from one that refused the request', () => {
+    const failure = (fields: Record<string, unknown>, message = 'boom') =>
+      Object.assign(new Error(message), fields);
+    const unreachable = [
+      failure({ code: 'ECONNREFUSED' }),
+      failure({ code: 'ECONNRESET' }),
+      failure({ code: 'ETIMEDOUT' }),
+      failure({ code: 'ENOTFOUND' }),
+      failure({ code: '08006' }),
+      failure({ code: '08001' }),
+      failure({ code: '57P01' }),
+      failure({ code: '57P02' }),
+      failure({ code: '57P03' }),
+      failure({}, 'Connection terminated unexpectedly'),
+      failure({}, 'timeout exceeded when trying to connect'),
+      new AggregateError([failure({ code: 'ECONNREFUSED' })], ''),
+    ];
+    const refused = [
+      failure({ code: '23505' }),
+      failure({ code: '3D000' }),
+      failure({ code: '42P01' }),
+      failure({ code: '57014' }),
+      failure({}, 'syntax error at or near "x"'),
+      'not an error',
+    ];
+    for (const err of unreachable) assert.equal(isUnreachable(err), true, String(err));
+    for (const err of refused) assert.equal(isUnreachable(err), false, String(err));
+    assert.equal(storeFailure(unreachable[0], 'db').code, 'STORE_UNAVAILABLE');
+    assert.equal(storeFailure(refused[0], 'db').code, 'STORE_IO');
   });
 });
 
