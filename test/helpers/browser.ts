@@ -1,5 +1,6 @@
-// Helpers for the dashboard tests (API and browser): the app under test on a real SQLite store with
-// a settable clock, and headless Chromium (Debian package `chromium`) driven by playwright-core.
+// Helpers for the dashboard tests (API and browser): the app under test on a real store (SQLite, or
+// PostgreSQL under MXGUARD_TEST_STORE=postgres: test/helpers/test-store.ts) with a settable clock,
+// and headless Chromium (Debian package `chromium`) driven by playwright-core.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +13,7 @@ import type { Resolver } from '../../src/dns/resolver.js';
 import { buildApp } from '../../src/server/app.js';
 import { ensureAdminPassword } from '../../src/server/auth.js';
 import type { ServeConfig, ServerContext } from '../../src/server/context.js';
-import { openSqliteStore } from '../../src/store/sqlite.js';
+import { openTestStore } from './test-store.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -56,7 +57,7 @@ export async function openTestApp(
   options: { start?: Date; listen?: boolean; resolver?: Resolver } = {},
 ): Promise<TestApp> {
   const dataDir = mkdtempSync(join(tmpdir(), 'mxguard-dash-'));
-  const store = await openSqliteStore(dataDir);
+  const store = await openTestStore(dataDir);
   const clock: TestClock = {
     now: options.start ?? new Date(),
     advance(seconds) {
