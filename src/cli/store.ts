@@ -58,9 +58,10 @@ export function register(program: Command): void {
       `
 Domains, policies and their history, TLS-RPT and DMARC reports with their rows, rejected input, the
 policy fetch log, settings (the admin password), API tokens, monitoring runs, alerts and deliveries
-and the PTR cache are copied table by table with their ids. Not copied: ${Object.entries(NOT_COPIED)
-        .map(([table, reason]) => `${table} (${reason})`)
-        .join('; ')}.
+and the PTR cache are copied table by table with their ids. Not copied:
+${Object.entries(NOT_COPIED)
+  .map(([table, reason]) => `  ${table}: ${reason}`)
+  .join('\n')}
 
 The source is read from one snapshot and never changed; stop \`mxguard serve\` first so nothing
 arrives after it. Running the copy again adds only rows that are new; a row that changed since an
@@ -70,7 +71,7 @@ upgraded by opening it once with this mxguard. A PostgreSQL password is best lef
 (the process list shows it): PGPASSWORD or ~/.pgpass are read when the URL has none.
 
 Examples:
-  $ mxguard store copy --from /var/lib/mxguard --to postgres://mxguard:secret@db.example.net/mxguard
+  $ PGPASSWORD=... mxguard store copy --from /var/lib/mxguard --to postgres://mxguard@db.example.net/mxguard
   $ mxguard store copy --from postgres://mxguard@db.example.net/mxguard --to ./back/mxguard.sqlite
 ${EXIT_STATUS}`,
     )

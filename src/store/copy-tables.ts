@@ -49,9 +49,9 @@ export const COPIED_TABLES: readonly CopiedTable[] = [
 
 /** Tables of the schema deliberately left behind, and why (--help and the JSON summary say so). */
 export const NOT_COPIED: Readonly<Record<string, string>> = {
-  sessions: 'dashboard sessions: everyone logs in again',
-  auth_attempts: 'the login throttle: it starts empty',
-  check_jobs: 'the bulk-check queue (check --enqueue): enqueue again on the new database',
+  sessions: 'dashboard sessions; everyone logs in again',
+  auth_attempts: 'the login throttle, which starts empty',
+  check_jobs: 'the bulk-check queue of check --enqueue; enqueue the list again on the new database',
 };
 
 /** A value as it crosses between the sides (SQLite's types). */
