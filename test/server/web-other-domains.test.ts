@@ -159,6 +159,9 @@ describe('Other domains page in Chromium', () => {
       [['t-bare', '(no policy domain)']],
     );
     await screenshot('other-03-tlsrpt-without-policy-domain');
+    await page.getByRole('link', { name: 'Bare Sender' }).click();
+    await page.getByTestId('report-facts').waitFor();
+    assert.match(await page.getByTestId('report-facts').innerText(), /\(the report names no policy domain\)/);
   });
 
   test('the lists of every report about other domains, from the page’s links', async () => {

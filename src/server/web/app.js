@@ -1249,6 +1249,7 @@ async function reportPage(id) {
     ['Report id', r.reportId],
     ['Period', `${formatTime(r.report.start)} – ${formatTime(r.report.end)}`],
     ['Contact', r.report.contactInfo ?? ''],
+    ['Policy domains', r.domains.length > 0 ? r.domains.join(', ') : '(the report names no policy domain)'],
     ['Received', `${formatTime(r.receivedAt)} via ${r.source}${r.submitter ? ` from ${r.submitter}` : ''}`],
     ['DKIM', r.dkim],
   ];
