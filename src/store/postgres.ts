@@ -1018,6 +1018,13 @@ class PgStore implements Store {
     const run = async () => {
       const client = await this.pool.connect();
       let broken: Error | undefined;
+      // The pool stops listening for a client's 'error' while it is checked out: a connection that
+      // ends between two queries (a server restart) would be an unhandled 'error' event and end the
+      // process. Kept instead: the next query fails as STORE_UNAVAILABLE and the client is discarded.
+      const lost = (err: Error) => {
+        broken = err;
+      };
+      client.on('error', lost);
       try {
         await client.query(begin);
         const result = await work(client);
@@ -1029,6 +1036,7 @@ class PgStore implements Store {
         });
         throw err;
       } finally {
+        client.off('error', lost);
         client.release(broken);
       }
     };
