@@ -1,17 +1,18 @@
 // Rows of the monitoring tables (check_runs, alerts, deliveries; SQLite and PostgreSQL share one layout)
 // turned into the Store's objects (src/store/monitor-types.ts), and the list bounds both stores keep.
-// Each store reads its rows its own way and hands them here in this shape.
-import { checkedDelivery } from './monitor-rules.js';
+// Each store reads its rows its own way and hands them here in this shape; the SQL conditions of the
+// alert and delivery list filters are written here once.
+import { describeValue, domainKey } from './domain-rules.js';
 import type {
   Alert,
   AlertEvent,
+  AlertFilter,
   AlertSeverity,
   CheckRun,
   CheckRunStatus,
   CheckRunSummary,
   Delivery,
   DeliveryChannel,
-  NewDelivery,
 } from './monitor-types.js';
 import { clipText } from './paging.js';
 import { storeInvalid } from './types.js';
@@ -124,7 +125,41 @@ export function deliveryFromRow(row: DeliveryRow): Delivery {
   return delivery;
 }
 
-export function checkedDeliveries(deliveries: NewDelivery[], where: string): NewDelivery[] {
-  if (!Array.isArray(deliveries)) throw storeInvalid(`${where}.deliveries: must be a list`);
-  return deliveries.map((d, i) => checkedDelivery(d, `${where}.deliveries[${i}]`));
+/** SQL conditions (ANDed, with their `?` parameters) of a listAlerts filter. */
+export function alertFilterWhere(filter: AlertFilter): { where: string[]; params: unknown[] } {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (filter.domain !== undefined) {
+    where.push('domain = ?');
+    params.push(domainKey(filter.domain));
+  }
+  if (filter.state !== undefined) {
+    if (filter.state !== 'open' && filter.state !== 'resolved') {
+      throw storeInvalid(`state: ${describeValue(filter.state)} is not open or resolved`);
+    }
+    where.push(filter.state === 'open' ? 'resolved_at IS NULL' : 'resolved_at IS NOT NULL');
+  }
+  return { where, params };
+}
+
+/** SQL conditions (ANDed, with their `?` parameters) of a listDeliveries filter. */
+export function deliveryFilterWhere(filter: { alertId?: number; state?: Delivery['state'] }): {
+  where: string[];
+  params: unknown[];
+} {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (filter.alertId !== undefined) {
+    if (!Number.isSafeInteger(filter.alertId)) throw storeInvalid('alertId: must be an alert id');
+    where.push('alert = ?');
+    params.push(filter.alertId);
+  }
+  if (filter.state !== undefined) {
+    if (!DELIVERY_STATES.includes(filter.state)) {
+      throw storeInvalid(`state: ${describeValue(filter.state)} is not a delivery state`);
+    }
+    where.push('state = ?');
+    params.push(filter.state);
+  }
+  return { where, params };
 }

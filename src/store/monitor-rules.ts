@@ -6,6 +6,7 @@
 import { describeValue, domainKey } from './domain-rules.js';
 import {
   type AlertEvent,
+  type CheckOutcome,
   MAX_STORED_FINDING_TEXT,
   MAX_STORED_FINDINGS,
   MAX_STORED_FINDINGS_BYTES,
@@ -156,4 +157,35 @@ export function checkedDelivery(delivery: NewDelivery, where: string): NewDelive
   if (event.fix !== undefined) clipped.fix = clipStored(event.fix);
   if (event.host !== undefined) clipped.host = clipStored(event.host);
   return { channel: delivery.channel, target: clipStored(delivery.target), event: clipped };
+}
+
+/** A check's outcome as a store writes it: the run bounded, each alert and delivery checked and clipped. */
+export interface CheckedOutcome {
+  bounded: BoundedRun;
+  open: Array<{ alert: NewAlert; deliveries: NewDelivery[] }>;
+  resolve: Array<{ alertId: number; deliveries: NewDelivery[] }>;
+}
+
+/** Check a check's outcome before anything is written; the alerts it opens must be of the run's domain. */
+export function checkedOutcome(outcome: CheckOutcome): CheckedOutcome {
+  if (typeof outcome !== 'object' || outcome === null) throw storeInvalid('outcome: must be an object');
+  const bounded = boundedRun(outcome.run);
+  if (!Array.isArray(outcome.open) || !Array.isArray(outcome.resolve)) {
+    throw storeInvalid('outcome: open and resolve must be lists');
+  }
+  const open = outcome.open.map((o, i) => {
+    const alert = checkedAlert(o?.alert, `open[${i}].alert`);
+    if (alert.domain !== bounded.domain) throw storeInvalid(`open[${i}].alert.domain: not the run's domain`);
+    return { alert, deliveries: checkedDeliveries(o.deliveries, `open[${i}]`) };
+  });
+  const resolve = outcome.resolve.map((r, i) => {
+    if (!Number.isSafeInteger(r?.alertId)) throw storeInvalid(`resolve[${i}].alertId: must be an alert id`);
+    return { alertId: r.alertId, deliveries: checkedDeliveries(r.deliveries, `resolve[${i}]`) };
+  });
+  return { bounded, open, resolve };
+}
+
+function checkedDeliveries(deliveries: NewDelivery[], where: string): NewDelivery[] {
+  if (!Array.isArray(deliveries)) throw storeInvalid(`${where}.deliveries: must be a list`);
+  return deliveries.map((d, i) => checkedDelivery(d, `${where}.deliveries[${i}]`));
 }

@@ -46,29 +46,22 @@ import type {
   NewDmarcReport,
   StoredDmarcReport,
 } from './dmarc-types.js';
-import {
-  describeValue,
-  domainKey,
-  nextPolicyId,
-  policyTextFor,
-  validDomainName,
-  validSettings,
-} from './domain-rules.js';
+import { domainKey, nextPolicyId, policyTextFor, validDomainName, validSettings } from './domain-rules.js';
 import { migrate } from './migrations.js';
 import {
   type AlertRow,
+  alertFilterWhere,
   alertFromRow,
   type CheckRunRow,
-  checkedDeliveries,
-  DELIVERY_STATES,
   type DeliveryRow,
+  deliveryFilterWhere,
   deliveryFromRow,
   FINDINGS_PER_RUN_SWEPT,
   LONG_LIST_MAX,
   RUN_COLUMNS,
   runSummaryFromRow,
 } from './monitor-rows.js';
-import { boundedRun, checkedAlert, clipStored } from './monitor-rules.js';
+import { checkedOutcome, clipStored } from './monitor-rules.js';
 import {
   type Alert,
   type AlertFilter,
@@ -795,21 +788,7 @@ class SqliteStore implements Store {
   // ---- monitoring ----
 
   async recordCheck(outcome: CheckOutcome, now: Date): Promise<{ runId: number; opened: number[] }> {
-    if (typeof outcome !== 'object' || outcome === null) throw storeInvalid('outcome: must be an object');
-    const bounded = boundedRun(outcome.run);
-    if (!Array.isArray(outcome.open) || !Array.isArray(outcome.resolve)) {
-      throw storeInvalid('outcome: open and resolve must be lists');
-    }
-    const open = outcome.open.map((o, i) => {
-      const alert = checkedAlert(o?.alert, `open[${i}].alert`);
-      if (alert.domain !== bounded.domain)
-        throw storeInvalid(`open[${i}].alert.domain: not the run's domain`);
-      return { alert, deliveries: checkedDeliveries(o.deliveries, `open[${i}]`) };
-    });
-    const resolve = outcome.resolve.map((r, i) => {
-      if (!Number.isSafeInteger(r?.alertId)) throw storeInvalid(`resolve[${i}].alertId: must be an alert id`);
-      return { alertId: r.alertId, deliveries: checkedDeliveries(r.deliveries, `resolve[${i}]`) };
-    });
+    const { bounded, open, resolve } = checkedOutcome(outcome);
     const at = now.toISOString();
     return this.use(() =>
       this.db
@@ -1010,19 +989,7 @@ class SqliteStore implements Store {
   }
 
   async listAlerts(filter: AlertFilter = {}): Promise<Page<Alert>> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (filter.domain !== undefined) {
-      where.push('domain = ?');
-      params.push(domainKey(filter.domain));
-    }
-    if (filter.state !== undefined) {
-      if (filter.state !== 'open' && filter.state !== 'resolved') {
-        throw storeInvalid(`state: ${describeValue(filter.state)} is not open or resolved`);
-      }
-      where.push(filter.state === 'open' ? 'resolved_at IS NULL' : 'resolved_at IS NOT NULL');
-    }
-    return this.newestFirst('alerts', where, params, filter, alertFromRow);
+    return this.newestFirst('alerts', alertFilterWhere(filter), filter, alertFromRow);
   }
 
   async openAlerts(domain?: string): Promise<Alert[]> {
@@ -1092,21 +1059,7 @@ class SqliteStore implements Store {
     limit?: number;
     cursor?: string;
   }): Promise<Page<Delivery>> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (filter.alertId !== undefined) {
-      if (!Number.isSafeInteger(filter.alertId)) throw storeInvalid('alertId: must be an alert id');
-      where.push('alert = ?');
-      params.push(filter.alertId);
-    }
-    if (filter.state !== undefined) {
-      if (!DELIVERY_STATES.includes(filter.state)) {
-        throw storeInvalid(`state: ${describeValue(filter.state)} is not a delivery state`);
-      }
-      where.push('state = ?');
-      params.push(filter.state);
-    }
-    return this.newestFirst('deliveries', where, params, filter, deliveryFromRow);
+    return this.newestFirst('deliveries', deliveryFilterWhere(filter), filter, deliveryFromRow);
   }
 
   /**
@@ -1115,8 +1068,7 @@ class SqliteStore implements Store {
    */
   private newestFirst<Row extends { id: number }, T>(
     table: 'alerts' | 'deliveries',
-    where: string[],
-    params: unknown[],
+    { where, params }: { where: string[]; params: unknown[] },
     page: PageRequest,
     fromRow: (row: Row) => T,
   ): Page<T> {
