@@ -1,12 +1,13 @@
 // Starting and stopping `mxguard serve`: builds the ServerContext (store, logger, metrics, lookups, the
-// monitor's on-demand checks), the HTTP/HTTPS and metrics listeners, and what runs once (SMTP receiver,
-// IMAP polling, ACME renewal, report retention, the monitor's schedule and the alert deliverer); waits
-// for SIGTERM/SIGINT and shuts everything down. src/cli/serve.ts turns the
+// monitor's on-demand checks), the HTTP/HTTPS and metrics listeners, the SMTP receiver, and what runs
+// once across every instance on the database (IMAP polling, ACME renewal, report retention, the
+// monitor's schedule and the alert deliverer: background.ts, in the instance holding the store's
+// "background" lock); waits for SIGTERM/SIGINT and shuts everything down. src/cli/serve.ts turns the
 // options into settings, calls startServe and prints what the user sees.
 //
 // Processes: with workers > 1 the primary process forks node:cluster workers (src/server/cluster.ts)
-// that share the HTTP/HTTPS listeners, and itself runs what must run once and sums the workers'
-// metrics for /metrics. With workers = 1 everything runs in one process. Every process opens the same
+// that share the HTTP/HTTPS listeners, and itself runs the SMTP receiver and (holding the lock) what
+// must run once, and sums the workers' metrics for /metrics. With workers = 1 everything runs in one process. Every process opens the same
 // SQLite store (WAL). A StartError (port taken, store unreadable, workers that keep dying) means
 // exit status 2.
 // Shutdown on SIGTERM/SIGINT: listeners stop accepting, requests in flight finish (up to
@@ -20,6 +21,7 @@ import { describeDatabase, openStore } from '../store/index.js';
 import { AcmeManager } from './acme.js';
 import { buildApp, ListenError, startListeners, startMetricsListener } from './app.js';
 import { ensureAdminPassword } from './auth.js';
+import { BackgroundWork, type Running } from './background.js';
 import { CLUSTER_FAILED, CLUSTER_LISTENING, CLUSTER_SHUTDOWN, StartError, WorkerPool } from './cluster.js';
 import { createLogger, describeSettings, type ServeSettings } from './config.js';
 import type { ServerContext } from './context.js';
@@ -74,8 +76,12 @@ export async function startServe(settings: ServeSettings, hooks: ServeHooks): Pr
 
 // ---- the pieces every role uses ----
 
-/** The context with the monitor service itself (its schedule and stop() are start.ts's business). */
-type RunningContext = ServerContext & { monitor: MonitorService };
+/**
+ * The context with the monitor service itself (its schedule and stop() are start.ts's business), and
+ * how to make a fresh one: a stopped service refuses on-demand checks, so the one whose schedule
+ * stopped with the background lock is replaced.
+ */
+type RunningContext = ServerContext & { monitor: MonitorService; newMonitor(): MonitorService };
 
 async function createContext(
   settings: ServeSettings,
@@ -92,13 +98,14 @@ async function createContext(
     throw new StartError(`serve: ${where}: cannot open the store: ${(err as Error).message}`);
   }
   const now = () => new Date();
-  const monitor = createMonitor({
-    store,
-    settings: settings.monitor ?? DEFAULT_MONITOR_SETTINGS,
-    network: { resolver: lookups.resolver, ...lookups.network },
-    now,
-    logger: logger.child({ component: 'monitor' }),
-  });
+  const newMonitor = () =>
+    createMonitor({
+      store,
+      settings: settings.monitor ?? DEFAULT_MONITOR_SETTINGS,
+      network: { resolver: lookups.resolver, ...lookups.network },
+      now,
+      logger: logger.child({ component: 'monitor' }),
+    });
   return {
     store,
     config: settings,
@@ -106,13 +113,10 @@ async function createContext(
     metrics: createRegistry({ domainLabels: settings.metrics?.domainLabels }),
     resolver: lookups.resolver,
     network: lookups.network,
-    monitor,
+    monitor: newMonitor(),
+    newMonitor,
     now,
   };
-}
-
-interface Running {
-  stop(): Promise<void>;
 }
 
 interface HttpRunning extends Running {
@@ -190,8 +194,8 @@ function startCertificates(
 }
 
 /**
- * What runs once: SMTP receiver, IMAP polling, ACME, report retention, the monitor's schedule and the
- * alert deliverer (after the HTTP listeners are up).
+ * After the HTTP listeners are up: the SMTP receiver (on every instance, as HTTP intake), then what
+ * runs once across the instances while this one holds the background lock (startOnceWork).
  */
 async function startBackground(ctx: RunningContext, settings: ServeSettings): Promise<Running[]> {
   const running: Running[] = [];
@@ -218,6 +222,30 @@ async function startBackground(ctx: RunningContext, settings: ServeSettings): Pr
         },
       });
     }
+    const background = new BackgroundWork({
+      store: ctx.store,
+      logger: ctx.logger,
+      start: () => startOnceWork(ctx, settings),
+    });
+    await background.begin();
+    running.push(background);
+  } catch (err) {
+    await Promise.all(running.map((r) => r.stop()));
+    const code = (err as NodeJS.ErrnoException).code;
+    if (settings.smtp && (code === 'EADDRINUSE' || code === 'EACCES')) {
+      throw new StartError(
+        `serve: --smtp-listen ${formatHostPort(settings.smtp)}: ${(err as Error).message}`,
+      );
+    }
+    throw err;
+  }
+  return running;
+}
+
+/** IMAP polling, ACME, report retention, the alert deliverer and the monitor's schedule. */
+async function startOnceWork(ctx: RunningContext, settings: ServeSettings): Promise<Running[]> {
+  const running: Running[] = [];
+  try {
     if (settings.imap) {
       const poller = await startImapPoller(ctx);
       running.push({ stop: () => poller.stop() });
@@ -234,18 +262,15 @@ async function startBackground(ctx: RunningContext, settings: ServeSettings): Pr
     running.push(startMonitoring(ctx, settings));
   } catch (err) {
     await Promise.all(running.map((r) => r.stop()));
-    const code = (err as NodeJS.ErrnoException).code;
-    if (settings.smtp && (code === 'EADDRINUSE' || code === 'EACCES')) {
-      throw new StartError(
-        `serve: --smtp-listen ${formatHostPort(settings.smtp)}: ${(err as Error).message}`,
-      );
-    }
     throw err;
   }
   return running;
 }
 
-/** The alert deliverer, then the monitor's schedule, which wakes it after each check. */
+/**
+ * The alert deliverer, then the monitor's schedule, which wakes it after each check. Stopped, the
+ * monitor service is replaced by a fresh one for on-demand checks (and the next schedule).
+ */
 function startMonitoring(ctx: RunningContext, settings: ServeSettings): Running {
   const deliverer = new Deliverer({
     store: ctx.store,
@@ -255,9 +280,11 @@ function startMonitoring(ctx: RunningContext, settings: ServeSettings): Running 
   });
   deliverer.start();
   ctx.monitor.startSchedule({ recorded: () => deliverer.wake() });
+  const monitor = ctx.monitor;
   return {
     async stop() {
-      await ctx.monitor.stop();
+      ctx.monitor = ctx.newMonitor();
+      await monitor.stop();
       await deliverer.stop();
     },
   };
