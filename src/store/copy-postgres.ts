@@ -19,14 +19,15 @@ import {
 } from './copy-tables.js';
 import { describeDatabase } from './index.js';
 import { fromPgText, pgText } from './postgres.js';
+import { notifyDomainsChanged } from './postgres-cluster.js';
 import { migratePostgres } from './postgres-migrations.js';
 
 /** pg's type id of BIGINT: read as a number (every value the store writes is a safe integer). */
 const INT8_OID = 20;
 /** Parameters in one statement stay well under PostgreSQL's 65535. */
 const MAX_PARAMETERS = 30_000;
-/** First half of the two-key advisory lock a target holds so the source can recognise it ("mxg" 16). */
-const SAME_DATABASE_LOCK = 0x6d786710;
+/** First half of the two-key advisory lock a target holds so the source can recognise it ("mxg" 0x20). */
+const SAME_DATABASE_LOCK = 0x6d786720;
 
 /** A value as PostgreSQL returns it, in the neutral form (booleans as 0/1, text unescaped). */
 function fromPg(value: unknown): CellValue {
@@ -67,6 +68,14 @@ abstract class PostgresSide {
       });
     }
     return { client, where };
+  }
+
+  protected async run<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      throw copyIoError(this.where, err);
+    }
   }
 
   protected async query(sql: string, params: unknown[] = []): Promise<unknown[][]> {
@@ -257,7 +266,9 @@ export class PostgresCopyTarget extends PostgresSide implements CopyTarget {
     return Number(row?.[0]);
   }
 
-  async finish(tables: readonly CopiedTable[]): Promise<void> {
+  async finish(tables: readonly CopiedTable[], domainsChanged: boolean): Promise<void> {
+    // serve instances already running on the target reload their domains (postgres-cluster.ts).
+    if (domainsChanged) await this.run(() => notifyDomainsChanged(this.client));
     for (const table of tables) {
       if ((await this.columnTypes(table.name)).get(table.key) !== 'bigint') continue;
       const name = identifier(table.name);

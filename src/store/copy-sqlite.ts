@@ -16,6 +16,7 @@ import {
   StoreCopyError,
 } from './copy-tables.js';
 import { migrate } from './migrations.js';
+import { bumpDomainsVersion } from './sqlite-cluster.js';
 import { StoreError } from './types.js';
 
 const BUSY_TIMEOUT_MS = 10_000;
@@ -185,8 +186,9 @@ export class SqliteCopyTarget extends SqliteSide implements CopyTarget {
     return this.run(() => this.db.prepare(sql).pluck().get(JSON.stringify(keys)) as number);
   }
 
-  async finish(): Promise<void> {
-    // Integer primary keys continue after the largest id by themselves.
+  /** Integer primary keys continue after the largest id by themselves; running serves hear of new domains. */
+  async finish(_tables: readonly CopiedTable[], domainsChanged: boolean): Promise<void> {
+    if (domainsChanged) this.run(() => bumpDomainsVersion(this.db));
   }
 
   sameDatabaseMarker(): { file: string } {

@@ -102,8 +102,11 @@ export interface CopyTarget extends CopySide {
   ): Promise<number>;
   /** How many of `keys` the table holds. */
   countPresent(table: CopiedTable, keys: RowKey[]): Promise<number>;
-  /** After the rows: new rows get ids above the copied ones (PostgreSQL's sequences). */
-  finish(tables: readonly CopiedTable[]): Promise<void>;
+  /**
+   * After the rows: new rows get ids above the copied ones (PostgreSQL's sequences); when domains or
+   * policies were added, serve instances already running on the target are told (as a domain write does).
+   */
+  finish(tables: readonly CopiedTable[], domainsChanged: boolean): Promise<void>;
   /** A marker the source can look for to tell whether both are one database (PostgreSQL). */
   sameDatabaseMarker(): { file?: string; advisoryLock?: [number, number] };
 }

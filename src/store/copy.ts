@@ -123,7 +123,11 @@ export async function copyStore(
       const tables = COPIED_TABLES.filter((t) => t.since <= version);
       const results: TableCopy[] = [];
       for (const table of tables) results.push(await copyTable(source, target, table, options));
-      await target.finish(tables);
+      const domainTables = new Set(['domains', 'policy_versions', 'retired_policy_ids']);
+      await target.finish(
+        tables,
+        results.some((r) => domainTables.has(r.table) && r.inserted > 0),
+      );
       for (const result of results) await countCheck(source, target, tables, result, options);
       return {
         from: source.where,

@@ -26,6 +26,7 @@ import { openPostgresStore, pgText } from '../../src/store/postgres.js';
 import { DATABASE_FILE, openSqliteStore } from '../../src/store/sqlite.js';
 import { DOMAINS_VERSION_SETTING } from '../../src/store/sqlite-cluster.js';
 import { ADMIN_PASSWORD_SETTING, type Store } from '../../src/store/types.js';
+import { eventually } from '../fixtures/serve/helpers.js';
 import { dmarcReport } from '../helpers/dmarc.js';
 import { type LabPostgres, startPostgres } from '../lab/postgres.js';
 import { newReport, policy, report, settings, T0 } from './contract.js';
@@ -373,6 +374,30 @@ describe('store copy: SQLite -> PostgreSQL -> SQLite', () => {
     const back = freshDir();
     assert.equal((await copyStore(postgresAt(url), sqliteAt(back))).ok, true);
     assert.deepEqual(rawRows(back), rawRows(dir));
+  });
+
+  it('serve instances already running on the target hear of the copied domains (both kinds of target)', async () => {
+    const { dir } = await filledSqlite();
+    const url = await freshDatabase();
+    const back = freshDir();
+    for (const [target, open] of [
+      [postgresAt(url), () => openPostgresStore(url)],
+      [sqliteAt(back), () => openSqliteStore(back)],
+    ] as const) {
+      await withStore(open(), async (running) => {
+        let heard = 0;
+        const watch = await running.watchDomains(() => {
+          heard++;
+        });
+        try {
+          assert.equal((await copyStore(sqliteAt(dir), target)).ok, true);
+          await eventually(() => (heard > 0 ? true : undefined), `a domain change notice on ${target.kind}`);
+          assert.equal((await running.listDomains()).length, 2);
+        } finally {
+          await watch.stop();
+        }
+      });
+    }
   });
 
   it('leaves the change counter and lock leases of the running processes behind', async () => {
