@@ -760,11 +760,14 @@ Exit status: 0 done (also when nothing matched), 2 usage error or the data direc
 /** File names a directory walk picks up; files named on the command line are read whatever their name. */
 const REPORT_FILE_NAME = /\.(?:json|json\.gz|gz|eml|xml|zip)$/i;
 /**
- * Files under way at once (read, decoded in a thread, stored), and decoder threads: decoding the next
- * files overlaps the store's commits, and the reports that finish decoding together share one commit
- * (measured in bench/dmarc-import.ts). The decoder queue holds them all, so none is refused as busy.
+ * Files under way at once (read, decoded in a thread, waiting for their turn, stored), and decoder
+ * threads: decoding the next files overlaps the store's commits, which are spaced out while saves keep
+ * coming, so the files of one spacing share a commit (measured in bench/dmarc-import.ts: 16 files at
+ * once left the threads idle three quarters of the time). The decoder queue holds them all, so none is
+ * refused as busy. IMPORT_BYTES_IN_FLIGHT bounds their memory: large files are taken fewer at a time.
  */
-const IMPORT_CONCURRENCY = 16;
+const IMPORT_CONCURRENCY = 64;
+const IMPORT_BYTES_IN_FLIGHT = 64 * 1024 * 1024;
 const IMPORT_DECODE_THREADS = 2;
 /** How deep a directory walk goes. */
 const MAX_WALK_DEPTH = 16;
@@ -829,15 +832,18 @@ create it.
           return { promise, resolve };
         });
         const indexes = files.map((_, i) => i);
+        const budget = new InOrderBudget(IMPORT_BYTES_IN_FLIGHT);
         const imported = await mapLimit(indexes, IMPORT_CONCURRENCY, async (i) => {
           const turn = {
             wait: () => (i === 0 ? Promise.resolve() : handedOver[i - 1]!.promise),
             pass: handedOver[i]!.resolve,
           };
+          const release = await budget.take(() => sizeOf(files[i]!));
           try {
             return await importFile(store, files[i]!, turn);
           } finally {
             turn.pass();
+            release();
           }
         });
         results.push(...imported);
@@ -932,6 +938,44 @@ const IMPORT_LIMITS = {
   decodeThreads: IMPORT_DECODE_THREADS,
   decodeQueue: IMPORT_CONCURRENCY,
 };
+
+/** A file's size in bytes; 0 when it cannot be read (importFile says why). */
+function sizeOf(path: string): Promise<number> {
+  return stat(path).then(
+    (info) => info.size,
+    () => 0,
+  );
+}
+
+/**
+ * A budget of bytes granted in the order asked: a file waits until the files before it leave it room
+ * (one larger than the whole budget gets it all). In order, so that a file never waits for room held
+ * by a later one, which would wait for its turn to store.
+ */
+class InOrderBudget {
+  private free: number;
+  private granted: Promise<void> = Promise.resolve();
+  private released: Array<() => void> = [];
+
+  constructor(private readonly total: number) {
+    this.free = total;
+  }
+
+  /** Wait for `size()` bytes; the returned function gives them back. */
+  take(size: () => Promise<number>): Promise<() => void> {
+    const grant = this.granted.then(async () => {
+      const wanted = Math.min(await size(), this.total);
+      while (this.free < wanted) await new Promise<void>((resolve) => this.released.push(resolve));
+      this.free -= wanted;
+      return wanted;
+    });
+    this.granted = grant.then(() => undefined);
+    return grant.then((bytes) => () => {
+      this.free += bytes;
+      for (const wake of this.released.splice(0)) wake();
+    });
+  }
+}
 
 /** A file's turn to store: wait for the file before it, pass the turn on once its reports are handed over. */
 interface StoreTurn {
