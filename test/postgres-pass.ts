@@ -1,0 +1,46 @@
+// Which test files `npm run test:postgres` runs again with MXGUARD_TEST_STORE=postgres (their
+// testContext() / openTestApp() then stand on a lab PostgreSQL database: test/helpers/test-store.ts),
+// and which files that build a context stay on SQLite, each with the reason. test/postgres-pass.test.ts
+// keeps the two lists complete: a new serve test must be put in one of them.
+
+/** The serve, intake, API and dashboard tests, run on both stores. */
+export const POSTGRES_PASS: readonly string[] = [
+  'test/server/acme.test.ts',
+  'test/server/api-domains.test.ts',
+  'test/server/api-monitor.test.ts',
+  'test/server/api-openapi.test.ts',
+  'test/server/api-other-domains.test.ts',
+  'test/server/api-report-ranges.test.ts',
+  'test/server/api-reports.test.ts',
+  'test/server/api-route.test.ts',
+  'test/server/app-proxy.test.ts',
+  'test/server/app.test.ts',
+  'test/server/dmarc-routes.test.ts',
+  'test/server/dmarc-sources-spf.test.ts',
+  'test/server/hosts.test.ts',
+  'test/server/imap.test.ts',
+  'test/server/ingest-dmarc.test.ts',
+  'test/server/ingest.test.ts',
+  'test/server/intake-dmarc.test.ts',
+  'test/server/intake-https.test.ts',
+  'test/server/mail-limits.test.ts',
+  'test/server/mail.test.ts',
+  'test/server/metrics-alerts.test.ts',
+  'test/server/metrics.test.ts',
+  'test/server/report-decoder.test.ts',
+  'test/server/tls.test.ts',
+  'test/server/web-dmarc.test.ts',
+  'test/server/web-other-domains.test.ts',
+  'test/server/web/dashboard.test.ts',
+  'test/server/web/form-errors.test.ts',
+  'test/server/web/monitoring.test.ts',
+];
+
+/** Files that build a test context but assert what only SQLite has; they run in the main pass only. */
+export const SQLITE_ONLY: Readonly<Record<string, string>> = {
+  'test/server/store-unavailable.test.ts':
+    'a SQLite store behind a switch stands for the outage; the real one on PostgreSQL is store-unavailable-postgres.test.ts',
+  'test/server/api-auth.test.ts': 'reads the sessions table from the SQLite file beside the store',
+  'test/server/intake-caps.test.ts':
+    'the built `reports import` fills a --data-dir SQLite store the test then opens',
+};
