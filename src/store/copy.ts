@@ -32,7 +32,7 @@ export { NOT_COPIED, StoreCopyError } from './copy-tables.js';
 
 /** Rows per batch, and bytes of whole reports per batch (the batch ends at whichever comes first). */
 export const COPY_BATCH_ROWS = 1000;
-export const COPY_BATCH_BYTES = 16 * 1024 * 1024;
+export const COPY_BATCH_BYTES = 4 * 1024 * 1024;
 /** Keys looked up per query of the count check. */
 const CHECK_BATCH_KEYS = 5000;
 
