@@ -1,7 +1,15 @@
 // Rows of the DMARC tables (dmarc_reports, dmarc_rows, ptr_names; SQLite and PostgreSQL share one layout)
-// turned into the Store's objects (src/store/dmarc-types.ts), and the bounds both stores keep. Each store
-// reads its rows its own way and hands them here in this shape.
-import type { DmarcReportSummary, DmarcSourceRow } from './dmarc-types.js';
+// turned into the Store's objects (src/store/dmarc-types.ts), the bounds both stores keep, and the SQL
+// conditions of the list filters, written once. Each store reads its rows its own way and hands them here.
+import { timeBound } from './bounds.js';
+import type {
+  DmarcReportFilter,
+  DmarcReportSummary,
+  DmarcSourceFilter,
+  DmarcSourceRow,
+} from './dmarc-types.js';
+import { describeValue, domainKey } from './domain-rules.js';
+import { DMARC_OTHER_DOMAIN } from './other-domains.js';
 import { clippedColumn, clipText } from './paging.js';
 import { type ReportSource, storeInvalid } from './types.js';
 
@@ -89,9 +97,74 @@ export function dmarcSummaryFromRow(row: DmarcSummaryRow, listView = false): Dma
 }
 
 /** A filter's text value, checked. */
-export function filterText(value: unknown, field: string): string {
+function filterText(value: unknown, field: string): string {
   if (typeof value !== 'string') throw storeInvalid(`${field}: must be a string`);
   return value;
+}
+
+/**
+ * SQL conditions (ANDed, with their `?` parameters) of a listDmarcReports filter, on table dmarc_reports
+ * (no alias); the range and paging are the caller's.
+ */
+export function dmarcReportFilterWhere(filter: DmarcReportFilter): { where: string[]; params: unknown[] } {
+  const where: string[] = ['begin_ms >= ?', 'begin_ms < ?'];
+  const params: unknown[] = [
+    timeBound(filter.since, 'since', false) ?? Number.MIN_SAFE_INTEGER,
+    timeBound(filter.until, 'until', true) ?? Number.MAX_SAFE_INTEGER,
+  ];
+  if (filter.domain !== undefined) {
+    where.push('domain = ?');
+    params.push(filter.domain === '' ? '' : domainKey(filter.domain));
+  }
+  if (filter.otherDomains === true) where.push(DMARC_OTHER_DOMAIN);
+  if (filter.organization !== undefined) {
+    where.push('organization = ?');
+    params.push(filterText(filter.organization, 'organization'));
+  }
+  const rowFilters: string[] = [];
+  if (filter.sourceIp !== undefined) {
+    rowFilters.push('source_ip = ?');
+    params.push(filterText(filter.sourceIp, 'sourceIp'));
+  }
+  if (filter.disposition !== undefined) {
+    if (!['none', 'quarantine', 'reject'].includes(filter.disposition)) {
+      throw storeInvalid(
+        `disposition: ${describeValue(filter.disposition)} is not none, quarantine or reject`,
+      );
+    }
+    rowFilters.push('disposition = ?');
+    params.push(filter.disposition);
+  }
+  if (rowFilters.length > 0) {
+    where.push(`id IN (SELECT report FROM dmarc_rows WHERE ${rowFilters.join(' AND ')})`);
+  }
+  return { where, params };
+}
+
+/**
+ * The rows a dmarcSources filter counts: `matchingIn(t)` is the SQL condition for table alias `t`, taking
+ * `params` in order.
+ */
+export function dmarcSourcesMatching(filter: DmarcSourceFilter): {
+  params: unknown[];
+  matchingIn(t: string): string;
+} {
+  if (typeof filter?.domain !== 'string') throw storeInvalid('domain: must be a string');
+  if (filter.verdict !== undefined && filter.verdict !== 'pass' && filter.verdict !== 'fail') {
+    throw storeInvalid(`verdict: ${describeValue(filter.verdict)} is not pass or fail`);
+  }
+  const params: unknown[] = [
+    domainKey(filter.domain),
+    timeBound(filter.since, 'since', false) ?? Number.MIN_SAFE_INTEGER,
+    timeBound(filter.until, 'until', true) ?? Number.MAX_SAFE_INTEGER,
+  ];
+  const matchingIn = (t: string) => {
+    const where = [`${t}.domain = ?`, `${t}.begin_ms >= ?`, `${t}.begin_ms < ?`];
+    const pass = `(${t}.spf = 'pass' OR ${t}.dkim = 'pass')`;
+    if (filter.verdict !== undefined) where.push(filter.verdict === 'pass' ? pass : `NOT ${pass}`);
+    return where.join(' AND ');
+  };
+  return { params, matchingIn };
 }
 
 /** The IPs of a getPtrNames call, checked. */

@@ -18,9 +18,10 @@ import {
   type DmarcReportRow,
   type DmarcSourceSqlRow,
   type DmarcSummaryRow,
+  dmarcReportFilterWhere,
   dmarcSourceFromRow,
+  dmarcSourcesMatching,
   dmarcSummaryFromRow,
-  filterText,
   HEADER_FROM_MAX,
 } from './dmarc-rows.js';
 import { checkNewDmarcReport } from './dmarc-rules.js';
@@ -34,13 +35,8 @@ import type {
   NewDmarcReport,
   StoredDmarcReport,
 } from './dmarc-types.js';
-import { describeValue, domainKey } from './domain-rules.js';
-import {
-  DMARC_OTHER_DOMAIN,
-  type OtherDomainRow,
-  otherDomainFromRow,
-  otherDomainsQueries,
-} from './other-domains.js';
+import { domainKey } from './domain-rules.js';
+import { type OtherDomainRow, otherDomainFromRow, otherDomainsQueries } from './other-domains.js';
 import { clippedColumn, decodeCursor, encodeCursor, takePage } from './paging.js';
 import { checkedIds, deleteByIds, deleteOldest } from './postgres-delete.js';
 import { countOf, type Db, one, type PgRunner, pgText, query } from './postgres-sql.js';
@@ -93,37 +89,7 @@ export class PgDmarcStore implements DmarcStore {
   }
 
   async listDmarcReports(filter: DmarcReportFilter = {}): Promise<Page<DmarcReportSummary>> {
-    const where: string[] = ['begin_ms >= ?', 'begin_ms < ?'];
-    const params: unknown[] = [
-      timeBound(filter.since, 'since', false) ?? Number.MIN_SAFE_INTEGER,
-      timeBound(filter.until, 'until', true) ?? Number.MAX_SAFE_INTEGER,
-    ];
-    if (filter.domain !== undefined) {
-      where.push('domain = ?');
-      params.push(filter.domain === '' ? '' : domainKey(filter.domain));
-    }
-    if (filter.otherDomains === true) where.push(DMARC_OTHER_DOMAIN);
-    if (filter.organization !== undefined) {
-      where.push('organization = ?');
-      params.push(filterText(filter.organization, 'organization'));
-    }
-    const rowFilters: string[] = [];
-    if (filter.sourceIp !== undefined) {
-      rowFilters.push('source_ip = ?');
-      params.push(filterText(filter.sourceIp, 'sourceIp'));
-    }
-    if (filter.disposition !== undefined) {
-      if (!['none', 'quarantine', 'reject'].includes(filter.disposition)) {
-        throw storeInvalid(
-          `disposition: ${describeValue(filter.disposition)} is not none, quarantine or reject`,
-        );
-      }
-      rowFilters.push('disposition = ?');
-      params.push(filter.disposition);
-    }
-    if (rowFilters.length > 0) {
-      where.push(`id IN (SELECT report FROM dmarc_rows WHERE ${rowFilters.join(' AND ')})`);
-    }
+    const { where, params } = dmarcReportFilterWhere(filter);
     const limit = count(filter.limit, 'limit', 100, DMARC_LIST_MAX);
     const after = filter.cursor === undefined ? undefined : decodeCursor('dmarcReports', filter.cursor);
     const pageWhere = after ? [...where, '(begin_ms, id) < (?, ?)'] : where;
@@ -210,22 +176,7 @@ export class PgDmarcStore implements DmarcStore {
   }
 
   async dmarcSources(filter: DmarcSourceFilter): Promise<Page<DmarcSourceRow>> {
-    if (typeof filter?.domain !== 'string') throw storeInvalid('domain: must be a string');
-    if (filter.verdict !== undefined && filter.verdict !== 'pass' && filter.verdict !== 'fail') {
-      throw storeInvalid(`verdict: ${describeValue(filter.verdict)} is not pass or fail`);
-    }
-    const params: unknown[] = [
-      domainKey(filter.domain),
-      timeBound(filter.since, 'since', false) ?? Number.MIN_SAFE_INTEGER,
-      timeBound(filter.until, 'until', true) ?? Number.MAX_SAFE_INTEGER,
-    ];
-    // The rows that count, for table alias `t`.
-    const matchingIn = (t: string) => {
-      const where = [`${t}.domain = ?`, `${t}.begin_ms >= ?`, `${t}.begin_ms < ?`];
-      const pass = `(${t}.spf = 'pass' OR ${t}.dkim = 'pass')`;
-      if (filter.verdict !== undefined) where.push(filter.verdict === 'pass' ? pass : `NOT ${pass}`);
-      return where.join(' AND ');
-    };
+    const { params, matchingIn } = dmarcSourcesMatching(filter);
     const limit = count(filter.limit, 'limit', 100, DMARC_LIST_MAX);
     const after = filter.cursor === undefined ? undefined : decodeCursor('dmarcSources', filter.cursor);
     // Ranked by messages (desc), then IP (byte order): the cursor is the last (messages, IP) seen.

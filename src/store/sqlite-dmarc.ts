@@ -15,6 +15,21 @@
 import type Database from 'better-sqlite3';
 import type { DmarcReport } from '../dmarc/report.js';
 import { count, timeBound } from './bounds.js';
+import {
+  checkedPtrLookup,
+  checkPtrName,
+  DMARC_LIST_MAX,
+  DMARC_PASS,
+  DMARC_SUMMARY_COLUMNS,
+  type DmarcReportRow,
+  type DmarcSourceSqlRow,
+  type DmarcSummaryRow,
+  dmarcReportFilterWhere,
+  dmarcSourceFromRow,
+  dmarcSourcesMatching,
+  dmarcSummaryFromRow,
+  HEADER_FROM_MAX,
+} from './dmarc-rows.js';
 import { type CheckedDmarcReport, checkNewDmarcReport } from './dmarc-rules.js';
 import type {
   DmarcDailyCounts,
@@ -26,23 +41,13 @@ import type {
   NewDmarcReport,
   StoredDmarcReport,
 } from './dmarc-types.js';
-import { describeValue, domainKey } from './domain-rules.js';
-import {
-  DMARC_OTHER_DOMAIN,
-  type OtherDomainRow,
-  otherDomainFromRow,
-  otherDomainsQueries,
-} from './other-domains.js';
-import { clippedColumn, clipText, decodeCursor, encodeCursor, takePage } from './paging.js';
+import { domainKey } from './domain-rules.js';
+import { type OtherDomainRow, otherDomainFromRow, otherDomainsQueries } from './other-domains.js';
+import { clippedColumn, decodeCursor, encodeCursor, takePage } from './paging.js';
 import { withReportContent } from './sql-rows.js';
 import { deleteByIds, deleteOldest } from './sqlite-delete.js';
-import { type Page, type PageRequest, type PurgeFilter, type ReportSource, storeInvalid } from './types.js';
+import { type Page, type PageRequest, type PurgeFilter, storeInvalid } from './types.js';
 
-const LIST_MAX = 10_000;
-/** Distinct header_from domains listed per source. */
-const HEADER_FROM_MAX = 10;
-/** IPs per getPtrNames call. */
-const PTR_LOOKUP_MAX = 1000;
 /** Reports committed together at most (the rest wait for the next transaction). */
 const SAVE_BATCH_MAX = 100;
 /**
@@ -51,33 +56,6 @@ const SAVE_BATCH_MAX = 100;
  * commits of 1-3 reports each before, 1-2 ms of blocked event loop each).
  */
 const COMMIT_SPACING_MS = 10;
-/** Longest reverse DNS name kept (RFC 1035 §2.3.4: 255 octets). */
-const PTR_NAME_MAX = 255;
-
-interface SummaryRow {
-  id: number;
-  begin_ms: number;
-  organization: string;
-  report_id: string;
-  domain: string;
-  begin_at: string;
-  end_at: string;
-  messages: number;
-  passed: number;
-  rows: number;
-  source: string;
-  received_at: string;
-}
-
-interface ReportRow extends SummaryRow {
-  submitter: string | null;
-  warnings: string;
-  report_json: string;
-}
-
-const SUMMARY_COLUMNS = `id, begin_ms, ${clippedColumn('organization')} AS organization,
-  ${clippedColumn('report_id')} AS report_id, ${clippedColumn('domain')} AS domain, begin_at, end_at,
-  messages, passed, rows, source, received_at`;
 
 /** Runs a database step, turning SQLite failures into StoreError (SqliteStore's `use`). */
 export type StoreStep = <T>(step: () => T) => T;
@@ -213,38 +191,8 @@ export class SqliteDmarcStore implements DmarcStore {
   }
 
   async listDmarcReports(filter: DmarcReportFilter = {}): Promise<Page<DmarcReportSummary>> {
-    const where: string[] = ['begin_ms >= ?', 'begin_ms < ?'];
-    const params: unknown[] = [
-      timeBound(filter.since, 'since', false) ?? Number.MIN_SAFE_INTEGER,
-      timeBound(filter.until, 'until', true) ?? Number.MAX_SAFE_INTEGER,
-    ];
-    if (filter.domain !== undefined) {
-      where.push('domain = ?');
-      params.push(filter.domain === '' ? '' : domainKey(filter.domain));
-    }
-    if (filter.otherDomains === true) where.push(DMARC_OTHER_DOMAIN);
-    if (filter.organization !== undefined) {
-      where.push('organization = ?');
-      params.push(text(filter.organization, 'organization'));
-    }
-    const rowFilters: string[] = [];
-    if (filter.sourceIp !== undefined) {
-      rowFilters.push('source_ip = ?');
-      params.push(text(filter.sourceIp, 'sourceIp'));
-    }
-    if (filter.disposition !== undefined) {
-      if (!['none', 'quarantine', 'reject'].includes(filter.disposition)) {
-        throw storeInvalid(
-          `disposition: ${describeValue(filter.disposition)} is not none, quarantine or reject`,
-        );
-      }
-      rowFilters.push('disposition = ?');
-      params.push(filter.disposition);
-    }
-    if (rowFilters.length > 0) {
-      where.push(`id IN (SELECT report FROM dmarc_rows WHERE ${rowFilters.join(' AND ')})`);
-    }
-    const limit = count(filter.limit, 'limit', 100, LIST_MAX);
+    const { where, params } = dmarcReportFilterWhere(filter);
+    const limit = count(filter.limit, 'limit', 100, DMARC_LIST_MAX);
     const after = filter.cursor === undefined ? undefined : decodeCursor('dmarcReports', filter.cursor);
     const pageWhere = after ? [...where, '(begin_ms, id) < (?, ?)'] : where;
     const pageParams = after ? [...params, ...after] : params;
@@ -255,12 +203,12 @@ export class SqliteDmarcStore implements DmarcStore {
           .pluck()
           .get(...params)!;
         const rows = this.db
-          .prepare<unknown[], SummaryRow>(
-            `SELECT ${SUMMARY_COLUMNS} FROM dmarc_reports WHERE ${pageWhere.join(' AND ')}
+          .prepare<unknown[], DmarcSummaryRow>(
+            `SELECT ${DMARC_SUMMARY_COLUMNS} FROM dmarc_reports WHERE ${pageWhere.join(' AND ')}
              ORDER BY begin_ms DESC, id DESC LIMIT ?`,
           )
           .all(...pageParams, limit + 1);
-        const items = rows.slice(0, limit).map((row) => summaryFromRow(row, true));
+        const items = rows.slice(0, limit).map((row) => dmarcSummaryFromRow(row, true));
         return takePage(items, {
           more: rows.length > limit,
           total,
@@ -274,14 +222,14 @@ export class SqliteDmarcStore implements DmarcStore {
     if (!Number.isSafeInteger(id)) return undefined;
     return this.use(() => {
       const row = this.db
-        .prepare<[number], ReportRow>(
+        .prepare<[number], DmarcReportRow>(
           `SELECT id, begin_ms, organization, report_id, domain, begin_at, end_at, messages, passed, rows,
              source, received_at, submitter, warnings, report_json
            FROM dmarc_reports WHERE id = ?`,
         )
         .get(id);
       if (!row) return undefined;
-      return withReportContent<DmarcReportSummary, DmarcReport>(summaryFromRow(row), row);
+      return withReportContent<DmarcReportSummary, DmarcReport>(dmarcSummaryFromRow(row), row);
     });
   }
 
@@ -302,7 +250,7 @@ export class SqliteDmarcStore implements DmarcStore {
       params.push(timeBound(filter.before, 'before', false));
     }
     if (where.length === 0) throw storeInvalid('purge: give domain or before (never every report at once)');
-    const limit = count(filter.limit, 'limit', 0, LIST_MAX);
+    const limit = count(filter.limit, 'limit', 0, DMARC_LIST_MAX);
     return this.use(() =>
       deleteOldest(this.db, { table: 'dmarc_reports', where, params, oldestBy: 'begin_ms', limit }),
     );
@@ -315,10 +263,10 @@ export class SqliteDmarcStore implements DmarcStore {
       this.db
         .prepare<[string, number, number], DmarcDailyCounts>(
           `SELECT begin_day AS day,
-             sum(CASE WHEN ${PASS} THEN count ELSE 0 END) AS pass,
-             sum(CASE WHEN NOT ${PASS} AND disposition = 'none' THEN count ELSE 0 END) AS fail,
-             sum(CASE WHEN NOT ${PASS} AND disposition = 'quarantine' THEN count ELSE 0 END) AS quarantined,
-             sum(CASE WHEN NOT ${PASS} AND disposition = 'reject' THEN count ELSE 0 END) AS rejected
+             sum(CASE WHEN ${DMARC_PASS} THEN count ELSE 0 END) AS pass,
+             sum(CASE WHEN NOT ${DMARC_PASS} AND disposition = 'none' THEN count ELSE 0 END) AS fail,
+             sum(CASE WHEN NOT ${DMARC_PASS} AND disposition = 'quarantine' THEN count ELSE 0 END) AS quarantined,
+             sum(CASE WHEN NOT ${DMARC_PASS} AND disposition = 'reject' THEN count ELSE 0 END) AS rejected
            FROM dmarc_rows WHERE domain = ? AND begin_ms >= ? AND begin_ms < ?
            GROUP BY begin_day ORDER BY begin_day`,
         )
@@ -327,23 +275,8 @@ export class SqliteDmarcStore implements DmarcStore {
   }
 
   async dmarcSources(filter: DmarcSourceFilter): Promise<Page<DmarcSourceRow>> {
-    if (typeof filter?.domain !== 'string') throw storeInvalid('domain: must be a string');
-    if (filter.verdict !== undefined && filter.verdict !== 'pass' && filter.verdict !== 'fail') {
-      throw storeInvalid(`verdict: ${describeValue(filter.verdict)} is not pass or fail`);
-    }
-    const params: unknown[] = [
-      domainKey(filter.domain),
-      timeBound(filter.since, 'since', false) ?? Number.MIN_SAFE_INTEGER,
-      timeBound(filter.until, 'until', true) ?? Number.MAX_SAFE_INTEGER,
-    ];
-    // The rows that count, for table alias `t`.
-    const matchingIn = (t: string) => {
-      const where = [`${t}.domain = ?`, `${t}.begin_ms >= ?`, `${t}.begin_ms < ?`];
-      const pass = `(${t}.spf = 'pass' OR ${t}.dkim = 'pass')`;
-      if (filter.verdict !== undefined) where.push(filter.verdict === 'pass' ? pass : `NOT ${pass}`);
-      return where.join(' AND ');
-    };
-    const limit = count(filter.limit, 'limit', 100, LIST_MAX);
+    const { params, matchingIn } = dmarcSourcesMatching(filter);
+    const limit = count(filter.limit, 'limit', 100, DMARC_LIST_MAX);
     const after = filter.cursor === undefined ? undefined : decodeCursor('dmarcSources', filter.cursor);
     // Ranked by messages (desc), then IP: the cursor is the last (messages, IP) seen.
     const having = after ? 'HAVING messages < ? OR (messages = ? AND source_ip > ?)' : '';
@@ -357,11 +290,11 @@ export class SqliteDmarcStore implements DmarcStore {
           .pluck()
           .get(...params)!;
         const rows = this.db
-          .prepare<unknown[], SourceRow>(
+          .prepare<unknown[], SourceJsonRow>(
             `SELECT source_ip, sum(count) AS messages,
                sum(CASE WHEN spf = 'pass' THEN count ELSE 0 END) AS spf_aligned,
                sum(CASE WHEN dkim = 'pass' THEN count ELSE 0 END) AS dkim_aligned,
-               sum(CASE WHEN ${PASS} THEN count ELSE 0 END) AS dmarc_pass,
+               sum(CASE WHEN ${DMARC_PASS} THEN count ELSE 0 END) AS dmarc_pass,
                (SELECT json_group_array(h) FROM (SELECT DISTINCT ${clippedColumn('header_from')} AS h
                   FROM dmarc_rows x WHERE x.source_ip = g.source_ip AND ${matchingIn('x')}
                   ORDER BY h LIMIT ${HEADER_FROM_MAX})) AS header_from,
@@ -370,7 +303,9 @@ export class SqliteDmarcStore implements DmarcStore {
              GROUP BY source_ip ${having} ORDER BY messages DESC, source_ip LIMIT ?`,
           )
           .all(...params, ...params, ...havingParams, limit + 1);
-        const items = rows.slice(0, limit).map(sourceFromRow);
+        const items = rows
+          .slice(0, limit)
+          .map((row) => dmarcSourceFromRow({ ...row, header_from: JSON.parse(row.header_from) }));
         return takePage(items, {
           more: rows.length > limit,
           total,
@@ -381,7 +316,7 @@ export class SqliteDmarcStore implements DmarcStore {
   }
 
   async listOtherDomains(page: PageRequest = {}): Promise<Page<OtherDomainRow>> {
-    const limit = count(page.limit, 'limit', 100, LIST_MAX);
+    const limit = count(page.limit, 'limit', 100, DMARC_LIST_MAX);
     const after = page.cursor === undefined ? undefined : decodeCursor('domains', page.cursor);
     const queries = otherDomainsQueries(() => '?', after !== undefined);
     return this.use(() =>
@@ -401,16 +336,13 @@ export class SqliteDmarcStore implements DmarcStore {
   }
 
   async getPtrNames(ips: string[]): Promise<Map<string, { name: string; at: string }>> {
-    if (!Array.isArray(ips) || ips.some((ip) => typeof ip !== 'string')) {
-      throw storeInvalid('ips: must be a list of strings');
-    }
-    if (ips.length > PTR_LOOKUP_MAX) throw storeInvalid(`ips: at most ${PTR_LOOKUP_MAX} at once`);
+    const wanted = checkedPtrLookup(ips);
     return this.use(() => {
       const found = new Map<string, { name: string; at: string }>();
       const read = this.db.prepare<[string], { name: string; at: string }>(
         'SELECT name, at FROM ptr_names WHERE ip = ?',
       );
-      for (const ip of new Set(ips)) {
+      for (const ip of wanted) {
         const row = read.get(ip);
         if (row) found.set(ip, { name: row.name, at: row.at });
       }
@@ -419,10 +351,7 @@ export class SqliteDmarcStore implements DmarcStore {
   }
 
   async setPtrName(ip: string, name: string, now: Date): Promise<void> {
-    if (typeof ip !== 'string' || ip === '') throw storeInvalid('ip: must be an address');
-    if (typeof name !== 'string' || name.length > PTR_NAME_MAX) {
-      throw storeInvalid(`name: must be a host name of at most ${PTR_NAME_MAX} characters ('' for none)`);
-    }
+    checkPtrName(ip, name);
     this.use(() =>
       this.db
         .prepare(
@@ -434,53 +363,5 @@ export class SqliteDmarcStore implements DmarcStore {
   }
 }
 
-/** A row's DMARC pass: aligned SPF or aligned DKIM pass (RFC 7489 §6.6.2). */
-const PASS = "(spf = 'pass' OR dkim = 'pass')";
-
-interface SourceRow {
-  source_ip: string;
-  messages: number;
-  spf_aligned: number;
-  dkim_aligned: number;
-  dmarc_pass: number;
-  header_from: string;
-  ptr: string | null;
-}
-
-function sourceFromRow(row: SourceRow): DmarcSourceRow {
-  const out: DmarcSourceRow = {
-    sourceIp: row.source_ip,
-    messages: row.messages,
-    spfAligned: row.spf_aligned,
-    dkimAligned: row.dkim_aligned,
-    dmarcPass: row.dmarc_pass,
-    headerFrom: (JSON.parse(row.header_from) as string[]).map((h) => clipText(h, 'headerFrom', [])),
-  };
-  if (row.ptr !== null) out.ptr = row.ptr;
-  return out;
-}
-
-function summaryFromRow(row: SummaryRow, listView = false): DmarcReportSummary {
-  const clipped: string[] = [];
-  const field = (value: string, name: string) => (listView ? clipText(value, name, clipped) : value);
-  const summary: DmarcReportSummary = {
-    id: row.id,
-    organization: field(row.organization, 'organization'),
-    reportId: field(row.report_id, 'reportId'),
-    domain: field(row.domain, 'domain'),
-    begin: row.begin_at,
-    end: row.end_at,
-    messages: row.messages,
-    passed: row.passed,
-    rows: row.rows,
-    source: row.source as ReportSource,
-    receivedAt: row.received_at,
-  };
-  if (clipped.length > 0) summary.clipped = clipped;
-  return summary;
-}
-
-function text(value: unknown, field: string): string {
-  if (typeof value !== 'string') throw storeInvalid(`${field}: must be a string`);
-  return value;
-}
+/** A source as SQLite reads it: header_from as a JSON array (json_group_array). */
+type SourceJsonRow = Omit<DmarcSourceSqlRow, 'header_from'> & { header_from: string };
