@@ -31,11 +31,13 @@ export interface ServeProcessOptions {
   env?: NodeJS.ProcessEnv;
   /** The command to run (default: this checkout's dist/cli/main.js). */
   bin?: string;
+  /** Node options before the command (e.g. --cpu-prof, which NODE_OPTIONS does not take). */
+  nodeArgs?: string[];
 }
 
 /** Starts `mxguard serve ARGS`, with nothing added, and returns at once. */
 export function spawnServe(args: string[], options: ServeProcessOptions = {}): ServeProcess {
-  const child = spawn(process.execPath, [options.bin ?? BIN, 'serve', ...args], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.bin ?? BIN, 'serve', ...args], {
     cwd: options.cwd,
     env: { ...process.env, MXGUARD_ADMIN_PASSWORD: '', MXGUARD_CONFIG: '', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
