@@ -145,8 +145,14 @@ export async function copyStore(
   }
 }
 
-/** Two paths naming one SQLite file are refused before the target is opened (which would migrate it). */
+/**
+ * Two paths naming one SQLite file, or one URL given twice, are refused before the target is opened
+ * (which would migrate it); other names of one PostgreSQL database are found once both are open.
+ */
 function refuseSameFile(from: CopyLocation, to: CopyLocation): void {
+  if (from.kind === 'postgres' && to.kind === 'postgres' && from.url === to.url) {
+    throw new StoreCopyError('COPY_SAME_DATABASE', `--from and --to are both ${describeDatabase(from.url)}`);
+  }
   if (from.kind !== 'sqlite' || to.kind !== 'sqlite' || !existsSync(from.file) || !existsSync(to.file))
     return;
   if (realpathSync(from.file) === realpathSync(to.file)) {

@@ -5,7 +5,7 @@
 // back to SQLite; refusals (a conflicting row, another unique key, schema versions, the same database);
 // the count check noticing rows the target lost; both schemas' tables all accounted for.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -471,6 +471,7 @@ describe('store copy: refusals', () => {
     );
     const url = await freshDatabase();
     assert.equal((await copyStore(sqliteAt(dir), postgresAt(url))).ok, true);
+    await rejectsWithCopyError(copyStore(postgresAt(url), postgresAt(url)), 'COPY_SAME_DATABASE', /are both/);
     const sameByAnotherName = `${url}?application_name=another`;
     await rejectsWithCopyError(
       copyStore(postgresAt(url), postgresAt(sameByAnotherName)),
@@ -495,6 +496,34 @@ describe('store copy: refusals', () => {
       /not an mxguard database/,
     );
     assert.equal(existsSync(target), false);
+  });
+});
+
+describe('store copy: --from and --to', () => {
+  it('a URL, a directory (its mxguard.sqlite), an existing file, a new .sqlite/.db file, else a new data directory', () => {
+    const dir = freshDir();
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, 'some-file');
+    writeFileSync(file, '');
+    assert.deepEqual(copyLocation('postgresql://u@db.example/x', '--to'), {
+      kind: 'postgres',
+      url: 'postgresql://u@db.example/x',
+    });
+    assert.deepEqual(copyLocation(dir, '--from'), { kind: 'sqlite', file: join(dir, DATABASE_FILE) });
+    assert.deepEqual(copyLocation(file, '--from'), { kind: 'sqlite', file });
+    assert.deepEqual(copyLocation(join(dir, 'new.db'), '--to'), {
+      kind: 'sqlite',
+      file: join(dir, 'new.db'),
+    });
+    assert.deepEqual(copyLocation(join(dir, 'new'), '--to'), {
+      kind: 'sqlite',
+      file: join(dir, 'new', DATABASE_FILE),
+    });
+    assert.throws(
+      () => copyLocation('mysql://u@h/db', '--to'),
+      (err: unknown) =>
+        err instanceof StoreCopyError && err.code === 'COPY_LOCATION' && /^--to: /.test(err.message),
+    );
   });
 });
 
