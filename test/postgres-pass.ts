@@ -8,10 +8,8 @@ export const POSTGRES_PASS: readonly string[] = [
   'test/server/acme.test.ts',
   'test/server/api-domains.test.ts',
   'test/server/api-monitor.test.ts',
-  'test/server/api-openapi.test.ts',
   'test/server/api-other-domains.test.ts',
   'test/server/api-report-ranges.test.ts',
-  'test/server/api-reports.test.ts',
   'test/server/api-route.test.ts',
   'test/server/app-proxy.test.ts',
   'test/server/app.test.ts',
@@ -31,13 +29,18 @@ export const POSTGRES_PASS: readonly string[] = [
   'test/server/tls.test.ts',
   'test/server/web-dmarc.test.ts',
   'test/server/web-other-domains.test.ts',
-  'test/server/web/dashboard.test.ts',
   'test/server/web/form-errors.test.ts',
   'test/server/web/monitoring.test.ts',
 ];
 
 /** Files that build a test context but assert what only SQLite has; they run in the main pass only. */
 export const SQLITE_ONLY: Readonly<Record<string, string>> = {
+  // Rows of the era before report caps (test/helpers/legacy-reports.ts) hold megabyte organization
+  // names and report ids, which PostgreSQL's unique index cannot hold (an index row is at most 8191
+  // bytes): that era exists only in SQLite. These files mix those tests with others in one suite.
+  'test/server/api-openapi.test.ts': 'legacy megabyte rows (above)',
+  'test/server/api-reports.test.ts': 'legacy megabyte rows (above)',
+  'test/server/web/dashboard.test.ts': 'legacy megabyte rows (above)',
   'test/server/store-unavailable.test.ts':
     'a SQLite store behind a switch stands for the outage; the real one on PostgreSQL is store-unavailable-postgres.test.ts',
   'test/server/api-auth.test.ts': 'reads the sessions table from the SQLite file beside the store',
