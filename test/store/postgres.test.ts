@@ -17,7 +17,12 @@ import { freePort } from '../helpers/ports.js';
 import { rejectsWithStoreError } from '../helpers/store.js';
 import { type LabPostgres, startPostgres } from '../lab/postgres.js';
 import { newReport, policy, report, type StoreFixture, settings, storeContract, T0 } from './contract.js';
-import { dmarcContract } from './contract-dmarc.js';
+import {
+  dmarcContract,
+  input as dmarcInput,
+  report as dmarcReport,
+  row as dmarcRow,
+} from './contract-dmarc.js';
 import { alert, monitorContract, run } from './contract-monitor.js';
 
 let lab: LabPostgres;
@@ -38,12 +43,13 @@ storeContract('postgres', async () => openPostgresStore(await freshDatabase()));
 const INT8_OID = 20;
 
 /** The contract parts' fixture on a new database: another instance is another store on it (a second pool). */
-async function postgresFixture(): Promise<StoreFixture> {
+async function postgresFixture(): Promise<StoreFixture & { url: string }> {
   const url = await freshDatabase();
   const store = await openPostgresStore(url);
   const others: Store[] = [];
   return {
     store,
+    url,
     another: async () => {
       const other = await openPostgresStore(url);
       others.push(other);
@@ -397,6 +403,77 @@ describe('several instances on one database', () => {
       assert.equal((await a.getDomain('example.com'))?.policyText, changed.policyText);
     } finally {
       await closeAll(stores);
+    }
+  });
+});
+
+describe('one transaction per call (PostgreSQL)', () => {
+  /** A trigger that fails the insert of a `table` row matching `when` (a failure half way through a call). */
+  const failingTrigger = (table: string, when: string) => `
+    CREATE FUNCTION disk_on_fire() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'disk on fire'; END $$;
+    CREATE TRIGGER fail_insert BEFORE INSERT ON ${table} FOR EACH ROW WHEN (${when})
+      EXECUTE FUNCTION disk_on_fire();`;
+
+  it('a check outcome failing at its last delivery leaves no run and no alert behind', async () => {
+    const fixture = await postgresFixture();
+    const { store } = fixture;
+    try {
+      await store.addDomain('example.com', settings, T0);
+      const first = await store.recordCheck(
+        { run: run(T0), open: [{ alert: alert('old'), deliveries: [] }], resolve: [] },
+        T0,
+      );
+      await withClient(fixture.url, (c) =>
+        c.query(failingTrigger('deliveries', "NEW.event LIKE '%alert.resolved%'")),
+      );
+      const webhook = (event: 'alert.opened' | 'alert.resolved') => ({
+        channel: 'webhook' as const,
+        target: 'https://hooks.example/x',
+        event: {
+          event,
+          domain: 'example.com',
+          code: 'old',
+          severity: 'fail' as const,
+          message: 'm',
+          openedAt: T0.toISOString(),
+        },
+      });
+      await rejectsWithStoreError(
+        store.recordCheck(
+          {
+            run: run(T0),
+            open: [{ alert: alert('new'), deliveries: [webhook('alert.opened')] }],
+            resolve: [{ alertId: first.opened[0]!, deliveries: [webhook('alert.resolved')] }],
+          },
+          T0,
+        ),
+        'STORE_IO',
+        /disk on fire/,
+      );
+      assert.equal(await fixture.rows('check_runs'), 1, 'only the first run');
+      assert.equal(await fixture.rows('alerts'), 1);
+      assert.equal(await fixture.rows('alerts', 'resolved_at IS NULL'), 1, 'the old alert is still open');
+      assert.equal(await fixture.rows('deliveries'), 0);
+    } finally {
+      await fixture.close();
+    }
+  });
+
+  it('a DMARC report failing at its last row is not stored at all', async () => {
+    const fixture = await postgresFixture();
+    const { store } = fixture;
+    try {
+      await withClient(fixture.url, (c) =>
+        c.query(failingTrigger('dmarc_rows', "NEW.source_ip = '192.0.2.9'")),
+      );
+      const r = dmarcReport('half', { records: [dmarcRow('192.0.2.1', 3), dmarcRow('192.0.2.9', 4)] });
+      await rejectsWithStoreError(store.saveDmarcReport(dmarcInput(r), T0), 'STORE_IO', /disk on fire/);
+      assert.equal(await fixture.rows('dmarc_reports'), 0);
+      assert.equal(await fixture.rows('dmarc_rows'), 0);
+      assert.equal((await store.listDmarcReports()).total, 0);
+    } finally {
+      await fixture.close();
     }
   });
 });
