@@ -98,7 +98,7 @@ export async function copyStore(
   to: CopyLocation,
   options: CopyOptions = {},
 ): Promise<CopySummary> {
-  refuseSameFile(from, to);
+  refuseSameDatabase(from, to);
   const source = await openSource(from);
   try {
     const version = await source.schemaVersion();
@@ -128,7 +128,8 @@ export async function copyStore(
         tables,
         results.some((r) => domainTables.has(r.table) && r.inserted > 0),
       );
-      for (const result of results) await countCheck(source, target, tables, result, options);
+      for (const [i, table] of tables.entries())
+        await countCheck(source, target, table, results[i]!, options);
       return {
         from: source.where,
         to: target.where,
@@ -149,7 +150,7 @@ export async function copyStore(
  * Two paths naming one SQLite file, or one URL given twice, are refused before the target is opened
  * (which would migrate it); other names of one PostgreSQL database are found once both are open.
  */
-function refuseSameFile(from: CopyLocation, to: CopyLocation): void {
+function refuseSameDatabase(from: CopyLocation, to: CopyLocation): void {
   if (from.kind === 'postgres' && to.kind === 'postgres' && from.url === to.url) {
     throw new StoreCopyError('COPY_SAME_DATABASE', `--from and --to are both ${describeDatabase(from.url)}`);
   }
@@ -281,11 +282,10 @@ function sameValue(a: CopyRow[number], b: CopyRow[number]): boolean {
 async function countCheck(
   source: CopySource,
   target: CopyTarget,
-  tables: readonly CopiedTable[],
+  table: CopiedTable,
   result: TableCopy,
   options: CopyOptions,
 ): Promise<void> {
-  const table = tables.find((t) => t.name === result.table)!;
   let after: RowKey | undefined;
   for (;;) {
     const keys = await source.readKeys(table, after, CHECK_BATCH_KEYS);
