@@ -503,10 +503,16 @@ describe('durability: every store connection commits in WAL mode with synchronou
       .filter((f) => f.endsWith('.ts'))
       .map((f) => join('src', f));
     const using = (pattern: RegExp) => files.filter((f) => pattern.test(readFileSync(f, 'utf8'))).sort();
-    // better-sqlite3 is opened by the store and by policyd's own cache file, nowhere else.
-    assert.deepEqual(using(/new Database\(/), ['src/policyd/sqlite.ts', 'src/store/sqlite.ts']);
+    // better-sqlite3 is opened by the store, by `store copy` (a table-by-table copy of a whole file,
+    // src/store/copy-sqlite.ts) and by policyd's own cache file, nowhere else.
+    assert.deepEqual(using(/new Database\(/), [
+      'src/policyd/sqlite.ts',
+      'src/store/copy-sqlite.ts',
+      'src/store/sqlite.ts',
+    ]);
     assert.deepEqual(using(/\bopenSqliteStore\(/), ['src/store/index.ts', 'src/store/sqlite.ts']);
-    for (const caller of ['src/server/start.ts', 'src/cli/domain.ts'])
+    // serve, and every CLI command through its shared store options.
+    for (const caller of ['src/server/start.ts', 'src/cli/store-options.ts'])
       assert.match(readFileSync(caller, 'utf8'), /\bopenStore\(/, caller);
   });
 });
