@@ -5,11 +5,13 @@
 // DNS comes in through SpfDns (the resolver lives in a layer above); answers are kept per evaluator, so
 // judging many addresses against one domain asks each name once, and an evaluator asks at most
 // `maxQueries` names in all (past that: temperror), whatever the records say.
-// Not evaluated, as they need the sender's identity or a reverse lookup: a term whose domain-spec holds a
-// macro (§7) and ptr (§5.5, "SHOULD NOT be used") are counted toward the limit but never match; exp= is
-// not read (it only explains a fail).
+// The sender is taken to be postmaster@<domain> (RFC 7208 §4.3: the local-part when none is known), so
+// macros (§7, src/spf/macro.ts) expand: %{i} %{d} %{o} %{s} %{l} %{v}. Not evaluated, as they need an SMTP
+// session or a reverse lookup: a domain-spec with %{h} or %{p}, and ptr (§5.5, "SHOULD NOT be used"); such
+// terms count toward the limit but never match. exp= is not read (it only explains a fail).
 import { inNetwork, ipValue } from '../common/ip.js';
 import { SpfError } from './error.js';
+import { expandMacros } from './macro.js';
 import { parseSpf, SPF_MAX_DNS_LOOKUPS, type SpfMechanism, type SpfRecord } from './record.js';
 
 /** RFC 7208 §2.6: the results of check_host(). */
@@ -49,10 +51,11 @@ class Ended extends Error {
   }
 }
 
-/** Counters of one check_host() run (RFC 7208 §4.6.4). */
+/** One check_host() run: the client, the sender's domain, the counters of RFC 7208 §4.6.4. */
 interface Run {
   ip: string;
   family: 4 | 6;
+  senderDomain: string;
   lookups: number;
   voids: number;
 }
@@ -69,9 +72,9 @@ export class SpfEvaluator {
   async check(ip: string, domain: string): Promise<SpfResult> {
     const parsed = ipValue(ip);
     if (!parsed) return 'permerror';
-    const run: Run = { ip, family: parsed.family, lookups: 0, voids: 0 };
+    const run: Run = { ip, family: parsed.family, senderDomain: normalize(domain), lookups: 0, voids: 0 };
     try {
-      return await this.checkHost(run, normalize(domain));
+      return await this.checkHost(run, run.senderDomain);
     } catch (err) {
       if (err instanceof Ended) return err.result;
       throw err;
@@ -90,8 +93,9 @@ export class SpfEvaluator {
     const redirect = record.terms.find((t) => t.kind === 'modifier' && t.name === 'redirect');
     if (redirect?.kind !== 'modifier') return 'neutral';
     this.countLookup(run);
-    if (redirect.value.includes('%')) return 'neutral';
-    const result = await this.checkHost(run, normalize(redirect.value));
+    const target = this.expand(run, domain, redirect.value);
+    if (target === undefined) return 'neutral';
+    const result = await this.checkHost(run, target);
     return result === 'none' ? 'permerror' : result;
   }
 
@@ -116,8 +120,9 @@ export class SpfEvaluator {
 
   private async matches(run: Run, domain: string, term: SpfMechanism): Promise<boolean> {
     if (LOOKUP_TERMS.includes(term.name)) this.countLookup(run);
-    if (term.domainSpec?.includes('%') || term.name === 'ptr') return false;
-    const target = term.domainSpec ? normalize(term.domainSpec) : domain;
+    if (term.name === 'ptr') return false;
+    const target = term.domainSpec ? this.expand(run, domain, term.domainSpec) : domain;
+    if (target === undefined) return false;
     switch (term.name) {
       case 'all':
         return true;
@@ -149,6 +154,19 @@ export class SpfEvaluator {
       default:
         return false;
     }
+  }
+
+  /** A domain-spec with its macros expanded (RFC 7208 §7), or undefined when it needs %{h} or %{p}. */
+  private expand(run: Run, domain: string, spec: string): string | undefined {
+    if (!spec.includes('%')) return normalize(spec);
+    const name = expandMacros(spec, {
+      local: 'postmaster',
+      senderDomain: run.senderDomain,
+      domain,
+      ip: run.ip,
+      family: run.family,
+    });
+    return name === undefined ? undefined : normalize(name);
   }
 
   /** RFC 7208 §5.6: the prefix of the client's family (ip4 /32 and ip6 /128 when none is given). */

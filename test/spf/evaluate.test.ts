@@ -168,11 +168,22 @@ describe('check_host', () => {
     assert.deepEqual(await results(zone, 'loop.example', ['192.0.2.1']), ['permerror']);
   });
 
-  it('terms that need the sender (macros, ptr) count but never match', async () => {
+  it('macros expand for the client and postmaster@domain (RFC 7208 §7); %{h}, %{p} and ptr never match', async () => {
     const zone = {
-      'TXT example.com': ['v=spf1 exists:%{i}.bl.example ptr include:%{d}.esp.example ip4:192.0.2.1 -all'],
+      'TXT example.com': [
+        'v=spf1 exists:%{h}.helo.example ptr exists:%{p}.p.example exists:%{i}.%{d2}.allow.example include:%{ir}.%{v}.%{L}.esp.example -all',
+      ],
+      'A 192.0.2.1.example.com.allow.example': ['127.0.0.2'],
+      'TXT 7.2.0.192.in-addr.postmaster.esp.example': ['v=spf1 ip4:192.0.2.0/24 -all'],
+      [`TXT ${[...'20010db8000000000000000000000025'].reverse().join('.')}.ip6.postmaster.esp.example`]: [
+        'v=spf1 ip6:2001:db8::/32 -all',
+      ],
     };
-    assert.deepEqual(await results(zone, 'example.com', ['192.0.2.1', '192.0.2.2']), ['pass', 'fail']);
+    assert.deepEqual(
+      await results(zone, 'example.com', ['192.0.2.1', '192.0.2.7', '2001:db8::25', '192.0.2.2']),
+      // The last one's include target has no record: RFC 7208 §5.2, permerror.
+      ['pass', 'pass', 'pass', 'permerror'],
+    );
   });
 
   it('asks each name once for many addresses, and at most maxQueries names in all', async () => {

@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { DnsClient } from '../../src/dns/client.js';
 import { spfDns } from '../../src/server/dmarc-sources.js';
 import { SpfEvaluator } from '../../src/spf/evaluate.js';
-import { type LabDnsServer, type LabZone, startDnsServer } from '../lab/dns-server.js';
+import { type LabDnsServer, type LabRecord, type LabZone, startDnsServer } from '../lab/dns-server.js';
 
 /** Mail::SPF's check_host for each address, MAIL FROM postmaster@domain (RFC 7208 §2.4). */
 const MAIL_SPF = `
@@ -26,9 +26,10 @@ for my $ip (@ips) {
   print "$ip ", $server->process($request)->code, "\\n";
 }`;
 
-const txt = (name: string, text: string) => ({ name, type: 'TXT', data: [text] });
-const a = (name: string, ip: string) => ({ name, type: ip.includes(':') ? 'AAAA' : 'A', data: ip });
-const mx = (name: string, exchange: string, preference = 10) => ({
+const txt = (name: string, text: string): LabRecord => ({ name, type: 'TXT', data: [text] });
+const a = (name: string, ip: string): LabRecord =>
+  ip.includes(':') ? { name, type: 'AAAA', data: ip } : { name, type: 'A', data: ip };
+const mx = (name: string, exchange: string, preference = 10): LabRecord => ({
   name,
   type: 'MX',
   data: { preference, exchange },
@@ -78,6 +79,17 @@ const ZONE: LabZone = {
     ...Array.from({ length: 11 }, (_, i) => mx('manymx.spf.test', `m${i}.spf.test`, i)),
     a('m0.spf.test', '192.0.2.10'),
     txt('nospf.spf.test', 'hello'),
+    // Macros (RFC 7208 §7): the client address forwards and reversed, the domain, the sender.
+    txt('mac-i.spf.test', 'v=spf1 exists:%{i}.allow.spf.test -all'),
+    a('192.0.2.10.allow.spf.test', '127.0.0.2'),
+    txt('mac-ir.spf.test', 'v=spf1 include:%{ir}.%{v}._spf.spf.test -all'),
+    txt(
+      '5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.8.b.d.0.1.0.0.2.ip6._spf.spf.test',
+      'v=spf1 ip6:2001:db8:1::/48 -all',
+    ),
+    txt('10.2.0.192.in-addr._spf.spf.test', 'v=spf1 ip4:192.0.2.10 -all'),
+    txt('mac-d.spf.test', 'v=spf1 exists:%{d2}.%{l}.%{o}.ok.spf.test -all'),
+    a('spf.test.postmaster.mac-d.spf.test.ok.spf.test', '127.0.0.2'),
   ],
 };
 const DOMAINS = [
@@ -99,6 +111,9 @@ const DOMAINS = [
   'manymx.spf.test',
   'nospf.spf.test',
   'gone.spf.test',
+  'mac-i.spf.test',
+  'mac-ir.spf.test',
+  'mac-d.spf.test',
 ];
 const IPS = [
   '192.0.2.1',
