@@ -511,6 +511,7 @@ describe('durability: every store connection commits in WAL mode with synchronou
       'src/store/sqlite.ts',
     ]);
     assert.deepEqual(using(/\bopenSqliteStore\(/), ['src/store/index.ts', 'src/store/sqlite.ts']);
+    assert.deepEqual(using(/\bopenPostgresStore\(/), ['src/store/index.ts', 'src/store/postgres.ts']);
     // serve, and every CLI command through its shared store options.
     for (const caller of ['src/server/start.ts', 'src/cli/store-options.ts'])
       assert.match(readFileSync(caller, 'utf8'), /\bopenStore\(/, caller);
