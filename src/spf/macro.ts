@@ -25,8 +25,8 @@ export function expandMacros(spec: string, values: MacroValues): string | undefi
   let unsupported = false;
   const expanded = spec.replace(
     /%(?:\{([A-Za-z])(\d*)([rR]?)([-.+,/_=]*)\}|([%_-]))/g,
-    (_, letter, digits, reverse, delims, escape) => {
-      if (escape !== undefined) return escape === '%' ? '%' : escape === '_' ? ' ' : '%20';
+    (_, letter, digits, reverse, delims, escaped) => {
+      if (escaped !== undefined) return escaped === '%' ? '%' : escaped === '_' ? ' ' : '%20';
       const value = macroValue(String(letter).toLowerCase(), values);
       if (value === undefined) {
         unsupported = true;
