@@ -176,7 +176,7 @@ async function main(): Promise<void> {
 
     if (values.json) writeFileSync(values.json, JSON.stringify({ values, settings, runs, profile }, null, 2));
     process.stdout.write(
-      report(runs, { rounds, seconds, connections, profileSeconds, settings }, profiled, profile),
+      report(runs, { rounds, seconds, connections, profileSeconds, nice, settings }, profiled, profile),
     );
   } finally {
     for (const stop of stops.reverse()) await stop().catch((err: Error) => progress(err.message));
@@ -672,14 +672,21 @@ function median(values: number[]): number {
 
 function report(
   runs: Measured[],
-  setup: { rounds: number; seconds: number; connections: number; profileSeconds: number; settings: string },
+  setup: {
+    rounds: number;
+    seconds: number;
+    connections: number;
+    profileSeconds: number;
+    nice: number;
+    settings: string;
+  },
   profiled: LoadResult & { cpu: CpuShare },
   profile: ThreadProfile[],
 ): string {
   const of = (name: SetupName) => runs.filter((r) => r.setup === name);
   const lines = [
     `${setup.rounds} rounds, ${setup.seconds} s per load, ${setup.connections} connections in all (split over the instances), ` +
-      `${cpus().length} CPUs. PostgreSQL: ${setup.settings}.`,
+      `${cpus().length} CPUs, niceness ${setup.nice}. PostgreSQL: ${setup.settings}.`,
     '',
     '| setup | intake reports/s | intake p99 ms | acknowledged / stored | failed | policy req/s | policy p99 ms |',
     '|---|---:|---:|---|---:|---:|---:|',
