@@ -28,7 +28,7 @@ export interface StoreOptions {
   config?: string;
 }
 
-export const DATABASE_HELP = `the database: postgres://user:pass@host:5432/db?sslmode=require, or a SQLite file (default: mxguard.sqlite in the data directory); also ${DATABASE_ENV} (keeps the password out of the process list) or "database" in serve's config file`;
+export const DATABASE_HELP = `the database: postgres://user:pass@host:5432/db?sslmode=require, or a SQLite file (default: mxguard.sqlite in the data directory); also ${DATABASE_ENV} (keeps the password out of the process list) or "database" in serve's config file (MXGUARD_CONFIG)`;
 
 /** `--database URL`: on every command that opens the store, serve included. */
 export function databaseOption(command: Command): Command {
