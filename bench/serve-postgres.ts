@@ -1,7 +1,7 @@
 // Benchmark: `mxguard serve` on PostgreSQL against SQLite (issue 16), in the same run.
 //
 //   npx tsc -p tsconfig.json && node --import tsx bench/serve-postgres.ts [--rounds 3] [--seconds 10]
-//       [--connections 8] [--profile-seconds 5] [--nice N] [--json FILE]
+//       [--connections 8] [--profile-seconds 5] [--nice=-10] [--json FILE]
 //
 // Setups, each on a fresh database with one hosted domain, every serve a separate process (`workers: 1`,
 // loopback, HTTPS with one self-signed EC P-256 certificate, its default limits but no intake rate limit):
