@@ -26,6 +26,16 @@ after(() => rmSync(root, { recursive: true, force: true }));
 let dirs = 0;
 const freshDir = () => join(root, `d${++dirs}`);
 
+/** The domain names in the existing store `database` (opened with mustExist, closed again). */
+async function domainsOf(dataDir: string, database: string): Promise<string[]> {
+  const store = await openStore(dataDir, { database, mustExist: true });
+  try {
+    return (await store.listDomains()).map((d) => d.name);
+  } finally {
+    await store.close();
+  }
+}
+
 const URL_A = 'postgres://mxguard:s3cret-a@db-a.example.net:5432/mxguard';
 const URL_B = 'postgresql://mxguard:s3cret-b@db-b.example.net/mxguard?sslmode=require';
 
@@ -152,15 +162,7 @@ describe('openStore', () => {
     await store.close();
     assert.equal(existsSync(file), true);
     assert.equal(existsSync(join(dataDir, DATABASE_FILE)), false);
-    const again = await openStore(dataDir, { database: file, mustExist: true });
-    try {
-      assert.deepEqual(
-        (await again.listDomains()).map((d) => d.name),
-        ['example.test'],
-      );
-    } finally {
-      await again.close();
-    }
+    assert.deepEqual(await domainsOf(dataDir, file), ['example.test']);
   });
 
   it('a bad database is STORE_INVALID before anything is touched, and names no password', async () => {
@@ -214,15 +216,7 @@ describe('openStore on PostgreSQL (the lab server)', () => {
     await store.addDomain('example.test', DOMAIN_SETTINGS, new Date());
     await store.close();
     assert.equal(existsSync(dataDir), false, 'nothing in the data directory');
-    const again = await openStore(dataDir, { database: url, mustExist: true });
-    try {
-      assert.deepEqual(
-        (await again.listDomains()).map((d) => d.name),
-        ['example.test'],
-      );
-    } finally {
-      await again.close();
-    }
+    assert.deepEqual(await domainsOf(dataDir, url), ['example.test']);
   });
 
   it('a server that does not answer is STORE_UNAVAILABLE, with or without mustExist, never showing the password', async () => {
