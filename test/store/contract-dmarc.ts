@@ -369,6 +369,31 @@ export function dmarcContract(name: string, open: OpenFixture): void {
         });
       });
 
+      it('keeps any text as given, NUL and U+FFFE included, and finds it by it', async () => {
+        await withStore(async (store) => {
+          const odd = 'Org\u0000\uFFFE0 \uFFFE\uFFFE';
+          const r = report('nul\u0000id', {
+            organization: odd,
+            records: [
+              row('192.0.2.1\u0000\uFFFE0', 2, { reasons: [{ type: 'other', comment: 'a\u0000b' }] }),
+            ],
+          });
+          const { id } = await store.saveDmarcReport(input(r), NOW);
+          assert.deepEqual((await store.getDmarcReport(id))?.report, r);
+          // Found by its exact text (list views read text clipped; SQLite's substr stops at a NUL).
+          const listed = await store.listDmarcReports({ organization: odd });
+          assert.deepEqual(
+            listed.items.map((x) => x.id),
+            [id],
+          );
+          assert.deepEqual(
+            (await store.dmarcSources({ domain: 'example.com' })).items.map((x) => x.sourceIp),
+            ['192.0.2.1\u0000\uFFFE0'],
+          );
+          assert.equal((await store.saveDmarcReport(input(r), NOW)).created, false);
+        });
+      });
+
       it('deletes reports with their rows', async () => {
         await withStore(async (store) => {
           const a = await store.saveDmarcReport(input(report('x1')), NOW);

@@ -173,6 +173,21 @@ export function monitorContract(name: string, open: OpenFixture): void {
         });
       });
 
+      it('keeps any text as given, NUL and U+FFFE included', async () => {
+        await withStore(async (store) => {
+          const odd = 'bad\u0000answer \uFFFE0\uFFFE';
+          const findings = [finding('odd', 'fail', { message: odd, answer: odd })];
+          const o = outcome(T0, [{ ...alert('odd', odd), message: odd }], [], run(T0, findings));
+          o.open[0]!.deliveries[0]!.event.message = odd;
+          const { runId } = await store.recordCheck(o, T0);
+          assert.deepEqual((await store.getCheckRun(runId))?.findings, findings);
+          const [opened] = await store.openAlerts();
+          assert.deepEqual([opened?.subject, opened?.message], [odd, odd]);
+          assert.equal((await store.dueDeliveries(T0, 1))[0]?.event.message, odd);
+          assert.deepEqual((await store.recordCheck(o, T0)).opened, [], 'the same key is found open');
+        });
+      });
+
       it('a run that could not check keeps its error; getCheckRun of an unknown id is undefined', async () => {
         await withStore(async (store) => {
           const { runId } = await store.recordCheck(
