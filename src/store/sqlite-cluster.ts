@@ -6,10 +6,13 @@
 // moved. (PRAGMA data_version also moves with every report and fetch-log commit, so it cannot say
 // "the domains changed"; one primary-key read is as cheap.)
 //
-// Lock: a lease row `cluster.lock.<name>` in `settings` holding {holder, until}: taken in an IMMEDIATE
-// transaction when absent or expired, renewed every renewMs while held, deleted on release or close.
-// A holder that dies stops renewing, and the lease is free once `until` passes (leaseMs at most).
+// Lock: a lease row `cluster.lock.<name>` in `settings` holding {holder, until, host, pid}: taken in an
+// IMMEDIATE transaction when absent or expired, renewed every renewMs while held, deleted on release
+// or close. A holder that dies stops renewing, and the lease is free once `until` passes (leaseMs at
+// most); at once when the holder was a process on this machine that no longer exists (a serve
+// restarted after kill -9 need not wait for its own old lease).
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type Database from 'better-sqlite3';
 import { type DomainWatch, type HeldLock, storeInvalid } from './types.js';
 
@@ -50,6 +53,24 @@ export function bumpDomainsVersion(db: Database.Database): void {
 interface Lease {
   holder: string;
   until: number;
+  host?: string;
+  pid?: number;
+}
+
+/** Whether the process `pid` exists (EPERM: it does, as another user's). */
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A lease nobody holds any more: run out, or its holder, on this machine, is gone. */
+function leaseFree(lease: Lease, now: number): boolean {
+  if (lease.until <= now) return true;
+  return lease.host === hostname() && Number.isInteger(lease.pid) && !processExists(lease.pid as number);
 }
 
 /** The change feed and the locks of one SqliteStore; close() ends them before the database closes. */
@@ -96,7 +117,7 @@ export class SqliteCluster {
       this.db
         .transaction(() => {
           const lease = this.readLease(key);
-          if (lease && lease.until > this.clock()) return false;
+          if (lease && !leaseFree(lease, this.clock())) return false;
           this.writeLease(key, holder);
           return true;
         })
@@ -201,7 +222,12 @@ export class SqliteCluster {
   }
 
   private writeLease(key: string, holder: string): void {
-    const lease: Lease = { holder, until: this.clock() + this.timing.leaseMs };
+    const lease: Lease = {
+      holder,
+      until: this.clock() + this.timing.leaseMs,
+      host: hostname(),
+      pid: process.pid,
+    };
     this.db
       .prepare(
         'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',

@@ -256,7 +256,7 @@ export interface Store extends MonitorStore, DmarcStore {
   /**
    * Takes the lock `name` ([a-z0-9._-], 1-64 characters) unless another holder has it: undefined
    * then. A holder that dies (kill -9) frees it: PostgreSQL at once (a session advisory lock), SQLite
-   * when its lease runs out.
+   * at once when it was a process on this machine, else when its lease runs out.
    */
   tryLock(name: string): Promise<HeldLock | undefined>;
 

@@ -13,6 +13,7 @@ import pg from 'pg';
 import { openPostgresStore } from '../../src/store/postgres.js';
 import { FEED_APPLICATION, LOCK_APPLICATION, LOCK_CLASS } from '../../src/store/postgres-cluster.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
+import { LOCK_SETTING_PREFIX } from '../../src/store/sqlite-cluster.js';
 import type { DomainSettings, Store } from '../../src/store/types.js';
 import { eventually } from '../fixtures/serve/helpers.js';
 import { rejectsWithStoreError } from '../helpers/store.js';
@@ -190,10 +191,10 @@ clusterContract('sqlite', async () => {
 });
 
 describe('sqlite: a lock holder that dies', () => {
-  it('leaves the lock to another process once its lease ran out (holder killed with SIGKILL)', async () => {
+  it('on this machine (killed with SIGKILL): its lease is free at once, though far from run out', async () => {
     const dir = newDataDir();
     await (await openSqliteStore(dir)).close();
-    // The holder: another process with a 1 s lease, renewed every 200 ms until it is killed.
+    // The holder: another process with a ten-minute lease, renewed every 200 ms until it is killed.
     const holder = spawn(
       process.execPath,
       [
@@ -204,7 +205,7 @@ describe('sqlite: a lock holder that dies', () => {
         `import Database from 'better-sqlite3';
          import { SqliteCluster } from ${JSON.stringify(join(process.cwd(), 'src/store/sqlite-cluster.ts'))};
          const db = new Database(${JSON.stringify(join(dir, 'mxguard.sqlite'))}, { timeout: 5000 });
-         const cluster = new SqliteCluster(db, (step) => step(), { leaseMs: 1000, renewMs: 200 });
+         const cluster = new SqliteCluster(db, (step) => step(), { leaseMs: 600000, renewMs: 200 });
          const lock = await cluster.tryLock('background');
          process.stdout.write(lock ? 'held\\n' : 'refused\\n');
          setInterval(() => {}, 1000);`,
@@ -222,20 +223,41 @@ describe('sqlite: a lock holder that dies', () => {
         // Renewed by a live holder: refused however long we look (several renewals here).
         for (let i = 0; i < 3; i++) {
           assert.equal(await store.tryLock('background'), undefined);
-          await new Promise((r) => setTimeout(r, 500));
+          await new Promise((r) => setTimeout(r, 300));
         }
         holder.kill('SIGKILL');
         await exited;
-        const lock = await eventually(
-          () => store.tryLock('background'),
-          'the dead holder’s lease to run out',
-        );
+        const lock = await store.tryLock('background');
+        assert.ok(lock, 'the dead holder’s lease is free');
         await lock.release();
       } finally {
         await store.close();
       }
     } finally {
       if (holder.exitCode === null && holder.signalCode === null) holder.kill('SIGKILL');
+    }
+  });
+
+  it('elsewhere (a lease written on another machine): free once it ran out, not before', async () => {
+    const dir = newDataDir();
+    const store = await openSqliteStore(dir);
+    try {
+      const until = Date.now() + 1500;
+      await store.setSetting(
+        `${LOCK_SETTING_PREFIX}background`,
+        JSON.stringify({
+          holder: 'on-another-machine',
+          until,
+          host: 'elsewhere.example',
+          pid: process.pid + 1,
+        }),
+      );
+      assert.equal(await store.tryLock('background'), undefined);
+      const lock = await eventually(() => store.tryLock('background'), 'the lease to run out');
+      assert.ok(Date.now() >= until, 'taken before the lease ran out');
+      await lock.release();
+    } finally {
+      await store.close();
     }
   });
 });
