@@ -37,7 +37,13 @@ import type { ServeSettings } from './config.js';
 import type { ServerContext } from './context.js';
 import { adminHostGuard, adminHostNames, hostHeaderProblem, policyDomainForHost } from './hosts.js';
 import { registerIntake } from './intake.js';
-import { metricsText, registerAlertMetrics, type ServerMetrics, serverMetrics } from './metrics.js';
+import {
+  metricsText,
+  registerAlertMetrics,
+  registerStoreMetrics,
+  type ServerMetrics,
+  serverMetrics,
+} from './metrics.js';
 import {
   HEALTH_TIMEOUT_MS,
   isStoreUnavailable,
@@ -165,6 +171,10 @@ export function buildApp(ctx: ServerContext, options: AppOptions = {}): FastifyI
   }) as unknown as FastifyInstance;
   const metrics = serverMetrics(ctx.metrics);
   registerAlertMetrics(ctx.metrics, () => ctx.store.openAlerts());
+  registerStoreMetrics(
+    ctx.metrics,
+    async () => (await storeHealth(ctx.store, HEALTH_TIMEOUT_MS)).state === 'ok',
+  );
   const policies = new PolicyCache(ctx.store, ctx.logger, options.policyRefreshMs);
   const logFetch = options.logFetch ?? ((entry: PolicyFetch) => ctx.store.logFetch(entry));
   app.decorate(POLICIES_DECORATION, policies);

@@ -108,7 +108,15 @@ export function registerAlertMetrics(
     registers: [registry],
     async collect() {
       const counts = new Map<string, { labels: Record<string, string>; count: number }>();
-      for (const a of await openAlerts()) {
+      let alerts: ReadonlyArray<{ domain: string; code: string }>;
+      try {
+        alerts = await openAlerts();
+      } catch {
+        // The database cannot tell (mxguard_store_up says why): the last counts stay, and the rest
+        // of the scrape goes on, rather than failing the whole /metrics answer during an outage.
+        return;
+      }
+      for (const a of alerts) {
         const labels: Record<string, string> = byDomain
           ? { domain: a.domain, code: a.code }
           : { code: a.code };
@@ -124,6 +132,24 @@ export function registerAlertMetrics(
   });
 }
 const ALERTS_OPEN = 'mxguard_alerts_open';
+
+/**
+ * mxguard_store_up: 1 while the database answers a one-row read at the scrape (store-unavailable.ts
+ * storeHealth, bounded in time), else 0. A cluster reports the lowest value. Created on first use.
+ */
+export function registerStoreMetrics(registry: Registry, storeAnswers: () => Promise<boolean>): void {
+  if (registry.getSingleMetric(STORE_UP)) return;
+  new Gauge({
+    name: STORE_UP,
+    help: 'whether the database answers (1) or cannot be reached, is slow or fails (0), checked at each scrape',
+    aggregator: 'min',
+    registers: [registry],
+    async collect() {
+      this.set((await storeAnswers()) ? 1 : 0);
+    },
+  });
+}
+const STORE_UP = 'mxguard_store_up';
 
 /** A counter with the label `domainLabel` (a domain or host name) only when `byDomain`, then `other`. */
 function domainCounter<D extends string, O extends string>(

@@ -12,6 +12,7 @@ import { buildApp } from '../../src/server/app.js';
 import { ensureAdminPassword } from '../../src/server/auth.js';
 import type { ServerContext } from '../../src/server/context.js';
 import { type MailIntake, startMailIntake } from '../../src/server/mail.js';
+import { metricsText } from '../../src/server/metrics.js';
 import { openApiDocument } from '../../src/server/openapi.js';
 import { STORE_RETRY_AFTER_SECONDS } from '../../src/server/store-unavailable.js';
 import { type Store, StoreError } from '../../src/store/types.js';
@@ -38,7 +39,9 @@ function switchableStore(store: Store): { store: Store; state: StoreState } {
   control.store = new Proxy(store, {
     get(target, name) {
       const value = Reflect.get(target, name, target);
-      if (typeof value !== 'function' || name === 'close' || name === 'logFetch') return value;
+      if (typeof value !== 'function') return value;
+      // Called on the store itself, so that its own inner calls (the fetch log's flush) pass too.
+      if (name === 'close' || name === 'logFetch') return value.bind(target);
       return (...args: unknown[]) => {
         if (control.state === 'down')
           return Promise.reject(new StoreError('STORE_UNAVAILABLE', DRIVER_MESSAGE));
@@ -164,6 +167,19 @@ describe('serve over HTTP while the store cannot be reached', () => {
     assert.ok(operations.length > 10);
     for (const [name, op] of operations)
       assert.match(op.responses['503']?.description ?? '', /STORE_UNAVAILABLE/, name);
+  });
+
+  it('a scrape during the outage still answers, with mxguard_store_up 0 (metricsListen: no login)', async () => {
+    const registry = base.metrics;
+    assert.match(await metricsText(registry), /^mxguard_store_up 1$/m);
+    switched.state = 'down';
+    try {
+      const text = await metricsText(registry);
+      assert.match(text, /^mxguard_store_up 0$/m);
+      assert.match(text, /^mxguard_policy_unknown_host_total /m);
+    } finally {
+      switched.state = 'up';
+    }
   });
 
   it('answers /metrics (login through the store) with 503', async () => {
