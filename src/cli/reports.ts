@@ -769,6 +769,8 @@ const REPORT_FILE_NAME = /\.(?:json|json\.gz|gz|eml|xml|zip)$/i;
 const IMPORT_CONCURRENCY = 64;
 const IMPORT_BYTES_IN_FLIGHT = 64 * 1024 * 1024;
 const IMPORT_DECODE_THREADS = 2;
+/** Files sent to a decoder thread at once: it keeps decoding while this thread is in a store commit. */
+const IMPORT_DECODE_AHEAD = 4;
 /** How deep a directory walk goes. */
 const MAX_WALK_DEPTH = 16;
 
@@ -936,6 +938,7 @@ const IMPORT_LIMITS = {
   ratePerMinute: 0,
   acceptUnsigned: true,
   decodeThreads: IMPORT_DECODE_THREADS,
+  decodeAhead: IMPORT_DECODE_AHEAD,
   decodeQueue: IMPORT_CONCURRENCY,
 };
 

@@ -5,11 +5,13 @@
 //
 // Bounded on every side:
 // - threads: at most `threads` jobs run at once (default 1 per process; with node:cluster every
-//   process has its own pool);
+//   process has its own pool); a thread may be sent `ahead` jobs at once (default 1), which it decodes
+//   one after the other, so that it does not run dry while the caller's thread is busy (`reports
+//   import` between store commits); a thread that ends takes only the job it was running with it;
 // - queue: at most `queue` jobs wait; one more is refused at once with DecoderBusyError (HTTPS 503
 //   with Retry-After, SMTP 451, IMAP: next round), instead of piling up;
-// - time: a job running longer than `timeoutMs` has its thread terminated (DecodeLimitError
-//   INTAKE_DECODE_TIMEOUT); the next job gets a new thread;
+// - time: a job running longer than `timeoutMs` (from the reply to the job before it) has its thread
+//   terminated (DecodeLimitError INTAKE_DECODE_TIMEOUT); the next job gets a new thread;
 // - memory: each thread runs with a V8 heap limit (`maxHeapMiB`, resourceLimits), and a job that
 //   passes it ends its thread (INTAKE_DECODE_MEMORY), not the process.
 // A thread idle for a minute is ended (and made again when needed); idle threads never keep the
@@ -56,6 +58,8 @@ export interface DecoderSettings {
   decodeThreads?: number;
   decodeQueue?: number;
   decodeTimeoutSeconds?: number;
+  /** Jobs sent to a thread ahead of its replies (DecoderPoolOptions.ahead); not a serve setting. */
+  decodeAhead?: number;
 }
 
 export const DECODER_DEFAULTS = {
@@ -164,6 +168,8 @@ async function decodeInput(
 
 export interface DecoderPoolOptions {
   threads: number;
+  /** Jobs a thread is sent before it answers the first (default 1). */
+  ahead?: number;
   queue: number;
   timeoutMs: number;
   maxHeapMiB: number;
@@ -184,7 +190,8 @@ interface Pending {
 interface Slot {
   worker: Worker;
   ready: boolean;
-  job?: Pending;
+  /** Sent (or to be sent once ready), oldest first: the thread runs the first. */
+  jobs: Pending[];
   timer?: NodeJS.Timeout;
 }
 
@@ -199,19 +206,33 @@ export class ReportDecoderPool implements ReportDecoder {
   private readonly waiting: Pending[] = [];
   private nextId = 1;
   private closed = false;
+  private readonly ahead: number;
 
   constructor(private readonly options: DecoderPoolOptions) {
-    if (!(options.threads >= 1 && options.queue >= 0 && options.timeoutMs > 0 && options.maxHeapMiB > 0)) {
-      throw new RangeError('ReportDecoderPool: threads >= 1, queue >= 0, timeoutMs and maxHeapMiB > 0');
+    this.ahead = options.ahead ?? 1;
+    if (
+      !(
+        options.threads >= 1 &&
+        this.ahead >= 1 &&
+        options.queue >= 0 &&
+        options.timeoutMs > 0 &&
+        options.maxHeapMiB > 0
+      )
+    ) {
+      throw new RangeError(
+        'ReportDecoderPool: threads >= 1, ahead >= 1, queue >= 0, timeoutMs and maxHeapMiB > 0',
+      );
     }
   }
 
+  /** Jobs sent to threads (each thread runs the first of its jobs). */
   get running(): number {
-    return this.slots.filter((s) => s.job).length;
+    return this.slots.reduce((sum, s) => sum + s.jobs.length, 0);
   }
 
   get full(): boolean {
-    const canStart = this.slots.some((s) => !s.job) || this.slots.length < this.options.threads;
+    const canStart =
+      this.slots.some((s) => s.jobs.length < this.ahead) || this.slots.length < this.options.threads;
     return !canStart && this.waiting.length >= this.options.queue;
   }
 
@@ -245,16 +266,21 @@ export class ReportDecoderPool implements ReportDecoder {
     );
   }
 
-  /** An idle thread, or a new one when there are fewer than `threads`. */
+  /** An idle thread, else a new one when there are fewer than `threads`, else the least busy with room. */
   private freeSlot(): Slot | undefined {
-    const idle = this.slots.find((s) => !s.job);
-    if (idle || this.slots.length >= this.options.threads) return idle;
-    return this.spawn();
+    const idle = this.slots.find((s) => s.jobs.length === 0);
+    if (idle) return idle;
+    if (this.slots.length < this.options.threads) return this.spawn();
+    const least = this.slots.reduce<Slot | undefined>(
+      (best, s) => (!best || s.jobs.length < best.jobs.length ? s : best),
+      undefined,
+    );
+    return least && least.jobs.length < this.ahead ? least : undefined;
   }
 
   private spawn(): Slot {
     const worker = startWorker(this.options.workerUrl ?? DEFAULT_WORKER_URL, this.options.maxHeapMiB);
-    const slot: Slot = { worker, ready: false };
+    const slot: Slot = { worker, ready: false, jobs: [] };
     worker.on('message', (message: DecodeReply | typeof DECODER_READY) => this.onMessage(slot, message));
     worker.on('error', (err: NodeJS.ErrnoException) => {
       const failure =
@@ -274,19 +300,25 @@ export class ReportDecoderPool implements ReportDecoder {
   }
 
   private start(slot: Slot, job: Pending): void {
-    clearTimeout(slot.timer);
-    slot.job = job;
+    if (slot.jobs.length === 0) clearTimeout(slot.timer); // the idle timer
+    slot.jobs.push(job);
     slot.worker.ref();
-    if (slot.ready) this.send(slot);
+    if (!slot.ready) return;
+    this.send(slot, job);
+    if (slot.jobs.length === 1) this.timeFirstJob(slot);
   }
 
-  private send(slot: Slot): void {
-    const job = slot.job!;
+  private send(slot: Slot, job: Pending): void {
     // A copy the thread can own (the caller's buffer may be a slice of a larger one).
     const bytes = new Uint8Array(job.bytes);
     slot.worker.postMessage({ id: job.id, bytes, limits: job.limits, kinds: job.kinds } satisfies DecodeJob, [
       bytes.buffer,
     ]);
+  }
+
+  /** The thread's first job (the one it runs) must be answered within timeoutMs. */
+  private timeFirstJob(slot: Slot): void {
+    clearTimeout(slot.timer);
     slot.timer = setTimeout(() => {
       const seconds = this.options.timeoutMs / 1000;
       void this.end(
@@ -299,42 +331,47 @@ export class ReportDecoderPool implements ReportDecoder {
   private onMessage(slot: Slot, message: DecodeReply | typeof DECODER_READY): void {
     if (message === DECODER_READY) {
       slot.ready = true;
-      if (slot.job) this.send(slot);
+      for (const job of slot.jobs) this.send(slot, job);
+      if (slot.jobs.length > 0) this.timeFirstJob(slot);
       return;
     }
-    const job = slot.job;
-    if (!job || message.id !== job.id) return;
-    clearTimeout(slot.timer);
-    slot.job = undefined;
-    if (message.ok) job.resolve(message.decoded);
-    else job.reject(errorFromReply(message.error));
+    const index = slot.jobs.findIndex((job) => job.id === message.id);
+    if (index === -1) return;
+    const [job] = slot.jobs.splice(index, 1);
+    if (index === 0) {
+      clearTimeout(slot.timer);
+      if (slot.jobs.length > 0) this.timeFirstJob(slot);
+    }
+    if (message.ok) job!.resolve(message.decoded);
+    else job!.reject(errorFromReply(message.error));
     this.next(slot);
   }
 
-  /** Give the thread the next waiting job, or let it idle (it ends after idleMs). */
+  /** Give the thread waiting jobs up to `ahead`, or let it idle (it ends after idleMs). */
   private next(slot: Slot): void {
-    const job = this.waiting.shift();
-    if (job) {
-      this.start(slot, job);
-      return;
-    }
+    while (slot.jobs.length < this.ahead && this.waiting.length > 0) this.start(slot, this.waiting.shift()!);
+    if (slot.jobs.length > 0) return;
     slot.worker.unref();
     slot.timer = setTimeout(() => void this.end(slot), this.options.idleMs);
     slot.timer.unref();
   }
 
-  /** Take the thread out of the pool and terminate it; its job, if any, fails with `failure`. */
+  /**
+   * Take the thread out of the pool and terminate it; the job it was running, if any, fails with
+   * `failure`, and the jobs sent after it (not begun: a thread runs one at a time) wait again.
+   */
   private async end(slot: Slot, failure?: Error): Promise<void> {
     const index = this.slots.indexOf(slot);
     if (index === -1) return;
     this.slots.splice(index, 1);
     clearTimeout(slot.timer);
-    const job = slot.job;
-    slot.job = undefined;
-    if (job) job.reject(failure ?? new Error('report decoder: thread ended'));
+    const [running, ...notBegun] = slot.jobs.splice(0);
+    if (running) running.reject(failure ?? new Error('report decoder: thread ended'));
+    if (this.closed) for (const job of notBegun) job.reject(failure ?? new Error('report decoder: closed'));
+    else this.waiting.unshift(...notBegun);
     // Jobs waiting for a thread get a new one.
     while (!this.closed && this.waiting.length > 0 && this.slots.length < this.options.threads) {
-      this.start(this.spawn(), this.waiting.shift()!);
+      this.next(this.spawn());
     }
     await slot.worker.terminate();
   }
@@ -384,6 +421,7 @@ export function createReportDecoder(settings: DecoderSettings): ReportDecoder {
   if (threads === 0) return new InProcessDecoder();
   return new ReportDecoderPool({
     threads,
+    ahead: settings.decodeAhead ?? 1,
     queue: settings.decodeQueue ?? DECODER_DEFAULTS.queue,
     timeoutMs: (settings.decodeTimeoutSeconds ?? DECODER_DEFAULTS.timeoutSeconds) * 1000,
     maxHeapMiB: DECODER_DEFAULTS.maxHeapMiB,

@@ -4,7 +4,9 @@
 // A report is written with its rows in one IMMEDIATE transaction, and the reports waiting to be saved
 // share it (group commit: one fsync for all; each promise resolves only once the transaction committed,
 // and fails with it): a lone save commits in the next turn of the event loop, and while saves keep
-// coming (an import, a mailbox backlog) commits are at least COMMIT_SPACING_MS apart; the same report (organization + report id + policy domain)
+// coming (an import, a mailbox backlog) the next commit starts no sooner than COMMIT_SPACING_MS, or as
+// long as the last commit took, after the last ended (commits take at most half the thread's time,
+// however slow the disk); the same report (organization + report id + policy domain)
 // is stored once: INSERT ... ON CONFLICT DO NOTHING on a unique index, so two writers
 // racing with the same report (two serve processes, a mailbox and an import) end with one row and the
 // second is told `created: false`. A report belongs to the instant its date range begins (as TLS-RPT's
@@ -53,7 +55,7 @@ const SAVE_BATCH_MAX = 100;
 /**
  * The least time from the end of one commit to the start of the next while saves keep coming: the
  * saves of those milliseconds share one fsync (bench/dmarc-import.ts: 10,000 reports took 900
- * commits of 1-3 reports each before, 1-2 ms of blocked event loop each).
+ * commits of 1-3 reports each before, 1-2 ms of blocked event loop each, 15-30 ms on a busy disk).
  */
 const COMMIT_SPACING_MS = 10;
 
@@ -76,8 +78,9 @@ interface InsertStatements {
 
 export class SqliteDmarcStore implements DmarcStore {
   private readonly waiting: WaitingSave[] = [];
-  /** When the last commit ended (performance.now()). */
+  /** When the last commit ended (performance.now()), and how long it took (ms). */
   private lastCommit = Number.NEGATIVE_INFINITY;
+  private lastCommitMs = 0;
   private statements?: InsertStatements;
 
   constructor(
@@ -93,9 +96,9 @@ export class SqliteDmarcStore implements DmarcStore {
     });
   }
 
-  /** The next commit: in the next turn, or COMMIT_SPACING_MS after the last one ended. */
+  /** The next commit: in the next turn, or spaced from the last one (see the header). */
   private scheduleCommit(): void {
-    const wait = this.lastCommit + COMMIT_SPACING_MS - performance.now();
+    const wait = this.lastCommit + Math.max(COMMIT_SPACING_MS, this.lastCommitMs) - performance.now();
     if (wait > 0) setTimeout(() => this.commitWaiting(), wait);
     else setImmediate(() => this.commitWaiting());
   }
@@ -103,6 +106,7 @@ export class SqliteDmarcStore implements DmarcStore {
   /** Group commit: the reports waiting (up to SAVE_BATCH_MAX), in one transaction. */
   private commitWaiting(): void {
     const batch = this.waiting.splice(0, SAVE_BATCH_MAX);
+    const started = performance.now();
     let saved: Array<{ id: number; created: boolean }> | undefined;
     let failure: unknown;
     try {
@@ -113,6 +117,7 @@ export class SqliteDmarcStore implements DmarcStore {
       failure = err;
     }
     this.lastCommit = performance.now();
+    this.lastCommitMs = this.lastCommit - started;
     if (this.waiting.length > 0) this.scheduleCommit();
     for (const [i, job] of batch.entries()) {
       if (saved) job.resolve(saved[i]!);

@@ -114,6 +114,30 @@ describe('bounds of the pool', () => {
     assert.equal((await hung).code, 'INTAKE_DECODE_TIMEOUT');
   });
 
+  it('sends a thread `ahead` jobs at once, which it answers one after the other', async () => {
+    const decoder = pool({ threads: 1, ahead: 3, queue: 10 });
+    const ids = ['a1', 'a2', 'a3', 'a4', 'a5', 'a6'];
+    const decoded = ids.map((id) => decoder.decode(reportBytes({ 'report-id': id }), LIMITS));
+    assert.equal(decoder.running, 3, 'three sent, three waiting');
+    const answered = await Promise.all(decoded);
+    assert.deepEqual(
+      answered.map((d) => d.reports[0]!.reportId),
+      ids,
+    );
+    assert.equal(decoder.running, 0);
+  });
+
+  it('the jobs sent behind a job over the time limit are run by the next thread', async () => {
+    const decoder = pool({ threads: 1, ahead: 3, queue: 10, timeoutMs: 1000, workerUrl: TEST_WORKER });
+    const hung = decoder.decode(HANG, LIMITS).catch((e) => e);
+    const behind = ['b1', 'b2'].map((id) => decoder.decode(reportBytes({ 'report-id': id }), LIMITS));
+    assert.equal((await hung).code, 'INTAKE_DECODE_TIMEOUT');
+    assert.deepEqual(
+      (await Promise.all(behind)).map((d) => d.reports[0]!.reportId),
+      ['b1', 'b2'],
+    );
+  });
+
   it('close() fails the jobs running and waiting', async () => {
     const decoder = pool({ queue: 1, workerUrl: TEST_WORKER });
     const hung = decoder.decode(HANG, LIMITS).catch((e) => e);
