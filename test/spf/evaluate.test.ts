@@ -5,6 +5,7 @@
 // own bound on names asked, and each name asked once however many addresses are judged.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { type SpfDns, type SpfDnsAnswer, SpfEvaluator } from '../../src/spf/evaluate.js';
 
 type Zone = Record<string, string[] | 'error'>;
@@ -207,5 +208,41 @@ describe('check_host', () => {
     assert.deepEqual(await results({ 'TXT example.com': ['v=spf1 +all'] }, 'example.com', ['not-an-ip']), [
       'permerror',
     ]);
+  });
+
+  it('random record graphs (loops, fan-out, macros, broken records) always end in a result, within the bounds', async () => {
+    const names = Array.from({ length: 12 }, (_, i) => `n${i}.example`);
+    const name = fc.constantFrom(...names);
+    const term = fc.oneof(
+      name.map((n) => `include:${n}`),
+      name.map((n) => `a:${n}`),
+      name.map((n) => `mx:${n}`),
+      name.map((n) => `exists:%{i}.${n}`),
+      fc.constantFrom('ip4:192.0.2.0/24', 'ip6:2001:db8::/32', '-all', '~all', 'ptr', 'ip4:300.0.0.1'),
+    );
+    const record = fc
+      .tuple(fc.array(term, { maxLength: 6 }), fc.option(name))
+      .map(([terms, redirect]) => `v=spf1 ${terms.join(' ')}${redirect ? ` redirect=${redirect}` : ''}`);
+    const zone = fc.dictionary(
+      fc.oneof(
+        name.map((n) => `TXT ${n}`),
+        name.map((n) => `A ${n}`),
+        name.map((n) => `MX ${n}`),
+      ),
+      fc.oneof(
+        record.map((r) => [r]),
+        fc.constant<string[]>(['192.0.2.9']),
+        fc.constant(names.slice(0, 11)),
+      ),
+    );
+    await fc.assert(
+      fc.asyncProperty(zone, fc.constantFrom('192.0.2.9', '2001:db8::9', '198.51.100.1'), async (z, ip) => {
+        const dns = zoneDns(z);
+        const result = await new SpfEvaluator(dns, 30).check(ip, 'n0.example');
+        assert.ok(['pass', 'fail', 'softfail', 'neutral', 'none', 'permerror', 'temperror'].includes(result));
+        assert.ok(dns.asked.length <= 30, `${dns.asked.length} names asked`);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
