@@ -1,7 +1,7 @@
 // Benchmark: `mxguard serve` on PostgreSQL against SQLite (issue 16), in the same run.
 //
 //   npx tsc -p tsconfig.json && node --import tsx bench/serve-postgres.ts [--rounds 3] [--seconds 10]
-//       [--connections 8] [--profile-seconds 5] [--nice=-10] [--json FILE]
+//       [--connections 8] [--profile-seconds 5] [--nice=-10] [--pg-setting NAME=VALUE...] [--json FILE]
 //
 // Setups, each on a fresh database with one hosted domain, every serve a separate process (`workers: 1`,
 // loopback, HTTPS with one self-signed EC P-256 certificate, its default limits but no intake rate limit):
@@ -99,6 +99,7 @@ async function main(): Promise<void> {
       connections: { type: 'string', default: '8' },
       'profile-seconds': { type: 'string', default: '5' },
       nice: { type: 'string', default: '0' },
+      'pg-setting': { type: 'string', multiple: true, default: [] },
       json: { type: 'string' },
     },
   });
@@ -121,8 +122,8 @@ async function main(): Promise<void> {
     const tls = { cert: cert.certPath, key: cert.key.path };
     const script = writeIntakeScript(dir);
 
-    progress('starting PostgreSQL (fsync, full_page_writes, synchronous_commit on)');
-    const postgres = await startDurablePostgres(join(dir, 'pg'));
+    progress('starting PostgreSQL');
+    const postgres = await startDurablePostgres(join(dir, 'pg'), values['pg-setting']);
     stops.push(postgres.stop);
     const settings = await postgres.settings();
     progress(`PostgreSQL ${settings}`);
@@ -187,7 +188,7 @@ async function main(): Promise<void> {
 // ---- PostgreSQL as installed ----
 
 /** initdb + postgres as the `postgres` user (we are root), on 127.0.0.1, PostgreSQL's durability defaults. */
-async function startDurablePostgres(dir: string) {
+async function startDurablePostgres(dir: string, settings: string[]) {
   mkdirSync(dir, { recursive: true });
   const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }));
   const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }));
@@ -205,7 +206,10 @@ async function startDurablePostgres(dir: string) {
     },
   );
   const port = await freePort();
-  const child = spawn(`${PG_BIN}/postgres`, ['-D', data, '-h', '127.0.0.1', '-p', String(port), '-k', dir], {
+  const args = ['-D', data, '-h', '127.0.0.1', '-p', String(port), '-k', dir];
+  // --pg-setting NAME=VALUE (diagnostics, e.g. synchronous_commit=off to see what commits cost).
+  for (const setting of settings) args.push('-c', setting);
+  const child = spawn(`${PG_BIN}/postgres`, args, {
     uid,
     gid,
     cwd: dir,
@@ -722,13 +726,21 @@ function report(
     '',
     'Where the CPU went during the intake runs (percent of both cores, median over rounds):',
     '',
-    '| setup | serve (node) | postgres | wrk | other | idle | steal |',
-    '|---|---:|---:|---:|---:|---:|---:|',
+    '| setup | serve (node) | postgres | wrk | other | idle | steal | CPU ms per report (serve + postgres) |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
   );
   for (const name of SETUPS) {
     const c = (key: keyof CpuShare) => median(of(name).map((x) => x.intake.cpu[key])).toFixed(0);
+    // Shares of both cores over the run, as CPU milliseconds per acknowledged report.
+    const perReport = median(
+      of(name).map(
+        (x) =>
+          (((x.intake.cpu.serve + x.intake.cpu.postgres) / 100) * cpus().length * setup.seconds * 1000) /
+          Math.max(1, x.intake.acknowledged),
+      ),
+    ).toFixed(2);
     lines.push(
-      `| ${name} | ${c('serve')} | ${c('postgres')} | ${c('wrk')} | ${c('other')} | ${c('idle')} | ${c('steal')} |`,
+      `| ${name} | ${c('serve')} | ${c('postgres')} | ${c('wrk')} | ${c('other')} | ${c('idle')} | ${c('steal')} | ${perReport} |`,
     );
   }
   const p = profiled.cpu;
