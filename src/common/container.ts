@@ -12,7 +12,7 @@ const HEAD_BYTES = 4096;
 export function sniffContainer(bytes: Uint8Array): Container {
   if (bytes[0] === 0x1f && bytes[1] === 0x8b) return 'gzip';
   if (bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) return 'zip';
-  const head = Buffer.from(bytes.subarray(0, HEAD_BYTES)).toString('latin1');
+  const head = latin1(bytes, HEAD_BYTES);
   const text = head.replace(/^\xef\xbb\xbf/, '').trimStart();
   if (text === '' && bytes.length <= HEAD_BYTES) return 'blank';
   if (text.startsWith('<')) return 'xml';
@@ -22,6 +22,11 @@ export function sniffContainer(bytes: Uint8Array): Container {
   const firstLine = head.replace(/^From [^\n]*\n/, '');
   if (/^[\x21-\x39\x3b-\x7e]+[ \t]*:/.test(firstLine)) return 'email';
   return 'unknown';
+}
+
+/** The first `max` bytes as Latin-1 text (one character per byte), read in place. */
+export function latin1(bytes: Uint8Array, max: number): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1', 0, max);
 }
 
 /** Size caps given as options must be positive whole numbers (a RangeError names the first that is not). */

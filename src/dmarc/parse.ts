@@ -14,7 +14,7 @@
 
 import { createGunzip, createInflateRaw, gunzipSync } from 'node:zlib';
 import type { Attachment } from 'mailparser';
-import { checkSizeLimits, parseEmail, sniffContainer } from '../common/container.js';
+import { checkSizeLimits, latin1, parseEmail, sniffContainer } from '../common/container.js';
 import { type Problem, problem } from '../common/errors.js';
 import { shown } from '../common/text.js';
 import { DmarcError } from './error.js';
@@ -211,7 +211,7 @@ function trimTrailingWhitespace(bytes: Uint8Array): Uint8Array {
  */
 function decodeText(xml: Uint8Array, warnings: Problem[]): string {
   const declared = /^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*encoding\s*=\s*["']([\w.-]+)["']/i.exec(
-    Buffer.from(xml.subarray(0, 200)).toString('latin1'),
+    latin1(xml, 200),
   )?.[1];
   if (declared && /^(iso-8859-1|latin1|windows-1252|us-ascii)$/i.test(declared)) {
     return new TextDecoder('windows-1252').decode(xml);
@@ -399,7 +399,7 @@ async function kindOfPayload(bytes: Uint8Array): Promise<'dmarc' | 'tlsrpt' | 'u
 
 /** The kind of report the first (inflated) bytes of a payload begin. */
 function kindOfContent(head: Uint8Array): 'dmarc' | 'tlsrpt' | 'unknown' {
-  const text = Buffer.from(head).toString('latin1');
+  const text = latin1(head, SNIFF_BYTES);
   const content = sniffContainer(head);
   if (content === 'xml' && /<(?:[A-Za-z_][\w.-]*:)?feedback[\s>]/.test(text)) return 'dmarc';
   // RFC 8460 §4.4: every report has "organization-name", "report-id" and "policies".
