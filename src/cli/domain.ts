@@ -26,7 +26,7 @@ import { type Domain, type PolicyVersion, type Store, StoreError } from '../stor
 import { humanReport } from './check.js';
 import { addNetworkOptions, type NetworkOptions, networkFromOptions } from './netopts.js';
 import { cliRecordSet, modeOption } from './records.js';
-import { type StoreOptions, storeOptions, withStore } from './store-options.js';
+import { type StoreOptions, storeArgument, storeOptions, withStore } from './store-options.js';
 import { publisherOf } from './tlsa-rollover.js';
 import { CliError, collect, formatTable, intOption, printJson } from './util.js';
 
@@ -594,7 +594,7 @@ async function addWatchOnly(name: string, opts: SettingsOptions): Promise<void> 
       }
       process.stdout.write(
         `added ${added.name} (watch-only): \`${mxguardCommand()} serve\` checks it on its schedule; its policy stays where it is hosted now, serve hosts nothing for it\n` +
-          `check it now: ${mxguardCommand()} domain check ${added.name} --data-dir ${opts.dataDir}\n`,
+          `check it now: ${mxguardCommand()} domain check ${added.name}${storeArgument(opts)}\n`,
       );
     },
     { create: true },

@@ -16,7 +16,7 @@ import { boundedLines } from '../common/lines.js';
 import { terminalText } from '../common/text.js';
 import { policyHost } from '../mtasts/url.js';
 import type { Store } from '../store/types.js';
-import { type StoreOptions, storeOptions, withStore } from './store-options.js';
+import { type StoreOptions, storeArgument, storeOptions, withStore } from './store-options.js';
 import { CliError, formatTable, printJson } from './util.js';
 
 interface FetchersOptions extends StoreOptions {
@@ -73,7 +73,7 @@ Examples:
         if ((await store.getDomain(domain)) === undefined) {
           throw new CliError(
             2,
-            `${domain} is not configured in ${opts.dataDir}; add it first: \`${mxguardCommand()} domain add ${domain} --watch-only --data-dir ${opts.dataDir}\``,
+            `${domain} is not configured in this store; add it first: \`${mxguardCommand()} domain add ${domain} --watch-only${storeArgument(opts)}\``,
           );
         }
         const target: ImportTarget = { store, domain, after: await newestFetch(store, domain), imported: 0 };

@@ -94,11 +94,10 @@ export async function withStore<T>(
   } catch (err) {
     if (err instanceof StoreError && err.code === 'STORE_MISSING') {
       const mxguard = mxguardCommand();
-      const where =
-        database === undefined ? `--data-dir ${options.dataDir}` : `--database ${describeDatabase(database)}`;
+      const where = storeArgument(options, database);
       throw new CliError(
         2,
-        `${err.message}; create one with \`${mxguard} serve ${where}\` or \`${mxguard} domain add DOMAIN --mx HOST ${where}\``,
+        `${err.message}; create one with \`${mxguard} serve${where}\` or \`${mxguard} domain add DOMAIN --mx HOST${where}\``,
       );
     }
     throw toCliError(err, database);
@@ -110,6 +109,15 @@ export async function withStore<T>(
   } finally {
     await store.close();
   }
+}
+
+/**
+ * The option that names this store again in a printed next step: ` --database X` (password masked)
+ * when it was given, nothing when the environment or the config file chose it, else ` --data-dir DIR`.
+ */
+export function storeArgument(options: StoreOptions, database = chosenDatabase(options)): string {
+  if (options.database !== undefined) return ` --database ${describeDatabase(options.database)}`;
+  return database === undefined ? ` --data-dir ${options.dataDir}` : '';
 }
 
 function toCliError(err: unknown, database: string | undefined): unknown {

@@ -82,6 +82,20 @@ describe('which database a command opens', () => {
     assert.match(r.stderr, /no mxguard database here \(mxguard\.sqlite\)/);
   });
 
+  it('a printed next step names the same store: --database when given, nothing when the variable chose it', () => {
+    const add = cli(['domain', 'add', 'watched.test', '--watch-only', '--database', option]);
+    assert.equal(add.code, 0, add.stderr);
+    assert.match(
+      add.stdout,
+      new RegExp(`domain check watched\\.test --database ${option.replace(/[.]/g, '\\.')}\n`),
+    );
+    const env = { MXGUARD_DATABASE_URL: variable };
+    const viaEnv = cli(['domain', 'add', 'watched.test', '--watch-only'], env);
+    assert.equal(viaEnv.code, 0, viaEnv.stderr);
+    assert.match(viaEnv.stdout, /domain check watched\.test\n/);
+    assert.deepEqual(domainsIn(['--database', option]), ['option.test', 'watched.test']);
+  });
+
   it('reports and admin take --database as well', () => {
     const list = cli(['reports', 'list', '--json', '--database', option]);
     assert.equal(list.code, 0, list.stderr);
