@@ -1,8 +1,10 @@
 // Importing DMARC aggregate reports (issue 15): `mxguard reports import DIR` into its SQLite store against
 // Debian's dmarcts-report-parser (Perl, `-z`: zip and gzip files) into PostgreSQL 15 on loopback, both
 // given the same generated files in the same run. Reports a second (wall clock, the whole command,
-// start-up included) and peak RSS of the importing process (GNU time's %M; the peer's PostgreSQL server
-// is a separate process and not counted, our SQLite is in-process and counted).
+// start-up included), the CPU seconds (user + system, GNU time's %U + %S: on a machine shared with other
+// work the wall clock follows the others' load, the CPU time much less) and peak RSS of the importing
+// process (GNU time's %M; the peer's PostgreSQL server is a separate process and not counted, our SQLite
+// is in-process and counted), and the load average before each side ran.
 //
 // The reports: `--count` (default 10,000), half .xml.gz, half .zip, sizes mixed by a seeded PRNG: 80 %
 // with 1-4 <record>s, 18 % with 10-40, 2 % with 200-500; 8 reporters, 20 policy domains, one day each.
@@ -139,22 +141,39 @@ function generate(dir: string): { bytes: number; xmlBytes: number; records: numb
 
 interface Measured {
   seconds: number;
+  cpuSeconds: number;
   maxRssKiB: number;
   stored: number;
+  /** The 1-minute load average when the command started. */
+  load: number;
 }
 
 /** Run `command` under GNU time; wall clock from here, peak RSS from time's %M. */
 function timed(command: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
+  const load = Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
   const start = process.hrtime.bigint();
-  const run = spawnSync('/usr/bin/time', ['-f', 'MAXRSS %M', ...command], {
+  const run = spawnSync('/usr/bin/time', ['-f', 'MAXRSS %M CPU %U %S', ...command], {
     encoding: 'utf8',
     maxBuffer: 512 * 1024 * 1024,
     ...options,
   });
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  const rss = /MAXRSS (\d+)/.exec(run.stderr ?? '');
+  const rss = /MAXRSS (\d+) CPU ([\d.]+) ([\d.]+)/.exec(run.stderr ?? '');
   if (!rss) throw new Error(`${command[0]} failed (${run.status}): ${(run.stderr ?? '').slice(-2000)}`);
-  return { seconds, maxRssKiB: Number(rss[1]), stdout: run.stdout, stderr: run.stderr, status: run.status };
+  const cpuSeconds = Number(rss[2]) + Number(rss[3]);
+  return {
+    seconds,
+    cpuSeconds,
+    load,
+    maxRssKiB: Number(rss[1]),
+    stdout: run.stdout,
+    stderr: run.stderr,
+    status: run.status,
+  };
+}
+
+function measured(run: ReturnType<typeof timed>): Omit<Measured, 'stored'> {
+  return { seconds: run.seconds, cpuSeconds: run.cpuSeconds, maxRssKiB: run.maxRssKiB, load: run.load };
 }
 
 async function ours(files: string, work: string): Promise<Measured> {
@@ -163,7 +182,7 @@ async function ours(files: string, work: string): Promise<Measured> {
   const run = timed([process.execPath, BIN, 'reports', 'import', files, '--data-dir', data, '--json']);
   const summary = JSON.parse(run.stdout).summary;
   if (summary.rejected > 0 || summary.unreadable > 0) throw new Error(`ours: ${JSON.stringify(summary)}`);
-  return { seconds: run.seconds, maxRssKiB: run.maxRssKiB, stored: summary.stored };
+  return { ...measured(run), stored: summary.stored };
 }
 
 function sh(command: string, args: string[], asUser?: string): string {
@@ -214,7 +233,7 @@ $compress_xml = 0; $delete_failed = 0; $debug = 0; $db_tx_support = 1;
         'dmarc',
       ]).trim(),
     );
-    return { seconds: run.seconds, maxRssKiB: run.maxRssKiB, stored };
+    return { ...measured(run), stored };
   } finally {
     sh(`${PG}/pg_ctl`, ['-D', pgdata, '-m', 'fast', '-w', 'stop'], 'postgres');
   }
@@ -239,19 +258,21 @@ try {
   process.stderr.write(`peer: ${JSON.stringify(b)}\n`);
   const stealTicks = steal() - stealBefore;
   const rate = (m: Measured) => m.stored / m.seconds;
-  console.log(`| | reports stored | seconds | reports/s | peak RSS (MiB) |`);
-  console.log(`|---|---|---|---|---|`);
+  console.log(
+    `| | reports stored | seconds | reports/s | CPU s | reports per CPU s | peak RSS (MiB) | load before |`,
+  );
+  console.log(`|---|---|---|---|---|---|---|---|`);
   for (const [name, m] of [
     ['mxguard reports import (SQLite)', a],
     ['dmarcts-report-parser -z (PostgreSQL 15)', b],
   ] as const) {
     console.log(
-      `| ${name} | ${m.stored} | ${m.seconds.toFixed(1)} | ${rate(m).toFixed(0)} | ${(m.maxRssKiB / 1024).toFixed(0)} |`,
+      `| ${name} | ${m.stored} | ${m.seconds.toFixed(1)} | ${rate(m).toFixed(0)} | ${m.cpuSeconds.toFixed(1)} | ${(m.stored / m.cpuSeconds).toFixed(0)} | ${(m.maxRssKiB / 1024).toFixed(0)} | ${m.load.toFixed(1)} |`,
     );
   }
   console.log(
     `\n${COUNT} reports (${made.records} records; ${(made.bytes / 1048576).toFixed(1)} MiB as files, ${(made.xmlBytes / 1048576).toFixed(1)} MiB of XML): ` +
-      `throughput ratio ${(rate(a) / rate(b)).toFixed(1)}x, peak RSS ratio ${(a.maxRssKiB / b.maxRssKiB).toFixed(2)} (ours / peer); ` +
+      `throughput ratio ${(rate(a) / rate(b)).toFixed(1)}x, per CPU second ${(a.stored / a.cpuSeconds / (b.stored / b.cpuSeconds)).toFixed(1)}x, peak RSS ratio ${(a.maxRssKiB / b.maxRssKiB).toFixed(2)} (ours / peer); ` +
       `CPU steal during the runs: ${stealTicks} ticks`,
   );
 } finally {
