@@ -84,6 +84,8 @@ async function holdsMxguardSchema(url: string): Promise<boolean> {
     );
     return rows[0]?.present === true;
   } catch (err) {
+    // SQLSTATE 3D000 invalid_catalog_name: no database of that name on the server (a typo).
+    if ((err as { code?: unknown }).code === '3D000') return false;
     throw storeFailure(err, describeDatabase(url), 'cannot open the database');
   } finally {
     await client.end().catch(() => {});

@@ -209,6 +209,15 @@ describe('openStore on PostgreSQL (the lab server)', () => {
     assert.equal(await tables(url), 0);
   });
 
+  it('mustExist on a database name the server does not have is STORE_MISSING too', async () => {
+    const url = lab.adminUrl.replace(/\/postgres$/, '/no_such_database');
+    await rejectsWithStoreError(
+      openStore(freshDir(), { database: url, mustExist: true }),
+      'STORE_MISSING',
+      /\/no_such_database: no mxguard database here/,
+    );
+  });
+
   it('without mustExist the schema is made; then mustExist opens it and sees what was stored', async () => {
     const url = await lab.createDatabase(`index_${++databases}`);
     const dataDir = freshDir();
