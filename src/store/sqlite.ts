@@ -702,9 +702,6 @@ class SqliteStore implements Store {
   listOtherDomains(page?: PageRequest): Promise<Page<OtherDomainRow>> {
     return this.dmarc.listOtherDomains(page);
   }
-  listOtherDomains(page?: PageRequest): Promise<Page<OtherDomainRow>> {
-    return this.dmarc.listOtherDomains(page);
-  }
 
   // ---- policy fetch log ----
 
