@@ -124,21 +124,23 @@ export function resultPage(rows: CheckResultRow[], limit: number): CheckResultPa
   return { items, next: rows.length > limit ? items[items.length - 1]!.id : null };
 }
 
-interface JobRow {
+/** A job row as both stores read it back for its claim. */
+export interface JobRow {
   id: number;
   batch: string;
   domain: string;
   attempts: number;
 }
 
-const claimedFromRow = (row: JobRow): ClaimedCheck => ({
+export const claimedFromRow = (row: JobRow): ClaimedCheck => ({
   id: row.id,
   batch: row.batch,
   domain: row.domain,
   attempt: row.attempts,
 });
 
-const byId = (a: ClaimedCheck, b: ClaimedCheck) => a.id - b.id;
+/** Claims in list order (the order of their ids). */
+export const byId = (a: ClaimedCheck, b: ClaimedCheck) => a.id - b.id;
 
 export class SqliteCheckQueue implements CheckQueue {
   constructor(

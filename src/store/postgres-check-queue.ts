@@ -6,6 +6,7 @@
 // written only by the claim (holder and attempt) that holds the job. The same rules as the SQLite queue
 // (check-queue.ts) apply to everything handed in.
 import {
+  byId,
   CLAIM_MAX,
   checkedBatch,
   checkedDomains,
@@ -14,7 +15,9 @@ import {
   checkedJobs,
   checkedLease,
   checkedResultPage,
+  claimedFromRow,
   gaveUpResult,
+  type JobRow,
   MAX_CLAIMS,
   resultPage,
 } from './check-queue.js';
@@ -26,22 +29,6 @@ import type {
   FinishedCheck,
 } from './check-queue-types.js';
 import { type Db, type PgRunner, query } from './postgres-sql.js';
-
-interface JobRow {
-  id: number;
-  batch: string;
-  domain: string;
-  attempts: number;
-}
-
-const claimedFromRow = (row: JobRow): ClaimedCheck => ({
-  id: row.id,
-  batch: row.batch,
-  domain: row.domain,
-  attempt: row.attempts,
-});
-
-const byId = (a: ClaimedCheck, b: ClaimedCheck) => a.id - b.id;
 
 /** Claims the jobs `pick` selects (locked, others' locked rows skipped) for the holder until leaseUntil. */
 async function claimPicked(

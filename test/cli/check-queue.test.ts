@@ -11,66 +11,37 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import { BIN, runCliAsync } from '../helpers/cli.js';
-import { standardChain, TestPki } from '../helpers/pki.js';
-import { type LabDnsServer, type LabRecord, startDnsServer } from '../lab/dns-server.js';
-import { labCert } from '../lab/https-server.js';
-import { type LabSmtpServer, startSmtpServer } from '../lab/smtp-server.js';
+import { mxRecord, type SurveyLab, startSurveyLab } from '../helpers/survey-lab.js';
 
-let pki: TestPki;
-let dns: LabDnsServer;
-let smtp: LabSmtpServer;
-let caFile: string;
+let lab: SurveyLab;
 let dir: string;
 let made = 0;
 
-const mx = (domain: string, exchange: string): LabRecord => ({
-  name: domain,
-  type: 'MX',
-  data: { preference: 10, exchange },
-});
-
 before(async () => {
-  pki = TestPki.create();
-  const chain = standardChain(pki, { host: 'mx.shared.test' });
-  caFile = chain.root.certPath;
   dir = mkdtempSync(join(tmpdir(), 'mxguard-check-queue-'));
-  smtp = await startSmtpServer({ cert: labCert(chain.leaf.key, [chain.leaf, chain.intermediate]) });
-  dns = await startDnsServer([
+  lab = await startSurveyLab('mx.shared.test', [
     {
       origin: 'test',
       records: [
         { name: 'mx.shared.test', type: 'A', data: '127.0.0.1' },
         { name: 'mx2.shared.test', type: 'A', data: '127.0.0.1' },
-        mx('one.test', 'mx.shared.test'),
-        mx('two.test', 'mx.shared.test'),
-        mx('three.test', 'mx2.shared.test'),
+        mxRecord('one.test', 'mx.shared.test'),
+        mxRecord('two.test', 'mx.shared.test'),
+        mxRecord('three.test', 'mx2.shared.test'),
         { name: 'three.test', type: 'TXT', data: 'v=spf1 mx -all' },
       ],
     },
     // A zone whose server never answers: each check of it waits for the resolver's timeouts.
-    { origin: 'slow.example', drop: true, records: [mx('slow.example', 'mx.shared.test')] },
+    { origin: 'slow.example', drop: true, records: [mxRecord('slow.example', 'mx.shared.test')] },
   ]);
 });
 
 after(async () => {
-  await Promise.all([dns?.stop(), smtp?.stop()]);
-  pki?.remove();
+  await lab?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const network = () => [
-  '--resolver',
-  `${dns.host}:${dns.port}`,
-  '--ca-file',
-  caFile,
-  '--smtp-port',
-  String(smtp.port),
-  '--https-port',
-  '1',
-  '--timeout',
-  '1',
-  '--allow-private',
-];
+const network = () => lab.checkOptions(1);
 
 function listFile(lines: string[]): string {
   const path = join(dir, `list-${++made}.txt`);

@@ -13,11 +13,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { BIN, runCliAsync } from '../helpers/cli.js';
-import { standardChain, TestPki } from '../helpers/pki.js';
-import { type LabDnsServer, type LabRecord, startDnsServer } from '../lab/dns-server.js';
-import { labCert } from '../lab/https-server.js';
+import { type SurveyLab, startSurveyLab } from '../helpers/survey-lab.js';
+import type { LabRecord } from '../lab/dns-server.js';
 import { type LabPostgres, startPostgres } from '../lab/postgres.js';
-import { type LabSmtpServer, startSmtpServer } from '../lab/smtp-server.js';
 
 const DOMAINS = 2000;
 const MX_HOSTS = 5;
@@ -25,50 +23,30 @@ const LEASE_SECONDS = 5;
 const domainOf = (i: number) => `w${i}.survey.test`;
 const mxOf = (i: number) => `mx${i % MX_HOSTS}.shared.test`;
 
-let pki: TestPki;
-let dns: LabDnsServer;
-let smtp: LabSmtpServer;
-let lab: LabPostgres;
-let caFile: string;
+let lab: SurveyLab;
+let postgres: LabPostgres;
 let dir: string;
 let url: string;
 
 before(async () => {
-  pki = TestPki.create();
-  const chain = standardChain(pki, { host: 'mx0.shared.test' });
-  caFile = chain.root.certPath;
   dir = mkdtempSync(join(tmpdir(), 'mxguard-worker-'));
-  smtp = await startSmtpServer({ cert: labCert(chain.leaf.key, [chain.leaf, chain.intermediate]) });
   const records: LabRecord[] = [];
   for (let k = 0; k < MX_HOSTS; k++)
     records.push({ name: `mx${k}.shared.test`, type: 'A', data: '127.0.0.1' });
   for (let i = 0; i < DOMAINS; i++)
     records.push({ name: domainOf(i), type: 'MX', data: { preference: 10, exchange: mxOf(i) } });
-  dns = await startDnsServer([{ origin: 'test', records }]);
-  lab = await startPostgres();
-  url = await lab.createDatabase('survey');
+  lab = await startSurveyLab('mx0.shared.test', [{ origin: 'test', records }]);
+  postgres = await startPostgres();
+  url = await postgres.createDatabase('survey');
 });
 
 after(async () => {
-  await Promise.all([dns?.stop(), smtp?.stop(), lab?.stop()]);
-  pki?.remove();
+  await Promise.all([lab?.stop(), postgres?.stop()]);
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 /** The options of the check run, as a survey would give them to `check --file` and to every worker. */
-const checkOptions = () => [
-  '--resolver',
-  `${dns.host}:${dns.port}`,
-  '--ca-file',
-  caFile,
-  '--smtp-port',
-  String(smtp.port),
-  '--https-port',
-  '1',
-  '--timeout',
-  '5',
-  '--allow-private',
-];
+const checkOptions = () => lab.checkOptions(5);
 
 interface Worker {
   child: ChildProcess;
@@ -159,9 +137,8 @@ describe('mxguard worker: three workers, one killed, 2,000 lab domains', () => {
     // Kill the first worker once the run is well under way and it holds domains (in progress or not started).
     let held: Array<{ id: string; domain: string }> = [];
     for (;;) {
-      const [{ done }] = await sql<{ done: string }>(
-        `SELECT count(*) AS done FROM check_jobs WHERE state = 'done'`,
-      );
+      const done = (await sql<{ n: string }>(`SELECT count(*) AS n FROM check_jobs WHERE state = 'done'`))[0]!
+        .n;
       held = await heldBy(victim.child.pid!);
       if (Number(done) >= DOMAINS / 5 && held.length > 0) break;
       assert.ok(
@@ -215,7 +192,7 @@ describe('mxguard worker: three workers, one killed, 2,000 lab domains', () => {
     // The lab DNS side: every domain was looked up; more than once only if the killed worker held it (each
     // worker process has its own DNS cache, so a domain checked by two workers is asked for twice).
     const asked = new Map<string, number>();
-    for (const q of dns.queries)
+    for (const q of lab.dns.queries)
       if (q.type === 'MX') asked.set(q.name.toLowerCase(), (asked.get(q.name.toLowerCase()) ?? 0) + 1);
     const victimHeld = new Set(held.map((h) => h.domain));
     for (const domain of domains) {
