@@ -10,6 +10,12 @@ export interface CliResult {
   stderr: string;
 }
 
+/**
+ * Never the store of the person running the tests: the database variable and serve's config file
+ * (which names a database the store commands read) are emptied; a test sets them when it wants them.
+ */
+const NO_STORE_FROM_ENV = { MXGUARD_DATABASE_URL: '', MXGUARD_CONFIG: '' };
+
 export function runCli(
   args: string[],
   options: { input?: string | Buffer; cwd?: string; env?: NodeJS.ProcessEnv } = {},
@@ -19,7 +25,7 @@ export function runCli(
     cwd: options.cwd,
     encoding: 'utf8',
     timeout: 60_000,
-    env: { ...process.env, NO_COLOR: '1', ...options.env },
+    env: { ...process.env, ...NO_STORE_FROM_ENV, NO_COLOR: '1', ...options.env },
   });
   if (r.error) throw r.error;
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
@@ -28,7 +34,9 @@ export function runCli(
 /** Like runCli, without blocking the event loop: for tests whose lab servers live in the test's own process. */
 export function runCliAsync(args: string[], options: { input?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...NO_STORE_FROM_ENV, NO_COLOR: '1' },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => {

@@ -27,7 +27,7 @@ export interface ListeningServe extends ServeProcess {
 export interface ServeProcessOptions {
   /** Working directory (default: this process's). */
   cwd?: string;
-  /** Added to the environment, after MXGUARD_ADMIN_PASSWORD and MXGUARD_CONFIG are emptied. */
+  /** Added to the environment, after MXGUARD_ADMIN_PASSWORD, MXGUARD_CONFIG and MXGUARD_DATABASE_URL are emptied. */
   env?: NodeJS.ProcessEnv;
   /** The command to run (default: this checkout's dist/cli/main.js). */
   bin?: string;
@@ -39,7 +39,13 @@ export interface ServeProcessOptions {
 export function spawnServe(args: string[], options: ServeProcessOptions = {}): ServeProcess {
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.bin ?? BIN, 'serve', ...args], {
     cwd: options.cwd,
-    env: { ...process.env, MXGUARD_ADMIN_PASSWORD: '', MXGUARD_CONFIG: '', ...options.env },
+    env: {
+      ...process.env,
+      MXGUARD_ADMIN_PASSWORD: '',
+      MXGUARD_CONFIG: '',
+      MXGUARD_DATABASE_URL: '',
+      ...options.env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
