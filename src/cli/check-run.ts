@@ -3,7 +3,6 @@
 // network options) and the set-up that turns them into one function checking a domain, so a domain checked
 // by a worker from the queue gets exactly the audit `check --file` gives it.
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { checkDomain, type DomainCheck } from '../check/run.js';
 import { DEFAULT_PER_HOST_CONCURRENCY, RunCache } from '../check/run-cache.js';
@@ -130,12 +129,16 @@ export function exitCodeOf(result: DomainReport): number {
   return result.status === 'fail' ? 1 : 0;
 }
 
+/** Longest line of a domain list kept (a domain name has at most 253 characters); the rest is read past. */
+export const LIST_LINE_MAX = 4096;
+
 /**
  * The lines of a domain list (`-`: standard input) that name something, trimmed, without blanks and # comments,
- * with their line numbers; read as a stream (bounded memory). CliError (exit 2) when it cannot be read.
+ * with their line numbers; read as a stream (bounded memory: a line is kept up to LIST_LINE_MAX characters and
+ * the rest of it skipped, so an endless line costs nothing). CliError (exit 2) when it cannot be read.
  */
 export async function* listedLines(path: string): AsyncGenerator<{ text: string; line: number }> {
-  const input = createReadStream(path === '-' ? '/dev/stdin' : path);
+  const input = createReadStream(path === '-' ? '/dev/stdin' : path, { encoding: 'utf8' });
   await new Promise<void>((resolve, reject) => {
     input.once('open', () => resolve());
     input.once('error', (err) =>
@@ -143,9 +146,26 @@ export async function* listedLines(path: string): AsyncGenerator<{ text: string;
     );
   });
   let line = 0;
-  for await (const raw of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })) {
+  let kept = '';
+  const named = (raw: string) => {
     line++;
     const text = raw.replace(/#.*/, '').trim();
-    if (text) yield { text, line };
+    return text ? { text, line } : undefined;
+  };
+  for await (const chunk of input as AsyncIterable<string>) {
+    let start = 0;
+    for (let end = chunk.indexOf('\n'); end >= 0; start = end + 1, end = chunk.indexOf('\n', start)) {
+      const item = named(keep(kept, chunk.slice(start, end)));
+      kept = '';
+      if (item) yield item;
+    }
+    kept = keep(kept, chunk.slice(start));
   }
+  const last = kept === '' ? undefined : named(kept);
+  if (last) yield last;
+}
+
+/** `kept` and then `more`, cut at LIST_LINE_MAX + 1 characters (one more than allowed marks it too long). */
+function keep(kept: string, more: string): string {
+  return kept.length > LIST_LINE_MAX ? kept : (kept + more).slice(0, LIST_LINE_MAX + 1);
 }

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openSqliteStore } from '../../src/store/sqlite.js';
-import { BIN, runCliAsync } from '../helpers/cli.js';
+import { BIN, runCli, runCliAsync } from '../helpers/cli.js';
 import { mxRecord, type SurveyLab, startSurveyLab } from '../helpers/survey-lab.js';
 
 let lab: SurveyLab;
@@ -90,6 +90,30 @@ describe('mxguard check --enqueue / --results', () => {
     assert.equal(results.code, 0, results.stderr);
     assert.equal(results.stdout, '');
     assert.match(results.stderr, /batch default: 3 domains not checked yet \(3 queued, 0 being checked\)/);
+  });
+
+  it('reads a list in bounded memory: a 150 MB line is one bad line (in a 48 MB heap); CRLF, comments, no last break', async () => {
+    const dataDir = freshDataDir();
+    const path = join(dir, `long-${++made}.txt`);
+    writeFileSync(path, `one.test\r\n${'x'.repeat(150_000_000)}\r\ntwo.test # a comment\r\nthree.test`);
+    // A reader that keeps whole lines runs out of this heap (V8 aborts the process); a line is cut at 4096.
+    const r = runCli(['check', '--file', path, '--enqueue', '--data-dir', dataDir, '--json'], {
+      env: { NODE_OPTIONS: '--max-old-space-size=48' },
+    });
+    rmSync(path);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`${path}:2: "x{100}" is not a domain name`));
+    assert.equal(r.stderr.split('\n').filter(Boolean).length, 1, 'one bad line');
+    assert.deepEqual(JSON.parse(r.stdout), {
+      batch: 'default',
+      listed: 3,
+      added: 3,
+      alreadyInBatch: 0,
+      invalid: 1,
+      queued: 3,
+      claimed: 0,
+      done: 0,
+    });
   });
 
   it('refuses what does not go together, bad batch names and unknown batches (exit 2)', async () => {
