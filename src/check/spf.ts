@@ -8,14 +8,18 @@
 import { normalizeName } from '../dns/names.js';
 import type { DnsResult, Resolver } from '../dns/resolver.js';
 import { SpfError } from '../spf/error.js';
-import { formatSpf, parseSpf, SPF_MAX_DNS_LOOKUPS, type SpfRecord, type SpfTerm } from '../spf/record.js';
+import {
+  formatSpf,
+  parseSpf,
+  SPF_MAX_DNS_LOOKUPS,
+  SPF_MAX_MX_NAMES,
+  SPF_MAX_VOID_LOOKUPS,
+  type SpfRecord,
+  type SpfTerm,
+} from '../spf/record.js';
 import { describeDnsFailure, lookupTxt, type TxtAnswer, txtLine } from './lookup.js';
 import { type CheckEnvironment, type Finding, finding, type Status } from './types.js';
 
-/** RFC 7208 §4.6.4: SHOULD limit void lookups to two (a default of two is RECOMMENDED). */
-export const SPF_MAX_VOID_LOOKUPS = 2;
-/** RFC 7208 §4.6.4: an mx mechanism may look up at most 10 MX names, else permerror. */
-export const SPF_MAX_MX_NAMES = 10;
 /** Our bounds, so a hostile zone cannot keep us querying: DNS queries per check, include/redirect depth. */
 export const SPF_MAX_QUERIES = 50;
 export const SPF_MAX_DEPTH = 12;

@@ -1,22 +1,15 @@
 // The bulk output of `mxguard check --file`: one CSV row per domain (the overall status and each section's,
 // as checkdmarc's CSV has one row per domain), and --resume: which domains an earlier output file already has.
-// CSV follows RFC 4180 (CRLF rows, fields with a comma, quote or line break quoted, quotes doubled); a cell
-// that starts with = + - @ (or a tab / carriage return) gets a leading ' so a spreadsheet never runs text a
-// zone or a domain list controls as a formula (OWASP "CSV injection").
+// CSV as src/common/csv.ts writes it (RFC 4180, formulas defused).
 import { closeSync, createReadStream, existsSync, openSync, readSync, statSync, truncateSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { type DomainReport, type Finding, SECTIONS, type Section } from '../check/types.js';
+import { csvRow as csvLine } from '../common/csv.js';
 
 export const BULK_FORMATS = ['ndjson', 'csv'] as const;
 export type BulkFormat = (typeof BULK_FORMATS)[number];
 
 export const CSV_COLUMNS = ['domain', 'status', ...SECTIONS, 'fail_codes', 'warn_codes', 'error'] as const;
-
-/** One field, RFC 4180 §2 quoted when needed, formulas neutralised. */
-export function csvCell(text: string): string {
-  const safe = /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
-  return /[",\r\n]/.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
-}
 
 export function csvHeader(): string {
   return `${CSV_COLUMNS.join(',')}\r\n`;
@@ -43,7 +36,7 @@ export function csvRow(report: DomainReport): string {
     codes('warn').join(' '),
     report.error ?? '',
   ];
-  return `${cells.map(csvCell).join(',')}\r\n`;
+  return csvLine(cells);
 }
 
 /**

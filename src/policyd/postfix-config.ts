@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import { ProtocolError } from '../common/errors.js';
 import { formatHostPort, parseHostPort } from '../common/host-port.js';
 import { hostNameProblem, normalizeHost } from '../common/hostname.js';
+import { ipValue } from '../common/ip.js';
 import { DEFAULT_POLICYD_LISTEN } from './config.js';
 
 export type PostfixConfigErrorCode =
@@ -120,7 +121,8 @@ export function relayNetwork(text: string): string {
       { where },
     );
   }
-  const value = family === 4 ? ipv4Value(address) : ipv6Value(address);
+  // isIP said it is an address of this family, so ipValue knows it.
+  const value = ipValue(address)!.value;
   const hostBits = BigInt(width - prefix);
   const network = (value >> hostBits) << hostBits;
   const written = family === 4 ? formatIpv4(network) : formatIpv6(network);
@@ -135,28 +137,8 @@ export function relayNetwork(text: string): string {
   return family === 4 ? `${written}/${prefix}` : `[${written}]/${prefix}`;
 }
 
-function ipv4Value(address: string): bigint {
-  return address.split('.').reduce((acc, part) => (acc << 8n) | BigInt(Number(part)), 0n);
-}
-
 function formatIpv4(value: bigint): string {
   return [24n, 16n, 8n, 0n].map((shift) => String((value >> shift) & 255n)).join('.');
-}
-
-/** The 128-bit value of an IPv6 address (isIP already said it is one; "::" and a dotted IPv4 tail allowed). */
-function ipv6Value(address: string): bigint {
-  let text = address.toLowerCase();
-  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (dotted) {
-    const v4 = ipv4Value(dotted[1]!);
-    text = `${text.slice(0, dotted.index)}${(v4 >> 16n).toString(16)}:${(v4 & 0xffffn).toString(16)}`;
-  }
-  const [head = '', tail] = text.split('::');
-  const headGroups = head === '' ? [] : head.split(':');
-  const tailGroups = tail === undefined || tail === '' ? [] : tail.split(':');
-  const zeros = Array(8 - headGroups.length - tailGroups.length).fill('0');
-  const groups = tail === undefined ? headGroups : [...headGroups, ...zeros, ...tailGroups];
-  return groups.reduce((acc, g) => (acc << 16n) | BigInt(Number.parseInt(g, 16)), 0n);
 }
 
 /** RFC 5952 §4 text: lower case, leading zeros dropped, the longest run of two or more zero groups as "::". */

@@ -12,7 +12,14 @@
 import { inNetwork, ipValue } from '../common/ip.js';
 import { SpfError } from './error.js';
 import { expandMacros } from './macro.js';
-import { parseSpf, SPF_MAX_DNS_LOOKUPS, type SpfMechanism, type SpfRecord } from './record.js';
+import {
+  parseSpf,
+  SPF_MAX_DNS_LOOKUPS,
+  SPF_MAX_MX_NAMES,
+  SPF_MAX_VOID_LOOKUPS,
+  type SpfMechanism,
+  type SpfRecord,
+} from './record.js';
 
 /** RFC 7208 §2.6: the results of check_host(). */
 export type SpfResult = 'pass' | 'fail' | 'softfail' | 'neutral' | 'none' | 'permerror' | 'temperror';
@@ -28,10 +35,6 @@ export interface SpfDns {
   mx(name: string): Promise<SpfDnsAnswer>;
 }
 
-/** RFC 7208 §4.6.4: void lookups allowed per evaluation. */
-export const SPF_MAX_VOID_LOOKUPS = 2;
-/** RFC 7208 §4.6.4: MX names whose addresses an mx mechanism may look up. */
-export const SPF_MAX_MX_NAMES = 10;
 /** Names one evaluator asks at most (a record tree within the limits asks far fewer). */
 export const SPF_EVALUATOR_MAX_QUERIES = 100;
 

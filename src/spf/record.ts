@@ -48,6 +48,10 @@ const MECHANISM_NAMES: readonly string[] = ['all', 'include', 'a', 'mx', 'ptr', 
 const LOOKUP_MECHANISMS: readonly string[] = ['include', 'a', 'mx', 'ptr', 'exists'];
 /** RFC 7208 §4.6.4: at most 10 terms that cause DNS lookups. */
 export const SPF_MAX_DNS_LOOKUPS = 10;
+/** RFC 7208 §4.6.4: void lookups allowed per evaluation (a default of two is RECOMMENDED). */
+export const SPF_MAX_VOID_LOOKUPS = 2;
+/** RFC 7208 §4.6.4: MX names whose addresses an mx mechanism may look up. */
+export const SPF_MAX_MX_NAMES = 10;
 
 // RFC 7208 §4.5: the version section is "v=spf1" (case-insensitive) ended by SP or the end of the record.
 const VERSION = /^v=spf1(?= |$)/i;

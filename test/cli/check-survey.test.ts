@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type CliResult, runCliAsync } from '../helpers/cli.js';
+import { parseCsv } from '../helpers/csv.js';
 import { standardChain, TestPki } from '../helpers/pki.js';
 import { type LabDnsServer, type LabRecord, startDnsServer } from '../lab/dns-server.js';
 import { labCert } from '../lab/https-server.js';
@@ -40,34 +41,6 @@ function runCheck(args: string[]): Promise<CliResult> {
     '--allow-private',
     ...args,
   ]);
-}
-
-/** RFC 4180 §2 read independently of the code under test: quoted fields, doubled quotes, CRLF rows. */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') field += text[i++];
-      else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') {
-      row.push(field);
-      field = '';
-    } else if (c === '\r' && text[i + 1] === '\n') {
-      row.push(field);
-      rows.push(row);
-      row = [];
-      field = '';
-      i++;
-    } else field += c;
-  }
-  assert.equal(field + row.join(''), '', 'the CSV ends with CRLF');
-  return rows;
 }
 
 function listFile(name: string, domains: string[]): string {

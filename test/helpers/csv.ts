@@ -27,6 +27,8 @@ export function parseCsv(text: string): string[][] {
       i++;
     } else cell += c;
   }
+  if (quoted || cell !== '' || row.length > 0)
+    throw new Error('the CSV does not end with CRLF after its last row');
   return rows;
 }
 
