@@ -85,11 +85,13 @@ export async function printResults(opts: QueueOptions, format: BulkFormat, outpu
   const batch = batchOption(opts.batch);
   const { worst, counts } = await withStore(opts, async (store) => {
     const queue = store.checkQueue();
-    const counts = await queue.counts(batch);
-    if (counts.queued + counts.claimed + counts.done === 0)
+    const before = await queue.counts(batch);
+    if (before.queued + before.claimed + before.done === 0)
       throw new CliError(2, `batch ${batch}: no such batch (enqueue one with check --file FILE --enqueue)`);
     if (format === 'csv') await written(output, csvHeader());
-    return { worst: await writeResults(queue, batch, format, output), counts };
+    const worst = await writeResults(queue, batch, format, output);
+    // Workers may go on while the results are read: what is still waiting is counted at the end.
+    return { worst, counts: await queue.counts(batch) };
   });
   const waiting = counts.queued + counts.claimed;
   if (waiting > 0)

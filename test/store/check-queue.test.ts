@@ -125,6 +125,9 @@ for (const kind of KINDS) {
         added: 1,
       });
       assert.deepEqual(await queue.enqueue('idem-2', ['a.example'], T0), { added: 1 });
+      assert.deepEqual(await queue.enqueue('idem-3', ['x.example', 'X.Example.', 'x.example'], T0), {
+        added: 1,
+      });
       assert.deepEqual(await queue.counts('idem'), { queued: 4, claimed: 0, done: 0 });
       const jobs = await queue.claim('idem', 'h1', { limit: 10, leaseMs: 1000 }, T0);
       assert.deepEqual(
