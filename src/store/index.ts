@@ -6,13 +6,14 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
-import { isPostgresUrl, openPostgresStore } from './postgres.js';
+import { describeDatabase, isPostgresUrl } from './database-url.js';
+import { openPostgresStore } from './postgres.js';
 import { storeFailure } from './postgres-sql.js';
 import { DATABASE_FILE, openSqliteStore } from './sqlite.js';
 import { type Store, StoreError, storeInvalid } from './types.js';
 
 /** postgres:// or postgresql:// (store copy tells a URL from a path the same way). */
-export { isPostgresUrl as isPostgresDatabase, isPostgresUrl } from './postgres.js';
+export { describeDatabase, isPostgresUrl as isPostgresDatabase, isPostgresUrl } from './database-url.js';
 export type * from './types.js';
 export { StoreError } from './types.js';
 
@@ -158,19 +159,4 @@ export function databaseProblem(text: string): string | undefined {
     return `${describeDatabase(text)}: sslmode "${sslmode}" is not one of ${SSL_MODES.join(', ')}`;
   }
   return undefined;
-}
-
-/** The database as it may be logged or shown: a URL's password replaced by ***, a file path as it is. */
-export function describeDatabase(database: string): string {
-  if (!isPostgresUrl(database)) return database;
-  try {
-    const url = new URL(database);
-    if (url.password !== '') url.password = '***';
-    for (const key of ['password', 'sslpassword']) {
-      if (url.searchParams.has(key)) url.searchParams.set(key, '***');
-    }
-    return url.toString();
-  } catch {
-    return 'a postgres:// URL that does not parse';
-  }
 }

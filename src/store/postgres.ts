@@ -32,6 +32,7 @@ import { normalizeHost } from '../common/hostname.js';
 import type { TlsReport } from '../tlsrpt/report.js';
 import { count, timeBound } from './bounds.js';
 import type { CheckQueue } from './check-queue-types.js';
+import { describeDatabase } from './database-url.js';
 import { REPORT_SOURCES } from './dmarc-rules.js';
 import type {
   DmarcDailyCounts,
@@ -118,12 +119,8 @@ import {
   storeInvalid,
 } from './types.js';
 
+export { isPostgresUrl } from './database-url.js';
 export { fromPgText, pgText } from './postgres-sql.js';
-
-/** Whether `text` is a PostgreSQL connection URL (postgres:// or postgresql://), not a SQLite path. */
-export function isPostgresUrl(text: string): boolean {
-  return /^postgres(ql)?:\/\//i.test(text);
-}
 
 const POOL_SIZE = 10;
 /** How long a new connection may take before the database counts as unreachable. */
@@ -140,7 +137,7 @@ const INT8_OID = 20;
  * bring its schema up to date (once, under an advisory lock, whoever starts at the same time).
  */
 export async function openPostgresStore(url: string): Promise<Store> {
-  const where = describeUrl(url);
+  const where = describeDatabase(url);
   const pool = new pg.Pool({
     connectionString: url,
     max: POOL_SIZE,
@@ -164,17 +161,6 @@ export async function openPostgresStore(url: string): Promise<Store> {
   } catch (err) {
     await pool.end().catch(() => {});
     throw storeFailure(err, where, 'cannot open the database');
-  }
-}
-
-/** The URL without its password, for messages. */
-function describeUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return 'postgres database';
   }
 }
 
