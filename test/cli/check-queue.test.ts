@@ -9,7 +9,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { openSqliteStore } from '../../src/store/sqlite.js';
+import Database from 'better-sqlite3';
+import { DATABASE_FILE, openSqliteStore } from '../../src/store/sqlite.js';
 import { BIN, runCli, runCliAsync } from '../helpers/cli.js';
 import { mxRecord, type SurveyLab, startSurveyLab } from '../helpers/survey-lab.js';
 
@@ -192,10 +193,10 @@ describe('mxguard worker (SQLite)', () => {
   });
 
   /** Starts a worker on `dataDir`; resolves once it holds `holding` domains. */
-  async function busyWorker(dataDir: string, holding: number) {
+  async function busyWorker(dataDir: string, holding: number, options: string[] = network()) {
     const child = spawn(
       process.execPath,
-      [BIN, 'worker', '--data-dir', dataDir, '--concurrency', String(holding), '--json', ...network()],
+      [BIN, 'worker', '--data-dir', dataDir, '--concurrency', String(holding), '--json', ...options],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let stdout = '';
@@ -212,6 +213,32 @@ describe('mxguard worker (SQLite)', () => {
     while ((await counts(dataDir)).claimed < holding) await new Promise((r) => setTimeout(r, 50));
     return { child, exited };
   }
+
+  it('renews the lease of a domain while it is still checking it', async () => {
+    const dataDir = freshDataDir();
+    await runCliAsync(['check', '--enqueue', 'r.slow.example', '--data-dir', dataDir]);
+    // The check waits 2 s twice for the DNS server that never answers: twice the 2 s lease.
+    const { exited } = await busyWorker(dataDir, 1, [...lab.checkOptions(2), '--lease', '2']);
+    const leases = new Set<number>();
+    let finished = false;
+    void exited.then(() => {
+      finished = true;
+    });
+    while (!finished) {
+      const db = new Database(join(dataDir, DATABASE_FILE), { readonly: true, timeout: 10_000 });
+      const row = db.prepare(`SELECT lease_until_ms FROM check_jobs WHERE state = 'claimed'`).pluck().get();
+      db.close();
+      if (typeof row === 'number') leases.add(row);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const { code, stdout, stderr } = await exited;
+    assert.equal(code, 0, stderr);
+    assert.equal(JSON.parse(stdout).written, 1);
+    assert.ok(leases.size >= 3, `the lease was extended while the check ran: ${[...leases]}`);
+    const db = new Database(join(dataDir, DATABASE_FILE), { readonly: true });
+    assert.equal(db.prepare('SELECT attempts FROM check_jobs').pluck().get(), 1, 'claimed once');
+    db.close();
+  });
 
   it('SIGTERM: the checks in progress are finished and written, the rest stays queued for others', async () => {
     const dataDir = freshDataDir();
