@@ -83,6 +83,22 @@ export function checkedJobs(jobs: readonly ClaimedCheck[]): readonly ClaimedChec
   return jobs;
 }
 
+/** A claim's arguments checked, with the times it is made at. */
+export function checkedClaim(
+  batch: string,
+  holder: string,
+  lease: { limit: number; leaseMs: number },
+  now: Date,
+): { name: string; who: string; limit: number; leaseMs: number; nowMs: number; at: string } {
+  return {
+    name: checkedBatch(batch),
+    who: checkedHolder(holder),
+    ...checkedLease(lease),
+    nowMs: now.getTime(),
+    at: now.toISOString(),
+  };
+}
+
 /** Finished jobs with a result each that is one line, at most RESULT_MAX_BYTES. */
 export function checkedFinished(finished: readonly FinishedCheck[]): readonly FinishedCheck[] {
   if (!Array.isArray(finished) || finished.length > COMPLETE_MAX)
@@ -173,11 +189,7 @@ export class SqliteCheckQueue implements CheckQueue {
     lease: { limit: number; leaseMs: number },
     now: Date,
   ): Promise<ClaimedCheck[]> {
-    const name = checkedBatch(batch);
-    const who = checkedHolder(holder);
-    const { limit, leaseMs } = checkedLease(lease);
-    const nowMs = now.getTime();
-    const at = now.toISOString();
+    const { name, who, limit, leaseMs, nowMs, at } = checkedClaim(batch, holder, lease, now);
     return this.use(() =>
       this.db
         .transaction(() => {

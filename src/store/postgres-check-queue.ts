@@ -9,6 +9,7 @@ import {
   byId,
   CLAIM_MAX,
   checkedBatch,
+  checkedClaim,
   checkedDomains,
   checkedFinished,
   checkedHolder,
@@ -77,11 +78,7 @@ export class PgCheckQueue implements CheckQueue {
     lease: { limit: number; leaseMs: number },
     now: Date,
   ): Promise<ClaimedCheck[]> {
-    const name = checkedBatch(batch);
-    const who = checkedHolder(holder);
-    const { limit, leaseMs } = checkedLease(lease);
-    const nowMs = now.getTime();
-    const at = now.toISOString();
+    const { name, who, limit, leaseMs, nowMs, at } = checkedClaim(batch, holder, lease, now);
     return this.db.transaction(async (db) => {
       await this.giveUp(db, name, nowMs, at);
       // Jobs whose holder stopped first (they have waited longest), then queued ones in list order.
