@@ -58,7 +58,7 @@ export function register(program: Command): void {
       'put the domains in the check queue of --database for `mxguard worker` processes to check',
     )
     .option('--results', 'print the results of a queued batch (NDJSON as --file writes, or --format csv)')
-    .option('--batch <name>', `with --enqueue / --results: the batch (without it: ${DEFAULT_BATCH})`);
+    .option('--batch <name>', `with --enqueue / --results: the batch (without it: "${DEFAULT_BATCH}")`);
   storeOptions(command);
   addCheckRunOptions(command).addHelpText(
     'after',

@@ -51,7 +51,7 @@ export function register(program: Command): void {
     .description(
       'check the domains of a batch in the check queue of a database (filled by mxguard check --enqueue), beside other workers on any machine',
     )
-    .option('--batch <name>', `the batch to work on (without it: ${DEFAULT_BATCH}, as check --enqueue)`)
+    .option('--batch <name>', `the batch to work on (without it: "${DEFAULT_BATCH}", as check --enqueue)`)
     .option(
       '--lease <seconds>',
       "how long a claimed domain stays this worker's without a renewal (renewed every third of it): a worker that dies hands its domains over after this",
