@@ -138,6 +138,7 @@ class QueueWorker {
   /** Claimed by this worker and not yet written or handed back. */
   private holding = 0;
   private refilling: Promise<void> | undefined;
+  private lookingAtCounts: Promise<boolean> | undefined;
   private writing: Promise<void> = Promise.resolve();
   private stopping = false;
   private checked = 0;
@@ -235,12 +236,17 @@ class QueueWorker {
 
   /**
    * Nothing left for this worker: nothing queued, and nothing held but by this worker (a domain another worker
-   * holds may still come back to us when that worker dies). With --wait: never.
+   * holds may still come back to us when that worker dies). With --wait: never. Slots asking at the same time
+   * share one look at the counts (one query, however many slots are idle).
    */
-  private async batchDone(): Promise<boolean> {
-    if (this.keepWaiting) return false;
-    const counts = await this.retrying(() => this.queue.counts(this.batch));
-    return counts.queued === 0 && counts.claimed <= this.holding;
+  private batchDone(): Promise<boolean> {
+    if (this.keepWaiting) return Promise.resolve(false);
+    this.lookingAtCounts ??= this.retrying(() => this.queue.counts(this.batch))
+      .then((counts) => counts.queued === 0 && counts.claimed <= this.holding)
+      .finally(() => {
+        this.lookingAtCounts = undefined;
+      });
+    return this.lookingAtCounts;
   }
 
   /** Writes the finished results (one transaction), after any write still running. */
