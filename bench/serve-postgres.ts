@@ -24,8 +24,8 @@
 // Rounds alternate the order of the setups. CPU time per process group (serve processes, postgres server
 // and backends, wrk) is read from /proc over each intake run, and CPU steal from /proc/stat. Then one
 // more pg-2 intake run with instance A under `node --cpu-prof` for `--profile-seconds`: the samples
-// of each of its threads taken during the load are summed by package and by function (where its CPU
-// goes). `--nice N` runs everything started here at that niceness (a shared machine: -10 outweighs the
+// of each profile it writes (its main thread's) taken during the load are summed by package and by
+// function (where its CPU goes). `--nice N` runs everything started here at that niceness (a shared machine: -10 outweighs the
 // other users' processes about 9 to 1). Loopback only; every process started here is stopped by its PID
 // and the temporary directory removed. Markdown on stdout, progress on stderr.
 // Needs root (PostgreSQL runs as the postgres user), wrk, openssl and the Debian package postgresql.
@@ -603,10 +603,10 @@ interface ThreadProfile {
 }
 
 /**
- * Every .cpuprofile in `dir` (one per thread: Node writes one for each worker too), counting only the
- * samples taken within `window` (µs of CLOCK_MONOTONIC, the clock of V8's sample times and of
- * process.hrtime): start-up and shutdown left out. Self time by package and by function, of the busy
- * samples.
+ * Every .cpuprofile in `dir` (one per thread that wrote one: in the runs so far the main thread only),
+ * counting only the samples taken within `window` (µs of CLOCK_MONOTONIC, the clock of V8's sample
+ * times and of process.hrtime): start-up and shutdown left out. Self time by package and by function,
+ * of the busy samples.
  */
 function summariseProfiles(dir: string, window: { from: number; to: number }): ThreadProfile[] {
   const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
