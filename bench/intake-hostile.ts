@@ -29,6 +29,7 @@ import { longOrganizationGzip, manyRowsReport } from '../test/fixtures/intake/ho
 import { BIN } from '../test/helpers/cli.js';
 import { freePort } from '../test/helpers/ports.js';
 import { spawnServe } from '../test/helpers/serve-process.js';
+import { median } from './stats.js';
 
 const DOMAIN = 'bench.test';
 
@@ -238,12 +239,6 @@ function request(
 }
 
 // ---- report ----
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 function report(
   runs: Run[],

@@ -63,6 +63,7 @@ import { labCert, startPolicyHost } from '../test/lab/https-server.js';
 import { startPeerResolver, writeLabResolvConf } from '../test/lab/peer-resolver.js';
 import { freePort } from '../test/lab/redis.js';
 import { buildClosedLoop, NativeClosedLoop } from './closed-loop.js';
+import { median } from './stats.js';
 
 const BIN = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const DNS_ADDRESS = '127.0.62.53';
@@ -735,12 +736,6 @@ function rss(pid: number): string {
 /** The answer with its match patterns sorted (the peer lists them in Python set order). */
 function normalizeAnswer(answer: string): string {
   return answer.replace(/match=(\S*)/, (_, list: string) => `match=${list.split(':').sort().join(':')}`);
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 function report(runs: Run[], levels: number[], names: Target['name'][], roundCount: number): string {

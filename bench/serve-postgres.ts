@@ -49,6 +49,7 @@ import { wireReport } from '../test/fixtures/intake/helpers.js';
 import { TestPki } from '../test/helpers/pki.js';
 import { freePort } from '../test/helpers/ports.js';
 import { type ServeProcess, spawnServe } from '../test/helpers/serve-process.js';
+import { median } from './stats.js';
 
 const DOMAIN = 'bench.test';
 const POLICY_HOST = `mta-sts.${DOMAIN}`;
@@ -667,12 +668,6 @@ function packageOf(url: string, functionName: string): string {
 }
 
 // ---- report ----
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 function report(
   runs: Measured[],

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { freePort } from '../test/helpers/ports.js';
 import { spawnServe } from '../test/helpers/serve-process.js';
+import { median } from './stats.js';
 
 const HOST = 'mta-sts.bench.test';
 const DOMAIN = 'bench.test';
@@ -241,12 +242,6 @@ function readSteal(): { steal: number; total: number } {
   const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
   const fields = line.trim().split(/\s+/).slice(1).map(Number);
   return { steal: fields[7] ?? 0, total: fields.reduce((a, b) => a + b, 0) };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 function fmt(r: WrkResult): string {
