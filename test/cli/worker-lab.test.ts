@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -54,16 +55,16 @@ interface Worker {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string }>;
 }
 
-function startWorker(): Worker {
+function startWorker(database = url, batch = 'lab'): Worker {
   const child = spawn(
     process.execPath,
     [
       BIN,
       'worker',
       '--database',
-      url,
+      database,
       '--batch',
-      'lab',
+      batch,
       '--lease',
       String(LEASE_SECONDS),
       '--concurrency',
@@ -199,6 +200,92 @@ describe('mxguard worker: three workers, one killed, 2,000 lab domains', () => {
       const times = asked.get(domain) ?? 0;
       assert.ok(times >= 1, `${domain} was never looked up`);
       assert.ok(times === 1 || victimHeld.has(domain), `${domain} was checked ${times} times`);
+    }
+  });
+});
+
+/** A TCP relay to the lab PostgreSQL that can be cut (every connection dropped, new ones refused) and restored. */
+async function relay(): Promise<{ url: string; cut(): void; restore(): void; close(): Promise<void> }> {
+  const target = new URL(url);
+  const sockets = new Set<Socket>();
+  let down = false;
+  const server = createServer((client) => {
+    if (down) return void client.destroy();
+    const upstream = connect(Number(target.port), target.hostname);
+    for (const [a, b] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
+      sockets.add(a);
+      a.pipe(b);
+      a.on('error', () => b.destroy());
+      a.on('close', () => {
+        sockets.delete(a);
+        b.destroy();
+      });
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const through = new URL(url);
+  through.port = String((server.address() as AddressInfo).port);
+  return {
+    url: through.toString(),
+    cut() {
+      down = true;
+      for (const socket of sockets) socket.destroy();
+    },
+    restore() {
+      down = false;
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe('mxguard worker: the database out of reach for a while', () => {
+  it('waits and tries again, then finishes: every domain once, none lost', async () => {
+    const domains = Array.from({ length: 300 }, (_, i) => domainOf(i));
+    const list = join(dir, 'outage.txt');
+    writeFileSync(list, `${domains.join('\n')}\n`);
+    const enqueued = await runCliAsync([
+      'check',
+      '--file',
+      list,
+      '--enqueue',
+      '--batch',
+      'outage',
+      '--database',
+      url,
+    ]);
+    assert.equal(enqueued.code, 0, enqueued.stderr);
+    const link = await relay();
+    try {
+      const worker = startWorker(link.url, 'outage');
+      const done = async () =>
+        Number(
+          (
+            await sql<{ n: string }>(
+              `SELECT count(*) AS n FROM check_jobs WHERE batch = 'outage' AND state = 'done'`,
+            )
+          )[0]!.n,
+        );
+      while ((await done()) < 30) await new Promise((resolve) => setTimeout(resolve, 50));
+      link.cut();
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      link.restore();
+      const { code } = await worker.exited;
+      assert.equal(code, 0, worker.stderr());
+      assert.match(worker.stderr(), /database unreachable, trying again/);
+      const results = await runCliAsync(['check', '--results', '--batch', 'outage', '--database', url]);
+      assert.equal(results.stderr, '', 'nothing left unchecked');
+      assert.deepEqual(
+        results.stdout
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l).domain),
+        domains,
+      );
+    } finally {
+      await link.close();
     }
   });
 });
