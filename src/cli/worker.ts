@@ -72,6 +72,7 @@ is checked once: a worker holds the domains it claimed for --lease seconds and r
 that dies (kill -9, a lost machine) leaves its domains to the others once its lease has run out, and a result
 is written only by the worker that holds the domain. The worker ends when no domain of the batch is left
 queued or held by another worker (with --wait it keeps looking for new ones). Progress goes to standard error.
+While the database cannot be reached, it keeps its finished results and tries again (every 0.5 s to 10 s).
 SIGTERM / Ctrl-C: finishes the checks in progress and hands back the rest; a second signal hands back all.
 Machines sharing a queue need clocks that agree to well within --lease (NTP).
 Exit status: 0 the worker ran to the end (whatever the domains' results), 2 it could not run.
