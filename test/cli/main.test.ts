@@ -16,6 +16,7 @@ const COMMANDS = [
   'records',
   'reports',
   'serve',
+  'store',
   'tlsa',
   'worker',
 ];
