@@ -88,6 +88,42 @@ function startWorker(database = url, batch = 'lab'): Worker {
   return { child, stderr: () => stderr, exited };
 }
 
+/** `check --enqueue` of the domains into the batch on the lab database: its --json answer. */
+async function enqueue(batch: string, domains: string[]): Promise<unknown> {
+  const list = join(dir, `${batch}.txt`);
+  writeFileSync(list, `${domains.join('\n')}\n`);
+  const r = await runCliAsync([
+    'check',
+    '--file',
+    list,
+    '--enqueue',
+    '--batch',
+    batch,
+    '--database',
+    url,
+    '--json',
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+interface ResultLine {
+  domain: string;
+  status: string;
+  findings: Array<{ section: string }>;
+}
+
+/** The batch's results by `check --results`, which must say nothing is left unchecked. */
+async function results(batch: string): Promise<ResultLine[]> {
+  const r = await runCliAsync(['check', '--results', '--batch', batch, '--database', url]);
+  assert.ok([0, 1].includes(r.code), r.stderr);
+  assert.equal(r.stderr, '', 'nothing left unchecked');
+  return r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as ResultLine);
+}
+
 async function sql<R extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<R[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
@@ -107,22 +143,8 @@ async function heldBy(pid: number): Promise<Array<{ id: string; domain: string }
 
 describe('mxguard worker: three workers, one killed, 2,000 lab domains', () => {
   it('checks every domain exactly once and loses none when a worker dies mid-run', async () => {
-    const list = join(dir, 'domains.txt');
     const domains = Array.from({ length: DOMAINS }, (_, i) => domainOf(i));
-    writeFileSync(list, `${domains.join('\n')}\n`);
-    const enqueued = await runCliAsync([
-      'check',
-      '--file',
-      list,
-      '--enqueue',
-      '--batch',
-      'lab',
-      '--database',
-      url,
-      '--json',
-    ]);
-    assert.equal(enqueued.code, 0, enqueued.stderr);
-    assert.deepEqual(JSON.parse(enqueued.stdout), {
+    assert.deepEqual(await enqueue('lab', domains), {
       batch: 'lab',
       listed: DOMAINS,
       added: DOMAINS,
@@ -163,13 +185,7 @@ describe('mxguard worker: three workers, one killed, 2,000 lab domains', () => {
     }
 
     // Every domain has exactly one result, read back in list order, in the shape check --file writes.
-    const results = await runCliAsync(['check', '--results', '--batch', 'lab', '--database', url]);
-    assert.ok([0, 1].includes(results.code), results.stderr);
-    assert.equal(results.stderr, '', 'nothing left unchecked');
-    const lines = results.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { domain: string; status: string; findings: Array<{ section: string }> });
+    const lines = await results('lab');
     assert.deepEqual(
       lines.map((l) => l.domain),
       domains,
@@ -244,19 +260,7 @@ async function relay(): Promise<{ url: string; cut(): void; restore(): void; clo
 describe('mxguard worker: the database out of reach for a while', () => {
   it('waits and tries again, then finishes: every domain once, none lost', async () => {
     const domains = Array.from({ length: 300 }, (_, i) => domainOf(i));
-    const list = join(dir, 'outage.txt');
-    writeFileSync(list, `${domains.join('\n')}\n`);
-    const enqueued = await runCliAsync([
-      'check',
-      '--file',
-      list,
-      '--enqueue',
-      '--batch',
-      'outage',
-      '--database',
-      url,
-    ]);
-    assert.equal(enqueued.code, 0, enqueued.stderr);
+    await enqueue('outage', domains);
     const link = await relay();
     try {
       const worker = startWorker(link.url, 'outage');
@@ -275,13 +279,8 @@ describe('mxguard worker: the database out of reach for a while', () => {
       const { code } = await worker.exited;
       assert.equal(code, 0, worker.stderr());
       assert.match(worker.stderr(), /database unreachable, trying again/);
-      const results = await runCliAsync(['check', '--results', '--batch', 'outage', '--database', url]);
-      assert.equal(results.stderr, '', 'nothing left unchecked');
       assert.deepEqual(
-        results.stdout
-          .trim()
-          .split('\n')
-          .map((l) => JSON.parse(l).domain),
+        (await results('outage')).map((l) => l.domain),
         domains,
       );
     } finally {
