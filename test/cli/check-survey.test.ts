@@ -8,39 +8,14 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type CliResult, runCliAsync } from '../helpers/cli.js';
 import { parseCsv } from '../helpers/csv.js';
-import { standardChain, TestPki } from '../helpers/pki.js';
-import { type LabDnsServer, type LabRecord, startDnsServer } from '../lab/dns-server.js';
-import { labCert } from '../lab/https-server.js';
-import { type LabSmtpServer, startSmtpServer } from '../lab/smtp-server.js';
+import { mxRecord, type SurveyLab, startSurveyLab } from '../helpers/survey-lab.js';
 
-let pki: TestPki;
-let dns: LabDnsServer;
-let smtp: LabSmtpServer;
-let caFile: string;
+let lab: SurveyLab;
 let dir: string;
-
-const mx = (domain: string, exchange: string): LabRecord => ({
-  name: domain,
-  type: 'MX',
-  data: { preference: 10, exchange },
-});
+const mx = mxRecord;
 
 function runCheck(args: string[]): Promise<CliResult> {
-  return runCliAsync([
-    'check',
-    '--resolver',
-    `${dns.host}:${dns.port}`,
-    '--ca-file',
-    caFile,
-    '--smtp-port',
-    String(smtp.port),
-    '--https-port',
-    '1',
-    '--timeout',
-    '5',
-    '--allow-private',
-    ...args,
-  ]);
+  return runCliAsync(['check', ...lab.checkOptions(), ...args]);
 }
 
 function listFile(name: string, domains: string[]): string {
@@ -50,12 +25,8 @@ function listFile(name: string, domains: string[]): string {
 }
 
 before(async () => {
-  pki = TestPki.create();
-  const chain = standardChain(pki, { host: 'mx.shared.test' });
-  caFile = chain.root.certPath;
   dir = mkdtempSync(join(tmpdir(), 'mxguard-survey-'));
-  smtp = await startSmtpServer({ cert: labCert(chain.leaf.key, [chain.leaf, chain.intermediate]) });
-  dns = await startDnsServer([
+  lab = await startSurveyLab('mx.shared.test', [
     {
       origin: 'test',
       records: [
@@ -74,14 +45,13 @@ before(async () => {
 });
 
 after(async () => {
-  await Promise.all([dns?.stop(), smtp?.stop()]);
-  pki?.remove();
+  await lab?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('mxguard check --file at survey scale', () => {
   it('probes an MX address once per MX name however many domains share it', async () => {
-    const before = smtp.sessions.length;
+    const before = lab.smtp.sessions.length;
     const r = await runCheck([
       '--file',
       listFile('shared.txt', ['one.test', 'two.test', 'three.test', 'four.test']),
@@ -96,16 +66,16 @@ describe('mxguard check --file at survey scale', () => {
       'three.test',
       'two.test',
     ]);
-    const sessions = smtp.sessions.slice(before);
+    const sessions = lab.smtp.sessions.slice(before);
     assert.deepEqual(sessions.map((s) => s.sni).sort(), ['mx.shared.test', 'mx2.shared.test'], r.stderr);
     // Every domain still gets the tls findings of its MX host from the shared probe.
     for (const report of reports) assert.ok(report.findings.some((f) => f.section === 'tls' && f.host));
   });
 
   it('--tls-versions: one more connection per MX address and name, offering only TLS 1.0/1.1', async () => {
-    const before = smtp.sessions.length;
+    const before = lab.smtp.sessions.length;
     await runCheck(['--file', listFile('versions.txt', ['one.test', 'two.test']), '--tls-versions']);
-    const sessions = smtp.sessions.slice(before);
+    const sessions = lab.smtp.sessions.slice(before);
     // The modern probe names the host (SNI recorded after its handshake); the old one is refused by this server.
     // Two domains on one MX name: one modern probe and one old-TLS probe for both.
     assert.deepEqual(sessions.map((s) => s.sni ?? 'refused old TLS').sort(), [
@@ -115,11 +85,11 @@ describe('mxguard check --file at survey scale', () => {
   });
 
   it('--no-cache checks each domain as if alone: one connection per domain and MX name', async () => {
-    const before = smtp.sessions.length;
+    const before = lab.smtp.sessions.length;
     const list = listFile('nocache.txt', ['one.test', 'two.test', 'three.test']);
     const r = await runCheck(['--no-cache', '--file', list]);
     assert.equal(r.stdout.trim().split('\n').length, 3, r.stderr);
-    const sessions = smtp.sessions.slice(before).map((s) => s.sni);
+    const sessions = lab.smtp.sessions.slice(before).map((s) => s.sni);
     assert.deepEqual(sessions.sort(), ['mx.shared.test', 'mx.shared.test', 'mx2.shared.test']);
   });
 
@@ -174,7 +144,7 @@ describe('mxguard check --file at survey scale', () => {
         out,
         `${readFileSync(out, 'utf8')}${format === 'csv' ? 'three.te' : '{"domain":"three.te'}`,
       );
-      const before = smtp.sessions.length;
+      const before = lab.smtp.sessions.length;
       const r = await runCheck([
         '--format',
         format,
@@ -202,7 +172,7 @@ describe('mxguard check --file at survey scale', () => {
       assert.deepEqual(domains.slice(format === 'csv' ? 3 : 2).sort(), ['four.test', 'three.test']);
       // This run's probes: one per MX name (each run has its own memo).
       assert.deepEqual(
-        smtp.sessions
+        lab.smtp.sessions
           .slice(before)
           .map((s) => s.sni)
           .sort(),
