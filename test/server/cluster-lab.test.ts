@@ -7,6 +7,7 @@
 // - the other instance takes over the background work (the monitor's schedule) and the restarted one
 //   stays on standby: the monitor's start check ran once per holder, never in two instances;
 // - a policy changed through one instance's API is served by the other (its change feed);
+// - a session started on one instance works on the other, and a logout on either ends it on both;
 // - a watched lab domain whose state changes (its policy does not cover its MX, then does) gives one
 //   webhook per alert change, with "check now" asked of both instances at once.
 import assert from 'node:assert/strict';
@@ -329,6 +330,29 @@ describe('two serve instances on one PostgreSQL', () => {
       });
       return /mx: mx2\.example\.test/.test(policy.body) ? true : undefined;
     }, 'the other instance serving the changed policy');
+  });
+
+  it('a session started on one instance works on the other, and ending it there ends it everywhere', async () => {
+    const login = await httpRequest(instances[0]!.port, {
+      method: 'POST',
+      path: '/api/login',
+      json: { password: PASSWORD },
+    });
+    assert.equal(login.status, 200, login.body);
+    const cookie = String(login.headers['set-cookie']).split(';')[0]!;
+    assert.match(cookie, /^mxguard_session=./);
+    const session = (slot: number) =>
+      httpRequest(instances[slot]!.port, { path: '/api/session', headers: { cookie } });
+    assert.equal((await session(1)).status, 200);
+    const out = await httpRequest(instances[1]!.port, {
+      method: 'POST',
+      path: '/api/logout',
+      headers: { cookie },
+      json: {},
+    });
+    assert.equal(out.status, 204, out.body);
+    assert.equal((await session(0)).status, 401);
+    assert.equal((await session(1)).status, 401);
   });
 
   it('the watched domain fixed, "check now" asked of both at once: one resolved alert, one webhook', async () => {
