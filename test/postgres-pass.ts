@@ -6,6 +6,7 @@
 /** The serve, intake, API and dashboard tests, run on both stores. */
 export const POSTGRES_PASS: readonly string[] = [
   'test/server/acme.test.ts',
+  'test/server/api-auth.test.ts',
   'test/server/api-domains.test.ts',
   'test/server/api-monitor.test.ts',
   'test/server/api-other-domains.test.ts',
@@ -43,7 +44,6 @@ export const SQLITE_ONLY: Readonly<Record<string, string>> = {
   'test/server/web/dashboard.test.ts': 'legacy megabyte rows (above)',
   'test/server/store-unavailable.test.ts':
     'a SQLite store behind a switch stands for the outage; the real one on PostgreSQL is store-unavailable-postgres.test.ts',
-  'test/server/api-auth.test.ts': 'reads the sessions table from the SQLite file beside the store',
   'test/server/intake-caps.test.ts':
     'the built `reports import` fills a --data-dir SQLite store the test then opens',
 };

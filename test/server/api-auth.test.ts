@@ -4,9 +4,7 @@
 // concurrency across awaits; test/server/auth-races.test.ts runs the races across worker processes.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import Fastify from 'fastify';
 import { API_ROUTES } from '../../src/server/api/routes.js';
@@ -23,22 +21,18 @@ import {
   SESSION_SECONDS,
   verifyPassword,
 } from '../../src/server/auth.js';
-import { DATABASE_FILE } from '../../src/store/sqlite.js';
 import { counterValue } from '../fixtures/intake/helpers.js';
 import { eventually, testContext } from '../fixtures/serve/helpers.js';
 import { openTestApp, reportJson, type TestApp } from '../helpers/browser.js';
+import { openTestStoreReader, queryTestStore } from '../helpers/test-store.js';
 
 const PASSWORD_CHECKS = 'mxguard_admin_password_checks_total';
 const THROTTLED = 'mxguard_admin_auth_throttled_total';
 
 /** Every value of `column` in `table` of the app's database (read by a second connection). */
-function storedColumn(t: TestApp, table: string, column: string): string[] {
-  const db = new Database(join(t.dataDir, DATABASE_FILE), { readonly: true });
-  try {
-    return db.prepare(`SELECT ${column} FROM ${table}`).pluck().all() as string[];
-  } finally {
-    db.close();
-  }
+async function storedColumn(t: TestApp, table: string, column: string): Promise<string[]> {
+  const rows = await queryTestStore<{ value: string }>(t.dataDir, `SELECT ${column} AS value FROM ${table}`);
+  return rows.map((row) => row.value);
 }
 
 async function passwordChecks(t: TestApp): Promise<number> {
@@ -282,7 +276,7 @@ describe('API authentication', () => {
     try {
       const cookie = await sessionCookie(t);
       const id = cookie.split('=')[1]!;
-      const stored = storedColumn(t, 'sessions', 'id_hash');
+      const stored = await storedColumn(t, 'sessions', 'id_hash');
       assert.ok(!stored.some((h) => h.includes(id)), 'the session id itself is not stored');
       assert.ok(stored.includes(createHash('sha256').update(id).digest('base64url')), 'its SHA-256 is');
       assert.equal((await other.inject({ url: '/api/session', headers: { cookie } })).statusCode, 200);
@@ -340,7 +334,7 @@ describe('API authentication', () => {
     const { id, token, name } = created.json();
     assert.equal(name, 'backup');
     assert.match(token, /^mxg_[A-Za-z0-9_-]{43}$/);
-    const stored = storedColumn(t, 'api_tokens', 'hash');
+    const stored = await storedColumn(t, 'api_tokens', 'hash');
     assert.ok(!stored.some((h) => h.includes(token.slice(4))), 'token secret not stored');
     assert.ok(stored.includes(createHash('sha256').update(token).digest('base64url')), 'its SHA-256 is');
 
@@ -569,8 +563,15 @@ describe('password change while a login is being checked', () => {
   after(() => t.close());
 
   test('a login whose scrypt overlaps the change gets no session (5 runs)', async () => {
-    const db = new Database(join(t.dataDir, DATABASE_FILE), { readonly: true });
-    const checking = db.prepare("SELECT count(*) FROM auth_attempts WHERE state = 'checking'").pluck();
+    const db = await openTestStoreReader(t.dataDir);
+    const checking = async () =>
+      Number(
+        (
+          await db.rows<{ n: number | string }>(
+            "SELECT count(*) AS n FROM auth_attempts WHERE state = 'checking'",
+          )
+        )[0]!.n,
+      );
     try {
       let password = t.password;
       for (let run = 1; run <= 5; run++) {
@@ -588,13 +589,18 @@ describe('password change while a login is being checked', () => {
             payload: { password },
             remoteAddress: `10.${run}.0.1`,
           });
-          await eventually(() => (checking.get() === 0 ? undefined : true), 'the login in scrypt', 15_000, 0);
+          await eventually(
+            async () => ((await checking()) === 0 ? undefined : true),
+            'the login in scrypt',
+            15_000,
+            0,
+          );
           await t.ctx.store.setAdminPassword(nextHash); // the change commits during the login's scrypt
           const answer = await racing;
           assert.equal(answer.statusCode, 401, answer.body);
           assert.match(answer.json().message, /password changed/);
           assert.equal(answer.headers['set-cookie'], undefined);
-          assert.deepEqual(storedColumn(t, 'sessions', 'id_hash'), [], 'no session row');
+          assert.deepEqual(await storedColumn(t, 'sessions', 'id_hash'), [], 'no session row');
           assert.equal(
             (await t.app.inject({ url: '/api/session', headers: { cookie: earlier } })).statusCode,
             401,
@@ -606,7 +612,7 @@ describe('password change while a login is being checked', () => {
         assert.equal((await login(t, password, `10.${run}.0.2`)).statusCode, 200);
       }
     } finally {
-      db.close();
+      await db.close();
     }
   });
 });
