@@ -258,3 +258,28 @@ export function xssReportSpec(domain: string, day: string): ReportSpec {
     ],
   };
 }
+
+/** Every page of an API list endpoint of `t` (`key` names its items), following nextCursor; the byte size of each answer. */
+export async function everyPage(
+  t: TestApp,
+  headers: Record<string, string>,
+  path: string,
+  key: string,
+  limit: number,
+): Promise<{ items: Array<{ id: number }>; sizes: number[]; total: number }> {
+  const items: Array<{ id: number }> = [];
+  const sizes: number[] = [];
+  let cursor: string | null = null;
+  for (let n = 0; n < 10_000; n++) {
+    const sep = path.includes('?') ? '&' : '?';
+    const url: string = `${path}${sep}limit=${limit}${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`;
+    const res = await t.app.inject({ url, headers });
+    if (res.statusCode !== 200) throw new Error(`GET ${url}: ${res.statusCode} ${res.body.slice(0, 300)}`);
+    sizes.push(res.rawPayload.length);
+    const body = res.json();
+    items.push(...body[key]);
+    cursor = body.nextCursor;
+    if (cursor === null) return { items, sizes, total: body.total as number };
+  }
+  throw new Error(`${path}: the pages never end`);
+}
