@@ -283,3 +283,27 @@ export async function everyPage(
   }
   throw new Error(`${path}: the pages never end`);
 }
+
+/** Stores `count` small reports for `domain` through the store (one session each, days 1-9 of May 2026). */
+export async function saveSampleReports(t: TestApp, count: number, domain: string): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const day = `2026-05-0${1 + (i % 9)}`;
+    await t.ctx.store.saveReport(
+      {
+        report: {
+          organization: `Paging Sender ${i}`,
+          reportId: `paging-${i}`,
+          start: `${day}T00:00:00Z`,
+          end: `${day}T23:59:59Z`,
+          policies: [
+            { type: 'sts', domain, policyStrings: [], mxHosts: [], successful: 1, failed: 0, failures: [] },
+          ],
+        },
+        source: 'https',
+        dkim: 'none',
+        warnings: [],
+      },
+      t.clock.now,
+    );
+  }
+}
