@@ -6,48 +6,18 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import Fastify, { type FastifyInstance, type InjectOptions } from 'fastify';
-import { z } from 'zod';
 import { API_ROUTES } from '../../src/server/api/routes.js';
 import { registerApi } from '../../src/server/api.js';
 import { openApiDocument } from '../../src/server/openapi.js';
 import { ReportDecoderPool } from '../../src/server/report-decoder.js';
-import { REPORT_DETAIL_MAX_BYTES } from '../../src/store/paging.js';
 import { eventually } from '../fixtures/serve/helpers.js';
 import { openTestApp, reportJson, type TestApp } from '../helpers/browser.js';
 import { dmarcReport } from '../helpers/dmarc.js';
-import { insertLegacyReports } from '../helpers/legacy-reports.js';
+import { fromDocument, key, type OpenApiDoc, operationsOf } from '../helpers/openapi.js';
 
 const DOC_PATH = new URL('../../docs/api.md', import.meta.url);
-const key = (method: string, path: string) => `${method.toUpperCase()} ${path}`;
-
-type JsonObject = Record<string, unknown>;
-interface OperationDoc {
-  security?: unknown[];
-  parameters?: { name: string; description?: string }[];
-  responses: Record<string, { content?: { 'application/json': { schema: JsonObject } } }>;
-}
-interface OpenApiDoc {
-  openapi: string;
-  info: { version: string };
-  components: { schemas: Record<string, JsonObject> };
-  paths: Record<string, Record<string, OperationDoc>>;
-}
-
-/** A zod schema for `schema` of the document, its component references resolved in the document. */
-function fromDocument(doc: OpenApiDoc, schema: JsonObject): z.ZodType {
-  const root = JSON.parse(
-    JSON.stringify({ ...schema, $defs: doc.components.schemas }).replaceAll(
-      '"#/components/schemas/',
-      '"#/$defs/',
-    ),
-  );
-  return z.fromJSONSchema(root);
-}
-
-/** The documented operations as `GET /api/domains/{name}`. */
-const operationsOf = (doc: OpenApiDoc) =>
-  Object.entries(doc.paths).flatMap(([path, item]) => Object.keys(item).map((m) => key(m, path)));
-
+/** The operation whose 413 only api-openapi-legacy.test.ts can provoke. */
+const LEGACY_ONLY = 'GET /api/reports/{id}';
 describe('OpenAPI document', () => {
   let t: TestApp;
   let app: FastifyInstance;
@@ -305,15 +275,6 @@ describe('OpenAPI document', () => {
     const id = imported.json().stored[0].id;
     await call('GET', '/api/reports/{id}', `/api/reports/${id}`);
     await call('GET', '/api/reports/{id}', '/api/reports/424242');
-    const [giant] = insertLegacyReports(t.dataDir, [
-      {
-        organization: `Giant ${'G'.repeat(REPORT_DETAIL_MAX_BYTES)}`,
-        reportId: 'giant-1',
-        start: '2026-05-02T00:00:00Z',
-        domain: 'example.com',
-      },
-    ]);
-    await call('GET', '/api/reports/{id}', `/api/reports/${giant}`);
     await call('GET', '/api/rejected', '/api/rejected');
     await call('GET', '/api/rejected', '/api/rejected?cursor=nonsense');
     await call('GET', '/api/other-domains', '/api/other-domains');
@@ -404,12 +365,15 @@ describe('OpenAPI document', () => {
     });
 
     // Every operation exercised, with every answer its route declares (the common ones at least once).
+    // Not here: the 413 of a report stored too large to show, which only a legacy SQLite row can be
+    // (api-openapi-legacy.test.ts).
     const missing: string[] = [];
     for (const op of operationsOf(doc)) if (!seen.has(op)) missing.push(`${op}: never called`);
     for (const route of API_ROUTES) {
       const statuses = seen.get(key(route.method, route.path)) ?? new Set();
       for (const status of Object.keys(route.responses).map(Number)) {
-        if (!statuses.has(status)) missing.push(`${key(route.method, route.path)}: ${status} never seen`);
+        if (!statuses.has(status) && !(key(route.method, route.path) === LEGACY_ONLY && status === 413))
+          missing.push(`${key(route.method, route.path)}: ${status} never seen`);
       }
     }
     const all = new Set([...seen.values()].flatMap((s) => [...s]));
