@@ -22,6 +22,7 @@ export const POSTGRES_PASS: readonly string[] = [
   'test/server/imap.test.ts',
   'test/server/ingest-dmarc.test.ts',
   'test/server/ingest.test.ts',
+  'test/server/intake-caps.test.ts',
   'test/server/intake-dmarc.test.ts',
   'test/server/intake-https.test.ts',
   'test/server/mail-limits.test.ts',
@@ -48,6 +49,4 @@ export const SQLITE_ONLY: Readonly<Record<string, string>> = {
   'test/server/web/dashboard-legacy.test.ts': 'legacy megabyte rows (above)',
   'test/server/store-unavailable.test.ts':
     'a SQLite store behind a switch stands for the outage; the real one on PostgreSQL is store-unavailable-postgres.test.ts',
-  'test/server/intake-caps.test.ts':
-    'the built `reports import` fills a --data-dir SQLite store the test then opens',
 };

@@ -64,6 +64,18 @@ export async function openTestStore(dataDir: string): Promise<Store> {
   return openStore(dataDir, { database });
 }
 
+/** The store that openTestStore(dataDir) made, opened again (e.g. after a command wrote to it). */
+export async function reopenTestStore(dataDir: string): Promise<Store> {
+  const database = testStoreDatabaseUrl(dataDir);
+  return database === undefined ? openStore(dataDir) : openStore(dataDir, { database });
+}
+
+/** `--database URL` for a command on the test store of `dataDir` (none on SQLite: its --data-dir holds it). */
+export function testStoreDatabaseArgs(dataDir: string): string[] {
+  const database = testStoreDatabaseUrl(dataDir);
+  return database === undefined ? [] : ['--database', database];
+}
+
 /** The database URL of the PostgreSQL test store of `dataDir`, or undefined on SQLite. */
 export function testStoreDatabaseUrl(dataDir: string): string | undefined {
   if (TEST_STORE === 'sqlite') return undefined;

@@ -2,7 +2,8 @@
 // they live in the decode step that ingestReport shares: the SMTP receiver (552 for a refusal for size,
 // as for a message over maxBytes), IMAP polling (kept in the rejected list, message moved) and
 // `mxguard reports import` (rejected list, exit status 1). HTTPS is in test/server/intake-https.test.ts.
-// Real servers: the SMTP receiver, Dovecot (test/lab/imap.ts), the built command.
+// Real servers: the SMTP receiver, Dovecot (test/lab/imap.ts), the built command (given --database
+// when the test store is PostgreSQL: test/helpers/test-store.ts).
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,6 @@ import { gzipSync } from 'node:zlib';
 import { DEFAULT_INTAKE } from '../../src/server/config.js';
 import { pollOnce } from '../../src/server/imap.js';
 import { type MailIntake, startMailIntake } from '../../src/server/mail.js';
-import { openSqliteStore } from '../../src/store/sqlite.js';
 import {
   gzippedReport,
   reportBytes,
@@ -23,6 +23,7 @@ import {
 } from '../fixtures/intake/helpers.js';
 import { manyRowsReport } from '../fixtures/intake/hostile.js';
 import { runCli } from '../helpers/cli.js';
+import { openTestStore, reopenTestStore, testStoreDatabaseArgs } from '../helpers/test-store.js';
 import { type LabImapServer, startImapServer, withImapClient } from '../lab/imap.js';
 
 // `serve`'s default limits; mail without DKIM accepted so that only the caps decide.
@@ -122,14 +123,24 @@ describe('reports import (the built command)', () => {
 
   it('a report over a cap is rejected (exit 1, rejected list); 200,000 rows are stored merged', async () => {
     const data = join(dir, 'data');
-    await (await openSqliteStore(data)).close(); // import needs a store (made by serve or domain add)
+    await (await openTestStore(data)).close(); // import needs a store (made by serve or domain add)
     const over = join(dir, 'over.json.gz');
     const rows = join(dir, 'rows.json.gz');
     const fine = join(dir, 'fine.json.gz');
     writeFileSync(over, gzipSync(reportBytes(OVER_CAP)));
     writeFileSync(rows, gzipSync(manyRowsReport(200_000, 'import-rows')));
     writeFileSync(fine, gzippedReport({ 'report-id': 'import-fine' }));
-    const r = runCli(['reports', 'import', over, rows, fine, '--data-dir', data, '--json']);
+    const r = runCli([
+      'reports',
+      'import',
+      over,
+      rows,
+      fine,
+      '--data-dir',
+      data,
+      ...testStoreDatabaseArgs(data),
+      '--json',
+    ]);
     assert.equal(r.code, 1, r.stderr);
     const files = JSON.parse(r.stdout).files as Array<{ path: string; status: string; code?: string }>;
     assert.deepEqual(
@@ -140,7 +151,7 @@ describe('reports import (the built command)', () => {
         [fine, 'stored', undefined],
       ],
     );
-    const store = await openSqliteStore(data);
+    const store = await reopenTestStore(data);
     try {
       const listed = (await store.listReports({ limit: 10 })).items.find((x) => x.reportId === 'import-rows');
       assert.equal(listed?.failed, 200_000);
