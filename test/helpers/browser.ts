@@ -307,3 +307,38 @@ export async function saveSampleReports(t: TestApp, count: number, domain: strin
     );
   }
 }
+
+/** The admin API calls of the report tests, on the app that `current()` returns (opened in a before hook). */
+export function adminApi(current: () => TestApp) {
+  const auth = () => ({ authorization: `Bearer ${current().password}` });
+  return {
+    get: (url: string) => current().app.inject({ url, headers: auth() }),
+    del: (url: string, headers: Record<string, string> = auth()) =>
+      current().app.inject({ method: 'DELETE', url, headers }),
+    importJson: (json: string) =>
+      current().app.inject({
+        method: 'POST',
+        url: '/api/reports/import',
+        headers: { ...auth(), 'content-type': 'application/tlsrpt+json' },
+        payload: json,
+      }),
+    pages: (path: string, key: string, limit: number) => everyPage(current(), auth(), path, key, limit),
+    /** Adds each domain (MX `mx.<name>`) through POST /api/domains. */
+    async addDomains(names: readonly string[]): Promise<void> {
+      for (const name of names) {
+        const add = await current().app.inject({
+          method: 'POST',
+          url: '/api/domains',
+          headers: auth(),
+          payload: { name, mx: [`mx.${name}`] },
+        });
+        if (add.statusCode !== 201)
+          throw new Error(`POST /api/domains ${name}: ${add.statusCode} ${add.body}`);
+      }
+    },
+  };
+}
+
+/** A one-policy report of organization "Sender" without failures. */
+export const sampleReport = (reportId: string, day: string, domain = 'example.com', successful = 10) =>
+  reportJson({ organization: 'Sender', reportId, domain, day, successful, failures: [] });

@@ -12,45 +12,24 @@ import {
   LIST_TEXT_MAX,
   REPORT_DETAIL_MAX_BYTES,
 } from '../../src/store/paging.js';
-import { everyPage, openTestApp, reportJson, type TestApp } from '../helpers/browser.js';
+import { adminApi, openTestApp, sampleReport, type TestApp } from '../helpers/browser.js';
 import { insertLegacyReports, MIB, rowsOfReport } from '../helpers/legacy-reports.js';
 
 const START = new Date('2026-05-10T08:00:00Z');
 
 describe('reports API: legacy rows with megabyte strings', () => {
   let t: TestApp;
-  let auth: { authorization: string };
-  const get = (url: string) => t.app.inject({ url, headers: auth });
-  const del = (url: string) => t.app.inject({ method: 'DELETE', url, headers: auth });
-  const importJson = (json: string) =>
-    t.app.inject({
-      method: 'POST',
-      url: '/api/reports/import',
-      headers: { ...auth, 'content-type': 'application/tlsrpt+json' },
-      payload: json,
-    });
-  const sample = (reportId: string, day: string, domain = 'example.com', successful = 10) =>
-    reportJson({ organization: 'Sender', reportId, domain, day, successful, failures: [] });
-  const pages = (path: string, key: string, limit: number) => everyPage(t, auth, path, key, limit);
+  const { get, del, importJson, pages, addDomains } = adminApi(() => t);
 
   before(async () => {
     t = await openTestApp({ start: START });
-    auth = { authorization: `Bearer ${t.password}` };
-    for (const name of ['example.com', 'other.example']) {
-      const add = await t.app.inject({
-        method: 'POST',
-        url: '/api/domains',
-        headers: auth,
-        payload: { name, mx: [`mx.${name}`] },
-      });
-      assert.equal(add.statusCode, 201);
-    }
+    await addDomains(['example.com', 'other.example']);
   });
   after(() => t.close());
 
   test('legacy rows with megabyte strings: every page of GET /api/reports stays under the cap, no 500', async () => {
     for (let i = 0; i < 20; i++)
-      assert.equal((await importJson(sample(`ok-${i}`, `2026-05-0${1 + (i % 9)}`))).statusCode, 200);
+      assert.equal((await importJson(sampleReport(`ok-${i}`, `2026-05-0${1 + (i % 9)}`))).statusCode, 200);
     insertLegacyReports(
       t.dataDir,
       Array.from({ length: 12 }, (_, i) => ({

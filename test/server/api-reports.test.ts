@@ -5,7 +5,15 @@ import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { longOrganizationGzip } from '../fixtures/intake/hostile.js';
-import { everyPage, openTestApp, reportJson, type TestApp, XSS, xssReportSpec } from '../helpers/browser.js';
+import {
+  adminApi,
+  openTestApp,
+  reportJson,
+  sampleReport,
+  type TestApp,
+  XSS,
+  xssReportSpec,
+} from '../helpers/browser.js';
 
 const START = new Date('2026-05-10T08:00:00Z');
 
@@ -266,39 +274,18 @@ describe('reports API', () => {
 describe('reports API: bounded answers and deletion', () => {
   let t: TestApp;
   let auth: { authorization: string };
-  const get = (url: string) => t.app.inject({ url, headers: auth });
-  const del = (url: string, headers: Record<string, string> = auth) =>
-    t.app.inject({ method: 'DELETE', url, headers });
-  const importJson = (json: string) =>
-    t.app.inject({
-      method: 'POST',
-      url: '/api/reports/import',
-      headers: { ...auth, 'content-type': 'application/tlsrpt+json' },
-      payload: json,
-    });
-  const sample = (reportId: string, day: string, domain = 'example.com', successful = 10) =>
-    reportJson({ organization: 'Sender', reportId, domain, day, successful, failures: [] });
-
-  const pages = (path: string, key: string, limit: number) => everyPage(t, auth, path, key, limit);
+  const { get, del, importJson, pages, addDomains } = adminApi(() => t);
 
   before(async () => {
     t = await openTestApp({ start: START });
     auth = { authorization: `Bearer ${t.password}` };
-    for (const name of ['example.com', 'other.example']) {
-      const add = await t.app.inject({
-        method: 'POST',
-        url: '/api/domains',
-        headers: auth,
-        payload: { name, mx: [`mx.${name}`] },
-      });
-      assert.equal(add.statusCode, 201);
-    }
+    await addDomains(['example.com', 'other.example']);
   });
   after(() => t.close());
 
   test('pages cover every report exactly once while reports arrive between them', async () => {
     for (let i = 0; i < 20; i++)
-      assert.equal((await importJson(sample(`ok-${i}`, `2026-05-0${1 + (i % 9)}`))).statusCode, 200);
+      assert.equal((await importJson(sampleReport(`ok-${i}`, `2026-05-0${1 + (i % 9)}`))).statusCode, 200);
     const before = await get('/api/reports?limit=1000');
     const present = new Set(before.json().reports.map((r: { id: number }) => r.id));
     const seen: number[] = [];
@@ -311,8 +298,8 @@ describe('reports API: bounded answers and deletion', () => {
       seen.push(...body.reports.map((r: { id: number }) => r.id));
       cursor = body.nextCursor;
       // a newer report (before every page) and an older one (after this page) arrive meanwhile
-      assert.equal((await importJson(sample(`late-new-${round}`, '2026-05-10'))).statusCode, 200);
-      assert.equal((await importJson(sample(`late-old-${round}`, '2026-04-01'))).statusCode, 200);
+      assert.equal((await importJson(sampleReport(`late-new-${round}`, '2026-05-10'))).statusCode, 200);
+      assert.equal((await importJson(sampleReport(`late-old-${round}`, '2026-04-01'))).statusCode, 200);
       round++;
     } while (cursor !== null);
     assert.equal(new Set(seen).size, seen.length, 'no report twice');
