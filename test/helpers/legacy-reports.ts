@@ -1,7 +1,8 @@
 // Report rows as an older mxguard stored them, before report fields had size caps: written with
 // plain SQL into the database file (the Store's own checks would refuse them today), so that tests
 // can show that list views, the detail view, deletion and the CLI stay bounded on databases that
-// already hold megabyte strings.
+// already hold megabyte strings. SQLite only (the era before caps never existed on PostgreSQL): the
+// serve tests that use it are the *-legacy.test.ts files, outside the PostgreSQL pass (test/postgres-pass.ts).
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DATABASE_FILE } from '../../src/store/sqlite.js';
