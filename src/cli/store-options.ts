@@ -39,7 +39,7 @@ export function databaseOption(command: Command): Command {
 export function storeOptions(command: Command): Command {
   command.option(
     '--data-dir <dir>',
-    'where the database lives (the same as `mxguard serve --data-dir`); only `serve` and `domain add` create one',
+    'where the database lives (the same as `mxguard serve --data-dir`); only `serve`, `domain add` and `check --enqueue` create one',
     DEFAULT_DATA_DIR,
   );
   return databaseOption(command);
@@ -80,7 +80,7 @@ function configDatabase(file: string): string | undefined {
 
 /**
  * Open the store the options name, run `work`, close it; store failures become CLI errors. A store
- * that does not exist yet is refused (exit 2, nothing created) unless `create` (only `domain add`).
+ * that does not exist yet is refused (exit 2, nothing created) unless `create` (`domain add`, `check --enqueue`).
  */
 export async function withStore<T>(
   options: StoreOptions,
