@@ -81,6 +81,8 @@ import {
   type DomainRow,
   domainFromRow,
   type RejectedRow,
+  type ReportContentRow,
+  type ReportSummaryRow,
   rejectedFromRow,
   reportSummary,
   watchOnlyFlag,
@@ -169,25 +171,13 @@ export async function openSqliteStore(dataDir: string, path = join(dataDir, DATA
   }
 }
 
-interface ReportRow {
-  id: number;
-  organization: string;
-  report_id: string;
-  start_at: string;
-  end_at: string;
-  successful: number;
-  failed: number;
-  source: string;
-  dkim: string;
-  submitter: string | null;
-  warnings: string;
-  report_json: string;
-  received_at: string;
+/** A report as list views read it (SUMMARY_COLUMNS): clipped text, at most LIST_DOMAINS_MAX + 1 domains, as JSON. */
+interface SummaryRow extends Omit<ReportSummaryRow, 'domains'> {
+  start_ms: number;
   domains: string;
 }
 
-/** A report as list views read it (SUMMARY_COLUMNS): clipped text, at most LIST_DOMAINS_MAX + 1 domains. */
-type SummaryRow = Omit<ReportRow, 'submitter' | 'warnings' | 'report_json'> & { start_ms: number };
+type ReportRow = SummaryRow & ReportContentRow;
 
 const SUMMARY_COLUMNS = `r.id, r.start_ms, ${clippedColumn('r.organization')} AS organization,
   ${clippedColumn('r.report_id')} AS report_id, r.start_at, r.end_at, r.successful, r.failed, r.source,
