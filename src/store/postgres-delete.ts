@@ -4,6 +4,7 @@
 // it (ON DELETE CASCADE in postgres-migrations.ts).
 import type pg from 'pg';
 import { countOf, query } from './postgres-sql.js';
+import type { OldestMatching } from './purge-rules.js';
 import { storeInvalid } from './types.js';
 
 /** The ids of a delete-by-id call, checked and without repeats. */
@@ -23,17 +24,6 @@ export async function deleteByIds(db: pg.PoolClient, table: string, ids: number[
   );
   const gone = new Set(deleted.map((row) => row.id));
   return ids.filter((id) => gone.has(id));
-}
-
-export interface OldestMatching {
-  table: string;
-  /** Conditions ANDed together, with their `?` parameters in order. */
-  where: string[];
-  params: unknown[];
-  /** The column that says which rows are oldest (ties: lowest id first). */
-  oldestBy: string;
-  /** Delete at most this many (0: only count). */
-  limit: number;
 }
 
 /** Deletes up to `limit` of the oldest matching rows; `remaining` is how many still match afterwards. */

@@ -40,8 +40,9 @@ import { type OtherDomainRow, otherDomainFromRow, otherDomainsQueries } from './
 import { clippedColumn, decodeCursor, encodeCursor, takePage } from './paging.js';
 import { checkedIds, deleteByIds, deleteOldest } from './postgres-delete.js';
 import { countOf, type Db, one, type PgRunner, pgText, query } from './postgres-sql.js';
+import { DMARC_PURGE, purgeSelection } from './purge-rules.js';
 import { withReportContent } from './sql-rows.js';
-import { type Page, type PageRequest, type PurgeFilter, storeInvalid } from './types.js';
+import type { Page, PageRequest, PurgeFilter } from './types.js';
 
 export class PgDmarcStore implements DmarcStore {
   constructor(private readonly run: PgRunner) {}
@@ -139,21 +140,8 @@ export class PgDmarcStore implements DmarcStore {
   }
 
   async purgeDmarcReports(filter: PurgeFilter): Promise<{ deleted: number; remaining: number }> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (filter.domain !== undefined) {
-      where.push('domain = ?');
-      params.push(domainKey(filter.domain));
-    }
-    if (filter.before !== undefined) {
-      where.push('begin_ms < ?');
-      params.push(timeBound(filter.before, 'before', false));
-    }
-    if (where.length === 0) throw storeInvalid('purge: give domain or before (never every report at once)');
-    const limit = count(filter.limit, 'limit', 0, DMARC_LIST_MAX);
-    return this.run.transaction((db) =>
-      deleteOldest(db, { table: 'dmarc_reports', where, params, oldestBy: 'begin_ms', limit }),
-    );
+    const selection = purgeSelection(filter, DMARC_PURGE, DMARC_LIST_MAX);
+    return this.run.transaction((db) => deleteOldest(db, selection));
   }
 
   async dmarcDailyCounts(domain: string, since: string, until: string): Promise<DmarcDailyCounts[]> {

@@ -61,6 +61,7 @@ import { PgDmarcStore } from './postgres-dmarc.js';
 import { migratePostgres } from './postgres-migrations.js';
 import { PgMonitorStore } from './postgres-monitor.js';
 import { type Db, one, type PgRunner, pgText, query, storeFailure } from './postgres-sql.js';
+import { purgeSelection, TLSRPT_PURGE } from './purge-rules.js';
 import { checkNewReport } from './report-rules.js';
 import {
   type DomainRow,
@@ -477,21 +478,8 @@ class PgStore implements Store {
   }
 
   async purgeReports(filter: PurgeFilter): Promise<{ deleted: number; remaining: number }> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (filter.domain !== undefined) {
-      where.push('id IN (SELECT report FROM report_policies WHERE domain = ?)');
-      params.push(domainKey(filter.domain));
-    }
-    if (filter.before !== undefined) {
-      where.push('start_ms < ?');
-      params.push(timeBound(filter.before, 'before', false));
-    }
-    if (where.length === 0) throw storeInvalid('purge: give domain or before (never every report at once)');
-    const limit = count(filter.limit, 'limit', 0, LIST_MAX);
-    return this.transaction((db) =>
-      deleteOldest(db, { table: 'reports', where, params, oldestBy: 'start_ms', limit }),
-    );
+    const selection = purgeSelection(filter, TLSRPT_PURGE, LIST_MAX);
+    return this.transaction((db) => deleteOldest(db, selection));
   }
 
   async saveRejected(input: Omit<RejectedInput, 'id' | 'receivedAt'>, now: Date): Promise<number> {

@@ -2,6 +2,7 @@
 // by id (reports delete, the API's DELETE) and the oldest rows matching a filter in batches (reports purge,
 // retention). Rows that belong to a deleted one go with it (ON DELETE CASCADE in migrations.ts).
 import type Database from 'better-sqlite3';
+import type { OldestMatching } from './purge-rules.js';
 import { storeInvalid } from './types.js';
 
 /** Deletes the rows of `table` with these ids; returns the ids that existed. */
@@ -16,17 +17,6 @@ export function deleteByIds(db: Database.Database, table: string, ids: number[])
       return unique.filter((id) => remove.get(id) !== undefined);
     })
     .immediate();
-}
-
-export interface OldestMatching {
-  table: string;
-  /** Conditions ANDed together, with their `?` parameters in order. */
-  where: string[];
-  params: unknown[];
-  /** The column that says which rows are oldest (ties: lowest id first). */
-  oldestBy: string;
-  /** Delete at most this many (0: only count). */
-  limit: number;
 }
 
 /** Deletes up to `limit` of the oldest matching rows; `remaining` is how many still match afterwards. */

@@ -46,9 +46,10 @@ import type {
 import { domainKey } from './domain-rules.js';
 import { type OtherDomainRow, otherDomainFromRow, otherDomainsQueries } from './other-domains.js';
 import { clippedColumn, decodeCursor, encodeCursor, takePage } from './paging.js';
+import { DMARC_PURGE, purgeSelection } from './purge-rules.js';
 import { withReportContent } from './sql-rows.js';
 import { deleteByIds, deleteOldest } from './sqlite-delete.js';
-import { type Page, type PageRequest, type PurgeFilter, storeInvalid } from './types.js';
+import type { Page, PageRequest, PurgeFilter } from './types.js';
 
 /** Reports committed together at most (the rest wait for the next transaction). */
 const SAVE_BATCH_MAX = 100;
@@ -244,21 +245,8 @@ export class SqliteDmarcStore implements DmarcStore {
   }
 
   async purgeDmarcReports(filter: PurgeFilter): Promise<{ deleted: number; remaining: number }> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (filter.domain !== undefined) {
-      where.push('domain = ?');
-      params.push(domainKey(filter.domain));
-    }
-    if (filter.before !== undefined) {
-      where.push('begin_ms < ?');
-      params.push(timeBound(filter.before, 'before', false));
-    }
-    if (where.length === 0) throw storeInvalid('purge: give domain or before (never every report at once)');
-    const limit = count(filter.limit, 'limit', 0, DMARC_LIST_MAX);
-    return this.use(() =>
-      deleteOldest(this.db, { table: 'dmarc_reports', where, params, oldestBy: 'begin_ms', limit }),
-    );
+    const selection = purgeSelection(filter, DMARC_PURGE, DMARC_LIST_MAX);
+    return this.use(() => deleteOldest(this.db, selection));
   }
 
   async dmarcDailyCounts(domain: string, since: string, until: string): Promise<DmarcDailyCounts[]> {

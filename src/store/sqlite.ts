@@ -76,6 +76,7 @@ import {
 } from './monitor-types.js';
 import { type OtherDomainRow, TLSRPT_NO_POLICY_DOMAIN, TLSRPT_OTHER_DOMAINS } from './other-domains.js';
 import { clippedColumn, clipText, decodeCursor, encodeCursor, LIST_DOMAINS_MAX, takePage } from './paging.js';
+import { purgeSelection, TLSRPT_PURGE } from './purge-rules.js';
 import { checkNewReport } from './report-rules.js';
 import {
   type DomainRow,
@@ -539,21 +540,8 @@ class SqliteStore implements Store {
   }
 
   async purgeReports(filter: PurgeFilter): Promise<{ deleted: number; remaining: number }> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (filter.domain !== undefined) {
-      where.push('id IN (SELECT report FROM report_policies WHERE domain = ?)');
-      params.push(domainKey(filter.domain));
-    }
-    if (filter.before !== undefined) {
-      where.push('start_ms < ?');
-      params.push(timeBound(filter.before, 'before', false));
-    }
-    if (where.length === 0) throw storeInvalid('purge: give domain or before (never every report at once)');
-    const limit = count(filter.limit, 'limit', 0, LIST_MAX);
-    return this.use(() =>
-      deleteOldest(this.db, { table: 'reports', where, params, oldestBy: 'start_ms', limit }),
-    );
+    const selection = purgeSelection(filter, TLSRPT_PURGE, LIST_MAX);
+    return this.use(() => deleteOldest(this.db, selection));
   }
 
   async saveRejected(input: Omit<RejectedInput, 'id' | 'receivedAt'>, now: Date): Promise<number> {
