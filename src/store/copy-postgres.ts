@@ -17,10 +17,10 @@ import {
   type RowKey,
   StoreCopyError,
 } from './copy-tables.js';
-import { describeDatabase } from './index.js';
-import { fromPgText, pgText } from './postgres.js';
+import { describeDatabase } from './database-url.js';
 import { notifyDomainsChanged } from './postgres-cluster.js';
 import { migratePostgres } from './postgres-migrations.js';
+import { fromPgText, pgText } from './postgres-sql.js';
 
 /** pg's type id of BIGINT: read as a number (every value the store writes is a safe integer). */
 const INT8_OID = 20;

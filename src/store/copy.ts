@@ -25,7 +25,8 @@ import {
   type RowKey,
   StoreCopyError,
 } from './copy-tables.js';
-import { databaseProblem, describeDatabase, isPostgresDatabase } from './index.js';
+import { describeDatabase, isPostgresUrl } from './database-url.js';
+import { databaseProblem } from './index.js';
 import { DATABASE_FILE } from './sqlite.js';
 
 export { NOT_COPIED, StoreCopyError } from './copy-tables.js';
@@ -47,7 +48,7 @@ export type CopyLocation = { kind: 'postgres'; url: string } | { kind: 'sqlite';
 export function copyLocation(text: string, option: string): CopyLocation {
   const problem = databaseProblem(text);
   if (problem !== undefined) throw new StoreCopyError('COPY_LOCATION', `${option}: ${problem}`);
-  if (isPostgresDatabase(text)) return { kind: 'postgres', url: text };
+  if (isPostgresUrl(text)) return { kind: 'postgres', url: text };
   const isDirectory = existsSync(text) ? statSync(text).isDirectory() : !/\.(sqlite3?|db)$/i.test(text);
   return { kind: 'sqlite', file: isDirectory ? join(text, DATABASE_FILE) : text };
 }

@@ -13,7 +13,7 @@ import { DATABASE_FILE, openSqliteStore } from './sqlite.js';
 import { type Store, StoreError, storeInvalid } from './types.js';
 
 /** postgres:// or postgresql:// (store copy tells a URL from a path the same way). */
-export { describeDatabase, isPostgresUrl as isPostgresDatabase, isPostgresUrl } from './database-url.js';
+export { describeDatabase } from './database-url.js';
 export type * from './types.js';
 export { StoreError } from './types.js';
 

@@ -120,9 +120,6 @@ import {
   storeInvalid,
 } from './types.js';
 
-export { isPostgresUrl } from './database-url.js';
-export { fromPgText, pgText } from './postgres-sql.js';
-
 const POOL_SIZE = 10;
 /** How long a new connection may take before the database counts as unreachable. */
 const CONNECT_TIMEOUT_MS = 10_000;

@@ -22,7 +22,8 @@ import {
 } from '../../src/store/copy.js';
 import { COPIED_TABLES, copiedRowsWhere, NOT_COPIED } from '../../src/store/copy-tables.js';
 import { MIGRATIONS, migrate } from '../../src/store/migrations.js';
-import { openPostgresStore, pgText } from '../../src/store/postgres.js';
+import { openPostgresStore } from '../../src/store/postgres.js';
+import { pgText } from '../../src/store/postgres-sql.js';
 import { DATABASE_FILE, openSqliteStore } from '../../src/store/sqlite.js';
 import { DOMAINS_VERSION_SETTING } from '../../src/store/sqlite-cluster.js';
 import { ADMIN_PASSWORD_SETTING, type Store } from '../../src/store/types.js';
