@@ -17,7 +17,6 @@ import { DmarcError } from '../dmarc/error.js';
 import { decodeDmarcReports, isDmarcInput } from '../dmarc/parse.js';
 import type { DmarcReport } from '../dmarc/report.js';
 import { ingestReport, recordRejected, type StoredRef } from '../server/ingest.js';
-import { type ReportDecoder, reportDecoderFor } from '../server/report-decoder.js';
 import type { DmarcReportSummary } from '../store/dmarc-types.js';
 import { LIST_TEXT_MAX, REPORT_DETAIL_MAX_BYTES } from '../store/paging.js';
 import {
@@ -994,10 +993,10 @@ async function importFile(
   turn: StoreTurn,
 ): Promise<ImportResult> {
   const deps = {
-    ...passingTurnOn(store, turn),
+    store,
     limits: IMPORT_LIMITS,
     now: () => new Date(),
-    storeTurn: turn.wait,
+    storeTurn: turn,
   };
   const meta = { source: 'import' as const, dkim: 'unverified' as const, submitter: path };
   let bytes: Buffer;
@@ -1019,39 +1018,6 @@ async function importFile(
   const result = await ingestReport(deps, bytes, meta);
   if ('rejected' in result) return { path, status: 'rejected', code: result.code, reason: result.rejected };
   return { path, status: 'stored', reports: result.stored };
-}
-
-/**
- * The store and decoder ingestReport gets for one file: they count the reports decoded and the saves
- * handed to the store, and pass the turn on with the last save, before its commit.
- */
-function passingTurnOn(store: Store, turn: StoreTurn): { store: Store; decoder: ReportDecoder } {
-  const pool = reportDecoderFor(IMPORT_LIMITS);
-  let reports = Number.POSITIVE_INFINITY;
-  let saves = 0;
-  const counted = <T>(saving: Promise<T>): Promise<T> => {
-    if (++saves >= reports) turn.pass();
-    return saving;
-  };
-  const decoder: ReportDecoder = {
-    decode: (bytes, limits) => pool.decode(bytes, limits),
-    decodeAny: async (bytes, limits) => {
-      const decoded = await pool.decodeAny(bytes, limits);
-      reports = decoded.reports.length;
-      return decoded;
-    },
-    get running() {
-      return pool.running;
-    },
-    get full() {
-      return pool.full;
-    },
-    close: () => pool.close(),
-  };
-  const counting = Object.create(store) as Store;
-  counting.saveReport = (input, now) => counted(store.saveReport(input, now));
-  counting.saveDmarcReport = (input, now) => counted(store.saveDmarcReport(input, now));
-  return { store: counting, decoder };
 }
 
 interface ImportSummary {

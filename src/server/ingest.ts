@@ -39,10 +39,12 @@ export interface IngestDeps {
   /** Where reports are decoded; default the process's pool for `limits` (reportDecoderFor). */
   decoder?: ReportDecoder;
   /**
-   * Awaited after decoding, before the reports are stored: `reports import` decodes several files at
-   * once but stores them in the order given (report ids follow the files).
+   * `reports import` decodes several files at once but stores them in the order given (report ids follow
+   * the files): `wait` is awaited after decoding, before anything is stored; `pass` is called once the
+   * last report has been handed to the store (before its commit, so consecutive files share commits).
+   * The caller passes the turn itself when nothing was stored.
    */
-  storeTurn?: () => Promise<void>;
+  storeTurn?: { wait(): Promise<void>; pass(): void };
 }
 
 /** The IngestDeps of a serve process. */
@@ -140,7 +142,7 @@ export async function ingestReport(
       throw err;
     refusal = { code: err.code, message: err.message };
   }
-  await deps.storeTurn?.();
+  await deps.storeTurn?.wait();
   if (!decoded) return reject(deps, bytes, meta, refusal!.code, refusal!.message);
   if (decoded.kind === 'dmarc') return ingestDmarc(deps, bytes, meta, decoded.reports, decoded.warnings);
   let { reports } = decoded;
@@ -219,13 +221,15 @@ async function storeEach<R extends { organization: string; reportId: string }>(
   const now = deps.now();
   const stored: StoredRef[] = [];
   const warningTexts = warnings.map(describeProblem);
-  for (const report of reports) {
+  for (const [i, report] of reports.entries()) {
     let saved: { id: number; created: boolean };
     try {
-      saved = await save(
+      const saving = save(
         { report, source: meta.source, dkim: meta.dkim, submitter: meta.submitter, warnings: warningTexts },
         now,
       );
+      if (i === reports.length - 1) deps.storeTurn?.pass();
+      saved = await saving;
     } catch (err) {
       // Invalid content is the sender's problem, not the store's: reject it instead of "try again".
       if (!(err instanceof StoreError && err.code === 'STORE_INVALID')) throw err;
