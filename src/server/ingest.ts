@@ -16,7 +16,7 @@
 import type { Counter, Registry } from 'prom-client';
 import type { Problem } from '../common/errors.js';
 import { DmarcError, type DmarcErrorCode } from '../dmarc/error.js';
-import type { DmarcReport } from '../dmarc/report.js';
+import type { StorableDmarcReport } from '../store/dmarc-types.js';
 import { domainKey } from '../store/domain-rules.js';
 import { type DkimVerdict, type ReportSource, type Store, StoreError } from '../store/types.js';
 import { TlsRptError, type TlsRptErrorCode } from '../tlsrpt/error.js';
@@ -179,7 +179,7 @@ async function ingestDmarc(
   deps: IngestDeps,
   bytes: Uint8Array,
   meta: IngestMeta,
-  reports: DmarcReport[],
+  reports: StorableDmarcReport[],
   warnings: Problem[],
 ): Promise<IngestResult> {
   if (meta.policyDomain !== undefined) {

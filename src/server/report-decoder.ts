@@ -26,6 +26,10 @@ import { Worker } from 'node:worker_threads';
 import type { Problem } from '../common/errors.js';
 import { DmarcError, type DmarcErrorCode } from '../dmarc/error.js';
 import { type DecodedDmarcReports, decodeIfDmarc } from '../dmarc/parse.js';
+import type { DmarcReport } from '../dmarc/report.js';
+import { prepareDmarcReport } from '../store/dmarc-rules.js';
+import type { StorableDmarcReport } from '../store/dmarc-types.js';
+import { StoreError } from '../store/types.js';
 import { TlsRptError, type TlsRptErrorCode } from '../tlsrpt/error.js';
 import { type DecodedReports, decodeReports } from '../tlsrpt/parse.js';
 
@@ -34,8 +38,13 @@ export interface DecodeLimits {
   maxDecompressedBytes: number;
 }
 
-/** What decodeAny read: TLS-RPT or DMARC reports, by the input's content. */
-export type DecodedInput = ({ kind: 'tlsrpt' } & DecodedReports) | ({ kind: 'dmarc' } & DecodedDmarcReports);
+/**
+ * What decodeAny read: TLS-RPT or DMARC reports, by the input's content. DMARC reports come prepared for
+ * the store (prepareDmarcReport, in the thread), except one the store will refuse, which comes as read.
+ */
+export type DecodedInput =
+  | ({ kind: 'tlsrpt' } & DecodedReports)
+  | { kind: 'dmarc'; reports: StorableDmarcReport[]; warnings: DecodedDmarcReports['warnings'] };
 
 /** Which kinds a job may read: TLS-RPT only (HTTPS) or either (mail, IMAP, import). */
 export type DecodeKinds = 'tlsrpt' | 'any';
@@ -160,8 +169,21 @@ async function decodeInput(
 ): Promise<DecodedInput> {
   // decodeIfDmarc: isDmarcInput and decodeDmarcReports in one step (a gzip or zip inflated once).
   const dmarc = kinds === 'any' ? await decodeIfDmarc(bytes, limits) : undefined;
-  if (dmarc) return { kind: 'dmarc', ...dmarc };
+  if (dmarc) return { kind: 'dmarc', reports: dmarc.reports.map(preparedIfValid), warnings: dmarc.warnings };
   return { kind: 'tlsrpt', ...(await decodeReports(bytes, limits)) };
+}
+
+/**
+ * The report prepared for the store here, off the thread that stores it; one the store refuses (counts
+ * adding up past 2^53) is left as read, and refused with the same reason when it is saved.
+ */
+function preparedIfValid(report: DmarcReport): StorableDmarcReport {
+  try {
+    return prepareDmarcReport(report);
+  } catch (err) {
+    if (err instanceof StoreError && err.code === 'STORE_INVALID') return report;
+    throw err;
+  }
 }
 
 // ---- the pool ----
@@ -170,6 +192,7 @@ export interface DecoderPoolOptions {
   threads: number;
   /** Jobs a thread is sent before it answers the first (default 1). */
   ahead?: number;
+
   queue: number;
   timeoutMs: number;
   maxHeapMiB: number;

@@ -12,8 +12,46 @@ type PurgeFilter = import('./types.js').PurgeFilter;
 type ReportSource = import('./types.js').ReportSource;
 type OtherDomainRow = import('./other-domains.js').OtherDomainRow;
 
+/**
+ * A DMARC report made ready for a store by prepareDmarcReport: checked, with the sums it is listed by,
+ * its rows as columns (one entry per <record>) and the report whole as JSON. Intake prepares reports in
+ * its decoder threads (server/report-decoder.ts), so that the thread that writes to the store only
+ * writes: a prepared report crosses threads as strings and flat lists, not as a tree of objects.
+ */
+export interface PreparedDmarcReport {
+  kind: 'dmarc-prepared';
+  organization: string;
+  reportId: string;
+  /** The policy domain as stored (domainKey; '' when the report names none). */
+  domain: string;
+  begin: string;
+  end: string;
+  beginMs: number;
+  /** The UTC day of beginMs, YYYY-MM-DD: the daily chart's bucket. */
+  beginDay: string;
+  messages: number;
+  /** Messages with a DMARC pass: aligned SPF or aligned DKIM pass (RFC 7489 §3.1, §6.6.2). */
+  passed: number;
+  rows: DmarcRowColumns;
+  /** JSON.stringify of the DmarcReport: what the report's detail view reads back. */
+  json: string;
+}
+
+/** The rows of a report as columns; headerFrom as stored (domainKey, '' when absent). */
+export interface DmarcRowColumns {
+  sourceIp: string[];
+  count: number[];
+  disposition: string[];
+  dkim: string[];
+  spf: string[];
+  headerFrom: string[];
+}
+
+/** A report as a store takes it: as the parser read it, or already prepared. */
+export type StorableDmarcReport = DmarcReport | PreparedDmarcReport;
+
 export interface NewDmarcReport {
-  report: DmarcReport;
+  report: StorableDmarcReport;
   source: ReportSource;
   /** DKIM of the e-mail that carried the report (as for TLS-RPT); 'unverified' for files. */
   dkim: DkimVerdict;

@@ -33,6 +33,7 @@ import type {
   DmarcSourceRow,
   DmarcStore,
   NewDmarcReport,
+  PreparedDmarcReport,
   StoredDmarcReport,
 } from './dmarc-types.js';
 import { domainKey } from './domain-rules.js';
@@ -48,8 +49,7 @@ export class PgDmarcStore implements DmarcStore {
   constructor(private readonly run: PgRunner) {}
 
   async saveDmarcReport(input: NewDmarcReport, now: Date): Promise<{ id: number; created: boolean }> {
-    const checked = checkNewDmarcReport(input);
-    const { report } = input;
+    const p = checkNewDmarcReport(input);
     return this.run.transaction(async (db) => {
       const inserted = await one<{ id: number }>(
         db,
@@ -58,20 +58,20 @@ export class PgDmarcStore implements DmarcStore {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (organization, report_id, domain) DO NOTHING RETURNING id`,
         [
-          report.organization,
-          report.reportId,
-          checked.domain,
-          report.begin,
-          report.end,
-          checked.beginMs,
-          checked.messages,
-          checked.passed,
-          report.records.length,
+          p.organization,
+          p.reportId,
+          p.domain,
+          p.begin,
+          p.end,
+          p.beginMs,
+          p.messages,
+          p.passed,
+          p.rows.sourceIp.length,
           input.source,
           input.dkim,
           input.submitter ?? null,
           JSON.stringify(input.warnings),
-          JSON.stringify(report),
+          p.json,
           now.toISOString(),
         ],
       );
@@ -80,11 +80,11 @@ export class PgDmarcStore implements DmarcStore {
         const existing = await one<{ id: number }>(
           db,
           'SELECT id FROM dmarc_reports WHERE organization = ? AND report_id = ? AND domain = ?',
-          [report.organization, report.reportId, checked.domain],
+          [p.organization, p.reportId, p.domain],
         );
         return { id: existing!.id, created: false };
       }
-      await insertRows(db, inserted.id, report, checked.domain, checked.beginMs);
+      await insertRows(db, inserted.id, p);
       return { id: inserted.id, created: true };
     });
   }
@@ -243,16 +243,9 @@ export class PgDmarcStore implements DmarcStore {
 }
 
 /** A report's rows, in their order, in one INSERT. */
-async function insertRows(
-  db: Db,
-  reportId: number,
-  report: DmarcReport,
-  domain: string,
-  beginMs: number,
-): Promise<void> {
-  if (report.records.length === 0) return;
-  const beginDay = new Date(beginMs).toISOString().slice(0, 10);
-  const column = <T>(pick: (row: DmarcReport['records'][number]) => T) => report.records.map(pick);
+async function insertRows(db: Db, reportId: number, p: PreparedDmarcReport): Promise<void> {
+  const { rows } = p;
+  if (rows.sourceIp.length === 0) return;
   await query(
     db,
     `INSERT INTO dmarc_rows (report, domain, begin_ms, begin_day, organization, source_ip, count,
@@ -262,16 +255,16 @@ async function insertRows(
        WITH ORDINALITY AS r(ip, n, d, k, s, h, i) ORDER BY i`,
     [
       reportId,
-      domain,
-      beginMs,
-      beginDay,
-      report.organization,
-      column((row) => pgText(row.sourceIp)),
-      column((row) => row.count),
-      column((row) => row.disposition),
-      column((row) => row.dkim),
-      column((row) => row.spf),
-      column((row) => pgText(row.headerFrom === '' ? '' : domainKey(row.headerFrom))),
+      p.domain,
+      p.beginMs,
+      p.beginDay,
+      p.organization,
+      rows.sourceIp.map(pgText),
+      rows.count,
+      rows.disposition,
+      rows.dkim,
+      rows.spf,
+      rows.headerFrom.map(pgText),
     ],
   );
 }

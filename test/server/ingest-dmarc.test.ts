@@ -59,6 +59,29 @@ describe('ingestReport: DMARC reports', () => {
     assert.equal(wrong.code, 'INTAKE_WRONG_DOMAIN');
     assert.match(wrong.rejected, /about example\.com, not example\.org/);
   });
+  it('rejects a DMARC report whose counts add up past 2^53, with the reason, and stores none of it', async () => {
+    // Read by the parser (each count has 15 digits), refused by the store's rules: the decoder thread
+    // leaves such a report as read instead of preparing it, and the store gives the reason.
+    const record = (i: number) =>
+      `<record><row><source_ip>192.0.2.${i}</source_ip><count>999999999999999</count><policy_evaluated>` +
+      '<disposition>none</disposition><dkim>pass</dkim><spf>pass</spf></policy_evaluated></row>' +
+      '<identifiers><header_from>example.com</header_from></identifiers><auth_results/></record>';
+    const xml = Buffer.from(
+      '<?xml version="1.0"?><feedback><report_metadata><org_name>big.example</org_name>' +
+        '<report_id>too-many</report_id><date_range><begin>1764547200</begin><end>1764633599</end></date_range>' +
+        '</report_metadata><policy_published><domain>example.com</domain><p>none</p></policy_published>' +
+        Array.from({ length: 10 }, (_, i) => record(i)).join('') +
+        '</feedback>',
+    );
+    const before = (await ctx.store.listDmarcReports({ organization: 'big.example' })).total;
+    const result = await ingestReport(deps, xml, { source: 'smtp', dkim: 'pass' });
+    assert.ok('rejected' in result, JSON.stringify(result));
+    assert.equal(result.code, 'INTAKE_STORE_INVALID');
+    assert.match(result.rejected, /"too-many".*add up past 2\^53/);
+    assert.equal((await ctx.store.listDmarcReports({ organization: 'big.example' })).total, before);
+    const rejected = await ctx.store.listRejected({ limit: 5 });
+    assert.ok(rejected.items.some((r) => r.id === result.rejectedId && /add up/.test(r.reason)));
+  });
 });
 
 describe('intake.otherDomains', () => {

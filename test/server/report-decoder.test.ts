@@ -3,10 +3,11 @@
 // decoder-worker.ts) stands in for a decoder stuck on hostile input, to see the pool end it.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
+import { decodeDmarcReports } from '../../src/dmarc/parse.js';
 import {
   DECODER_DEFAULTS,
   DecodeLimitError,
@@ -14,9 +15,11 @@ import {
   type DecoderPoolOptions,
   ReportDecoderPool,
 } from '../../src/server/report-decoder.js';
+import { prepareDmarcReport } from '../../src/store/dmarc-rules.js';
 import { TlsRptError } from '../../src/tlsrpt/error.js';
 import { reportBytes } from '../fixtures/intake/helpers.js';
 import { manyRowsReport } from '../fixtures/intake/hostile.js';
+import { CORPUS_DIR } from '../helpers/corpus.js';
 
 const LIMITS = { maxCompressedBytes: 10 * 1024 * 1024, maxDecompressedBytes: 10 * 1024 * 1024 };
 const TEST_WORKER = new URL('../fixtures/intake/decoder-worker.ts', import.meta.url);
@@ -68,6 +71,21 @@ describe('the real decoder thread', () => {
       policy.failures.reduce((sum, f) => sum + f.count, 0),
       200_000,
     );
+  });
+});
+
+describe('DMARC reports from the real thread', () => {
+  it('come prepared for the store (rows as columns, the report as JSON), as the parser read them', async () => {
+    const xml = readFileSync(`${CORPUS_DIR}dmarc/zoho.com!example.com!1581753600!1581840000.xml`);
+    const decoded = await pool().decodeAny(gzipSync(xml), LIMITS);
+    assert.equal(decoded.kind, 'dmarc');
+    const [prepared] = decoded.reports;
+    assert.ok(prepared && prepared.kind === 'dmarc-prepared', JSON.stringify(prepared));
+    // The same as preparing here what the parser reads here.
+    const [read] = (await decodeDmarcReports(xml)).reports;
+    assert.deepEqual(prepared, prepareDmarcReport(read!));
+    assert.deepEqual(JSON.parse(prepared.json), read);
+    assert.equal(prepared.rows.sourceIp.length, 8);
   });
 });
 

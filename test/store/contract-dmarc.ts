@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DmarcRecordRow, DmarcReport } from '../../src/dmarc/report.js';
-import type { NewDmarcReport } from '../../src/store/dmarc-types.js';
+import { prepareDmarcReport } from '../../src/store/dmarc-rules.js';
+import type { NewDmarcReport, PreparedDmarcReport } from '../../src/store/dmarc-types.js';
 import type { Store } from '../../src/store/types.js';
 import { rejectsWithStoreError } from '../helpers/store.js';
 import type { OpenFixture, StoreFixture } from './contract.js';
@@ -143,6 +144,66 @@ export function dmarcContract(name: string, open: OpenFixture): void {
           for (const [value, message] of bad) {
             const given = 'kind' in value ? input(value) : value;
             await rejectsWithStoreError(store.saveDmarcReport(given, NOW), 'STORE_INVALID', message);
+          }
+          assert.equal((await store.listDmarcReports()).total, 0);
+        });
+      });
+      it('stores a report prepared in another thread (prepareDmarcReport) as it stores the report as read', async () => {
+        await withStore(async (store) => {
+          const records = [
+            row('192.0.2.1', 10, { headerFrom: 'Mail.Example.COM' }),
+            row('192.0.2.2', 5, { dkim: 'fail', spf: 'fail', disposition: 'reject' }),
+          ];
+          const asRead = report('as-read', { records });
+          const prepared = report('prepared', { records });
+          // Through a structured clone, as a decoder thread's reply arrives.
+          const crossed = structuredClone(prepareDmarcReport(prepared));
+          const a = await store.saveDmarcReport(input(asRead), NOW);
+          const b = await store.saveDmarcReport({ ...input(prepared), report: crossed }, NOW);
+          assert.equal(b.created, true);
+          assert.deepEqual(await store.saveDmarcReport({ ...input(prepared), report: crossed }, NOW), {
+            id: b.id,
+            created: false,
+          });
+          const [storedA, storedB] = [await store.getDmarcReport(a.id), await store.getDmarcReport(b.id)];
+          assert.ok(storedA && storedB);
+          assert.deepEqual(storedB.report, prepared);
+          const { id: _a, reportId: _ra, report: _pa, ...restA } = storedA;
+          const { id: _b, reportId: _rb, report: _pb, ...restB } = storedB;
+          assert.deepEqual(restB, restA);
+          assert.equal(restB.messages, 15);
+          assert.equal(restB.passed, 10);
+          const sources = await store.dmarcSources({ domain: 'example.com' });
+          // Both reports' rows: each source counted twice, with the header_from stored as a domain key.
+          assert.deepEqual(
+            sources.items.map((x) => [x.sourceIp, x.messages, x.headerFrom]),
+            [
+              ['192.0.2.1', 20, ['mail.example.com']],
+              ['192.0.2.2', 10, ['example.com']],
+            ],
+          );
+        });
+      });
+
+      it('refuses a prepared report that is not one prepareDmarcReport makes, and stores nothing', async () => {
+        await withStore(async (store) => {
+          const good = prepareDmarcReport(
+            report('p', { records: [row('192.0.2.1', 1), row('192.0.2.2', 2)] }),
+          );
+          const bad: Array<[PreparedDmarcReport, RegExp]> = [
+            [{ ...good, rows: { ...good.rows, count: [1] } }, /rows\.count/],
+            [{ ...good, rows: { ...good.rows, disposition: ['none', 'drop'] } }, /rows\[1\]/],
+            [{ ...good, rows: { ...good.rows, count: [1, -2] } }, /rows\[1\]/],
+            [{ ...good, messages: 1.5 }, /report\.messages/],
+            [{ ...good, json: undefined as never }, /report\.json/],
+            [{ ...good, rows: undefined as never }, /report\.rows/],
+          ];
+          for (const [prepared, message] of bad) {
+            await rejectsWithStoreError(
+              store.saveDmarcReport({ ...input(report('p')), report: prepared }, NOW),
+              'STORE_INVALID',
+              message,
+            );
           }
           assert.equal((await store.listDmarcReports()).total, 0);
         });
