@@ -823,34 +823,39 @@ create it.
       const results: ImportResult[] = [];
       const files: string[] = [];
       for (const path of paths) await gatherFiles(path, files, results, true, 0);
-      await withStore(options, async (store) => {
-        // Decoded several at once, stored in the order given: file i stores once file i - 1 has handed
-        // all its reports to the store (not once they are committed: consecutive files share commits).
-        const handedOver = files.map(() => {
-          let resolve = () => {};
-          const promise = new Promise<void>((r) => {
-            resolve = r;
+      await withStore(
+        options,
+        async (store) => {
+          // Decoded several at once, stored in the order given: file i stores once file i - 1 has handed
+          // all its reports to the store (not once they are committed: consecutive files share commits).
+          const handedOver = files.map(() => {
+            let resolve = () => {};
+            const promise = new Promise<void>((r) => {
+              resolve = r;
+            });
+            return { promise, resolve };
           });
-          return { promise, resolve };
-        });
-        const indexes = files.map((_, i) => i);
-        const budget = new InOrderBudget(IMPORT_BYTES_IN_FLIGHT);
-        const imported = await mapLimit(indexes, IMPORT_CONCURRENCY, async (i) => {
-          const turn = {
-            wait: () => (i === 0 ? Promise.resolve() : handedOver[i - 1]!.promise),
-            pass: handedOver[i]!.resolve,
-          };
-          const info = statOf(files[i]!);
-          const release = await budget.take(async () => (info instanceof Error ? 0 : info.size));
-          try {
-            return await importFile(store, files[i]!, info, turn);
-          } finally {
-            turn.pass();
-            release();
-          }
-        });
-        results.push(...imported);
-      });
+          const indexes = files.map((_, i) => i);
+          const budget = new InOrderBudget(IMPORT_BYTES_IN_FLIGHT);
+          const imported = await mapLimit(indexes, IMPORT_CONCURRENCY, async (i) => {
+            const turn = {
+              wait: () => (i === 0 ? Promise.resolve() : handedOver[i - 1]!.promise),
+              pass: handedOver[i]!.resolve,
+            };
+            const info = statOf(files[i]!);
+            const release = await budget.take(async () => (info instanceof Error ? 0 : info.size));
+            try {
+              return await importFile(store, files[i]!, info, turn);
+            } finally {
+              turn.pass();
+              release();
+            }
+          });
+          results.push(...imported);
+        },
+        // Nothing but the import runs on this thread: commits may follow each other closely (`bulk`).
+        { bulk: true },
+      );
       const summary = summarize(results);
       if (options.json) printJson({ files: results, summary });
       else printImport(results, summary);

@@ -85,12 +85,12 @@ function configDatabase(file: string): string | undefined {
 export async function withStore<T>(
   options: StoreOptions,
   work: (store: Store) => Promise<T>,
-  { create = false }: { create?: boolean } = {},
+  { create = false, bulk = false }: { create?: boolean; bulk?: boolean } = {},
 ): Promise<T> {
   const database = chosenDatabase(options);
   let store: Store;
   try {
-    store = await openStore(options.dataDir, { database, mustExist: !create });
+    store = await openStore(options.dataDir, { database, mustExist: !create, bulk });
   } catch (err) {
     if (err instanceof StoreError && err.code === 'STORE_MISSING') {
       const mxguard = mxguardCommand();

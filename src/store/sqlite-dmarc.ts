@@ -6,7 +6,8 @@
 // and fails with it): a lone save commits in the next turn of the event loop, and while saves keep
 // coming (an import, a mailbox backlog) the next commit starts no sooner than COMMIT_SPACING_MS, or as
 // long as the last commit took, after the last ended (commits take at most half the thread's time,
-// however slow the disk); the same report (organization + report id + policy domain)
+// however slow the disk; with pacing 'eager', for a bulk import that has nothing else to run on the
+// thread, COMMIT_SPACING_MS only); the same report (organization + report id + policy domain)
 // is stored once: INSERT ... ON CONFLICT DO NOTHING on a unique index, so two writers
 // racing with the same report (two serve processes, a mailbox and an import) end with one row and the
 // second is told `created: false`. A report belongs to the instant its date range begins (as TLS-RPT's
@@ -82,6 +83,22 @@ interface InsertStatements {
   row: Database.Statement<unknown[]>;
 }
 
+/**
+ * How commits are spaced while saves keep coming: 'shared' leaves the thread at least half its time
+ * for other work (serve); 'eager' commits again COMMIT_SPACING_MS after the last (a bulk import: with
+ * 'shared', 10,000 reports took 4.4-4.6 s against 4.0-4.1 s in bench/dmarc-import.ts).
+ */
+export type CommitPacing = 'shared' | 'eager';
+
+/**
+ * How long to wait before the next commit (ms; 0 or less: at once), the last one having ended at
+ * `lastEnd` after `lastMs` (performance.now() times).
+ */
+export function commitDelay(pacing: CommitPacing, lastEnd: number, lastMs: number, now: number): number {
+  const spacing = pacing === 'eager' ? COMMIT_SPACING_MS : Math.max(COMMIT_SPACING_MS, lastMs);
+  return lastEnd + spacing - now;
+}
+
 export class SqliteDmarcStore implements DmarcStore {
   private readonly waiting: WaitingSave[] = [];
   /** When the last commit ended (performance.now()), and how long it took (ms). */
@@ -92,6 +109,7 @@ export class SqliteDmarcStore implements DmarcStore {
   constructor(
     private readonly db: Database.Database,
     private readonly use: StoreStep,
+    private readonly pacing: CommitPacing = 'shared',
   ) {}
 
   async saveDmarcReport(input: NewDmarcReport, now: Date): Promise<{ id: number; created: boolean }> {
@@ -104,7 +122,7 @@ export class SqliteDmarcStore implements DmarcStore {
 
   /** The next commit: in the next turn, or spaced from the last one (see the header). */
   private scheduleCommit(): void {
-    const wait = this.lastCommit + Math.max(COMMIT_SPACING_MS, this.lastCommitMs) - performance.now();
+    const wait = commitDelay(this.pacing, this.lastCommit, this.lastCommitMs, performance.now());
     if (wait > 0) setTimeout(() => this.commitWaiting(), wait);
     else setImmediate(() => this.commitWaiting());
   }

@@ -150,7 +150,11 @@ const SYNCHRONOUS_NAMES = ['OFF', 'NORMAL', 'FULL', 'EXTRA'];
  * Open (creating when needed) the store in `dataDir` (its file `path`, by default DATABASE_FILE there)
  * and bring its schema up to date.
  */
-export async function openSqliteStore(dataDir: string, path = join(dataDir, DATABASE_FILE)): Promise<Store> {
+export async function openSqliteStore(
+  dataDir: string,
+  path = join(dataDir, DATABASE_FILE),
+  { bulk = false }: { bulk?: boolean } = {},
+): Promise<Store> {
   let db: Database.Database | undefined;
   try {
     mkdirSync(dirname(path), { recursive: true });
@@ -162,7 +166,7 @@ export async function openSqliteStore(dataDir: string, path = join(dataDir, DATA
     db.pragma('foreign_keys = ON');
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     migrate(db);
-    return new SqliteStore(db, path);
+    return new SqliteStore(db, path, bulk);
   } catch (err) {
     db?.close();
     if (err instanceof StoreError) throw err;
@@ -205,8 +209,9 @@ class SqliteStore implements Store {
   constructor(
     private readonly db: Database.Database,
     private readonly path: string,
+    bulk: boolean,
   ) {
-    this.dmarc = new SqliteDmarcStore(db, (step) => this.use(step));
+    this.dmarc = new SqliteDmarcStore(db, (step) => this.use(step), bulk ? 'eager' : 'shared');
     this.cluster = new SqliteCluster(db, (step) => this.use(step));
   }
 
