@@ -12,6 +12,9 @@
 //   npx tsc -p tsconfig.json
 //   node --import tsx bench/dmarc-import.ts --count 10000
 //
+// While working on the import: `--ours-only` skips the peer (a quick figure, not a result), and `--files
+// DIR` generates the reports into DIR once and reads them from there on later runs.
+//
 // Needs root (initdb runs as the postgres user), the Debian packages dmarcts-report-parser and
 // libdbd-pg-perl, and PostgreSQL 15's binaries (/usr/lib/postgresql/15/bin). Markdown on stdout.
 import { spawnSync } from 'node:child_process';
