@@ -7,6 +7,8 @@ import type {
   DmarcReportSummary,
   DmarcSourceFilter,
   DmarcSourceRow,
+  NewDmarcReport,
+  PreparedDmarcReport,
 } from './dmarc-types.js';
 import { describeValue, domainKey } from './domain-rules.js';
 import { DMARC_OTHER_DOMAIN } from './other-domains.js';
@@ -24,6 +26,36 @@ export const PTR_NAME_MAX = 255;
 
 /** A row's DMARC pass: aligned SPF or aligned DKIM pass (RFC 7489 §6.6.2). */
 export const DMARC_PASS = "(spf = 'pass' OR dkim = 'pass')";
+
+/**
+ * Storing a report (both stores, `?` parameters): once per organization + report id + domain (the
+ * unique index dmarc_reports_same); RETURNING gives no row when it was stored before.
+ */
+export const INSERT_DMARC_REPORT = `INSERT INTO dmarc_reports (organization, report_id, domain, begin_at,
+    end_at, begin_ms, messages, passed, rows, source, dkim, submitter, warnings, report_json, received_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  ON CONFLICT (organization, report_id, domain) DO NOTHING RETURNING id`;
+
+/** The parameters of INSERT_DMARC_REPORT for a prepared report. */
+export function dmarcReportValues(p: PreparedDmarcReport, input: NewDmarcReport, now: Date): unknown[] {
+  return [
+    p.organization,
+    p.reportId,
+    p.domain,
+    p.begin,
+    p.end,
+    p.beginMs,
+    p.messages,
+    p.passed,
+    p.rows.sourceIp.length,
+    input.source,
+    input.dkim,
+    input.submitter ?? null,
+    JSON.stringify(input.warnings),
+    p.json,
+    now.toISOString(),
+  ];
+}
 
 export interface DmarcSummaryRow {
   id: number;

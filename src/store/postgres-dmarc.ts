@@ -19,10 +19,12 @@ import {
   type DmarcSourceSqlRow,
   type DmarcSummaryRow,
   dmarcReportFilterWhere,
+  dmarcReportValues,
   dmarcSourceFromRow,
   dmarcSourcesMatching,
   dmarcSummaryFromRow,
   HEADER_FROM_MAX,
+  INSERT_DMARC_REPORT,
 } from './dmarc-rows.js';
 import { checkNewDmarcReport } from './dmarc-rules.js';
 import type {
@@ -51,30 +53,7 @@ export class PgDmarcStore implements DmarcStore {
   async saveDmarcReport(input: NewDmarcReport, now: Date): Promise<{ id: number; created: boolean }> {
     const p = checkNewDmarcReport(input);
     return this.run.transaction(async (db) => {
-      const inserted = await one<{ id: number }>(
-        db,
-        `INSERT INTO dmarc_reports (organization, report_id, domain, begin_at, end_at, begin_ms, messages,
-           passed, rows, source, dkim, submitter, warnings, report_json, received_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (organization, report_id, domain) DO NOTHING RETURNING id`,
-        [
-          p.organization,
-          p.reportId,
-          p.domain,
-          p.begin,
-          p.end,
-          p.beginMs,
-          p.messages,
-          p.passed,
-          p.rows.sourceIp.length,
-          input.source,
-          input.dkim,
-          input.submitter ?? null,
-          JSON.stringify(input.warnings),
-          p.json,
-          now.toISOString(),
-        ],
-      );
+      const inserted = await one<{ id: number }>(db, INSERT_DMARC_REPORT, dmarcReportValues(p, input, now));
       if (!inserted) {
         // Stored before, or by another instance whose transaction committed while this one waited.
         const existing = await one<{ id: number }>(

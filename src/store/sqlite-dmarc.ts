@@ -28,10 +28,12 @@ import {
   type DmarcSourceSqlRow,
   type DmarcSummaryRow,
   dmarcReportFilterWhere,
+  dmarcReportValues,
   dmarcSourceFromRow,
   dmarcSourcesMatching,
   dmarcSummaryFromRow,
   HEADER_FROM_MAX,
+  INSERT_DMARC_REPORT,
 } from './dmarc-rows.js';
 import { checkNewDmarcReport } from './dmarc-rules.js';
 import type {
@@ -151,12 +153,7 @@ export class SqliteDmarcStore implements DmarcStore {
 
   private prepared(): InsertStatements {
     this.statements ??= {
-      report: this.db.prepare(
-        `INSERT INTO dmarc_reports (organization, report_id, domain, begin_at, end_at, begin_ms, messages,
-           passed, rows, source, dkim, submitter, warnings, report_json, received_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (organization, report_id, domain) DO NOTHING RETURNING id`,
-      ),
+      report: this.db.prepare(INSERT_DMARC_REPORT),
       existing: this.db
         .prepare<[string, string, string], number>(
           'SELECT id FROM dmarc_reports WHERE organization = ? AND report_id = ? AND domain = ?',
@@ -173,23 +170,7 @@ export class SqliteDmarcStore implements DmarcStore {
 
   private insertReport({ input, prepared: p, now }: WaitingSave): { id: number; created: boolean } {
     const statements = this.prepared();
-    const inserted = statements.report.get(
-      p.organization,
-      p.reportId,
-      p.domain,
-      p.begin,
-      p.end,
-      p.beginMs,
-      p.messages,
-      p.passed,
-      p.rows.sourceIp.length,
-      input.source,
-      input.dkim,
-      input.submitter ?? null,
-      JSON.stringify(input.warnings),
-      p.json,
-      now.toISOString(),
-    );
+    const inserted = statements.report.get(...dmarcReportValues(p, input, now));
     if (!inserted) {
       const id = statements.existing.get(p.organization, p.reportId, p.domain)!;
       return { id, created: false };
