@@ -147,21 +147,8 @@ export function prescanXml(text: string): void {
       `offset ${at}`,
     );
   }
-  // A run cannot be longer than the whole text: most reports are far shorter than the cap.
-  let runStart = 0;
-  for (let i = 0; text.length > MAX_XML_TEXT && i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0x3c /* < */ && text.startsWith('<![CDATA[', i)) {
-      const end = text.indexOf(']]>', i);
-      if ((end < 0 ? text.length : end) - i > MAX_XML_TEXT) tooLong(i);
-      i = end < 0 ? text.length : end + 2;
-      runStart = i + 1;
-    } else if (c === 0x3c || c === 0x3e /* > */) {
-      runStart = i + 1;
-    } else if (i - runStart >= MAX_XML_TEXT) {
-      tooLong(runStart);
-    }
-  }
+  const long = longRunAt(text, MAX_XML_TEXT);
+  if (long >= 0) tooLong(long);
   let records = 0;
   const recordTag = /<(?:[A-Za-z_][\w.-]*:)?record[\s/>]/g;
   while (recordTag.exec(text)) {
@@ -171,6 +158,33 @@ export function prescanXml(text: string): void {
         `more than ${DMARC_REPORT_CAPS.records} <record> elements in one report`,
         `offset ${recordTag.lastIndex}`,
       );
+    }
+  }
+}
+
+/**
+ * Where the first run of text, tag (attribute values) or CDATA longer than `max` characters begins, or -1.
+ * A run ends at every "<" and ">"; a CDATA section is one run from its "<![CDATA[" to its "]]>". Found by
+ * jumping from delimiter to delimiter with indexOf (a text shorter than `max` is not read at all).
+ */
+export function longRunAt(text: string, max: number): number {
+  if (text.length <= max) return -1;
+  let lt = text.indexOf('<');
+  let gt = text.indexOf('>');
+  let pos = 0;
+  for (;;) {
+    if (lt !== -1 && lt < pos) lt = text.indexOf('<', pos);
+    if (gt !== -1 && gt < pos) gt = text.indexOf('>', pos);
+    const next = lt === -1 ? (gt === -1 ? text.length : gt) : gt === -1 ? lt : Math.min(lt, gt);
+    if (next - pos > max) return pos;
+    if (next === text.length) return -1;
+    if (next === lt && text.startsWith('<![CDATA[', next)) {
+      const end = text.indexOf(']]>', next);
+      if ((end < 0 ? text.length : end) - next > max) return next;
+      if (end < 0) return -1;
+      pos = end + 3;
+    } else {
+      pos = next + 1;
     }
   }
 }
@@ -337,9 +351,12 @@ function child(parent: Node, name: string, where: string, reader: Reader): Node 
   return value;
 }
 
+/** KNOWN as sets, looked up for every element of every record. */
+const KNOWN_SETS = new Map(Object.entries(KNOWN).map(([name, children]) => [name, new Set(children)]));
+
 /** Unknown elements and stray text inside `node` are ignored, with a warning naming them. */
 function checkKnown(node: Node, name: string, where: string, reader: Reader): void {
-  const known = KNOWN[name] ?? [];
+  const known = KNOWN_SETS.get(name);
   for (const key of Object.keys(node)) {
     if (key === '#text') {
       reader.warn(
@@ -347,7 +364,7 @@ function checkKnown(node: Node, name: string, where: string, reader: Reader): vo
         `stray text inside <${name}> ignored: "${shown(String(node[key]), 40)}"`,
         where,
       );
-    } else if (!known.includes(key)) {
+    } else if (!known?.has(key)) {
       reader.warn(
         'DMARC_REPORT_UNKNOWN_ELEMENT',
         `unknown element <${shown(key, 64)}> inside <${name}> ignored`,
@@ -599,12 +616,12 @@ function readRecord(node: Node, where: string, reader: Reader): DmarcRecordRow {
   const authWhere = `${where}/auth_results`;
   const auth = child(node, 'auth_results', where, reader);
   const dkimResults: DmarcDkimResult[] = list(auth.dkim, 'dkim', authWhere).map((entry) => {
-    const { extra, ...result } = authResult(entry, 'dkim', 'selector', authWhere, reader);
-    return extra === undefined ? result : { ...result, selector: extra };
+    const { domain, result, extra } = authResult(entry, 'dkim', 'selector', authWhere, reader);
+    return extra === undefined ? { domain, result } : { domain, result, selector: extra };
   });
   const spfResults: DmarcSpfResult[] = list(auth.spf, 'spf', authWhere).map((entry) => {
-    const { extra, ...result } = authResult(entry, 'spf', 'scope', authWhere, reader);
-    return extra === undefined ? result : { ...result, scope: extra };
+    const { domain, result, extra } = authResult(entry, 'spf', 'scope', authWhere, reader);
+    return extra === undefined ? { domain, result } : { domain, result, scope: extra };
   });
   return {
     sourceIp,
@@ -636,6 +653,6 @@ function authResult(
   return {
     domain: capped(domain, DMARC_REPORT_CAPS.hostName, 'domain', where),
     result: capped(result, DMARC_REPORT_CAPS.typeName, 'result', where),
-    ...(extra === undefined ? {} : { extra: capped(extra, DMARC_REPORT_CAPS.typeName, extraName, where) }),
+    extra: extra === undefined ? undefined : capped(extra, DMARC_REPORT_CAPS.typeName, extraName, where),
   };
 }
