@@ -89,7 +89,13 @@ const PATHS: PathStep = {
   },
 };
 
-type Node = Record<string, unknown>;
+/**
+ * An element with child elements: its children by name (a Map: any name is just a key, and V8 keeps
+ * prototype-less objects in its slow dictionary mode).
+ */
+type Node = Map<string, unknown>;
+/** The node of an absent or empty element (never written to). */
+const EMPTY: Node = new Map();
 
 /** Reading one report: its warnings, deduplicated and capped. */
 class Reader {
@@ -125,7 +131,7 @@ export function reportFromXml(text: string): { report: DmarcReport; warnings: Pr
   const reader = new Reader();
   prescanXml(text);
   const doc = parseTree(feedbackElement(text, reader));
-  const feedback = doc.feedback;
+  const feedback = doc.get('feedback');
   if (!isNode(feedback)) fail('DMARC_REPORT_NOT_A_REPORT', 'the XML has no <feedback> root element');
   return { report: readFeedback(feedback, reader), warnings: reader.finish() };
 }
@@ -243,8 +249,7 @@ export function lastClosingFeedback(text: string): number {
  * own text, if any, under "#text"); a name that repeats gives an array, as do the REPEATED paths always.
  */
 function parseTree(xml: string): Node {
-  // Prototype-less nodes: an element named __proto__ is just a key.
-  const root: Node = Object.create(null);
+  const root: Node = new Map();
   const stack: Array<{ node: Node; name: string; step?: PathStep; text: string; children: number }> = [
     { node: root, name: '', step: PATHS, text: '', children: 0 },
   ];
@@ -262,7 +267,7 @@ function parseTree(xml: string): Node {
     parent.children++;
     const children = parent.step?.children;
     stack.push({
-      node: Object.create(null),
+      node: new Map(),
       name,
       step: children && Object.hasOwn(children, name) ? children[name] : undefined,
       text: '',
@@ -281,12 +286,12 @@ function parseTree(xml: string): Node {
     const text = element.text.trim();
     let value: unknown = element.node;
     if (element.children === 0) value = text;
-    else if (text !== '') element.node['#text'] = text;
+    else if (text !== '') element.node.set('#text', text);
     const key = element.name;
-    const existing = Object.hasOwn(parent.node, key) ? parent.node[key] : undefined;
-    if (existing === undefined) parent.node[key] = element.step?.repeated ? [value] : value;
+    const existing = parent.node.get(key);
+    if (existing === undefined) parent.node.set(key, element.step?.repeated ? [value] : value);
     else if (Array.isArray(existing)) existing.push(value);
-    else parent.node[key] = [existing, value];
+    else parent.node.set(key, [existing, value]);
   });
   try {
     parser.write(xml).close();
@@ -310,7 +315,7 @@ function tooMany(what: string, cap: number, line: number): DmarcError {
 }
 
 function isNode(value: unknown): value is Node {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+  return value instanceof Map;
 }
 
 // ---- the elements of RFC 7489 Appendix C ----
@@ -339,13 +344,13 @@ const KNOWN: Record<string, readonly string[]> = {
   spf: ['domain', 'scope', 'result', 'human_result'],
 };
 
-/** The element `name` of `parent` as a node (an element with children); `{}` when it is absent or empty. */
+/** The element `name` of `parent` as a node (an element with children); EMPTY when it is absent or empty. */
 function child(parent: Node, name: string, where: string, reader: Reader): Node {
-  const value = parent[name];
-  if (value === undefined || value === '') return {};
+  const value = parent.get(name);
+  if (value === undefined || value === '') return EMPTY;
   if (!isNode(value)) {
     reader.warn('DMARC_REPORT_UNEXPECTED_TEXT', `<${name}> holds text where elements belong; ignored`, where);
-    return {};
+    return EMPTY;
   }
   checkKnown(value, name, `${where}/${name}`, reader);
   return value;
@@ -357,11 +362,11 @@ const KNOWN_SETS = new Map(Object.entries(KNOWN).map(([name, children]) => [name
 /** Unknown elements and stray text inside `node` are ignored, with a warning naming them. */
 function checkKnown(node: Node, name: string, where: string, reader: Reader): void {
   const known = KNOWN_SETS.get(name);
-  for (const key of Object.keys(node)) {
+  for (const [key, value] of node) {
     if (key === '#text') {
       reader.warn(
         'DMARC_REPORT_STRAY_TEXT',
-        `stray text inside <${name}> ignored: "${shown(String(node[key]), 40)}"`,
+        `stray text inside <${name}> ignored: "${shown(String(value), 40)}"`,
         where,
       );
     } else if (!known?.has(key)) {
@@ -376,7 +381,7 @@ function checkKnown(node: Node, name: string, where: string, reader: Reader): vo
 
 /** The text of the element `name` of `parent`, trimmed; undefined when absent or empty. */
 function text(parent: Node, name: string, where: string, reader: Reader): string | undefined {
-  let value = parent[name];
+  let value = parent.get(name);
   if (Array.isArray(value)) {
     reader.warn(
       'DMARC_REPORT_REPEATED_ELEMENT',
@@ -392,7 +397,7 @@ function text(parent: Node, name: string, where: string, reader: Reader): string
       `<${name}> holds elements where text belongs; its text is used`,
       where,
     );
-    value = value['#text'];
+    value = value.get('#text');
   }
   if (value === undefined || value === null) return undefined;
   const s = String(value).trim();
@@ -434,7 +439,7 @@ function list(value: unknown, name: string, where: string): Node[] {
   if (items.length > DMARC_REPORT_CAPS.listEntries) {
     fail('DMARC_REPORT_BAD_VALUE', `more than ${DMARC_REPORT_CAPS.listEntries} <${name}> entries`, where);
   }
-  return items.map((item) => (isNode(item) ? item : {}));
+  return items.map((item) => (isNode(item) ? item : EMPTY));
 }
 
 /** Unix seconds (RFC 7489 Appendix C: xs:integer; some reporters add a fraction) as an ISO timestamp. */
@@ -479,11 +484,13 @@ function readFeedback(feedback: Node, reader: Reader): DmarcReport {
     );
 
   const policyPublished = readPolicy(child(feedback, 'policy_published', 'feedback', reader), reader);
-  const recordNodes = Array.isArray(feedback.record) ? feedback.record : [];
+  const records = feedback.get('record');
+  // A repeated path (PATHS): <record> is always an array when present.
+  const recordNodes: unknown[] = Array.isArray(records) ? records : [];
   if (recordNodes.length === 0)
     reader.warn('DMARC_REPORT_NO_RECORDS', 'the report has no <record>', 'feedback');
-  const records = recordNodes.map((node, i) =>
-    readRecord(isNode(node) ? node : {}, `record ${i + 1}`, reader),
+  const rows = recordNodes.map((node, i) =>
+    readRecord(isNode(node) ? node : EMPTY, `record ${i + 1}`, reader),
   );
   return {
     kind: 'dmarc',
@@ -494,7 +501,7 @@ function readFeedback(feedback: Node, reader: Reader): DmarcReport {
     end,
     domain: policyPublished.domain,
     policyPublished,
-    records,
+    records: rows,
   };
 }
 
@@ -584,7 +591,7 @@ function readRecord(node: Node, where: string, reader: Reader): DmarcRecordRow {
   );
   const spf = oneOf<DmarcVerdict>(required(evaluated, 'spf', evalWhere, reader), VERDICTS, 'spf', evalWhere);
   const reasons: DmarcReason[] = [];
-  for (const reason of list(evaluated.reason, 'reason', evalWhere)) {
+  for (const reason of list(evaluated.get('reason'), 'reason', evalWhere)) {
     checkKnown(reason, 'reason', evalWhere, reader);
     const type = text(reason, 'type', evalWhere, reader);
     const comment = clipped(text(reason, 'comment', evalWhere, reader), 'comment', evalWhere, reader);
@@ -600,7 +607,7 @@ function readRecord(node: Node, where: string, reader: Reader): DmarcRecordRow {
 
   const idWhere = `${where}/identifiers`;
   // Some early reporters wrote <identities> (parsedmarc reads it as <identifiers> too).
-  const oldName = node.identifiers === undefined && node.identities !== undefined;
+  const oldName = node.get('identifiers') === undefined && node.get('identities') !== undefined;
   if (oldName) reader.warn('DMARC_REPORT_OLD_DRAFT', '<identities> read as <identifiers>', where);
   const identifiers = child(node, oldName ? 'identities' : 'identifiers', where, reader);
   const host = (name: string) => {
@@ -615,11 +622,11 @@ function readRecord(node: Node, where: string, reader: Reader): DmarcRecordRow {
 
   const authWhere = `${where}/auth_results`;
   const auth = child(node, 'auth_results', where, reader);
-  const dkimResults: DmarcDkimResult[] = list(auth.dkim, 'dkim', authWhere).map((entry) => {
+  const dkimResults: DmarcDkimResult[] = list(auth.get('dkim'), 'dkim', authWhere).map((entry) => {
     const { domain, result, extra } = authResult(entry, 'dkim', 'selector', authWhere, reader);
     return extra === undefined ? { domain, result } : { domain, result, selector: extra };
   });
-  const spfResults: DmarcSpfResult[] = list(auth.spf, 'spf', authWhere).map((entry) => {
+  const spfResults: DmarcSpfResult[] = list(auth.get('spf'), 'spf', authWhere).map((entry) => {
     const { domain, result, extra } = authResult(entry, 'spf', 'scope', authWhere, reader);
     return extra === undefined ? { domain, result } : { domain, result, scope: extra };
   });
