@@ -3,10 +3,10 @@
 //
 // Hostile input is refused before the XML parser builds anything: a DOCTYPE or entity declaration
 // (billion laughs, XXE) and any text, attribute or CDATA run longer than MAX_XML_TEXT (a 10 MB value)
-// by one pass over the text, and more than DMARC_REPORT_CAPS.records <record> elements by counting their
-// start tags. saxes (the well-kept streaming XML parser jsdom uses; well-formedness checked, no DTD
-// processing) then reads the XML into a small tree of the elements, with the nesting depth and the number
-// of elements capped while it reads; with the DTD refused it only replaces the five predefined entities
+// by one pass over the text. saxes (the well-kept streaming XML parser jsdom uses; well-formedness
+// checked, no DTD processing) then reads the XML into a small tree of the elements, with the nesting
+// depth, the number of elements and the number of <record>s (DMARC_REPORT_CAPS.records) capped while it
+// reads; with the DTD refused it only replaces the five predefined entities
 // and character references, and refuses any other entity. It reads a small report about 4 times as fast
 // as fast-xml-parser with its validator.
 //
@@ -73,21 +73,15 @@ interface PathStep {
 // Elements that may repeat: given as arrays even when there is one (feedback/record,
 // feedback/record/auth_results/dkim and spf, feedback/record/row/policy_evaluated/reason). A tree of
 // steps rather than a set of path strings: no string is built per element.
-const PATHS: PathStep = {
+/** feedback/record: counted while the tree is built (DMARC_REPORT_CAPS.records). */
+const RECORD_STEP: PathStep = {
+  repeated: true,
   children: {
-    feedback: {
-      children: {
-        record: {
-          repeated: true,
-          children: {
-            auth_results: { children: { dkim: { repeated: true }, spf: { repeated: true } } },
-            row: { children: { policy_evaluated: { children: { reason: { repeated: true } } } } },
-          },
-        },
-      },
-    },
+    auth_results: { children: { dkim: { repeated: true }, spf: { repeated: true } } },
+    row: { children: { policy_evaluated: { children: { reason: { repeated: true } } } } },
   },
 };
+const PATHS: PathStep = { children: { feedback: { children: { record: RECORD_STEP } } } };
 
 /**
  * An element with child elements: its children by name (a Map: any name is just a key, and V8 keeps
@@ -137,8 +131,8 @@ export function reportFromXml(text: string): { report: DmarcReport; warnings: Pr
 }
 
 /**
- * One pass over the XML text before parsing: refuse a DTD or entity declaration, any run of text,
- * tag (attribute values) or CDATA longer than MAX_XML_TEXT, and more <record> elements than the cap.
+ * One pass over the XML text before parsing: refuse a DTD or entity declaration, and any run of text,
+ * tag (attribute values) or CDATA longer than MAX_XML_TEXT.
  */
 export function prescanXml(text: string): void {
   // Only at a "<!" (found with indexOf, far quicker than a case-blind regex over the whole text).
@@ -155,17 +149,6 @@ export function prescanXml(text: string): void {
   }
   const long = longRunAt(text, MAX_XML_TEXT);
   if (long >= 0) tooLong(long);
-  let records = 0;
-  const recordTag = /<(?:[A-Za-z_][\w.-]*:)?record[\s/>]/g;
-  while (recordTag.exec(text)) {
-    if (++records > DMARC_REPORT_CAPS.records) {
-      fail(
-        'DMARC_REPORT_TOO_MANY_RECORDS',
-        `more than ${DMARC_REPORT_CAPS.records} <record> elements in one report`,
-        `offset ${recordTag.lastIndex}`,
-      );
-    }
-  }
 }
 
 /**
@@ -254,6 +237,7 @@ function parseTree(xml: string): Node {
     { node: root, name: '', step: PATHS, text: '', children: 0 },
   ];
   let elements = 0;
+  let records = 0;
   const parser = new SaxesParser({ position: true });
   let error: Error | undefined;
   parser.on('error', (err) => {
@@ -266,13 +250,15 @@ function parseTree(xml: string): Node {
     const parent = stack[stack.length - 1]!;
     parent.children++;
     const children = parent.step?.children;
-    stack.push({
-      node: new Map(),
-      name,
-      step: children && Object.hasOwn(children, name) ? children[name] : undefined,
-      text: '',
-      children: 0,
-    });
+    const step = children && Object.hasOwn(children, name) ? children[name] : undefined;
+    if (step === RECORD_STEP && ++records > DMARC_REPORT_CAPS.records) {
+      throw new DmarcError(
+        'DMARC_REPORT_TOO_MANY_RECORDS',
+        `more than ${DMARC_REPORT_CAPS.records} <record> elements in one report`,
+        { where: `line ${parser.line}` },
+      );
+    }
+    stack.push({ node: new Map(), name, step, text: '', children: 0 });
   });
   parser.on('text', (chunk) => {
     stack[stack.length - 1]!.text += chunk;

@@ -403,12 +403,18 @@ describe('decodeDmarcReports: hostile XML', () => {
     );
   });
 
-  test('more than 10,000 records: DMARC_REPORT_TOO_MANY_RECORDS', async () => {
-    const many = reportXml({ records: '<record/>'.repeat(10_001) });
-    assert.equal(
-      (await errorOf(decodeDmarcReports(Buffer.from(many)))).code,
-      'DMARC_REPORT_TOO_MANY_RECORDS',
-    );
+  test('more than 10,000 records: DMARC_REPORT_TOO_MANY_RECORDS, refused at the 10,001st while parsing', async () => {
+    const many = reportXml({ records: '<record/>\n'.repeat(10_001) });
+    const err = await errorOf(decodeDmarcReports(Buffer.from(many)));
+    assert.equal(err.code, 'DMARC_REPORT_TOO_MANY_RECORDS');
+    // The line of the 10,001st <record> (reportXml puts the records after its own lines).
+    const firstLine = many.split('\n').findIndex((line) => line.includes('<record/>')) + 1;
+    assert.equal(err.where, `line ${firstLine + 10_000}`);
+    // Exactly 10,000 are read; <record> elements elsewhere than under <feedback> are not counted.
+    const enough = reportXml({ records: RECORD_1.repeat(10_000) });
+    assert.equal((await decodeDmarcReports(Buffer.from(enough))).reports[0]!.records.length, 10_000);
+    const nested = reportXml({ records: `${RECORD_1}<extension>${'<record/>'.repeat(10_001)}</extension>` });
+    assert.equal((await decodeDmarcReports(Buffer.from(nested))).reports[0]!.records.length, 1);
   });
 
   test('deep nesting and too many elements are refused while parsing', async () => {
