@@ -1,6 +1,6 @@
 // `mxguard reports ...`: TLS-RPT (RFC 8460) and DMARC (RFC 7489) aggregate reports. `parse` reads report
 // files (JSON, XML, gzip, zip or whole emails, found by content) and summarises them; `list` (both
-// kinds, reports-list.ts; CSV export: dmarc-csv.ts), `show`, `import` (both kinds), `delete` and `purge`
+// kinds, reports-list.ts; CSV export: src/dmarc/csv.ts, src/tlsrpt/csv.ts), `show`, `import` (both kinds), `delete` and `purge`
 // work on the store of `mxguard serve`.
 //
 // Report fields are attacker-controlled: human output passes every one through terminalText
@@ -13,10 +13,12 @@ import type { Problem } from '../common/errors.js';
 import { mxguardCommand } from '../common/invocation.js';
 import { mapLimit } from '../common/limit.js';
 import { terminalText } from '../common/text.js';
+import { dmarcCsvHeader } from '../dmarc/csv.js';
 import { DmarcError } from '../dmarc/error.js';
 import { decodeDmarcReports, isDmarcInput } from '../dmarc/parse.js';
 import type { DmarcReport } from '../dmarc/report.js';
 import { ingestReport, recordRejected, type StoredRef } from '../server/ingest.js';
+import { dmarcReportCsv, tlsrptReportCsv } from '../server/report-csv.js';
 import type { DmarcReportSummary } from '../store/dmarc-types.js';
 import { LIST_TEXT_MAX, REPORT_DETAIL_MAX_BYTES } from '../store/paging.js';
 import {
@@ -28,11 +30,10 @@ import {
   type StoredReportSummary,
   StoreError,
 } from '../store/types.js';
-import { tlsrptCsvHeader, tlsrptCsvLines } from '../tlsrpt/csv.js';
+import { tlsrptCsvHeader } from '../tlsrpt/csv.js';
 import { TlsRptError } from '../tlsrpt/error.js';
 import { DEFAULT_DECODE_LIMITS, decodeReports } from '../tlsrpt/parse.js';
 import type { TlsFailure, TlsReport } from '../tlsrpt/report.js';
-import { dmarcCsvHeader, dmarcCsvLines } from './dmarc-csv.js';
 import { LIST_KINDS, type Listing, type ListKind, listReportsOfKind } from './reports-list.js';
 import { type StoreOptions, storeOptions, withStore } from './store-options.js';
 import { CliError, formatProblem, formatTable, intOption, printJson, readInputBytes } from './util.js';
@@ -477,14 +478,7 @@ async function printDmarcCsv(store: Store, listing: Listing): Promise<void> {
   process.stdout.write(dmarcCsvHeader());
   for (const listed of listing.reports) {
     if (listed.kind !== 'dmarc') continue;
-    const stored = await store.getDmarcReport(listed.id);
-    if (!stored) continue; // deleted meanwhile
-    const ips = [...new Set(stored.report.records.map((r) => r.sourceIp))];
-    const names = new Map<string, string>();
-    for (let i = 0; i < ips.length; i += 1000) {
-      for (const [ip, found] of await store.getPtrNames(ips.slice(i, i + 1000))) names.set(ip, found.name);
-    }
-    process.stdout.write(dmarcCsvLines(stored.report, names));
+    process.stdout.write((await dmarcReportCsv(store, listed.id)) ?? ''); // '': deleted meanwhile
   }
 }
 
@@ -493,8 +487,7 @@ async function printTlsrptCsv(store: Store, listing: Listing): Promise<void> {
   process.stdout.write(tlsrptCsvHeader());
   for (const listed of listing.reports) {
     if (listed.kind !== 'tlsrpt') continue;
-    const stored = await store.getReport(listed.id);
-    if (stored) process.stdout.write(tlsrptCsvLines(stored.report)); // else deleted meanwhile
+    process.stdout.write((await tlsrptReportCsv(store, listed.id)) ?? ''); // '': deleted meanwhile
   }
 }
 

@@ -124,6 +124,7 @@ function operationObject(route: AnyRoute): JsonObject {
     responses[status] = {
       description: r.description,
       ...(r.schema ? { content: { 'application/json': { schema: schemaObject(r.schema, 'output') } } } : {}),
+      ...(r.mediaType ? { content: { [r.mediaType]: { schema: { type: 'string' } } } } : {}),
     };
   }
   const params = [

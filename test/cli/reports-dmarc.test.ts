@@ -8,7 +8,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { DMARC_CSV_COLUMNS } from '../../src/cli/dmarc-csv.js';
+import { DMARC_CSV_COLUMNS } from '../../src/dmarc/csv.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import { runCli } from '../helpers/cli.js';
 import { CORPUS_DIR } from '../helpers/corpus.js';

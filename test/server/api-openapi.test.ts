@@ -93,8 +93,12 @@ describe('OpenAPI document', () => {
       const res = await app.inject({ method, url, ...options, headers: { ...auth, ...options.headers } });
       const documented = op.responses[String(res.statusCode)];
       assert.ok(documented, `${method} ${url}: status ${res.statusCode} is not documented (${res.body})`);
-      const schema = documented.content?.['application/json'].schema;
-      if (schema) {
+      const content = documented.content as Record<string, { schema: unknown } | undefined> | undefined;
+      const schema = documented.content?.['application/json']?.schema;
+      if (content?.['text/csv']) {
+        assert.match(String(res.headers['content-type']), /^text\/csv/, `${method} ${url}: a CSV body`);
+        assert.match(res.body, /^[a-z_]+(,[a-z_]+)+\r\n/, `${method} ${url}: starts with its header line`);
+      } else if (schema) {
         const parsed = fromDocument(doc, schema).safeParse(res.json());
         assert.ok(
           parsed.success,
@@ -297,6 +301,10 @@ describe('OpenAPI document', () => {
     );
     const dmarcReports = '/api/dmarc/reports';
     await call('GET', dmarcReports, `${dmarcReports}?domain=example.com&since=2026-05-01`);
+    await call('GET', `${dmarcReports}.csv`, `${dmarcReports}.csv?domain=example.com&limit=1`);
+    await call('GET', `${dmarcReports}.csv`, `${dmarcReports}.csv?limit=0`);
+    await call('GET', '/api/reports.csv', '/api/reports.csv?domain=example.com');
+    await call('GET', '/api/reports.csv', '/api/reports.csv?since=x');
     await call('GET', dmarcReports, `${dmarcReports}?disposition=x`);
     await call('GET', `${dmarcReports}/{id}`, `${dmarcReports}/${dmarc.id}`);
     await call('GET', `${dmarcReports}/{id}`, `${dmarcReports}/424242`);

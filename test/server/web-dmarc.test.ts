@@ -5,11 +5,12 @@
 // strings carry HTML/script payloads shown as text with none of them running; 210 TLS-RPT reports reached
 // through pages with the count. Screenshots go to $MXGUARD_SCREENSHOTS when set, else a temporary directory.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
+import { DMARC_CSV_COLUMNS } from '../../src/dmarc/csv.js';
 import { DnsClient } from '../../src/dns/client.js';
 import { ptrLookups } from '../../src/server/api/dmarc-routes.js';
 import {
@@ -19,6 +20,7 @@ import {
   type TestApp,
   type TestBrowser,
 } from '../helpers/browser.js';
+import { parseCsv } from '../helpers/csv.js';
 import { DMARC_XSS, dmarcReport, xssDmarcReport } from '../helpers/dmarc.js';
 import { type LabDnsServer, startDnsServer } from '../lab/dns-server.js';
 
@@ -214,6 +216,27 @@ describe('DMARC dashboard in Chromium', () => {
     assert.equal(await xssRan(), undefined);
     await screenshot('dmarc-03-hostile-report');
     assert.deepEqual(browser.dialogs, []);
+  });
+
+  test('"Download CSV" saves the reports the filters select, in parsedmarc\'s columns', async () => {
+    await page.goto(
+      `${t.url}/#/dmarc?domain=example.com&organization=${encodeURIComponent(DMARC_XSS.organization)}`,
+    );
+    await page.getByTestId('dmarc-reports-table').waitFor();
+    const link = page.getByTestId('csv-download');
+    assert.equal(
+      await link.getAttribute('href'),
+      `/api/dmarc/reports.csv?domain=example.com&organization=${encodeURIComponent(DMARC_XSS.organization).replace(/%20/g, '+')}`,
+    );
+    const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+    assert.equal(download.suggestedFilename(), 'dmarc-reports.csv');
+    const rows = parseCsv(readFileSync((await download.path())!, 'utf8'));
+    assert.deepEqual(rows[0], [...DMARC_CSV_COLUMNS]);
+    const org = rows[0]!.indexOf('org_name');
+    assert.ok(rows.length > 1);
+    // Only the hostile reporter's rows, its name as text (a leading "<" is no formula: kept as it is).
+    assert.deepEqual([...new Set(rows.slice(1).map((r) => r[org]))], [DMARC_XSS.organization]);
+    assert.equal(await xssRan(), undefined);
   });
 
   test('210 TLS-RPT reports: the count, and every one reached through the pages', async () => {

@@ -1,7 +1,9 @@
 // The API routes of DMARC aggregate reports (RFC 7489 §7.2, issue 15): the list with its filters, one
 // report, delete; per domain the messages per day by result, the reporters and the next step, and the
 // sending sources ranked with whether they look legitimate (src/server/dmarc-sources.ts).
-import type { DmarcStore } from '../../store/dmarc-types.js';
+import type { z } from 'zod';
+import { dmarcCsvHeader } from '../../dmarc/csv.js';
+import type { DmarcReportFilter, DmarcStore } from '../../store/dmarc-types.js';
 import type { ServerContext } from '../context.js';
 import {
   AuthorisedSenders,
@@ -11,6 +13,8 @@ import {
   PtrLookups,
   publishedDmarc,
 } from '../dmarc-sources.js';
+import { dmarcReportCsv } from '../report-csv.js';
+import { sendCsv } from './csv-download.js';
 import { ApiError, defineRoute } from './route.js';
 import {
   ApiErrorBody,
@@ -18,6 +22,7 @@ import {
   DmarcOverview,
   DmarcReport,
   DmarcReportList,
+  DmarcReportsCsvQuery,
   DmarcReportsQuery,
   DmarcSourceList,
   DmarcSourcesQuery,
@@ -84,6 +89,22 @@ async function judged(
   });
 }
 
+/** The store's filter of a DMARC report list query (the JSON list and the CSV download). */
+function dmarcListFilter(query: z.output<typeof DmarcReportsQuery>): DmarcReportFilter {
+  const { limit, cursor, domain, since, until, organization, sourceIp, disposition } = query;
+  return {
+    limit,
+    cursor,
+    domain,
+    since,
+    until,
+    organization,
+    sourceIp,
+    disposition,
+    ...otherDomainsFilter(query),
+  };
+}
+
 export const DMARC_ROUTES = [
   defineRoute({
     method: 'GET',
@@ -96,22 +117,35 @@ export const DMARC_ROUTES = [
       200: { description: 'a page of the reports, long values clipped', schema: DmarcReportList },
     },
   }).handle(async ({ query, ctx }) => {
-    const { limit, cursor, domain, since, until, organization, sourceIp, disposition } = query;
-    const page = await dmarcStore(ctx).listDmarcReports({
-      limit,
-      cursor,
-      domain,
-      since,
-      until,
-      organization,
-      sourceIp,
-      disposition,
-      ...otherDomainsFilter(query),
-    });
+    const page = await dmarcStore(ctx).listDmarcReports(dmarcListFilter(query));
+    const { limit } = query;
     return {
       status: 200,
       body: { reports: page.items, total: page.total, nextCursor: page.nextCursor, limit },
     };
+  }),
+
+  defineRoute({
+    method: 'GET',
+    path: '/api/dmarc/reports.csv',
+    summary:
+      "The stored DMARC reports the filters select, newest first, as CSV in parsedmarc's aggregate columns",
+    tag: 'reports',
+    query: DmarcReportsCsvQuery,
+    responses: {
+      200: {
+        description:
+          'CSV (RFC 4180): a line per record, with cached reverse DNS names; X-Total-Count: the reports the filters match; Link rel="next": the next file',
+        mediaType: 'text/csv',
+      },
+    },
+  }).handle(async ({ query, ctx, req, reply }) => {
+    const page = await dmarcStore(ctx).listDmarcReports(dmarcListFilter(query));
+    return sendCsv(req, reply, page, {
+      filename: 'dmarc-reports.csv',
+      header: dmarcCsvHeader(),
+      linesOf: (id) => dmarcReportCsv(ctx.store, id),
+    });
   }),
 
   defineRoute({

@@ -1,8 +1,11 @@
 // The API routes of TLS-RPT reports: the list, one report, delete, the import of a report file, and
 // the input that was refused.
 import { REPORT_DETAIL_MAX_BYTES } from '../../store/paging.js';
+import { tlsrptCsvHeader } from '../../tlsrpt/csv.js';
 import { ingestDeps, ingestReport, refusedForSize } from '../ingest.js';
+import { tlsrptReportCsv } from '../report-csv.js';
 import { DecoderBusyError } from '../report-decoder.js';
+import { sendCsv } from './csv-download.js';
 import { ApiError, defineRoute, errorBody } from './route.js';
 import {
   ApiErrorBody,
@@ -17,6 +20,7 @@ import {
   Report,
   ReportList,
   ReportParams,
+  ReportsCsvQuery,
   ReportsQuery,
   ReportTooLarge,
 } from './schemas.js';
@@ -39,6 +43,30 @@ export const REPORT_ROUTES = [
       status: 200,
       body: { reports: page.items, total: page.total, nextCursor: page.nextCursor, limit: query.limit },
     };
+  }),
+
+  defineRoute({
+    method: 'GET',
+    path: '/api/reports.csv',
+    summary:
+      "The stored TLS-RPT reports the filters select, newest first, as CSV in parsedmarc's smtp_tls columns",
+    tag: 'reports',
+    query: ReportsCsvQuery,
+    responses: {
+      200: {
+        description:
+          'CSV (RFC 4180): per policy a summary line, then a line per failure detail; X-Total-Count: the reports the filters match; Link rel="next": the next file',
+        mediaType: 'text/csv',
+      },
+    },
+  }).handle(async ({ query, ctx, req, reply }) => {
+    const { otherDomains, noPolicyDomain, ...filter } = query;
+    const page = await ctx.store.listReports({ ...filter, ...otherDomainsFilter(query) });
+    return sendCsv(req, reply, page, {
+      filename: 'tlsrpt-reports.csv',
+      header: tlsrptCsvHeader(),
+      linesOf: (id) => tlsrptReportCsv(ctx.store, id),
+    });
   }),
 
   defineRoute({

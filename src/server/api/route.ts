@@ -38,10 +38,12 @@ export function errorBody(statusCode: number, message: string) {
 
 export type Tag = 'auth' | 'domains' | 'reports' | 'tokens' | 'monitoring';
 
-/** One documented answer: a JSON body of `schema`, or none (204). */
+/** One documented answer: a JSON body of `schema`, a body of `mediaType` (sent by the handler), or none (204). */
 export interface ResponseSpec {
   description: string;
   schema?: z.ZodType;
+  /** A body that is not JSON (a CSV download): the handler sends it itself and returns the reply. */
+  mediaType?: 'text/csv';
 }
 export type Responses = Record<number, ResponseSpec>;
 

@@ -2,8 +2,10 @@
 // routes of src/server/api/ validate, and the answers they send. src/server/openapi.ts derives the
 // OpenAPI 3.1 document (GET /api/openapi.json, docs/api.md) from these same schemas, and the dashboard
 // (src/server/web, JSDoc) takes its types from them (ApiTypes, and ApiExchanges of routes.ts).
+
 import { z } from 'zod';
 import { CLIP_MARK, LIST_DOMAINS_MAX, LIST_PAGE_MAX_BYTES, LIST_TEXT_MAX } from '../../store/paging.js';
+import { CSV_REPORTS_MAX } from './csv-download.js';
 
 /** Page size of every list endpoint when `limit` is not given, and the largest allowed. */
 export const PAGE_LIMIT_DEFAULT = 100;
@@ -590,6 +592,16 @@ export const DmarcReportsQuery = PageQuery.extend({
   sourceIp: z.string().min(1).max(45).optional().describe('only reports with a row from this source IP'),
   disposition: DmarcDispositionEnum.optional().describe('only reports with a row of this disposition'),
 });
+/** The limit of a CSV download (api/csv-download.ts): reports per file. */
+const CsvLimit = z.coerce
+  .number()
+  .int()
+  .min(1)
+  .max(CSV_REPORTS_MAX)
+  .default(CSV_REPORTS_MAX)
+  .describe('how many reports per file (the Link header names the next file)');
+export const DmarcReportsCsvQuery = DmarcReportsQuery.extend({ limit: CsvLimit });
+export const ReportsCsvQuery = ReportsQuery.extend({ limit: CsvLimit });
 export const DmarcSourcesQuery = PageQuery.extend({
   ...DayRangeQuery.shape,
   verdict: z.enum(['pass', 'fail']).optional().describe('only rows with this DMARC result'),

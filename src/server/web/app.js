@@ -17,6 +17,7 @@ import {
   clearFlash,
   copyBlock,
   copyButton,
+  csvDownload,
   flash,
   hashLink,
   inFormTerms,
@@ -1042,6 +1043,7 @@ async function reportsPage(query) {
         : null,
       otherDomainsNote(filters),
       filtered ? h('p', { class: 'muted' }, h('a', { href: '#/reports' }, 'Show all reports')) : null,
+      csvDownload('/api/reports.csv', filters, reports.total),
       pagedTable(
         ['Organisation', 'Report id', 'Period start', 'Domains', 'Successful', 'Failed', 'Source', 'DKIM'],
         reports,

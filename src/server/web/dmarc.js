@@ -10,6 +10,7 @@ import {
   api,
   attempt,
   copyBlock,
+  csvDownload,
   hashLink,
   listValue,
   num,
@@ -196,6 +197,7 @@ export async function dmarcReportsPage(query) {
       `DMARC reports (${formatCount(reports.total)})`,
       otherDomainsNote(other),
       form,
+      csvDownload('/api/dmarc/reports.csv', listQuery, reports.total),
       pagedTable(
         ['Reporter', 'Report id', 'Period start', 'Domain', 'Messages', 'DMARC pass', 'Rows', 'Source'],
         reports,

@@ -361,10 +361,39 @@ export function copyBlock(text, testid) {
  * @param {Record<string, string | undefined>} [params]
  */
 export function hashLink(path, params = {}) {
+  const query = queryString(params);
+  return query ? `#${path}?${query}` : `#${path}`;
+}
+
+/**
+ * A link to download the reports a list's filters select as CSV (GET /api/reports.csv and
+ * /api/dmarc/reports.csv: the session cookie goes with it, and the answer's Content-Disposition makes it a
+ * download; at most 10,000 reports, the newest).
+ * @param {'/api/reports.csv' | '/api/dmarc/reports.csv'} path
+ * @param {Record<string, string | undefined>} filters
+ * @param {number} total the reports the filters match
+ */
+export function csvDownload(path, filters, total) {
+  if (total === 0) return null;
+  const query = queryString(filters);
+  const note = total > 10_000 ? ` (the newest 10,000 of ${formatCount(total)})` : '';
+  return h(
+    'p',
+    { class: 'muted' },
+    // The answer's Content-Disposition (attachment) makes it a download.
+    h('a', { href: query ? `${path}?${query}` : path, 'data-testid': 'csv-download' }, 'Download CSV'),
+    ` in parsedmarc's columns${note}`,
+  );
+}
+
+/**
+ * `name=value&...` with empty and undefined values left out.
+ * @param {Record<string, string | undefined>} params
+ */
+function queryString(params) {
   const search = new URLSearchParams();
   for (const [name, value] of Object.entries(params)) if (value) search.set(name, value);
-  const query = search.toString();
-  return query ? `#${path}?${query}` : `#${path}`;
+  return search.toString();
 }
 
 /** @param {number} daysBack */

@@ -1,9 +1,9 @@
-// parsedmarc's aggregate CSV (src/cli/dmarc-csv.ts): RFC 4180 quoting, reporter values that start like a
+// parsedmarc's aggregate CSV (src/dmarc/csv.ts): RFC 4180 quoting, reporter values that start like a
 // spreadsheet formula defused, lists joined with "|", booleans as parsedmarc writes them, reverse DNS and
 // its registrable domain from the cache, empty cells for what is not known.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DMARC_CSV_COLUMNS, dmarcCsvHeader, dmarcCsvLines } from '../../src/cli/dmarc-csv.js';
+import { DMARC_CSV_COLUMNS, dmarcCsvHeader, dmarcCsvLines } from '../../src/dmarc/csv.js';
 import { csvCell } from '../../src/common/csv.js';
 import type { DmarcReport } from '../../src/dmarc/report.js';
 import { parseCsv } from '../helpers/csv.js';

@@ -8,7 +8,7 @@
 // values are whatever the reporter wrote).
 import { getDomain } from 'tldts';
 import { csvRecord, csvRow } from '../common/csv.js';
-import type { DmarcRecordRow, DmarcReport } from '../dmarc/report.js';
+import type { DmarcRecordRow, DmarcReport } from './report.js';
 
 export const DMARC_CSV_COLUMNS = [
   'xml_schema',
