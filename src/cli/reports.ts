@@ -1,7 +1,7 @@
 // `mxguard reports ...`: TLS-RPT (RFC 8460) and DMARC (RFC 7489) aggregate reports. `parse` reads report
 // files (JSON, XML, gzip, zip or whole emails, found by content) and summarises them; `list` (both
-// kinds, reports-list.ts; CSV export: src/dmarc/csv.ts, src/tlsrpt/csv.ts), `show`, `import` (both kinds), `delete` and `purge`
-// work on the store of `mxguard serve`.
+// kinds, reports-list.ts; CSV export: src/server/report-csv.ts), `show`, `import` (both kinds), `delete`
+// and `purge` work on the store of `mxguard serve`.
 //
 // Report fields are attacker-controlled: human output passes every one through terminalText
 // (control and bidi characters escaped, long values cut); --json prints them as data.

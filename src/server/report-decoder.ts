@@ -192,7 +192,6 @@ export interface DecoderPoolOptions {
   threads: number;
   /** Jobs a thread is sent before it answers the first (default 1). */
   ahead?: number;
-
   queue: number;
   timeoutMs: number;
   maxHeapMiB: number;
