@@ -3,8 +3,8 @@
 // its registrable domain from the cache, empty cells for what is not known.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DMARC_CSV_COLUMNS, dmarcCsvHeader, dmarcCsvLines } from '../../src/dmarc/csv.js';
 import { csvCell } from '../../src/common/csv.js';
+import { DMARC_CSV_COLUMNS, dmarcCsvHeader, dmarcCsvLines } from '../../src/dmarc/csv.js';
 import type { DmarcReport } from '../../src/dmarc/report.js';
 import { parseCsv } from '../helpers/csv.js';
 
