@@ -7,6 +7,7 @@
 export const POSTGRES_PASS: readonly string[] = [
   'test/server/acme.test.ts',
   'test/server/api-auth.test.ts',
+  'test/server/api-csv.test.ts',
   'test/server/api-domains.test.ts',
   'test/server/api-monitor.test.ts',
   'test/server/api-openapi.test.ts',
