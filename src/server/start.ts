@@ -342,6 +342,9 @@ async function stopAll(ctx: RunningContext, parts: Running[]): Promise<void> {
 // ---- roles ----
 
 async function runSingle(settings: ServeSettings, hooks: ServeHooks): Promise<void> {
+  // Listening for SIGTERM before anything is announced: a signal sent as soon as the "listening" line is
+  // read must stop the server gracefully, not kill it (no listener yet: the default action).
+  const shutdown = shutdownRequested(hooks);
   const ctx = await createContext(settings, hooks, 'single');
   const parts: Running[] = [];
   try {
@@ -355,7 +358,7 @@ async function runSingle(settings: ServeSettings, hooks: ServeHooks): Promise<vo
     await stopAll(ctx, parts);
     throw err;
   }
-  const signal = await shutdownRequested(hooks);
+  const signal = await shutdown;
   ctx.logger.info({ signal }, 'shutting down');
   await stopAll(ctx, parts);
   ctx.logger.info('stopped');
@@ -390,6 +393,7 @@ async function runWorker(settings: ServeSettings, hooks: ServeHooks): Promise<vo
 }
 
 async function runPrimary(settings: ServeSettings, hooks: ServeHooks): Promise<void> {
+  const shutdown = shutdownRequested(hooks); // before anything is announced (runSingle)
   const ctx = await createContext(settings, hooks, 'primary');
   const parts: Running[] = [];
   let generated: string | undefined;
@@ -414,7 +418,7 @@ async function runPrimary(settings: ServeSettings, hooks: ServeHooks): Promise<v
     await stopAll(ctx, parts);
     throw err;
   }
-  const ended = await Promise.race([shutdownRequested(hooks), pool.failed]);
+  const ended = await Promise.race([shutdown, pool.failed]);
   ctx.logger.info(typeof ended === 'string' ? { signal: ended } : { err: ended.message }, 'shutting down');
   await pool.stop();
   await stopAll(ctx, parts);
