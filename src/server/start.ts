@@ -366,6 +366,7 @@ async function runSingle(settings: ServeSettings, hooks: ServeHooks): Promise<vo
 }
 
 async function runWorker(settings: ServeSettings, hooks: ServeHooks): Promise<void> {
+  const shutdown = shutdownRequested(hooks); // before it says it listens (runSingle)
   let ctx: RunningContext | undefined;
   // IPC to a primary that is gone fails with EPIPE; the worker then exits on the disconnect.
   cluster.worker?.on('error', () => undefined);
@@ -374,7 +375,7 @@ async function runWorker(settings: ServeSettings, hooks: ServeHooks): Promise<vo
     serveWorkerMetrics(ctx.metrics);
     const web = await startHttp(ctx, settings, new FetchLogRelay());
     process.send?.({ type: CLUSTER_LISTENING, urls: web.urls });
-    const signal = await shutdownRequested(hooks);
+    const signal = await shutdown;
     ctx.logger.info({ signal }, 'worker shutting down');
     await stopAll(ctx, [web]);
     process.exitCode = 0;
