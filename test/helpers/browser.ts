@@ -1,7 +1,7 @@
 // Helpers for the dashboard tests (API and browser): the app under test on a real store (SQLite, or
 // PostgreSQL under MXGUARD_TEST_STORE=postgres: test/helpers/test-store.ts) with a settable clock,
 // and headless Chromium (Debian package `chromium`) driven by playwright-core.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -147,6 +147,38 @@ export async function launchBrowser(): Promise<TestBrowser> {
     async close() {
       await context.close();
       rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Fill in and send the dashboard's login form as the admin of `t` (the caller waits for what follows). */
+export async function logIn(page: Page, t: TestApp): Promise<void> {
+  await page.fill('#password', t.password);
+  await page.click('form[data-testid=login-form] button[type=submit]');
+}
+
+/** What a hostile report's payload set in the page if it ran (window.__mxguardXss), or undefined. */
+export function payloadRan(page: Page): Promise<unknown> {
+  return page.evaluate(() => (window as unknown as { __mxguardXss?: unknown }).__mxguardXss);
+}
+
+/**
+ * A dashboard test's screenshots: into MXGUARD_SCREENSHOTS (kept) or a temporary folder that `remove`
+ * deletes; `take` moves the mouse away first (no hover highlight in the picture).
+ */
+export function screenshots(page: () => Page) {
+  const keep = process.env.MXGUARD_SCREENSHOTS;
+  const dir = keep ?? mkdtempSync(join(tmpdir(), 'mxguard-screens-'));
+  mkdirSync(dir, { recursive: true });
+  return {
+    dir,
+    kept: keep !== undefined,
+    async take(name: string): Promise<void> {
+      await page().mouse.move(0, 0);
+      await page().screenshot({ path: join(dir, `${name}.png`), fullPage: true });
+    },
+    remove(): void {
+      if (keep === undefined) rmSync(dir, { recursive: true, force: true });
     },
   };
 }

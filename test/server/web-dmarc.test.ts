@@ -5,9 +5,7 @@
 // strings carry HTML/script payloads shown as text with none of them running; 210 TLS-RPT reports reached
 // through pages with the count. Screenshots go to $MXGUARD_SCREENSHOTS when set, else a temporary directory.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { DMARC_CSV_COLUMNS } from '../../src/dmarc/csv.js';
@@ -15,8 +13,11 @@ import { DnsClient } from '../../src/dns/client.js';
 import { ptrLookups } from '../../src/server/api/dmarc-routes.js';
 import {
   launchBrowser,
+  logIn,
   openTestApp,
+  payloadRan,
   reportJson,
+  screenshots,
   type TestApp,
   type TestBrowser,
 } from '../helpers/browser.js';
@@ -36,13 +37,9 @@ describe('DMARC dashboard in Chromium', () => {
   let browser: TestBrowser;
   let page: Page;
   let xssId: number;
-  const keepShots = process.env.MXGUARD_SCREENSHOTS;
-  const shots = keepShots ?? mkdtempSync(join(tmpdir(), 'mxguard-screens-'));
-  const screenshot = async (name: string) => {
-    await page.mouse.move(0, 0);
-    await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
-  };
-  const xssRan = () => page.evaluate(() => (window as unknown as { __mxguardXss?: unknown }).__mxguardXss);
+  const shots = screenshots(() => page);
+  const screenshot = shots.take;
+  const xssRan = () => payloadRan(page);
   const rowsOf = (testid: string) => page.getByTestId(testid).locator('tbody tr');
 
   before(async () => {
@@ -126,14 +123,13 @@ describe('DMARC dashboard in Chromium', () => {
     await browser?.close();
     await t?.close();
     await dns?.stop();
-    if (!keepShots) rmSync(shots, { recursive: true, force: true });
+    shots.remove();
   });
 
   test('log in and open the domain: DMARC chart, next step, sources, reporters', async (ctx) => {
-    ctx.diagnostic(`screenshots: ${shots}`);
+    ctx.diagnostic(`screenshots: ${shots.dir}`);
     await page.goto(t.url);
-    await page.fill('#password', t.password);
-    await page.click('form[data-testid=login-form] button[type=submit]');
+    await logIn(page, t);
     await page.locator('#nav').waitFor();
     // The first view queues the reverse lookups; after them, the provider shows by name.
     await page.goto(`${t.url}/#/domains/example.com`);

@@ -5,13 +5,17 @@
 // payloads are shown as text and none runs. Screenshots go to $MXGUARD_SCREENSHOTS when set, else a
 // temporary directory.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import type { TlsReport } from '../../src/tlsrpt/report.js';
-import { launchBrowser, openTestApp, type TestApp, type TestBrowser } from '../helpers/browser.js';
+import {
+  launchBrowser,
+  logIn,
+  openTestApp,
+  screenshots,
+  type TestApp,
+  type TestBrowser,
+} from '../helpers/browser.js';
 import { DMARC_XSS, dmarcReport } from '../helpers/dmarc.js';
 
 const START = new Date('2026-05-10T08:00:00Z');
@@ -22,12 +26,8 @@ describe('Other domains page in Chromium', () => {
   let t: TestApp;
   let browser: TestBrowser;
   let page: Page;
-  const keepShots = process.env.MXGUARD_SCREENSHOTS;
-  const shots = keepShots ?? mkdtempSync(join(tmpdir(), 'mxguard-screens-'));
-  const screenshot = async (name: string) => {
-    await page.mouse.move(0, 0);
-    await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
-  };
+  const shots = screenshots(() => page);
+  const screenshot = shots.take;
   const xssRan = () =>
     page.evaluate(() => {
       const w = window as unknown as { __mxguardXss?: unknown; __mxguardxss?: unknown };
@@ -93,14 +93,13 @@ describe('Other domains page in Chromium', () => {
   after(async () => {
     await browser?.close();
     await t?.close();
-    if (!keepShots) rmSync(shots, { recursive: true, force: true });
+    shots.remove();
   });
 
   test('the nav opens the page: each other domain with its counts, as text, and the setting', async (ctx) => {
-    ctx.diagnostic(`screenshots: ${shots}`);
+    ctx.diagnostic(`screenshots: ${shots.dir}`);
     await page.goto(t.url);
-    await page.fill('#password', t.password);
-    await page.click('form[data-testid=login-form] button[type=submit]');
+    await logIn(page, t);
     await page.locator('#nav').waitFor();
     await page.click('#nav a[data-nav=other]');
     await page.getByTestId('other-domains-table').waitFor();

@@ -4,16 +4,15 @@
 // too large to show, and it can be deleted. SQLite only: that era never existed on PostgreSQL
 // (test/postgres-pass.ts). Screenshots as in dashboard.test.ts ($MXGUARD_SCREENSHOTS when set).
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { REPORT_DETAIL_MAX_BYTES } from '../../../src/store/paging.js';
 import {
   launchBrowser,
+  logIn,
   openTestApp,
   saveSampleReports,
+  screenshots,
   type TestApp,
   type TestBrowser,
 } from '../../helpers/browser.js';
@@ -25,12 +24,8 @@ describe('dashboard in Chromium with a giant legacy report', () => {
   let t: TestApp;
   let browser: TestBrowser;
   let page: Page;
-  const keepShots = process.env.MXGUARD_SCREENSHOTS;
-  const shots = keepShots ?? mkdtempSync(join(tmpdir(), 'mxguard-screens-'));
-  const screenshot = async (name: string) => {
-    await page.mouse.move(0, 0); // no hover highlight in the picture
-    await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
-  };
+  const shots = screenshots(() => page);
+  const screenshot = shots.take;
 
   before(async () => {
     t = await openTestApp({ start: START, listen: true });
@@ -40,12 +35,11 @@ describe('dashboard in Chromium with a giant legacy report', () => {
   after(async () => {
     await browser?.close();
     await t?.close();
-    if (!keepShots) rmSync(shots, { recursive: true, force: true });
+    shots.remove();
   });
 
   test('the reports list pages with the giant report clipped; the giant report is deleted', async (ctx) => {
-    mkdirSync(shots, { recursive: true });
-    ctx.diagnostic(`screenshots: ${shots}${keepShots ? '' : ' (removed afterwards)'}`);
+    ctx.diagnostic(`screenshots: ${shots.dir}${shots.kept ? '' : ' (removed afterwards)'}`);
     await saveSampleReports(t, 60, 'paging.example');
     const [giant] = insertLegacyReports(t.dataDir, [
       {
@@ -56,8 +50,7 @@ describe('dashboard in Chromium with a giant legacy report', () => {
       },
     ]);
     await page.goto(t.url);
-    await page.fill('#password', t.password);
-    await page.click('form[data-testid=login-form] button[type=submit]');
+    await logIn(page, t);
     await page.locator('#nav').waitFor();
 
     await page.click('#nav a[data-nav=reports]');

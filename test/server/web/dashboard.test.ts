@@ -6,7 +6,7 @@
 // Screenshots go to $MXGUARD_SCREENSHOTS when set (kept, to be looked at), else to a temporary
 // directory removed afterwards; the directory is printed as a test diagnostic.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -16,9 +16,12 @@ import { DnsClient } from '../../../src/dns/client.js';
 import { stsIdFromDate } from '../../../src/mtasts/record.js';
 import {
   launchBrowser,
+  logIn,
   openTestApp,
+  payloadRan,
   reportJson,
   saveSampleReports,
+  screenshots,
   type TestApp,
   type TestBrowser,
   XSS,
@@ -33,14 +36,10 @@ describe('dashboard in Chromium', () => {
   let dns: LabDnsServer;
   let browser: TestBrowser;
   let page: Page;
-  const keepShots = process.env.MXGUARD_SCREENSHOTS;
-  const shots = keepShots ?? mkdtempSync(join(tmpdir(), 'mxguard-screens-'));
+  const shots = screenshots(() => page);
   const files = mkdtempSync(join(tmpdir(), 'mxguard-upload-'));
-  const screenshot = async (name: string) => {
-    await page.mouse.move(0, 0); // no hover highlight in the picture
-    await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
-  };
-  const xssRan = () => page.evaluate(() => (window as unknown as { __mxguardXss?: unknown }).__mxguardXss);
+  const screenshot = shots.take;
+  const xssRan = () => payloadRan(page);
   const text = (testid: string) => page.getByTestId(testid).innerText();
 
   before(async () => {
@@ -62,13 +61,12 @@ describe('dashboard in Chromium', () => {
     await t?.close();
     await dns?.stop();
     rmSync(files, { recursive: true, force: true });
-    if (!keepShots) rmSync(shots, { recursive: true, force: true });
+    shots.remove();
   });
 
   test('log in', async (ctx) => {
-    mkdirSync(shots, { recursive: true });
     ctx.diagnostic(
-      `screenshots: ${shots}${keepShots ? '' : ' (removed afterwards; set MXGUARD_SCREENSHOTS=DIR to keep them)'}`,
+      `screenshots: ${shots.dir}${shots.kept ? '' : ' (removed afterwards; set MXGUARD_SCREENSHOTS=DIR to keep them)'}`,
     );
     await page.goto(t.url);
     await page.getByTestId('login-form').waitFor();
@@ -76,8 +74,7 @@ describe('dashboard in Chromium', () => {
     await page.fill('#password', 'not the password');
     await page.click('form[data-testid=login-form] button[type=submit]');
     await page.getByText('Wrong password.').waitFor();
-    await page.fill('#password', t.password);
-    await page.click('form[data-testid=login-form] button[type=submit]');
+    await logIn(page, t);
     await page.getByText('No domains yet: add one below.').waitFor();
     assert.equal(await page.locator('#nav').isVisible(), true);
     const cookies = await browser.context.cookies(t.url);
@@ -378,7 +375,7 @@ describe('dashboard in Chromium', () => {
     const more = page.getByTestId('reports-table-more');
     assert.match(await more.innerText(), /50 of 63/);
     await more.scrollIntoViewIfNeeded();
-    await page.screenshot({ path: join(shots, '11-reports-show-more.png') });
+    await page.screenshot({ path: join(shots.dir, '11-reports-show-more.png') });
     await more.click();
     await page.waitForFunction(
       () => document.querySelectorAll('[data-testid=reports-table] tbody tr').length === 63,

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { launchBrowser, openTestApp, type TestApp, type TestBrowser } from '../../helpers/browser.js';
+import { launchBrowser, logIn, openTestApp, type TestApp, type TestBrowser } from '../../helpers/browser.js';
 
 describe('dashboard forms: messages name the form fields', () => {
   let t: TestApp;
@@ -24,8 +24,7 @@ describe('dashboard forms: messages name the form fields', () => {
     browser = await launchBrowser();
     page = browser.page;
     await page.goto(t.url);
-    await page.fill('#password', t.password);
-    await page.click('form[data-testid=login-form] button[type=submit]');
+    await logIn(page, t);
     await page.getByText('No domains yet: add one below.').waitFor();
   });
   after(async () => {

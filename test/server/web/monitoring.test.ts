@@ -12,7 +12,7 @@ import type { Finding } from '../../../src/check/types.js';
 import { DnsClient } from '../../../src/dns/client.js';
 import { Monitor } from '../../../src/monitor/monitor.js';
 import { DEFAULT_MONITOR_SETTINGS } from '../../../src/monitor/settings.js';
-import { launchBrowser, openTestApp, type TestApp, type TestBrowser } from '../../helpers/browser.js';
+import { launchBrowser, logIn, openTestApp, type TestApp, type TestBrowser } from '../../helpers/browser.js';
 import { type LabDnsServer, startDnsServer } from '../../lab/dns-server.js';
 
 const START = new Date('2026-05-10T08:00:00Z');
@@ -90,8 +90,7 @@ describe('monitoring in the dashboard (Chromium)', () => {
 
   test('a fresh start says on the front page that it cannot receive anything yet, and why', async () => {
     await page.goto(t.url);
-    await page.fill('#password', t.password);
-    await page.click('form[data-testid=login-form] button[type=submit]');
+    await logIn(page, t);
     await page.getByTestId('setup-status').waitFor();
     const setup = await text('setup-status');
     assert.match(setup, /mxguard cannot receive anything yet: no domain is configured; no HTTPS listener/);
