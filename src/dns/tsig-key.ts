@@ -59,7 +59,10 @@ function fail(source: string, message: string): never {
 
 /** BIND named.conf syntax; comments are #, // and C-style. Only the first key is taken. */
 function bindKey(text: string, source: string): RawKey | undefined {
-  const plain = text.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/(#|\/\/)[^\n]*/g, ' ');
+  // Comments blanked, quoted strings kept whole: a base64 secret may hold "//".
+  const plain = text.replace(/"[^"]*"|\/\*[\s\S]*?\*\/|(?:#|\/\/)[^\n]*/g, (m) =>
+    m.startsWith('"') ? m : ' ',
+  );
   const start = /\bkey\s+("([^"]*)"|([^\s{;"]+))\s*\{/.exec(plain);
   if (!start) return undefined;
   const end = plain.indexOf('}', start.index);
